@@ -1,0 +1,2 @@
+//! Placeholder crate root; filled by its own issue.
+#![forbid(unsafe_code)]
