@@ -1,0 +1,159 @@
+//! HSM configuration and PIN sources.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::types::AuthPin;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Default PKCS#11 module: Debian's SoftHSM2.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// How to reach one token: the `[hsm]` table of `igc.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HsmConfig {
+    /// Path of the PKCS#11 module (shared library).
+    #[serde(default = "default_module")]
+    pub module: PathBuf,
+    /// Label of the token holding the online keys.
+    pub token_label: String,
+    /// File holding the user PIN (mode 0600, never world-readable).
+    pub pin_file: PathBuf,
+    /// Upper bound on concurrently open sessions.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// How long a caller waits for a free session before getting `Busy`.
+    #[serde(default = "default_session_wait_ms")]
+    pub session_wait_ms: u64,
+    /// Minimum delay between two reconnection attempts while the token is away.
+    #[serde(default = "default_retry_interval_ms")]
+    pub retry_interval_ms: u64,
+}
+
+fn default_module() -> PathBuf {
+    PathBuf::from(SOFTHSM_MODULE)
+}
+fn default_max_sessions() -> usize {
+    8
+}
+fn default_session_wait_ms() -> u64 {
+    5_000
+}
+fn default_retry_interval_ms() -> u64 {
+    250
+}
+
+impl HsmConfig {
+    /// A configuration with defaults for everything but the token and PIN file.
+    pub fn new(token_label: impl Into<String>, pin_file: impl Into<PathBuf>) -> Self {
+        HsmConfig {
+            module: default_module(),
+            token_label: token_label.into(),
+            pin_file: pin_file.into(),
+            max_sessions: default_max_sessions(),
+            session_wait_ms: default_session_wait_ms(),
+            retry_interval_ms: default_retry_interval_ms(),
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        if self.token_label.is_empty() || self.token_label.len() > 32 {
+            return Err(Error::Config(
+                "hsm.token_label must be 1 to 32 bytes (PKCS#11 label size)".into(),
+            ));
+        }
+        if self.max_sessions == 0 || self.max_sessions > 1024 {
+            return Err(Error::Config("hsm.max_sessions must be 1..=1024".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a PIN from a file: one line, trailing newline ignored.
+///
+/// The file must not be readable by other users, so that a PIN never sits in a
+/// world-readable place by accident.
+pub fn read_pin_file(path: &Path) -> Result<AuthPin> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o007 != 0 {
+            return Err(Error::Pin(format!(
+                "{} is accessible to other users; chmod 600 it",
+                path.display()
+            )));
+        }
+    }
+    if meta.len() > 1024 {
+        return Err(Error::Pin(format!("{} is too large for a PIN file", path.display())));
+    }
+    let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
+    let pin = raw.trim_end_matches(['\n', '\r']);
+    if pin.is_empty() || pin.contains(['\n', '\r']) {
+        return Err(Error::Pin(format!(
+            "{} must hold exactly one non-empty line",
+            path.display()
+        )));
+    }
+    Ok(AuthPin::from(pin.to_owned()))
+}
+
+/// Writes a secret to a new file with mode 0600; never overwrites.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(contents).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn pin_file_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pin");
+        write_secret_file(&p, b"1234\n").unwrap();
+        assert_eq!(read_pin_file(&p).unwrap().expose_secret(), "1234");
+        // never overwritten
+        assert!(write_secret_file(&p, b"x").is_err());
+
+        let world = dir.path().join("world");
+        std::fs::write(&world, "1234").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(read_pin_file(&world), Err(Error::Pin(_))));
+
+        let two = dir.path().join("two");
+        write_secret_file(&two, b"12\n34\n").unwrap();
+        assert!(read_pin_file(&two).is_err());
+        let empty = dir.path().join("empty");
+        write_secret_file(&empty, b"\n").unwrap();
+        assert!(read_pin_file(&empty).is_err());
+    }
+
+    #[test]
+    fn config_rejects_unknown_fields() {
+        let bad = "token_label = \"t\"\npin_file = \"p\"\nmodul = \"x\"\n";
+        assert!(toml::from_str::<HsmConfig>(bad).is_err());
+        let good = "token_label = \"t\"\npin_file = \"p\"\n";
+        let cfg: HsmConfig = toml::from_str(good).unwrap();
+        assert_eq!(cfg.module, PathBuf::from(SOFTHSM_MODULE));
+        cfg.validate().unwrap();
+    }
+}

@@ -1,0 +1,305 @@
+//! One signer adapter for HSM keys, usable through `rcgen` and through the
+//! RustCrypto builders (`x509-cert`, `cms`, `x509-ocsp`).
+//!
+//! This is the only place that knows both trait families. SoftHSM has no
+//! CKM_ECDSA_SHA256: ECDSA hashes in software, signs the digest with
+//! CKM_ECDSA and converts the raw `r‖s` to DER. RSA uses CKM_SHA256_RSA_PKCS
+//! or CKM_SHA256_RSA_PKCS_PSS.
+
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::ObjectClass;
+use der::asn1::BitString;
+use der::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use crate::error::{Error, Result};
+use crate::keys::{public_key, KeyInfo, KeySpec};
+use crate::token::Token;
+
+/// Signature schemes the HSM signer produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureScheme {
+    /// ecdsa-with-SHA256 (P-256 keys).
+    EcdsaSha256,
+    /// ecdsa-with-SHA384 (P-384 keys).
+    EcdsaSha384,
+    /// sha256WithRSAEncryption (PKCS#1 v1.5).
+    RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
+    RsaPssSha256,
+}
+
+impl SignatureScheme {
+    /// The scheme used for a key when none is configured.
+    pub fn default_for(spec: KeySpec) -> Self {
+        match spec {
+            KeySpec::EcP256 => SignatureScheme::EcdsaSha256,
+            KeySpec::EcP384 => SignatureScheme::EcdsaSha384,
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
+                SignatureScheme::RsaPkcs1Sha256
+            }
+        }
+    }
+
+    fn fits(self, spec: KeySpec) -> bool {
+        match self {
+            SignatureScheme::EcdsaSha256 => spec == KeySpec::EcP256,
+            SignatureScheme::EcdsaSha384 => spec == KeySpec::EcP384,
+            SignatureScheme::RsaPkcs1Sha256 | SignatureScheme::RsaPssSha256 => spec.is_rsa(),
+        }
+    }
+
+    /// The X.509 AlgorithmIdentifier of signatures made with this scheme.
+    pub fn algorithm_identifier(self) -> Result<AlgorithmIdentifierOwned> {
+        use const_oid::db::rfc5912;
+        Ok(match self {
+            SignatureScheme::EcdsaSha256 => AlgorithmIdentifierOwned {
+                oid: rfc5912::ECDSA_WITH_SHA_256,
+                parameters: None,
+            },
+            SignatureScheme::EcdsaSha384 => AlgorithmIdentifierOwned {
+                oid: rfc5912::ECDSA_WITH_SHA_384,
+                parameters: None,
+            },
+            SignatureScheme::RsaPkcs1Sha256 => AlgorithmIdentifierOwned {
+                oid: rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+                parameters: Some(der::asn1::Null.into()),
+            },
+            SignatureScheme::RsaPssSha256 => {
+                rsa::pss::get_default_pss_signature_algo_id::<sha2::Sha256>()?
+            }
+        })
+    }
+}
+
+/// A private key in the token, ready to sign. Cheap to clone; thread-safe.
+#[derive(Debug, Clone)]
+pub struct HsmSigner {
+    token: Token,
+    key: KeyInfo,
+    scheme: SignatureScheme,
+    /// The subjectPublicKey bits: what rcgen calls the key's `der_bytes`.
+    public_bits: Vec<u8>,
+    spki: SubjectPublicKeyInfoOwned,
+    alg_id: AlgorithmIdentifierOwned,
+}
+
+impl HsmSigner {
+    /// Signer for the key labelled `label`, with the key's default scheme.
+    pub fn new(token: &Token, label: &str) -> Result<Self> {
+        let key = public_key(token, label)?;
+        let scheme = SignatureScheme::default_for(key.spec);
+        Self::from_parts(token, key, scheme)
+    }
+
+    /// Signer with an explicit scheme (e.g. RSA-PSS).
+    pub fn with_scheme(token: &Token, label: &str, scheme: SignatureScheme) -> Result<Self> {
+        let key = public_key(token, label)?;
+        Self::from_parts(token, key, scheme)
+    }
+
+    fn from_parts(token: &Token, key: KeyInfo, scheme: SignatureScheme) -> Result<Self> {
+        if !scheme.fits(key.spec) {
+            return Err(Error::UnsupportedKey(format!(
+                "scheme {scheme:?} does not fit a {} key",
+                key.spec
+            )));
+        }
+        let spki = SubjectPublicKeyInfoOwned::from_der(&key.spki_der)?;
+        let public_bits = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| Error::Encoding("public key bit string is not octet-aligned".into()))?
+            .to_vec();
+        Ok(HsmSigner {
+            token: token.clone(),
+            alg_id: scheme.algorithm_identifier()?,
+            key,
+            scheme,
+            public_bits,
+            spki,
+        })
+    }
+
+    /// The key this signer uses.
+    pub fn key(&self) -> &KeyInfo {
+        &self.key
+    }
+
+    /// The scheme this signer produces.
+    pub fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+
+    /// DER SubjectPublicKeyInfo of the key.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.key.spki_der
+    }
+
+    /// Parsed SubjectPublicKeyInfo of the key.
+    pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.spki
+    }
+
+    /// AlgorithmIdentifier of the signatures this signer makes.
+    pub fn algorithm(&self) -> &AlgorithmIdentifierOwned {
+        &self.alg_id
+    }
+
+    /// Signs `msg`; returns a DER ECDSA-Sig-Value or the raw RSA signature,
+    /// i.e. the bytes that go into an X.509/CMS signature field.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let label = &self.key.label;
+        match self.scheme {
+            SignatureScheme::EcdsaSha256 => {
+                let digest = sha2::Sha256::digest(msg);
+                let raw = self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                    s.sign(&Mechanism::Ecdsa, h, &digest)
+                })?;
+                let sig = p256::ecdsa::Signature::from_slice(&raw)
+                    .map_err(|e| Error::Encoding(format!("HSM returned a bad ECDSA value: {e}")))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            SignatureScheme::EcdsaSha384 => {
+                let digest = sha2::Sha384::digest(msg);
+                let raw = self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                    s.sign(&Mechanism::Ecdsa, h, &digest)
+                })?;
+                let sig = p384::ecdsa::Signature::from_slice(&raw)
+                    .map_err(|e| Error::Encoding(format!("HSM returned a bad ECDSA value: {e}")))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            SignatureScheme::RsaPkcs1Sha256 => {
+                self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                    s.sign(&Mechanism::Sha256RsaPkcs, h, msg)
+                })
+            }
+            SignatureScheme::RsaPssSha256 => {
+                let params = PkcsPssParams {
+                    hash_alg: MechanismType::SHA256,
+                    mgf: PkcsMgfType::MGF1_SHA256,
+                    s_len: 32u64.into(),
+                };
+                self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                    s.sign(&Mechanism::Sha256RsaPkcsPss(params), h, msg)
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- rcgen
+
+impl rcgen::PublicKeyData for HsmSigner {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_bits
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self.scheme {
+            SignatureScheme::EcdsaSha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            SignatureScheme::EcdsaSha384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            // rcgen has no RSA-PSS without a crypto backend; sign() refuses
+            // PSS for rcgen below rather than mislabel the signature.
+            SignatureScheme::RsaPkcs1Sha256 | SignatureScheme::RsaPssSha256 => {
+                &rcgen::PKCS_RSA_SHA256
+            }
+        }
+    }
+}
+
+impl rcgen::SigningKey for HsmSigner {
+    fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
+        if self.scheme == SignatureScheme::RsaPssSha256 {
+            return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
+        }
+        HsmSigner::sign(self, msg).map_err(|e| {
+            tracing::error!(error = %e, key = %self.key.label, "HSM signature failed");
+            rcgen::Error::RemoteKeyError
+        })
+    }
+}
+
+// ---------------------------------------------------------------- RustCrypto
+
+/// A signature produced by the HSM, in the encoding of its scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmSignature(Vec<u8>);
+
+impl HsmSignature {
+    /// The signature bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<&[u8]> for HsmSignature {
+    type Error = signature::Error;
+    fn try_from(bytes: &[u8]) -> std::result::Result<Self, Self::Error> {
+        Ok(HsmSignature(bytes.to_vec()))
+    }
+}
+
+impl From<HsmSignature> for Box<[u8]> {
+    fn from(s: HsmSignature) -> Self {
+        s.0.into_boxed_slice()
+    }
+}
+
+impl signature::SignatureEncoding for HsmSignature {
+    type Repr = Box<[u8]>;
+}
+
+impl spki::SignatureBitStringEncoding for HsmSignature {
+    fn to_bitstring(&self) -> der::Result<BitString> {
+        BitString::from_bytes(&self.0)
+    }
+}
+
+/// The public half of an [`HsmSigner`], for `Keypair`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmPublicKey(SubjectPublicKeyInfoOwned);
+
+impl HsmPublicKey {
+    /// The SubjectPublicKeyInfo.
+    pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.0
+    }
+}
+
+impl spki::EncodePublicKey for HsmPublicKey {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        Ok(der::Document::from_der(&self.0.to_der()?)?)
+    }
+}
+
+impl signature::Keypair for HsmSigner {
+    type VerifyingKey = HsmPublicKey;
+    fn verifying_key(&self) -> HsmPublicKey {
+        HsmPublicKey(self.spki.clone())
+    }
+}
+
+impl spki::DynSignatureAlgorithmIdentifier for HsmSigner {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        Ok(self.alg_id.clone())
+    }
+}
+
+impl signature::Signer<HsmSignature> for HsmSigner {
+    fn try_sign(&self, msg: &[u8]) -> std::result::Result<HsmSignature, signature::Error> {
+        self.sign(msg)
+            .map(HsmSignature)
+            .map_err(signature::Error::from_source)
+    }
+}
+
+/// Recovers the HSM error behind a `signature::Error` from the RustCrypto
+/// builders, so callers can tell "HSM unavailable" from other failures.
+pub fn hsm_error_of(e: &signature::Error) -> Option<&Error> {
+    std::error::Error::source(e).and_then(|s| s.downcast_ref::<Error>())
+}

@@ -1,0 +1,572 @@
+//! Sessions on one token, shared by many threads, with automatic recovery.
+//!
+//! A [`Module`] is one loaded PKCS#11 library (one per path and process: a
+//! library may be initialised only once). A [`Token`] is one logged-in token
+//! of that module with a bounded pool of sessions and a cache of key handles.
+//!
+//! Recovery: when an operation fails because the token went away (device
+//! error, token not present, module finalised behind our back, stale session
+//! or object handles), the token is re-found, sessions re-opened and keys
+//! looked up again. Re-initialising the module takes its write lock, so no
+//! session is in use meanwhile and every session is closed before
+//! `C_Finalize`. While the token stays unreachable, callers get
+//! [`Error::Unavailable`] at once (attempts are rate-limited), never a hang.
+//!
+//! Lock order: module context (read or write), then a token's pool mutex.
+//! Operations must not nest another HSM operation inside their closure.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+use crate::config::{read_pin_file, HsmConfig};
+use crate::error::{Error, Result};
+
+/// One loaded PKCS#11 library, shared by every token of this process.
+#[derive(Debug)]
+pub struct Module {
+    path: PathBuf,
+    lib: Pkcs11,
+    ctx: RwLock<Ctx>,
+    tokens: Mutex<Vec<Weak<TokenInner>>>,
+    /// Serialises token initialisation: two at once would pick the same slot.
+    admin: Mutex<()>,
+}
+
+#[derive(Debug)]
+struct Ctx {
+    initialized: bool,
+    generation: u64,
+    last_attempt: Option<Instant>,
+    last_error: String,
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Module>>> {
+    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Weak<Module>>>> = OnceLock::new();
+    MODULES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a thread panicked while holding it; the data it
+    // guards (pools of sessions) stays structurally valid, so keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn init_args() -> CInitializeArgs {
+    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
+}
+
+impl Module {
+    /// Loads (or reuses) the library at `path` and initialises it.
+    pub fn load(path: &Path) -> Result<Arc<Module>> {
+        let mut reg = lock(registry());
+        if let Some(m) = reg.get(path).and_then(Weak::upgrade) {
+            return Ok(m);
+        }
+        let module_err = |e: CkError| Error::Module {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
+        let lib = Pkcs11::new(path).map_err(module_err)?;
+        match lib.initialize(init_args()) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(module_err(e)),
+        }
+        let m = Arc::new(Module {
+            path: path.to_owned(),
+            lib,
+            ctx: RwLock::new(Ctx {
+                initialized: true,
+                generation: 1,
+                last_attempt: None,
+                last_error: String::new(),
+            }),
+            tokens: Mutex::new(Vec::new()),
+            admin: Mutex::new(()),
+        });
+        reg.insert(path.to_owned(), Arc::downgrade(&m));
+        Ok(m)
+    }
+
+    /// Path of the library.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The raw context, for ceremony steps that need slot-level calls
+    /// (`C_InitToken`). Callers must not finalise it.
+    pub(crate) fn pkcs11(&self) -> &Pkcs11 {
+        &self.lib
+    }
+
+    /// Finds the slot holding an initialised token with this label.
+    pub fn find_slot(&self, label: &str) -> Result<Slot> {
+        let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner());
+        if !ctx.initialized {
+            return Err(Error::Unavailable(ctx.last_error.clone()));
+        }
+        find_slot(&self.lib, label)
+    }
+
+    /// Initialises a fresh token in a free slot with `label`, sets its SO
+    /// and user PINs. Refuses if a token with that label exists already.
+    pub fn init_token(&self, label: &str, so_pin: &AuthPin, user_pin: &AuthPin) -> Result<()> {
+        let _admin = lock(&self.admin);
+        let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner());
+        if !ctx.initialized {
+            return Err(Error::Unavailable(ctx.last_error.clone()));
+        }
+        match find_slot(&self.lib, label) {
+            Ok(_) => return Err(Error::TokenExists(label.to_owned())),
+            Err(Error::TokenNotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let mut free = None;
+        for slot in self.lib.get_slots_with_token().map_err(classify_fatal)? {
+            let info = self.lib.get_token_info(slot).map_err(classify_fatal)?;
+            if !info.token_initialized() {
+                free = Some(slot);
+                break;
+            }
+        }
+        let slot = free.ok_or_else(|| {
+            Error::Config("the PKCS#11 module has no free slot for a new token".into())
+        })?;
+        self.lib.init_token(slot, so_pin, label)?;
+        // SoftHSM moves the new token to another slot number: find it again.
+        let slot = find_slot(&self.lib, label)?;
+        let session = self.lib.open_rw_session(slot)?;
+        session.login(UserType::So, Some(so_pin))?;
+        session.init_pin(user_pin)?;
+        session.logout()?;
+        Ok(())
+    }
+
+    /// Tears the library down and initialises it again, unless another
+    /// caller did so since `seen_generation`. Rate-limited by `retry`.
+    fn reinitialize(&self, seen_generation: u64, retry: Duration, cause: &str) -> Result<()> {
+        let mut ctx = self.ctx.write().unwrap_or_else(|p| p.into_inner());
+        if ctx.generation != seen_generation && ctx.initialized {
+            return Ok(());
+        }
+        if let Some(t) = ctx.last_attempt {
+            if !ctx.initialized && t.elapsed() < retry {
+                return Err(Error::Unavailable(ctx.last_error.clone()));
+            }
+        }
+        ctx.last_attempt = Some(Instant::now());
+        tracing::warn!(module = %self.path.display(), cause, "re-initialising PKCS#11 module");
+        // No session is leased while we hold the write lock: close them all
+        // before C_Finalize so that no stale handle survives into the next
+        // generation.
+        let tokens: Vec<Arc<TokenInner>> =
+            lock(&self.tokens).iter().filter_map(Weak::upgrade).collect();
+        for t in &tokens {
+            lock(&t.pool).reset();
+        }
+        // Finalize may fail when the module was finalised behind our back.
+        let _ = self.lib.clone().finalize();
+        ctx.initialized = false;
+        ctx.generation += 1;
+        match self.lib.initialize(init_args()) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
+                ctx.initialized = true;
+                ctx.last_error.clear();
+                Ok(())
+            }
+            Err(e) => {
+                ctx.last_error = format!("{cause}; re-initialisation failed: {e}");
+                Err(Error::Unavailable(ctx.last_error.clone()))
+            }
+        }
+    }
+}
+
+fn find_slot(lib: &Pkcs11, label: &str) -> Result<Slot> {
+    let slots = lib.get_slots_with_initialized_token().map_err(classify_fatal)?;
+    for slot in slots {
+        let info = lib.get_token_info(slot).map_err(classify_fatal)?;
+        if info.label().trim_end() == label {
+            return Ok(slot);
+        }
+    }
+    Err(Error::TokenNotFound(label.to_owned()))
+}
+
+/// Errors that mean "the token or module is gone" become `Unavailable`.
+fn classify_fatal(e: CkError) -> Error {
+    match failure_kind(&e) {
+        Failure::Device | Failure::Session => Error::Unavailable(e.to_string()),
+        _ => Error::Pkcs11(e),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// The key handle is no longer valid: look the key up again.
+    StaleObject,
+    /// The session is gone or logged out: open a new one.
+    Session,
+    /// The token or module is gone: re-initialise.
+    Device,
+    /// Anything else is the caller's business.
+    Other,
+}
+
+fn failure_kind(e: &CkError) -> Failure {
+    let CkError::Pkcs11(rv, _) = e else {
+        return Failure::Other;
+    };
+    match rv {
+        RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid => Failure::StaleObject,
+        RvError::SessionHandleInvalid
+        | RvError::SessionClosed
+        | RvError::UserNotLoggedIn
+        | RvError::OperationActive => Failure::Session,
+        RvError::DeviceError
+        | RvError::DeviceRemoved
+        | RvError::DeviceMemory
+        | RvError::TokenNotPresent
+        | RvError::TokenNotRecognized
+        | RvError::CryptokiNotInitialized
+        | RvError::SlotIdInvalid
+        | RvError::GeneralError => Failure::Device,
+        _ => Failure::Other,
+    }
+}
+
+/// A logged-in token with a bounded pool of sessions. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Token {
+    inner: Arc<TokenInner>,
+}
+
+#[derive(Debug)]
+struct TokenInner {
+    module: Arc<Module>,
+    label: String,
+    pin: AuthPin,
+    pool: Mutex<Pool>,
+    freed: Condvar,
+    max_sessions: usize,
+    session_wait: Duration,
+    retry: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    generation: u64,
+    slot: Option<Slot>,
+    idle: Vec<Session>,
+    open: usize,
+    keys: HashMap<(String, String), ObjectHandle>,
+    pin_rejected: Option<String>,
+}
+
+impl Pool {
+    fn reset(&mut self) {
+        self.idle.clear(); // drops: C_CloseSession
+        self.open = 0;
+        self.slot = None;
+        self.keys.clear();
+    }
+}
+
+/// Options for [`Token::open`] beyond module, label and PIN.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Maximum concurrently open sessions.
+    pub max_sessions: usize,
+    /// How long a caller waits for a session before `Busy`.
+    pub session_wait: Duration,
+    /// Minimum delay between reconnection attempts.
+    pub retry: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_sessions: 8,
+            session_wait: Duration::from_secs(5),
+            retry: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Token {
+    /// Opens the token described by the `[hsm]` configuration, reading the
+    /// PIN from its file, and logs in once to check the PIN.
+    pub fn from_config(cfg: &HsmConfig) -> Result<Token> {
+        cfg.validate()?;
+        let pin = read_pin_file(&cfg.pin_file)?;
+        let module = Module::load(&cfg.module)?;
+        Token::open(
+            module,
+            &cfg.token_label,
+            pin,
+            PoolOptions {
+                max_sessions: cfg.max_sessions,
+                session_wait: Duration::from_millis(cfg.session_wait_ms),
+                retry: Duration::from_millis(cfg.retry_interval_ms),
+            },
+        )
+    }
+
+    /// Opens a token of `module` by label and logs in with `pin`.
+    pub fn open(module: Arc<Module>, label: &str, pin: AuthPin, opts: PoolOptions) -> Result<Token> {
+        let inner = Arc::new(TokenInner {
+            module: module.clone(),
+            label: label.to_owned(),
+            pin,
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
+            max_sessions: opts.max_sessions.max(1),
+            session_wait: opts.session_wait,
+            retry: opts.retry,
+        });
+        lock(&module.tokens).retain(|w| w.strong_count() > 0);
+        lock(&module.tokens).push(Arc::downgrade(&inner));
+        let token = Token { inner };
+        // Fail early on a wrong label or PIN.
+        token.with_session(|_| Ok(()))?;
+        Ok(token)
+    }
+
+    /// Label of the token.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// The module this token belongs to.
+    pub fn module(&self) -> &Arc<Module> {
+        &self.inner.module
+    }
+
+    /// Runs `op` on a pooled, logged-in session.
+    pub fn with_session<T>(
+        &self,
+        mut op: impl FnMut(&Session) -> std::result::Result<T, CkError>,
+    ) -> Result<T> {
+        self.run(None, |s, _| op(s))
+    }
+
+    /// Runs `op` with the handle of the object of class `class` labelled
+    /// `label`, looked up once and cached until it goes stale.
+    pub fn with_object<T>(
+        &self,
+        class: ObjectClass,
+        label: &str,
+        mut op: impl FnMut(&Session, ObjectHandle) -> std::result::Result<T, CkError>,
+    ) -> Result<T> {
+        self.run(Some((class, label)), |s, h| match h {
+            Some(h) => op(s, h),
+            // run() always resolves the handle when a key is asked for.
+            None => Err(CkError::InvalidValue),
+        })
+    }
+
+    /// Drops every cached key handle (after keys were created or deleted).
+    pub fn forget_objects(&self) {
+        lock(&self.inner.pool).keys.clear();
+    }
+
+    fn run<T>(
+        &self,
+        object: Option<(ObjectClass, &str)>,
+        mut op: impl FnMut(&Session, Option<ObjectHandle>) -> std::result::Result<T, CkError>,
+    ) -> Result<T> {
+        let inner = &*self.inner;
+        let mut last = String::from("no attempt");
+        for _attempt in 0..4 {
+            let ctx = inner.module.ctx.read().unwrap_or_else(|p| p.into_inner());
+            let generation = ctx.generation;
+            if !ctx.initialized {
+                drop(ctx);
+                inner.module.reinitialize(generation, inner.retry, &last)?;
+                continue;
+            }
+            let (session, slot) = match self.checkout(generation) {
+                Ok(s) => s,
+                Err(Error::Unavailable(why)) => {
+                    drop(ctx);
+                    last = why;
+                    inner.module.reinitialize(generation, inner.retry, &last)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let handle = match object {
+                None => Ok(None),
+                Some((class, label)) => self.find_object(&session, class, label).map(Some),
+            };
+            let result = handle.and_then(|h| op(&session, h).map_err(Error::Pkcs11));
+            match result {
+                Ok(v) => {
+                    self.checkin(session, generation, slot);
+                    return Ok(v);
+                }
+                Err(Error::Pkcs11(e)) => match failure_kind(&e) {
+                    Failure::Other => {
+                        self.checkin(session, generation, slot);
+                        return Err(Error::Pkcs11(e));
+                    }
+                    Failure::StaleObject => {
+                        last = e.to_string();
+                        lock(&inner.pool).keys.clear();
+                        self.checkin(session, generation, slot);
+                    }
+                    Failure::Session => {
+                        last = e.to_string();
+                        self.discard(session, generation);
+                    }
+                    Failure::Device => {
+                        last = e.to_string();
+                        self.discard(session, generation);
+                        drop(ctx);
+                        inner.module.reinitialize(generation, inner.retry, &last)?;
+                    }
+                },
+                Err(e) => {
+                    self.checkin(session, generation, slot);
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::Unavailable(format!("token {:?}: {last}", inner.label)))
+    }
+
+    /// Takes an idle session or opens a new one, waiting (bounded) when the
+    /// pool is at its limit. Called with the module's read lock held.
+    fn checkout(&self, generation: u64) -> Result<(Session, Slot)> {
+        let inner = &*self.inner;
+        let deadline = Instant::now() + inner.session_wait;
+        let mut pool = lock(&inner.pool);
+        if pool.generation != generation {
+            // Sessions of an older generation were closed by reinitialize().
+            pool.reset();
+            pool.generation = generation;
+        }
+        if let Some(why) = &pool.pin_rejected {
+            return Err(Error::PinRejected {
+                token: inner.label.clone(),
+                detail: why.clone(),
+            });
+        }
+        loop {
+            if let Some(s) = pool.idle.pop() {
+                let slot = pool.slot.ok_or_else(|| Error::Unavailable("no slot".into()))?;
+                return Ok((s, slot));
+            }
+            if pool.open < inner.max_sessions {
+                let lib = inner.module.pkcs11();
+                let slot = match pool.slot {
+                    Some(s) => s,
+                    None => match find_slot(lib, &inner.label) {
+                        Ok(s) => s,
+                        // A token that vanished is an outage, not a config error.
+                        Err(Error::TokenNotFound(l)) => {
+                            return Err(Error::Unavailable(format!("token {l:?} not present")))
+                        }
+                        Err(e) => return Err(e),
+                    },
+                };
+                let session = lib.open_rw_session(slot).map_err(classify_fatal)?;
+                match session.login(UserType::User, Some(&inner.pin)) {
+                    Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                    Err(CkError::Pkcs11(
+                        rv @ (RvError::PinIncorrect
+                        | RvError::PinLocked
+                        | RvError::PinExpired
+                        | RvError::PinInvalid
+                        | RvError::PinLenRange
+                        | RvError::UserPinNotInitialized),
+                        _,
+                    )) => {
+                        pool.pin_rejected = Some(rv.to_string());
+                        return Err(Error::PinRejected {
+                            token: inner.label.clone(),
+                            detail: rv.to_string(),
+                        });
+                    }
+                    Err(e) => return Err(classify_fatal(e)),
+                }
+                pool.slot = Some(slot);
+                pool.open += 1;
+                return Ok((session, slot));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Busy(inner.max_sessions));
+            }
+            pool = inner
+                .freed
+                .wait_timeout(pool, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn checkin(&self, session: Session, generation: u64, slot: Slot) {
+        let mut pool = lock(&self.inner.pool);
+        if pool.generation == generation && pool.slot == Some(slot) {
+            pool.idle.push(session);
+        } else {
+            drop(session);
+        }
+        drop(pool);
+        self.inner.freed.notify_one();
+    }
+
+    fn discard(&self, session: Session, generation: u64) {
+        drop(session);
+        let mut pool = lock(&self.inner.pool);
+        if pool.generation == generation {
+            pool.open = pool.open.saturating_sub(1);
+            pool.keys.clear();
+            // One broken session often means all are: drop the idle ones too.
+            let n = pool.idle.len();
+            pool.idle.clear();
+            pool.open = pool.open.saturating_sub(n);
+        }
+        drop(pool);
+        self.inner.freed.notify_all();
+    }
+
+    fn find_object(
+        &self,
+        session: &Session,
+        class: ObjectClass,
+        label: &str,
+    ) -> Result<ObjectHandle> {
+        let key = (class.to_string(), label.to_owned());
+        if let Some(h) = lock(&self.inner.pool).keys.get(&key) {
+            return Ok(*h);
+        }
+        let found = session
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(Error::Pkcs11)?;
+        match found.as_slice() {
+            [h] => {
+                lock(&self.inner.pool).keys.insert(key, *h);
+                Ok(*h)
+            }
+            [] => Err(Error::KeyNotFound(label.to_owned())),
+            _ => Err(Error::Config(format!(
+                "{} objects labelled {label:?} in token {:?}: labels must be unique",
+                found.len(),
+                self.inner.label
+            ))),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The HSM layer against a real SoftHSM2 token: key generation, attributes,
+//! signing through both adapters, PIN handling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use hsm_config::cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use hsm_config::cryptoki::types::AuthPin;
+use hsm_config::keys::{generate_key, public_key};
+use hsm_config::{Error, HsmSigner, KeySpec, PoolOptions, SignatureScheme, Token};
+use signature::Verifier;
+use spki::DecodePublicKey;
+
+fn verify_sw(signer: &HsmSigner, msg: &[u8], sig: &[u8]) {
+    let der = signer.spki_der();
+    match signer.scheme() {
+        SignatureScheme::EcdsaSha256 => {
+            let vk = p256::ecdsa::VerifyingKey::from_public_key_der(der).unwrap();
+            let sig = p256::ecdsa::DerSignature::try_from(sig).unwrap();
+            vk.verify(msg, &sig).unwrap();
+        }
+        SignatureScheme::EcdsaSha384 => {
+            let vk = p384::ecdsa::VerifyingKey::from_public_key_der(der).unwrap();
+            let sig = p384::ecdsa::DerSignature::try_from(sig).unwrap();
+            vk.verify(msg, &sig).unwrap();
+        }
+        SignatureScheme::RsaPkcs1Sha256 => {
+            let pk = rsa::RsaPublicKey::from_public_key_der(der).unwrap();
+            let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(pk);
+            vk.verify(msg, &rsa::pkcs1v15::Signature::try_from(sig).unwrap()).unwrap();
+        }
+        SignatureScheme::RsaPssSha256 => {
+            let pk = rsa::RsaPublicKey::from_public_key_der(der).unwrap();
+            let vk = rsa::pss::VerifyingKey::<sha2::Sha256>::new(pk);
+            vk.verify(msg, &rsa::pss::Signature::try_from(sig).unwrap()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_key_type_generates_in_token_and_signs() {
+    let token = common::token("keys", PoolOptions::default());
+    for spec in [KeySpec::EcP256, KeySpec::EcP384, KeySpec::Rsa2048, KeySpec::Rsa3072] {
+        let label = format!("k-{spec}");
+        let info = generate_key(&token, spec, &label).unwrap();
+        assert_eq!(info.spec, spec);
+        assert_eq!(public_key(&token, &label).unwrap(), info);
+        let signer = HsmSigner::new(&token, &label).unwrap();
+        let msg = format!("message for {spec}");
+        let sig = signer.sign(msg.as_bytes()).unwrap();
+        verify_sw(&signer, msg.as_bytes(), &sig);
+        if spec.is_rsa() {
+            let pss = HsmSigner::with_scheme(&token, &label, SignatureScheme::RsaPssSha256).unwrap();
+            let sig = pss.sign(msg.as_bytes()).unwrap();
+            verify_sw(&pss, msg.as_bytes(), &sig);
+        } else {
+            assert!(HsmSigner::with_scheme(&token, &label, SignatureScheme::RsaPssSha256).is_err());
+        }
+        // A key label is never reused.
+        assert!(matches!(generate_key(&token, spec, &label), Err(Error::KeyExists(_))));
+    }
+    // Private keys: token objects, sensitive, never extractable.
+    let attrs = token
+        .with_session(|s| {
+            let mut out = vec![];
+            for h in s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])? {
+                out.push(s.get_attributes(
+                    h,
+                    &[
+                        AttributeType::Token,
+                        AttributeType::Sensitive,
+                        AttributeType::Extractable,
+                        AttributeType::NeverExtractable,
+                        AttributeType::AlwaysSensitive,
+                    ],
+                )?);
+            }
+            Ok(out)
+        })
+        .unwrap();
+    assert_eq!(attrs.len(), 4);
+    for key in attrs {
+        for a in key {
+            match a {
+                Attribute::Token(v) | Attribute::Sensitive(v) | Attribute::NeverExtractable(v)
+                | Attribute::AlwaysSensitive(v) => assert!(v, "{a:?}"),
+                Attribute::Extractable(v) => assert!(!v),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn same_key_signs_through_rcgen_and_x509_cert() {
+    let token = common::token("adapters", PoolOptions::default());
+    generate_key(&token, KeySpec::EcP256, "adapter").unwrap();
+    let signer = HsmSigner::new(&token, "adapter").unwrap();
+
+    // rcgen
+    let mut params = rcgen::CertificateParams::new(vec!["hsm.test".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.serial_number = Some(rcgen::SerialNumber::from(vec![0x01, 0x02, 0x03]));
+    let cert = params.self_signed(&signer).unwrap();
+    let parsed = <x509_cert::Certificate as der::Decode>::from_der(cert.der()).unwrap();
+    hsm_config_verify(&parsed, &signer);
+
+    // x509-cert builder
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    let name = x509_cert::name::Name::from_str("CN=builder").unwrap();
+    let spki = signer.spki().clone();
+    let validity = x509_cert::time::Validity::from_now(std::time::Duration::from_secs(3600)).unwrap();
+    let builder = CertificateBuilder::new(
+        Profile::Root,
+        x509_cert::serial_number::SerialNumber::from(42u32),
+        validity,
+        name,
+        spki,
+        &signer,
+    )
+    .unwrap();
+    let cert = builder.build::<hsm_config::HsmSignature>().unwrap();
+    hsm_config_verify(&cert, &signer);
+}
+
+fn hsm_config_verify(cert: &x509_cert::Certificate, signer: &HsmSigner) {
+    use der::Encode;
+    let tbs = cert.tbs_certificate.to_der().unwrap();
+    verify_sw(signer, &tbs, cert.signature.raw_bytes());
+}
+
+#[test]
+fn wrong_pin_is_reported_and_never_retried() {
+    let _ = common::token("pin-check", PoolOptions::default());
+    let m = common::module();
+    let err = Token::open(
+        m.clone(),
+        "pin-check",
+        AuthPin::from("wrong-pin".to_owned()),
+        PoolOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::PinRejected { .. }), "{err}");
+    // A missing token is a clear error too.
+    let err = Token::open(m, "no-such-token", AuthPin::from("x".to_owned()), PoolOptions::default())
+        .unwrap_err();
+    assert!(err.is_unavailable() || matches!(err, Error::TokenNotFound(_)), "{err}");
+}
+
+#[test]
+fn pool_is_bounded_and_shared_across_threads() {
+    let token = common::token(
+        "pool",
+        PoolOptions {
+            max_sessions: 2,
+            ..PoolOptions::default()
+        },
+    );
+    generate_key(&token, KeySpec::EcP256, "pool-key").unwrap();
+    let signer = HsmSigner::new(&token, "pool-key").unwrap();
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let signer = signer.clone();
+            s.spawn(move || {
+                for i in 0..50 {
+                    let msg = format!("{t}-{i}");
+                    let sig = signer.sign(msg.as_bytes()).unwrap();
+                    verify_sw(&signer, msg.as_bytes(), &sig);
+                }
+            });
+        }
+    });
+}
