@@ -1,1 +1,26 @@
-pub fn x(){}
+//! The only crate of the project that links PKCS#11.
+//!
+//! - [`token`]: a loaded module, a logged-in token, a bounded session pool
+//!   with recovery after the token goes away;
+//! - [`keys`]: key generation inside the token, public-key export;
+//! - [`signer`]: one signer adapter for rcgen and the RustCrypto builders;
+//! - [`x509`], [`verify`]: certificate, CSR and CRL construction and
+//!   software signature verification for the ceremonies;
+//! - [`ceremony`]: the key-ceremony engine (one YAML file per ceremony).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod signer;
+pub mod token;
+
+pub use config::HsmConfig;
+pub use error::{Error, Result};
+pub use keys::{KeyInfo, KeySpec};
+pub use signer::{HsmSignature, HsmSigner, SignatureScheme};
+pub use token::{Module, PoolOptions, Token};
+
+/// Re-exported so that tests and tools can name PKCS#11 types without a
+/// direct dependency.
+pub use cryptoki;
