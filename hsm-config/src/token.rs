@@ -158,8 +158,13 @@ impl Module {
             return Ok(());
         }
         if let Some(t) = ctx.last_attempt {
-            if !ctx.initialized && t.elapsed() < retry {
-                return Err(Error::Unavailable(ctx.last_error.clone()));
+            if t.elapsed() < retry {
+                let why = if ctx.last_error.is_empty() {
+                    cause.to_owned()
+                } else {
+                    ctx.last_error.clone()
+                };
+                return Err(Error::Unavailable(why));
             }
         }
         ctx.last_attempt = Some(Instant::now());
@@ -255,6 +260,9 @@ struct TokenInner {
     label: String,
     pin: AuthPin,
     pool: Mutex<Pool>,
+    /// Objects found at least once: if one disappears, the token went away
+    /// (CA keys are never deleted while in service).
+    seen: Mutex<std::collections::HashSet<(String, String)>>,
     freed: Condvar,
     max_sessions: usize,
     session_wait: Duration,
@@ -327,6 +335,7 @@ impl Token {
             label: label.to_owned(),
             pin,
             pool: Mutex::new(Pool::default()),
+            seen: Mutex::new(Default::default()),
             freed: Condvar::new(),
             max_sessions: opts.max_sessions.max(1),
             session_wait: opts.session_wait,
@@ -434,6 +443,13 @@ impl Token {
                         inner.module.reinitialize(generation, inner.retry, &last)?;
                     }
                 },
+                Err(Error::Unavailable(why)) => {
+                    // A key we used before has vanished: the token is away.
+                    last = why;
+                    self.discard(session, generation);
+                    drop(ctx);
+                    inner.module.reinitialize(generation, inner.retry, &last)?;
+                }
                 Err(e) => {
                     self.checkin(session, generation, slot);
                     return Err(e);
@@ -558,9 +574,14 @@ impl Token {
             .map_err(Error::Pkcs11)?;
         match found.as_slice() {
             [h] => {
+                lock(&self.inner.seen).insert(key.clone());
                 lock(&self.inner.pool).keys.insert(key, *h);
                 Ok(*h)
             }
+            [] if lock(&self.inner.seen).contains(&key) => Err(Error::Unavailable(format!(
+                "object {label:?} vanished from token {:?}",
+                self.inner.label
+            ))),
             [] => Err(Error::KeyNotFound(label.to_owned())),
             _ => Err(Error::Config(format!(
                 "{} objects labelled {label:?} in token {:?}: labels must be unique",
