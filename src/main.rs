@@ -1,1 +1,91 @@
-fn main() {}
+//! `igc`: the command-line entry point of the health-professional PKI.
+//!
+//! Subcommands only; the work is done by the crates (`hsm-config`, `ca`,
+//! `tsa`, `ra-portal`).
+#![forbid(unsafe_code)]
+
+mod ceremony_cmd;
+mod config;
+mod dev;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The operation failed (bad input, refused, verification failed).
+    pub const FAILED: u8 = 1;
+    /// The HSM could not be reached; retrying later may work.
+    pub const HSM_UNAVAILABLE: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "igc",
+    version,
+    about = "HSM-backed PKI for French health professionals",
+    after_help = "Examples:\n  igc serve --config var/igc.toml\n  igc ceremony check hsm-config/ceremonies/dev/03-root.yaml\n  igc ceremony run hsm-config/ceremonies/dev/03-root.yaml --json\n  igc dev-setup\n\nExit codes: 0 success, 1 failure, 2 usage error, 3 HSM unavailable."
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "var/igc.toml",
+        env = "IGC_CONFIG"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the public endpoints (health, CA certificates, CRLs).
+    #[command(after_help = "Example:\n  igc serve --config var/igc.toml --listen 127.0.0.1:0")]
+    Serve(serve::ServeArgs),
+    /// Key ceremonies: one reviewable YAML file each.
+    #[command(subcommand)]
+    Ceremony(ceremony_cmd::CeremonyCommand),
+    /// Prepare the development token and CA hierarchy under var/ (idempotent).
+    #[command(
+        after_help = "Example:\n  igc dev-setup --var var --ceremonies hsm-config/ceremonies/dev"
+    )]
+    DevSetup(dev::DevSetupArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&cli.config, args),
+        Command::Ceremony(c) => ceremony_cmd::run(&cli.config, c),
+        Command::DevSetup(args) => dev::run(&cli.config, args),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let unavailable = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<hsm_config::Error>())
+                .any(hsm_config::Error::is_unavailable);
+            ExitCode::from(if unavailable {
+                exit::HSM_UNAVAILABLE
+            } else {
+                exit::FAILED
+            })
+        }
+    }
+}

@@ -31,6 +31,10 @@ pub struct HsmConfig {
     /// Minimum delay between two reconnection attempts while the token is away.
     #[serde(default = "default_retry_interval_ms")]
     pub retry_interval_ms: u64,
+    /// SoftHSM only: its configuration file, exported as `SOFTHSM2_CONF`
+    /// before the module is loaded (when that variable is not set already).
+    #[serde(default)]
+    pub softhsm2_conf: Option<PathBuf>,
 }
 
 fn default_module() -> PathBuf {
@@ -56,6 +60,7 @@ impl HsmConfig {
             max_sessions: default_max_sessions(),
             session_wait_ms: default_session_wait_ms(),
             retry_interval_ms: default_retry_interval_ms(),
+            softhsm2_conf: None,
         }
     }
 
@@ -90,7 +95,10 @@ pub fn read_pin_file(path: &Path) -> Result<AuthPin> {
         }
     }
     if meta.len() > 1024 {
-        return Err(Error::Pin(format!("{} is too large for a PIN file", path.display())));
+        return Err(Error::Pin(format!(
+            "{} is too large for a PIN file",
+            path.display()
+        )));
     }
     let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
     let pin = raw.trim_end_matches(['\n', '\r']);

@@ -224,7 +224,11 @@ pub fn public_key(token: &Token, label: &str) -> Result<KeyInfo> {
             };
             (spec, key.to_public_key_der()?.into_vec())
         }
-        other => return Err(Error::UnsupportedKey(format!("{label}: key type {other:?}"))),
+        other => {
+            return Err(Error::UnsupportedKey(format!(
+                "{label}: key type {other:?}"
+            )))
+        }
     };
     Ok(KeyInfo {
         label: label.to_owned(),
@@ -251,5 +255,7 @@ pub fn spec_of_spki(spki_der: &[u8]) -> Result<KeySpec> {
             bits => Err(Error::UnsupportedKey(format!("RSA-{bits}"))),
         };
     }
-    Err(Error::UnsupportedKey("not a P-256, P-384 or RSA public key".into()))
+    Err(Error::UnsupportedKey(
+        "not a P-256, P-384 or RSA public key".into(),
+    ))
 }

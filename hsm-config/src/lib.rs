@@ -9,11 +9,14 @@
 //! - [`ceremony`]: the key-ceremony engine (one YAML file per ceremony).
 #![forbid(unsafe_code)]
 
+pub mod ceremony;
 pub mod config;
 pub mod error;
 pub mod keys;
 pub mod signer;
 pub mod token;
+pub mod verify;
+pub mod x509;
 
 pub use config::HsmConfig;
 pub use error::{Error, Result};

@@ -157,26 +157,31 @@ impl HsmSigner {
         match self.scheme {
             SignatureScheme::EcdsaSha256 => {
                 let digest = sha2::Sha256::digest(msg);
-                let raw = self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                    s.sign(&Mechanism::Ecdsa, h, &digest)
-                })?;
+                let raw = self
+                    .token
+                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                        s.sign(&Mechanism::Ecdsa, h, &digest)
+                    })?;
                 let sig = p256::ecdsa::Signature::from_slice(&raw)
                     .map_err(|e| Error::Encoding(format!("HSM returned a bad ECDSA value: {e}")))?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             SignatureScheme::EcdsaSha384 => {
                 let digest = sha2::Sha384::digest(msg);
-                let raw = self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                    s.sign(&Mechanism::Ecdsa, h, &digest)
-                })?;
+                let raw = self
+                    .token
+                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                        s.sign(&Mechanism::Ecdsa, h, &digest)
+                    })?;
                 let sig = p384::ecdsa::Signature::from_slice(&raw)
                     .map_err(|e| Error::Encoding(format!("HSM returned a bad ECDSA value: {e}")))?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             SignatureScheme::RsaPkcs1Sha256 => {
-                self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                    s.sign(&Mechanism::Sha256RsaPkcs, h, msg)
-                })
+                self.token
+                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                        s.sign(&Mechanism::Sha256RsaPkcs, h, msg)
+                    })
             }
             SignatureScheme::RsaPssSha256 => {
                 let params = PkcsPssParams {
@@ -184,9 +189,10 @@ impl HsmSigner {
                     mgf: PkcsMgfType::MGF1_SHA256,
                     s_len: 32u64.into(),
                 };
-                self.token.with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                    s.sign(&Mechanism::Sha256RsaPkcsPss(params), h, msg)
-                })
+                self.token
+                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
+                        s.sign(&Mechanism::Sha256RsaPkcsPss(params), h, msg)
+                    })
             }
         }
     }

@@ -172,8 +172,10 @@ impl Module {
         // No session is leased while we hold the write lock: close them all
         // before C_Finalize so that no stale handle survives into the next
         // generation.
-        let tokens: Vec<Arc<TokenInner>> =
-            lock(&self.tokens).iter().filter_map(Weak::upgrade).collect();
+        let tokens: Vec<Arc<TokenInner>> = lock(&self.tokens)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
         for t in &tokens {
             lock(&t.pool).reset();
         }
@@ -196,7 +198,9 @@ impl Module {
 }
 
 fn find_slot(lib: &Pkcs11, label: &str) -> Result<Slot> {
-    let slots = lib.get_slots_with_initialized_token().map_err(classify_fatal)?;
+    let slots = lib
+        .get_slots_with_initialized_token()
+        .map_err(classify_fatal)?;
     for slot in slots {
         let info = lib.get_token_info(slot).map_err(classify_fatal)?;
         if info.label().trim_end() == label {
@@ -329,7 +333,12 @@ impl Token {
     }
 
     /// Opens a token of `module` by label and logs in with `pin`.
-    pub fn open(module: Arc<Module>, label: &str, pin: AuthPin, opts: PoolOptions) -> Result<Token> {
+    pub fn open(
+        module: Arc<Module>,
+        label: &str,
+        pin: AuthPin,
+        opts: PoolOptions,
+    ) -> Result<Token> {
         let inner = Arc::new(TokenInner {
             module: module.clone(),
             label: label.to_owned(),
@@ -456,7 +465,10 @@ impl Token {
                 }
             }
         }
-        Err(Error::Unavailable(format!("token {:?}: {last}", inner.label)))
+        Err(Error::Unavailable(format!(
+            "token {:?}: {last}",
+            inner.label
+        )))
     }
 
     /// Takes an idle session or opens a new one, waiting (bounded) when the
@@ -478,7 +490,9 @@ impl Token {
         }
         loop {
             if let Some(s) = pool.idle.pop() {
-                let slot = pool.slot.ok_or_else(|| Error::Unavailable("no slot".into()))?;
+                let slot = pool
+                    .slot
+                    .ok_or_else(|| Error::Unavailable("no slot".into()))?;
                 return Ok((s, slot));
             }
             if pool.open < inner.max_sessions {

@@ -1,6 +1,6 @@
 //! The HSM layer against a real SoftHSM2 token: key generation, attributes,
 //! signing through both adapters, PIN handling.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -27,12 +27,14 @@ fn verify_sw(signer: &HsmSigner, msg: &[u8], sig: &[u8]) {
         SignatureScheme::RsaPkcs1Sha256 => {
             let pk = rsa::RsaPublicKey::from_public_key_der(der).unwrap();
             let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(pk);
-            vk.verify(msg, &rsa::pkcs1v15::Signature::try_from(sig).unwrap()).unwrap();
+            vk.verify(msg, &rsa::pkcs1v15::Signature::try_from(sig).unwrap())
+                .unwrap();
         }
         SignatureScheme::RsaPssSha256 => {
             let pk = rsa::RsaPublicKey::from_public_key_der(der).unwrap();
             let vk = rsa::pss::VerifyingKey::<sha2::Sha256>::new(pk);
-            vk.verify(msg, &rsa::pss::Signature::try_from(sig).unwrap()).unwrap();
+            vk.verify(msg, &rsa::pss::Signature::try_from(sig).unwrap())
+                .unwrap();
         }
     }
 }
@@ -40,7 +42,12 @@ fn verify_sw(signer: &HsmSigner, msg: &[u8], sig: &[u8]) {
 #[test]
 fn every_key_type_generates_in_token_and_signs() {
     let token = common::token("keys", PoolOptions::default());
-    for spec in [KeySpec::EcP256, KeySpec::EcP384, KeySpec::Rsa2048, KeySpec::Rsa3072] {
+    for spec in [
+        KeySpec::EcP256,
+        KeySpec::EcP384,
+        KeySpec::Rsa2048,
+        KeySpec::Rsa3072,
+    ] {
         let label = format!("k-{spec}");
         let info = generate_key(&token, spec, &label).unwrap();
         assert_eq!(info.spec, spec);
@@ -50,14 +57,18 @@ fn every_key_type_generates_in_token_and_signs() {
         let sig = signer.sign(msg.as_bytes()).unwrap();
         verify_sw(&signer, msg.as_bytes(), &sig);
         if spec.is_rsa() {
-            let pss = HsmSigner::with_scheme(&token, &label, SignatureScheme::RsaPssSha256).unwrap();
+            let pss =
+                HsmSigner::with_scheme(&token, &label, SignatureScheme::RsaPssSha256).unwrap();
             let sig = pss.sign(msg.as_bytes()).unwrap();
             verify_sw(&pss, msg.as_bytes(), &sig);
         } else {
             assert!(HsmSigner::with_scheme(&token, &label, SignatureScheme::RsaPssSha256).is_err());
         }
         // A key label is never reused.
-        assert!(matches!(generate_key(&token, spec, &label), Err(Error::KeyExists(_))));
+        assert!(matches!(
+            generate_key(&token, spec, &label),
+            Err(Error::KeyExists(_))
+        ));
     }
     // Private keys: token objects, sensitive, never extractable.
     let attrs = token
@@ -82,7 +93,9 @@ fn every_key_type_generates_in_token_and_signs() {
     for key in attrs {
         for a in key {
             match a {
-                Attribute::Token(v) | Attribute::Sensitive(v) | Attribute::NeverExtractable(v)
+                Attribute::Token(v)
+                | Attribute::Sensitive(v)
+                | Attribute::NeverExtractable(v)
                 | Attribute::AlwaysSensitive(v) => assert!(v, "{a:?}"),
                 Attribute::Extractable(v) => assert!(!v),
                 other => panic!("unexpected {other:?}"),
@@ -110,7 +123,8 @@ fn same_key_signs_through_rcgen_and_x509_cert() {
     use x509_cert::builder::{Builder, CertificateBuilder, Profile};
     let name = x509_cert::name::Name::from_str("CN=builder").unwrap();
     let spki = signer.spki().clone();
-    let validity = x509_cert::time::Validity::from_now(std::time::Duration::from_secs(3600)).unwrap();
+    let validity =
+        x509_cert::time::Validity::from_now(std::time::Duration::from_secs(3600)).unwrap();
     let builder = CertificateBuilder::new(
         Profile::Root,
         x509_cert::serial_number::SerialNumber::from(42u32),
@@ -143,9 +157,17 @@ fn wrong_pin_is_reported_and_never_retried() {
     .unwrap_err();
     assert!(matches!(err, Error::PinRejected { .. }), "{err}");
     // A missing token is a clear error too.
-    let err = Token::open(m, "no-such-token", AuthPin::from("x".to_owned()), PoolOptions::default())
-        .unwrap_err();
-    assert!(err.is_unavailable() || matches!(err, Error::TokenNotFound(_)), "{err}");
+    let err = Token::open(
+        m,
+        "no-such-token",
+        AuthPin::from("x".to_owned()),
+        PoolOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.is_unavailable() || matches!(err, Error::TokenNotFound(_)),
+        "{err}"
+    );
 }
 
 #[test]

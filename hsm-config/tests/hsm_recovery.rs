@@ -1,6 +1,6 @@
 //! Recovery: the token goes away under a running signer and comes back.
 //! Its own test binary, because it finalises the process-wide module.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use hsm_config::keys::generate_key;
 use hsm_config::{Error, HsmSigner, KeySpec, PoolOptions};
+
+/// The two tests break the process-wide module in different ways: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn opts() -> PoolOptions {
     PoolOptions {
@@ -24,7 +27,10 @@ fn sign_until_ok(signer: &HsmSigner, within: Duration) -> Duration {
         match signer.sign(b"after") {
             Ok(_) => return start.elapsed(),
             Err(e) => {
-                assert!(e.is_unavailable(), "expected Unavailable while recovering, got {e}");
+                assert!(
+                    e.is_unavailable(),
+                    "expected Unavailable while recovering, got {e}"
+                );
                 assert!(start.elapsed() < within, "signing did not resume: {e}");
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -34,6 +40,7 @@ fn sign_until_ok(signer: &HsmSigner, within: Duration) -> Duration {
 
 #[test]
 fn token_directory_removed_then_restored() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let hsm = common::softhsm();
     let token = common::token("recover-dir", opts());
     generate_key(&token, KeySpec::EcP256, "k").unwrap();
@@ -80,7 +87,10 @@ fn token_directory_removed_then_restored() {
             }
         }
     }
-    assert!(errors >= 3, "signing kept working with the token directory gone");
+    assert!(
+        errors >= 3,
+        "signing kept working with the token directory gone"
+    );
 
     for d in &dirs {
         std::fs::rename(away.join(d.file_name().unwrap()), d).unwrap();
@@ -101,6 +111,7 @@ fn token_directory_removed_then_restored() {
 
 #[test]
 fn module_finalized_behind_our_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let token = common::token("recover-fin", opts());
     generate_key(&token, KeySpec::EcP256, "k").unwrap();
     let signer = HsmSigner::new(&token, "k").unwrap();

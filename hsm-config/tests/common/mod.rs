@@ -1,5 +1,5 @@
 //! A private SoftHSM2 token directory for one test binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -55,7 +55,11 @@ pub fn module() -> Arc<Module> {
 /// Creates (once per label) and opens a token with the test PINs.
 pub fn token(label: &str, opts: PoolOptions) -> Token {
     let m = module();
-    match m.init_token(label, &AuthPin::from(SO_PIN.to_owned()), &AuthPin::from(USER_PIN.to_owned())) {
+    match m.init_token(
+        label,
+        &AuthPin::from(SO_PIN.to_owned()),
+        &AuthPin::from(USER_PIN.to_owned()),
+    ) {
         Ok(()) | Err(hsm_config::Error::TokenExists(_)) => {}
         Err(e) => panic!("init_token: {e}"),
     }

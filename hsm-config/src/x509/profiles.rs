@@ -1,0 +1,462 @@
+//! Infrastructure certificate profiles (DESIGN.md §3): root, sub-CA, OCSP signer, TSA unit,
+//! RA operator.
+//!
+//! Every extension and its criticality is set here explicitly. The TBSCertificate is assembled
+//! directly (x509-cert 0.2's `CertificateBuilder` would need its `hazmat` feature for
+//! `Profile::Manual`, the only profile that does not add extensions of its own); the signer
+//! bounds are the ones of `CertificateBuilder::build`.
+
+use der::asn1::{Ia5String, Null, OctetString};
+use der::Encode;
+use sha1::{Digest, Sha1};
+use signature::{Keypair, Signer};
+use spki::{
+    DynSignatureAlgorithmIdentifier, EncodePublicKey, ObjectIdentifier, SignatureBitStringEncoding,
+    SubjectPublicKeyInfoOwned,
+};
+use time::OffsetDateTime;
+use x509_cert::certificate::{Certificate, TbsCertificate, Version};
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+
+use super::{
+    check_http_url, check_serial, extension, key_id_hex, random_serial, sign_and_check,
+    signer_algorithm, x509_time, IssuerInfo, X509Error,
+};
+use crate::verify;
+
+/// OIDs used by the profiles.
+pub mod oids {
+    use spki::ObjectIdentifier;
+
+    /// id-ce-basicConstraints
+    pub const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+    /// id-ce-keyUsage
+    pub const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+    /// id-ce-extKeyUsage
+    pub const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+    /// id-ce-subjectKeyIdentifier
+    pub const SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
+    /// id-ce-authorityKeyIdentifier
+    pub const AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("2.5.29.35");
+    /// id-ce-cRLDistributionPoints
+    pub const CRL_DISTRIBUTION_POINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
+    /// id-ce-certificatePolicies
+    pub const CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
+    /// id-pe-authorityInfoAccess
+    pub const AUTHORITY_INFO_ACCESS: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
+    /// id-pkix-ocsp-nocheck
+    pub const OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
+    /// id-ad-caIssuers
+    pub const AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
+    /// id-ad-ocsp
+    pub const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+    /// id-kp-clientAuth
+    pub const KP_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+    /// id-kp-timeStamping
+    pub const KP_TIME_STAMPING: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+    /// id-kp-OCSPSigning
+    pub const KP_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
+    /// anyPolicy
+    pub const ANY_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32.0");
+}
+
+/// The infrastructure certificate profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InfraProfile {
+    /// Self-signed root: BC critical CA pathLen 1; KU critical keyCertSign|cRLSign; SKI;
+    /// AKI = own SKI.
+    Root,
+    /// Sub-CA: BC critical CA pathLen 0; KU critical keyCertSign|cRLSign; SKI; AKI; CDP (root
+    /// ARL); AIA caIssuers (root certificate); certificatePolicies.
+    SubCa,
+    /// Delegated OCSP responder: KU critical digitalSignature; EKU OCSPSigning;
+    /// id-pkix-ocsp-nocheck; SKI; AKI; AIA caIssuers; certificatePolicies; no CDP.
+    OcspSigner,
+    /// TSA unit: KU critical digitalSignature|nonRepudiation; EKU **critical** timeStamping
+    /// only; SKI; AKI; CDP; AIA caIssuers + OCSP; certificatePolicies.
+    TsaUnit,
+    /// RA operator (clerk): KU critical digitalSignature; EKU clientAuth; SKI; AKI; CDP;
+    /// AIA caIssuers + OCSP; certificatePolicies.
+    RaOperator,
+}
+
+impl InfraProfile {
+    /// Profile name for messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            InfraProfile::Root => "root",
+            InfraProfile::SubCa => "sub-CA",
+            InfraProfile::OcspSigner => "OCSP signer",
+            InfraProfile::TsaUnit => "TSA unit",
+            InfraProfile::RaOperator => "RA operator",
+        }
+    }
+
+    fn is_self_signed(self) -> bool {
+        self == InfraProfile::Root
+    }
+
+    /// (crl_url, ca_issuers_url, ocsp_url, policies) — `true` = required, `false` = must be
+    /// absent.
+    fn inputs(self) -> (bool, bool, bool, bool) {
+        match self {
+            InfraProfile::Root => (false, false, false, false),
+            InfraProfile::SubCa => (true, true, false, true),
+            InfraProfile::OcspSigner => (false, true, false, true),
+            InfraProfile::TsaUnit | InfraProfile::RaOperator => (true, true, true, true),
+        }
+    }
+}
+
+/// Inputs of [`build_certificate`].
+#[derive(Debug, Clone)]
+pub struct InfraCertParams {
+    /// Which profile.
+    pub profile: InfraProfile,
+    /// Subject DN (see [`super::name::DnBuilder`]).
+    pub subject: Name,
+    /// Subject public key (EC P-256/P-384 or RSA ≥ 2048).
+    pub subject_spki: SubjectPublicKeyInfoOwned,
+    /// Issuer; `None` for the self-signed root, required otherwise.
+    pub issuer: Option<IssuerInfo>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity (after `not_before`).
+    pub not_after: OffsetDateTime,
+    /// Serial number; `None` draws a random one (recommended).
+    pub serial: Option<SerialNumber>,
+    /// certificatePolicies (required and non-empty for all profiles but the root, absent for
+    /// the root).
+    pub policy_oids: Vec<ObjectIdentifier>,
+    /// CRL distribution point (HTTP): required for sub-CA, TSA unit, RA operator.
+    pub crl_url: Option<String>,
+    /// AIA caIssuers (HTTP URL of the issuer certificate): required for all but the root.
+    pub ca_issuers_url: Option<String>,
+    /// AIA OCSP (HTTP): required for TSA unit and RA operator.
+    pub ocsp_url: Option<String>,
+}
+
+/// RFC 5280 method 1 key identifier: SHA-1 of the subjectPublicKey BIT STRING value
+/// (without tag, length and unused-bits octet).
+pub fn subject_key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
+    Sha1::digest(spki.subject_public_key.raw_bytes()).to_vec()
+}
+
+impl InfraCertParams {
+    /// Checks the parameters against the profile without signing anything.
+    pub fn validate(&self) -> Result<(), X509Error> {
+        let p = self.profile;
+        let pname = p.name();
+        if self.subject.is_empty() {
+            return Err(X509Error::EmptyName);
+        }
+        verify::check_public_key(&self.subject_spki).map_err(X509Error::SubjectKey)?;
+
+        match (&self.issuer, p.is_self_signed()) {
+            (Some(_), true) => {
+                return Err(X509Error::UnexpectedInput {
+                    profile: pname,
+                    field: "issuer (the root is self-signed)",
+                })
+            }
+            (None, false) => {
+                return Err(X509Error::MissingInput {
+                    profile: pname,
+                    field: "issuer",
+                })
+            }
+            (Some(issuer), false) => issuer.validate()?,
+            (None, true) => {}
+        }
+
+        if self.not_after <= self.not_before {
+            return Err(X509Error::InvalidValidity(
+                "not_after must be later than not_before",
+            ));
+        }
+        let validity = self.validity()?;
+        if validity.not_after.to_unix_duration() <= validity.not_before.to_unix_duration() {
+            return Err(X509Error::InvalidValidity(
+                "not_after must be at least one second after not_before",
+            ));
+        }
+        if let Some(serial) = &self.serial {
+            check_serial(serial)?;
+        }
+
+        let (crl, ca_issuers, ocsp, policies) = p.inputs();
+        check_url_input(pname, "crl_url", crl, self.crl_url.as_deref())?;
+        check_url_input(
+            pname,
+            "ca_issuers_url",
+            ca_issuers,
+            self.ca_issuers_url.as_deref(),
+        )?;
+        check_url_input(pname, "ocsp_url", ocsp, self.ocsp_url.as_deref())?;
+        match (policies, self.policy_oids.is_empty()) {
+            (true, true) => {
+                return Err(X509Error::MissingInput {
+                    profile: pname,
+                    field: "policy_oids",
+                })
+            }
+            (false, false) => {
+                return Err(X509Error::UnexpectedInput {
+                    profile: pname,
+                    field: "policy_oids",
+                })
+            }
+            _ => {}
+        }
+        for (i, oid) in self.policy_oids.iter().enumerate() {
+            if self.policy_oids[..i].contains(oid) {
+                return Err(X509Error::DuplicatePolicy(*oid));
+            }
+        }
+        Ok(())
+    }
+
+    fn validity(&self) -> Result<Validity, X509Error> {
+        Ok(Validity {
+            not_before: x509_time(self.not_before)?,
+            not_after: x509_time(self.not_after)?,
+        })
+    }
+
+    fn extensions(&self, ski: &[u8]) -> Result<Vec<Extension>, X509Error> {
+        let mut exts = Vec::new();
+        let aki_id = match &self.issuer {
+            Some(issuer) => issuer.ski.as_slice(),
+            None => ski,
+        };
+
+        match self.profile {
+            InfraProfile::Root | InfraProfile::SubCa => {
+                let path_len = if self.profile == InfraProfile::Root {
+                    1
+                } else {
+                    0
+                };
+                exts.push(extension(
+                    oids::BASIC_CONSTRAINTS,
+                    true,
+                    &BasicConstraints {
+                        ca: true,
+                        path_len_constraint: Some(path_len),
+                    },
+                )?);
+                exts.push(extension(
+                    oids::KEY_USAGE,
+                    true,
+                    &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+                )?);
+            }
+            InfraProfile::OcspSigner => {
+                exts.push(extension(
+                    oids::KEY_USAGE,
+                    true,
+                    &KeyUsage(KeyUsages::DigitalSignature.into()),
+                )?);
+                exts.push(extension(
+                    oids::EXT_KEY_USAGE,
+                    false,
+                    &ExtendedKeyUsage(vec![oids::KP_OCSP_SIGNING]),
+                )?);
+            }
+            InfraProfile::TsaUnit => {
+                exts.push(extension(
+                    oids::KEY_USAGE,
+                    true,
+                    &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
+                )?);
+                // RFC 3161 §2.3 / ETSI EN 319 422: critical, timeStamping as the sole purpose.
+                exts.push(extension(
+                    oids::EXT_KEY_USAGE,
+                    true,
+                    &ExtendedKeyUsage(vec![oids::KP_TIME_STAMPING]),
+                )?);
+            }
+            InfraProfile::RaOperator => {
+                exts.push(extension(
+                    oids::KEY_USAGE,
+                    true,
+                    &KeyUsage(KeyUsages::DigitalSignature.into()),
+                )?);
+                exts.push(extension(
+                    oids::EXT_KEY_USAGE,
+                    false,
+                    &ExtendedKeyUsage(vec![oids::KP_CLIENT_AUTH]),
+                )?);
+            }
+        }
+
+        exts.push(extension(
+            oids::SUBJECT_KEY_IDENTIFIER,
+            false,
+            &OctetString::new(ski)?,
+        )?);
+        exts.push(extension(
+            oids::AUTHORITY_KEY_IDENTIFIER,
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(aki_id)?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?);
+
+        if let Some(url) = &self.crl_url {
+            exts.push(extension(
+                oids::CRL_DISTRIBUTION_POINTS,
+                false,
+                &CrlDistributionPoints(vec![DistributionPoint {
+                    distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+                    reasons: None,
+                    crl_issuer: None,
+                }]),
+            )?);
+        }
+
+        let mut aia = Vec::new();
+        if let Some(url) = &self.ca_issuers_url {
+            aia.push(AccessDescription {
+                access_method: oids::AD_CA_ISSUERS,
+                access_location: uri(url)?,
+            });
+        }
+        if let Some(url) = &self.ocsp_url {
+            aia.push(AccessDescription {
+                access_method: oids::AD_OCSP,
+                access_location: uri(url)?,
+            });
+        }
+        if !aia.is_empty() {
+            exts.push(extension(
+                oids::AUTHORITY_INFO_ACCESS,
+                false,
+                &AuthorityInfoAccessSyntax(aia),
+            )?);
+        }
+
+        if !self.policy_oids.is_empty() {
+            exts.push(extension(
+                oids::CERTIFICATE_POLICIES,
+                false,
+                &CertificatePolicies(
+                    self.policy_oids
+                        .iter()
+                        .map(|oid| PolicyInformation {
+                            policy_identifier: *oid,
+                            policy_qualifiers: None,
+                        })
+                        .collect(),
+                ),
+            )?);
+        }
+
+        if self.profile == InfraProfile::OcspSigner {
+            // RFC 6960 §4.2.2.2.1: extension value NULL.
+            exts.push(extension(oids::OCSP_NOCHECK, false, &Null)?);
+        }
+        Ok(exts)
+    }
+}
+
+fn check_url_input(
+    profile: &'static str,
+    field: &'static str,
+    required: bool,
+    value: Option<&str>,
+) -> Result<(), X509Error> {
+    match (required, value) {
+        (true, None) => Err(X509Error::MissingInput { profile, field }),
+        (false, Some(_)) => Err(X509Error::UnexpectedInput { profile, field }),
+        (true, Some(url)) => check_http_url(field, url),
+        (false, None) => Ok(()),
+    }
+}
+
+pub(crate) fn uri(url: &str) -> Result<GeneralName, X509Error> {
+    Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
+}
+
+/// Builds and signs an infrastructure certificate.
+///
+/// The parameters are validated first ([`InfraCertParams::validate`]); the signer's key must
+/// be the subject key for the root and must match the issuer SKI otherwise (both computed with
+/// RFC 5280 method 1); the signature is verified with the signer's public key before the
+/// certificate is returned.
+pub fn build_certificate<S, Sig>(
+    params: &InfraCertParams,
+    signer: &S,
+) -> Result<Certificate, X509Error>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+    Sig: SignatureBitStringEncoding,
+{
+    params.validate()?;
+    let (alg, signer_spki) = signer_algorithm(signer)?;
+
+    let issuer_name = match &params.issuer {
+        None => {
+            if signer_spki != params.subject_spki {
+                return Err(X509Error::SelfSignedKeyMismatch);
+            }
+            params.subject.clone()
+        }
+        Some(issuer) => {
+            if subject_key_identifier(&signer_spki) != issuer.ski {
+                return Err(X509Error::IssuerKeyMismatch {
+                    expected: hex::encode(&issuer.ski),
+                    actual: key_id_hex(&signer_spki),
+                });
+            }
+            issuer.name.clone()
+        }
+    };
+
+    let serial = match &params.serial {
+        Some(serial) => serial.clone(),
+        None => random_serial()?,
+    };
+    let ski = subject_key_identifier(&params.subject_spki);
+
+    let tbs = TbsCertificate {
+        version: Version::V3,
+        serial_number: serial,
+        signature: alg.clone(),
+        issuer: issuer_name,
+        validity: params.validity()?,
+        subject: params.subject.clone(),
+        subject_public_key_info: params.subject_spki.clone(),
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: Some(params.extensions(&ski)?),
+    };
+    let tbs_der = tbs.to_der()?;
+    let signature = sign_and_check(signer, &signer_spki, &alg, &tbs_der)?;
+    Ok(Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: alg,
+        signature,
+    })
+}
+
+/// PEM encoding of a certificate (`CERTIFICATE`).
+pub fn certificate_to_pem(cert: &Certificate) -> Result<String, X509Error> {
+    Ok(pem::encode(&pem::Pem::new("CERTIFICATE", cert.to_der()?)))
+}

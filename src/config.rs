@@ -1,0 +1,131 @@
+//! `igc.toml`: the configuration every subcommand reads (`--config`).
+//!
+//! Relative paths inside the file are relative to the file's own directory,
+//! so `var/igc.toml` can say `pki/root.pem` and work from any working
+//! directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgcConfig {
+    /// HTTP listener for the public services.
+    pub server: ServerConfig,
+    /// The online token.
+    pub hsm: hsm_config::HsmConfig,
+    /// Published PKI material.
+    pub pki: PkiConfig,
+    /// The issuing CAs (CA Personnes, CA Organisations).
+    #[serde(default, rename = "ca")]
+    pub cas: Vec<CaConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (loopback by default).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Base URL relying parties use (appears in certificates).
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_base_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+
+/// `[pki]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PkiConfig {
+    /// The root certificate (PEM).
+    pub root_certificate: PathBuf,
+    /// The root's current ARL (PEM), served at `/crl/root.crl`.
+    pub root_crl: PathBuf,
+}
+
+/// One `[[ca]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaConfig {
+    /// Short name used in URLs (`personnes`, `organisations`).
+    pub name: String,
+    /// Label of the CA key in the online token.
+    pub key_label: String,
+    /// The CA certificate (PEM).
+    pub certificate: PathBuf,
+    /// Label of the OCSP responder key.
+    pub ocsp_key_label: String,
+    /// The OCSP responder certificate (PEM).
+    pub ocsp_certificate: PathBuf,
+}
+
+impl IgcConfig {
+    /// Reads, parses and validates the configuration at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration {}", path.display()))?;
+        let mut cfg: IgcConfig = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.hsm.pin_file);
+        if let Some(c) = self.hsm.softhsm2_conf.as_mut() {
+            fix(c);
+        }
+        fix(&mut self.pki.root_certificate);
+        fix(&mut self.pki.root_crl);
+        for ca in &mut self.cas {
+            fix(&mut ca.certificate);
+            fix(&mut ca.ocsp_certificate);
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.hsm.validate()?;
+        if !self.server.base_url.starts_with("http://")
+            && !self.server.base_url.starts_with("https://")
+        {
+            bail!("server.base_url must be an http(s) URL");
+        }
+        for (i, ca) in self.cas.iter().enumerate() {
+            if ca.name.is_empty() || !ca.name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                bail!("ca.name {:?}: use lower-case letters and '-'", ca.name);
+            }
+            if ca.name == "root" || self.cas[..i].iter().any(|o| o.name == ca.name) {
+                bail!("ca.name {:?} is used twice (or is reserved)", ca.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Exports `SOFTHSM2_CONF` when the configuration names one and the
+    /// environment does not. Must run before any thread is started.
+    pub fn export_softhsm_conf(&self) {
+        if let Some(conf) = &self.hsm.softhsm2_conf {
+            if std::env::var_os("SOFTHSM2_CONF").is_none() {
+                std::env::set_var("SOFTHSM2_CONF", conf);
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `igc dev-setup`: an unattended development ceremony into `var/`.
+//!
+//! Runs the reviewed ceremony files of `hsm-config/ceremonies/dev/` in order
+//! against a SoftHSM token directory under `var/hsm/`. A ceremony whose
+//! transcript exists already is reused, never run again, so the hierarchy is
+//! created once and kept; if `var/` is inconsistent (transcripts without
+//! tokens), it stops and says so instead of regenerating anything silently.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use hsm_config::ceremony::Ceremony;
+
+#[derive(Debug, Args)]
+pub struct DevSetupArgs {
+    /// Directory of the development ceremony files (run in name order).
+    #[arg(long, default_value = "hsm-config/ceremonies/dev")]
+    pub ceremonies: PathBuf,
+    /// PKCS#11 module (SoftHSM2).
+    #[arg(long, default_value = hsm_config::config::SOFTHSM_MODULE)]
+    pub module: PathBuf,
+}
+
+const VAR: &str = "var";
+
+pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
+    let var = Path::new(VAR);
+    for d in ["hsm/tokens", "shares", "pki", "ceremonies"] {
+        std::fs::create_dir_all(var.join(d)).with_context(|| format!("creating {VAR}/{d}"))?;
+    }
+    restrict(&var.join("hsm"))?;
+    restrict(&var.join("shares"))?;
+    let token_dir = std::fs::canonicalize(var.join("hsm/tokens"))?;
+    let conf = var.join("hsm/softhsm2.conf");
+    if !conf.exists() {
+        std::fs::write(
+            &conf,
+            format!(
+                "# SoftHSM2 configuration of the development tokens (written by igc dev-setup)\n\
+                 directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                token_dir.display()
+            ),
+        )?;
+    }
+    let conf = std::fs::canonicalize(&conf)?;
+    // Single-threaded here: nothing else reads the environment yet.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.ceremonies)
+        .with_context(|| format!("reading {}", args.ceremonies.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no ceremony file in {}", args.ceremonies.display());
+    }
+    let has_tokens = std::fs::read_dir(&token_dir)?.next().is_some();
+    let (mut ran, mut reused) = (0, 0);
+    for (i, file) in files.iter().enumerate() {
+        let c = Ceremony::load(file)?;
+        let transcript = c.spec().common().transcript.to_owned();
+        if transcript.exists() {
+            if !has_tokens {
+                bail!(
+                    "{} exists but {} holds no token: var/ is inconsistent. \
+                     Remove var/ to start a new development hierarchy (nothing is regenerated silently).",
+                    transcript.display(),
+                    token_dir.display()
+                );
+            }
+            reused += 1;
+            continue;
+        }
+        eprintln!("[{}/{}] {}", i + 1, files.len(), file.display());
+        crate::ceremony_cmd::run_file(file, &args.module)?;
+        ran += 1;
+    }
+    if !config.exists() {
+        std::fs::write(config, DEV_CONFIG)
+            .with_context(|| format!("writing {}", config.display()))?;
+        eprintln!("wrote {}", config.display());
+    }
+    eprintln!("development hierarchy ready: {ran} ceremonies run, {reused} reused");
+    Ok(())
+}
+
+fn restrict(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 700 {}", dir.display()))
+}
+
+/// The configuration matching the development ceremonies (paths relative
+/// to `var/`).
+const DEV_CONFIG: &str = r#"# igc configuration of the development hierarchy (written by igc dev-setup).
+# Relative paths are relative to this file's directory.
+
+[server]
+listen = "127.0.0.1:8080"
+base_url = "http://127.0.0.1:8080"
+
+[hsm]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "igc-online"
+pin_file = "hsm/online.pin"
+softhsm2_conf = "hsm/softhsm2.conf"
+
+[pki]
+root_certificate = "pki/root.pem"
+root_crl = "pki/root-arl-1.pem"
+
+[[ca]]
+name = "personnes"
+key_label = "ca-personnes"
+certificate = "pki/personnes.pem"
+ocsp_key_label = "ocsp-personnes"
+ocsp_certificate = "pki/ocsp-personnes.pem"
+
+[[ca]]
+name = "organisations"
+key_label = "ca-organisations"
+certificate = "pki/organisations.pem"
+ocsp_key_label = "ocsp-organisations"
+ocsp_certificate = "pki/ocsp-organisations.pem"
+"#;
