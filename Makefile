@@ -1,0 +1,41 @@
+# Two entry points on a fresh Debian machine: `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
+# Tests and tools find SoftHSM's development configuration here.
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test bench deps-run deps-test deps-bench build-release lint unit
+
+deps-run:
+	@scripts/install-deps.sh run
+
+deps-test:
+	@scripts/install-deps.sh test
+
+deps-bench:
+	@scripts/install-deps.sh bench
+
+build-release:
+	cargo build --release --locked --bin igc
+
+## make run: install what is missing, prepare the development token and CA
+## hierarchy under var/ (once; reused afterwards), start the service.
+run: deps-run build-release
+	target/release/igc dev-setup --ceremonies hsm-config/ceremonies/dev
+	@echo
+	@echo "Development PKI ready under var/ (tokens in var/hsm, custodian shares in var/shares)."
+	@echo "RA portal first login: not available yet (the RA portal is a later issue)."
+	@echo
+	target/release/igc serve --config var/igc.toml
+
+## make test: install test dependencies, then formatting, lints and the whole suite.
+test: deps-test lint
+	cargo test --workspace --locked --no-fail-fast
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## make bench: hot-path benchmarks side by side with their reference peers.
+bench: deps-bench
+	cargo run --release --locked -p hsm-config --example hsm_bench

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what `make run` or `make test` needs and is missing, on Debian.
+# Usage: scripts/install-deps.sh run|test|bench
+# Idempotent: installs nothing when everything is present.
+set -euo pipefail
+
+want=${1:-run}
+apt_pkgs=(softhsm2 openssl)
+case "$want" in
+  run) ;;
+  test) apt_pkgs+=(postgresql python3-venv) ;;
+  bench) apt_pkgs+=(wrk python3-venv) ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# pkilint (PyPI) in a project virtualenv, for the independent lint checks.
+if [ "$want" != run ]; then
+  venv=.venv
+  if [ ! -x "$venv/bin/lint_pkix_cert" ]; then
+    echo "installing pkilint into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint
+  fi
+fi

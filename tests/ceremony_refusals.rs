@@ -1,0 +1,152 @@
+//! Ceremony files are refused, with a clear message and before the HSM is
+//! touched, when they are wrong: unknown field, existing output, too few or
+//! tampered custodian shares, an issuer key that does not match.
+//!
+//! "Before the HSM" is proven by naming a PKCS#11 module that does not
+//! exist: the refusal must be about the file, never about the module.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_success, igc, stderr, DevPki};
+
+const NO_MODULE: &str = "module: /nonexistent/libpkcs11-never-loaded.so\n";
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+fn refused(pki: &DevPki, file: &str, expect: &str) {
+    let out = igc(pki.dir.path(), &["ceremony", "run", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(expect), "expected {expect:?} in:\n{err}");
+    assert!(!err.contains("PKCS#11 module"), "the HSM was reached:\n{err}");
+    assert!(!err.contains("CKR_"), "the HSM was reached:\n{err}");
+}
+
+fn arl(shares: &[&str], number: u64, extra: &str) -> String {
+    let list = shares
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "ceremony: crl\ndescription: ARL {number}\noperators: [alice, bob]\n\
+         transcript: var/ceremonies/arl-{number}.json\n{extra}\
+         issuer:\n  token:\n    label: igc-root\n    pin:\n      shares: [{list}]\n  \
+         key_label: root-ca\n  certificate: var/pki/root.pem\n\
+         crl_number: {number}\nprevious_crl: var/pki/root-arl-1.pem\n\
+         next_update_days: 30\ncrl: var/pki/root-arl-{number}.pem\n"
+    )
+}
+
+const ALICE: &str = "var/shares/igc-root-alice.share.json";
+const BOB: &str = "var/shares/igc-root-bob.share.json";
+
+#[test]
+fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+
+    // Unknown field (a typo of next_update_days).
+    let f = write(d, "typo.yaml", &arl(&[ALICE, BOB], 2, NO_MODULE).replace("next_update_days", "next_update_dayz"));
+    refused(&pki, &f, "unknown field `next_update_dayz`");
+    // `check` says the same without running anything.
+    let out = igc(d, &["ceremony", "check", &f]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // M-1 shares.
+    let f = write(d, "one-share.yaml", &arl(&[ALICE], 2, NO_MODULE));
+    refused(&pki, &f, "1 share(s) given, 2 of 3 custodians are required");
+
+    // A tampered share: one hex digit of Bob's share changed.
+    let mut share: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pki.path(BOB)).unwrap()).unwrap();
+    let s = share["share"].as_str().unwrap().to_owned();
+    let flipped = if s.starts_with('0') { format!("1{}", &s[1..]) } else { format!("0{}", &s[1..]) };
+    share["share"] = serde_json::Value::String(flipped);
+    std::fs::write(d.join("bob-tampered.json"), serde_json::to_vec(&share).unwrap()).unwrap();
+    let f = write(d, "tampered.yaml", &arl(&[ALICE, "bob-tampered.json"], 2, NO_MODULE));
+    refused(&pki, &f, "bob-tampered.json");
+
+    // A share from another token.
+    let f = write(
+        d,
+        "foreign.yaml",
+        &arl(&[ALICE, "var/shares/igc-online-bob.share.json"], 2, NO_MODULE),
+    );
+    refused(&pki, &f, "belongs to token \"igc-online\"");
+
+    // CRL number not above the previous one.
+    let f = write(d, "number.yaml", &arl(&[ALICE, BOB], 1, NO_MODULE));
+    refused(&pki, &f, "must exceed the previous CRL's (1)");
+
+    // An output that exists already is never overwritten.
+    let f = write(
+        d,
+        "exists.yaml",
+        &arl(&[ALICE, BOB], 2, NO_MODULE).replace("var/pki/root-arl-2.pem", "var/pki/root.pem"),
+    );
+    refused(&pki, &f, "exists already");
+
+    // A key ceremony whose output exists creates no key: the same label
+    // works afterwards.
+    let key = |out: &str| {
+        format!(
+            "ceremony: key\ndescription: spare key\noperators: [alice]\n\
+             transcript: var/ceremonies/spare-{out}.json\n\
+             token:\n  label: igc-online\n  pin:\n    file: var/hsm/online.pin\n\
+             key:\n  label: spare\n  spec: ec-p256\npublic_key: var/pki/{out}\n"
+        )
+    };
+    let f = write(d, "key-exists.yaml", &key("root.pem"));
+    refused(&pki, &f, "exists already");
+    let f = write(d, "key-ok.yaml", &key("spare.pub.pem"));
+    assert_success(&igc(d, &["ceremony", "run", &f]), "key ceremony");
+    // ... and a second key with that label is refused by the token check.
+    let f = write(d, "key-again.yaml", &key("spare2.pub.pem"));
+    let out = igc(d, &["ceremony", "run", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("exists already in the token"), "{}", stderr(&out));
+
+    // An issuer key that is not the issuer certificate's key.
+    let wrong = format!(
+        "ceremony: cert\ndescription: wrong issuer key\noperators: [alice]\n\
+         transcript: var/ceremonies/wrong.json\n\
+         issuer:\n  token:\n    label: igc-online\n    pin:\n      file: var/hsm/online.pin\n  \
+         key_label: ca-organisations\n  certificate: var/pki/personnes.pem\n\
+         profile: ocsp-signer\nsubject: \"C=FR, O=Test, CN=Wrong\"\n\
+         public_key: var/pki/spare.pub.pem\nvalidity_days: 30\n\
+         policy_oids: [\"1.3.6.1.5.5.7.13.1\"]\nca_issuers_url: http://127.0.0.1:8080/ca/personnes.crt\n\
+         certificate: var/pki/wrong.pem\n"
+    );
+    let f = write(d, "wrong.yaml", &wrong);
+    let out = igc(d, &["ceremony", "run", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not the key of"), "{}", stderr(&out));
+    assert!(!pki.pki("wrong.pem").exists());
+
+    // Positive control: the same ARL ceremony with M genuine shares runs,
+    // and OpenSSL accepts its output.
+    let f = write(d, "good.yaml", &arl(&[ALICE, BOB], 2, ""));
+    let out = igc(d, &["ceremony", "run", "--json", &f]);
+    assert_success(&out, "ARL ceremony");
+    let transcript: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(transcript["ceremony"], "crl");
+    assert_eq!(transcript["signed"][0]["verified"], true);
+    let out = common::tool(
+        "openssl",
+        &["crl", "-in", pki.pki("root-arl-2.pem").to_str().unwrap(), "-CAfile",
+          pki.pki("root.pem").to_str().unwrap(), "-noout", "-verify", "-crlnumber"],
+    );
+    assert!(stderr(&out).contains("verify OK"), "{}", stderr(&out));
+    assert!(common::stdout(&out).contains("crlNumber=0x02"), "{}", common::stdout(&out));
+    // The transcript on disk matches, and is never overwritten either.
+    let again = igc(d, &["ceremony", "run", &f]);
+    assert_eq!(again.status.code(), Some(1));
+}

@@ -1,0 +1,222 @@
+//! Shared helpers of the end-to-end tests: the development PKI in a
+//! temporary directory, and the independent tools (OpenSSL, pkilint).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const IGC: &str = env!("CARGO_BIN_EXE_igc");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A development hierarchy made by `igc dev-setup` in a fresh directory.
+pub struct DevPki {
+    pub dir: tempfile::TempDir,
+}
+
+impl DevPki {
+    pub fn new() -> DevPki {
+        let dir = tempfile::tempdir().unwrap();
+        let out = igc(dir.path(), &["dev-setup", "--ceremonies", dev_ceremonies().to_str().unwrap()]);
+        assert_success(&out, "igc dev-setup");
+        DevPki { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn pki(&self, file: &str) -> PathBuf {
+        self.path(&format!("var/pki/{file}"))
+    }
+
+    pub fn softhsm_conf(&self) -> PathBuf {
+        self.path("var/hsm/softhsm2.conf")
+    }
+}
+
+pub fn dev_ceremonies() -> PathBuf {
+    repo().join("hsm-config/ceremonies/dev")
+}
+
+/// Runs igc in `cwd` with the development SoftHSM configuration, if any.
+pub fn igc(cwd: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(IGC);
+    cmd.current_dir(cwd).args(args).env_remove("IGC_CONFIG");
+    let conf = cwd.join("var/hsm/softhsm2.conf");
+    if conf.exists() {
+        cmd.env("SOFTHSM2_CONF", conf);
+    } else {
+        cmd.env_remove("SOFTHSM2_CONF");
+    }
+    cmd.output().unwrap()
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs an external tool; a missing tool fails the test (make test installs them).
+pub fn tool(program: &str, args: &[&str]) -> Output {
+    Command::new(find_tool(program))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (run `make test`, which installs it)"))
+}
+
+/// Finds a tool on PATH or in the project's virtualenv (`.venv/bin`).
+pub fn find_tool(program: &str) -> PathBuf {
+    let venv = repo().join(".venv/bin").join(program);
+    if venv.exists() {
+        return venv;
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(program);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!("{program} not found on PATH or in .venv/bin: run `make test`, which installs it");
+}
+
+/// pkilint findings at ERROR or FATAL severity (JSON output parsed).
+pub fn pkilint_errors(program: &str, extra: &[&str], file: &Path) -> Vec<String> {
+    let mut args = vec!["lint"];
+    args.extend(extra);
+    args.extend(["-s", "ALL", "-f", "JSON", file.to_str().unwrap()]);
+    let out = tool(program, &args);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{program} did not print JSON ({e}): {}\n{}", stdout(&out), stderr(&out))
+    });
+    let results = json["results"].as_array().expect("pkilint results");
+    assert!(!results.is_empty(), "{program} ran no validation on {}", file.display());
+    let mut errors = vec![];
+    for r in results {
+        for f in r["finding_descriptions"].as_array().unwrap() {
+            let sev = f["severity"].as_str().unwrap();
+            if sev == "ERROR" || sev == "FATAL" {
+                errors.push(format!("{sev} {} at {}", f["code"], r["node_path"]));
+            }
+        }
+    }
+    errors
+}
+
+/// A running `igc serve` on a free loopback port, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(cwd: &Path) -> Server {
+        let mut cmd = Command::new(IGC);
+        cmd.current_dir(cwd)
+            .args(["serve", "--config", "var/igc.toml", "--listen", "127.0.0.1:0"])
+            .env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("igc listening on ") {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("igc serve did not report its address within 30 s");
+        Server { child, base }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>, String) {
+        http_get(&format!("{}{path}", self.base))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal HTTP/1.1 GET over loopback: (status, body, content-type).
+pub fn http_get(url: &str) -> (u16, Vec<u8>, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = vec![];
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut body = buf[split + 4..].to_vec();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut content_type = String::new();
+    let mut chunked = false;
+    for line in head.lines() {
+        let l = line.to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-type:") {
+            content_type = v.trim().to_owned();
+        }
+        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            chunked = true;
+        }
+    }
+    if chunked {
+        body = dechunk(&body);
+    }
+    (status, body, content_type)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = vec![];
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap().trim(), 16).unwrap();
+        data = &data[eol + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// Waits (bounded) until `f` holds.
+pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
