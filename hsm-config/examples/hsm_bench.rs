@@ -1,0 +1,169 @@
+//! `make bench` (HSM part): signatures per second through our signer versus
+//! direct cryptoki calls on the same key, 1 and 2 threads, P-256 and RSA-2048.
+//!
+//! Both sides do the same cryptographic work: ECDSA hashes in software and
+//! signs with CKM_ECDSA (ours also converts r‖s to DER), RSA signs with
+//! CKM_SHA256_RSA_PKCS. The direct side keeps one logged-in session per
+//! thread and a resolved key handle — the fastest a caller can go — so the
+//! difference is the cost of our pool, key cache and adapter.
+//!
+//! Usage: cargo run --release -p hsm-config --example hsm_bench [-- SECONDS]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cryptoki::context::Pkcs11;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use hsm_config::keys::generate_key;
+use hsm_config::{HsmSigner, KeySpec, Module, PoolOptions, Token};
+use sha2::Digest;
+
+const MODULE: &str = hsm_config::config::SOFTHSM_MODULE;
+const PIN: &str = "bench-user-pin";
+const MSG: &[u8] = b"a TBSCertificate-sized message: ........................................................................................................................................................................................................................................................................................................................................................................................";
+
+fn run_for(threads: usize, secs: f64, work: impl Fn() -> Box<dyn FnMut() + Send> + Sync) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let mut job = work();
+            let (stop, count) = (stop.clone(), count.clone());
+            s.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    job();
+                    n += 1;
+                }
+                count.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        stop.store(true, Ordering::Relaxed);
+    });
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let secs: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+
+    let module = Module::load(std::path::Path::new(MODULE)).unwrap();
+    let pin = AuthPin::from(PIN.to_owned());
+    module
+        .init_token("bench", &AuthPin::from("bench-so-pin".to_owned()), &pin)
+        .unwrap();
+    let token = Token::open(
+        module.clone(),
+        "bench",
+        pin,
+        PoolOptions {
+            max_sessions: 4,
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap();
+    generate_key(&token, KeySpec::EcP256, "p256").unwrap();
+    generate_key(&token, KeySpec::Rsa2048, "rsa2048").unwrap();
+
+    // Direct cryptoki: a second context on the same (already initialised)
+    // library, one session per thread.
+    let raw = Pkcs11::new(MODULE).unwrap();
+    let slot = module.find_slot("bench").unwrap();
+
+    println!(
+        "HSM signing, SoftHSM2 {MODULE}, {} CPUs, load average at start: {}, {ROUNDS} alternating rounds of {secs} s, median",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!();
+    println!("| key | threads | direct cryptoki (sig/s) | igc HsmSigner (sig/s) | overhead |");
+    println!("|---|---|---|---|---|");
+    let mut worst = f64::MIN;
+    for (label, is_ec) in [("p256", true), ("rsa2048", false)] {
+        for threads in [1usize, 2] {
+            let direct_once = || {
+                run_for(threads, secs, || {
+                    let session = raw.open_rw_session(slot).unwrap();
+                    match session.login(UserType::User, Some(&AuthPin::from(PIN.to_owned()))) {
+                        Ok(())
+                        | Err(cryptoki::error::Error::Pkcs11(
+                            cryptoki::error::RvError::UserAlreadyLoggedIn,
+                            _,
+                        )) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                    let key = session
+                        .find_objects(&[
+                            Attribute::Class(ObjectClass::PRIVATE_KEY),
+                            Attribute::Label(label.as_bytes().to_vec()),
+                        ])
+                        .unwrap()[0];
+                    Box::new(move || {
+                        if is_ec {
+                            let digest = sha2::Sha256::digest(MSG);
+                            std::hint::black_box(
+                                session.sign(&Mechanism::Ecdsa, key, &digest).unwrap(),
+                            );
+                        } else {
+                            std::hint::black_box(
+                                session.sign(&Mechanism::Sha256RsaPkcs, key, MSG).unwrap(),
+                            );
+                        }
+                    })
+                })
+            };
+            let signer = HsmSigner::new(&token, label).unwrap();
+            let ours_once = || {
+                run_for(threads, secs, || {
+                    let signer = signer.clone();
+                    Box::new(move || {
+                        std::hint::black_box(signer.sign(MSG).unwrap());
+                    })
+                })
+            };
+            // Alternate the two sides and keep the median of each, so that
+            // other load on the machine hits both alike.
+            let (mut d, mut o) = (vec![], vec![]);
+            for _ in 0..ROUNDS {
+                d.push(direct_once());
+                o.push(ours_once());
+            }
+            let (direct, ours) = (median(d), median(o));
+            let overhead = (direct - ours) / direct * 100.0;
+            worst = worst.max(overhead);
+            let name = if is_ec { "EC P-256" } else { "RSA-2048" };
+            println!("| {name} | {threads} | {direct:.0} | {ours:.0} | {overhead:+.1}% |");
+        }
+    }
+    println!();
+    println!("worst overhead of the igc signer: {worst:.1}% (target: at most 10%)");
+}
