@@ -8,7 +8,7 @@
 //! difference is the cost of our pool, key cache and adapter.
 //!
 //! Usage: cargo run --release -p hsm-config --example hsm_bench [-- SECONDS]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
