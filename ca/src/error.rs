@@ -1,0 +1,144 @@
+//! The one error type of the crate.
+
+use std::fmt;
+
+use crate::domain::{CertStatus, Profile, RequestStatus};
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which kind of identifier an identifier error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdKind {
+    Rpps,
+    Adeli,
+    Finess,
+    Siren,
+    Siret,
+    IdNatPs,
+    IdNatStruct,
+    Departement,
+    ProfessionCode,
+}
+
+impl fmt::Display for IdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdKind::Rpps => "RPPS",
+            IdKind::Adeli => "ADELI",
+            IdKind::Finess => "FINESS",
+            IdKind::Siren => "SIREN",
+            IdKind::Siret => "SIRET",
+            IdKind::IdNatPs => "IdNat_PS",
+            IdKind::IdNatStruct => "IdNat_Struct",
+            IdKind::Departement => "département",
+            IdKind::ProfessionCode => "profession code",
+        })
+    }
+}
+
+/// Every error the CA core can report: bad input (identifiers, names, reference data),
+/// refused workflow transitions, and storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- identifiers and domain values -------------------------------------------------
+    #[error("{kind}: expected {expected} characters, found {found}")]
+    WrongLength {
+        kind: IdKind,
+        expected: usize,
+        found: usize,
+    },
+    #[error("{kind}: character {position} is not a digit")]
+    NotDigits { kind: IdKind, position: usize },
+    #[error("{kind}: bad check digit: expected {expected}, found {found}")]
+    BadCheckDigit {
+        kind: IdKind,
+        expected: char,
+        found: char,
+    },
+    #[error("{kind}: {found:?} is not a département code")]
+    BadDepartement { kind: IdKind, found: String },
+    #[error("{kind}: unknown type prefix {found:?}")]
+    UnknownPrefix { kind: IdKind, found: String },
+    #[error("invalid {field}: {reason}")]
+    InvalidValue { field: &'static str, reason: String },
+    #[error("audit details must not carry secrets (key {key:?})")]
+    SecretInAuditDetails { key: String },
+
+    // ----- reference data ----------------------------------------------------------------
+    #[error("reference data {source_name}: {reason}")]
+    ReferenceData { source_name: String, reason: String },
+    #[error("unknown profession code {code:?}")]
+    UnknownProfession { code: String },
+
+    // ----- workflow ----------------------------------------------------------------------
+    #[error("professional {idnat} is already registered")]
+    AlreadyRegistered { idnat: String },
+    #[error("structure {idnat} is already registered")]
+    StructureAlreadyRegistered { idnat: String },
+    #[error("no professional {idnat}")]
+    ProfessionalNotFound { idnat: String },
+    #[error("no structure {idnat}")]
+    StructureNotFound { idnat: String },
+    #[error("professional {idnat} is not active (struck off)")]
+    ProfessionalNotActive { idnat: String },
+    #[error("profile {profile} does not fit this request: {reason}")]
+    ProfileMismatch { profile: Profile, reason: String },
+    #[error("no certificate request {id}")]
+    RequestNotFound { id: i64 },
+    #[error("certificate request {id} is {found}, expected {expected}")]
+    RequestNotInState {
+        id: i64,
+        expected: RequestStatus,
+        found: RequestStatus,
+    },
+    #[error("{actor} filed certificate request {id} and cannot also decide it (four eyes)")]
+    SelfApproval { id: i64, actor: String },
+    #[error("certificate does not match request {id}: {reason}")]
+    RequestMismatch { id: i64, reason: String },
+    #[error("a certificate with serial {serial} already exists")]
+    DuplicateSerial { serial: String },
+    #[error("no certificate with serial {serial}")]
+    CertificateNotFound { serial: String },
+    #[error("certificate {serial} is already revoked")]
+    AlreadyRevoked { serial: String },
+    #[error("certificate {serial} is already on hold")]
+    AlreadyOnHold { serial: String },
+    #[error("certificate {serial} is {status}, not on hold")]
+    NotOnHold { serial: String, status: CertStatus },
+
+    // ----- storage -----------------------------------------------------------------------
+    #[error("unsupported database URL scheme {scheme:?} (use sqlite:// or postgres://)")]
+    UnsupportedDatabaseUrl { scheme: String },
+    #[error("database row in {table} cannot be read back: {reason}")]
+    CorruptRow { table: &'static str, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidValue {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(table: &'static str, reason: impl fmt::Display) -> Self {
+        Error::CorruptRow {
+            table,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The SQL constraint class of a database error, when there is one.
+    pub(crate) fn db_kind(&self) -> Option<sqlx::error::ErrorKind> {
+        match self {
+            Error::Database(sqlx::Error::Database(e)) => Some(e.kind()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,561 @@
+//! Issued certificates and their revocation state.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::error::ErrorKind;
+use sqlx::{Any, Row as _, Transaction};
+use time::OffsetDateTime;
+
+use super::audit::Outcome;
+use super::requests::{check_profile_subject, RequestId};
+use super::{b64, db_time, now, parse_col, parse_db_time, parse_opt_col, sha256_hex, unb64, Store};
+use crate::domain::{
+    Actor, CaName, CertStatus, IdNatPs, IdNatStruct, Profile, RequestStatus, RevocationReason,
+    Serial, SubjectKind,
+};
+use crate::error::{Error, Result};
+
+/// A certificate the CA has just signed, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCertificate {
+    pub serial: Serial,
+    pub issuer: CaName,
+    pub profile: Profile,
+    pub professional: Option<IdNatPs>,
+    pub structure: Option<IdNatStruct>,
+    /// Subject DN as text (RFC 4514), for display and search.
+    pub subject: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub der: Vec<u8>,
+    /// Partition of the issuer's CRL this certificate will be listed in if revoked.
+    pub crl_partition: u32,
+    /// The certificate this one renews; it gets `superseded_by` = this serial (and stays valid
+    /// until revoked or expired).
+    pub supersedes: Option<Serial>,
+}
+
+/// Revocation state of a certificate, as OCSP and CRLs report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum CertificateStatus {
+    Good,
+    Revoked {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    },
+    /// Suspended (certificateHold); may be reinstated.
+    OnHold {
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+    },
+}
+
+impl CertificateStatus {
+    pub fn stored(&self) -> CertStatus {
+        match self {
+            CertificateStatus::Good => CertStatus::Good,
+            CertificateStatus::Revoked { .. } => CertStatus::Revoked,
+            CertificateStatus::OnHold { .. } => CertStatus::Hold,
+        }
+    }
+}
+
+/// A stored certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    pub serial: Serial,
+    pub issuer: CaName,
+    pub profile: Profile,
+    pub professional: Option<IdNatPs>,
+    pub structure: Option<IdNatStruct>,
+    pub request: Option<RequestId>,
+    pub subject: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub der: Vec<u8>,
+    pub status: CertificateStatus,
+    pub superseded_by: Option<Serial>,
+    pub crl_partition: u32,
+    pub issued_at: OffsetDateTime,
+}
+
+macro_rules! select_certificates {
+    ($tail:literal) => {
+        concat!(
+            "SELECT serial, issuer, profile, professional, structure, request_id, subject, \
+             not_before, not_after, der, status, revoked_at, revocation_reason, superseded_by, \
+             crl_partition, issued_at FROM certificates ",
+            $tail
+        )
+    };
+}
+
+const T: &str = "certificates";
+
+fn status_from_columns(
+    status: &str,
+    revoked_at: Option<&str>,
+    reason: Option<&str>,
+) -> Result<CertificateStatus> {
+    let status: CertStatus = parse_col(T, status)?;
+    let at = revoked_at.map(|t| parse_db_time(T, t)).transpose()?;
+    let reason: Option<RevocationReason> = parse_opt_col(T, reason)?;
+    match (status, at, reason) {
+        (CertStatus::Good, None, None) => Ok(CertificateStatus::Good),
+        (CertStatus::Hold, Some(since), Some(RevocationReason::CertificateHold)) => {
+            Ok(CertificateStatus::OnHold { since })
+        }
+        (CertStatus::Revoked, Some(at), Some(reason)) => {
+            Ok(CertificateStatus::Revoked { at, reason })
+        }
+        _ => Err(Error::corrupt(T, "inconsistent revocation columns")),
+    }
+}
+
+fn certificate_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRecord> {
+    let serial: String = row.try_get("serial")?;
+    let issuer: String = row.try_get("issuer")?;
+    let profile: String = row.try_get("profile")?;
+    let professional: Option<String> = row.try_get("professional")?;
+    let structure: Option<String> = row.try_get("structure")?;
+    let request: Option<i64> = row.try_get("request_id")?;
+    let not_before: String = row.try_get("not_before")?;
+    let not_after: String = row.try_get("not_after")?;
+    let der: String = row.try_get("der")?;
+    let status: String = row.try_get("status")?;
+    let revoked_at: Option<String> = row.try_get("revoked_at")?;
+    let reason: Option<String> = row.try_get("revocation_reason")?;
+    let superseded_by: Option<String> = row.try_get("superseded_by")?;
+    let partition: i64 = row.try_get("crl_partition")?;
+    let issued_at: String = row.try_get("issued_at")?;
+    Ok(CertificateRecord {
+        serial: parse_col(T, &serial)?,
+        issuer: parse_col(T, &issuer)?,
+        profile: parse_col(T, &profile)?,
+        professional: parse_opt_col(T, professional.as_deref())?,
+        structure: parse_opt_col(T, structure.as_deref())?,
+        request: request.map(RequestId),
+        subject: row.try_get("subject")?,
+        not_before: parse_db_time(T, &not_before)?,
+        not_after: parse_db_time(T, &not_after)?,
+        der: unb64(T, &der)?,
+        status: status_from_columns(&status, revoked_at.as_deref(), reason.as_deref())?,
+        superseded_by: parse_opt_col(T, superseded_by.as_deref())?,
+        crl_partition: u32::try_from(partition)
+            .map_err(|_| Error::corrupt(T, format!("crl_partition {partition}")))?,
+        issued_at: parse_db_time(T, &issued_at)?,
+    })
+}
+
+impl Store {
+    /// Records a certificate the CA signed, atomically with its audit entry and, when it was
+    /// issued for a request, with the request's transition approved → issued. Certificates of
+    /// requestable profiles need an approved request whose profile and subject they match;
+    /// infrastructure certificates (OCSP, TSA) are recorded without one. A serial that already
+    /// exists is refused by the database ([`Error::DuplicateSerial`]).
+    pub async fn record_issued_certificate(
+        &self,
+        cert: &NewCertificate,
+        request: Option<RequestId>,
+        actor: &Actor,
+    ) -> Result<()> {
+        if cert.not_before >= cert.not_after {
+            return Err(Error::invalid(
+                "validity",
+                "notBefore must precede notAfter",
+            ));
+        }
+        if cert.der.is_empty() || cert.der.first() != Some(&0x30) {
+            return Err(Error::invalid("certificate", "expected a DER SEQUENCE"));
+        }
+        let subject = cert.subject.trim();
+        if subject.is_empty() || subject.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "subject",
+                "empty or with control characters",
+            ));
+        }
+        let kind = cert.profile.subject_kind();
+        match kind {
+            SubjectKind::Professional if cert.professional.is_none() => {
+                return Err(Error::ProfileMismatch {
+                    profile: cert.profile,
+                    reason: "a professional certificate names its professional".into(),
+                })
+            }
+            SubjectKind::Structure if cert.structure.is_none() => {
+                return Err(Error::ProfileMismatch {
+                    profile: cert.profile,
+                    reason: "a server certificate names its structure".into(),
+                })
+            }
+            _ => {}
+        }
+        if cert.profile.is_requestable() && request.is_none() {
+            return Err(Error::ProfileMismatch {
+                profile: cert.profile,
+                reason: "certificates of this profile are issued for an approved request".into(),
+            });
+        }
+        let serial = cert.serial.to_string();
+        let professional = cert.professional.as_ref().map(ToString::to_string);
+        let structure = cert.structure.as_ref().map(ToString::to_string);
+        let issued_at = db_time(now())?;
+
+        let mut tx = self.begin_write().await?;
+        if let Some(id) = request {
+            self.consume_request(&mut tx, id, cert, &issued_at).await?;
+        }
+        if let Some(p) = &professional {
+            self.check_professional_active(&mut tx, p).await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO certificates (serial, issuer, profile, professional, structure, \
+             request_id, subject, not_before, not_after, der, status, crl_partition, issued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'good', $11, $12)",
+        )
+        .bind(&serial)
+        .bind(cert.issuer.as_str())
+        .bind(cert.profile.as_str())
+        .bind(professional.clone())
+        .bind(structure.clone())
+        .bind(request.map(|r| r.0))
+        .bind(subject)
+        .bind(db_time(cert.not_before)?)
+        .bind(db_time(cert.not_after)?)
+        .bind(b64(&cert.der))
+        .bind(i64::from(cert.crl_partition))
+        .bind(&issued_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from);
+        if let Err(e) = inserted {
+            return Err(match e.db_kind() {
+                Some(ErrorKind::UniqueViolation) => Error::DuplicateSerial { serial },
+                Some(ErrorKind::ForeignKeyViolation) => match (&professional, &structure) {
+                    (_, Some(s)) => Error::StructureNotFound { idnat: s.clone() },
+                    (Some(p), None) => Error::ProfessionalNotFound { idnat: p.clone() },
+                    (None, None) => e,
+                },
+                _ => e,
+            });
+        }
+        if let Some(old) = &cert.supersedes {
+            let updated = sqlx::query(
+                "UPDATE certificates SET superseded_by = $1 \
+                 WHERE serial = $2 AND superseded_by IS NULL AND serial <> $1",
+            )
+            .bind(&serial)
+            .bind(old.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(Error::CertificateNotFound {
+                    serial: format!("{old} (to supersede; missing or already superseded)"),
+                });
+            }
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            "certificate.issue",
+            &format!("certificate:{serial}"),
+            Outcome::Success,
+            &json!({
+                "issuer": cert.issuer.as_str(),
+                "profile": cert.profile.as_str(),
+                "professional": professional,
+                "structure": structure,
+                "request": request.map(|r| r.0),
+                "not_before": db_time(cert.not_before)?,
+                "not_after": db_time(cert.not_after)?,
+                "crl_partition": cert.crl_partition,
+                "supersedes": cert.supersedes.as_ref().map(Serial::as_str),
+                "der_sha256": sha256_hex(&cert.der),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves an approved request to issued after checking that `cert` is what it asked for.
+    async fn consume_request(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: RequestId,
+        cert: &NewCertificate,
+        issued_at: &str,
+    ) -> Result<()> {
+        let row = sqlx::query(self.sql(
+            "SELECT profile, professional, structure, operator, status \
+             FROM certificate_requests WHERE id = $1",
+            "SELECT profile, professional, structure, operator, status \
+             FROM certificate_requests WHERE id = $1 FOR UPDATE",
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::RequestNotFound { id: id.0 })?;
+        const R: &str = "certificate_requests";
+        let status: String = row.try_get("status")?;
+        let status: RequestStatus = parse_col(R, &status)?;
+        if status != RequestStatus::Approved {
+            return Err(Error::RequestNotInState {
+                id: id.0,
+                expected: RequestStatus::Approved,
+                found: status,
+            });
+        }
+        let profile: String = row.try_get("profile")?;
+        let profile: Profile = parse_col(R, &profile)?;
+        check_profile_subject(profile, cert.profile.subject_kind())?;
+        let mismatch = |reason: String| Error::RequestMismatch { id: id.0, reason };
+        if profile != cert.profile {
+            return Err(mismatch(format!(
+                "request is for {profile}, certificate is {}",
+                cert.profile
+            )));
+        }
+        let professional: Option<String> = row.try_get("professional")?;
+        let structure: Option<String> = row.try_get("structure")?;
+        if let Some(p) = professional {
+            if cert.professional.as_ref().map(ToString::to_string) != Some(p.clone()) {
+                return Err(mismatch(format!("request is for professional {p}")));
+            }
+        }
+        if let Some(s) = structure {
+            if cert.structure.as_ref().map(ToString::to_string) != Some(s.clone()) {
+                return Err(mismatch(format!("request is for structure {s}")));
+            }
+        }
+        sqlx::query(
+            "UPDATE certificate_requests SET status = 'issued', issued_at = $1 \
+             WHERE id = $2 AND status = 'approved'",
+        )
+        .bind(issued_at)
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>> {
+        let row = sqlx::query(select_certificates!("WHERE serial = $1"))
+            .bind(serial.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(certificate_from_row).transpose()
+    }
+
+    /// Revocation status of a serial; `None` when the CA never issued it.
+    pub async fn certificate_status(&self, serial: &Serial) -> Result<Option<CertificateStatus>> {
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = $1",
+        )
+        .bind(serial.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(s, at, reason)| status_from_columns(&s, at.as_deref(), reason.as_deref()))
+            .transpose()
+    }
+
+    /// All certificates of a professional, newest first.
+    pub async fn certificates_of(&self, idnat: &IdNatPs) -> Result<Vec<CertificateRecord>> {
+        let rows = sqlx::query(select_certificates!(
+            "WHERE professional = $1 ORDER BY issued_at DESC, serial"
+        ))
+        .bind(idnat.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(certificate_from_row).collect()
+    }
+
+    /// Certificates of a professional that are good and within their validity at `at`
+    /// (what the directory publishes), newest first.
+    pub async fn valid_certificates_of(
+        &self,
+        idnat: &IdNatPs,
+        at: OffsetDateTime,
+    ) -> Result<Vec<CertificateRecord>> {
+        let rows = sqlx::query(select_certificates!(
+            "WHERE professional = $1 AND status = 'good' AND not_before <= $2 AND not_after > $2 \
+             ORDER BY issued_at DESC, serial"
+        ))
+        .bind(idnat.to_string())
+        .bind(db_time(at)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(certificate_from_row).collect()
+    }
+
+    /// Revokes a certificate, or suspends it when `reason` is `certificateHold`.
+    ///
+    /// good → revoked | hold; hold → revoked. Revoking a revoked certificate is refused
+    /// ([`Error::AlreadyRevoked`]) and writes nothing; so is holding a held one
+    /// ([`Error::AlreadyOnHold`]).
+    pub async fn revoke(
+        &self,
+        serial: &Serial,
+        reason: RevocationReason,
+        time: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let hold = reason == RevocationReason::CertificateHold;
+        let sql = if hold {
+            "UPDATE certificates SET status = 'hold', revoked_at = $1, revocation_reason = $2 \
+             WHERE serial = $3 AND status = 'good'"
+        } else {
+            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
+             WHERE serial = $3 AND status IN ('good', 'hold')"
+        };
+        let updated = sqlx::query(sql)
+            .bind(db_time(time)?)
+            .bind(reason.as_str())
+            .bind(serial.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM certificates WHERE serial = $1")
+                    .bind(serial.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let serial = serial.to_string();
+            return Err(match status.as_deref() {
+                None => Error::CertificateNotFound { serial },
+                Some("hold") => Error::AlreadyOnHold { serial },
+                Some(_) => Error::AlreadyRevoked { serial },
+            });
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            if hold {
+                "certificate.hold"
+            } else {
+                "certificate.revoke"
+            },
+            &format!("certificate:{serial}"),
+            Outcome::Success,
+            &json!({ "reason": reason.as_str(), "time": db_time(time)? }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lifts a suspension: hold → good. Anything else is refused ([`Error::NotOnHold`]).
+    pub async fn reinstate(&self, serial: &Serial, actor: &Actor) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE certificates SET status = 'good', revoked_at = NULL, revocation_reason = NULL \
+             WHERE serial = $1 AND status = 'hold'",
+        )
+        .bind(serial.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM certificates WHERE serial = $1")
+                    .bind(serial.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let serial = serial.to_string();
+            return Err(match status {
+                None => Error::CertificateNotFound { serial },
+                Some(s) => Error::NotOnHold {
+                    status: parse_col(T, &s)?,
+                    serial,
+                },
+            });
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            "certificate.reinstate",
+            &format!("certificate:{serial}"),
+            Outcome::Success,
+            &json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes (or, with `certificateHold`, suspends) every certificate of a professional that
+    /// is still good (or on hold, for a revocation), in one transaction with one audit entry
+    /// per certificate. Returns the serials affected, sorted.
+    pub async fn revoke_all_of_professional(
+        &self,
+        idnat: &IdNatPs,
+        reason: RevocationReason,
+        time: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<Vec<Serial>> {
+        let id = idnat.to_string();
+        let mut tx = self.begin_write().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT idnat FROM professionals WHERE idnat = $1")
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Err(Error::ProfessionalNotFound { idnat: id });
+        }
+        let serials = self
+            .revoke_all_in_tx(&mut tx, &id, reason, time, actor)
+            .await?;
+        tx.commit().await?;
+        Ok(serials)
+    }
+
+    pub(crate) async fn revoke_all_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        idnat: &str,
+        reason: RevocationReason,
+        time: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<Vec<Serial>> {
+        let hold = reason == RevocationReason::CertificateHold;
+        let sql = if hold {
+            "UPDATE certificates SET status = 'hold', revoked_at = $1, revocation_reason = $2 \
+             WHERE professional = $3 AND status = 'good' RETURNING serial"
+        } else {
+            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
+             WHERE professional = $3 AND status IN ('good', 'hold') RETURNING serial"
+        };
+        let when = db_time(time)?;
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .bind(&when)
+            .bind(reason.as_str())
+            .bind(idnat)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut serials = rows
+            .iter()
+            .map(|s| parse_col::<Serial>(T, s))
+            .collect::<Result<Vec<_>>>()?;
+        serials.sort();
+        for serial in &serials {
+            self.append_audit(
+                tx,
+                actor,
+                if hold {
+                    "certificate.hold"
+                } else {
+                    "certificate.revoke"
+                },
+                &format!("certificate:{serial}"),
+                Outcome::Success,
+                &json!({ "reason": reason.as_str(), "time": when, "professional": idnat }),
+            )
+            .await?;
+        }
+        Ok(serials)
+    }
+}

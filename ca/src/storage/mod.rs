@@ -1,0 +1,298 @@
+//! Persistent state of the CA: the only module of the project that speaks SQL.
+//!
+//! # Backends
+//!
+//! [`Store::connect`] takes `sqlite://path?mode=rwc` (the default, embedded) or
+//! `postgres://…` (several `igc serve` instances on one database). Both run through sqlx's
+//! `Any` driver, so every query is written once, with `$1, $2, …` placeholders: PostgreSQL's
+//! native syntax, which SQLite also accepts (`$NNN` parameters). The handful of statements that
+//! must differ (row locks) are chosen by [`Backend`].
+//!
+//! # Schema portability
+//!
+//! One set of migrations (`ca/migrations/`) for both engines. Times are stored as fixed-width
+//! UTC text (`2026-07-01T12:00:00.000000Z`), binary data (DER) as base64 text, integers as
+//! BIGINT, and identifiers are allocated by the application (`id_counters`), so no
+//! engine-specific type, default or function is needed.
+//!
+//! # Transactions, locking, audit
+//!
+//! Every state-changing operation runs in one transaction that also appends its audit entry;
+//! if anything fails, nothing is written, journal included. On SQLite, write transactions are
+//! `BEGIN IMMEDIATE` (the write lock is taken up front: writers queue on `busy_timeout` instead
+//! of failing on lock upgrade), the database is in WAL mode and foreign keys are enforced. On
+//! PostgreSQL (READ COMMITTED) state transitions are conditional `UPDATE … WHERE status = …`,
+//! the audit chain head is a one-row table locked with `SELECT … FOR UPDATE`, and CRL numbers
+//! come from an atomic `INSERT … ON CONFLICT DO UPDATE … RETURNING`.
+
+mod audit;
+mod certificates;
+mod crl;
+mod registry;
+mod requests;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions as _, Connection as _, Executor as _, Transaction};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::error::{Error, Result};
+
+pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcome};
+pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
+pub use crl::{RevokedEntries, RevokedEntry};
+pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a free pooled connection.
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a writer waits for the write lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+    /// Apply pending migrations when connecting.
+    pub migrate: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+            sqlite_busy_timeout: Duration::from_secs(30),
+            migrate: true,
+        }
+    }
+}
+
+/// Handle on the CA database. Cheap to clone (a connection pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Connects with default options and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let connect_options = AnyConnectOptions::from_str(url)?;
+        let scheme = connect_options.database_url.scheme().to_owned();
+        let backend = match scheme.as_str() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" | "postgresql" => Backend::Postgres,
+            _ => return Err(Error::UnsupportedDatabaseUrl { scheme }),
+        };
+
+        if backend == Backend::Sqlite {
+            // WAL is a property of the database file: set it once, before the pool exists.
+            let mut conn = connect_options.connect().await?;
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.close().await?;
+        }
+
+        let busy_ms = u64::try_from(options.sqlite_busy_timeout.as_millis()).unwrap_or(u64::MAX);
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // An integer formatted by us: nothing to inject.
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {busy_ms}"
+                        )))
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect_options)
+            .await?;
+
+        let store = Store { pool, backend };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations (on PostgreSQL sqlx serialises concurrent migrators with an
+    /// advisory lock, so several instances may start at once).
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a write transaction (see the module documentation for the locking model).
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Picks the statement for the current backend.
+    fn sql(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        }
+    }
+}
+
+// ----- value encoding ------------------------------------------------------------------------
+
+const DB_TIME: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// Stored form of a time: UTC, microseconds, fixed width (years 1–9999).
+pub(crate) fn db_time(t: OffsetDateTime) -> Result<String> {
+    let t = t.to_offset(UtcOffset::UTC);
+    if !(1..=9999).contains(&t.year()) {
+        return Err(Error::invalid(
+            "time",
+            format!("year {} out of range", t.year()),
+        ));
+    }
+    t.format(DB_TIME)
+        .map_err(|e| Error::invalid("time", e.to_string()))
+}
+
+pub(crate) fn parse_db_time(table: &'static str, s: &str) -> Result<OffsetDateTime> {
+    PrimitiveDateTime::parse(s, DB_TIME)
+        .map(PrimitiveDateTime::assume_utc)
+        .map_err(|e| Error::corrupt(table, format!("time {s:?}: {e}")))
+}
+
+/// Truncates to the precision the store keeps (microseconds), so callers can compare.
+pub fn db_precision(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(UtcOffset::UTC);
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    db_precision(OffsetDateTime::now_utc())
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub(crate) fn unb64(table: &'static str, s: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| Error::corrupt(table, format!("base64: {e}")))
+}
+
+/// Parses a stored value back into its domain type.
+pub(crate) fn parse_col<T>(table: &'static str, s: &str) -> Result<T>
+where
+    T: FromStr<Err = Error>,
+{
+    s.parse().map_err(|e: Error| Error::corrupt(table, e))
+}
+
+pub(crate) fn parse_opt_col<T>(table: &'static str, s: Option<&str>) -> Result<Option<T>>
+where
+    T: FromStr<Err = Error>,
+{
+    s.map(|s| parse_col(table, s)).transpose()
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Upper case without diacritics, for name search ("Lefèvre" → "LEFEVRE").
+pub(crate) fn fold_name(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.trim().chars().flat_map(char::to_uppercase) {
+        let folded: &str = match c {
+            'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "A",
+            'Æ' => "AE",
+            'Ç' => "C",
+            'È' | 'É' | 'Ê' | 'Ë' => "E",
+            'Ì' | 'Í' | 'Î' | 'Ï' => "I",
+            'Ñ' => "N",
+            'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => "O",
+            'Œ' => "OE",
+            'Ù' | 'Ú' | 'Û' | 'Ü' => "U",
+            'Ý' | 'Ÿ' => "Y",
+            '’' | '‘' => "'",
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        out.push_str(folded);
+    }
+    out
+}
+
+/// Allocates the next value of an application counter, inside the caller's transaction.
+async fn next_id(tx: &mut Transaction<'static, Any>, counter: &'static str) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "UPDATE id_counters SET last_value = last_value + 1 WHERE name = $1 RETURNING last_value",
+    )
+    .bind(counter)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn times_are_fixed_width_and_round_trip() {
+        let t = time::macros::datetime!(2026-07-01 12:34:56.123456789 +02:00);
+        let s = db_time(t).unwrap();
+        assert_eq!(s, "2026-07-01T10:34:56.123456Z");
+        assert_eq!(parse_db_time("t", &s).unwrap(), db_precision(t));
+        let early = db_time(time::macros::datetime!(0999-01-01 00:00 UTC)).unwrap();
+        assert_eq!(early.len(), s.len());
+        assert!(early < s);
+        assert!(db_time(time::macros::datetime!(-0001-01-01 00:00 UTC)).is_err());
+    }
+
+    #[test]
+    fn names_fold() {
+        assert_eq!(fold_name(" Lefèvre-Œuvray "), "LEFEVRE-OEUVRAY");
+        assert_eq!(fold_name("d’Ornières"), "D'ORNIERES");
+    }
+}

@@ -1,0 +1,380 @@
+//! Certificate requests: filed by a clerk, approved by another (four eyes), then issued.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{Any, Row as _, Transaction};
+use time::OffsetDateTime;
+
+use super::audit::Outcome;
+use super::{
+    b64, db_time, next_id, now, parse_col, parse_db_time, parse_opt_col, sha256_hex, unb64, Store,
+};
+use crate::domain::{Actor, ActorId, IdNatPs, IdNatStruct, Profile, RequestStatus, SubjectKind};
+use crate::error::{Error, Result};
+
+/// Largest CSR accepted (DER).
+const MAX_CSR_LEN: usize = 64 * 1024;
+
+/// Identifier of a certificate request (allocated in sequence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub i64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whom a requested certificate is for; must fit the profile ([`Profile::subject_kind`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestSubject {
+    Professional(IdNatPs),
+    Structure(IdNatStruct),
+    /// An RA operator (clerk), by login.
+    Operator(ActorId),
+}
+
+impl RequestSubject {
+    fn kind(&self) -> SubjectKind {
+        match self {
+            RequestSubject::Professional(_) => SubjectKind::Professional,
+            RequestSubject::Structure(_) => SubjectKind::Structure,
+            RequestSubject::Operator(_) => SubjectKind::Operator,
+        }
+    }
+
+    fn columns(&self) -> (Option<String>, Option<String>, Option<String>) {
+        match self {
+            RequestSubject::Professional(p) => (Some(p.to_string()), None, None),
+            RequestSubject::Structure(s) => (None, Some(s.to_string()), None),
+            RequestSubject::Operator(o) => (None, None, Some(o.to_string())),
+        }
+    }
+
+    fn audit_name(&self) -> String {
+        match self {
+            RequestSubject::Professional(p) => format!("professional:{p}"),
+            RequestSubject::Structure(s) => format!("structure:{s}"),
+            RequestSubject::Operator(o) => format!("operator:{o}"),
+        }
+    }
+}
+
+/// A request as filed by a clerk. Proof of possession of the CSR's key is checked by the
+/// caller before filing; the store keeps the DER as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    pub profile: Profile,
+    pub subject: RequestSubject,
+    pub csr_der: Vec<u8>,
+}
+
+/// A stored request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRequest {
+    pub id: RequestId,
+    pub profile: Profile,
+    pub subject: RequestSubject,
+    pub csr_der: Vec<u8>,
+    pub status: RequestStatus,
+    pub filed_by: ActorId,
+    pub filed_at: OffsetDateTime,
+    pub decided_by: Option<ActorId>,
+    pub decided_at: Option<OffsetDateTime>,
+    /// Reason given when rejected.
+    pub decision_note: Option<String>,
+    pub issued_at: Option<OffsetDateTime>,
+}
+
+macro_rules! select_requests {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, profile, professional, structure, operator, csr_der, status, filed_by, \
+             filed_at, decided_by, decided_at, decision_note, issued_at \
+             FROM certificate_requests ",
+            $tail
+        )
+    };
+}
+
+fn request_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRequest> {
+    const T: &str = "certificate_requests";
+    let profile: String = row.try_get("profile")?;
+    let professional: Option<String> = row.try_get("professional")?;
+    let structure: Option<String> = row.try_get("structure")?;
+    let operator: Option<String> = row.try_get("operator")?;
+    let subject = match (professional, structure, operator) {
+        (Some(p), None, None) => RequestSubject::Professional(parse_col(T, &p)?),
+        (None, Some(s), None) => RequestSubject::Structure(parse_col(T, &s)?),
+        (None, None, Some(o)) => RequestSubject::Operator(parse_col(T, &o)?),
+        _ => return Err(Error::corrupt(T, "request subject")),
+    };
+    let csr: String = row.try_get("csr_der")?;
+    let status: String = row.try_get("status")?;
+    let filed_by: String = row.try_get("filed_by")?;
+    let filed_at: String = row.try_get("filed_at")?;
+    let decided_by: Option<String> = row.try_get("decided_by")?;
+    let decided_at: Option<String> = row.try_get("decided_at")?;
+    let issued_at: Option<String> = row.try_get("issued_at")?;
+    Ok(CertificateRequest {
+        id: RequestId(row.try_get("id")?),
+        profile: parse_col(T, &profile)?,
+        subject,
+        csr_der: unb64(T, &csr)?,
+        status: parse_col(T, &status)?,
+        filed_by: parse_col(T, &filed_by)?,
+        filed_at: parse_db_time(T, &filed_at)?,
+        decided_by: parse_opt_col(T, decided_by.as_deref())?,
+        decided_at: decided_at.map(|t| parse_db_time(T, &t)).transpose()?,
+        decision_note: row.try_get("decision_note")?,
+        issued_at: issued_at.map(|t| parse_db_time(T, &t)).transpose()?,
+    })
+}
+
+/// Checks that the subject is what the profile is for.
+pub(crate) fn check_profile_subject(profile: Profile, subject: SubjectKind) -> Result<()> {
+    if !profile.is_requestable() {
+        return Err(Error::ProfileMismatch {
+            profile,
+            reason: "infrastructure certificates are issued by ceremony, not by request".into(),
+        });
+    }
+    if profile.subject_kind() != subject {
+        return Err(Error::ProfileMismatch {
+            profile,
+            reason: format!(
+                "the profile is for a {:?} subject, not a {subject:?}",
+                profile.subject_kind()
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Fails unless the professional exists and is active. On PostgreSQL the row is share-locked
+    /// until the end of the transaction, so a concurrent strike-off waits for it (or it for the
+    /// strike-off, and then sees it).
+    pub(crate) async fn check_professional_active(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        idnat: &str,
+    ) -> Result<()> {
+        let status: Option<String> = sqlx::query_scalar(self.sql(
+            "SELECT status FROM professionals WHERE idnat = $1",
+            "SELECT status FROM professionals WHERE idnat = $1 FOR SHARE",
+        ))
+        .bind(idnat)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match status.as_deref() {
+            None => Err(Error::ProfessionalNotFound {
+                idnat: idnat.to_owned(),
+            }),
+            Some("active") => Ok(()),
+            Some(_) => Err(Error::ProfessionalNotActive {
+                idnat: idnat.to_owned(),
+            }),
+        }
+    }
+
+    /// Files a certificate request; returns its identifier.
+    pub async fn file_request(&self, request: &NewRequest, actor: &Actor) -> Result<RequestId> {
+        check_profile_subject(request.profile, request.subject.kind())?;
+        if request.csr_der.is_empty()
+            || request.csr_der.len() > MAX_CSR_LEN
+            || request.csr_der.first() != Some(&0x30)
+        {
+            return Err(Error::invalid(
+                "CSR",
+                format!("expected a DER SEQUENCE of at most {MAX_CSR_LEN} octets"),
+            ));
+        }
+        let (professional, structure, operator) = request.subject.columns();
+        let filed_at = db_time(now())?;
+
+        let mut tx = self.begin_write().await?;
+        if let Some(p) = &professional {
+            self.check_professional_active(&mut tx, p).await?;
+        }
+        if let Some(s) = &structure {
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT idnat FROM structures WHERE idnat = $1")
+                    .bind(s)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Err(Error::StructureNotFound { idnat: s.clone() });
+            }
+        }
+        let id = next_id(&mut tx, "certificate_requests").await?;
+        sqlx::query(
+            "INSERT INTO certificate_requests (id, profile, professional, structure, operator, \
+             csr_der, status, filed_by, filed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'filed', $7, $8)",
+        )
+        .bind(id)
+        .bind(request.profile.as_str())
+        .bind(professional)
+        .bind(structure)
+        .bind(operator)
+        .bind(b64(&request.csr_der))
+        .bind(actor.id.as_str())
+        .bind(&filed_at)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            actor,
+            "request.file",
+            &format!("request:{id}"),
+            Outcome::Success,
+            &json!({
+                "profile": request.profile.as_str(),
+                "subject": request.subject.audit_name(),
+                "csr_sha256": sha256_hex(&request.csr_der),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RequestId(id))
+    }
+
+    /// Explains why a conditional update of request `id` matched no row.
+    async fn request_refusal(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: RequestId,
+        expected: RequestStatus,
+        actor: &Actor,
+        four_eyes: bool,
+    ) -> Result<Error> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT status, filed_by FROM certificate_requests WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some((status, filed_by)) = row else {
+            return Ok(Error::RequestNotFound { id: id.0 });
+        };
+        let found: RequestStatus = parse_col("certificate_requests", &status)?;
+        Ok(if found != expected {
+            Error::RequestNotInState {
+                id: id.0,
+                expected,
+                found,
+            }
+        } else if four_eyes && filed_by == actor.id.as_str() {
+            Error::SelfApproval {
+                id: id.0,
+                actor: filed_by,
+            }
+        } else {
+            Error::RequestNotFound { id: id.0 }
+        })
+    }
+
+    /// Approves a filed request. The approver must not be the clerk who filed it
+    /// ([`Error::SelfApproval`]); the professional must still be active.
+    pub async fn approve_request(&self, id: RequestId, actor: &Actor) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE certificate_requests SET status = 'approved', decided_by = $1, decided_at = $2 \
+             WHERE id = $3 AND status = 'filed' AND filed_by <> $1",
+        )
+        .bind(actor.id.as_str())
+        .bind(db_time(now())?)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(self
+                .request_refusal(&mut tx, id, RequestStatus::Filed, actor, true)
+                .await?);
+        }
+        let professional: Option<String> =
+            sqlx::query_scalar("SELECT professional FROM certificate_requests WHERE id = $1")
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        if let Some(p) = &professional {
+            self.check_professional_active(&mut tx, p).await?;
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            "request.approve",
+            &format!("request:{id}"),
+            Outcome::Success,
+            &json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rejects a filed request with a reason (the filer may withdraw their own request).
+    pub async fn reject_request(&self, id: RequestId, reason: &str, actor: &Actor) -> Result<()> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::invalid("rejection reason", "1 to 500 characters"));
+        }
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE certificate_requests SET status = 'rejected', decided_by = $1, \
+             decided_at = $2, decision_note = $3 WHERE id = $4 AND status = 'filed'",
+        )
+        .bind(actor.id.as_str())
+        .bind(db_time(now())?)
+        .bind(reason)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(self
+                .request_refusal(&mut tx, id, RequestStatus::Filed, actor, false)
+                .await?);
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            "request.reject",
+            &format!("request:{id}"),
+            Outcome::Success,
+            &json!({ "reason": reason }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn request(&self, id: RequestId) -> Result<Option<CertificateRequest>> {
+        let row = sqlx::query(select_requests!("WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    /// Requests in `status`, by id, after `after` (keyset paging), at most `limit`.
+    pub async fn requests_with_status(
+        &self,
+        status: RequestStatus,
+        after: Option<RequestId>,
+        limit: u32,
+    ) -> Result<Vec<CertificateRequest>> {
+        let rows = sqlx::query(select_requests!(
+            "WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(status.as_str())
+        .bind(after.map_or(0, |a| a.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(request_from_row).collect()
+    }
+}

@@ -1,0 +1,1244 @@
+//! Storage tests: every scenario runs on SQLite (a file in a temporary directory) and on
+//! PostgreSQL (a private cluster started by `support::pg`). PostgreSQL missing is a failure,
+//! unless `IGC_SKIP_PG=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use ca::domain::{
+    Actor, CaName, CertStatus, IdNatPs, IdentityDocumentType, IdentityProofing, Professional,
+    ProfessionalStatus, Profile, ProofingMode, RequestStatus, RevocationReason, Serial, Structure,
+};
+use ca::storage::{
+    db_precision, CertificateStatus, ChainProblem, NewCertificate, NewRequest, Outcome, RequestId,
+    RequestSubject, Store,
+};
+use ca::Error;
+use serde_json::json;
+use support::pg::PgCluster;
+use time::{Duration, OffsetDateTime};
+
+/// A store under test, with what keeps its database alive.
+struct Db {
+    store: Store,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    _pg: Option<PgCluster>,
+}
+
+impl Db {
+    /// A second, independent pool on the same database (another "instance").
+    async fn second_store(&self) -> Store {
+        Store::connect(&self.url).await.unwrap()
+    }
+
+    /// A raw connection pool, for tampering with rows behind the store's back.
+    async fn raw(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.url).await.unwrap()
+    }
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("ca.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    Db {
+        store,
+        url,
+        _dir: Some(dir),
+        _pg: None,
+    }
+}
+
+/// `None` only when IGC_SKIP_PG=1; a missing or broken PostgreSQL fails the test.
+async fn postgres() -> Option<Db> {
+    let pg = match PgCluster::start() {
+        Ok(Some(pg)) => pg,
+        Ok(None) => {
+            eprintln!("IGC_SKIP_PG=1: PostgreSQL test skipped");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL test cluster: {e}"),
+    };
+    let url = pg.create_database("igc_test").unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    Some(Db {
+        store,
+        url,
+        _dir: None,
+        _pg: Some(pg),
+    })
+}
+
+/// Runs each named scenario as one test per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::sqlite().await;
+                    super::scenarios::$name(&db).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::postgres().await else { return };
+                    super::scenarios::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    registration_and_audit,
+    duplicate_serial_rejected,
+    approve_own_request_refused,
+    revoke_twice_refused,
+    hold_reinstate_good,
+    revoke_all_and_strike_off,
+    directory_and_supersede,
+    crl_numbers_and_entries,
+    concurrent_crl_numbers,
+    audit_tampering_detected,
+    concurrent_audit_appends,
+    failed_operation_leaves_nothing,
+);
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode() {
+    let db = sqlite().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&db.raw().await)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+/// Scale check of the CRL walk: one million revoked certificates in one partition, read page
+/// by page. Slow (it writes a million rows): `cargo test -p ca -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes a million rows"]
+async fn crl_walk_scales_to_a_million_entries() {
+    for db in [Some(sqlite().await), postgres().await]
+        .into_iter()
+        .flatten()
+    {
+        const N: i64 = 1_000_000;
+        let raw = db.raw().await;
+        let start = std::time::Instant::now();
+        // Serials 1000000000000001.. (canonical lowercase hex, no leading zero octet).
+        let insert = match db.store.backend() {
+            ca::storage::Backend::Sqlite => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                 INSERT INTO certificates (serial, issuer, profile, subject, not_before, \
+                 not_after, der, status, revoked_at, revocation_reason, crl_partition, issued_at) \
+                 SELECT printf('%x', i + 1152921504606846976), 'CA Personnes', 'tsa-unit', 'CN=x', \
+                 '2026-01-01T00:00:00.000000Z', '2029-01-01T00:00:00.000000Z', 'MAA=', 'revoked', \
+                 '2026-02-01T00:00:00.000000Z', 'keyCompromise', 0, '2026-01-01T00:00:00.000000Z' \
+                 FROM n"
+            }
+            ca::storage::Backend::Postgres => {
+                "INSERT INTO certificates (serial, issuer, profile, subject, not_before, \
+                 not_after, der, status, revoked_at, revocation_reason, crl_partition, issued_at) \
+                 SELECT to_hex(i + 1152921504606846976), 'CA Personnes', 'tsa-unit', 'CN=x', \
+                 '2026-01-01T00:00:00.000000Z', '2029-01-01T00:00:00.000000Z', 'MAA=', 'revoked', \
+                 '2026-02-01T00:00:00.000000Z', 'keyCompromise', 0, '2026-01-01T00:00:00.000000Z' \
+                 FROM generate_series(1, $1) AS i"
+            }
+        };
+        sqlx::query(insert).bind(N).execute(&raw).await.unwrap();
+        if db.store.backend() == ca::storage::Backend::Postgres {
+            sqlx::query("ANALYZE certificates")
+                .execute(&raw)
+                .await
+                .unwrap();
+        }
+        eprintln!(
+            "{:?}: {N} rows inserted in {:?}",
+            db.store.backend(),
+            start.elapsed()
+        );
+
+        let start = std::time::Instant::now();
+        let mut pages = db.store.revoked_entries_for_crl(&ca_name(), 0);
+        let (mut count, mut slowest) = (0usize, std::time::Duration::ZERO);
+        loop {
+            let t = std::time::Instant::now();
+            let Some(page) = pages.next_page().await.unwrap() else {
+                break;
+            };
+            slowest = slowest.max(t.elapsed());
+            count += page.len();
+        }
+        eprintln!(
+            "{:?}: {count} entries walked in {:?}, slowest page {slowest:?}",
+            db.store.backend(),
+            start.elapsed()
+        );
+        assert_eq!(count as i64, N);
+        // Keyset pages cost the same at the end as at the start: no page may take long.
+        assert!(slowest < std::time::Duration::from_secs(2), "{slowest:?}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_url_is_refused() {
+    assert!(matches!(
+        Store::connect("mysql://localhost/x").await,
+        Err(Error::UnsupportedDatabaseUrl { .. })
+    ));
+}
+
+// ----- fixtures ------------------------------------------------------------------------------
+
+fn luhn_key(payload: &str) -> u32 {
+    let sum: u32 = payload
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// IdNat_PS `8` + an RPPS built from `n` with its Luhn key.
+fn rpps(n: u64) -> IdNatPs {
+    let payload = format!("{n:010}");
+    format!("8{payload}{}", luhn_key(&payload)).parse().unwrap()
+}
+
+fn clerk(id: &str) -> Actor {
+    Actor::new(id, "tls-client-cert").unwrap()
+}
+
+fn ca_actor() -> Actor {
+    Actor::system("ca").unwrap()
+}
+
+fn ca_name() -> CaName {
+    "CA Personnes".parse().unwrap()
+}
+
+fn structure() -> Structure {
+    Structure {
+        idnat: "1750000010".parse().unwrap(),
+        name: "Hôpital Saint-Louis".parse().unwrap(),
+        departement: "75".parse().unwrap(),
+    }
+}
+
+fn professional(idnat: &IdNatPs, surname: &str, profession: &str) -> Professional {
+    Professional {
+        idnat: idnat.clone(),
+        surname: surname.parse().unwrap(),
+        given_names: "Marie Anne".parse().unwrap(),
+        profession: profession.parse().unwrap(),
+        structure: None,
+        status: ProfessionalStatus::Active,
+    }
+}
+
+fn proofing() -> IdentityProofing {
+    IdentityProofing {
+        document_type: IdentityDocumentType::Cni,
+        document_number: "X4RT12AB9".parse().unwrap(),
+        mode: ProofingMode::FaceToFace,
+        checked_by: "clerk-a".parse().unwrap(),
+        checked_at: db_precision(OffsetDateTime::now_utc() - Duration::hours(1)),
+    }
+}
+
+/// A stand-in DER SEQUENCE (the store does not parse it).
+fn der(tag: u8) -> Vec<u8> {
+    vec![0x30, 0x03, 0x02, 0x01, tag]
+}
+
+async fn register(store: &Store, idnat: &IdNatPs, surname: &str) -> Professional {
+    let p = professional(idnat, surname, "10");
+    store
+        .register_professional(&p, &proofing(), &clerk("clerk-a"))
+        .await
+        .unwrap();
+    p
+}
+
+fn new_cert(serial: &Serial, idnat: &IdNatPs, profile: Profile, partition: u32) -> NewCertificate {
+    let now = OffsetDateTime::now_utc();
+    NewCertificate {
+        serial: serial.clone(),
+        issuer: ca_name(),
+        profile,
+        professional: Some(idnat.clone()),
+        structure: None,
+        subject: format!("C=FR, CN={idnat}"),
+        not_before: now - Duration::days(1),
+        not_after: now + Duration::days(3 * 365),
+        der: der(9),
+        crl_partition: partition,
+        supersedes: None,
+    }
+}
+
+/// Files (clerk-a) and approves (clerk-b) a request.
+async fn approved_request(store: &Store, idnat: &IdNatPs, profile: Profile) -> RequestId {
+    let id = store
+        .file_request(
+            &NewRequest {
+                profile,
+                subject: RequestSubject::Professional(idnat.clone()),
+                csr_der: der(1),
+            },
+            &clerk("clerk-a"),
+        )
+        .await
+        .unwrap();
+    store.approve_request(id, &clerk("clerk-b")).await.unwrap();
+    id
+}
+
+/// The full workflow: file, approve, record; returns the new serial.
+async fn issue(store: &Store, idnat: &IdNatPs, profile: Profile, partition: u32) -> Serial {
+    let id = approved_request(store, idnat, profile).await;
+    let serial = Serial::random();
+    store
+        .record_issued_certificate(
+            &new_cert(&serial, idnat, profile, partition),
+            Some(id),
+            &ca_actor(),
+        )
+        .await
+        .unwrap();
+    serial
+}
+
+async fn audit_len(store: &Store) -> u64 {
+    store.audit_head().await.unwrap().0
+}
+
+async fn last_actions(store: &Store, n: usize) -> Vec<String> {
+    let all = store.audit_entries(0, 10_000).await.unwrap();
+    all[all.len().saturating_sub(n)..]
+        .iter()
+        .map(|e| e.action.clone())
+        .collect()
+}
+
+// ----- scenarios -----------------------------------------------------------------------------
+
+mod scenarios {
+    use super::*;
+
+    pub async fn registration_and_audit(db: &Db) {
+        let s = &db.store;
+        let st = structure();
+        s.register_structure(&st, &clerk("clerk-a")).await.unwrap();
+        assert!(matches!(
+            s.register_structure(&st, &clerk("clerk-a")).await,
+            Err(Error::StructureAlreadyRegistered { .. })
+        ));
+        assert_eq!(s.find_structure(&st.idnat).await.unwrap(), Some(st.clone()));
+
+        let idnat = rpps(1_000_000_001);
+        let mut p = professional(&idnat, "Lefèvre", "10");
+        p.structure = Some(st.idnat.clone());
+        let proof = proofing();
+        s.register_professional(&p, &proof, &clerk("clerk-a"))
+            .await
+            .unwrap();
+        assert_eq!(s.find_professional(&idnat).await.unwrap(), Some(p.clone()));
+        assert_eq!(
+            s.find_professionals_by_name("LEFEVRE", 10).await.unwrap(),
+            vec![p.clone()]
+        );
+        assert_eq!(
+            s.find_professionals_by_name("lefèvre", 10).await.unwrap(),
+            vec![p.clone()]
+        );
+        assert!(s
+            .find_professionals_by_name("Martin", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.identity_proofings_of(&idnat).await.unwrap(),
+            vec![proof.clone()]
+        );
+
+        // An ADELI professional without structure.
+        let adeli: IdNatPs = "02A1234567".parse().unwrap();
+        let q = professional(&adeli, "Santoni", "60");
+        s.register_professional(&q, &proofing(), &clerk("clerk-c"))
+            .await
+            .unwrap();
+        assert_eq!(s.find_professional(&adeli).await.unwrap(), Some(q));
+        assert_eq!(s.find_professional(&rpps(42)).await.unwrap(), None);
+
+        // Registering twice is refused and journals nothing.
+        let before = audit_len(s).await;
+        assert!(matches!(
+            s.register_professional(&p, &proof, &clerk("clerk-a")).await,
+            Err(Error::AlreadyRegistered { .. })
+        ));
+        assert_eq!(audit_len(s).await, before);
+
+        let entries = s.audit_entries(0, 100).await.unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].action, "structure.register");
+        let e = &entries[1];
+        assert_eq!(e.seq, 2);
+        assert_eq!(e.action, "professional.register");
+        assert_eq!(e.object, format!("professional:{idnat}"));
+        assert_eq!(e.actor, "clerk-a");
+        assert_eq!(e.auth_method, "tls-client-cert");
+        assert_eq!(e.outcome, Outcome::Success);
+        assert_eq!(e.details["profession"], "10");
+        assert_eq!(e.details["structure"], st.idnat.to_string());
+        assert_eq!(e.details["identity_proofing"]["mode"], "face-to-face");
+        assert_eq!(e.details["identity_proofing"]["document_type"], "cni");
+        // The document number stays out of the journal.
+        assert!(!e
+            .details
+            .to_string()
+            .contains(proof.document_number.as_str()));
+        assert_eq!(entries[0].prev_hash, "0".repeat(64));
+        assert_eq!(entries[1].prev_hash, entries[0].hash);
+        assert_eq!(entries[2].prev_hash, entries[1].hash);
+        assert!(entries[0].time <= entries[1].time && entries[1].time <= entries[2].time);
+
+        let v = s.verify_audit_chain().await.unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        assert_eq!(v.entries_checked, 3);
+        assert_eq!(v.head_seq, 3);
+        assert_eq!(v.head_hash, entries[2].hash);
+    }
+
+    pub async fn duplicate_serial_rejected(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_002);
+        register(s, &idnat, "Martin").await;
+        let serial = issue(s, &idnat, Profile::Auth, 0).await;
+        let rec = s.certificate(&serial).await.unwrap().unwrap();
+        assert_eq!(rec.profile, Profile::Auth);
+        assert_eq!(rec.status, CertificateStatus::Good);
+        assert_eq!(rec.der, der(9));
+        assert_eq!(rec.professional, Some(idnat.clone()));
+
+        let id2 = approved_request(s, &idnat, Profile::Sign).await;
+        let before = audit_len(s).await;
+        let err = s
+            .record_issued_certificate(
+                &new_cert(&serial, &idnat, Profile::Sign, 0),
+                Some(id2),
+                &ca_actor(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::DuplicateSerial { serial: x } if *x == serial.to_string()),
+            "{err:?}"
+        );
+        // Nothing of the failed transaction remains: the request is still approved (its
+        // move to "issued" was rolled back), no journal entry, the first certificate intact.
+        assert_eq!(
+            s.request(id2).await.unwrap().unwrap().status,
+            RequestStatus::Approved
+        );
+        assert_eq!(audit_len(s).await, before);
+        assert_eq!(s.certificate(&serial).await.unwrap().unwrap(), rec);
+
+        // The same request then succeeds with a fresh serial.
+        let fresh = Serial::random();
+        s.record_issued_certificate(
+            &new_cert(&fresh, &idnat, Profile::Sign, 0),
+            Some(id2),
+            &ca_actor(),
+        )
+        .await
+        .unwrap();
+        let req = s.request(id2).await.unwrap().unwrap();
+        assert_eq!(req.status, RequestStatus::Issued);
+        assert!(req.issued_at.is_some());
+        assert_eq!(
+            s.certificate(&fresh).await.unwrap().unwrap().request,
+            Some(id2)
+        );
+        // …and cannot be used twice.
+        assert!(matches!(
+            s.record_issued_certificate(
+                &new_cert(&Serial::random(), &idnat, Profile::Sign, 0),
+                Some(id2),
+                &ca_actor()
+            )
+            .await,
+            Err(Error::RequestNotInState {
+                expected: RequestStatus::Approved,
+                found: RequestStatus::Issued,
+                ..
+            })
+        ));
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+    }
+
+    pub async fn approve_own_request_refused(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_003);
+        register(s, &idnat, "Bernard").await;
+        let request = NewRequest {
+            profile: Profile::Auth,
+            subject: RequestSubject::Professional(idnat.clone()),
+            csr_der: der(1),
+        };
+        let id = s.file_request(&request, &clerk("clerk-a")).await.unwrap();
+        let before = audit_len(s).await;
+        let err = s.approve_request(id, &clerk("clerk-a")).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::SelfApproval { id: i, actor } if *i == id.0 && actor == "clerk-a"),
+            "{err:?}"
+        );
+        assert_eq!(audit_len(s).await, before);
+        let r = s.request(id).await.unwrap().unwrap();
+        assert_eq!(r.status, RequestStatus::Filed);
+        assert_eq!(r.decided_by, None);
+        assert_eq!(r.csr_der, der(1));
+        assert_eq!(r.filed_by.as_str(), "clerk-a");
+
+        // Not yet approved: cannot be issued.
+        assert!(matches!(
+            s.record_issued_certificate(
+                &new_cert(&Serial::random(), &idnat, Profile::Auth, 0),
+                Some(id),
+                &ca_actor()
+            )
+            .await,
+            Err(Error::RequestNotInState {
+                expected: RequestStatus::Approved,
+                found: RequestStatus::Filed,
+                ..
+            })
+        ));
+
+        s.approve_request(id, &clerk("clerk-b")).await.unwrap();
+        let r = s.request(id).await.unwrap().unwrap();
+        assert_eq!(r.status, RequestStatus::Approved);
+        assert_eq!(r.decided_by.unwrap().as_str(), "clerk-b");
+        assert!(matches!(
+            s.approve_request(id, &clerk("clerk-c")).await,
+            Err(Error::RequestNotInState {
+                expected: RequestStatus::Filed,
+                found: RequestStatus::Approved,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.approve_request(RequestId(999_999), &clerk("clerk-c"))
+                .await,
+            Err(Error::RequestNotFound { id: 999_999 })
+        ));
+
+        // A clerk may withdraw (reject) their own request.
+        let id3 = s.file_request(&request, &clerk("clerk-a")).await.unwrap();
+        s.reject_request(id3, "erreur de saisie", &clerk("clerk-a"))
+            .await
+            .unwrap();
+        let r3 = s.request(id3).await.unwrap().unwrap();
+        assert_eq!(r3.status, RequestStatus::Rejected);
+        assert_eq!(r3.decision_note.as_deref(), Some("erreur de saisie"));
+        let filed = s
+            .requests_with_status(RequestStatus::Filed, None, 10)
+            .await
+            .unwrap();
+        assert!(filed.is_empty());
+        let approved = s
+            .requests_with_status(RequestStatus::Approved, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(approved.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+
+        // Profile and subject must agree.
+        assert!(matches!(
+            s.file_request(
+                &NewRequest {
+                    profile: Profile::Server,
+                    ..request.clone()
+                },
+                &clerk("clerk-a")
+            )
+            .await,
+            Err(Error::ProfileMismatch { .. })
+        ));
+
+        // Four eyes also hold in the database itself.
+        let id4 = s.file_request(&request, &clerk("clerk-a")).await.unwrap();
+        let raw = db.raw().await;
+        let sneaky = sqlx::query(
+            "UPDATE certificate_requests SET status = 'approved', decided_by = filed_by, \
+             decided_at = filed_at WHERE id = $1",
+        )
+        .bind(id4.0)
+        .execute(&raw)
+        .await;
+        assert!(sneaky.is_err(), "self-approval accepted by the database");
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+    }
+
+    pub async fn revoke_twice_refused(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_004);
+        register(s, &idnat, "Thomas").await;
+        let serial = issue(s, &idnat, Profile::Sign, 0).await;
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Good)
+        );
+        let t = OffsetDateTime::now_utc();
+        s.revoke(
+            &serial,
+            RevocationReason::KeyCompromise,
+            t,
+            &clerk("clerk-b"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Revoked {
+                at: db_precision(t),
+                reason: RevocationReason::KeyCompromise
+            })
+        );
+        assert_eq!(last_actions(s, 1).await, ["certificate.revoke"]);
+
+        let before = audit_len(s).await;
+        for reason in [
+            RevocationReason::Unspecified,
+            RevocationReason::KeyCompromise,
+            RevocationReason::CertificateHold,
+        ] {
+            let err = s
+                .revoke(
+                    &serial,
+                    reason,
+                    OffsetDateTime::now_utc(),
+                    &clerk("clerk-b"),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::AlreadyRevoked { .. }), "{err:?}");
+        }
+        assert_eq!(audit_len(s).await, before);
+        // The first revocation is what stays.
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Revoked {
+                at: db_precision(t),
+                reason: RevocationReason::KeyCompromise
+            })
+        );
+
+        let unknown = Serial::random();
+        assert_eq!(s.certificate_status(&unknown).await.unwrap(), None);
+        assert!(matches!(
+            s.revoke(
+                &unknown,
+                RevocationReason::KeyCompromise,
+                t,
+                &clerk("clerk-b")
+            )
+            .await,
+            Err(Error::CertificateNotFound { .. })
+        ));
+    }
+
+    pub async fn hold_reinstate_good(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_005);
+        register(s, &idnat, "Petit").await;
+        let serial = issue(s, &idnat, Profile::Auth, 0).await;
+        let t = OffsetDateTime::now_utc();
+        let b = clerk("clerk-b");
+
+        s.revoke(&serial, RevocationReason::CertificateHold, t, &b)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::OnHold {
+                since: db_precision(t)
+            })
+        );
+        assert!(matches!(
+            s.revoke(&serial, RevocationReason::CertificateHold, t, &b)
+                .await,
+            Err(Error::AlreadyOnHold { .. })
+        ));
+
+        s.reinstate(&serial, &b).await.unwrap();
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Good)
+        );
+        assert!(matches!(
+            s.reinstate(&serial, &b).await,
+            Err(Error::NotOnHold {
+                status: CertStatus::Good,
+                ..
+            })
+        ));
+
+        // hold → revoked is allowed, and final.
+        s.revoke(&serial, RevocationReason::CertificateHold, t, &b)
+            .await
+            .unwrap();
+        s.revoke(&serial, RevocationReason::PrivilegeWithdrawn, t, &b)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Revoked {
+                reason: RevocationReason::PrivilegeWithdrawn,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.reinstate(&serial, &b).await,
+            Err(Error::NotOnHold {
+                status: CertStatus::Revoked,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.reinstate(&Serial::random(), &b).await,
+            Err(Error::CertificateNotFound { .. })
+        ));
+        assert_eq!(
+            last_actions(s, 4).await,
+            [
+                "certificate.hold",
+                "certificate.reinstate",
+                "certificate.hold",
+                "certificate.revoke"
+            ]
+        );
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+    }
+
+    pub async fn revoke_all_and_strike_off(db: &Db) {
+        let s = &db.store;
+        let a = rpps(1_000_000_006);
+        let b = rpps(1_000_000_007);
+        register(s, &a, "Robert").await;
+        register(s, &b, "Richard").await;
+        let auth = issue(s, &a, Profile::Auth, 0).await;
+        let sign = issue(s, &a, Profile::Sign, 1).await;
+        let conf = issue(s, &a, Profile::Conf, 2).await;
+        let old = issue(s, &a, Profile::Auth, 0).await;
+        let other = issue(s, &b, Profile::Auth, 0).await;
+        let t = OffsetDateTime::now_utc();
+        let clerk_b = clerk("clerk-b");
+        s.revoke(&conf, RevocationReason::CertificateHold, t, &clerk_b)
+            .await
+            .unwrap();
+        s.revoke(&old, RevocationReason::KeyCompromise, t, &clerk_b)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.valid_certificates_of(&a, OffsetDateTime::now_utc())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let before = audit_len(s).await;
+        let t2 = OffsetDateTime::now_utc();
+        let revoked = s
+            .revoke_all_of_professional(&a, RevocationReason::AffiliationChanged, t2, &clerk_b)
+            .await
+            .unwrap();
+        let mut expected = vec![auth.clone(), sign.clone(), conf.clone()];
+        expected.sort();
+        assert_eq!(revoked, expected);
+        // One journal entry per certificate.
+        assert_eq!(audit_len(s).await, before + 3);
+        for serial in &expected {
+            assert_eq!(
+                s.certificate_status(serial).await.unwrap(),
+                Some(CertificateStatus::Revoked {
+                    at: db_precision(t2),
+                    reason: RevocationReason::AffiliationChanged
+                })
+            );
+        }
+        // Already revoked: untouched.
+        assert!(matches!(
+            s.certificate_status(&old).await.unwrap(),
+            Some(CertificateStatus::Revoked {
+                reason: RevocationReason::KeyCompromise,
+                ..
+            })
+        ));
+        assert_eq!(
+            s.certificate_status(&other).await.unwrap(),
+            Some(CertificateStatus::Good)
+        );
+        assert!(s
+            .valid_certificates_of(&a, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .revoke_all_of_professional(&a, RevocationReason::AffiliationChanged, t2, &clerk_b)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            s.revoke_all_of_professional(&rpps(7), RevocationReason::Unspecified, t2, &clerk_b)
+                .await,
+            Err(Error::ProfessionalNotFound { .. })
+        ));
+
+        // Striking off: status, revocation and refusal of new requests, in one go.
+        let revoked_b = s.strike_off_professional(&b, t2, &clerk_b).await.unwrap();
+        assert_eq!(revoked_b, vec![other.clone()]);
+        assert_eq!(
+            s.find_professional(&b).await.unwrap().unwrap().status,
+            ProfessionalStatus::StruckOff
+        );
+        assert!(matches!(
+            s.certificate_status(&other).await.unwrap(),
+            Some(CertificateStatus::Revoked {
+                reason: RevocationReason::AffiliationChanged,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.file_request(
+                &NewRequest {
+                    profile: Profile::Auth,
+                    subject: RequestSubject::Professional(b.clone()),
+                    csr_der: der(1),
+                },
+                &clerk("clerk-a")
+            )
+            .await,
+            Err(Error::ProfessionalNotActive { .. })
+        ));
+        assert!(matches!(
+            s.strike_off_professional(&b, t2, &clerk_b).await,
+            Err(Error::ProfessionalNotActive { .. })
+        ));
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+    }
+
+    pub async fn directory_and_supersede(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_008);
+        register(s, &idnat, "Durand").await;
+        let first = issue(s, &idnat, Profile::Conf, 0).await;
+
+        let id = approved_request(s, &idnat, Profile::Conf).await;
+        let renewed = Serial::random();
+        let mut cert = new_cert(&renewed, &idnat, Profile::Conf, 0);
+        cert.supersedes = Some(first.clone());
+        s.record_issued_certificate(&cert, Some(id), &ca_actor())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.certificate(&first).await.unwrap().unwrap().superseded_by,
+            Some(renewed.clone())
+        );
+
+        let now = OffsetDateTime::now_utc();
+        let valid: BTreeSet<Serial> = s
+            .valid_certificates_of(&idnat, now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        assert_eq!(valid, BTreeSet::from([first.clone(), renewed.clone()]));
+        assert!(s
+            .valid_certificates_of(&idnat, now - Duration::days(2))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .valid_certificates_of(&idnat, now + Duration::days(4 * 365))
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(s.certificates_of(&idnat).await.unwrap().len(), 2);
+
+        // A request's certificate must be what was requested.
+        let id2 = approved_request(s, &idnat, Profile::Auth).await;
+        assert!(matches!(
+            s.record_issued_certificate(
+                &new_cert(&Serial::random(), &idnat, Profile::Sign, 0),
+                Some(id2),
+                &ca_actor()
+            )
+            .await,
+            Err(Error::RequestMismatch { .. })
+        ));
+        let other = rpps(1_000_000_009);
+        register(s, &other, "Moreau").await;
+        assert!(matches!(
+            s.record_issued_certificate(
+                &new_cert(&Serial::random(), &other, Profile::Auth, 0),
+                Some(id2),
+                &ca_actor()
+            )
+            .await,
+            Err(Error::RequestMismatch { .. })
+        ));
+        // Professional certificates never bypass the request workflow.
+        assert!(matches!(
+            s.record_issued_certificate(
+                &new_cert(&Serial::random(), &idnat, Profile::Auth, 0),
+                None,
+                &ca_actor()
+            )
+            .await,
+            Err(Error::ProfileMismatch { .. })
+        ));
+        // Infrastructure certificates are recorded without request.
+        let ocsp = Serial::random();
+        let mut c = new_cert(&ocsp, &idnat, Profile::OcspSigner, 0);
+        c.professional = None;
+        s.record_issued_certificate(&c, None, &ca_actor())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.certificate(&ocsp).await.unwrap().unwrap().profile,
+            Profile::OcspSigner
+        );
+    }
+
+    pub async fn crl_numbers_and_entries(db: &Db) {
+        let s = &db.store;
+        let ca = ca_name();
+        let orgs: CaName = "CA Organisations".parse().unwrap();
+        let sys = ca_actor();
+        assert_eq!(s.last_crl_number(&ca, 0).await.unwrap(), None);
+        for expected in 1..=3 {
+            assert_eq!(s.next_crl_number(&ca, 0, &sys).await.unwrap(), expected);
+        }
+        assert_eq!(s.next_crl_number(&ca, 1, &sys).await.unwrap(), 1);
+        assert_eq!(s.next_crl_number(&orgs, 0, &sys).await.unwrap(), 1);
+        assert_eq!(s.next_crl_number(&ca, 0, &sys).await.unwrap(), 4);
+        assert_eq!(s.last_crl_number(&ca, 0).await.unwrap(), Some(4));
+        assert_eq!(last_actions(s, 1).await, ["crl.number"]);
+
+        let idnat = rpps(1_000_000_010);
+        register(s, &idnat, "Laurent").await;
+        let t = OffsetDateTime::now_utc();
+        let b = clerk("clerk-b");
+        let mut expected = BTreeSet::new();
+        let mut held = BTreeSet::new();
+        for i in 0..30 {
+            let serial = issue(s, &idnat, Profile::Auth, 0).await;
+            match i % 10 {
+                0..=5 => {
+                    s.revoke(&serial, RevocationReason::KeyCompromise, t, &b)
+                        .await
+                        .unwrap();
+                    expected.insert(serial);
+                }
+                6 => {
+                    s.revoke(&serial, RevocationReason::CertificateHold, t, &b)
+                        .await
+                        .unwrap();
+                    expected.insert(serial.clone());
+                    held.insert(serial);
+                }
+                _ => {}
+            }
+        }
+        let mut in_partition_1 = BTreeSet::new();
+        for _ in 0..5 {
+            let serial = issue(s, &idnat, Profile::Sign, 1).await;
+            s.revoke(&serial, RevocationReason::Superseded, t, &b)
+                .await
+                .unwrap();
+            in_partition_1.insert(serial);
+        }
+
+        let mut pages = s.revoked_entries_for_crl(&ca, 0).page_size(7);
+        let mut seen = Vec::new();
+        let mut page_count = 0;
+        while let Some(page) = pages.next_page().await.unwrap() {
+            assert!(page.len() <= 7);
+            page_count += 1;
+            seen.extend(page);
+        }
+        assert!(pages.next_page().await.unwrap().is_none());
+        assert_eq!(page_count, 3); // 21 entries: 7 + 7 + 7 (then an empty read ends it)
+        assert_eq!(seen.len(), expected.len());
+        let serials: Vec<Serial> = seen.iter().map(|e| e.serial.clone()).collect();
+        assert_eq!(serials.iter().cloned().collect::<BTreeSet<_>>(), expected);
+        for e in &seen {
+            assert_eq!(e.revoked_at, db_precision(t));
+            let want = if held.contains(&e.serial) {
+                RevocationReason::CertificateHold
+            } else {
+                RevocationReason::KeyCompromise
+            };
+            assert_eq!(e.reason, want);
+        }
+
+        let mut p1 = s.revoked_entries_for_crl(&ca, 1);
+        let page = p1.next_page().await.unwrap().unwrap();
+        assert_eq!(
+            page.into_iter().map(|e| e.serial).collect::<BTreeSet<_>>(),
+            in_partition_1
+        );
+        assert!(p1.next_page().await.unwrap().is_none());
+        assert!(s
+            .revoked_entries_for_crl(&ca, 2)
+            .next_page()
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .revoked_entries_for_crl(&orgs, 0)
+            .next_page()
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    pub async fn concurrent_crl_numbers(db: &Db) {
+        let ca = ca_name();
+        let stores = [db.store.clone(), db.second_store().await];
+        const TASKS_PER_STORE: usize = 3;
+        const PER_TASK: usize = 20;
+        let mut handles = Vec::new();
+        for store in &stores {
+            for _ in 0..TASKS_PER_STORE {
+                let store = store.clone();
+                let ca = ca.clone();
+                handles.push(tokio::spawn(async move {
+                    let mut got = Vec::with_capacity(PER_TASK);
+                    for _ in 0..PER_TASK {
+                        got.push(store.next_crl_number(&ca, 0, &ca_actor()).await.unwrap());
+                    }
+                    got
+                }));
+            }
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            let got = h.await.unwrap();
+            // Each allocator sees strictly increasing numbers…
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+            all.extend(got);
+        }
+        // …and no two allocators ever got the same one.
+        let total = stores.len() * TASKS_PER_STORE * PER_TASK;
+        let distinct: BTreeSet<u64> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), total);
+        assert_eq!(distinct, (1..=total as u64).collect());
+        assert_eq!(
+            db.store.last_crl_number(&ca, 0).await.unwrap(),
+            Some(total as u64)
+        );
+        assert!(db.store.verify_audit_chain().await.unwrap().is_intact());
+    }
+
+    pub async fn audit_tampering_detected(db: &Db) {
+        let s = &db.store;
+        let actor = clerk("clerk-a");
+        for i in 0..5 {
+            s.record_event(
+                &actor,
+                "session.login",
+                &format!("session:{i}"),
+                Outcome::Success,
+                &json!({ "i": i }),
+            )
+            .await
+            .unwrap();
+        }
+        let v = s.verify_audit_chain().await.unwrap();
+        assert!(v.is_intact());
+        assert_eq!(v.head_seq, 5);
+
+        let raw = db.raw().await;
+        let original: String = sqlx::query_scalar("SELECT details FROM audit_log WHERE seq = 3")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET details = $1 WHERE seq = 3")
+            .bind(r#"{"i":30}"#)
+            .execute(&raw)
+            .await
+            .unwrap();
+        let v = s.verify_audit_chain().await.unwrap();
+        assert_eq!(v.first_broken_seq(), Some(3), "{v:?}");
+        assert_eq!(v.first_broken.unwrap().problem, ChainProblem::HashMismatch);
+        assert_eq!(v.entries_checked, 2);
+
+        // Put it back: intact again.
+        sqlx::query("UPDATE audit_log SET details = $1 WHERE seq = 3")
+            .bind(&original)
+            .execute(&raw)
+            .await
+            .unwrap();
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+
+        // An actor rewritten *and* its hash recomputed is caught by the next link.
+        sqlx::query("UPDATE audit_log SET outcome = 'denied', hash = $1 WHERE seq = 4")
+            .bind("ab".repeat(32))
+            .execute(&raw)
+            .await
+            .unwrap();
+        let v = s.verify_audit_chain().await.unwrap();
+        assert_eq!(v.first_broken_seq(), Some(4));
+
+        // A deleted entry is named too.
+        sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+            .execute(&raw)
+            .await
+            .unwrap();
+        let v = s.verify_audit_chain().await.unwrap();
+        assert_eq!(v.first_broken_seq(), Some(2));
+        assert_eq!(v.first_broken.unwrap().problem, ChainProblem::Missing);
+    }
+
+    pub async fn concurrent_audit_appends(db: &Db) {
+        let stores = [db.store.clone(), db.second_store().await];
+        const TASKS_PER_STORE: usize = 3;
+        const PER_TASK: usize = 20;
+        let mut handles = Vec::new();
+        for (si, store) in stores.iter().enumerate() {
+            for task in 0..TASKS_PER_STORE {
+                let store = store.clone();
+                handles.push(tokio::spawn(async move {
+                    let actor = clerk(&format!("clerk-{si}-{task}"));
+                    for i in 0..PER_TASK {
+                        store
+                            .record_event(
+                                &actor,
+                                "test.event",
+                                &format!("event:{si}/{task}/{i}"),
+                                Outcome::Success,
+                                &json!({ "i": i }),
+                            )
+                            .await
+                            .unwrap();
+                    }
+                }));
+            }
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        let total = (stores.len() * TASKS_PER_STORE * PER_TASK) as u64;
+        let v = db.store.verify_audit_chain().await.unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        assert_eq!(v.head_seq, total);
+        assert_eq!(v.entries_checked, total);
+        let entries = db.store.audit_entries(0, 1000).await.unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=total).collect::<Vec<_>>()
+        );
+        let objects: BTreeSet<&str> = entries.iter().map(|e| e.object.as_str()).collect();
+        assert_eq!(objects.len() as u64, total);
+        // Entries are time-stamped under the chain lock: time never goes back along the chain.
+        assert!(entries.windows(2).all(|w| w[0].time <= w[1].time));
+    }
+
+    pub async fn failed_operation_leaves_nothing(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_011);
+        register(s, &idnat, "Simon").await;
+        let serial = issue(s, &idnat, Profile::Auth, 0).await;
+        let head = s.audit_head().await.unwrap();
+
+        // Registration referring to an unknown structure: refused, no professional, no
+        // identity proofing, no journal entry.
+        let ghost = rpps(1_000_000_012);
+        let mut p = professional(&ghost, "Michel", "10");
+        p.structure = Some("4732829320".parse().unwrap());
+        assert!(matches!(
+            s.register_professional(&p, &proofing(), &clerk("clerk-a"))
+                .await,
+            Err(Error::StructureNotFound { .. })
+        ));
+        assert_eq!(s.find_professional(&ghost).await.unwrap(), None);
+        assert!(s.identity_proofings_of(&ghost).await.unwrap().is_empty());
+
+        // Issuance failing at its last write (the certificate to supersede does not exist),
+        // after the request moved to issued and the certificate row was inserted: all undone.
+        assert_eq!(s.audit_head().await.unwrap(), head);
+        let id = approved_request(s, &idnat, Profile::Auth).await;
+        let head_after_request = s.audit_head().await.unwrap();
+        assert_eq!(head_after_request.0, head.0 + 2); // file + approve
+        let new_serial = Serial::random();
+        let mut cert = new_cert(&new_serial, &idnat, Profile::Auth, 0);
+        cert.supersedes = Some(Serial::random());
+        assert!(matches!(
+            s.record_issued_certificate(&cert, Some(id), &ca_actor())
+                .await,
+            Err(Error::CertificateNotFound { .. })
+        ));
+        assert_eq!(s.certificate(&new_serial).await.unwrap(), None);
+        assert_eq!(
+            s.request(id).await.unwrap().unwrap().status,
+            RequestStatus::Approved
+        );
+        assert_eq!(s.audit_head().await.unwrap(), head_after_request);
+
+        // A journal entry with a secret in it is refused before anything is written.
+        assert!(matches!(
+            s.record_event(
+                &clerk("clerk-a"),
+                "hsm.login",
+                "token:ca",
+                Outcome::Failure,
+                &json!({ "pin": "1234" })
+            )
+            .await,
+            Err(Error::SecretInAuditDetails { .. })
+        ));
+        assert_eq!(s.audit_head().await.unwrap(), head_after_request);
+
+        // Revoking with a time the store cannot represent fails before the update commits.
+        assert!(s
+            .revoke(
+                &serial,
+                RevocationReason::KeyCompromise,
+                OffsetDateTime::now_utc().replace_year(-5).unwrap(),
+                &clerk("clerk-b")
+            )
+            .await
+            .is_err());
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Good)
+        );
+        assert_eq!(s.audit_head().await.unwrap(), head_after_request);
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+    }
+}
