@@ -25,7 +25,10 @@ fn refused(pki: &DevPki, file: &str, expect: &str) {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains(expect), "expected {expect:?} in:\n{err}");
-    assert!(!err.contains("PKCS#11 module"), "the HSM was reached:\n{err}");
+    assert!(
+        !err.contains("PKCS#11 module"),
+        "the HSM was reached:\n{err}"
+    );
     assert!(!err.contains("CKR_"), "the HSM was reached:\n{err}");
 }
 
@@ -54,7 +57,11 @@ fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
     let d = pki.dir.path();
 
     // Unknown field (a typo of next_update_days).
-    let f = write(d, "typo.yaml", &arl(&[ALICE, BOB], 2, NO_MODULE).replace("next_update_days", "next_update_dayz"));
+    let f = write(
+        d,
+        "typo.yaml",
+        &arl(&[ALICE, BOB], 2, NO_MODULE).replace("next_update_days", "next_update_dayz"),
+    );
     refused(&pki, &f, "unknown field `next_update_dayz`");
     // `check` says the same without running anything.
     let out = igc(d, &["ceremony", "check", &f]);
@@ -68,17 +75,32 @@ fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
     let mut share: serde_json::Value =
         serde_json::from_slice(&std::fs::read(pki.path(BOB)).unwrap()).unwrap();
     let s = share["share"].as_str().unwrap().to_owned();
-    let flipped = if s.starts_with('0') { format!("1{}", &s[1..]) } else { format!("0{}", &s[1..]) };
+    let flipped = match s.strip_prefix('0') {
+        Some(rest) => format!("1{rest}"),
+        None => format!("0{}", &s[1..]),
+    };
     share["share"] = serde_json::Value::String(flipped);
-    std::fs::write(d.join("bob-tampered.json"), serde_json::to_vec(&share).unwrap()).unwrap();
-    let f = write(d, "tampered.yaml", &arl(&[ALICE, "bob-tampered.json"], 2, NO_MODULE));
+    std::fs::write(
+        d.join("bob-tampered.json"),
+        serde_json::to_vec(&share).unwrap(),
+    )
+    .unwrap();
+    let f = write(
+        d,
+        "tampered.yaml",
+        &arl(&[ALICE, "bob-tampered.json"], 2, NO_MODULE),
+    );
     refused(&pki, &f, "bob-tampered.json");
 
     // A share from another token.
     let f = write(
         d,
         "foreign.yaml",
-        &arl(&[ALICE, "var/shares/igc-online-bob.share.json"], 2, NO_MODULE),
+        &arl(
+            &[ALICE, "var/shares/igc-online-bob.share.json"],
+            2,
+            NO_MODULE,
+        ),
     );
     refused(&pki, &f, "belongs to token \"igc-online\"");
 
@@ -112,23 +134,31 @@ fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
     let f = write(d, "key-again.yaml", &key("spare2.pub.pem"));
     let out = igc(d, &["ceremony", "run", &f]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("exists already in the token"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exists already in the token"),
+        "{}",
+        stderr(&out)
+    );
 
     // An issuer key that is not the issuer certificate's key.
-    let wrong = format!(
-        "ceremony: cert\ndescription: wrong issuer key\noperators: [alice]\n\
-         transcript: var/ceremonies/wrong.json\n\
-         issuer:\n  token:\n    label: igc-online\n    pin:\n      file: var/hsm/online.pin\n  \
-         key_label: ca-organisations\n  certificate: var/pki/personnes.pem\n\
-         profile: ocsp-signer\nsubject: \"C=FR, O=Test, CN=Wrong\"\n\
-         public_key: var/pki/spare.pub.pem\nvalidity_days: 30\n\
-         policy_oids: [\"1.3.6.1.5.5.7.13.1\"]\nca_issuers_url: http://127.0.0.1:8080/ca/personnes.crt\n\
-         certificate: var/pki/wrong.pem\n"
+    let wrong = concat!(
+        "ceremony: cert\ndescription: wrong issuer key\noperators: [alice]\n",
+        "transcript: var/ceremonies/wrong.json\n",
+        "issuer:\n  token:\n    label: igc-online\n    pin:\n      file: var/hsm/online.pin\n  ",
+        "key_label: ca-organisations\n  certificate: var/pki/personnes.pem\n",
+        "profile: ocsp-signer\nsubject: \"C=FR, O=Test, CN=Wrong\"\n",
+        "public_key: var/pki/spare.pub.pem\nvalidity_days: 30\n",
+        "policy_oids: [\"1.3.6.1.5.5.7.13.1\"]\nca_issuers_url: http://127.0.0.1:8080/ca/personnes.crt\n",
+        "certificate: var/pki/wrong.pem\n"
     );
-    let f = write(d, "wrong.yaml", &wrong);
+    let f = write(d, "wrong.yaml", wrong);
     let out = igc(d, &["ceremony", "run", &f]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not the key of"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not the key of"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!pki.pki("wrong.pem").exists());
 
     // Positive control: the same ARL ceremony with M genuine shares runs,
@@ -141,11 +171,23 @@ fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
     assert_eq!(transcript["signed"][0]["verified"], true);
     let out = common::tool(
         "openssl",
-        &["crl", "-in", pki.pki("root-arl-2.pem").to_str().unwrap(), "-CAfile",
-          pki.pki("root.pem").to_str().unwrap(), "-noout", "-verify", "-crlnumber"],
+        &[
+            "crl",
+            "-in",
+            pki.pki("root-arl-2.pem").to_str().unwrap(),
+            "-CAfile",
+            pki.pki("root.pem").to_str().unwrap(),
+            "-noout",
+            "-verify",
+            "-crlnumber",
+        ],
     );
     assert!(stderr(&out).contains("verify OK"), "{}", stderr(&out));
-    assert!(common::stdout(&out).contains("crlNumber=0x02"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("crlNumber=0x02"),
+        "{}",
+        common::stdout(&out)
+    );
     // The transcript on disk matches, and is never overwritten either.
     let again = igc(d, &["ceremony", "run", &f]);
     assert_eq!(again.status.code(), Some(1));

@@ -47,18 +47,42 @@ fn openssl_verifies_the_whole_hierarchy() {
     for ca in ["personnes", "organisations"] {
         let sub = p(&format!("{ca}.pem"));
         // Sub-CA against the root's ARL.
-        verify(&["verify", "-x509_strict", "-crl_check", "-CAfile", &root, "-CRLfile", &arl, &sub]);
         verify(&[
-            "verify", "-x509_strict", "-CAfile", &root, "-untrusted", &sub,
+            "verify",
+            "-x509_strict",
+            "-crl_check",
+            "-CAfile",
+            &root,
+            "-CRLfile",
+            &arl,
+            &sub,
+        ]);
+        verify(&[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            &root,
+            "-untrusted",
+            &sub,
             &p(&format!("ocsp-{ca}.pem")),
         ]);
     }
     verify(&[
-        "verify", "-x509_strict", "-purpose", "timestampsign", "-CAfile", &root, "-untrusted",
-        &p("organisations.pem"), &p("tsa-unit-1.pem"),
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        "timestampsign",
+        "-CAfile",
+        &root,
+        "-untrusted",
+        &p("organisations.pem"),
+        &p("tsa-unit-1.pem"),
     ]);
     // The ARL's signature, by the root.
-    let out = tool("openssl", &["crl", "-in", &arl, "-CAfile", &root, "-noout", "-verify"]);
+    let out = tool(
+        "openssl",
+        &["crl", "-in", &arl, "-CAfile", &root, "-noout", "-verify"],
+    );
     assert!(stderr(&out).contains("verify OK"), "{}", stderr(&out));
 }
 
@@ -68,7 +92,11 @@ fn pkilint_finds_no_error() {
         let errors = pkilint_errors("lint_pkix_cert", &[], &pki().pki(file));
         assert!(errors.is_empty(), "{file}: {errors:?}");
     }
-    let errors = pkilint_errors("lint_crl", &["-t", "ARL", "-p", "PKIX"], &pki().pki("root-arl-1.pem"));
+    let errors = pkilint_errors(
+        "lint_crl",
+        &["-t", "ARL", "-p", "PKIX"],
+        &pki().pki("root-arl-1.pem"),
+    );
     assert!(errors.is_empty(), "ARL: {errors:?}");
 }
 
@@ -94,28 +122,46 @@ fn tsa_unit_has_critical_sole_timestamping_and_ocsp_signers_nocheck() {
         let c = cert(ocsp);
         let (_, purposes) = eku_of(&c);
         assert_eq!(purposes, vec![const_oid::db::rfc5280::ID_KP_OCSP_SIGNING]);
-        let nocheck = c.tbs_certificate.extensions.as_ref().unwrap().iter().any(|e| {
-            e.extn_id == const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK
-        });
+        let nocheck = c
+            .tbs_certificate
+            .extensions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|e| e.extn_id == const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK);
         assert!(nocheck, "{ocsp} lacks id-pkix-ocsp-nocheck");
     }
     // Sub-CAs are signed by the root, infrastructure certs by their sub-CA.
     let root = cert("root.pem");
     let pers = cert("personnes.pem");
-    hsm_config::verify::verify_certificate_signed_by(&pers, &root).unwrap();
-    hsm_config::verify::verify_certificate_signed_by(&cert("ocsp-personnes.pem"), &pers).unwrap();
+    ca::verify::verify_certificate_signed_by(&pers, &root).unwrap();
+    ca::verify::verify_certificate_signed_by(&cert("ocsp-personnes.pem"), &pers).unwrap();
 }
 
 #[test]
 fn dev_setup_is_idempotent_and_never_regenerates() {
-    let before: Vec<Vec<u8>> = CERTS.iter().map(|f| std::fs::read(pki().pki(f)).unwrap()).collect();
+    let before: Vec<Vec<u8>> = CERTS
+        .iter()
+        .map(|f| std::fs::read(pki().pki(f)).unwrap())
+        .collect();
     let out = igc(
         pki().dir.path(),
-        &["dev-setup", "--ceremonies", common::dev_ceremonies().to_str().unwrap()],
+        &[
+            "dev-setup",
+            "--ceremonies",
+            common::dev_ceremonies().to_str().unwrap(),
+        ],
     );
     assert_success(&out, "second dev-setup");
-    assert!(stderr(&out).contains("0 ceremonies run, 12 reused"), "{}", stderr(&out));
-    let after: Vec<Vec<u8>> = CERTS.iter().map(|f| std::fs::read(pki().pki(f)).unwrap()).collect();
+    assert!(
+        stderr(&out).contains("0 ceremonies run, 12 reused"),
+        "{}",
+        stderr(&out)
+    );
+    let after: Vec<Vec<u8>> = CERTS
+        .iter()
+        .map(|f| std::fs::read(pki().pki(f)).unwrap())
+        .collect();
     assert_eq!(before, after);
 }
 
@@ -128,7 +174,11 @@ fn inconsistent_var_is_refused_not_regenerated() {
     let root_before = std::fs::read(fresh.pki("root.pem")).unwrap();
     let out = igc(
         fresh.dir.path(),
-        &["dev-setup", "--ceremonies", common::dev_ceremonies().to_str().unwrap()],
+        &[
+            "dev-setup",
+            "--ceremonies",
+            common::dev_ceremonies().to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("inconsistent"), "{}", stderr(&out));
@@ -151,7 +201,10 @@ fn serve_answers_health_and_publishes_ca_certificates() {
         assert_eq!(der, expected, "{name}.crt");
         let (status, pem, _) = server.get(&format!("/ca/{name}.pem"));
         assert_eq!(status, 200);
-        assert_eq!(Certificate::from_pem(&pem).unwrap().to_der().unwrap(), expected);
+        assert_eq!(
+            Certificate::from_pem(&pem).unwrap().to_der().unwrap(),
+            expected
+        );
     }
     let (status, crl, ctype) = server.get("/crl/root.crl");
     assert_eq!((status, ctype.as_str()), (200, "application/pkix-crl"));

@@ -16,21 +16,31 @@ fn private_keys_are_sensitive_and_never_extractable() {
     std::env::set_var("SOFTHSM2_CONF", pki.softhsm_conf());
     let root_pin = TokenSecret::from_share_files(
         "igc-root",
-        &[pki.path("var/shares/igc-root-alice.share.json"), pki.path("var/shares/igc-root-carol.share.json")],
+        &[
+            pki.path("var/shares/igc-root-alice.share.json"),
+            pki.path("var/shares/igc-root-carol.share.json"),
+        ],
     )
     .unwrap()
     .user_pin();
     let online_pin = hsm_config::config::read_pin_file(&pki.path("var/hsm/online.pin")).unwrap();
 
     let ctx = Pkcs11::new(hsm_config::config::SOFTHSM_MODULE).unwrap();
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
     let mut seen = vec![];
     for (label, pin, expected) in [
         ("igc-root", root_pin, vec!["root-ca"]),
         (
             "igc-online",
             online_pin,
-            vec!["ca-organisations", "ca-personnes", "ocsp-organisations", "ocsp-personnes", "tsa-unit-1"],
+            vec![
+                "ca-organisations",
+                "ca-personnes",
+                "ocsp-organisations",
+                "ocsp-personnes",
+                "tsa-unit-1",
+            ],
         ),
     ] {
         let slot = ctx
@@ -40,9 +50,19 @@ fn private_keys_are_sensitive_and_never_extractable() {
             .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == label)
             .unwrap_or_else(|| panic!("token {label} not found"));
         let session = ctx.open_ro_session(slot).unwrap();
-        session.login(UserType::User, Some(&AuthPin::from(secrecy::ExposeSecret::expose_secret(&pin).to_owned()))).unwrap();
+        session
+            .login(
+                UserType::User,
+                Some(&AuthPin::from(
+                    secrecy::ExposeSecret::expose_secret(&pin).to_owned(),
+                )),
+            )
+            .unwrap();
         let mut labels = vec![];
-        for key in session.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)]).unwrap() {
+        for key in session
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+            .unwrap()
+        {
             let attrs = session
                 .get_attributes(
                     key,

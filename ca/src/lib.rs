@@ -1,12 +1,16 @@
-//! Certification authority core: the domain (professionals, professions, Orders, identifiers)
-//! and the storage layer (the only module of the project that speaks SQL).
+//! Certification authority core: the domain (professionals, professions, Orders, identifiers),
+//! the storage layer (the only module of the project that speaks SQL), and X.509 construction
+//! and checking ([`x509`], [`verify`]).
 //!
-//! No HSM and no X.509 here: issuance code records the certificates it produced through
-//! [`storage::Store`], and reads professionals, requests and revocation state back from it.
+//! No PKCS#11 here: signing is generic over the RustCrypto signer traits, so the HSM adapter
+//! of `hsm-config` plugs in from the binary and the RA portal can use this crate without
+//! linking the HSM layer.
 #![forbid(unsafe_code)]
 
 pub mod domain;
 mod error;
 pub mod storage;
+pub mod verify;
+pub mod x509;
 
 pub use error::{Error, IdKind, Result};

@@ -4,8 +4,6 @@
 //!   with recovery after the token goes away;
 //! - [`keys`]: key generation inside the token, public-key export;
 //! - [`signer`]: one signer adapter for rcgen and the RustCrypto builders;
-//! - [`x509`], [`verify`]: certificate, CSR and CRL construction and
-//!   software signature verification for the ceremonies;
 //! - [`ceremony`]: the key-ceremony engine (one YAML file per ceremony).
 #![forbid(unsafe_code)]
 
@@ -15,8 +13,6 @@ pub mod error;
 pub mod keys;
 pub mod signer;
 pub mod token;
-pub mod verify;
-pub mod x509;
 
 pub use config::HsmConfig;
 pub use error::{Error, Result};

@@ -20,7 +20,14 @@ pub struct DevPki {
 impl DevPki {
     pub fn new() -> DevPki {
         let dir = tempfile::tempdir().unwrap();
-        let out = igc(dir.path(), &["dev-setup", "--ceremonies", dev_ceremonies().to_str().unwrap()]);
+        let out = igc(
+            dir.path(),
+            &[
+                "dev-setup",
+                "--ceremonies",
+                dev_ceremonies().to_str().unwrap(),
+            ],
+        );
         assert_success(&out, "igc dev-setup");
         DevPki { dir }
     }
@@ -78,7 +85,9 @@ pub fn tool(program: &str, args: &[&str]) -> Output {
     Command::new(find_tool(program))
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (run `make test`, which installs it)"))
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e} (run `make test`, which installs it)")
+        })
 }
 
 /// Finds a tool on PATH or in the project's virtualenv (`.venv/bin`).
@@ -105,10 +114,18 @@ pub fn pkilint_errors(program: &str, extra: &[&str], file: &Path) -> Vec<String>
     args.extend(["-s", "ALL", "-f", "JSON", file.to_str().unwrap()]);
     let out = tool(program, &args);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{program} did not print JSON ({e}): {}\n{}", stdout(&out), stderr(&out))
+        panic!(
+            "{program} did not print JSON ({e}): {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        )
     });
     let results = json["results"].as_array().expect("pkilint results");
-    assert!(!results.is_empty(), "{program} ran no validation on {}", file.display());
+    assert!(
+        !results.is_empty(),
+        "{program} ran no validation on {}",
+        file.display()
+    );
     let mut errors = vec![];
     for r in results {
         for f in r["finding_descriptions"].as_array().unwrap() {
@@ -131,7 +148,13 @@ impl Server {
     pub fn start(cwd: &Path) -> Server {
         let mut cmd = Command::new(IGC);
         cmd.current_dir(cwd)
-            .args(["serve", "--config", "var/igc.toml", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--config",
+                "var/igc.toml",
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -140,7 +163,10 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(rest) = line.strip_prefix("igc listening on ") {
                     let _ = tx.send(rest.trim().to_owned());
                 }
@@ -171,7 +197,11 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>, String) {
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut s = std::net::TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = vec![];
     s.read_to_end(&mut buf).unwrap();
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -199,7 +229,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = vec![];
     loop {
         let eol = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..eol]).unwrap().trim(), 16).unwrap();
         data = &data[eol + 2..];
         if size == 0 {
             return out;

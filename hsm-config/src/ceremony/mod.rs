@@ -33,8 +33,8 @@ use crate::error::{Error, Result};
 use crate::keys::{generate_key, public_key, KeyInfo};
 use crate::signer::{HsmSignature, HsmSigner, SignatureScheme};
 use crate::token::{Module, PoolOptions, Token};
-use crate::verify;
-use crate::x509::{self, crl as x509crl, csr as x509csr, profiles, IssuerInfo};
+use ca::verify;
+use ca::x509::{self, crl as x509crl, csr as x509csr, profiles, IssuerInfo};
 use shares::TokenSecret;
 use spec::{CeremonySpec, CertProfile, IssuerRef, PinSource, TokenRef};
 

@@ -5,20 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use der::{Decode, Encode, Tag, Tagged};
-use hsm_config::verify::{
+use ca::verify::{
     check_public_key, verify_certificate_signed_by, verify_crl_signed_by, verify_signature,
     PublicKeyKind, VerifyError,
 };
-use hsm_config::x509::crl::{
+use ca::x509::crl::{
     build_crl, crl_to_pem, CrlParams, IssuingDistributionPointParams, RevokedEntry,
 };
-use hsm_config::x509::csr::{build_csr, csr_to_pem, parse_and_verify_csr};
-use hsm_config::x509::name::{name_to_string, parse_dn, Attr, DnBuilder};
-use hsm_config::x509::profiles::{
+use ca::x509::csr::{build_csr, csr_to_pem, parse_and_verify_csr};
+use ca::x509::name::{name_to_string, parse_dn, Attr, DnBuilder};
+use ca::x509::profiles::{
     build_certificate, certificate_to_pem, subject_key_identifier, InfraCertParams, InfraProfile,
 };
-use hsm_config::x509::{random_serial, x509_time, IssuerInfo, X509Error};
+use ca::x509::{random_serial, x509_time, IssuerInfo, X509Error};
+use der::{Decode, Encode, Tag, Tagged};
 use rand::rngs::OsRng;
 use sha2::Sha256;
 use signature::{Keypair, RandomizedSigner, SignatureEncoding, Signer};
