@@ -23,6 +23,16 @@ pub struct IgcConfig {
     /// The issuing CAs (CA Personnes, CA Organisations).
     #[serde(default, rename = "ca")]
     pub cas: Vec<CaConfig>,
+    /// Where the CA state lives.
+    pub database: DatabaseConfig,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH?mode=rwc` (PATH relative to this file) or `postgres://…`.
+    pub url: String,
 }
 
 /// `[server]`.
@@ -93,6 +103,17 @@ impl IgcConfig {
         if let Some(c) = self.hsm.softhsm2_conf.as_mut() {
             fix(c);
         }
+        if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if Path::new(path).is_relative() {
+                let joined = base.join(path);
+                self.database.url = if query.is_empty() {
+                    format!("sqlite://{}", joined.display())
+                } else {
+                    format!("sqlite://{}?{query}", joined.display())
+                };
+            }
+        }
         fix(&mut self.pki.root_certificate);
         fix(&mut self.pki.root_crl);
         for ca in &mut self.cas {
@@ -103,6 +124,12 @@ impl IgcConfig {
 
     fn validate(&self) -> Result<()> {
         self.hsm.validate()?;
+        if !self.database.url.starts_with("sqlite://")
+            && !self.database.url.starts_with("postgres://")
+            && !self.database.url.starts_with("postgresql://")
+        {
+            bail!("database.url must start with sqlite:// or postgres://");
+        }
         if !self.server.base_url.starts_with("http://")
             && !self.server.base_url.starts_with("https://")
         {

@@ -107,6 +107,9 @@ token_label = "igc-online"
 pin_file = "hsm/online.pin"
 softhsm2_conf = "hsm/softhsm2.conf"
 
+[database]
+url = "sqlite://igc.sqlite?mode=rwc"
+
 [pki]
 root_certificate = "pki/root.pem"
 root_crl = "pki/root-arl-1.pem"

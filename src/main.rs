@@ -7,6 +7,7 @@
 mod ceremony_cmd;
 mod config;
 mod dev;
+mod operator;
 mod serve;
 
 use std::path::PathBuf;
@@ -52,6 +53,12 @@ enum Command {
     /// Key ceremonies: one reviewable YAML file each.
     #[command(subcommand)]
     Ceremony(ceremony_cmd::CeremonyCommand),
+    /// Register and look up professionals.
+    #[command(subcommand)]
+    Professional(operator::ProfessionalCommand),
+    /// The audit journal.
+    #[command(subcommand)]
+    Audit(operator::AuditCommand),
     /// Prepare the development token and CA hierarchy under var/ (idempotent).
     #[command(
         after_help = "Example:\n  igc dev-setup --var var --ceremonies hsm-config/ceremonies/dev"
@@ -72,6 +79,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.config, args),
         Command::Ceremony(c) => ceremony_cmd::run(&cli.config, c),
         Command::DevSetup(args) => dev::run(&cli.config, args),
+        Command::Professional(c) => operator::professional(&cli.config, c),
+        Command::Audit(c) => operator::audit(&cli.config, c),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

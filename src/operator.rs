@@ -1,0 +1,206 @@
+//! Operator commands against the CA store: `igc professional …`,
+//! `igc audit verify`. They open the database named by `--config`
+//! directly (the same one a running `igc serve` uses).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ca::domain::{
+    Actor, IdNatPs, IdentityProofing, Professional, ProfessionalStatus, ProfessionTable,
+};
+use ca::storage::Store;
+use clap::{Args, Subcommand};
+
+use crate::config::IgcConfig;
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_store(cfg: &IgcConfig) -> Result<Store> {
+    let store = Store::connect(&cfg.database.url)
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Who is acting, as recorded in the audit journal.
+#[derive(Debug, Args)]
+pub struct ActorArgs {
+    /// Operator name recorded in the audit journal (default: $USER).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+impl ActorArgs {
+    pub fn actor(&self) -> Result<Actor> {
+        let id = self
+            .actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "operator".into());
+        Ok(Actor::new(&id, "cli")?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfessionalCommand {
+    /// Register a professional, with the identity proofing done.
+    #[command(after_help = "Example:\n  igc professional add --rpps 10003456788 --surname DUPONT --given-name Jean \\\n      --profession 10 --document-type cni --document-number X4RTBPFW4 --proofing face-to-face")]
+    Add(AddProfessional),
+    /// Show a professional by IdNat (8 + RPPS, or 0 + ADELI).
+    Show {
+        /// IdNat_PS.
+        idnat: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddProfessional {
+    /// RPPS number (11 digits, Luhn check digit).
+    #[arg(long, conflicts_with = "adeli", required_unless_present = "adeli")]
+    pub rpps: Option<String>,
+    /// ADELI number (legacy).
+    #[arg(long)]
+    pub adeli: Option<String>,
+    /// Surname.
+    #[arg(long)]
+    pub surname: String,
+    /// Given name(s).
+    #[arg(long)]
+    pub given_name: String,
+    /// Profession code (TRE_G15/R94/R95, e.g. 10 médecin, 21 pharmacien).
+    #[arg(long)]
+    pub profession: String,
+    /// Identity document type: cni, passport, titre-de-sejour, permis-de-conduire.
+    #[arg(long, default_value = "cni")]
+    pub document_type: String,
+    /// Identity document number.
+    #[arg(long)]
+    pub document_number: String,
+    /// face-to-face or remote.
+    #[arg(long, default_value = "face-to-face")]
+    pub proofing: String,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+}
+
+pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
+    let cfg = IgcConfig::load(config)?;
+    runtime()?.block_on(async {
+        let store = open_store(&cfg).await?;
+        match cmd {
+            ProfessionalCommand::Add(a) => {
+                let idnat: IdNatPs = match (&a.rpps, &a.adeli) {
+                    (Some(r), None) => format!("8{r}").parse()?,
+                    (None, Some(d)) => format!("0{d}").parse()?,
+                    _ => bail!("give exactly one of --rpps and --adeli"),
+                };
+                let table = ProfessionTable::builtin()?;
+                let profession = a.profession.parse()?;
+                table.get(&profession)?;
+                let actor = a.actor.actor()?;
+                let professional = Professional {
+                    idnat: idnat.clone(),
+                    surname: a.surname.parse()?,
+                    given_names: a.given_name.parse()?,
+                    profession,
+                    structure: None,
+                    status: ProfessionalStatus::Active,
+                };
+                let proofing = IdentityProofing {
+                    document_type: a.document_type.parse()?,
+                    document_number: a.document_number.parse()?,
+                    mode: a.proofing.parse()?,
+                    checked_by: actor.id.clone(),
+                    checked_at: time::OffsetDateTime::now_utc(),
+                };
+                store
+                    .register_professional(&professional, &proofing, &actor)
+                    .await?;
+                if a.json {
+                    println!("{}", serde_json::json!({"idnat": idnat.to_string(), "registered": true}));
+                } else {
+                    println!("registered {idnat}");
+                }
+            }
+            ProfessionalCommand::Show { idnat, json } => {
+                let idnat: IdNatPs = idnat.parse()?;
+                let Some(p) = store.find_professional(&idnat).await? else {
+                    bail!("no professional {idnat}");
+                };
+                let certs = store.certificates_of(&idnat).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "professional": p,
+                            "certificates": certs.iter().map(|c| serde_json::json!({
+                                "serial": c.serial.to_string(),
+                                "profile": c.profile,
+                                "status": c.status,
+                            })).collect::<Vec<_>>(),
+                        })
+                    );
+                } else {
+                    println!("{} {} {} ({})", p.idnat, p.surname, p.given_names, p.profession);
+                    for c in certs {
+                        println!("  {} {:?} {:?}", c.serial, c.profile, c.status);
+                    }
+                }
+            }
+        }
+        store.close().await;
+        Ok(())
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain of the audit journal; exit 1 naming the first broken entry.
+    #[command(after_help = "Example:\n  igc audit verify --json")]
+    Verify {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn audit(config: &Path, cmd: AuditCommand) -> Result<()> {
+    let cfg = IgcConfig::load(config)?;
+    let AuditCommand::Verify { json } = cmd;
+    runtime()?.block_on(async {
+        let store = open_store(&cfg).await?;
+        let v = store.verify_audit_chain().await?;
+        store.close().await;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "entries_checked": v.entries_checked,
+                    "head_seq": v.head_seq,
+                    "intact": v.is_intact(),
+                    "first_broken_seq": v.first_broken_seq(),
+                    "problem": v.first_broken.as_ref().map(|b| format!("{:?}", b.problem)),
+                })
+            );
+        }
+        match &v.first_broken {
+            None => {
+                if !json {
+                    println!("audit journal intact: {} entries, head #{}", v.entries_checked, v.head_seq);
+                }
+                Ok(())
+            }
+            Some(b) => bail!("audit journal broken at entry #{}: {:?}", b.seq, b.problem),
+        }
+    })
+}
