@@ -251,3 +251,32 @@ pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A valid RPPS: `base` (10 digits) followed by its Luhn check digit.
+pub fn rpps(base: u64) -> String {
+    let body = format!("{base:010}");
+    let mut sum = 0;
+    for (i, c) in body.chars().rev().enumerate() {
+        let mut d = c.to_digit(10).unwrap();
+        if i % 2 == 0 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// Points the dev configuration's `[database]` at `url`.
+pub fn use_database(pki: &DevPki, url: &str) {
+    let path = pki.path("var/igc.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        "url = \"sqlite://igc.sqlite?mode=rwc\"",
+        &format!("url = \"{url}\""),
+    );
+    assert!(text.contains(url));
+    std::fs::write(path, text).unwrap();
+}
