@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ca::domain::{
-    Actor, IdNatPs, IdentityProofing, Professional, ProfessionalStatus, ProfessionTable,
+    Actor, IdNatPs, IdentityProofing, ProfessionTable, Professional, ProfessionalStatus,
 };
 use ca::storage::Store;
 use clap::{Args, Subcommand};
@@ -23,7 +23,9 @@ pub async fn open_store(cfg: &IgcConfig) -> Result<Store> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Who is acting, as recorded in the audit journal.
@@ -48,7 +50,9 @@ impl ActorArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProfessionalCommand {
     /// Register a professional, with the identity proofing done.
-    #[command(after_help = "Example:\n  igc professional add --rpps 10003456788 --surname DUPONT --given-name Jean \\\n      --profession 10 --document-type cni --document-number X4RTBPFW4 --proofing face-to-face")]
+    #[command(
+        after_help = "Example:\n  igc professional add --rpps 10003456788 --surname DUPONT --given-name Jean \\\n      --profession 10 --document-type cni --document-number X4RTBPFW4 --proofing face-to-face"
+    )]
     Add(AddProfessional),
     /// Show a professional by IdNat (8 + RPPS, or 0 + ADELI).
     Show {
@@ -127,7 +131,10 @@ pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
                     .register_professional(&professional, &proofing, &actor)
                     .await?;
                 if a.json {
-                    println!("{}", serde_json::json!({"idnat": idnat.to_string(), "registered": true}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"idnat": idnat.to_string(), "registered": true})
+                    );
                 } else {
                     println!("registered {idnat}");
                 }
@@ -151,7 +158,10 @@ pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
                         })
                     );
                 } else {
-                    println!("{} {} {} ({})", p.idnat, p.surname, p.given_names, p.profession);
+                    println!(
+                        "{} {} {} ({})",
+                        p.idnat, p.surname, p.given_names, p.profession
+                    );
                     for c in certs {
                         println!("  {} {:?} {:?}", c.serial, c.profile, c.status);
                     }
@@ -196,7 +206,10 @@ pub fn audit(config: &Path, cmd: AuditCommand) -> Result<()> {
         match &v.first_broken {
             None => {
                 if !json {
-                    println!("audit journal intact: {} entries, head #{}", v.entries_checked, v.head_seq);
+                    println!(
+                        "audit journal intact: {} entries, head #{}",
+                        v.entries_checked, v.head_seq
+                    );
                 }
                 Ok(())
             }

@@ -198,6 +198,17 @@ impl HsmSigner {
     }
 }
 
+impl HsmSigner {
+    /// Signs from async code without blocking the runtime's workers: the
+    /// PKCS#11 call runs on tokio's blocking pool.
+    pub async fn sign_async(&self, msg: Vec<u8>) -> Result<Vec<u8>> {
+        let signer = self.clone();
+        tokio::task::spawn_blocking(move || signer.sign(&msg))
+            .await
+            .map_err(|e| Error::Unavailable(format!("signing task failed: {e}")))?
+    }
+}
+
 // ---------------------------------------------------------------- rcgen
 
 impl rcgen::PublicKeyData for HsmSigner {

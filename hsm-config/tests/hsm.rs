@@ -194,3 +194,35 @@ fn pool_is_bounded_and_shared_across_threads() {
         }
     });
 }
+
+#[test]
+fn async_callers_share_a_small_pool() {
+    let token = common::token(
+        "async",
+        PoolOptions {
+            max_sessions: 2,
+            ..PoolOptions::default()
+        },
+    );
+    generate_key(&token, KeySpec::EcP256, "async-key").unwrap();
+    let signer = HsmSigner::new(&token, "async-key").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut tasks = vec![];
+        for i in 0..64 {
+            let signer = signer.clone();
+            tasks.push(tokio::spawn(async move {
+                let msg = format!("async {i}").into_bytes();
+                let sig = signer.sign_async(msg.clone()).await.unwrap();
+                (msg, sig)
+            }));
+        }
+        for t in tasks {
+            let (msg, sig) = t.await.unwrap();
+            verify_sw(&signer, &msg, &sig);
+        }
+    });
+}

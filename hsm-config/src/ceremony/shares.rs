@@ -46,6 +46,40 @@ pub struct ShareFile {
     pub share_digests: BTreeMap<u8, String>,
 }
 
+impl ShareFile {
+    /// Parses one share file and checks what it can alone: format, hex,
+    /// length, and that the share matches its own recorded digest.
+    pub fn parse(bytes: &[u8]) -> Result<ShareFile> {
+        let f: ShareFile = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Ceremony(format!("not a share file: {e}")))?;
+        if f.format != FORMAT {
+            return Err(Error::Ceremony(format!("unknown format {:?}", f.format)));
+        }
+        if f.index == 0 || f.index > f.total || f.threshold < 2 || f.threshold > f.total {
+            return Err(Error::Ceremony(
+                "inconsistent index, threshold or total".into(),
+            ));
+        }
+        let value = f.value()?;
+        match f.share_digests.get(&f.index) {
+            Some(d) if *d == share_digest(f.index, &value) => Ok(f),
+            _ => Err(Error::Ceremony(
+                "share does not match its recorded digest (altered?)".into(),
+            )),
+        }
+    }
+
+    fn value(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let value = Zeroizing::new(
+            hex::decode(&self.share).map_err(|_| Error::Ceremony("share is not hex".into()))?,
+        );
+        if value.len() != SECRET_LEN {
+            return Err(Error::Ceremony("share has the wrong length".into()));
+        }
+        Ok(value)
+    }
+}
+
 fn share_digest(index: u8, value: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(FORMAT.as_bytes());
@@ -152,9 +186,8 @@ impl TokenSecret {
         let mut loaded: Vec<(PathBuf, ShareFile)> = Vec::new();
         for path in files {
             let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
-            let f: ShareFile = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Ceremony(format!("{}: not a share file: {e}", path.display()))
-            })?;
+            let f = ShareFile::parse(&bytes)
+                .map_err(|e| Error::Ceremony(format!("{}: {e}; share refused", path.display())))?;
             loaded.push((path.clone(), f));
         }
         let (first_path, first) = loaded
@@ -163,9 +196,6 @@ impl TokenSecret {
         for (path, f) in &loaded {
             let bad =
                 |what: &str| Error::Ceremony(format!("{}: {what}; share refused", path.display()));
-            if f.format != FORMAT {
-                return Err(bad(&format!("unknown format {:?}", f.format)));
-            }
             if f.token_label != token_label {
                 return Err(bad(&format!(
                     "belongs to token {:?}, not {token_label:?}",
@@ -181,14 +211,6 @@ impl TokenSecret {
                     "does not belong to the same share set as {}",
                     first_path.display()
                 )));
-            }
-            let value = Zeroizing::new(hex::decode(&f.share).map_err(|_| bad("share is not hex"))?);
-            if value.len() != SECRET_LEN {
-                return Err(bad("share has the wrong length"));
-            }
-            match f.share_digests.get(&f.index) {
-                Some(d) if *d == share_digest(f.index, &value) => {}
-                _ => return Err(bad("share does not match its recorded digest (altered?)")),
             }
         }
         for (i, (path, f)) in loaded.iter().enumerate() {
@@ -213,9 +235,7 @@ impl TokenSecret {
         for (_, f) in &loaded {
             shares.push(Share {
                 index: f.index,
-                value: Zeroizing::new(
-                    hex::decode(&f.share).map_err(|e| Error::Ceremony(e.to_string()))?,
-                ),
+                value: f.value()?,
             });
         }
         let secret = shamir::combine(&shares)?;
