@@ -30,7 +30,10 @@ run: deps-run build-release
 
 ## make test: install test dependencies, then formatting, lints and the whole suite.
 test: deps-test lint
-	cargo test --workspace --locked --no-fail-fast
+	@mkdir -p target
+	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test.log
+	@# One closing line for the whole suite (cargo prints one per test binary).
+	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$i ~ /^passed;?$$/) p += $$(i-1); if ($$i ~ /^failed;?$$/) f += $$(i-1); if ($$i ~ /^ignored;?$$/) s += $$(i-1) } } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test.log
 
 lint:
 	cargo fmt --all -- --check
