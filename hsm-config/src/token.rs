@@ -279,8 +279,13 @@ struct Pool {
     slot: Option<Slot>,
     idle: Vec<Session>,
     open: usize,
-    keys: HashMap<(String, String), ObjectHandle>,
+    /// Handles by object class and label; looked up by `&str` on the hot
+    /// path, so a signature allocates nothing here.
+    keys: HashMap<u64, HashMap<String, ObjectHandle>>,
     pin_rejected: Option<String>,
+    /// Callers blocked in checkout: wake only when someone waits (a
+    /// condvar notify costs a system call on every signature otherwise).
+    waiters: usize,
 }
 
 impl Pool {
@@ -536,11 +541,13 @@ impl Token {
             if now >= deadline {
                 return Err(Error::Busy(inner.max_sessions));
             }
+            pool.waiters += 1;
             pool = inner
                 .freed
                 .wait_timeout(pool, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            pool.waiters -= 1;
         }
     }
 
@@ -551,8 +558,11 @@ impl Token {
         } else {
             drop(session);
         }
+        let wake = pool.waiters > 0;
         drop(pool);
-        self.inner.freed.notify_one();
+        if wake {
+            self.inner.freed.notify_one();
+        }
     }
 
     fn discard(&self, session: Session, generation: u64) {
@@ -576,10 +586,16 @@ impl Token {
         class: ObjectClass,
         label: &str,
     ) -> Result<ObjectHandle> {
-        let key = (class.to_string(), label.to_owned());
-        if let Some(h) = lock(&self.inner.pool).keys.get(&key) {
+        // The numeric CK_OBJECT_CLASS: a map key that needs no allocation.
+        let class_id = u64::from(class);
+        if let Some(h) = lock(&self.inner.pool)
+            .keys
+            .get(&class_id)
+            .and_then(|m| m.get(label))
+        {
             return Ok(*h);
         }
+        let key = (class.to_string(), label.to_owned());
         let found = session
             .find_objects(&[
                 Attribute::Class(class),
@@ -588,8 +604,12 @@ impl Token {
             .map_err(Error::Pkcs11)?;
         match found.as_slice() {
             [h] => {
-                lock(&self.inner.seen).insert(key.clone());
-                lock(&self.inner.pool).keys.insert(key, *h);
+                lock(&self.inner.seen).insert(key);
+                lock(&self.inner.pool)
+                    .keys
+                    .entry(class_id)
+                    .or_default()
+                    .insert(label.to_owned(), *h);
                 Ok(*h)
             }
             [] if lock(&self.inner.seen).contains(&key) => Err(Error::Unavailable(format!(
