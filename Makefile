@@ -42,3 +42,4 @@ lint:
 ## make bench: hot-path benchmarks side by side with their reference peers.
 bench: deps-bench
 	cargo run --release --locked -p hsm-config --example hsm_bench
+	cargo run --release --locked -p hsm-config --example ca_bench

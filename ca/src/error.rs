@@ -108,6 +108,42 @@ pub enum Error {
     #[error("certificate {serial} is {status}, not on hold")]
     NotOnHold { serial: String, status: CertStatus },
 
+    // ----- issuance ----------------------------------------------------------------------
+    #[error("malformed certificate request: {reason}")]
+    MalformedCsr { reason: String },
+    #[error("certificate request key refused: {reason}")]
+    UnsupportedKey { reason: String },
+    #[error("certificate request signature does not verify (no proof of possession): {reason}")]
+    CsrProofOfPossession { reason: String },
+    #[error("policy configuration: {0}")]
+    Config(String),
+    #[error("this CA ({ca}) does not issue {profile} certificates")]
+    ProfileNotIssued { ca: String, profile: Profile },
+    #[error("the {profile} certificate failed the pre-signing checks: {}", findings.join("; "))]
+    Lint {
+        profile: Profile,
+        findings: Vec<String>,
+    },
+    #[error(
+        "certificate would end on {not_after}, after the issuing CA certificate ({ca_not_after})"
+    )]
+    OutlivesCa {
+        not_after: String,
+        ca_not_after: String,
+    },
+    #[error("renewal of {serial} refused: {reason}")]
+    RenewalRefused { serial: String, reason: String },
+    #[error("X.509: {0}")]
+    X509(#[from] crate::x509::X509Error),
+    #[error("CA signer: {0}")]
+    Signer(String),
+    #[error("the CA signer's key is not the key of the CA certificate {ca}")]
+    SignerKeyMismatch { ca: String },
+    #[error("unknown CA {name:?}")]
+    UnknownCa { name: String },
+    #[error("{0}")]
+    Task(String),
+
     // ----- storage -----------------------------------------------------------------------
     #[error("unsupported database URL scheme {scheme:?} (use sqlite:// or postgres://)")]
     UnsupportedDatabaseUrl { scheme: String },

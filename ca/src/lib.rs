@@ -7,8 +7,10 @@
 //! linking the HSM layer.
 #![forbid(unsafe_code)]
 
+pub mod crl;
 pub mod domain;
 mod error;
+pub mod issuance;
 pub mod storage;
 pub mod verify;
 pub mod x509;

@@ -149,6 +149,49 @@ fn certificate_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRecord> {
     })
 }
 
+/// The checks of [`Store::record_issued_certificate`] that need no database.
+fn check_new_certificate(cert: &NewCertificate, request: Option<RequestId>) -> Result<()> {
+    if cert.not_before >= cert.not_after {
+        return Err(Error::invalid(
+            "validity",
+            "notBefore must precede notAfter",
+        ));
+    }
+    if cert.der.is_empty() || cert.der.first() != Some(&0x30) {
+        return Err(Error::invalid("certificate", "expected a DER SEQUENCE"));
+    }
+    let subject = cert.subject.trim();
+    if subject.is_empty() || subject.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "subject",
+            "empty or with control characters",
+        ));
+    }
+    let kind = cert.profile.subject_kind();
+    match kind {
+        SubjectKind::Professional if cert.professional.is_none() => {
+            return Err(Error::ProfileMismatch {
+                profile: cert.profile,
+                reason: "a professional certificate names its professional".into(),
+            })
+        }
+        SubjectKind::Structure if cert.structure.is_none() => {
+            return Err(Error::ProfileMismatch {
+                profile: cert.profile,
+                reason: "a server certificate names its structure".into(),
+            })
+        }
+        _ => {}
+    }
+    if cert.profile.is_requestable() && request.is_none() {
+        return Err(Error::ProfileMismatch {
+            profile: cert.profile,
+            reason: "certificates of this profile are issued for an approved request".into(),
+        });
+    }
+    Ok(())
+}
+
 impl Store {
     /// Records a certificate the CA signed, atomically with its audit entry and, when it was
     /// issued for a request, with the request's transition approved → issued. Certificates of
@@ -161,55 +204,79 @@ impl Store {
         request: Option<RequestId>,
         actor: &Actor,
     ) -> Result<()> {
-        if cert.not_before >= cert.not_after {
-            return Err(Error::invalid(
-                "validity",
-                "notBefore must precede notAfter",
-            ));
-        }
-        if cert.der.is_empty() || cert.der.first() != Some(&0x30) {
-            return Err(Error::invalid("certificate", "expected a DER SEQUENCE"));
-        }
-        let subject = cert.subject.trim();
-        if subject.is_empty() || subject.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "subject",
-                "empty or with control characters",
-            ));
-        }
-        let kind = cert.profile.subject_kind();
-        match kind {
-            SubjectKind::Professional if cert.professional.is_none() => {
-                return Err(Error::ProfileMismatch {
-                    profile: cert.profile,
-                    reason: "a professional certificate names its professional".into(),
-                })
+        check_new_certificate(cert, request)?;
+        let issued_at = db_time(now())?;
+        let mut tx = self.begin_write().await?;
+        self.insert_issued_in_tx(&mut tx, cert, request, actor, &issued_at)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records several certificates (group commit): the valid ones in one transaction — one
+    /// durable commit for the batch — each with its request transition and its audit entry,
+    /// exactly as [`Store::record_issued_certificate`] would. If that transaction fails, each
+    /// certificate is retried in its own transaction, so one bad item never takes the others
+    /// down. Returns one result per item, in order.
+    pub async fn record_issued_certificates(
+        &self,
+        items: &[(NewCertificate, Option<RequestId>, Actor)],
+    ) -> Vec<Result<()>> {
+        let mut results: Vec<Option<Result<()>>> = items
+            .iter()
+            .map(|(cert, request, _)| check_new_certificate(cert, *request).err().map(Err))
+            .collect();
+        let valid: Vec<usize> = (0..items.len()).filter(|&i| results[i].is_none()).collect();
+        if valid.len() > 1 {
+            let batch = async {
+                let issued_at = db_time(now())?;
+                let mut tx = self.begin_write().await?;
+                for &i in &valid {
+                    let (cert, request, actor) = &items[i];
+                    self.insert_issued_in_tx(&mut tx, cert, *request, actor, &issued_at)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<(), Error>(())
+            };
+            if batch.await.is_ok() {
+                for &i in &valid {
+                    results[i] = Some(Ok(()));
+                }
             }
-            SubjectKind::Structure if cert.structure.is_none() => {
-                return Err(Error::ProfileMismatch {
-                    profile: cert.profile,
-                    reason: "a server certificate names its structure".into(),
-                })
-            }
-            _ => {}
         }
-        if cert.profile.is_requestable() && request.is_none() {
-            return Err(Error::ProfileMismatch {
-                profile: cert.profile,
-                reason: "certificates of this profile are issued for an approved request".into(),
+        let mut out = Vec::with_capacity(items.len());
+        for (i, r) in results.into_iter().enumerate() {
+            out.push(match r {
+                Some(r) => r,
+                None => {
+                    let (cert, request, actor) = &items[i];
+                    self.record_issued_certificate(cert, *request, actor).await
+                }
             });
         }
+        out
+    }
+
+    /// The inserts of [`Store::record_issued_certificate`], inside the caller's transaction
+    /// (`cert` already checked with [`check_new_certificate`]).
+    async fn insert_issued_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        cert: &NewCertificate,
+        request: Option<RequestId>,
+        actor: &Actor,
+        issued_at: &str,
+    ) -> Result<()> {
+        let subject = cert.subject.trim();
         let serial = cert.serial.to_string();
         let professional = cert.professional.as_ref().map(ToString::to_string);
         let structure = cert.structure.as_ref().map(ToString::to_string);
-        let issued_at = db_time(now())?;
-
-        let mut tx = self.begin_write().await?;
         if let Some(id) = request {
-            self.consume_request(&mut tx, id, cert, &issued_at).await?;
+            self.consume_request(tx, id, cert, issued_at).await?;
         }
         if let Some(p) = &professional {
-            self.check_professional_active(&mut tx, p).await?;
+            self.check_professional_active(tx, p).await?;
         }
         let inserted = sqlx::query(
             "INSERT INTO certificates (serial, issuer, profile, professional, structure, \
@@ -227,8 +294,8 @@ impl Store {
         .bind(db_time(cert.not_after)?)
         .bind(b64(&cert.der))
         .bind(i64::from(cert.crl_partition))
-        .bind(&issued_at)
-        .execute(&mut *tx)
+        .bind(issued_at)
+        .execute(&mut **tx)
         .await
         .map_err(Error::from);
         if let Err(e) = inserted {
@@ -249,7 +316,7 @@ impl Store {
             )
             .bind(&serial)
             .bind(old.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             if updated.rows_affected() == 0 {
                 return Err(Error::CertificateNotFound {
@@ -258,7 +325,7 @@ impl Store {
             }
         }
         self.append_audit(
-            &mut tx,
+            tx,
             actor,
             "certificate.issue",
             &format!("certificate:{serial}"),
@@ -277,7 +344,6 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

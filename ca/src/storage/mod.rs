@@ -28,6 +28,7 @@
 mod audit;
 mod certificates;
 mod crl;
+pub mod crl_store;
 mod registry;
 mod requests;
 
@@ -46,6 +47,7 @@ use crate::error::{Error, Result};
 pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcome};
 pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
+pub use crl_store::CrlNumbers;
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 
 /// The database engine behind a [`Store`].
