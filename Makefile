@@ -43,3 +43,4 @@ lint:
 bench: deps-bench
 	cargo run --release --locked -p hsm-config --example hsm_bench
 	cargo run --release --locked -p hsm-config --example ca_bench
+	cargo run --release --locked -p tsa --example tsa_bench

@@ -1,0 +1,786 @@
+//! The time-stamping authority: checks a request, reads the guarded clock,
+//! builds the TSTInfo, signs it into a CMS SignedData through the signer
+//! (the HSM), records the token and answers.
+//!
+//! The SignerInfo (signed attributes content-type, message-digest,
+//! signing-certificate-v2, signing-time; SHA-256; the signature) is made by
+//! `cms` 0.2's `SignerInfoBuilder`, so the signer bounds are exactly those
+//! of `SignedDataBuilder::add_signer_info`. The enclosing SignedData is
+//! written here around it rather than by `SignedDataBuilder::build`, which
+//! clones, re-sorts and re-encodes the certificate set for every token
+//! (and `unwrap()`s on a duplicate certificate): the certificate set is
+//! encoded once at start-up instead.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use cms::builder::SignerInfoBuilder;
+use cms::cert::IssuerAndSerialNumber;
+use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::asn1::{Any, OctetString, SetOfVec, UtcTime};
+use der::{Decode, Encode, Header, Length, Tag};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use signature::{Keypair, Signer};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
+    SignatureBitStringEncoding,
+};
+use time::OffsetDateTime;
+use x509_cert::attr::Attribute;
+use x509_cert::builder::Builder;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
+use x509_cert::Certificate;
+use x509_tsp::{Accuracy, TspVersion};
+
+use crate::asn1::{
+    oid, rejection_der, EssCertIdV2, FailureInfo, GenTime, IssuerSerial, PkiStatus, PkiStatusInfo,
+    SigningCertificateV2, TstInfo,
+};
+use crate::clock::{ClockGuard, ClockStatus};
+use crate::config::TsaConfig;
+use crate::error::{chain, Error, Result};
+use crate::lanes::{Lanes, NotRun};
+use crate::recorder::{IssuedToken, RecorderStatus, TokenLog};
+use crate::request::{parse_request, Rejection, ValidRequest};
+use crate::serial::SerialGenerator;
+
+// ------------------------------------------------------------ certificates
+
+/// The TSA unit certificate and the chain sent on certReq.
+#[derive(Clone, Debug)]
+pub struct TsaCertificates {
+    tsa: Certificate,
+    tsa_der: Vec<u8>,
+    chain: Vec<Certificate>,
+}
+
+fn cert_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Certificate {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl TsaCertificates {
+    /// Reads the TSA certificate (first certificate of the PEM file) and the
+    /// chain files (every certificate in each, in order).
+    pub fn from_pem_files(certificate: &Path, chain: &[PathBuf]) -> Result<Self> {
+        let read = |p: &Path| -> Result<Vec<Certificate>> {
+            let pem = std::fs::read(p).map_err(|source| Error::Io {
+                path: p.to_owned(),
+                source,
+            })?;
+            let certs = Certificate::load_pem_chain(&pem)
+                .map_err(|e| cert_err(p, format!("not a PEM certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(cert_err(p, "no certificate in the file"));
+            }
+            Ok(certs)
+        };
+        let tsa = read(certificate)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| cert_err(certificate, "no certificate in the file"))?;
+        let mut rest = Vec::new();
+        for p in chain {
+            rest.extend(read(p)?);
+        }
+        Self::new(tsa, rest).map_err(|e| match e {
+            Error::Certificate { reason, .. } => cert_err(certificate, reason),
+            other => other,
+        })
+    }
+
+    /// Checks the TSA certificate (RFC 3161 §2.3: the extended key usage
+    /// extension is critical and holds timeStamping only; key usage, if
+    /// present, allows digitalSignature or nonRepudiation; valid now) and
+    /// drops duplicates (and the TSA certificate itself) from the chain.
+    pub fn new(tsa: Certificate, chain: Vec<Certificate>) -> Result<Self> {
+        let here = Path::new("");
+        let tbs = &tsa.tbs_certificate;
+        let eku = tbs
+            .extensions
+            .iter()
+            .flatten()
+            .filter(|e| e.extn_id == oid::EXT_KEY_USAGE)
+            .collect::<Vec<_>>();
+        match eku.as_slice() {
+            [e] if e.critical => {
+                let ExtendedKeyUsage(purposes) =
+                    ExtendedKeyUsage::from_der(e.extn_value.as_bytes())?;
+                if purposes != [oid::KP_TIME_STAMPING] {
+                    return Err(cert_err(
+                        here,
+                        "extended key usage must be timeStamping only (RFC 3161 §2.3)",
+                    ));
+                }
+            }
+            [_] => {
+                return Err(cert_err(
+                    here,
+                    "the extended key usage extension must be critical (RFC 3161 §2.3)",
+                ))
+            }
+            _ => {
+                return Err(cert_err(
+                    here,
+                    "exactly one extended key usage extension (timeStamping) is required",
+                ))
+            }
+        }
+        if let Some((_, KeyUsage(ku))) = tbs.get::<KeyUsage>()? {
+            if !ku.contains(KeyUsages::DigitalSignature) && !ku.contains(KeyUsages::NonRepudiation)
+            {
+                return Err(cert_err(
+                    here,
+                    "key usage allows neither digitalSignature nor nonRepudiation",
+                ));
+            }
+        }
+        let now = SystemTime::now();
+        if now < tbs.validity.not_before.to_system_time()
+            || now > tbs.validity.not_after.to_system_time()
+        {
+            return Err(cert_err(here, "the certificate is not valid now"));
+        }
+        let tsa_der = tsa.to_der()?;
+        let mut seen = vec![tsa_der.clone()];
+        let mut unique = Vec::new();
+        for c in chain {
+            let der = c.to_der()?;
+            if !seen.contains(&der) {
+                seen.push(der);
+                unique.push(c);
+            }
+        }
+        Ok(TsaCertificates {
+            tsa,
+            tsa_der,
+            chain: unique,
+        })
+    }
+
+    /// The TSA unit certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.tsa
+    }
+
+    /// The chain certificates (without the TSA certificate).
+    pub fn chain(&self) -> &[Certificate] {
+        &self.chain
+    }
+}
+
+// ------------------------------------------------------------ signer
+
+/// The signing step (cms `SignerInfoBuilder` over the signer), with the
+/// signer's type erased.
+trait TokenSigner: Send + Sync {
+    fn sign(
+        &self,
+        encap: &EncapsulatedContentInfo,
+        sid: &SignerIdentifier,
+        attributes: &[Attribute],
+    ) -> Result<SignerInfo>;
+}
+
+struct CmsSigner<S, Sig> {
+    signer: S,
+    _sig: PhantomData<fn() -> Sig>,
+}
+
+fn sha256_alg() -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid: oid::SHA256,
+        parameters: None,
+    }
+}
+
+impl<S, Sig> TokenSigner for CmsSigner<S, Sig>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig> + Send + Sync,
+    Sig: SignatureBitStringEncoding,
+{
+    fn sign(
+        &self,
+        encap: &EncapsulatedContentInfo,
+        sid: &SignerIdentifier,
+        attributes: &[Attribute],
+    ) -> Result<SignerInfo> {
+        let cms = |e: cms::builder::Error| Error::Signing(format!("CMS: {e}"));
+        // Adds content-type and message-digest (SHA-256 of the TSTInfo) to
+        // our signed attributes, signs their DER SET with the signer.
+        let mut info = SignerInfoBuilder::new(&self.signer, sid.clone(), sha256_alg(), encap, None)
+            .map_err(cms)?;
+        for a in attributes {
+            info.add_signed_attribute(a.clone()).map_err(cms)?;
+        }
+        info.build::<Sig>().map_err(|e| match e {
+            // Keep the signer's own cause ("HSM unavailable: …").
+            x509_cert::builder::Error::Signature(e) => Error::Signing(chain(&e)),
+            other => Error::Signing(chain(&other)),
+        })
+    }
+}
+
+/// Appends `tag length value…` (the value given in parts).
+fn tlv(out: &mut Vec<u8>, tag: Tag, parts: &[&[u8]]) -> der::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    Header::new(tag, Length::try_from(len)?)?.encode_to_vec(out)?;
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Ok(())
+}
+
+/// X.690 §11.6 order of a DER SET OF: encodings compared as octet strings,
+/// the shorter one padded with trailing zero octets.
+fn der_set_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let n = a.len().max(b.len());
+    let at = |v: &[u8], i: usize| v.get(i).copied().unwrap_or(0);
+    (0..n)
+        .map(|i| at(a, i).cmp(&at(b, i)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+const CONTEXT_0: Tag = Tag::ContextSpecific {
+    constructed: true,
+    number: der::TagNumber::N0,
+};
+
+// ------------------------------------------------------------ authority
+
+/// What happened to one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A token was issued with this serial (big-endian octets).
+    Granted {
+        /// The token's serial number.
+        serial: Vec<u8>,
+    },
+    /// No token; the failInfo sent.
+    Rejected(FailureInfo),
+}
+
+/// The DER `TimeStampResp` to send and what it says.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The DER TimeStampResp (HTTP body, `application/timestamp-reply`).
+    pub der: Vec<u8>,
+    /// Granted or rejected.
+    pub outcome: Outcome,
+}
+
+impl Reply {
+    /// A rejection reply.
+    pub fn rejected(r: &Rejection) -> Self {
+        metrics::counter!("tsa_requests_total", "outcome" => "rejected", "failure" => r.failure.name())
+            .increment(1);
+        Reply {
+            der: rejection_der(r.failure, &r.text),
+            outcome: Outcome::Rejected(r.failure),
+        }
+    }
+}
+
+/// The TSA's state, for `/readyz` and status pages.
+#[derive(Clone, Debug, Serialize)]
+pub struct TsaStatus {
+    /// Whether tokens can be issued now (clock trusted and recorder healthy).
+    pub ready: bool,
+    /// This instance.
+    pub instance_id: u16,
+    /// The policy served.
+    pub policy: String,
+    /// Tokens issued by this instance since start.
+    pub tokens_issued: u64,
+    /// Requests answered with a rejection since start.
+    pub requests_rejected: u64,
+    /// The clock guard.
+    pub clock: ClockStatus,
+    /// Recording of issued tokens.
+    pub recorder: RecorderStatus,
+    /// The last signing failure (e.g. HSM unavailable), if any since the
+    /// last successful signature.
+    pub last_signing_error: Option<String>,
+}
+
+/// Requests waiting for a signing lane, at most; more are refused (busy).
+const MAX_QUEUED_SIGNATURES: usize = 4096;
+
+struct Inner {
+    policy: ObjectIdentifier,
+    accuracy: Option<Accuracy>,
+    precision_digits: u8,
+    tsa_name: Option<GeneralName>,
+    signing_time: bool,
+    not_after: SystemTime,
+    sid: SignerIdentifier,
+    ess_attribute: Attribute,
+    /// `digestAlgorithms`: SET { sha256 }, DER.
+    digest_algorithms: Vec<u8>,
+    /// `[0] IMPLICIT CertificateSet` (TSA certificate and chain), DER, sent
+    /// on certReq. Encoded once: cloning, sorting and re-encoding the
+    /// certificates for every token cost as much as the rest of the
+    /// encoding together.
+    certificates: Vec<u8>,
+    signer: Box<dyn TokenSigner>,
+    serials: SerialGenerator,
+    clock: ClockGuard,
+    log: TokenLog,
+    lanes: Arc<Lanes>,
+    granted: std::sync::atomic::AtomicU64,
+    queue_timeout: Duration,
+    max_request_bytes: usize,
+    last_signing_error: std::sync::Mutex<Option<String>>,
+    rejected: std::sync::atomic::AtomicU64,
+}
+
+/// An RFC 3161 time-stamping authority. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct TimeStampAuthority {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TimeStampAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeStampAuthority")
+            .field("instance_id", &self.inner.serials.instance_id())
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why `issue` failed: the clock (→ timeNotAvailable) or anything else
+/// (→ systemFailure).
+enum IssueError {
+    Clock(String),
+    System(Error),
+}
+
+impl From<Error> for IssueError {
+    fn from(e: Error) -> Self {
+        IssueError::System(e)
+    }
+}
+
+impl From<der::Error> for IssueError {
+    fn from(e: der::Error) -> Self {
+        IssueError::System(e.into())
+    }
+}
+
+fn accuracy_of(d: Duration) -> Option<Accuracy> {
+    let secs = d.as_secs();
+    let millis = d.subsec_millis() as i16;
+    let micros = (d.subsec_micros() % 1000) as i16;
+    let a = Accuracy {
+        seconds: (secs > 0).then_some(secs),
+        millis: (millis > 0).then_some(millis),
+        micros: (micros > 0).then_some(micros),
+    };
+    (a.seconds.is_some() || a.millis.is_some() || a.micros.is_some()).then_some(a)
+}
+
+impl TimeStampAuthority {
+    /// Assembles the TSA. The signer's public key must be the TSA
+    /// certificate's. `clock` and `log` are usually started from
+    /// `cfg.clock` and `cfg.recorder` (see [`crate::start`]).
+    pub fn new<S, Sig>(
+        cfg: &TsaConfig,
+        signer: S,
+        certs: TsaCertificates,
+        clock: ClockGuard,
+        log: TokenLog,
+    ) -> Result<Self>
+    where
+        S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig> + Send + Sync + 'static,
+        S::VerifyingKey: EncodePublicKey,
+        Sig: SignatureBitStringEncoding + 'static,
+    {
+        cfg.validate()?;
+        if clock.accuracy() > cfg.accuracy() {
+            return Err(Error::config(format!(
+                "the clock guard checks {:?}, looser than the declared accuracy {:?}",
+                clock.accuracy(),
+                cfg.accuracy()
+            )));
+        }
+        let tbs = &certs.tsa.tbs_certificate;
+        let key = signer
+            .verifying_key()
+            .to_public_key_der()
+            .map_err(|e| Error::Signing(format!("signer public key: {e}")))?;
+        if key.as_bytes() != tbs.subject_public_key_info.to_der()? {
+            return Err(Error::Certificate {
+                path: cfg.certificate.clone(),
+                reason: format!(
+                    "the signer's key (label {:?}) is not the key of this certificate",
+                    cfg.key_label
+                ),
+            });
+        }
+        signer
+            .signature_algorithm_identifier()
+            .map_err(|e| Error::Signing(format!("signature algorithm: {e}")))?;
+
+        let ess = SigningCertificateV2 {
+            certs: vec![EssCertIdV2 {
+                hash_algorithm: None,
+                cert_hash: OctetString::new(Sha256::digest(&certs.tsa_der).to_vec())?,
+                issuer_serial: Some(IssuerSerial {
+                    issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
+                    serial_number: tbs.serial_number.clone(),
+                }),
+            }],
+            policies: None,
+        };
+        let ess_attribute = Attribute {
+            oid: oid::SIGNING_CERTIFICATE_V2,
+            values: SetOfVec::try_from(vec![Any::from_der(&ess.to_der()?)?])?,
+        };
+        let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer.clone(),
+            serial_number: tbs.serial_number.clone(),
+        });
+        let mut cert_ders = vec![certs.tsa_der.clone()];
+        for c in &certs.chain {
+            cert_ders.push(c.to_der()?);
+        }
+        cert_ders.sort_by(|a, b| der_set_order(a, b));
+        let parts: Vec<&[u8]> = cert_ders.iter().map(Vec::as_slice).collect();
+        let mut certificates = Vec::new();
+        tlv(&mut certificates, CONTEXT_0, &parts)?;
+        let mut digest_algorithms = Vec::new();
+        tlv(&mut digest_algorithms, Tag::Set, &[&sha256_alg().to_der()?])?;
+        Ok(TimeStampAuthority {
+            inner: Arc::new(Inner {
+                policy: cfg.policy,
+                accuracy: accuracy_of(cfg.accuracy()),
+                precision_digits: cfg.precision_digits,
+                tsa_name: cfg
+                    .include_tsa_name
+                    .then(|| GeneralName::DirectoryName(tbs.subject.clone())),
+                signing_time: cfg.include_signing_time,
+                not_after: tbs.validity.not_after.to_system_time(),
+                sid,
+                ess_attribute,
+                digest_algorithms,
+                certificates,
+                signer: Box::new(CmsSigner {
+                    signer,
+                    _sig: PhantomData::<fn() -> Sig>,
+                }),
+                serials: SerialGenerator::new(cfg.instance_id)?,
+                clock,
+                log,
+                lanes: Lanes::new(
+                    cfg.max_concurrent_signatures,
+                    MAX_QUEUED_SIGNATURES,
+                    Duration::from_millis(cfg.queue_timeout_ms),
+                ),
+                granted: std::sync::atomic::AtomicU64::new(0),
+                queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
+                max_request_bytes: cfg.max_request_bytes,
+                last_signing_error: std::sync::Mutex::new(None),
+                rejected: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Largest request body accepted.
+    pub fn max_request_bytes(&self) -> usize {
+        self.inner.max_request_bytes
+    }
+
+    /// The clock guard.
+    pub fn clock(&self) -> &ClockGuard {
+        &self.inner.clock
+    }
+
+    /// The token log.
+    pub fn log(&self) -> &TokenLog {
+        &self.inner.log
+    }
+
+    /// Answers one DER `TimeStampReq`. Never fails: every problem is a
+    /// rejection reply.
+    pub async fn respond(&self, request: &[u8]) -> Reply {
+        let reply = self.answer(request).await;
+        if let Outcome::Rejected(_) = reply.outcome {
+            self.inner
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        reply
+    }
+
+    async fn answer(&self, request: &[u8]) -> Reply {
+        let started = Instant::now();
+        let req = match parse_request(request, &self.inner.policy) {
+            Ok(r) => r,
+            Err(r) => return Reply::rejected(&r),
+        };
+        if let Err(reason) = self.inner.clock.now() {
+            return Reply::rejected(&Rejection::new(
+                FailureInfo::TimeNotAvailable,
+                format!("time not available: {reason}"),
+            ));
+        }
+        if let Err(e) = self.inner.log.admit() {
+            return self.system_failure(&e);
+        }
+        let wait = self.inner.queue_timeout;
+        let record = match self.inner.log.reserve(wait).await {
+            Ok(r) => r,
+            Err(e) => return self.system_failure(&e),
+        };
+        let inner = self.inner.clone();
+        // The queue reservation and the record travel with the job and come
+        // back with the reply; whoever drops them queues the record, so a
+        // token that was signed is recorded even if this future is dropped
+        // (client gone).
+        let issued = self
+            .inner
+            .lanes
+            .run(move || {
+                inner.issue(&req).map(|(der, token)| {
+                    let serial = token.serial.clone();
+                    (der, serial, record.hold(token))
+                })
+            })
+            .await;
+        match issued {
+            Ok(Ok((der, serial, record))) => {
+                // Queued here, on the runtime, rather than from the signing
+                // thread: one cross-thread wake-up less per token.
+                drop(record);
+                self.inner
+                    .granted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!("tsa_requests_total", "outcome" => "granted", "failure" => "none")
+                    .increment(1);
+                metrics::histogram!("tsa_request_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                Reply {
+                    der,
+                    outcome: Outcome::Granted { serial },
+                }
+            }
+            Ok(Err(IssueError::Clock(reason))) => Reply::rejected(&Rejection::new(
+                FailureInfo::TimeNotAvailable,
+                format!("time not available: {reason}"),
+            )),
+            Ok(Err(IssueError::System(e))) => self.system_failure(&e),
+            Err(NotRun::QueueFull) => self.system_failure(&Error::Busy(format!(
+                "{MAX_QUEUED_SIGNATURES} requests already wait for the signer"
+            ))),
+            Err(NotRun::Waited(w)) => self.system_failure(&Error::Busy(format!(
+                "waited {w:?} for the signer (limit {wait:?})"
+            ))),
+            Err(NotRun::Lost) => self.system_failure(&Error::Internal(
+                "the signing task ended unexpectedly".into(),
+            )),
+        }
+    }
+
+    fn system_failure(&self, e: &Error) -> Reply {
+        tracing::error!(error = %e, "time-stamp request refused: system failure");
+        // The reply does not carry internal details beyond their kind.
+        let text = match e {
+            Error::Signing(_) => "the TSA cannot sign now",
+            Error::Recorder(_) => "the TSA cannot record tokens now",
+            Error::Busy(_) => "the TSA is overloaded",
+            _ => "internal failure",
+        };
+        Reply::rejected(&Rejection::new(FailureInfo::SystemFailure, text))
+    }
+
+    /// The state, for `/readyz` and status pages.
+    pub fn status(&self) -> TsaStatus {
+        let clock = self.inner.clock.status();
+        let recorder = self.inner.log.status();
+        TsaStatus {
+            ready: clock.trusted && recorder.healthy,
+            instance_id: self.inner.serials.instance_id(),
+            policy: self.inner.policy.to_string(),
+            tokens_issued: self
+                .inner
+                .granted
+                .load(std::sync::atomic::Ordering::Relaxed),
+            requests_rejected: self
+                .inner
+                .rejected
+                .load(std::sync::atomic::Ordering::Relaxed),
+            clock,
+            recorder,
+            last_signing_error: self
+                .inner
+                .last_signing_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Whether tokens can be issued now (cheaper than [`Self::status`]).
+    pub fn is_ready(&self) -> bool {
+        self.inner.clock.is_trusted() && self.inner.log.admit().is_ok()
+    }
+}
+
+impl Inner {
+    /// Reads the clock, builds and signs the token (blocking: the signer
+    /// is the HSM).
+    fn issue(&self, req: &ValidRequest) -> std::result::Result<(Vec<u8>, IssuedToken), IssueError> {
+        let wall = self
+            .clock
+            .now()
+            .map_err(|r| IssueError::Clock(r.to_string()))?;
+        if wall > self.not_after {
+            return Err(Error::Certificate {
+                path: PathBuf::new(),
+                reason: "the TSA certificate has expired".into(),
+            }
+            .into());
+        }
+        let gen_time = GenTime::truncated(OffsetDateTime::from(wall), self.precision_digits)?;
+        let serial = self.serials.next()?;
+        let tst = TstInfo {
+            version: TspVersion::V1,
+            policy: self.policy,
+            message_imprint: req.message_imprint.clone(),
+            serial_number: serial.clone(),
+            gen_time,
+            accuracy: self.accuracy.clone(),
+            ordering: false,
+            nonce: req.nonce.clone(),
+            tsa: self.tsa_name.clone(),
+            extensions: None,
+        };
+        let encap = EncapsulatedContentInfo {
+            econtent_type: oid::CT_TST_INFO,
+            econtent: Some(Any::new(Tag::OctetString, tst.to_der()?)?),
+        };
+        let mut attributes = vec![self.ess_attribute.clone()];
+        if self.signing_time {
+            let secs = gen_time.datetime().unix_timestamp();
+            let utc = UtcTime::from_unix_duration(Duration::from_secs(secs.max(0) as u64))?;
+            attributes.push(Attribute {
+                oid: oid::SIGNING_TIME,
+                values: SetOfVec::try_from(vec![Any::encode_from(&utc)?])?,
+            });
+        }
+        let signer_info = match self.signer.sign(&encap, &self.sid, &attributes) {
+            Ok(si) => {
+                if let Ok(mut last) = self.last_signing_error.try_lock() {
+                    if last.is_some() {
+                        *last = None;
+                    }
+                }
+                si
+            }
+            Err(e) => {
+                *self
+                    .last_signing_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                return Err(e.into());
+            }
+        };
+        // SignedData ::= SEQUENCE { version 3 (eContentType is not id-data),
+        //   digestAlgorithms, encapContentInfo, [0] certificates OPTIONAL,
+        //   signerInfos SET OF SignerInfo }
+        let mut signer_infos = Vec::new();
+        tlv(&mut signer_infos, Tag::Set, &[&signer_info.to_der()?])?;
+        let certificates: &[u8] = if req.cert_req {
+            &self.certificates
+        } else {
+            &[]
+        };
+        let mut signed_data = Vec::with_capacity(512 + certificates.len());
+        tlv(
+            &mut signed_data,
+            Tag::Sequence,
+            &[
+                &[0x02, 0x01, 0x03],
+                &self.digest_algorithms,
+                &encap.to_der()?,
+                certificates,
+                &signer_infos,
+            ],
+        )?;
+        // ContentInfo ::= SEQUENCE { id-signedData, [0] EXPLICIT SignedData }
+        let mut explicit = Vec::with_capacity(signed_data.len() + 4);
+        tlv(&mut explicit, CONTEXT_0, &[&signed_data])?;
+        let mut token_der = Vec::with_capacity(explicit.len() + 16);
+        tlv(
+            &mut token_der,
+            Tag::Sequence,
+            &[&oid::SIGNED_DATA.to_der()?, &explicit],
+        )?;
+        // TimeStampResp ::= SEQUENCE { status PKIStatusInfo (granted), token }
+        let status = PkiStatusInfo {
+            status: PkiStatus::Granted,
+            status_string: None,
+            fail_info: None,
+        }
+        .to_der()?;
+        let mut der = Vec::with_capacity(status.len() + token_der.len() + 8);
+        tlv(&mut der, Tag::Sequence, &[&status, &token_der])?;
+        let record = IssuedToken {
+            instance_id: self.serials.instance_id(),
+            serial: serial.as_bytes().to_vec(),
+            gen_time: gen_time.datetime(),
+            policy: self.policy,
+            imprint_algorithm: req.algorithm.oid(),
+            imprint: req.message_imprint.hashed_message.as_bytes().to_vec(),
+            token_sha256: Sha256::digest(&token_der).into(),
+        };
+        Ok((der, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn set_of_order_pads_with_zeros() {
+        use std::cmp::Ordering::*;
+        assert_eq!(der_set_order(&[1, 2], &[1, 3]), Less);
+        assert_eq!(der_set_order(&[2], &[1, 0xff]), Greater);
+        // [1] is [1, 0] padded: equal to [1, 0], less than [1, 1].
+        assert_eq!(der_set_order(&[1], &[1, 0]), Equal);
+        assert_eq!(der_set_order(&[1], &[1, 1]), Less);
+        assert_eq!(der_set_order(&[1, 1], &[1]), Greater);
+        // Agrees with der's own SET OF ordering on real encodings.
+        let a = der::asn1::OctetString::new(vec![9u8; 3]).unwrap();
+        let b = der::asn1::OctetString::new(vec![1u8; 200]).unwrap();
+        let mut set = der::asn1::SetOfVec::new();
+        set.insert(a.clone()).unwrap();
+        set.insert(b.clone()).unwrap();
+        let mut ours = [a.to_der().unwrap(), b.to_der().unwrap()];
+        ours.sort_by(|x, y| der_set_order(x, y));
+        let theirs: Vec<Vec<u8>> = set.iter().map(|x| x.to_der().unwrap()).collect();
+        assert_eq!(ours.to_vec(), theirs);
+    }
+
+    #[test]
+    fn accuracy_fields() {
+        let a = accuracy_of(Duration::from_millis(1500)).unwrap();
+        assert_eq!((a.seconds, a.millis, a.micros), (Some(1), Some(500), None));
+        let a = accuracy_of(Duration::from_micros(250)).unwrap();
+        assert_eq!((a.seconds, a.millis, a.micros), (None, None, Some(250)));
+        let a = accuracy_of(Duration::from_secs(2)).unwrap();
+        assert_eq!((a.seconds, a.millis, a.micros), (Some(2), None, None));
+        assert!(accuracy_of(Duration::ZERO).is_none());
+    }
+}

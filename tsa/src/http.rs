@@ -1,0 +1,166 @@
+//! HTTP transport (RFC 3161 §3.4): `POST /tsa`.
+//!
+//! - `Content-Type: application/timestamp-query` → `200` with
+//!   `application/timestamp-reply`, whether a token was granted or not:
+//!   every refusal is an RFC 3161 rejection with its failInfo, never an
+//!   HTTP error (clients parse the reply; a 5xx would hide why).
+//! - A body larger than the configured limit is refused with a
+//!   `badDataFormat` reply, decided on `Content-Length` before reading
+//!   anything, or after reading at most the limit for chunked bodies.
+//! - Wrong or missing `Content-Type` → `415` with `Accept-Post`, and still
+//!   an RFC 3161 rejection (`badRequest`) as body with the reply content
+//!   type: a client that checks the HTTP status sees the protocol error
+//!   at once, a client that only parses the body still gets a reply it
+//!   understands.
+//! - Other methods → `405` with `Allow: POST` (not a time-stamp exchange:
+//!   browsers, probes).
+//!
+//! [`router`] serves `POST /tsa` only. [`standalone_router`] adds
+//! `GET /tsa/status` (JSON [`crate::TsaStatus`]: clock offsets, recorder
+//! errors — operator information, best not exposed to the Internet),
+//! `/healthz` and `/readyz`, for running the TSA on its own (tests,
+//! benchmarks). In `igc serve`, `/readyz` should AND in
+//! [`TimeStampAuthority::is_ready`].
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use crate::asn1::{rejection_der, FailureInfo};
+use crate::authority::TimeStampAuthority;
+
+/// Request media type (RFC 3161 §3.4).
+pub const QUERY_CONTENT_TYPE: &str = "application/timestamp-query";
+/// Reply media type (RFC 3161 §3.4).
+pub const REPLY_CONTENT_TYPE: &str = "application/timestamp-reply";
+
+/// `POST /tsa`.
+pub fn router(tsa: TimeStampAuthority) -> Router {
+    Router::new()
+        .route("/tsa", post(time_stamp).fallback(any(method_not_allowed)))
+        .with_state(tsa)
+}
+
+/// [`router`] plus `GET /tsa/status`, `/healthz` and `/readyz`.
+pub fn standalone_router(tsa: TimeStampAuthority) -> Router {
+    Router::new()
+        .route("/tsa/status", get(status))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(tsa.clone())
+        .merge(router(tsa))
+}
+
+fn reply(status: StatusCode, der: Vec<u8>) -> Response {
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(REPLY_CONTENT_TYPE),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        der,
+    )
+        .into_response()
+}
+
+fn is_query(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(QUERY_CONTENT_TYPE))
+}
+
+async fn time_stamp(
+    State(tsa): State<TimeStampAuthority>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !is_query(&headers) {
+        let mut r = reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            rejection_der(
+                FailureInfo::BadRequest,
+                "Content-Type must be application/timestamp-query",
+            ),
+        );
+        r.headers_mut()
+            .insert("accept-post", HeaderValue::from_static(QUERY_CONTENT_TYPE));
+        metrics::counter!("tsa_requests_total", "outcome" => "rejected", "failure" => "badRequest")
+            .increment(1);
+        return r;
+    }
+    let limit = tsa.max_request_bytes();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        metrics::counter!("tsa_requests_total", "outcome" => "rejected", "failure" => "badDataFormat")
+            .increment(1);
+        reply(
+            StatusCode::OK,
+            rejection_der(
+                FailureInfo::BadDataFormat,
+                &format!("the request is larger than {limit} bytes"),
+            ),
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
+    let r = tsa.respond(&bytes).await;
+    reply(StatusCode::OK, r.der)
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [
+            (header::ALLOW, "POST"),
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        ],
+        "POST an application/timestamp-query (RFC 3161) to this URL\n",
+    )
+        .into_response()
+}
+
+/// `GET /tsa/status`: the [`crate::TsaStatus`] as JSON.
+pub async fn status(State(tsa): State<TimeStampAuthority>) -> Response {
+    axum::Json(tsa.status()).into_response()
+}
+
+async fn healthz() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+/// `/readyz`: 200 when tokens can be issued, 503 with the reasons otherwise.
+pub async fn readyz(State(tsa): State<TimeStampAuthority>) -> Response {
+    let st = tsa.status();
+    let code = if st.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if st.ready { "ready" } else { "not ready" },
+        "clock_trusted": st.clock.trusted,
+        "clock_reasons": st.clock.reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "recorder_healthy": st.recorder.healthy,
+    });
+    (code, axum::Json(body)).into_response()
+}

@@ -1,0 +1,255 @@
+//! Signing lanes: at most N blocking tasks (`tokio::task::spawn_blocking`)
+//! that drain one shared queue of signing jobs.
+//!
+//! A lane is started only when a job arrives and fewer than N lanes run;
+//! it takes jobs until the queue is empty, then ends. Under load the lanes
+//! never go idle, so a token costs a queue push and the wake-up of its
+//! request — not a `spawn_blocking` hand-off, a semaphore release and a
+//! thread wake-up each. N bounds the HSM sessions used at once.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce(Option<Duration>) + Send>;
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<(Instant, Job)>,
+    running: usize,
+}
+
+pub(crate) struct Lanes {
+    queue: Mutex<Queue>,
+    max_lanes: usize,
+    max_queued: usize,
+    max_wait: Duration,
+}
+
+impl std::fmt::Debug for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes")
+            .field("max_lanes", &self.max_lanes)
+            .field("max_queued", &self.max_queued)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a job did not run.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotRun {
+    /// Too many jobs queued already.
+    QueueFull,
+    /// The job waited longer than the limit for a lane.
+    Waited(Duration),
+    /// The lane ended without running it (panic in an earlier job).
+    Lost,
+}
+
+impl Lanes {
+    pub(crate) fn new(max_lanes: usize, max_queued: usize, max_wait: Duration) -> Arc<Self> {
+        Arc::new(Lanes {
+            queue: Mutex::new(Queue::default()),
+            max_lanes: max_lanes.max(1),
+            max_queued,
+            max_wait,
+        })
+    }
+
+    /// Runs `f` on a lane and returns its result. A job that waited longer
+    /// than `max_wait` in the queue is not run. Once queued, the job runs
+    /// (or is refused for waiting) even if the returned future is dropped.
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, NotRun>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |waited: Option<Duration>| {
+            let out = match waited {
+                Some(w) => Err(NotRun::Waited(w)),
+                None => Ok(f()),
+            };
+            let _ = tx.send(out);
+        });
+        let start_lane = {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if q.jobs.len() >= self.max_queued {
+                return Err(NotRun::QueueFull);
+            }
+            q.jobs.push_back((Instant::now(), job));
+            if q.running < self.max_lanes {
+                q.running += 1;
+                true
+            } else {
+                false
+            }
+        };
+        if start_lane {
+            let lanes = self.clone();
+            tokio::task::spawn_blocking(move || lanes.drain());
+        }
+        rx.await.unwrap_or(Err(NotRun::Lost))
+    }
+
+    fn drain(self: Arc<Self>) {
+        // If a job panics, this guard gives the lane back, or hands it to a
+        // new lane when jobs are still waiting, so that none is stranded.
+        struct Release(Arc<Lanes>, bool);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                if self.1 {
+                    return;
+                }
+                let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let handle = tokio::runtime::Handle::try_current();
+                match handle {
+                    Ok(h) if !q.jobs.is_empty() => {
+                        drop(q);
+                        let lanes = self.0.clone();
+                        h.spawn_blocking(move || lanes.drain());
+                    }
+                    _ => q.running -= 1,
+                }
+            }
+        }
+        let mut guard = Release(self.clone(), false);
+        loop {
+            let next = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                match q.jobs.pop_front() {
+                    Some(j) => j,
+                    None => {
+                        // Decided under the lock that also admits jobs: a
+                        // job queued after this sees one lane fewer and
+                        // starts its own.
+                        q.running -= 1;
+                        guard.1 = true;
+                        return;
+                    }
+                }
+            };
+            let (queued, job) = next;
+            let waited = queued.elapsed();
+            job((waited > self.max_wait).then_some(waited));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Lanes end when there is nothing left to do (bounded wait).
+    async fn idle(lanes: &Lanes) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lanes.queue.lock().unwrap().running != 0 {
+            assert!(Instant::now() < deadline, "a lane stays alive without work");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bounded_concurrency_and_waiting() {
+        let lanes = Lanes::new(2, 100, Duration::from_secs(5));
+        let now = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (lanes, now, peak) = (lanes.clone(), now.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                lanes
+                    .run(move || {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(2));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        i * 2
+                    })
+                    .await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), Ok(i * 2));
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 2);
+        assert_eq!(
+            lanes.queue.lock().unwrap().running,
+            0,
+            "lanes end when idle"
+        );
+
+        // Too long in the queue: not run. Queue full: refused at once.
+        let slow = Lanes::new(1, 2, Duration::from_millis(50));
+        let s2 = slow.clone();
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, rel) = (started.clone(), release.clone());
+        let blocker = tokio::spawn(async move {
+            s2.run(move || {
+                st.store(true, Ordering::SeqCst);
+                // Holds the only lane until the test lets go (at most 10 s).
+                let until = Instant::now() + Duration::from_secs(10);
+                while !rel.load(Ordering::SeqCst) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+            .await
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !started.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "blocker never started");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let queued = |n: usize| {
+            let slow = slow.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while slow.queue.lock().unwrap().jobs.len() < n {
+                    assert!(Instant::now() < deadline, "job not queued");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        let s3 = slow.clone();
+        let waiting = tokio::spawn(async move { s3.run(|| 1).await });
+        queued(1).await;
+        let s4 = slow.clone();
+        let second = tokio::spawn(async move { s4.run(|| 2).await });
+        queued(2).await;
+        assert_eq!(slow.run(|| 3).await, Err(NotRun::QueueFull));
+        // Both queued jobs now wait longer than the 50 ms limit.
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        release.store(true, Ordering::SeqCst);
+        assert_eq!(blocker.await.unwrap(), Ok(()));
+        assert!(matches!(waiting.await.unwrap(), Err(NotRun::Waited(_))));
+        assert!(matches!(second.await.unwrap(), Err(NotRun::Waited(_))));
+        // And the lane is usable again.
+        assert_eq!(slow.run(|| 4).await, Ok(4));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_does_not_strand_the_others() {
+        let lanes = Lanes::new(1, 10, Duration::from_secs(5));
+        let l2 = lanes.clone();
+        // The panicking job holds the only lane while another one waits.
+        let first = tokio::spawn(async move {
+            l2.run(|| -> u8 {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("boom")
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiting = lanes.run(|| 6);
+        let waiting = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(waiting.expect("stranded"), Ok(6));
+        assert_eq!(first.await.unwrap(), Err(NotRun::Lost));
+        assert_eq!(lanes.run(|| 5).await, Ok(5));
+        idle(&lanes).await;
+    }
+}
