@@ -11,6 +11,7 @@ pub mod crl;
 pub mod domain;
 mod error;
 pub mod issuance;
+pub mod ocsp;
 pub mod storage;
 pub mod verify;
 pub mod x509;

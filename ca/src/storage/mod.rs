@@ -29,6 +29,7 @@ mod audit;
 mod certificates;
 mod crl;
 pub mod crl_store;
+pub mod ocsp;
 mod registry;
 mod requests;
 

@@ -1,0 +1,209 @@
+//! One CA as the responder sees it: the hashes that identify it in CertIDs, and its delegated
+//! responder (certificate + signer).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use der::asn1::BitString;
+use der::Encode;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use signature::{Keypair, Signer};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
+    SignatureBitStringEncoding, SubjectPublicKeyInfoOwned,
+};
+use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::Certificate;
+
+use super::request::CertIdHash;
+use super::response::certs_field;
+use super::OcspError;
+use crate::domain::CaName;
+use crate::verify;
+use crate::x509::profiles::oids;
+
+/// Object-safe view of a RustCrypto signer: the raw octets of the signature BIT STRING.
+trait ResponseSigner: Send + Sync {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error>;
+}
+
+struct Erased<S, Sig> {
+    signer: S,
+    _sig: PhantomData<fn() -> Sig>,
+}
+
+impl<S, Sig> ResponseSigner for Erased<S, Sig>
+where
+    S: Signer<Sig> + Send + Sync,
+    Sig: SignatureBitStringEncoding,
+{
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        let bits = self
+            .signer
+            .try_sign(msg)?
+            .to_bitstring()
+            .map_err(signature::Error::from_source)?;
+        bits.as_bytes()
+            .map(<[u8]>::to_vec)
+            .ok_or_else(signature::Error::new)
+    }
+}
+
+/// Signatures checked in software right after a (re)start or a signing failure, before
+/// sampling starts.
+const CHECK_FIRST: u64 = 16;
+/// Afterwards, one signature in this many is checked.
+const CHECK_EVERY: u64 = 64;
+
+/// A CA served by the responder, with its delegated OCSP responder.
+pub struct OcspCa {
+    pub(crate) name: CaName,
+    sha1_name: [u8; 20],
+    sha1_key: [u8; 20],
+    sha256_name: [u8; 32],
+    sha256_key: [u8; 32],
+    /// ResponderID byKey: SHA-1 of the responder's subjectPublicKey.
+    pub(crate) responder_key_hash: [u8; 20],
+    /// `[0] EXPLICIT SEQUENCE OF Certificate` with the responder certificate.
+    pub(crate) certs_field: Vec<u8>,
+    alg: AlgorithmIdentifierOwned,
+    pub(crate) alg_der: Vec<u8>,
+    responder_spki: SubjectPublicKeyInfoOwned,
+    /// Responder certificate validity, Unix seconds.
+    pub(crate) not_before: u64,
+    pub(crate) not_after: u64,
+    signer: Arc<dyn ResponseSigner>,
+    signed: AtomicU64,
+}
+
+impl fmt::Debug for OcspCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OcspCa")
+            .field("name", &self.name)
+            .field("sha1_key_hash", &hex::encode(self.sha1_key))
+            .field("responder_key_hash", &hex::encode(self.responder_key_hash))
+            .field("algorithm", &self.alg.oid)
+            .field("responder_not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_of(t: &x509_cert::time::Time) -> u64 {
+    t.to_unix_duration().as_secs()
+}
+
+impl OcspCa {
+    /// Describes a CA: `name` is the issuer name its certificates are recorded under in the
+    /// store (`CertificateRecord::issuer`), `ca_cert` its certificate, `responder_cert` the
+    /// delegated OCSP responder certificate it issued (EKU id-kp-OCSPSigning), and `signer` the
+    /// responder's key (an `hsm_config::HsmSigner` in production).
+    ///
+    /// Refuses a responder certificate that the CA did not sign, that lacks OCSPSigning, or
+    /// whose key is not the signer's; a signature algorithm our verifier does not support.
+    pub fn new<S, Sig>(
+        name: CaName,
+        ca_cert: &Certificate,
+        responder_cert: &Certificate,
+        signer: S,
+    ) -> Result<Self, OcspError>
+    where
+        S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig> + Send + Sync + 'static,
+        S::VerifyingKey: EncodePublicKey,
+        Sig: SignatureBitStringEncoding + 'static,
+    {
+        let bad = |reason: String| OcspError::ResponderCertificate {
+            ca: name.to_string(),
+            reason,
+        };
+        verify::verify_certificate_signed_by(responder_cert, ca_cert)
+            .map_err(|e| bad(format!("not issued by the CA certificate: {e}")))?;
+        let rtbs = &responder_cert.tbs_certificate;
+        match rtbs.get::<ExtendedKeyUsage>() {
+            Ok(Some((_, eku))) if eku.0.contains(&oids::KP_OCSP_SIGNING) => {}
+            Ok(_) => return Err(bad("extendedKeyUsage lacks id-kp-OCSPSigning".into())),
+            Err(e) => return Err(bad(format!("extendedKeyUsage: {e}"))),
+        }
+        let has_nocheck = rtbs
+            .extensions
+            .iter()
+            .flatten()
+            .any(|e| e.extn_id == oids::OCSP_NOCHECK);
+        if !has_nocheck {
+            tracing::warn!(ca = %name, "OCSP responder certificate has no id-pkix-ocsp-nocheck");
+        }
+
+        let (alg, spki) = crate::x509::signer_algorithm(&signer)?;
+        if spki != rtbs.subject_public_key_info {
+            return Err(bad(
+                "the signer's key is not the responder certificate's key".into(),
+            ));
+        }
+
+        let subject = ca_cert.tbs_certificate.subject.to_der()?;
+        let key = ca_cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        Ok(OcspCa {
+            sha1_name: Sha1::digest(&subject).into(),
+            sha1_key: Sha1::digest(key).into(),
+            sha256_name: Sha256::digest(&subject).into(),
+            sha256_key: Sha256::digest(key).into(),
+            responder_key_hash: Sha1::digest(spki.subject_public_key.raw_bytes()).into(),
+            certs_field: certs_field(&responder_cert.to_der()?),
+            alg_der: alg.to_der()?,
+            alg,
+            responder_spki: spki,
+            not_before: unix_of(&rtbs.validity.not_before),
+            not_after: unix_of(&rtbs.validity.not_after),
+            signer: Arc::new(Erased {
+                signer,
+                _sig: PhantomData,
+            }),
+            signed: AtomicU64::new(0),
+            name,
+        })
+    }
+
+    /// The issuer name its certificates are recorded under.
+    pub fn name(&self) -> &CaName {
+        &self.name
+    }
+
+    /// Whether a CertID's issuer hashes designate this CA.
+    pub(crate) fn matches(&self, hash: CertIdHash, name_hash: &[u8], key_hash: &[u8]) -> bool {
+        match hash {
+            CertIdHash::Sha1 => name_hash == self.sha1_name && key_hash == self.sha1_key,
+            CertIdHash::Sha256 => name_hash == self.sha256_name && key_hash == self.sha256_key,
+        }
+    }
+
+    /// The issuer hashes of this CA for a CertID algorithm.
+    pub(crate) fn hashes(&self, hash: CertIdHash) -> (&[u8], &[u8]) {
+        match hash {
+            CertIdHash::Sha1 => (&self.sha1_name, &self.sha1_key),
+            CertIdHash::Sha256 => (&self.sha256_name, &self.sha256_key),
+        }
+    }
+
+    /// Signs `tbs` (blocking: call from a blocking thread). The result is verified in software
+    /// for the first signatures, then one in [`CHECK_EVERY`], and again after any failure.
+    pub(crate) fn sign(&self, tbs: &[u8]) -> Result<BitString, OcspError> {
+        let n = self.signed.fetch_add(1, Ordering::Relaxed);
+        let raw = self.signer.sign(tbs).map_err(|e| {
+            self.signed.store(0, Ordering::Relaxed);
+            OcspError::Signing(e.to_string())
+        })?;
+        if n < CHECK_FIRST || n.is_multiple_of(CHECK_EVERY) {
+            if let Err(e) = verify::verify_signature(&self.responder_spki, &self.alg, tbs, &raw) {
+                self.signed.store(0, Ordering::Relaxed);
+                return Err(OcspError::SelfCheck(e));
+            }
+        }
+        Ok(BitString::from_bytes(&raw)?)
+    }
+}
