@@ -32,6 +32,7 @@ pub mod crl_store;
 pub mod ocsp;
 mod registry;
 mod requests;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
+pub use tokens::TimestampTokenRecord;
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
