@@ -360,6 +360,10 @@ impl Token {
         let token = Token { inner };
         // Fail early on a wrong label or PIN.
         token.with_session(|_| Ok(()))?;
+        // SoftHSM2 rewrites its token file in place (truncate, then write) on the first
+        // login of a process: killing a process before this point can destroy a file-backed
+        // SoftHSM token. Logged so tests and operators can tell the phases apart.
+        tracing::debug!(token = label, "token opened and logged in");
         Ok(token)
     }
 
