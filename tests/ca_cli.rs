@@ -230,7 +230,8 @@ fn lifecycle(db: Option<&str>) {
     }
     let (auth, sign, conf) = (&issued[0], &issued[1], &issued[2]);
 
-    // An unparsable CSR, an unknown professional, a refused key: exit 1, nothing written.
+    // Bad input: exit 1 with a clear message, and nothing written (journal unchanged).
+    let entries_before = audit_entries(&ctx);
     let bad_csr = ctx.dir().join("bad.csr");
     std::fs::write(
         &bad_csr,
@@ -238,8 +239,30 @@ fn lifecycle(db: Option<&str>) {
     )
     .unwrap();
     let unknown = format!("8{}", rpps(1_000_999_999));
+    let mut bad_luhn = idnat.clone();
+    let last = bad_luhn.pop().unwrap().to_digit(10).unwrap();
+    bad_luhn.push(char::from_digit((last + 1) % 10, 10).unwrap());
     let good_csr = ctx.csr("spare", "ec:P-256");
-    for (who, csr) in [(idnat.as_str(), &bad_csr), (unknown.as_str(), &good_csr)] {
+    let rsa1024 = ctx.csr("rsa1024", "rsa:1024");
+    let p521 = ctx.csr("p521", "ec:P-521");
+    let k256 = ctx.csr("k256", "ec:secp256k1");
+    // A CSR whose self-signature does not verify: one bit of the signature flipped.
+    let forged = ctx.dir().join("forged.csr");
+    let mut der = pem::parse(std::fs::read(&good_csr).unwrap())
+        .unwrap()
+        .into_contents();
+    let n = der.len();
+    der[n - 3] ^= 0x01;
+    std::fs::write(&forged, &der).unwrap();
+    for (who, csr, expect) in [
+        (idnat.as_str(), &bad_csr, "not an acceptable CSR"),
+        (idnat.as_str(), &forged, "not an acceptable CSR"),
+        (idnat.as_str(), &rsa1024, "not an acceptable CSR"),
+        (idnat.as_str(), &p521, "not an acceptable CSR"),
+        (idnat.as_str(), &k256, "not an acceptable CSR"),
+        (unknown.as_str(), &good_csr, "professional"),
+        (bad_luhn.as_str(), &good_csr, "check digit"),
+    ] {
         let out = ctx.igc(&[
             "cert",
             "issue",
@@ -255,8 +278,35 @@ fn lifecycle(db: Option<&str>) {
             "clerk-b",
         ]);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expect),
+            "{}: expected {expect:?} in {}",
+            csr.display(),
+            stderr(&out)
+        );
         assert!(!ctx.dir().join("never.pem").exists());
     }
+    // An unknown profession is refused at registration.
+    let out = ctx.igc(&[
+        "professional",
+        "add",
+        "--rpps",
+        &rpps(1_000_555_111),
+        "--surname",
+        "X",
+        "--given-name",
+        "Y",
+        "--profession",
+        "99",
+        "--document-number",
+        "Z1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        audit_entries(&ctx),
+        entries_before,
+        "bad input wrote to the journal"
+    );
     // Four eyes: the approver cannot be the clerk who files.
     let out = ctx.igc(&[
         "cert",
@@ -411,6 +461,13 @@ fn lifecycle(db: Option<&str>) {
     assert_success(&out, "audit verify");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["intact"], true);
+}
+
+fn audit_entries(ctx: &Ctx) -> u64 {
+    let out = ctx.igc(&["audit", "verify", "--json"]);
+    assert_success(&out, "audit verify");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["entries_checked"].as_u64().unwrap()
 }
 
 fn crl_number(pem_path: &Path) -> u64 {
