@@ -121,10 +121,11 @@ fn scenario(pki: &DevPki, db_url: &str) {
                     }
                 }
                 let status = child.wait().unwrap();
+                let log = log.join().unwrap();
                 // Concurrent processes sharing the token and the database all succeed.
                 assert!(
                     was_killed || status.success(),
-                    "igc cert issue #{i} failed: {status}"
+                    "igc cert issue #{i} failed: {status}\n{log}"
                 );
                 was_killed
             }));
