@@ -4,6 +4,7 @@
 //! 403; then four eyes, CSRF, bad input that changes nothing, security headers and cookies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(unused_macros)]
 #[path = "../ca/tests/issuance_common/mod.rs"]
 mod issuance_common;
 #[path = "../ca/tests/support/mod.rs"]
