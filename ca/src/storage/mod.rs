@@ -30,6 +30,7 @@ mod certificates;
 mod crl;
 pub mod crl_store;
 pub mod ocsp;
+mod operators;
 mod registry;
 mod requests;
 mod tokens;
@@ -50,6 +51,10 @@ pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcom
 pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
+pub use operators::{
+    NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
+    SessionRecord, SessionStage,
+};
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 pub use tokens::TimestampTokenRecord;
 
