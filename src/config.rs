@@ -31,6 +31,9 @@ pub struct IgcConfig {
     /// The time-stamping authority; absent = no `/tsa` endpoint.
     #[serde(default)]
     pub tsa: Option<tsa::TsaConfig>,
+    /// The RA portal (its own TLS listener); absent = not served.
+    #[serde(default)]
+    pub portal: Option<ra_portal::PortalConfig>,
 }
 
 /// `[database]`.
@@ -163,6 +166,14 @@ impl IgcConfig {
             fix(&mut ca.certificate);
             fix(&mut ca.ocsp_certificate);
         }
+        if let Some(p) = self.portal.as_mut() {
+            if let Some(c) = p.tls_cert.as_mut() {
+                fix(c);
+            }
+            if let Some(k) = p.tls_key.as_mut() {
+                fix(k);
+            }
+        }
         if let Some(t) = self.tsa.as_mut() {
             fix(&mut t.certificate);
             for c in &mut t.chain {
@@ -198,6 +209,11 @@ impl IgcConfig {
         self.ocsp.validate().context("[ocsp]")?;
         if let Some(t) = &self.tsa {
             t.validate().context("[tsa]")?;
+        }
+        if let Some(p) = &self.portal {
+            if p.tls_cert.is_some() != p.tls_key.is_some() {
+                bail!("[portal]: give both tls_cert and tls_key, or neither (self-signed)");
+            }
         }
         Ok(())
     }

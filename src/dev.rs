@@ -150,6 +150,11 @@ ocsp_certificate = "pki/ocsp-organisations.pem"
 policy_oid = "1.3.6.1.5.5.7.13.4"
 validity_days = 1095
 
+# The RA portal, on its own TLS listener. Without tls_cert/tls_key a self-signed certificate
+# is made at each start (development only).
+[portal]
+listen = "127.0.0.1:8443"
+
 [ocsp]
 response_validity_secs = 3600
 poll_interval_ms = 2000

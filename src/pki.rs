@@ -63,7 +63,7 @@ pub struct Pki {
     pub professions: Arc<ProfessionTable>,
     pub cas: Vec<OpenCa>,
     pub publisher: Arc<CrlPublisher>,
-    pub revocations: Revocations,
+    pub revocations: Arc<Revocations>,
 }
 
 /// Connects to the configured database and brings its schema up to date.
@@ -109,7 +109,7 @@ impl Pki {
         let publisher = Arc::new(CrlPublisher::new(
             cas.iter().map(|c| c.authority.clone()).collect(),
         )?);
-        let revocations = Revocations::new(store.clone(), publisher.clone());
+        let revocations = Arc::new(Revocations::new(store.clone(), publisher.clone()));
         Ok(Pki {
             store,
             token,

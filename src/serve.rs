@@ -407,12 +407,84 @@ pub struct ServeArgs {
     /// free port; the chosen address is printed).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// The RA portal's TLS listener instead of `portal.listen` (port 0 picks a free port).
+    #[arg(long)]
+    pub portal_listen: Option<std::net::SocketAddr>,
+}
+
+/// Starts the RA portal on its own TLS listener, when configured; returns its task.
+async fn start_portal(
+    cfg: &IgcConfig,
+    services: &Services,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(pc) = cfg.portal.clone() else {
+        return Ok(None);
+    };
+    let pki = &services.state.pki;
+    let tls = match (&pc.tls_cert, &pc.tls_key) {
+        (Some(cert), Some(key)) => {
+            ra_portal::tls::load_server_config(cert, key).context("[portal] TLS certificate")?
+        }
+        _ => {
+            let host = pc.listen.ip().to_string();
+            let (tls, _pem) = ra_portal::tls::self_signed(&["localhost", host.as_str()])
+                .context("self-signed portal certificate")?;
+            tls
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(pc.listen)
+        .await
+        .with_context(|| format!("binding the RA portal on {}", pc.listen))?;
+    let addr = listener.local_addr()?;
+    let first_login = ra_portal::bootstrap_admin(&pki.store, "admin")
+        .await
+        .context("creating the first RA administrator")?;
+    let state = ra_portal::PortalState::new(
+        pki.store.clone(),
+        pki.cas.iter().map(|c| c.authority.clone()).collect(),
+        pki.revocations.clone(),
+        pki.professions.clone(),
+        pc,
+    );
+    // Revocations made in the portal are answered by this instance's OCSP at once.
+    let ocsp = services.ocsp.clone();
+    state.set_status_listener(std::sync::Arc::new(
+        move |serials: &[ca::domain::Serial]| {
+            for s in serials {
+                ocsp.notify_status_change(s);
+            }
+        },
+    ));
+    println!("igc portal on https://{addr}/connexion");
+    if let Some(otp) = first_login {
+        // Printed once, to the operator's terminal (never to the logs).
+        println!(
+            "  Portail AE : https://{addr}/connexion — identifiant « admin », mot de passe à usage unique « {otp} » ;"
+        );
+        println!("  à la première connexion, laissez le code TOTP vide, scannez le QR code et choisissez un nouveau mot de passe.");
+    }
+    let app = ra_portal::router(state);
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = ra_portal::serve_tls(listener, tls, app, shutdown).await {
+            tracing::error!(error = %e, "RA portal stopped");
+        }
+    })))
 }
 
 pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
     let mut cfg = IgcConfig::load(config)?;
     if let Some(l) = args.listen {
         cfg.server.listen = l;
+    }
+    if let Some(l) = args.portal_listen {
+        match cfg.portal.as_mut() {
+            Some(p) => p.listen = l,
+            None => bail!("--portal-listen given but igc.toml has no [portal]"),
+        }
     }
     cfg.export_softhsm_conf();
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -452,6 +524,7 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         }
         println!("  directory: http://{addr}/directory?idnat=…|name=…");
         println!("  health: http://{addr}/healthz  readiness: http://{addr}/readyz  metrics: http://{addr}/metrics");
+        let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
         let app = router(&services);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -460,6 +533,9 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
             .await?;
         let _ = stop_tx.send(true);
         let _ = crl_task.await;
+        if let Some(p) = portal {
+            let _ = p.await;
+        }
         if let Some(t) = &services.state.tsa {
             // Tokens already delivered must reach the database before we exit.
             if let Err(e) = t.log().shutdown(Duration::from_secs(5)).await {

@@ -98,8 +98,9 @@ fn scenario(pki: &DevPki, db_url: &str) {
             // land after it: during CA setup, database work, signing, commit or output.
             let (tx, rx) = std::sync::mpsc::channel();
             let stderr = child.stderr.take().unwrap();
-            std::thread::spawn(move || {
+            let log = std::thread::spawn(move || {
                 use std::io::BufRead;
+                let mut lines = Vec::new();
                 for line in std::io::BufReader::new(stderr)
                     .lines()
                     .map_while(Result::ok)
@@ -107,7 +108,9 @@ fn scenario(pki: &DevPki, db_url: &str) {
                     if line.contains("token opened and logged in") {
                         let _ = tx.send(());
                     }
+                    lines.push(line);
                 }
+                lines.join("\n")
             });
             let victim = j % 2 == 1;
             let delay = Duration::from_millis([0, 10, 25, 50][(j / 2) % 4] + 5 * round as u64);

@@ -972,6 +972,7 @@ async fn issue_approved(state: &PortalState, ctx: &Ctx, r: &CertificateRequest) 
             &ctx.actor,
         )
         .await?;
+    state.status_changed(std::slice::from_ref(&issued.serial));
     Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
 }
 
@@ -1137,6 +1138,7 @@ pub async fn suspend(
 ) -> Page {
     let c = certificate_of(&state, &serial).await?;
     let outcome = state.revocations().suspend(&c.serial, &ctx.actor).await?;
+    state.status_changed(&outcome.serials);
     certificate_view(
         &state,
         &ctx,
@@ -1153,6 +1155,7 @@ pub async fn reinstate(
 ) -> Page {
     let c = certificate_of(&state, &serial).await?;
     let outcome = state.revocations().reinstate(&c.serial, &ctx.actor).await?;
+    state.status_changed(&outcome.serials);
     certificate_view(
         &state,
         &ctx,
@@ -1185,6 +1188,7 @@ pub async fn revoke(
         .revocations()
         .revoke(&c.serial, reason, &ctx.actor)
         .await?;
+    state.status_changed(&outcome.serials);
     certificate_view(
         &state,
         &ctx,

@@ -39,13 +39,28 @@ pub struct PortalState {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Called with the serials whose status changed (issued, suspended, reinstated, revoked),
+/// after the change is committed: the binary points it at the OCSP responder, so this
+/// instance answers the new status at once.
+pub type StatusListener = Arc<dyn Fn(&[ca::domain::Serial]) + Send + Sync>;
+
 struct Inner {
     store: Store,
     cas: Vec<Arc<CertificateAuthority>>,
     revocations: Arc<Revocations>,
     professions: Arc<ProfessionTable>,
     config: PortalConfig,
+    status_listener: std::sync::OnceLock<StatusListener>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("store", &self.store)
+            .field("cas", &self.cas.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PortalState {
@@ -65,7 +80,20 @@ impl PortalState {
                 revocations,
                 professions,
                 config,
+                status_listener: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Sets the status listener (once; later calls are ignored).
+    pub fn set_status_listener(&self, listener: StatusListener) {
+        let _ = self.inner.status_listener.set(listener);
+    }
+
+    /// Tells the listener, if any, that these serials changed status.
+    pub(crate) fn status_changed(&self, serials: &[ca::domain::Serial]) {
+        if let Some(l) = self.inner.status_listener.get() {
+            l(serials);
         }
     }
 
