@@ -543,8 +543,7 @@ impl Token {
                         | RvError::PinLocked
                         | RvError::PinExpired
                         | RvError::PinInvalid
-                        | RvError::PinLenRange
-                        | RvError::UserPinNotInitialized),
+                        | RvError::PinLenRange),
                         _,
                     )) => {
                         pool.pin_rejected = Some(rv.to_string());
@@ -552,6 +551,16 @@ impl Token {
                             token: inner.label.clone(),
                             detail: rv.to_string(),
                         });
+                    }
+                    // SoftHSM2 answers this while another process rewrites its token file
+                    // (the flags read back half-written): an outage to retry, not a verdict
+                    // on our PIN. A token really left without a user PIN stays unavailable.
+                    Err(CkError::Pkcs11(RvError::UserPinNotInitialized, _)) => {
+                        let _ = session.close();
+                        return Err(Error::Unavailable(format!(
+                            "token {:?} reports no user PIN set (not initialised, or being rewritten)",
+                            inner.label
+                        )));
                     }
                     Err(e) => return Err(classify_fatal(e)),
                 }
