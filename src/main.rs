@@ -9,6 +9,7 @@ mod config;
 mod dev;
 mod operator;
 mod serve;
+mod sign_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +65,10 @@ enum Command {
         after_help = "Example:\n  igc dev-setup --var var --ceremonies hsm-config/ceremonies/dev"
     )]
     DevSetup(dev::DevSetupArgs),
+    /// Sign a document (CAdES-B, or CAdES-T with --tsa-url) with a key in a PKCS#11 token.
+    Sign(sign_cmd::SignArgs),
+    /// Validate a CAdES signature offline (exit 0 only when TOTAL_PASSED).
+    Verify(sign_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +86,8 @@ fn main() -> ExitCode {
         Command::DevSetup(args) => dev::run(&cli.config, args),
         Command::Professional(c) => operator::professional(&cli.config, c),
         Command::Audit(c) => operator::audit(&cli.config, c),
+        Command::Sign(args) => sign_cmd::run_sign(&cli.config, args),
+        Command::Verify(args) => sign_cmd::run_verify(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
