@@ -484,7 +484,7 @@ impl Validator {
             &signer_cert,
             &pool,
             reference,
-            poe.is_some(),
+            poe.map(|_| "the signature time-stamp"),
             validation_time,
             checks,
             &mut report.chain,
@@ -507,20 +507,24 @@ impl Validator {
         self.check_profession(input.document, report.signer.as_ref(), checks);
     }
 
-    /// Path, validity and revocation of `cert` at `reference` (the proof of existence when
-    /// `have_poe`, else the validation time).
+    /// Path, validity and revocation of `cert` at `reference`. `established` names what
+    /// makes `reference` a proven time (the signature time-stamp; the validation time asked
+    /// for a certificate): an expiry or revocation before it is then final (TOTAL_FAILED);
+    /// `None` means no proof of existence (INDETERMINATE …_NO_POE).
     #[allow(clippy::too_many_arguments)]
     async fn check_certificate(
         &self,
         cert: &Certificate,
         pool: &[&Certificate],
         reference: OffsetDateTime,
-        have_poe: bool,
+        established: Option<&str>,
         validation_time: OffsetDateTime,
         checks: &mut Checks,
         chain_out: &mut Vec<CertificateInfo>,
         revocation_out: &mut Option<RevocationUsed>,
     ) {
+        let have_poe = established.is_some();
+        let proven = established.unwrap_or("the validation time");
         let chain = match path::build_path(cert, pool, &self.anchors) {
             Ok(c) => {
                 checks.pass(
@@ -544,14 +548,7 @@ impl Validator {
         match path::first_invalid_at(&chain, reference) {
             None => checks.pass(
                 "certificate-validity",
-                format!(
-                    "every certificate of the chain was valid at {reference} ({})",
-                    if have_poe {
-                        "time of the signature time-stamp"
-                    } else {
-                        "validation time"
-                    }
-                ),
+                format!("every certificate of the chain was valid at {reference} ({proven})"),
             ),
             Some((c, early)) => {
                 let (nb, na) = path::validity(c);
@@ -564,7 +561,7 @@ impl Validator {
                     (false, true) => (
                         TotalFailed,
                         SubIndication::Expired,
-                        format!("expired at {na}, before the signature time-stamp"),
+                        format!("expired at {na}, before {proven}"),
                     ),
                     (false, false) => (
                         Indeterminate,
@@ -629,13 +626,8 @@ impl Validator {
                         checks.pass(
                             check,
                             format!(
-                                "{} was {word} at {at}{why}, after {reference}: {}",
-                                path::subject(c),
-                                if have_poe {
-                                    "the time-stamp proves the signature existed before"
-                                } else {
-                                    "not yet at the validation time"
-                                }
+                                "{} was {word} at {at}{why}, after {reference} ({proven})",
+                                path::subject(c)
                             ),
                         );
                     } else if have_poe {
@@ -644,7 +636,7 @@ impl Validator {
                             TotalFailed,
                             SubIndication::Revoked,
                             format!(
-                                "{} was {word} at {at}{why}, before the signature time-stamp {reference}",
+                                "{} was {word} at {at}{why}, before {proven} ({reference})",
                                 path::subject(c)
                             ),
                         );
@@ -826,7 +818,7 @@ impl Validator {
             cert,
             &pool,
             t,
-            true,
+            Some("the validation time"),
             t,
             &mut checks,
             &mut chain,
