@@ -136,10 +136,10 @@ pub fn parse_signed_data(content: &Any) -> Result<ParsedCms, String> {
 }
 
 /// The only value of the only attribute `oid` in `attrs`; `Ok(None)` when absent.
-pub fn single_attribute<'a>(
-    attrs: Option<&'a SetOfVec<x509_cert::attr::Attribute>>,
+pub fn single_attribute(
+    attrs: Option<&SetOfVec<x509_cert::attr::Attribute>>,
     oid: ObjectIdentifier,
-) -> Result<Option<&'a Any>, String> {
+) -> Result<Option<&Any>, String> {
     let Some(attrs) = attrs else {
         return Ok(None);
     };

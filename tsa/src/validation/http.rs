@@ -38,15 +38,33 @@ pub fn router(validator: Arc<Validator>) -> Router {
         .with_state(validator)
 }
 
-fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"error": error, "detail": detail.into()})),
-    )
-        .into_response()
+/// A refused request: status and JSON `{"error", "detail"}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    detail: String,
 }
 
-fn bad_request(detail: impl Into<String>) -> Response {
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({"error": self.error, "detail": self.detail})),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        error,
+        detail: detail.into(),
+    }
+}
+
+fn bad_request(detail: impl Into<String>) -> ApiError {
     error(StatusCode::BAD_REQUEST, "bad request", detail)
 }
 
@@ -81,7 +99,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn parse_json<T: for<'de> Deserialize<'de>>(
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<T, Response> {
+) -> Result<T, ApiError> {
     if !is_json(headers) {
         return Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -92,14 +110,14 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON request: {e}")))
 }
 
-fn b64(field: &str, s: &str) -> Result<Vec<u8>, Response> {
+fn b64(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|e| bad_request(format!("{field} is not valid base64: {e}")))
 }
 
-fn time_of(s: Option<&str>) -> Result<Option<OffsetDateTime>, Response> {
+fn time_of(s: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     s.map(|t| {
         OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .map_err(|e| bad_request(format!("validation_time is not RFC 3339: {e}")))
@@ -114,14 +132,14 @@ async fn verify_signature(
 ) -> Response {
     let req: VerifyRequest = match parse_json(&headers, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let signature = match b64("signature", &req.signature) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if signature.is_empty() {
-        return bad_request("signature is empty");
+        return bad_request("signature is empty").into_response();
     }
     let content = match req
         .content
@@ -130,7 +148,7 @@ async fn verify_signature(
         .transpose()
     {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let document = match req
         .document_type
@@ -139,11 +157,11 @@ async fn verify_signature(
         .parse::<DocumentKind>()
     {
         Ok(d) => d,
-        Err(e) => return bad_request(e),
+        Err(e) => return bad_request(e).into_response(),
     };
     let validation_time = match time_of(req.validation_time.as_deref()) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let report = v
         .validate_signature(SignatureInput {
@@ -179,7 +197,7 @@ async fn verify_certificate(
 ) -> Response {
     let req: CertificateRequest = match parse_json(&headers, &body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let trimmed = req.certificate.trim();
     let bytes = if trimmed.starts_with("-----") {
@@ -187,17 +205,19 @@ async fn verify_certificate(
     } else {
         match b64("certificate", trimmed) {
             Ok(b) => b,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         }
     };
     let cert = match parse_certificates(&bytes) {
         Ok(mut c) if !c.is_empty() => c.swap_remove(0),
-        Ok(_) => return bad_request("no certificate"),
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "not a certificate", e),
+        Ok(_) => return bad_request("no certificate").into_response(),
+        Err(e) => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "not a certificate", e).into_response()
+        }
     };
     let validation_time = match time_of(req.validation_time.as_deref()) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let report = v.validate_certificate(&cert, validation_time).await;
     (StatusCode::OK, Json(report)).into_response()
