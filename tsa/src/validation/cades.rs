@@ -209,6 +209,8 @@ pub enum DigestCheck {
     Format(String),
     /// Different: the content was altered.
     Mismatch(String),
+    /// The digest algorithm is refused by the policy (SHA-1, unknown).
+    Policy(String),
 }
 
 /// content-type signed attribute = eContentType.
@@ -250,7 +252,7 @@ pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> DigestCheck {
     }
     let computed = match digest(&si.digest_alg.oid, content) {
         Ok(d) => d,
-        Err(e) => return DigestCheck::Format(e),
+        Err(e) => return DigestCheck::Policy(e),
     };
     if computed.as_slice() == md.as_bytes() {
         DigestCheck::Ok(format!(

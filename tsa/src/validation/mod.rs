@@ -343,6 +343,12 @@ impl Validator {
             DigestCheck::Mismatch(e) => {
                 checks.fail("message-digest", TotalFailed, SubIndication::HashFailure, e)
             }
+            DigestCheck::Policy(e) => checks.fail(
+                "message-digest",
+                Indeterminate,
+                SubIndication::CryptoConstraintsFailure,
+                e,
+            ),
         }
         // --- signing certificate
         let pool = self.pool(&parsed.certificates);
@@ -917,4 +923,65 @@ fn finish_signature(report: &mut SignatureReport) {
             first.map(|c| c.detail.as_str()).unwrap_or("")
         ),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn document_kinds_parse_and_map_to_rules() {
+        for (s, rule) in [
+            ("prescription", Some(DocumentType::Prescription)),
+            (
+                "medical-certificate",
+                Some(DocumentType::MedicalCertificate),
+            ),
+            ("death-certificate", Some(DocumentType::DeathCertificate)),
+            ("generic", None),
+        ] {
+            let k: DocumentKind = s.parse().unwrap();
+            assert_eq!(k.rule_type(), rule);
+            assert_eq!(k.as_str(), s);
+            assert_eq!(serde_json::to_value(k).unwrap(), s);
+        }
+        assert!("ordonnance".parse::<DocumentKind>().is_err());
+    }
+
+    #[test]
+    fn total_failed_wins_over_indeterminate_then_check_order() {
+        let mut c = Checks::default();
+        c.pass("format", "ok");
+        c.fail(
+            "certificate-chain",
+            Indeterminate,
+            SubIndication::NoCertificateChainFound,
+            "x",
+        );
+        c.fail("revocation", TotalFailed, SubIndication::Revoked, "y");
+        c.fail(
+            "profession",
+            TotalFailed,
+            SubIndication::SigConstraintsFailure,
+            "z",
+        );
+        let (i, s, first) = c.decide();
+        assert_eq!((i, s), (TotalFailed, Some(SubIndication::Revoked)));
+        assert_eq!(first.unwrap().check, "revocation");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json[1]["sub_indication"], "NO_CERTIFICATE_CHAIN_FOUND");
+        assert_eq!(json[1]["result"], "failed");
+        assert_eq!(Checks::default().decide().0, Indication::TotalPassed);
+    }
+
+    #[test]
+    fn parse_certificates_rejects_garbage() {
+        assert!(parse_certificates(b"").is_err());
+        assert!(parse_certificates(
+            b"-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n"
+        )
+        .is_err());
+        assert!(parse_certificates(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+    }
 }

@@ -150,7 +150,9 @@ pub async fn verify_token(
     }
     match cades::check_message_digest(si, tst_der) {
         DigestCheck::Ok(_) => {}
-        DigestCheck::Format(e) | DigestCheck::Mismatch(e) => fail!("time-stamp token: {e}"),
+        DigestCheck::Format(e) | DigestCheck::Mismatch(e) | DigestCheck::Policy(e) => {
+            fail!("time-stamp token: {e}")
+        }
     }
     if let Err(e) = cades::check_signing_certificate_v2(si, &tsa_cert) {
         fail!("time-stamp token: {e}");
