@@ -14,8 +14,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -34,7 +34,6 @@ pub fn router(validator: Arc<Validator>) -> Router {
     Router::new()
         .route("/api/v1/verify", post(verify_signature))
         .route("/api/v1/verify/certificate", post(verify_certificate))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(validator)
 }
 
@@ -110,6 +109,28 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON request: {e}")))
 }
 
+/// The body, refused with `413` as soon as its declared length exceeds the limit (a client
+/// announcing a huge body gets its answer at once), or once more than the limit was read.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload too large",
+            format!("the request body is limited to {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())
+}
+
 fn b64(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
@@ -128,8 +149,12 @@ fn time_of(s: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
 async fn verify_signature(
     State(v): State<Arc<Validator>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
     let req: VerifyRequest = match parse_json(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r.into_response(),
@@ -193,8 +218,12 @@ async fn verify_signature(
 async fn verify_certificate(
     State(v): State<Arc<Validator>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
     let req: CertificateRequest = match parse_json(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r.into_response(),

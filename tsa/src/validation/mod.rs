@@ -171,6 +171,7 @@ pub struct Validator {
     professions: ProfessionTable,
     registry: Option<Store>,
     policy: ValidationPolicy,
+    links: path::LinkCache,
 }
 
 /// Reads every certificate of PEM (one or several) or DER bytes.
@@ -213,6 +214,7 @@ impl Validator {
             professions,
             registry: None,
             policy: ValidationPolicy::default(),
+            links: path::LinkCache::default(),
         })
     }
 
@@ -427,6 +429,7 @@ impl Validator {
                     si.signature.as_bytes(),
                     &self.anchors,
                     &pool,
+                    &self.links,
                     self.revocation.as_ref(),
                     validation_time,
                 )
@@ -531,7 +534,7 @@ impl Validator {
     ) {
         let have_poe = established.is_some();
         let proven = established.unwrap_or("the validation time");
-        let chain = match path::build_path(cert, pool, &self.anchors) {
+        let chain = match path::build_path(cert, pool, &self.anchors, &self.links) {
             Ok(c) => {
                 checks.pass(
                     "certificate-chain",

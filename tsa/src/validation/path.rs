@@ -15,6 +15,49 @@ use super::report::{CertificateInfo, SubIndication};
 /// Longest chain tried (end entity, intermediates, anchor).
 const MAX_DEPTH: usize = 6;
 
+/// Entries kept by [`LinkCache`] before it starts afresh.
+const LINK_CACHE_MAX: usize = 16_384;
+
+/// Remembers the certificate → issuer links already verified (signature, cA, keyCertSign,
+/// names), keyed by a SHA-256 over both certificates' signed contents and the subject's
+/// signature, so that the CA certificates of every validated signature are not verified
+/// again. Only successes are kept.
+#[derive(Debug, Default)]
+pub struct LinkCache {
+    verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+}
+
+impl LinkCache {
+    fn key(cert: &Certificate, issuer: &Certificate) -> Option<[u8; 32]> {
+        let mut h = Sha256::new();
+        h.update(cert.tbs_certificate.to_der().ok()?);
+        h.update(cert.signature_algorithm.to_der().ok()?);
+        h.update(cert.signature.raw_bytes());
+        h.update(issuer.tbs_certificate.to_der().ok()?);
+        Some(h.finalize().into())
+    }
+
+    /// [`ca::verify::verify_certificate_signed_by`], remembered.
+    pub fn verify(&self, cert: &Certificate, issuer: &Certificate) -> Result<(), VerifyError> {
+        let key = Self::key(cert, issuer);
+        let lock = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = &key {
+            if lock().contains(k) {
+                return Ok(());
+            }
+        }
+        ca::verify::verify_certificate_signed_by(cert, issuer)?;
+        if let Some(k) = key {
+            let mut set = lock();
+            if set.len() >= LINK_CACHE_MAX {
+                set.clear();
+            }
+            set.insert(k);
+        }
+        Ok(())
+    }
+}
+
 /// Why no valid path was found.
 #[derive(Debug, Clone)]
 pub struct PathError {
@@ -54,6 +97,7 @@ pub fn build_path(
     ee: &Certificate,
     pool: &[&Certificate],
     anchors: &[Certificate],
+    links: &LinkCache,
 ) -> Result<Vec<Certificate>, PathError> {
     let mut chain = vec![ee.clone()];
     if anchors.iter().any(|a| same(a, ee)) {
@@ -70,7 +114,7 @@ pub fn build_path(
             if anchor.tbs_certificate.subject != cur.tbs_certificate.issuer {
                 continue;
             }
-            match ca::verify::verify_certificate_signed_by(&cur, anchor) {
+            match links.verify(&cur, anchor) {
                 Ok(()) => {
                     chain.push(anchor.clone());
                     check_path_len(&chain)?;
@@ -94,7 +138,7 @@ pub fn build_path(
             {
                 continue;
             }
-            match ca::verify::verify_certificate_signed_by(&cur, cand) {
+            match links.verify(&cur, cand) {
                 Ok(()) => {
                     chain.push((*cand).clone());
                     continue 'up;

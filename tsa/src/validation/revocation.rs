@@ -7,6 +7,7 @@ use std::pin::Pin;
 use ca::domain::{RevocationReason, Serial};
 use ca::storage::{CertificateStatus, Store};
 use der::{Decode, Encode};
+use sha2::Digest;
 use time::OffsetDateTime;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::CrlReason;
@@ -68,16 +69,21 @@ fn to_odt(t: &x509_cert::time::Time) -> OffsetDateTime {
 // ------------------------------------------------------------------ CRL files
 
 /// Revocation status from CRLs given in advance (files), each checked against its issuer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CrlRevocationSource {
     crls: Vec<CertificateList>,
+    /// (CRL index, SHA-256 of the issuer's TBSCertificate) whose signature verified.
+    verified: std::sync::Mutex<std::collections::HashSet<(usize, [u8; 32])>>,
 }
 
 impl CrlRevocationSource {
     /// Holds these CRLs (PEM or DER decoded by the caller). Their signatures are checked
     /// when used, against the issuer of the certificate asked about.
     pub fn new(crls: Vec<CertificateList>) -> Self {
-        CrlRevocationSource { crls }
+        CrlRevocationSource {
+            crls,
+            verified: Default::default(),
+        }
     }
 
     /// Parses CRL files' contents (PEM, one or several blocks, or DER).
@@ -98,7 +104,7 @@ impl CrlRevocationSource {
                 );
             }
         }
-        Ok(CrlRevocationSource { crls })
+        Ok(CrlRevocationSource::new(crls))
     }
 
     /// Number of CRLs held.
@@ -122,14 +128,26 @@ impl CrlRevocationSource {
         let mut reasons = Vec::new();
         // The most recent usable CRL of this issuer decides.
         let mut best: Option<&CertificateList> = None;
-        for crl in &self.crls {
+        let issuer_key: Option<[u8; 32]> = issuer
+            .tbs_certificate
+            .to_der()
+            .ok()
+            .map(|d| sha2::Sha256::digest(d).into());
+        for (i, crl) in self.crls.iter().enumerate() {
             let t = &crl.tbs_cert_list;
             if t.issuer != tbs.issuer {
                 continue;
             }
-            if let Err(e) = ca::verify::verify_crl_signed_by(crl, issuer) {
-                reasons.push(format!("a CRL of the issuer does not verify: {e}"));
-                continue;
+            let lock = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            let known = issuer_key.is_some_and(|k| lock().contains(&(i, k)));
+            if !known {
+                if let Err(e) = ca::verify::verify_crl_signed_by(crl, issuer) {
+                    reasons.push(format!("a CRL of the issuer does not verify: {e}"));
+                    continue;
+                }
+                if let Some(k) = issuer_key {
+                    lock().insert((i, k));
+                }
             }
             let this_update = to_odt(&t.this_update);
             let next_update = t.next_update.as_ref().map(to_odt);

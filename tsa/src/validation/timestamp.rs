@@ -72,6 +72,7 @@ pub async fn verify_token(
     signature_value: &[u8],
     anchors: &[Certificate],
     pool: &[&Certificate],
+    links: &path::LinkCache,
     revocation: &dyn RevocationSource,
     validation_time: OffsetDateTime,
 ) -> TimestampOutcome {
@@ -168,7 +169,7 @@ pub async fn verify_token(
     }
     let mut tpool: Vec<&Certificate> = parsed.certificates.iter().collect();
     tpool.extend(pool.iter().copied());
-    let chain = match path::build_path(&tsa_cert, &tpool, anchors) {
+    let chain = match path::build_path(&tsa_cert, &tpool, anchors, links) {
         Ok(c) => c,
         Err(e) => fail!("TSA certificate: {}", e.detail),
     };
