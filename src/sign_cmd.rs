@@ -84,7 +84,8 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-/// The `[hsm]` module and token label of the configuration file, when it has them.
+/// The `[hsm]` module and token label of the configuration file, when it has them (a
+/// missing or unreadable configuration is not an error: `--module`/`--token` suffice).
 fn hsm_defaults(config: &Path) -> (Option<PathBuf>, Option<String>) {
     let Ok(text) = std::fs::read_to_string(config) else {
         return (None, None);
@@ -93,6 +94,16 @@ fn hsm_defaults(config: &Path) -> (Option<PathBuf>, Option<String>) {
         return (None, None);
     };
     let hsm = value.get("hsm").and_then(|h| h.as_table());
+    // As `[hsm] softhsm2_conf` does for the server: exported before the module loads, unless
+    // the environment already says.
+    if let Some(conf) = hsm
+        .and_then(|h| h.get("softhsm2_conf"))
+        .and_then(|c| c.as_str())
+    {
+        if std::env::var_os("SOFTHSM2_CONF").is_none() {
+            std::env::set_var("SOFTHSM2_CONF", conf);
+        }
+    }
     (
         hsm.and_then(|h| h.get("module"))
             .and_then(|m| m.as_str())
