@@ -469,3 +469,46 @@ async fn garbage_is_format_failure_never_a_panic() {
     let r = validate(&v, b"garbage", None, DocumentKind::Generic, None).await;
     expect(&r, "TOTAL_FAILED", Some("FORMAT_FAILURE"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_pkcs1_v15_and_pss_signatures_of_a_dentist() {
+    let env = env().await;
+    let v = store_validator(&env);
+    let dr = openssl_holder_with(&env, "40", Profile::Sign, &["rsa:2048"]).await;
+    // PKCS#1 v1.5 (OpenSSL writes rsaEncryption as the signature algorithm).
+    let sig = openssl_sign(env.files.path(), &dr, PRESCRIPTION, false);
+    let r = validate(&v, &sig, None, DocumentKind::MedicalCertificate, None).await;
+    expect(&r, "TOTAL_PASSED", None);
+    assert!(r
+        .checks
+        .0
+        .iter()
+        .any(|c| c.check == "signature" && c.detail.contains("RSA-2048")));
+    // RSASSA-PSS.
+    let pss = openssl_sign_with(
+        env.files.path(),
+        &dr,
+        PRESCRIPTION,
+        false,
+        &[
+            "-keyopt",
+            "rsa_padding_mode:pss",
+            "-keyopt",
+            "rsa_pss_saltlen:32",
+        ],
+    );
+    let r = validate(&v, &pss, None, DocumentKind::Prescription, None).await;
+    expect(&r, "TOTAL_PASSED", None);
+    let r = validate(
+        &v,
+        &corrupt_signature(&pss),
+        None,
+        DocumentKind::Prescription,
+        None,
+    )
+    .await;
+    expect(&r, "TOTAL_FAILED", Some("SIG_CRYPTO_FAILURE"));
+    // A chirurgien-dentiste may not sign a death certificate.
+    let r = validate(&v, &sig, None, DocumentKind::DeathCertificate, None).await;
+    expect(&r, "TOTAL_FAILED", Some("SIG_CONSTRAINTS_FAILURE"));
+}

@@ -162,29 +162,31 @@ pub async fn openssl_holder(
     profession: &str,
     profile: Profile,
 ) -> Holder {
+    openssl_holder_with(
+        env,
+        profession,
+        profile,
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    )
+    .await
+}
+
+/// Same, with the `openssl req -newkey` arguments given (`["rsa:2048"]`, …).
+pub async fn openssl_holder_with(
+    env: &crate::issuance_common::Env,
+    profession: &str,
+    profile: Profile,
+    newkey: &[&str],
+) -> Holder {
     let n = unique();
     let idnat = crate::issuance_common::idnat(n);
     register(env.store(), &idnat, "Martin", "Claire", profession, None).await;
     let key = env.path(&format!("holder{n}.key"));
     let csr = env.path(&format!("holder{n}.csr"));
-    let out = run(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-keyout",
-            s(&key),
-            "-out",
-            s(&csr),
-            "-subj",
-            "/CN=x",
-        ],
-    );
+    let mut args = vec!["req", "-new", "-nodes", "-newkey"];
+    args.extend_from_slice(newkey);
+    args.extend(["-keyout", s(&key), "-out", s(&csr), "-subj", "/CN=x"]);
+    let out = run("openssl", &args);
     assert!(out.ok, "openssl req: {}", out.stderr);
     let cert = env
         .request_and_issue(
@@ -246,6 +248,17 @@ pub async fn hsm_holder(
 
 /// `openssl cms -sign -cades -binary -md sha256` (attached unless `detached`); DER.
 pub fn openssl_sign(dir: &Path, holder: &Holder, content: &[u8], detached: bool) -> Vec<u8> {
+    openssl_sign_with(dir, holder, content, detached, &[])
+}
+
+/// Same, with extra `openssl cms -sign` arguments (`-keyopt rsa_padding_mode:pss`, …).
+pub fn openssl_sign_with(
+    dir: &Path,
+    holder: &Holder,
+    content: &[u8],
+    detached: bool,
+    extra: &[&str],
+) -> Vec<u8> {
     let n = unique();
     let doc = dir.join(format!("doc{n}.txt"));
     let out_path = dir.join(format!("sig{n}.p7s"));
@@ -274,6 +287,7 @@ pub fn openssl_sign(dir: &Path, holder: &Holder, content: &[u8], detached: bool)
     if !detached {
         args.push("-nodetach");
     }
+    args.extend_from_slice(extra);
     let out = run("openssl", &args);
     assert!(out.ok, "openssl cms -sign: {}", out.stderr);
     std::fs::read(&out_path).unwrap()
