@@ -24,7 +24,7 @@ run: deps-run build-release
 	target/release/igc dev-setup --ceremonies hsm-config/ceremonies/dev
 	@echo
 	@echo "Development PKI ready under var/ (tokens in var/hsm, custodian shares in var/shares)."
-	@echo "RA portal first login: not available yet (the RA portal is a later issue)."
+	@echo "The first RA portal login (administrator, one-time password) is printed below by igc serve."
 	@echo
 	target/release/igc serve --config var/igc.toml
 

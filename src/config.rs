@@ -25,6 +25,15 @@ pub struct IgcConfig {
     pub cas: Vec<CaConfig>,
     /// Where the CA state lives.
     pub database: DatabaseConfig,
+    /// The OCSP responder (defaults apply when the table is absent).
+    #[serde(default)]
+    pub ocsp: ca::ocsp::OcspConfig,
+    /// The time-stamping authority; absent = no `/tsa` endpoint.
+    #[serde(default)]
+    pub tsa: Option<tsa::TsaConfig>,
+    /// The RA portal (its own TLS listener); absent = not served.
+    #[serde(default)]
+    pub portal: Option<ra_portal::PortalConfig>,
 }
 
 /// `[database]`.
@@ -78,6 +87,43 @@ pub struct CaConfig {
     pub ocsp_key_label: String,
     /// The OCSP responder certificate (PEM).
     pub ocsp_certificate: PathBuf,
+    /// What this CA issues and how it publishes CRLs: `[ca.issuance]`.
+    pub issuance: IssuanceConfig,
+}
+
+/// `[ca.issuance]`: the issuance policy of one CA. URLs (CDP, AIA, OCSP) are derived from
+/// `server.base_url` and the CA name: `/ca/{name}.crt`, `/crl/{name}.crl`,
+/// `/crl/{name}-{partition}.crl`, `/ocsp`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuanceConfig {
+    /// `[ca.issuance.profiles.auth|sign|conf|server|ra-operator]`: policy OID and validity of
+    /// each profile this CA issues.
+    pub profiles: ca::issuance::ProfilePolicies,
+    /// `[ca.issuance.crl]`: partitioning and schedule.
+    #[serde(default)]
+    pub crl: ca::issuance::CrlPolicy,
+    /// `O=` of professionals with neither a structure nor an Order.
+    #[serde(default)]
+    pub registration_office: Option<String>,
+    /// `O=` of RA operator certificates (default: the CA's own `O`).
+    #[serde(default)]
+    pub operator_organization: Option<String>,
+}
+
+impl CaConfig {
+    /// The CA's policy as the `ca` crate takes it.
+    pub fn policy(&self, base_url: &str) -> ca::issuance::PolicyConfig {
+        let mut p = ca::issuance::PolicyConfig::example(base_url, &[]);
+        p.url_name = Some(self.name.clone());
+        p.profiles = self.issuance.profiles.clone();
+        p.crl = self.issuance.crl.clone();
+        if let Some(o) = &self.issuance.registration_office {
+            p.registration_office = o.clone();
+        }
+        p.operator_organization = self.issuance.operator_organization.clone();
+        p
+    }
 }
 
 impl IgcConfig {
@@ -120,6 +166,20 @@ impl IgcConfig {
             fix(&mut ca.certificate);
             fix(&mut ca.ocsp_certificate);
         }
+        if let Some(p) = self.portal.as_mut() {
+            if let Some(c) = p.tls_cert.as_mut() {
+                fix(c);
+            }
+            if let Some(k) = p.tls_key.as_mut() {
+                fix(k);
+            }
+        }
+        if let Some(t) = self.tsa.as_mut() {
+            fix(&mut t.certificate);
+            for c in &mut t.chain {
+                fix(c);
+            }
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -141,6 +201,18 @@ impl IgcConfig {
             }
             if ca.name == "root" || self.cas[..i].iter().any(|o| o.name == ca.name) {
                 bail!("ca.name {:?} is used twice (or is reserved)", ca.name);
+            }
+            ca.policy(&self.server.base_url)
+                .validate(&ca.name)
+                .with_context(|| format!("[ca.issuance] of CA {:?}", ca.name))?;
+        }
+        self.ocsp.validate().context("[ocsp]")?;
+        if let Some(t) = &self.tsa {
+            t.validate().context("[tsa]")?;
+        }
+        if let Some(p) = &self.portal {
+            if p.tls_cert.is_some() != p.tls_key.is_some() {
+                bail!("[portal]: give both tls_cert and tls_key, or neither (self-signed)");
             }
         }
         Ok(())

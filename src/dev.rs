@@ -121,10 +121,56 @@ certificate = "pki/personnes.pem"
 ocsp_key_label = "ocsp-personnes"
 ocsp_certificate = "pki/ocsp-personnes.pem"
 
+# Policy OIDs: the RFC 7229 test arc, as asserted by the CA certificate (never the ANS arc).
+[ca.issuance.profiles.auth]
+policy_oid = "1.3.6.1.5.5.7.13.1"
+validity_days = 1095
+[ca.issuance.profiles.sign]
+policy_oid = "1.3.6.1.5.5.7.13.2"
+validity_days = 1095
+[ca.issuance.profiles.conf]
+policy_oid = "1.3.6.1.5.5.7.13.3"
+validity_days = 1095
+[ca.issuance.profiles.ra-operator]
+policy_oid = "1.3.6.1.5.5.7.13.5"
+validity_days = 365
+[ca.issuance.crl]
+partition_days = 30
+next_update_hours = 24
+regenerate_minutes = 60
+
 [[ca]]
 name = "organisations"
 key_label = "ca-organisations"
 certificate = "pki/organisations.pem"
 ocsp_key_label = "ocsp-organisations"
 ocsp_certificate = "pki/ocsp-organisations.pem"
+
+[ca.issuance.profiles.server]
+policy_oid = "1.3.6.1.5.5.7.13.4"
+validity_days = 1095
+
+# The RA portal, on its own TLS listener. Without tls_cert/tls_key a self-signed certificate
+# is made at each start (development only).
+[portal]
+listen = "127.0.0.1:8443"
+
+[ocsp]
+response_validity_secs = 3600
+poll_interval_ms = 2000
+
+# The time-stamping unit. It refuses (timeNotAvailable) until its clock has been checked
+# against at least `quorum` of these NTP servers: on a machine without NTP access, point
+# them at reachable servers.
+[tsa]
+policy = "1.3.6.1.5.5.7.13.8"
+accuracy_ms = 1000
+instance_id = 1
+key_label = "tsa-unit-1"
+certificate = "pki/tsa-unit-1.pem"
+chain = ["pki/organisations.pem", "pki/root.pem"]
+
+[tsa.clock]
+servers = ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org", "2.debian.pool.ntp.org"]
+quorum = 2
 "#;

@@ -5,9 +5,11 @@
 #![forbid(unsafe_code)]
 
 mod ceremony_cmd;
+mod cert_cmd;
 mod config;
 mod dev;
 mod operator;
+mod pki;
 mod serve;
 mod sign_cmd;
 
@@ -60,9 +62,15 @@ enum Command {
     /// The audit journal.
     #[command(subcommand)]
     Audit(operator::AuditCommand),
+    /// Certificates: request, approve, issue, revoke, suspend, reinstate, show.
+    #[command(subcommand)]
+    Cert(cert_cmd::CertCommand),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(cert_cmd::CrlCommand),
     /// Prepare the development token and CA hierarchy under var/ (idempotent).
     #[command(
-        after_help = "Example:\n  igc dev-setup --var var --ceremonies hsm-config/ceremonies/dev"
+        after_help = "Example (writes var/ under the current directory):\n  igc dev-setup --ceremonies hsm-config/ceremonies/dev"
     )]
     DevSetup(dev::DevSetupArgs),
     /// Sign a document (CAdES-B, or CAdES-T with --tsa-url) with a key in a PKCS#11 token.
@@ -86,6 +94,8 @@ fn main() -> ExitCode {
         Command::DevSetup(args) => dev::run(&cli.config, args),
         Command::Professional(c) => operator::professional(&cli.config, c),
         Command::Audit(c) => operator::audit(&cli.config, c),
+        Command::Cert(c) => cert_cmd::cert(&cli.config, c),
+        Command::Crl(c) => cert_cmd::crl(&cli.config, c),
         Command::Sign(args) => sign_cmd::run_sign(&cli.config, args),
         Command::Verify(args) => sign_cmd::run_verify(args),
     };

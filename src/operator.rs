@@ -4,23 +4,14 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::pki::open_store;
+use anyhow::{bail, Result};
 use ca::domain::{
     Actor, IdNatPs, IdentityProofing, ProfessionTable, Professional, ProfessionalStatus,
 };
-use ca::storage::Store;
 use clap::{Args, Subcommand};
 
 use crate::config::IgcConfig;
-
-/// Connects to the configured database and brings its schema up to date.
-pub async fn open_store(cfg: &IgcConfig) -> Result<Store> {
-    let store = Store::connect(&cfg.database.url)
-        .await
-        .context("connecting to the database")?;
-    store.migrate().await.context("migrating the database")?;
-    Ok(store)
-}
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()

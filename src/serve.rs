@@ -1,99 +1,175 @@
-//! `igc serve`: the public HTTP endpoints.
+//! `igc serve`: the public HTTP endpoints of the PKI.
 //!
-//! At this stage: liveness (`/healthz`), readiness with the HSM state
-//! (`/readyz`), CA certificates (`/ca/{name}.crt` DER, `.pem`) and the
-//! root's ARL (`/crl/root.crl`).
+//! - `/healthz` (liveness), `/readyz` (HSM, database, TSA clock and recorder);
+//! - `/ca/{name}.crt|.pem`: root and issuing CA certificates;
+//! - `/crl/root.crl` (the root's ARL from its ceremony) and `/crl/{ca}.crl`,
+//!   `/crl/{ca}-{partition}.crl` (signed by the issuing CAs, regenerated on a schedule, after
+//!   each revocation here, and when another instance changed something);
+//! - `/directory?idnat=…|name=…`: a professional's valid certificates;
+//! - `/ocsp` (RFC 6960 / RFC 5019), `/tsa` (RFC 3161) when configured, `/metrics`.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use der::{Decode, Encode};
-use hsm_config::{HsmSigner, Token};
-use x509_cert::Certificate;
+use ca::domain::IdNatPs;
+use ca::ocsp::{OcspCa, OcspResponder};
+use der::Encode;
+use hsm_config::{HsmSignature, HsmSigner};
+use serde::Deserialize;
 
 use crate::config::IgcConfig;
+use crate::pki::{read_certificate, read_pem_der, Pki};
 
 /// What the handlers share.
 #[derive(Debug)]
 pub struct AppState {
-    /// DER certificates by CA name (`root`, `personnes`, …).
+    /// DER certificates by URL name (`root`, `personnes`, …).
     certificates: HashMap<String, Vec<u8>>,
-    /// DER CRLs by name (`root`).
-    crls: HashMap<String, Vec<u8>>,
-    /// The online token, to report readiness.
-    token: Token,
+    /// The root's ARL (DER).
+    root_crl: Vec<u8>,
+    pki: Pki,
     /// Signers whose keys must be reachable for the service to be ready.
-    signers: Vec<HsmSigner>,
+    probe: HsmSigner,
+    tsa: Option<tsa::TimeStampAuthority>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
-fn read_pem_der(path: &Path, tag: &str) -> Result<Vec<u8>> {
-    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let p = pem::parse(&text).with_context(|| format!("{} is not PEM", path.display()))?;
-    if p.tag() != tag {
-        bail!("{}: expected {tag}, found {}", path.display(), p.tag());
+/// What `serve` runs besides the router.
+#[derive(Debug)]
+pub struct Services {
+    pub state: Arc<AppState>,
+    pub ocsp: OcspResponder,
+}
+
+/// Stores issued time-stamp tokens in the CA database (batched by the TSA).
+#[derive(Debug, Clone)]
+struct StoreRecorder(ca::storage::Store);
+
+impl tsa::TokenRecorder for StoreRecorder {
+    async fn record(&self, batch: &[tsa::IssuedToken]) -> tsa::Result<()> {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|t| ca::storage::TimestampTokenRecord {
+                serial_hex: t.serial_hex(),
+                instance_id: t.instance_id,
+                gen_time: t.gen_time,
+                policy: t.policy.to_string(),
+                imprint_algorithm: t.imprint_algorithm.to_string(),
+                imprint: t.imprint.clone(),
+                token_sha256: t.token_sha256,
+            })
+            .collect();
+        self.0
+            .record_timestamp_tokens(&rows)
+            .await
+            .map_err(|e| tsa::Error::Recorder(e.to_string()))
     }
-    Ok(p.into_contents())
 }
 
-/// Loads the PKI material and opens the token; fails fast on mismatch.
-pub fn load_state(cfg: &IgcConfig) -> Result<AppState> {
+/// Opens everything (inside the Tokio runtime: the OCSP responder, the CRL schedule and the
+/// TSA start background tasks); fails fast on any mismatch between keys and certificates.
+pub async fn load(
+    cfg: &IgcConfig,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<Services> {
     let mut certificates = HashMap::new();
     certificates.insert(
         "root".to_owned(),
         read_pem_der(&cfg.pki.root_certificate, "CERTIFICATE")?,
     );
-    let mut crls = HashMap::new();
-    crls.insert(
-        "root".to_owned(),
-        read_pem_der(&cfg.pki.root_crl, "X509 CRL")?,
-    );
-    let token = Token::from_config(&cfg.hsm).context("opening the online token")?;
-    let mut signers = Vec::new();
-    for ca in &cfg.cas {
-        let der = read_pem_der(&ca.certificate, "CERTIFICATE")?;
-        let cert = Certificate::from_der(&der)?;
-        for (label, cert) in [
-            (&ca.key_label, cert),
-            (
-                &ca.ocsp_key_label,
-                Certificate::from_der(&read_pem_der(&ca.ocsp_certificate, "CERTIFICATE")?)?,
-            ),
-        ] {
-            let signer = HsmSigner::new(&token, label)
-                .with_context(|| format!("key {label:?} of CA {}", ca.name))?;
-            if signer.spki_der() != cert.tbs_certificate.subject_public_key_info.to_der()? {
-                bail!(
-                    "key {label:?} in the token does not match its certificate (CA {})",
-                    ca.name
-                );
-            }
-            signers.push(signer);
+    let root_crl = read_pem_der(&cfg.pki.root_crl, "X509 CRL")?;
+    let pki = Pki::open(cfg).await?;
+    let mut ocsp_cas = Vec::new();
+    for c in &pki.cas {
+        let ca_cert = c.authority.certificate();
+        let (responder_cert, _) = read_certificate(&c.config.ocsp_certificate)?;
+        let signer = HsmSigner::new(&pki.token, &c.config.ocsp_key_label).with_context(|| {
+            format!(
+                "OCSP key {:?} of CA {}",
+                c.config.ocsp_key_label, c.config.name
+            )
+        })?;
+        if signer.spki_der()
+            != responder_cert
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()?
+        {
+            bail!(
+                "key {:?} in the token does not match the OCSP responder certificate of CA {}",
+                c.config.ocsp_key_label,
+                c.config.name
+            );
         }
-        certificates.insert(ca.name.clone(), der);
+        ocsp_cas.push(
+            OcspCa::new::<_, HsmSignature>(
+                c.authority.name().clone(),
+                ca_cert,
+                &responder_cert,
+                signer,
+            )
+            .with_context(|| format!("OCSP responder of CA {}", c.config.name))?,
+        );
+        certificates.insert(
+            c.config.name.clone(),
+            c.authority.certificate_der().to_vec(),
+        );
     }
-    Ok(AppState {
-        certificates,
-        crls,
-        token,
-        signers,
+    let ocsp = OcspResponder::new(pki.store.clone(), cfg.ocsp.clone(), ocsp_cas)
+        .await
+        .context("starting the OCSP responder")?;
+    let Some(first) = cfg.cas.first() else {
+        bail!("no [[ca]] configured");
+    };
+    let probe = HsmSigner::new(&pki.token, &first.key_label)?;
+    let tsa = match &cfg.tsa {
+        None => None,
+        Some(t) => {
+            let signer = HsmSigner::new(&pki.token, &t.key_label)
+                .with_context(|| format!("TSA key {:?}", t.key_label))?;
+            Some(
+                tsa::start::<_, HsmSignature, _>(t, signer, StoreRecorder(pki.store.clone()))
+                    .context("starting the TSA")?,
+            )
+        }
+    };
+    Ok(Services {
+        state: Arc::new(AppState {
+            certificates,
+            root_crl,
+            pki,
+            probe,
+            tsa,
+            metrics,
+        }),
+        ocsp,
     })
 }
 
 /// The router: one function, so tests and `serve` share it.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+pub fn router(services: &Services) -> Router {
+    let state = services.state.clone();
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/ca/{file}", get(ca_certificate))
         .route("/crl/{file}", get(crl))
-        .with_state(state)
+        .route("/directory", get(directory))
+        .with_state(state.clone())
+        .merge(ca::ocsp::ocsp_router(services.ocsp.clone()));
+    if let Some(t) = &state.tsa {
+        app = app.merge(tsa::http::router(t.clone()));
+    }
+    app
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -103,31 +179,62 @@ async fn healthz() -> impl IntoResponse {
     )
 }
 
+fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let probe = tokio::task::spawn_blocking(move || {
-        state
-            .signers
-            .first()
-            .map(|s| s.sign(b"readiness probe"))
-            .transpose()
+    let probe_state = state.clone();
+    let hsm = tokio::task::spawn_blocking(move || {
+        probe_state
+            .probe
+            .sign(b"readiness probe")
             .map(|_| ())
-            .and_then(|()| state.token.with_session(|_| Ok(())))
+            .map_err(|e| e.to_string())
     })
-    .await;
-    match probe {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"ready","hsm":"ok"}"#.to_owned(),
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let db = state
+        .pki
+        .store
+        .audit_head()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let tsa = state.tsa.as_ref().map(|t| t.status());
+    let ready = hsm.is_ok() && db.is_ok() && tsa.as_ref().is_none_or(|t| t.ready);
+    let show = |r: &std::result::Result<(), String>| match r {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.clone(),
+    };
+    json_response(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        serde_json::json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "hsm": show(&hsm),
+            "database": show(&db),
+            "tsa": tsa,
+        }),
+    )
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
         )
             .into_response(),
-        Ok(Err(e)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::json!({"status": "not ready", "hsm": e.to_string()}).to_string(),
-        )
-            .into_response(),
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        None => not_found("metrics"),
     }
 }
 
@@ -149,7 +256,7 @@ async fn ca_certificate(
         return not_found("certificate");
     };
     match ext {
-        "crt" | "der" | "cer" => der_response("application/pkix-cert", der.clone()),
+        "crt" | "der" | "cer" => der_response("application/pkix-cert", der.clone(), 3600),
         "pem" => (
             [(
                 header::CONTENT_TYPE,
@@ -163,24 +270,135 @@ async fn ca_certificate(
 }
 
 async fn crl(State(state): State<Arc<AppState>>, UrlPath(file): UrlPath<String>) -> Response {
-    match file.strip_suffix(".crl").and_then(|n| state.crls.get(n)) {
-        Some(der) => der_response("application/pkix-crl", der.clone()),
-        None => not_found("CRL"),
+    if file == "root.crl" {
+        return der_response("application/pkix-crl", state.root_crl.clone(), 3600);
+    }
+    match state.pki.publisher.fetch(&file).await {
+        Ok(Some(c)) => {
+            let max_age = (c.next_update - time::OffsetDateTime::now_utc())
+                .whole_seconds()
+                .clamp(0, 3600);
+            let mut r = der_response("application/pkix-crl", c.der.to_vec(), max_age as u64);
+            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(
+                std::time::UNIX_EPOCH
+                    + Duration::from_secs(c.this_update.unix_timestamp().max(0) as u64),
+            )) {
+                r.headers_mut().insert(header::LAST_MODIFIED, v);
+            }
+            r
+        }
+        Ok(None) => not_found("CRL"),
+        Err(e) => {
+            tracing::error!(error = %e, file, "CRL not available");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "30")],
+                "CRL temporarily unavailable\n",
+            )
+                .into_response()
+        }
     }
 }
 
-fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
+fn der_response(content_type: &'static str, body: Vec<u8>, max_age: u64) -> Response {
+    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
+            (header::CACHE_CONTROL, cache),
         ],
         body,
     )
         .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct DirectoryQuery {
+    idnat: Option<String>,
+    name: Option<String>,
+}
+
+/// Most professionals returned for one name.
+const DIRECTORY_NAME_LIMIT: u32 = 50;
+
+/// `GET /directory?idnat=…` or `?name=…`: the professionals' valid certificates, as relying
+/// parties need them (encryption certificates for senders). Only what the certificates
+/// already publish: never identity-proofing data.
+async fn directory(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<DirectoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let bad = |reason: &str| {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": reason}),
+        )
+    };
+    let Ok(Query(q)) = query else {
+        return bad("query must be ?idnat=… or ?name=…");
+    };
+    let store = &state.pki.store;
+    let people = match (q.idnat.as_deref(), q.name.as_deref()) {
+        (Some(id), None) => match id.trim().parse::<IdNatPs>() {
+            Ok(id) => store
+                .find_professional(&id)
+                .await
+                .map(|p| p.into_iter().collect::<Vec<_>>()),
+            Err(e) => return bad(&format!("invalid idnat: {e}")),
+        },
+        (None, Some(name)) if !name.trim().is_empty() && name.len() <= 128 => {
+            store
+                .find_professionals_by_name(name, DIRECTORY_NAME_LIMIT)
+                .await
+        }
+        _ => return bad("give exactly one of idnat (8+RPPS or 0+ADELI) and name (surname)"),
+    };
+    let people = match people {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "directory lookup failed");
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "directory temporarily unavailable"}),
+            );
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut out = Vec::new();
+    for p in people {
+        let certs = match store.valid_certificates_of(&p.idnat, now).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "directory lookup failed");
+                return json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error": "directory temporarily unavailable"}),
+                );
+            }
+        };
+        let profession = state
+            .pki
+            .professions
+            .lookup(&p.profession)
+            .map(|x| x.label.clone());
+        out.push(serde_json::json!({
+            "idnat": p.idnat.to_string(),
+            "surname": p.surname.to_string(),
+            "given_names": p.given_names.to_string(),
+            "profession": profession,
+            "certificates": certs.iter().map(|c| serde_json::json!({
+                "serial": c.serial.to_string(),
+                "profile": c.profile,
+                "issuer": c.issuer.to_string(),
+                "subject": c.subject,
+                "not_before": c.not_before.format(&time::format_description::well_known::Rfc3339).ok(),
+                "not_after": c.not_after.format(&time::format_description::well_known::Rfc3339).ok(),
+                "pem": pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone())),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    json_response(StatusCode::OK, serde_json::json!({ "professionals": out }))
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,6 +407,72 @@ pub struct ServeArgs {
     /// free port; the chosen address is printed).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// The RA portal's TLS listener instead of `portal.listen` (port 0 picks a free port).
+    #[arg(long)]
+    pub portal_listen: Option<std::net::SocketAddr>,
+}
+
+/// Starts the RA portal on its own TLS listener, when configured; returns its task.
+async fn start_portal(
+    cfg: &IgcConfig,
+    services: &Services,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(pc) = cfg.portal.clone() else {
+        return Ok(None);
+    };
+    let pki = &services.state.pki;
+    let tls = match (&pc.tls_cert, &pc.tls_key) {
+        (Some(cert), Some(key)) => {
+            ra_portal::tls::load_server_config(cert, key).context("[portal] TLS certificate")?
+        }
+        _ => {
+            let host = pc.listen.ip().to_string();
+            let (tls, _pem) = ra_portal::tls::self_signed(&["localhost", host.as_str()])
+                .context("self-signed portal certificate")?;
+            tls
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(pc.listen)
+        .await
+        .with_context(|| format!("binding the RA portal on {}", pc.listen))?;
+    let addr = listener.local_addr()?;
+    let first_login = ra_portal::bootstrap_admin(&pki.store, "admin")
+        .await
+        .context("creating the first RA administrator")?;
+    let state = ra_portal::PortalState::new(
+        pki.store.clone(),
+        pki.cas.iter().map(|c| c.authority.clone()).collect(),
+        pki.revocations.clone(),
+        pki.professions.clone(),
+        pc,
+    );
+    // Revocations made in the portal are answered by this instance's OCSP at once.
+    let ocsp = services.ocsp.clone();
+    state.set_status_listener(std::sync::Arc::new(
+        move |serials: &[ca::domain::Serial]| {
+            for s in serials {
+                ocsp.notify_status_change(s);
+            }
+        },
+    ));
+    println!("igc portal on https://{addr}/connexion");
+    if let Some(otp) = first_login {
+        // Printed once, to the operator's terminal (never to the logs).
+        println!(
+            "  Portail AE : https://{addr}/connexion — identifiant « admin », mot de passe à usage unique « {otp} » ;"
+        );
+        println!("  à la première connexion, laissez le code TOTP vide, scannez le QR code et choisissez un nouveau mot de passe.");
+    }
+    let app = ra_portal::router(state);
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = ra_portal::serve_tls(listener, tls, app, shutdown).await {
+            tracing::error!(error = %e, "RA portal stopped");
+        }
+    })))
 }
 
 pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
@@ -196,30 +480,87 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
     if let Some(l) = args.listen {
         cfg.server.listen = l;
     }
+    if let Some(l) = args.portal_listen {
+        match cfg.portal.as_mut() {
+            Some(p) => p.listen = l,
+            None => bail!("--portal-listen given but igc.toml has no [portal]"),
+        }
+    }
     cfg.export_softhsm_conf();
-    let state = Arc::new(load_state(&cfg)?);
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
+        .ok();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let services = load(&cfg, metrics).await?;
         let listener = tokio::net::TcpListener::bind(cfg.server.listen)
             .await
             .with_context(|| format!("binding {}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let publisher = services.state.pki.publisher.clone();
+        let mut crl_stop = stop_rx.clone();
+        let crl_task = tokio::spawn(publisher.run(async move {
+            let _ = crl_stop.wait_for(|s| *s).await;
+        }));
         // One line scripts and tests can wait for.
         println!("igc listening on http://{addr}");
-        for name in ["root"]
-            .into_iter()
-            .chain(cfg.cas.iter().map(|c| c.name.as_str()))
-        {
+        for name in services.state.certificates.keys() {
             println!("  CA certificate: http://{addr}/ca/{name}.crt (.pem)");
         }
-        println!("  health: http://{addr}/healthz  readiness: http://{addr}/readyz");
-        axum::serve(listener, router(state))
+        for c in &services.state.pki.cas {
+            println!(
+                "  CRL: http://{addr}/crl/{}.crl  (partitions: /crl/{}-N.crl)",
+                c.authority.url_name(),
+                c.authority.url_name()
+            );
+        }
+        println!("  OCSP: http://{addr}/ocsp");
+        if services.state.tsa.is_some() {
+            println!("  TSA: http://{addr}/tsa (application/timestamp-query)");
+        }
+        println!("  directory: http://{addr}/directory?idnat=…|name=…");
+        println!("  health: http://{addr}/healthz  readiness: http://{addr}/readyz  metrics: http://{addr}/metrics");
+        let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
+        let app = router(&services);
+        axum::serve(listener, app)
             .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+                shutdown_signal().await;
             })
             .await?;
+        let _ = stop_tx.send(true);
+        let _ = crl_task.await;
+        if let Some(p) = portal {
+            let _ = p.await;
+        }
+        if let Some(t) = &services.state.tsa {
+            // Tokens already delivered must reach the database before we exit.
+            if let Err(e) = t.log().shutdown(Duration::from_secs(5)).await {
+                tracing::error!(error = %e, "unrecorded time-stamp tokens at shutdown");
+            }
+        }
+        services.state.pki.store.close().await;
         Ok(())
     })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -110,6 +110,7 @@ on_both_backends!(
     audit_tampering_detected,
     concurrent_audit_appends,
     failed_operation_leaves_nothing,
+    timestamp_tokens_recorded_once,
 );
 
 #[tokio::test]
@@ -347,6 +348,47 @@ async fn last_actions(store: &Store, n: usize) -> Vec<String> {
 
 mod scenarios {
     use super::*;
+
+    /// TSA token batches: one transaction, idempotent on retry, bad serials refused whole.
+    pub async fn timestamp_tokens_recorded_once(db: &Db) {
+        use ca::storage::TimestampTokenRecord;
+        let s = &db.store;
+        let token = |serial: &str| TimestampTokenRecord {
+            serial_hex: serial.to_owned(),
+            instance_id: 7,
+            gen_time: db_precision(OffsetDateTime::now_utc()),
+            policy: "1.3.6.1.5.5.7.13.8".into(),
+            imprint_algorithm: "2.16.840.1.101.3.4.2.1".into(),
+            imprint: vec![0xab; 32],
+            token_sha256: [0x5a; 32],
+        };
+        let batch: Vec<_> = ["0007000000000001", "0007000000000002", "0007000000000003"]
+            .iter()
+            .map(|x| token(x))
+            .collect();
+        s.record_timestamp_tokens(&batch).await.unwrap();
+        // A retried batch (the first two again, plus a new one) adds only the new one.
+        let retry = vec![
+            batch[0].clone(),
+            batch[1].clone(),
+            token("0007000000000004"),
+        ];
+        s.record_timestamp_tokens(&retry).await.unwrap();
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 4);
+        assert_eq!(
+            s.timestamp_token("0007000000000002")
+                .await
+                .unwrap()
+                .unwrap(),
+            batch[1]
+        );
+        assert!(s.timestamp_token("00ff").await.unwrap().is_none());
+        // One bad serial refuses the whole batch: nothing of it is written.
+        let bad = vec![token("0007000000000005"), token("NOT-HEX")];
+        assert!(s.record_timestamp_tokens(&bad).await.is_err());
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 4);
+        s.record_timestamp_tokens(&[]).await.unwrap();
+    }
 
     pub async fn registration_and_audit(db: &Db) {
         let s = &db.store;

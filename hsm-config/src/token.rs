@@ -197,6 +197,11 @@ impl Module {
     }
 }
 
+/// How long [`Token::open`] keeps retrying a token that is momentarily unavailable.
+const OPEN_PATIENCE: Duration = Duration::from_secs(3);
+/// Pause between those attempts.
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
 fn find_slot(lib: &Pkcs11, label: &str) -> Result<Slot> {
     let slots = lib
         .get_slots_with_initialized_token()
@@ -358,8 +363,25 @@ impl Token {
         lock(&module.tokens).retain(|w| w.strong_count() > 0);
         lock(&module.tokens).push(Arc::downgrade(&inner));
         let token = Token { inner };
-        // Fail early on a wrong label or PIN.
-        token.with_session(|_| Ok(()))?;
+        // Fail early on a wrong label or PIN. SoftHSM2's file backend rewrites token.object
+        // in place (truncate, unlock, write) on each process's first login, so a process
+        // starting at that moment can briefly see no token or a general error: such
+        // outages are retried for a bounded time before being reported.
+        let deadline = Instant::now() + OPEN_PATIENCE;
+        loop {
+            match token.with_session(|_| Ok(())) {
+                Ok(()) => break,
+                Err(Error::Unavailable(why)) if Instant::now() < deadline => {
+                    tracing::debug!(token = label, cause = %why, "token not ready yet, retrying");
+                    std::thread::sleep(OPEN_RETRY_PAUSE);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // SoftHSM2 rewrites its token file in place (truncate, then write) on the first
+        // login of a process: killing a process before this point can destroy a file-backed
+        // SoftHSM token. Logged so tests and operators can tell the phases apart.
+        tracing::debug!(token = label, "token opened and logged in");
         Ok(token)
     }
 

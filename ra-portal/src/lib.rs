@@ -1,2 +1,183 @@
-//! Placeholder crate root; filled by its own issue.
+//! RA portal: the web application of the Orders' registration clerks (issue 6).
+//!
+//! Server-rendered French HTML (askama), no JavaScript, over TLS on its own listener. The
+//! binary builds the CAs (with their HSM signers), the store, the revocation service and the
+//! profession table, and hands them to [`PortalState::new`]; this crate never links the HSM.
+//!
+//! Security model: every route is declared in one table ([`route_table`]) with the permission
+//! it needs and the object it acts on; one middleware enforces session, idle timeout, first-
+//! login enrolment, role, CSRF token and Order scope before any handler runs (deny by default).
 #![forbid(unsafe_code)]
+
+mod auth;
+mod config;
+mod error;
+mod handlers;
+mod messages;
+mod routes;
+pub mod tls;
+mod views;
+
+use std::sync::Arc;
+
+use ca::domain::{Actor, ProfessionTable, Professional};
+use ca::issuance::{CertificateAuthority, Revocations};
+use ca::storage::{NewOperator, Operator, OperatorRole, Store};
+
+pub use auth::{
+    base32_decode, check_totp, current_step, totp_code, Permission, Scope, AUTH_CLIENT_CERT,
+    AUTH_PASSWORD_TOTP,
+};
+pub use config::PortalConfig;
+pub use error::PortalError;
+pub use routes::{route_table, RouteMethod, RouteSpec, Target, PRELOGIN_COOKIE, SESSION_COOKIE};
+pub use tls::serve_tls;
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PortalState {
+    inner: Arc<Inner>,
+}
+
+/// Called with the serials whose status changed (issued, suspended, reinstated, revoked),
+/// after the change is committed: the binary points it at the OCSP responder, so this
+/// instance answers the new status at once.
+pub type StatusListener = Arc<dyn Fn(&[ca::domain::Serial]) + Send + Sync>;
+
+struct Inner {
+    store: Store,
+    cas: Vec<Arc<CertificateAuthority>>,
+    revocations: Arc<Revocations>,
+    professions: Arc<ProfessionTable>,
+    config: PortalConfig,
+    status_listener: std::sync::OnceLock<StatusListener>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("store", &self.store)
+            .field("cas", &self.cas.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PortalState {
+    /// `cas`: the issuing CAs (CA Personnes issues AUTH/SIGN/CONF; a request goes to the first
+    /// CA that issues its profile).
+    pub fn new(
+        store: Store,
+        cas: Vec<Arc<CertificateAuthority>>,
+        revocations: Arc<Revocations>,
+        professions: Arc<ProfessionTable>,
+        config: PortalConfig,
+    ) -> Self {
+        PortalState {
+            inner: Arc::new(Inner {
+                store,
+                cas,
+                revocations,
+                professions,
+                config,
+                status_listener: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Sets the status listener (once; later calls are ignored).
+    pub fn set_status_listener(&self, listener: StatusListener) {
+        let _ = self.inner.status_listener.set(listener);
+    }
+
+    /// Tells the listener, if any, that these serials changed status.
+    pub(crate) fn status_changed(&self, serials: &[ca::domain::Serial]) {
+        if let Some(l) = self.inner.status_listener.get() {
+            l(serials);
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn cas(&self) -> &[Arc<CertificateAuthority>] {
+        &self.inner.cas
+    }
+
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
+    }
+
+    pub fn professions(&self) -> &ProfessionTable {
+        &self.inner.professions
+    }
+
+    pub fn config(&self) -> &PortalConfig {
+        &self.inner.config
+    }
+}
+
+/// The authenticated operator of a request, set by the authorization middleware.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub operator: Operator,
+    pub actor: Actor,
+    pub scope: Scope,
+    pub csrf: String,
+    pub token_hash: String,
+    /// The professional the route's object belongs to (already checked in scope).
+    pub target: Option<Professional>,
+}
+
+/// The portal's router (every route of [`route_table`], security headers, body limit).
+pub fn router(state: PortalState) -> axum::Router {
+    routes::build(state)
+}
+
+/// Creates the first administrator when there is no operator yet, and returns its one-time
+/// password (to print once); `None` when operators already exist. At the first login the
+/// administrator enrols TOTP (QR code) and chooses a new password.
+pub async fn bootstrap_admin(store: &Store, login: &str) -> Result<Option<String>, PortalError> {
+    if store.operator_count().await? > 0 {
+        return Ok(None);
+    }
+    let otp = auth::one_time_password();
+    create_operator(
+        store,
+        login,
+        "Administrateur initial",
+        OperatorRole::Administrator,
+        None,
+        &otp,
+        &Actor::system("ra-portal-bootstrap")?,
+    )
+    .await?;
+    Ok(Some(otp))
+}
+
+/// Creates an operator with a one-time password (tests, bulk provisioning).
+pub async fn create_operator(
+    store: &Store,
+    login: &str,
+    display_name: &str,
+    role: OperatorRole,
+    order: Option<ca::domain::Order>,
+    one_time_password: &str,
+    actor: &Actor,
+) -> Result<(), PortalError> {
+    let hash = auth::hash_password(one_time_password)?;
+    store
+        .create_operator(
+            &NewOperator {
+                login: login.parse()?,
+                display_name: display_name.to_owned(),
+                role,
+                order,
+            },
+            &hash,
+            actor,
+        )
+        .await?;
+    Ok(())
+}

@@ -280,3 +280,112 @@ pub fn use_database(pki: &DevPki, url: &str) {
     assert!(text.contains(url));
     std::fs::write(path, text).unwrap();
 }
+
+/// An SNTP server on loopback (std thread) answering with the system time plus a settable
+/// offset; the packet laid out by hand from RFC 4330 §4, independently of the TSA's client.
+pub struct Sntp {
+    pub addr: std::net::SocketAddr,
+    offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn ntp_now(offset_ms: i64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let nanos = now.as_nanos() as i128 + i128::from(offset_ms) * 1_000_000;
+    let secs = nanos.div_euclid(1_000_000_000) + 2_208_988_800;
+    let frac = (nanos.rem_euclid(1_000_000_000) << 32) / 1_000_000_000;
+    ((secs as u64) << 32) | frac as u64
+}
+
+impl Sntp {
+    pub fn start(offset_ms: i64) -> Sntp {
+        use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+        use std::sync::Arc;
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let offset = Arc::new(AtomicI64::new(offset_ms));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (o, s) = (offset.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if n < 48 {
+                    continue;
+                }
+                let off = o.load(Ordering::Relaxed);
+                let receive = ntp_now(off);
+                let mut r = [0u8; 48];
+                r[0] = (4 << 3) | 4; // LI 0, VN 4, mode 4 (server)
+                r[1] = 1; // stratum 1
+                r[2] = buf[2];
+                r[3] = 0xec;
+                r[12..16].copy_from_slice(b"LOCL");
+                r[16..24].copy_from_slice(&receive.to_be_bytes());
+                r[24..32].copy_from_slice(&buf[40..48]);
+                r[32..40].copy_from_slice(&receive.to_be_bytes());
+                r[40..48].copy_from_slice(&ntp_now(off).to_be_bytes());
+                let _ = sock.send_to(&r, peer);
+            }
+        });
+        Sntp {
+            addr,
+            offset_ms: offset,
+            stop,
+        }
+    }
+
+    pub fn set_offset_ms(&self, ms: i64) {
+        self.offset_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Sntp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Minimal HTTP/1.1 POST over loopback: (status, body, content-type).
+pub fn http_post(url: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = vec![];
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut body = buf[split + 4..].to_vec();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut content_type = String::new();
+    let mut chunked = false;
+    for line in head.lines() {
+        let l = line.to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-type:") {
+            content_type = v.trim().to_owned();
+        }
+        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            chunked = true;
+        }
+    }
+    if chunked {
+        body = dechunk(&body);
+    }
+    (status, body, content_type)
+}

@@ -387,6 +387,32 @@ impl Store {
             .collect()
     }
 
+    /// Entries about any of `objects` (exact object names such as `professional:8…`), in
+    /// sequence order, at most `limit` per object.
+    pub async fn audit_entries_about(
+        &self,
+        objects: &[String],
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let mut out = Vec::new();
+        for object in objects {
+            let rows = sqlx::query(
+                "SELECT seq, time, actor, auth_method, action, object, outcome, details, \
+                 prev_hash, hash FROM audit_log WHERE object = $1 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(object)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                out.push(RawEntry::from_row(r)?.into_entry()?);
+            }
+        }
+        out.sort_by_key(|e| e.seq);
+        out.dedup_by_key(|e| e.seq);
+        Ok(out)
+    }
+
     /// Walks the whole chain (page by page) up to the head as it was when the walk started,
     /// and reports the first entry that is missing, modified or mislinked.
     pub async fn verify_audit_chain(&self) -> Result<AuditVerification> {

@@ -30,8 +30,10 @@ mod certificates;
 mod crl;
 pub mod crl_store;
 pub mod ocsp;
+mod operators;
 mod registry;
 mod requests;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -49,7 +51,12 @@ pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcom
 pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
+pub use operators::{
+    NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
+    SessionRecord, SessionStage,
+};
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
+pub use tokens::TimestampTokenRecord;
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -184,6 +184,19 @@ impl Store {
 
     /// Files a certificate request; returns its identifier.
     pub async fn file_request(&self, request: &NewRequest, actor: &Actor) -> Result<RequestId> {
+        let mut tx = self.begin_write().await?;
+        let id = self.file_request_in_tx(&mut tx, request, actor).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// [`file_request`](Self::file_request) inside the caller's write transaction.
+    pub(crate) async fn file_request_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        request: &NewRequest,
+        actor: &Actor,
+    ) -> Result<RequestId> {
         check_profile_subject(request.profile, request.subject.kind())?;
         if request.csr_der.is_empty()
             || request.csr_der.len() > MAX_CSR_LEN
@@ -197,21 +210,20 @@ impl Store {
         let (professional, structure, operator) = request.subject.columns();
         let filed_at = db_time(now())?;
 
-        let mut tx = self.begin_write().await?;
         if let Some(p) = &professional {
-            self.check_professional_active(&mut tx, p).await?;
+            self.check_professional_active(tx, p).await?;
         }
         if let Some(s) = &structure {
             let found: Option<String> =
                 sqlx::query_scalar("SELECT idnat FROM structures WHERE idnat = $1")
                     .bind(s)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
             if found.is_none() {
                 return Err(Error::StructureNotFound { idnat: s.clone() });
             }
         }
-        let id = next_id(&mut tx, "certificate_requests").await?;
+        let id = next_id(tx, "certificate_requests").await?;
         sqlx::query(
             "INSERT INTO certificate_requests (id, profile, professional, structure, operator, \
              csr_der, status, filed_by, filed_at) \
@@ -225,10 +237,10 @@ impl Store {
         .bind(b64(&request.csr_der))
         .bind(actor.id.as_str())
         .bind(&filed_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         self.append_audit(
-            &mut tx,
+            tx,
             actor,
             "request.file",
             &format!("request:{id}"),
@@ -240,7 +252,6 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(RequestId(id))
     }
 
@@ -358,6 +369,15 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(request_from_row).transpose()
+    }
+
+    /// Every request about a professional, newest first.
+    pub async fn requests_of(&self, idnat: &IdNatPs) -> Result<Vec<CertificateRequest>> {
+        let rows = sqlx::query(select_requests!("WHERE professional = $1 ORDER BY id DESC"))
+            .bind(idnat.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(request_from_row).collect()
     }
 
     /// Requests in `status`, by id, after `after` (keyset paging), at most `limit`.

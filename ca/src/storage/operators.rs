@@ -1,0 +1,696 @@
+//! RA portal operators (clerks, approvers, registration office, auditors, administrators),
+//! their login sessions, and renewal links. Passwords arrive already hashed (argon2, by the
+//! portal); neither hashes nor TOTP secrets ever reach the audit journal.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::error::ErrorKind;
+use sqlx::Row as _;
+use time::OffsetDateTime;
+
+use super::audit::Outcome;
+use super::requests::{NewRequest, RequestId};
+use super::{db_time, now, parse_col, parse_db_time, Store};
+use crate::domain::{Actor, ActorId, Order, Serial};
+use crate::error::{Error, Result};
+
+const T: &str = "ra_operators";
+
+/// What an operator may do (the portal maps roles to permissions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorRole {
+    /// Registers professionals and files requests for one Order.
+    Clerk,
+    /// A clerk of one Order who may also approve or reject requests filed by others.
+    Approver,
+    /// Registers, files and approves for the professions without an Order.
+    RegistrationOffice,
+    /// Reads the journal; changes nothing.
+    Auditor,
+    /// Manages operators; never acts on professionals or certificates.
+    Administrator,
+}
+
+impl OperatorRole {
+    pub const ALL: [OperatorRole; 5] = [
+        OperatorRole::Clerk,
+        OperatorRole::Approver,
+        OperatorRole::RegistrationOffice,
+        OperatorRole::Auditor,
+        OperatorRole::Administrator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorRole::Clerk => "clerk",
+            OperatorRole::Approver => "approver",
+            OperatorRole::RegistrationOffice => "registration-office",
+            OperatorRole::Auditor => "auditor",
+            OperatorRole::Administrator => "administrator",
+        }
+    }
+
+    /// Whether the role is scoped to one Order.
+    pub fn needs_order(self) -> bool {
+        matches!(self, OperatorRole::Clerk | OperatorRole::Approver)
+    }
+}
+
+impl FromStr for OperatorRole {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        OperatorRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::invalid("operator role", format!("{s:?}")))
+    }
+}
+
+impl fmt::Display for OperatorRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorStatus {
+    Active,
+    Disabled,
+}
+
+impl OperatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorStatus::Active => "active",
+            OperatorStatus::Disabled => "disabled",
+        }
+    }
+}
+
+impl FromStr for OperatorStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(OperatorStatus::Active),
+            "disabled" => Ok(OperatorStatus::Disabled),
+            _ => Err(Error::invalid("operator status", format!("{s:?}"))),
+        }
+    }
+}
+
+/// An operator to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOperator {
+    pub login: ActorId,
+    pub display_name: String,
+    pub role: OperatorRole,
+    /// Required for clerks and approvers, absent otherwise.
+    pub order: Option<Order>,
+}
+
+/// A stored operator (without credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Operator {
+    pub login: ActorId,
+    pub display_name: String,
+    pub role: OperatorRole,
+    pub order: Option<Order>,
+    pub status: OperatorStatus,
+    pub must_change_password: bool,
+    pub totp_enrolled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What the portal needs to check a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorCredentials {
+    pub operator: Operator,
+    pub password_hash: String,
+    pub totp_secret: Option<String>,
+    pub last_totp_step: Option<i64>,
+    pub failed_logins: i64,
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionStage {
+    /// Password checked; TOTP enrolment and password change still to do.
+    Enrolment,
+    Full,
+}
+
+impl SessionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStage::Enrolment => "enrolment",
+            SessionStage::Full => "full",
+        }
+    }
+}
+
+impl FromStr for SessionStage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "enrolment" => Ok(SessionStage::Enrolment),
+            "full" => Ok(SessionStage::Full),
+            _ => Err(Error::invalid("session stage", format!("{s:?}"))),
+        }
+    }
+}
+
+/// A session to open at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// SHA-256 (hex) of the session token.
+    pub token_hash: String,
+    pub login: ActorId,
+    pub auth_method: String,
+    pub stage: SessionStage,
+    pub csrf_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: String,
+    pub login: ActorId,
+    pub auth_method: String,
+    pub stage: SessionStage,
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+const SELECT_OPERATORS: &str = "SELECT login, display_name, role, order_slug, status, \
+     must_change_password, totp_enrolled, created_at, password_hash, totp_secret, \
+     last_totp_step, failed_logins, locked_until FROM ra_operators";
+
+fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> {
+    let login: String = row.try_get("login")?;
+    let role: String = row.try_get("role")?;
+    let order: Option<String> = row.try_get("order_slug")?;
+    let status: String = row.try_get("status")?;
+    let must_change: i64 = row.try_get("must_change_password")?;
+    let enrolled: i64 = row.try_get("totp_enrolled")?;
+    let created_at: String = row.try_get("created_at")?;
+    let locked_until: Option<String> = row.try_get("locked_until")?;
+    let order = match order {
+        Some(slug) => Some(
+            Order::from_slug(&slug)
+                .ok_or_else(|| Error::corrupt(T, format!("unknown Order {slug:?}")))?,
+        ),
+        None => None,
+    };
+    Ok(OperatorCredentials {
+        operator: Operator {
+            login: parse_col(T, &login)?,
+            display_name: row.try_get("display_name")?,
+            role: parse_col(T, &role)?,
+            order,
+            status: parse_col(T, &status)?,
+            must_change_password: must_change != 0,
+            totp_enrolled: enrolled != 0,
+            created_at: parse_db_time(T, &created_at)?,
+        },
+        password_hash: row.try_get("password_hash")?,
+        totp_secret: row.try_get("totp_secret")?,
+        last_totp_step: row.try_get("last_totp_step")?,
+        failed_logins: row.try_get("failed_logins")?,
+        locked_until: locked_until.map(|t| parse_db_time(T, &t)).transpose()?,
+    })
+}
+
+fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
+    const S: &str = "ra_sessions";
+    let login: String = row.try_get("login")?;
+    let stage: String = row.try_get("stage")?;
+    let created_at: String = row.try_get("created_at")?;
+    let last_seen: String = row.try_get("last_seen")?;
+    let expires_at: String = row.try_get("expires_at")?;
+    Ok(SessionRecord {
+        token_hash: row.try_get("token_hash")?,
+        login: parse_col(S, &login)?,
+        auth_method: row.try_get("auth_method")?,
+        stage: parse_col(S, &stage)?,
+        csrf_token: row.try_get("csrf_token")?,
+        created_at: parse_db_time(S, &created_at)?,
+        last_seen: parse_db_time(S, &last_seen)?,
+        expires_at: parse_db_time(S, &expires_at)?,
+    })
+}
+
+fn operator_object(login: &str) -> String {
+    let clean: String = login
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    if clean.is_empty() {
+        "operator:?".to_owned()
+    } else {
+        format!("operator:{clean}")
+    }
+}
+
+impl Store {
+    /// Creates an operator whose password (already hashed) is a one-time password: it must be
+    /// changed, and TOTP enrolled, at the first login.
+    pub async fn create_operator(
+        &self,
+        operator: &NewOperator,
+        password_hash: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        if operator.role.needs_order() != operator.order.is_some() {
+            return Err(Error::invalid(
+                "operator Order",
+                "clerks and approvers have exactly one Order; other roles none",
+            ));
+        }
+        let display_name = operator.display_name.trim();
+        if display_name.is_empty()
+            || display_name.chars().count() > 128
+            || display_name.chars().any(char::is_control)
+        {
+            return Err(Error::invalid("operator name", "1 to 128 characters"));
+        }
+        let login = operator.login.as_str();
+        let at = db_time(now())?;
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO ra_operators (login, display_name, role, order_slug, status, \
+             password_hash, must_change_password, totp_secret, totp_enrolled, last_totp_step, \
+             failed_logins, locked_until, created_at, created_by, updated_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, 1, NULL, 0, NULL, 0, NULL, $6, $7, $6)",
+        )
+        .bind(login)
+        .bind(display_name)
+        .bind(operator.role.as_str())
+        .bind(operator.order.map(Order::slug))
+        .bind(password_hash)
+        .bind(&at)
+        .bind(actor.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from);
+        if let Err(e) = inserted {
+            return Err(match e.db_kind() {
+                Some(ErrorKind::UniqueViolation) => {
+                    Error::invalid("operator login", format!("{login:?} already exists"))
+                }
+                _ => e,
+            });
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            "operator.create",
+            &operator_object(login),
+            Outcome::Success,
+            &json!({
+                "role": operator.role.as_str(),
+                "order": operator.order.map(Order::slug),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn operator_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM ra_operators")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn operator_credentials(&self, login: &str) -> Result<Option<OperatorCredentials>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_OPERATORS} WHERE login = $1"
+        )))
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(credentials_from_row).transpose()
+    }
+
+    pub async fn operator(&self, login: &str) -> Result<Option<Operator>> {
+        Ok(self.operator_credentials(login).await?.map(|c| c.operator))
+    }
+
+    /// Every operator, by login.
+    pub async fn operators(&self) -> Result<Vec<Operator>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_OPERATORS} ORDER BY login"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| credentials_from_row(r).map(|c| c.operator))
+            .collect()
+    }
+
+    /// Records a refused login (journal entry `auth.login`, outcome denied). When the login
+    /// names an operator, its failure counter grows and, at `max_failures`, the account is
+    /// locked until `lock_until`.
+    pub async fn record_login_failure(
+        &self,
+        login: &str,
+        max_failures: u32,
+        lock_until: OffsetDateTime,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE ra_operators SET failed_logins = failed_logins + 1, \
+             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
+             WHERE login = $3",
+        )
+        .bind(i64::from(max_failures))
+        .bind(db_time(lock_until)?)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            actor,
+            "auth.login",
+            &operator_object(login),
+            Outcome::Denied,
+            &json!({ "reason": reason }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Opens a session after a successful authentication: resets the failure counter, records
+    /// the TOTP step used (a step is accepted once: an older or equal step is refused as a
+    /// replay), stores `new_totp_secret` for an operator still to enrol, and journals the
+    /// login — one transaction.
+    pub async fn open_session(
+        &self,
+        session: &NewSession,
+        totp_step: Option<i64>,
+        new_totp_secret: Option<&str>,
+        actor: &Actor,
+    ) -> Result<()> {
+        let login = session.login.as_str();
+        let at = db_time(now())?;
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE ra_operators SET failed_logins = 0, locked_until = NULL, updated_at = $1, \
+             last_totp_step = COALESCE($2, last_totp_step) \
+             WHERE login = $3 AND status = 'active' \
+             AND ($2 IS NULL OR last_totp_step IS NULL OR last_totp_step < $2)",
+        )
+        .bind(&at)
+        .bind(totp_step)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::invalid(
+                "login",
+                "operator disabled, unknown, or TOTP code already used",
+            ));
+        }
+        if let Some(secret) = new_totp_secret {
+            sqlx::query(
+                "UPDATE ra_operators SET totp_secret = $1 WHERE login = $2 AND totp_enrolled = 0",
+            )
+            .bind(secret)
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM ra_sessions WHERE login = $1 AND expires_at < $2")
+            .bind(login)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO ra_sessions (token_hash, login, auth_method, stage, csrf_token, \
+             created_at, last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+        )
+        .bind(&session.token_hash)
+        .bind(login)
+        .bind(&session.auth_method)
+        .bind(session.stage.as_str())
+        .bind(&session.csrf_token)
+        .bind(&at)
+        .bind(db_time(session.expires_at)?)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            actor,
+            "auth.login",
+            &operator_object(login),
+            Outcome::Success,
+            &json!({ "stage": session.stage.as_str() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Completes the first login: the new password replaces the one-time password, the TOTP
+    /// secret is confirmed (by a code of step `totp_step`) and the session becomes full.
+    pub async fn complete_enrolment(
+        &self,
+        token_hash: &str,
+        new_password_hash: &str,
+        totp_step: i64,
+        actor: &Actor,
+    ) -> Result<()> {
+        let login = actor.id.as_str();
+        let at = db_time(now())?;
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE ra_operators SET password_hash = $1, must_change_password = 0, \
+             totp_enrolled = 1, last_totp_step = $2, updated_at = $3 \
+             WHERE login = $4 AND status = 'active' AND totp_secret IS NOT NULL \
+             AND (last_totp_step IS NULL OR last_totp_step < $2)",
+        )
+        .bind(new_password_hash)
+        .bind(totp_step)
+        .bind(&at)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+        let session = sqlx::query(
+            "UPDATE ra_sessions SET stage = 'full', last_seen = $1 \
+             WHERE token_hash = $2 AND login = $3 AND stage = 'enrolment'",
+        )
+        .bind(&at)
+        .bind(token_hash)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 || session.rows_affected() == 0 {
+            return Err(Error::invalid(
+                "enrolment",
+                "no enrolment in progress, or TOTP code already used",
+            ));
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            "operator.enrol",
+            &operator_object(login),
+            Outcome::Success,
+            &json!({ "second_factor": "totp", "password_changed": true }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT token_hash, login, auth_method, stage, csrf_token, created_at, last_seen, \
+             expires_at FROM ra_sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// Marks a session as used now (idle timeout bookkeeping; not journaled).
+    pub async fn touch_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE ra_sessions SET last_seen = $1 WHERE token_hash = $2")
+            .bind(db_time(now())?)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a session (`auth.logout`, or `auth.session-expired` when `expired`).
+    pub async fn close_session(
+        &self,
+        token_hash: &str,
+        expired: bool,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM ra_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() > 0 {
+            self.append_audit(
+                &mut tx,
+                actor,
+                if expired {
+                    "auth.session-expired"
+                } else {
+                    "auth.logout"
+                },
+                &operator_object(actor.id.as_str()),
+                Outcome::Success,
+                &json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives an operator a new one-time password: TOTP must be enrolled again, and every
+    /// session of the operator ends.
+    pub async fn reset_operator(
+        &self,
+        login: &str,
+        password_hash: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE ra_operators SET password_hash = $1, must_change_password = 1, \
+             totp_secret = NULL, totp_enrolled = 0, last_totp_step = NULL, failed_logins = 0, \
+             locked_until = NULL, updated_at = $2 WHERE login = $3",
+        )
+        .bind(password_hash)
+        .bind(db_time(now())?)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::invalid(
+                "operator login",
+                format!("no operator {login:?}"),
+            ));
+        }
+        sqlx::query("DELETE FROM ra_sessions WHERE login = $1")
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            actor,
+            "operator.reset",
+            &operator_object(login),
+            Outcome::Success,
+            &json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enables or disables an operator; disabling ends its sessions.
+    pub async fn set_operator_status(
+        &self,
+        login: &str,
+        status: OperatorStatus,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE ra_operators SET status = $1, updated_at = $2 WHERE login = $3 AND status <> $1",
+        )
+        .bind(status.as_str())
+        .bind(db_time(now())?)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::invalid(
+                "operator login",
+                format!("no operator {login:?}, or already {}", status.as_str()),
+            ));
+        }
+        if status == OperatorStatus::Disabled {
+            sqlx::query("DELETE FROM ra_sessions WHERE login = $1")
+                .bind(login)
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.append_audit(
+            &mut tx,
+            actor,
+            match status {
+                OperatorStatus::Active => "operator.enable",
+                OperatorStatus::Disabled => "operator.disable",
+            },
+            &operator_object(login),
+            Outcome::Success,
+            &json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Files a request that renews certificate `renews` (same profile and subject, new key):
+    /// the request and its link to the certificate, in one transaction.
+    pub async fn file_renewal_request(
+        &self,
+        request: &NewRequest,
+        renews: &Serial,
+        actor: &Actor,
+    ) -> Result<RequestId> {
+        let mut tx = self.begin_write().await?;
+        let id = self.file_request_in_tx(&mut tx, request, actor).await?;
+        let inserted =
+            sqlx::query("INSERT INTO ra_renewals (request_id, renews_serial) VALUES ($1, $2)")
+                .bind(id.0)
+                .bind(renews.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::from);
+        if let Err(e) = inserted {
+            return Err(match e.db_kind() {
+                Some(ErrorKind::ForeignKeyViolation) => Error::CertificateNotFound {
+                    serial: renews.to_string(),
+                },
+                _ => e,
+            });
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The certificate a request renews, if it is a renewal.
+    pub async fn renewal_of(&self, id: RequestId) -> Result<Option<Serial>> {
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT renews_serial FROM ra_renewals WHERE request_id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        s.map(|s| parse_col("ra_renewals", &s)).transpose()
+    }
+}

@@ -1,0 +1,115 @@
+//! Time-stamp tokens issued by the TSA, recorded for later proof.
+//!
+//! The TSA crate batches its tokens and hands each batch here; a batch is one transaction,
+//! and inserting a serial that is already there does nothing, so a batch retried after an
+//! error (or a crash between commit and acknowledgement) never duplicates or fails.
+
+use sqlx::Row as _;
+use time::OffsetDateTime;
+
+use super::{db_time, now, parse_db_time, Store};
+use crate::error::{Error, Result};
+
+/// One issued token, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampTokenRecord {
+    /// Serial number, lower-case hex of the INTEGER's octets.
+    pub serial_hex: String,
+    pub instance_id: u16,
+    pub gen_time: OffsetDateTime,
+    /// Dotted OIDs.
+    pub policy: String,
+    pub imprint_algorithm: String,
+    pub imprint: Vec<u8>,
+    pub token_sha256: [u8; 32],
+}
+
+const MAX_SERIAL_HEX: usize = 42;
+
+impl Store {
+    /// Records a batch of tokens in one transaction; serials already recorded are skipped.
+    pub async fn record_timestamp_tokens(&self, batch: &[TimestampTokenRecord]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for t in batch {
+            if t.serial_hex.is_empty()
+                || t.serial_hex.len() > MAX_SERIAL_HEX
+                || !t
+                    .serial_hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(Error::invalid(
+                    "time-stamp serial",
+                    format!(
+                        "{:?} is not lower-case hex of at most 20 octets",
+                        t.serial_hex
+                    ),
+                ));
+            }
+        }
+        let recorded_at = db_time(now())?;
+        let mut tx = self.begin_write().await?;
+        for t in batch {
+            sqlx::query(
+                "INSERT INTO timestamp_tokens (serial, instance_id, gen_time, policy, \
+                 imprint_algorithm, imprint, token_sha256, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (serial) DO NOTHING",
+            )
+            .bind(t.serial_hex.as_str())
+            .bind(i64::from(t.instance_id))
+            .bind(db_time(t.gen_time)?)
+            .bind(t.policy.as_str())
+            .bind(t.imprint_algorithm.as_str())
+            .bind(hex::encode(&t.imprint))
+            .bind(hex::encode(t.token_sha256))
+            .bind(recorded_at.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A recorded token by serial (lower-case hex).
+    pub async fn timestamp_token(&self, serial_hex: &str) -> Result<Option<TimestampTokenRecord>> {
+        const T: &str = "timestamp_tokens";
+        let Some(row) = sqlx::query(
+            "SELECT serial, instance_id, gen_time, policy, imprint_algorithm, imprint, \
+             token_sha256 FROM timestamp_tokens WHERE serial = $1",
+        )
+        .bind(serial_hex)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let serial: String = row.try_get("serial")?;
+        let instance: i64 = row.try_get("instance_id")?;
+        let gen_time: String = row.try_get("gen_time")?;
+        let imprint: String = row.try_get("imprint")?;
+        let digest: String = row.try_get("token_sha256")?;
+        let token_sha256: [u8; 32] = hex::decode(&digest)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| Error::corrupt(T, "token_sha256"))?;
+        Ok(Some(TimestampTokenRecord {
+            serial_hex: serial,
+            instance_id: u16::try_from(instance).map_err(|_| Error::corrupt(T, "instance_id"))?,
+            gen_time: parse_db_time(T, &gen_time)?,
+            policy: row.try_get("policy")?,
+            imprint_algorithm: row.try_get("imprint_algorithm")?,
+            imprint: hex::decode(&imprint).map_err(|_| Error::corrupt(T, "imprint"))?,
+            token_sha256,
+        }))
+    }
+
+    /// Number of recorded tokens.
+    pub async fn timestamp_token_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM timestamp_tokens")
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(n).map_err(|_| Error::corrupt("timestamp_tokens", "count"))
+    }
+}

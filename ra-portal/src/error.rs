@@ -1,0 +1,127 @@
+//! The one error type of the portal, rendered as a French HTML page.
+
+use askama::Template as _;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::views::MessagePage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// No valid session: GET pages redirect to the login page.
+    #[error("authentification requise")]
+    Unauthenticated,
+    /// Session in the enrolment stage on another page.
+    #[error("enrôlement TOTP requis")]
+    EnrolmentPending,
+    /// Already logged in: back to the dashboard.
+    #[error("déjà connecté")]
+    GoHome,
+    #[error("accès refusé : {0}")]
+    Forbidden(String),
+    #[error("jeton anti-CSRF absent ou invalide")]
+    Csrf,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("erreur interne : {0}")]
+    Internal(String),
+}
+
+impl From<ca::Error> for PortalError {
+    fn from(e: ca::Error) -> Self {
+        use ca::Error as E;
+        let msg = crate::messages::french(&e);
+        match e {
+            E::ProfessionalNotFound { .. }
+            | E::StructureNotFound { .. }
+            | E::RequestNotFound { .. }
+            | E::CertificateNotFound { .. } => PortalError::NotFound(msg),
+            E::SelfApproval { .. } => PortalError::Forbidden(msg),
+            E::AlreadyRegistered { .. }
+            | E::RequestNotInState { .. }
+            | E::AlreadyRevoked { .. }
+            | E::AlreadyOnHold { .. }
+            | E::NotOnHold { .. }
+            | E::ProfessionalNotActive { .. } => PortalError::Conflict(msg),
+            E::Signer(_) | E::Task(_) => PortalError::Unavailable(msg),
+            E::Database(_) | E::Migration(_) | E::CorruptRow { .. } => {
+                tracing::error!(error = %e, "storage error in the RA portal");
+                PortalError::Internal("base de données indisponible".into())
+            }
+            _ => PortalError::BadRequest(msg),
+        }
+    }
+}
+
+impl From<askama::Error> for PortalError {
+    fn from(e: askama::Error) -> Self {
+        PortalError::Internal(format!("gabarit : {e}"))
+    }
+}
+
+impl PortalError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PortalError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            PortalError::EnrolmentPending | PortalError::GoHome => StatusCode::SEE_OTHER,
+            PortalError::Forbidden(_) | PortalError::Csrf => StatusCode::FORBIDDEN,
+            PortalError::NotFound(_) => StatusCode::NOT_FOUND,
+            PortalError::Conflict(_) => StatusCode::CONFLICT,
+            PortalError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        match self {
+            PortalError::Unauthenticated => {
+                let mut r = Redirect::to("/connexion").into_response();
+                *r.status_mut() = StatusCode::SEE_OTHER;
+                return r;
+            }
+            PortalError::EnrolmentPending => return Redirect::to("/enrolement").into_response(),
+            PortalError::GoHome => return Redirect::to("/").into_response(),
+            _ => {}
+        }
+        let status = self.status();
+        let (title, message) = match &self {
+            PortalError::Internal(detail) => {
+                tracing::error!(detail = %detail, "RA portal internal error");
+                (
+                    "Erreur interne",
+                    "Une erreur interne est survenue ; l'opération n'a pas été effectuée."
+                        .to_owned(),
+                )
+            }
+            PortalError::Forbidden(_) | PortalError::Csrf => ("Accès refusé", self.to_string()),
+            PortalError::NotFound(_) => ("Introuvable", self.to_string()),
+            PortalError::Conflict(_) => ("Opération impossible", self.to_string()),
+            PortalError::Unavailable(_) => ("Service indisponible", self.to_string()),
+            _ => ("Requête refusée", self.to_string()),
+        };
+        let page = MessagePage {
+            layout: crate::views::Layout::anonymous(title),
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                title,
+            )
+                .into_response(),
+        }
+    }
+}
+
+pub type PortalResult<T> = Result<T, PortalError>;

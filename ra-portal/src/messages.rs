@@ -1,0 +1,142 @@
+//! French wording of the CA core's errors, shown next to the field or on the error page.
+
+use ca::{Error, IdKind};
+
+fn kind(k: IdKind) -> &'static str {
+    match k {
+        IdKind::Rpps => "Le numéro RPPS",
+        IdKind::Adeli => "Le numéro ADELI",
+        IdKind::Finess => "Le numéro FINESS",
+        IdKind::Siren => "Le numéro SIREN",
+        IdKind::Siret => "Le numéro SIRET",
+        IdKind::IdNatPs => "L'identifiant national (IdNat_PS)",
+        IdKind::IdNatStruct => "L'identifiant de structure",
+        IdKind::Departement => "Le département",
+        IdKind::ProfessionCode => "Le code profession",
+    }
+}
+
+pub fn french(e: &Error) -> String {
+    match e {
+        Error::WrongLength {
+            kind: k,
+            expected,
+            found,
+        } => format!(
+            "{} doit comporter {expected} caractères (reçu : {found}).",
+            kind(*k)
+        ),
+        Error::NotDigits { kind: k, position } => {
+            format!(
+                "{} ne doit contenir que des chiffres (position {position}).",
+                kind(*k)
+            )
+        }
+        Error::BadCheckDigit { kind: k, .. } => format!(
+            "{} est invalide : la clé de contrôle (Luhn) ne correspond pas. Vérifiez la saisie.",
+            kind(*k)
+        ),
+        Error::BadDepartement { kind: k, found } => {
+            format!(
+                "{} : « {found} » n'est pas un code de département.",
+                kind(*k)
+            )
+        }
+        Error::UnknownPrefix { kind: k, found } => format!(
+            "{} : préfixe « {found} » inconnu (8 + RPPS ou 0 + ADELI).",
+            kind(*k)
+        ),
+        Error::InvalidValue { field, reason } => {
+            format!("Valeur invalide ({field}) : {reason}.")
+        }
+        Error::UnknownProfession { code } => format!("Profession inconnue : « {code} »."),
+        Error::AlreadyRegistered { idnat } => {
+            format!("Le professionnel {idnat} est déjà enregistré.")
+        }
+        Error::ProfessionalNotFound { idnat } => format!("Aucun professionnel {idnat}."),
+        Error::ProfessionalNotActive { idnat } => format!(
+            "Le professionnel {idnat} est radié : aucun certificat ne peut lui être délivré."
+        ),
+        Error::RequestNotFound { id } => format!("Aucune demande n° {id}."),
+        Error::RequestNotInState { id, found, .. } => format!(
+            "La demande n° {id} n'est plus en attente (état : {}).",
+            request_status(*found)
+        ),
+        Error::SelfApproval { id, .. } => format!(
+            "Vous avez déposé la demande n° {id} : elle doit être approuvée par un autre agent \
+             (principe des quatre yeux)."
+        ),
+        Error::CertificateNotFound { serial } => format!("Aucun certificat {serial}."),
+        Error::AlreadyRevoked { serial } => format!("Le certificat {serial} est déjà révoqué."),
+        Error::AlreadyOnHold { serial } => format!("Le certificat {serial} est déjà suspendu."),
+        Error::NotOnHold { serial, .. } => {
+            format!("Le certificat {serial} n'est pas suspendu : rien à réactiver.")
+        }
+        Error::MalformedCsr { reason } => format!(
+            "La demande de certificat (CSR) est illisible : ce n'est pas une requête PKCS#10 \
+             PEM ou DER valide ({reason})."
+        ),
+        Error::UnsupportedKey { reason } => {
+            format!("La clé de la demande de certificat est refusée : {reason}.")
+        }
+        Error::CsrProofOfPossession { .. } => "La signature de la demande de certificat ne \
+             vérifie pas : la preuve de possession de la clé privée manque."
+            .to_owned(),
+        Error::ProfileNotIssued { profile, .. } => {
+            format!("Aucune AC ne délivre le gabarit {profile}.")
+        }
+        Error::Signer(_) | Error::Task(_) => "Le module de sécurité (HSM) de l'autorité de \
+             certification est indisponible ; réessayez plus tard."
+            .to_owned(),
+        Error::RenewalRefused { reason, .. } => format!("Renouvellement refusé : {reason}."),
+        other => format!("Opération refusée : {other}."),
+    }
+}
+
+pub fn request_status(s: ca::domain::RequestStatus) -> &'static str {
+    use ca::domain::RequestStatus as S;
+    match s {
+        S::Filed => "en attente d'approbation",
+        S::Approved => "approuvée, en cours d'émission",
+        S::Rejected => "rejetée",
+        S::Issued => "certificat émis",
+    }
+}
+
+pub fn profile_label(p: ca::domain::Profile) -> &'static str {
+    use ca::domain::Profile as P;
+    match p {
+        P::Auth => "Authentification (AUTH)",
+        P::Sign => "Signature (SIGN)",
+        P::Conf => "Confidentialité (CONF)",
+        P::Server => "Serveur",
+        P::RaOperator => "Opérateur AE",
+        P::OcspSigner => "Répondeur OCSP",
+        P::TsaUnit => "Unité d'horodatage",
+    }
+}
+
+pub fn reason_label(r: ca::domain::RevocationReason) -> &'static str {
+    use ca::domain::RevocationReason as R;
+    match r {
+        R::Unspecified => "Non précisée",
+        R::KeyCompromise => "Compromission de la clé",
+        R::CaCompromise => "Compromission de l'AC",
+        R::AffiliationChanged => "Changement d'affiliation (radiation)",
+        R::Superseded => "Remplacé",
+        R::CessationOfOperation => "Cessation d'activité",
+        R::CertificateHold => "Suspension",
+        R::PrivilegeWithdrawn => "Retrait de privilège",
+        R::AaCompromise => "Compromission de l'AA",
+    }
+}
+
+/// Reasons a clerk may choose when revoking (certificateHold is suspension, not revocation).
+pub const REVOCATION_REASONS: [ca::domain::RevocationReason; 6] = [
+    ca::domain::RevocationReason::KeyCompromise,
+    ca::domain::RevocationReason::AffiliationChanged,
+    ca::domain::RevocationReason::Superseded,
+    ca::domain::RevocationReason::CessationOfOperation,
+    ca::domain::RevocationReason::PrivilegeWithdrawn,
+    ca::domain::RevocationReason::Unspecified,
+];

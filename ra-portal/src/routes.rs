@@ -1,0 +1,561 @@
+//! The route table (every route of the portal, with the permission it requires and the object
+//! it acts on), the router built from it, and the middleware that enforces it: session, idle
+//! timeout, enrolment stage, role, CSRF token, Order scope — deny by default.
+
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use ca::domain::{Actor, IdNatPs, Professional, Serial};
+use ca::storage::{OperatorStatus, Outcome, RequestId, RequestSubject, SessionStage};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::auth::{constant_time_eq, role_allows, scope_of, sha256_hex, Permission};
+use crate::error::{PortalError, PortalResult};
+use crate::handlers as h;
+use crate::{Ctx, PortalState};
+
+pub const SESSION_COOKIE: &str = "__Host-igc-session";
+pub const PRELOGIN_COOKIE: &str = "__Host-igc-prelogin";
+
+/// HTTP method of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteMethod {
+    Get,
+    Post,
+}
+
+/// The object a route acts on, named by a path parameter; its professional's Order must be in
+/// the operator's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    None,
+    /// `{idnat}`: a professional.
+    Professional,
+    /// `{id}`: a certificate request (of a professional).
+    Request,
+    /// `{serial}`: a certificate (of a professional).
+    Certificate,
+}
+
+/// One route of the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteSpec {
+    pub method: RouteMethod,
+    /// axum path pattern (`/professionnels/{idnat}`).
+    pub path: &'static str,
+    pub permission: Permission,
+    pub target: Target,
+}
+
+const fn r(
+    method: RouteMethod,
+    path: &'static str,
+    permission: Permission,
+    target: Target,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        permission,
+        target,
+    }
+}
+
+/// Every route with its handler. The router is built from this list only, and
+/// [`route_table`] exposes it, so a new route cannot escape the authorization tests.
+fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
+    use Permission as P;
+    use RouteMethod::{Get, Post};
+    use Target as T;
+    vec![
+        (
+            r(Get, "/static/portail.css", P::Public, T::None),
+            get(h::stylesheet),
+        ),
+        (r(Get, "/connexion", P::Public, T::None), get(h::login_page)),
+        (r(Post, "/connexion", P::Public, T::None), post(h::login)),
+        (
+            r(Get, "/enrolement", P::Enrolment, T::None),
+            get(h::enrolment_page),
+        ),
+        (
+            r(Post, "/enrolement", P::Enrolment, T::None),
+            post(h::enrol),
+        ),
+        (
+            r(Post, "/deconnexion", P::AnySession, T::None),
+            post(h::logout),
+        ),
+        (r(Get, "/", P::Authenticated, T::None), get(h::dashboard)),
+        (
+            r(Get, "/professionnels", P::ViewProfessionals, T::None),
+            get(h::search),
+        ),
+        (
+            r(Get, "/professionnels/nouveau", P::Register, T::None),
+            get(h::register_page),
+        ),
+        (
+            r(Post, "/professionnels", P::Register, T::None),
+            post(h::register),
+        ),
+        (
+            r(
+                Get,
+                "/professionnels/{idnat}",
+                P::ViewProfessionals,
+                T::Professional,
+            ),
+            get(h::professional),
+        ),
+        (
+            r(
+                Get,
+                "/professionnels/{idnat}/journal",
+                P::ViewProfessionals,
+                T::Professional,
+            ),
+            get(h::professional_journal),
+        ),
+        (
+            r(
+                Get,
+                "/professionnels/{idnat}/demandes/nouvelle",
+                P::FileRequest,
+                T::Professional,
+            ),
+            get(h::file_request_page),
+        ),
+        (
+            r(
+                Post,
+                "/professionnels/{idnat}/demandes",
+                P::FileRequest,
+                T::Professional,
+            ),
+            post(h::file_request),
+        ),
+        (
+            r(Get, "/demandes", P::ViewProfessionals, T::None),
+            get(h::pending_requests),
+        ),
+        (
+            r(Get, "/demandes/{id}", P::ViewProfessionals, T::Request),
+            get(h::request),
+        ),
+        (
+            r(Post, "/demandes/{id}/approbation", P::Decide, T::Request),
+            post(h::approve),
+        ),
+        (
+            r(Post, "/demandes/{id}/rejet", P::Decide, T::Request),
+            post(h::reject),
+        ),
+        (
+            r(Post, "/demandes/{id}/emission", P::Decide, T::Request),
+            post(h::issue),
+        ),
+        (
+            r(
+                Get,
+                "/certificats/{serial}",
+                P::ViewProfessionals,
+                T::Certificate,
+            ),
+            get(h::certificate),
+        ),
+        (
+            r(
+                Get,
+                "/certificats/{serial}/pem",
+                P::ViewProfessionals,
+                T::Certificate,
+            ),
+            get(h::certificate_pem),
+        ),
+        (
+            r(
+                Get,
+                "/certificats/{serial}/der",
+                P::ViewProfessionals,
+                T::Certificate,
+            ),
+            get(h::certificate_der),
+        ),
+        (
+            r(
+                Post,
+                "/certificats/{serial}/suspension",
+                P::ManageCertificates,
+                T::Certificate,
+            ),
+            post(h::suspend),
+        ),
+        (
+            r(
+                Post,
+                "/certificats/{serial}/reactivation",
+                P::ManageCertificates,
+                T::Certificate,
+            ),
+            post(h::reinstate),
+        ),
+        (
+            r(
+                Post,
+                "/certificats/{serial}/revocation",
+                P::ManageCertificates,
+                T::Certificate,
+            ),
+            post(h::revoke),
+        ),
+        (
+            r(
+                Get,
+                "/certificats/{serial}/renouvellement",
+                P::FileRequest,
+                T::Certificate,
+            ),
+            get(h::renew_page),
+        ),
+        (
+            r(
+                Post,
+                "/certificats/{serial}/renouvellement",
+                P::FileRequest,
+                T::Certificate,
+            ),
+            post(h::renew),
+        ),
+        (r(Get, "/journal", P::ReadJournal, T::None), get(h::journal)),
+        (
+            r(Get, "/operateurs", P::ManageOperators, T::None),
+            get(h::operators),
+        ),
+        (
+            r(Post, "/operateurs", P::ManageOperators, T::None),
+            post(h::create_operator),
+        ),
+        (
+            r(
+                Post,
+                "/operateurs/{login}/desactivation",
+                P::ManageOperators,
+                T::None,
+            ),
+            post(h::disable_operator),
+        ),
+        (
+            r(
+                Post,
+                "/operateurs/{login}/activation",
+                P::ManageOperators,
+                T::None,
+            ),
+            post(h::enable_operator),
+        ),
+        (
+            r(
+                Post,
+                "/operateurs/{login}/reinitialisation",
+                P::ManageOperators,
+                T::None,
+            ),
+            post(h::reset_operator),
+        ),
+    ]
+}
+
+/// Every route of the portal (what [`crate::router`] serves), for tests and documentation.
+pub fn route_table() -> Vec<RouteSpec> {
+    routes().into_iter().map(|(spec, _)| spec).collect()
+}
+
+pub fn build(state: PortalState) -> Router {
+    let limit = state.config().max_body_bytes;
+    let mut router: Router<PortalState> = Router::new();
+    for (spec, method_router) in routes() {
+        let guarded = method_router.route_layer(middleware::from_fn_with_state(
+            (state.clone(), spec),
+            authorize,
+        ));
+        router = router.route(spec.path, guarded);
+    }
+    router
+        .fallback(|| async { PortalError::NotFound("Page introuvable.".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+// ----- security headers --------------------------------------------------------------------------
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-frame-options", "DENY");
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "no-referrer");
+    set(
+        h,
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    );
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, "cache-control", "no-store");
+    }
+    res
+}
+
+// ----- cookies -------------------------------------------------------------------------------------
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
+    let age = max_age.map_or(String::new(), |d| format!("; Max-Age={}", d.as_secs()));
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Path=/"))
+}
+
+pub fn clear_cookie(name: &str) -> HeaderValue {
+    set_cookie(name, "", Some(Duration::ZERO))
+}
+
+// ----- authorization ---------------------------------------------------------------------------
+
+async fn authorize(
+    State((state, spec)): State<(PortalState, RouteSpec)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match authorize_inner(&state, spec, req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authorize_inner(
+    state: &PortalState,
+    spec: RouteSpec,
+    req: Request,
+) -> PortalResult<Request> {
+    let is_post = req.method() == Method::POST;
+    if spec.permission == Permission::Public {
+        if is_post {
+            let expected = cookie(req.headers(), PRELOGIN_COOKIE).unwrap_or_default();
+            let (req, token) = csrf_field(req, state.config().max_body_bytes).await?;
+            if expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
+                return Err(PortalError::Csrf);
+            }
+            return Ok(req);
+        }
+        return Ok(req);
+    }
+
+    let store = state.store();
+    let token = cookie(req.headers(), SESSION_COOKIE).ok_or(PortalError::Unauthenticated)?;
+    let token_hash = sha256_hex(&token);
+    let session = store
+        .session(&token_hash)
+        .await?
+        .ok_or(PortalError::Unauthenticated)?;
+    let actor = Actor::new(session.login.as_str(), &session.auth_method)?;
+    let now = OffsetDateTime::now_utc();
+    let idle = time::Duration::try_from(state.config().idle_timeout())
+        .unwrap_or(time::Duration::minutes(15));
+    if now > session.expires_at || now - session.last_seen > idle {
+        store.close_session(&token_hash, true, &actor).await?;
+        return Err(PortalError::Unauthenticated);
+    }
+    let operator = match store.operator(session.login.as_str()).await? {
+        Some(o) if o.status == OperatorStatus::Active => o,
+        _ => {
+            store.close_session(&token_hash, true, &actor).await?;
+            return Err(PortalError::Unauthenticated);
+        }
+    };
+    match (session.stage, spec.permission) {
+        (_, Permission::AnySession) => {}
+        (SessionStage::Enrolment, Permission::Enrolment) => {}
+        (SessionStage::Enrolment, _) => return Err(PortalError::EnrolmentPending),
+        (SessionStage::Full, Permission::Enrolment) => return Err(PortalError::GoHome),
+        (SessionStage::Full, p) => {
+            if !role_allows(operator.role, p) {
+                deny(state, &actor, spec, req.uri().path(), "role").await;
+                return Err(PortalError::Forbidden(
+                    "votre rôle ne permet pas cette opération.".into(),
+                ));
+            }
+        }
+    }
+
+    let (mut req, csrf_ok) = if is_post {
+        let (req, field) = csrf_field(req, state.config().max_body_bytes).await?;
+        let ok = constant_time_eq(field.as_bytes(), session.csrf_token.as_bytes());
+        (req, ok)
+    } else {
+        (req, true)
+    };
+    if !csrf_ok {
+        deny(state, &actor, spec, req.uri().path(), "csrf").await;
+        return Err(PortalError::Csrf);
+    }
+
+    let scope = scope_of(operator.role, operator.order);
+    let target = resolve_target(state, spec, &mut req).await?;
+    if let Some(p) = &target {
+        let authority = state.professions().registration_authority(&p.profession)?;
+        if !scope.covers(authority) {
+            deny(state, &actor, spec, req.uri().path(), "scope").await;
+            return Err(PortalError::Forbidden(
+                "ce professionnel ne relève pas de votre Ordre.".into(),
+            ));
+        }
+    }
+    store.touch_session(&token_hash).await?;
+    req.extensions_mut().insert(Ctx {
+        operator,
+        actor,
+        scope,
+        csrf: session.csrf_token,
+        token_hash,
+        target,
+    });
+    Ok(req)
+}
+
+async fn deny(state: &PortalState, actor: &Actor, spec: RouteSpec, path: &str, why: &str) {
+    let object: String = path.chars().filter(|c| !c.is_control()).take(200).collect();
+    let r = state
+        .store()
+        .record_event(
+            actor,
+            "access.denied",
+            &format!("route:{object}"),
+            Outcome::Denied,
+            &json!({ "route": spec.path, "why": why }),
+        )
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "cannot journal a refused access");
+    }
+}
+
+/// The professional a route's object belongs to.
+async fn resolve_target(
+    state: &PortalState,
+    spec: RouteSpec,
+    req: &mut Request,
+) -> PortalResult<Option<Professional>> {
+    if spec.target == Target::None {
+        return Ok(None);
+    }
+    let params = {
+        let (mut parts, body) = std::mem::take(req).into_parts();
+        let params = axum::RequestPartsExt::extract::<RawPathParams>(&mut parts).await;
+        *req = Request::from_parts(parts, body);
+        params.map_err(|_| PortalError::NotFound("Page introuvable.".into()))?
+    };
+    let param = |name: &str| -> PortalResult<String> {
+        params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+            .ok_or_else(|| PortalError::NotFound("Page introuvable.".into()))
+    };
+    let store = state.store();
+    let not_found = || PortalError::NotFound("Objet introuvable.".into());
+    let idnat: IdNatPs = match spec.target {
+        Target::None => return Ok(None),
+        Target::Professional => param("idnat")?.parse().map_err(|_| not_found())?,
+        Target::Request => {
+            let id: i64 = param("id")?.parse().map_err(|_| not_found())?;
+            let request = store.request(RequestId(id)).await?.ok_or_else(not_found)?;
+            match request.subject {
+                RequestSubject::Professional(p) => p,
+                _ => return Err(not_found()),
+            }
+        }
+        Target::Certificate => {
+            let serial: Serial = param("serial")?.parse().map_err(|_| not_found())?;
+            let cert = store.certificate(&serial).await?.ok_or_else(not_found)?;
+            cert.professional.ok_or_else(not_found)?
+        }
+    };
+    let p = store
+        .find_professional(&idnat)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Some(p))
+}
+
+/// Reads the `csrf` field of a form (urlencoded or multipart) and gives the request back with
+/// its body intact.
+async fn csrf_field(req: Request, limit: usize) -> PortalResult<(Request, String)> {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| PortalError::BadRequest("Requête trop volumineuse.".into()))?;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut token = String::new();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        if let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes) {
+            if let Some((_, v)) = fields.into_iter().find(|(k, _)| k == "csrf") {
+                token = v;
+            }
+        }
+    } else if content_type.starts_with("multipart/form-data") {
+        if let Ok(boundary) = multer::parse_boundary(&content_type) {
+            let stream = futures_util::stream::once({
+                let b = bytes.clone();
+                async move { Ok::<_, std::io::Error>(b) }
+            });
+            let mut mp = multer::Multipart::new(stream, boundary);
+            while let Ok(Some(field)) = mp.next_field().await {
+                if field.name() == Some("csrf") {
+                    token = field.text().await.unwrap_or_default();
+                    break;
+                }
+            }
+        }
+    }
+    Ok((Request::from_parts(parts, Body::from(bytes)), token))
+}

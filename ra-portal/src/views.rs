@@ -1,0 +1,245 @@
+//! Page models (askama templates under `templates/`).
+
+use askama::Template;
+
+/// What every page shows: title, the operator and the logout form (with its CSRF token).
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub title: String,
+    pub operator: Option<String>,
+    pub role: String,
+    pub scope: String,
+    pub csrf: String,
+    pub nav: Vec<(String, String)>,
+}
+
+impl Layout {
+    pub fn anonymous(title: &str) -> Self {
+        Layout {
+            title: title.to_owned(),
+            ..Layout::default()
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct FieldErrors(pub Vec<(String, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push((field.to_owned(), message.into()));
+    }
+    pub fn get(&self, field: &str) -> String {
+        self.0
+            .iter()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub layout: Layout,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub login: String,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "enrolment.html")]
+pub struct EnrolmentPage {
+    pub layout: Layout,
+    pub secret: String,
+    pub qr_data_uri: String,
+    pub uri: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub layout: Layout,
+    pub pending: Vec<RequestRow>,
+    pub can_decide: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProfessionalRow {
+    pub idnat: String,
+    pub surname: String,
+    pub given_names: String,
+    pub profession: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+pub struct SearchPage {
+    pub layout: Layout,
+    pub q: String,
+    pub results: Vec<ProfessionalRow>,
+    pub error: String,
+    pub searched: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegisterForm {
+    pub idnat: String,
+    pub surname: String,
+    pub given_names: String,
+    pub profession: String,
+    pub document_type: String,
+    pub document_number: String,
+    pub mode: String,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub layout: Layout,
+    pub form: RegisterForm,
+    pub professions: Vec<(String, String)>,
+    pub errors: FieldErrors,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub id: i64,
+    pub profile: String,
+    pub subject: String,
+    pub status: String,
+    pub filed_by: String,
+    pub filed_at: String,
+    pub decided_by: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertRow {
+    pub serial: String,
+    pub profile: String,
+    pub status: String,
+    pub not_after: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProofingRow {
+    pub document_type: String,
+    pub mode: String,
+    pub checked_by: String,
+    pub checked_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "professional.html")]
+pub struct ProfessionalPage {
+    pub layout: Layout,
+    pub p: ProfessionalRow,
+    pub proofings: Vec<ProofingRow>,
+    pub pending: Vec<RequestRow>,
+    pub certificates: Vec<CertRow>,
+}
+
+#[derive(Template)]
+#[template(path = "file_request.html")]
+pub struct FileRequestPage {
+    pub layout: Layout,
+    pub p: ProfessionalRow,
+    pub action: String,
+    pub renewal_of: String,
+    pub fixed_profile: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+pub struct RequestPage {
+    pub layout: Layout,
+    pub r: RequestRow,
+    pub idnat: String,
+    pub can_decide: bool,
+    pub can_issue: bool,
+    pub own_request: bool,
+    pub certificate: String,
+    pub renewal_of: String,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+pub struct RequestsPage {
+    pub layout: Layout,
+    pub pending: Vec<RequestRow>,
+}
+
+#[derive(Template)]
+#[template(path = "certificate.html")]
+pub struct CertificatePage {
+    pub layout: Layout,
+    pub c: CertRow,
+    pub idnat: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub pem: String,
+    pub good: bool,
+    pub on_hold: bool,
+    pub revoked: bool,
+    pub reasons: Vec<(String, String)>,
+    pub notice: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub time: String,
+    pub actor: String,
+    pub auth_method: String,
+    pub action: String,
+    pub object: String,
+    pub outcome: String,
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "journal.html")]
+pub struct JournalPage {
+    pub layout: Layout,
+    pub heading: String,
+    pub entries: Vec<AuditRow>,
+    pub chain: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperatorRow {
+    pub login: String,
+    pub name: String,
+    pub role: String,
+    pub scope: String,
+    pub status: String,
+    pub active: bool,
+    pub enrolled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "operators.html")]
+pub struct OperatorsPage {
+    pub layout: Layout,
+    pub operators: Vec<OperatorRow>,
+    pub roles: Vec<(String, String)>,
+    pub orders: Vec<(String, String)>,
+    pub errors: FieldErrors,
+    pub notice: String,
+    pub one_time_password: String,
+}

@@ -1,0 +1,499 @@
+//! `igc cert …` and `igc crl …`: issuance, revocation and CRLs from the command line,
+//! through the same CA objects as `igc serve` (HSM signers, store, CRL publisher). A running
+//! server learns of changes made here from the journal (OCSP within `ocsp.poll_interval_ms`,
+//! CRLs within `crl.poll_seconds`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ca::domain::{Actor, IdNatPs, IdNatStruct, Profile, RevocationReason, Serial};
+use ca::issuance::{IssueRequest, IssuedCertificate, RevocationOutcome};
+use ca::storage::{NewRequest, RequestId, RequestSubject};
+use clap::{Args, Subcommand};
+
+use crate::config::IgcConfig;
+use crate::operator::ActorArgs;
+use crate::pki::Pki;
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// File a certificate request for a professional or a structure (first half of the
+    /// four-eyes flow; another operator approves it with `igc cert approve`).
+    #[command(
+        after_help = "Example:\n  igc cert request --idnat 810003456788 --profile sign --csr sign.csr --actor clerk-a"
+    )]
+    Request(RequestArgs),
+    /// Approve a filed request as a second operator and issue the certificate.
+    #[command(
+        after_help = "Example:\n  igc cert approve --request 12 --out sign.pem --actor clerk-b"
+    )]
+    Approve {
+        /// Request id printed by `igc cert request`.
+        #[arg(long)]
+        request: i64,
+        #[command(flatten)]
+        out: OutArgs,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// Reject a filed request.
+    Reject {
+        #[arg(long)]
+        request: i64,
+        /// Why (recorded in the journal).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// File, approve and issue in one step: `--actor` files, `--approver` (a different
+    /// operator, present at the terminal) approves. Both are recorded in the journal.
+    #[command(
+        after_help = "Examples:\n  igc cert issue --idnat 810003456788 --profile auth --csr auth.csr --out auth.pem \\\n      --actor clerk-a --approver clerk-b\n  igc cert issue --idnat 1750000001 --profile server --dns www.chu.test --csr srv.csr \\\n      --out srv.pem --approver clerk-b --json"
+    )]
+    Issue {
+        #[command(flatten)]
+        request: RequestArgs,
+        /// The second operator, who approves.
+        #[arg(long)]
+        approver: String,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+    /// Revoke a certificate with an RFC 5280 reason.
+    #[command(
+        after_help = "Example:\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise\n\nReasons: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\ncessationOfOperation, privilegeWithdrawn, aACompromise (use `suspend` for certificateHold)."
+    )]
+    Revoke {
+        /// Serial number (hex, as printed by `issue`).
+        #[arg(long)]
+        serial: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        common: ChangeArgs,
+    },
+    /// Suspend a certificate (certificateHold; undone by `reinstate`).
+    Suspend {
+        #[arg(long)]
+        serial: String,
+        #[command(flatten)]
+        common: ChangeArgs,
+    },
+    /// Lift a suspension: the certificate leaves the next CRLs and OCSP says good again.
+    Reinstate {
+        #[arg(long)]
+        serial: String,
+        #[command(flatten)]
+        common: ChangeArgs,
+    },
+    /// Show a certificate's record.
+    Show {
+        #[arg(long)]
+        serial: String,
+        /// Print the certificate as PEM instead of a summary.
+        #[arg(long)]
+        pem: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// IdNat of the professional (8+RPPS, 0+ADELI) or, for `server`, of the structure.
+    #[arg(long)]
+    pub idnat: String,
+    /// auth, sign, conf, server or ra-operator.
+    #[arg(long)]
+    pub profile: String,
+    /// PKCS#10 request, PEM or DER (made on the holder's device; its signature proves
+    /// possession of the key).
+    #[arg(long)]
+    pub csr: PathBuf,
+    /// Server profile: DNS names (the first one becomes the CN). Repeatable.
+    #[arg(long = "dns")]
+    pub dns_names: Vec<String>,
+    /// Issuing CA (its `name` in igc.toml), when several issue the profile.
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// Renewal: serial of the certificate this one replaces (superseded once issued).
+    #[arg(long)]
+    pub renews: Option<String>,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutArgs {
+    /// Where to write the certificate (PEM); never overwritten.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrlCommand {
+    /// Sign fresh CRLs (full CRL and live partitions of every CA) now and optionally write
+    /// them as files. CRL numbers come from the database: they keep increasing across
+    /// restarts and instances.
+    #[command(after_help = "Example:\n  igc crl generate --out-dir /srv/crl --json")]
+    Generate {
+        /// Directory to write `{file}.crl` (DER) into.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn open(config: &Path) -> Result<(IgcConfig, tokio::runtime::Runtime)> {
+    let cfg = IgcConfig::load(config)?;
+    cfg.export_softhsm_conf();
+    Ok((cfg, runtime()?))
+}
+
+fn subject_of(idnat: &str, profile: Profile) -> Result<RequestSubject> {
+    Ok(match profile {
+        Profile::Server => RequestSubject::Structure(
+            idnat
+                .parse::<IdNatStruct>()
+                .with_context(|| format!("--idnat {idnat:?} is not a structure IdNat"))?,
+        ),
+        Profile::RaOperator => RequestSubject::Operator(idnat.parse()?),
+        _ => RequestSubject::Professional(
+            idnat
+                .parse::<IdNatPs>()
+                .with_context(|| format!("--idnat {idnat:?} is not a professional IdNat"))?,
+        ),
+    })
+}
+
+/// Files a request after checking the CSR (proof of possession, key policy).
+async fn file(pki: &Pki, a: &RequestArgs, actor: &Actor) -> Result<(RequestId, Profile)> {
+    let profile: Profile = a.profile.parse()?;
+    if !profile.is_requestable() {
+        bail!("the {profile} profile is issued by ceremonies, not by request");
+    }
+    // The issuing CA must exist before anything is written.
+    pki.issuer_for(profile, a.ca.as_deref())?;
+    let bytes = std::fs::read(&a.csr).with_context(|| format!("reading {}", a.csr.display()))?;
+    ca::issuance::check_csr(&bytes)
+        .with_context(|| format!("{} is not an acceptable CSR", a.csr.display()))?;
+    // Stored as DER; check_csr has just parsed the PEM form, so this cannot fail on input
+    // it accepted, but the error is still reported rather than assumed away.
+    let der = if bytes.starts_with(b"-----") {
+        pem::parse(&bytes)
+            .with_context(|| format!("{} is not PEM", a.csr.display()))?
+            .into_contents()
+    } else {
+        bytes
+    };
+    let id = pki
+        .store
+        .file_request(
+            &NewRequest {
+                profile,
+                subject: subject_of(&a.idnat, profile)?,
+                csr_der: der,
+            },
+            actor,
+        )
+        .await?;
+    Ok((id, profile))
+}
+
+async fn issue(
+    pki: &Pki,
+    id: RequestId,
+    ca_name: Option<&str>,
+    dns_names: Vec<String>,
+    renews: Option<&str>,
+    actor: &Actor,
+) -> Result<IssuedCertificate> {
+    let Some(req) = pki.store.request(id).await? else {
+        bail!("no request {id}");
+    };
+    let ca = pki.issuer_for(req.profile, ca_name)?;
+    let renewal_of = renews.map(str::parse::<Serial>).transpose()?;
+    Ok(ca
+        .issue(
+            IssueRequest {
+                request: id,
+                dns_names,
+                renewal_of,
+            },
+            actor,
+        )
+        .await?)
+}
+
+/// Writes `text` to `path` all at once: a crash leaves either no file or the whole file
+/// (written beside it, then hard-linked into place, which also refuses to overwrite).
+fn write_new(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+            .with_context(|| format!("creating {} (never overwritten)", path.display()))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+fn report_issued(c: &IssuedCertificate, out: &Path, request: RequestId, json: bool) -> Result<()> {
+    write_new(out, &c.pem())?;
+    if json {
+        let mut v = serde_json::to_value(c)?;
+        v["request"] = serde_json::json!(request.0);
+        v["out"] = serde_json::json!(out.display().to_string());
+        println!("{v}");
+    } else {
+        println!(
+            "issued {} serial {} ({}), valid until {}, written to {}",
+            c.profile,
+            c.serial,
+            c.subject,
+            c.not_after,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn report_change(what: &str, o: &RevocationOutcome, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "action": what,
+                "serials": o.serials.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "crls": o.crls.iter().map(|c| serde_json::json!({"file": c.file_name, "number": c.number})).collect::<Vec<_>>(),
+                "crl_error": o.crl_error.as_ref().map(|e| e.to_string()),
+            })
+        );
+    } else {
+        for s in &o.serials {
+            println!("{what} {s}");
+        }
+        for c in &o.crls {
+            println!("  CRL {} number {}", c.file_name, c.number);
+        }
+    }
+    if let Some(e) = &o.crl_error {
+        eprintln!("warning: the change is recorded but a CRL could not be signed now ({e}); the scheduled regeneration will retry");
+    }
+}
+
+pub fn cert(config: &Path, cmd: CertCommand) -> Result<()> {
+    let (cfg, rt) = open(config)?;
+    rt.block_on(async {
+        let pki = Pki::open(&cfg).await?;
+        let r = run_cert(&pki, cmd).await;
+        pki.store.close().await;
+        r
+    })
+}
+
+async fn run_cert(pki: &Pki, cmd: CertCommand) -> Result<()> {
+    match cmd {
+        CertCommand::Request(a) => {
+            let actor = a.actor.actor()?;
+            let (id, profile) = file(pki, &a, &actor).await?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"request": id.0, "profile": profile, "status": "filed"})
+                );
+            } else {
+                println!("request {id} filed ({profile}); another operator approves it with: igc cert approve --request {id} --out FILE");
+            }
+        }
+        CertCommand::Approve {
+            request,
+            out,
+            actor,
+        } => {
+            let actor = actor.actor()?;
+            let id = RequestId(request);
+            pki.store.approve_request(id, &actor).await?;
+            let c = issue(pki, id, None, Vec::new(), None, &actor).await?;
+            report_issued(&c, &out.out, id, false)?;
+        }
+        CertCommand::Reject {
+            request,
+            reason,
+            actor,
+        } => {
+            pki.store
+                .reject_request(RequestId(request), &reason, &actor.actor()?)
+                .await?;
+            println!("request {request} rejected");
+        }
+        CertCommand::Issue {
+            request: a,
+            approver,
+            out,
+        } => {
+            if out.out.exists() {
+                bail!("{} exists (never overwritten)", out.out.display());
+            }
+            let clerk = a.actor.actor()?;
+            let approver = Actor::new(&approver, "cli")?;
+            if approver.id == clerk.id {
+                bail!("the approver must be a different operator from the one filing the request (four eyes)");
+            }
+            let (id, _) = file(pki, &a, &clerk).await?;
+            pki.store.approve_request(id, &approver).await?;
+            let c = issue(
+                pki,
+                id,
+                a.ca.as_deref(),
+                a.dns_names.clone(),
+                a.renews.as_deref(),
+                &approver,
+            )
+            .await?;
+            report_issued(&c, &out.out, id, a.json)?;
+        }
+        CertCommand::Revoke {
+            serial,
+            reason,
+            common,
+        } => {
+            let reason: RevocationReason = reason.parse()?;
+            let o = pki
+                .revocations
+                .revoke(&serial.parse()?, reason, &common.actor.actor()?)
+                .await?;
+            report_change("revoked", &o, common.json);
+        }
+        CertCommand::Suspend { serial, common } => {
+            let o = pki
+                .revocations
+                .suspend(&serial.parse()?, &common.actor.actor()?)
+                .await?;
+            report_change("suspended", &o, common.json);
+        }
+        CertCommand::Reinstate { serial, common } => {
+            let o = pki
+                .revocations
+                .reinstate(&serial.parse()?, &common.actor.actor()?)
+                .await?;
+            report_change("reinstated", &o, common.json);
+        }
+        CertCommand::Show { serial, pem, json } => {
+            let serial: Serial = serial.parse()?;
+            let Some(c) = pki.store.certificate(&serial).await? else {
+                bail!("no certificate with serial {serial}");
+            };
+            if pem {
+                print!(
+                    "{}",
+                    pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone()))
+                );
+            } else if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "serial": c.serial.to_string(),
+                        "issuer": c.issuer.to_string(),
+                        "profile": c.profile,
+                        "subject": c.subject,
+                        "status": c.status,
+                        "not_before": c.not_before.unix_timestamp(),
+                        "not_after": c.not_after.unix_timestamp(),
+                        "superseded_by": c.superseded_by.as_ref().map(|s| s.to_string()),
+                    })
+                );
+            } else {
+                println!("{} {} {:?} {}", c.serial, c.profile, c.status, c.subject);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn crl(config: &Path, cmd: CrlCommand) -> Result<()> {
+    let CrlCommand::Generate { out_dir, json } = cmd;
+    let (cfg, rt) = open(config)?;
+    rt.block_on(async {
+        let pki = Pki::open(&cfg).await?;
+        if !json {
+            eprintln!("signing CRLs for {} CA(s)…", pki.cas.len());
+        }
+        let crls = pki.publisher.regenerate_all().await;
+        pki.store.close().await;
+        let crls = crls?;
+        if let Some(dir) = &out_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for c in &crls {
+                let path = dir.join(&c.file_name);
+                let tmp = dir.join(format!(".{}.tmp", c.file_name));
+                std::fs::write(&tmp, &c.der)?;
+                std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&crls.iter().map(|c| &**c).collect::<Vec<_>>())?
+            );
+        } else {
+            // Full CRLs one per line; partitions summarised (there is one per validity window).
+            for c in crls.iter().filter(|c| c.scope == ca::crl::CrlScope::Full) {
+                let parts: Vec<_> = crls
+                    .iter()
+                    .filter(|p| p.ca == c.ca && p.scope != ca::crl::CrlScope::Full)
+                    .collect();
+                println!(
+                    "{}: number {}, {} entries, next update {}; {} partition CRLs{}",
+                    c.file_name,
+                    c.number,
+                    c.entries,
+                    c.next_update,
+                    parts.len(),
+                    match (parts.first(), parts.last()) {
+                        (Some(a), Some(b)) => format!(" ({} … {})", a.file_name, b.file_name),
+                        _ => String::new(),
+                    }
+                );
+            }
+        }
+        Ok(())
+    })
+}

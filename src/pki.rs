@@ -1,0 +1,149 @@
+//! The running PKI as the binary assembles it from `igc.toml`: the store, the online token,
+//! the issuing CAs with their HSM signers, the CRL publisher and the revocation service.
+//! `igc serve` and the operator commands (`igc cert …`, `igc crl …`) share it, so the CLI
+//! issues and revokes exactly as the server would.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use ca::crl::CrlPublisher;
+use ca::domain::{CaName, ProfessionTable, Profile};
+use ca::issuance::{CaSigner, CertificateAuthority, Revocations};
+use ca::storage::Store;
+use der::Decode;
+use hsm_config::{HsmSigner, Token};
+use x509_cert::Certificate;
+
+use crate::config::{CaConfig, IgcConfig};
+
+/// Reads a PEM file holding one block with the given tag; returns its DER.
+pub fn read_pem_der(path: &Path, tag: &str) -> Result<Vec<u8>> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let p = pem::parse(&text).with_context(|| format!("{} is not PEM", path.display()))?;
+    if p.tag() != tag {
+        bail!("{}: expected {tag}, found {}", path.display(), p.tag());
+    }
+    Ok(p.into_contents())
+}
+
+/// Reads and parses a PEM certificate.
+pub fn read_certificate(path: &Path) -> Result<(Certificate, Vec<u8>)> {
+    let der = read_pem_der(path, "CERTIFICATE")?;
+    let cert = Certificate::from_der(&der)
+        .with_context(|| format!("{} is not an X.509 certificate", path.display()))?;
+    Ok((cert, der))
+}
+
+/// The name a CA's certificates are recorded under: its subject CN ("CA Personnes").
+pub fn ca_name_of(cert: &Certificate, fallback: &str) -> Result<CaName> {
+    let subject = ca::x509::DnBuilder::from_name(&cert.tbs_certificate.subject)?;
+    let cn = subject
+        .rdns()
+        .iter()
+        .flatten()
+        .find(|(a, _)| *a == ca::x509::Attr::CommonName)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| fallback.to_owned());
+    Ok(cn.parse()?)
+}
+
+/// One configured CA, opened.
+#[derive(Debug)]
+pub struct OpenCa {
+    pub config: CaConfig,
+    pub authority: Arc<CertificateAuthority>,
+}
+
+/// Everything that issues and revokes.
+#[derive(Debug)]
+pub struct Pki {
+    pub store: Store,
+    pub token: Token,
+    pub professions: Arc<ProfessionTable>,
+    pub cas: Vec<OpenCa>,
+    pub publisher: Arc<CrlPublisher>,
+    pub revocations: Arc<Revocations>,
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_store(cfg: &IgcConfig) -> Result<Store> {
+    let store = Store::connect(&cfg.database.url)
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+impl Pki {
+    /// Opens the store and the token and sets up every configured CA; fails when a key in
+    /// the token does not match its certificate.
+    pub async fn open(cfg: &IgcConfig) -> Result<Pki> {
+        let store = open_store(cfg).await?;
+        let token = Token::from_config(&cfg.hsm).context("opening the online token")?;
+        Self::with(cfg, store, token)
+    }
+
+    /// Same, with a store and token already open.
+    pub fn with(cfg: &IgcConfig, store: Store, token: Token) -> Result<Pki> {
+        let professions = Arc::new(ProfessionTable::builtin()?);
+        let mut cas = Vec::new();
+        for c in &cfg.cas {
+            let (cert, der) = read_certificate(&c.certificate)?;
+            let signer = HsmSigner::new(&token, &c.key_label)
+                .with_context(|| format!("key {:?} of CA {}", c.key_label, c.name))?;
+            let authority = CertificateAuthority::new(
+                ca_name_of(&cert, &c.name)?,
+                &der,
+                CaSigner::new(signer)?,
+                c.policy(&cfg.server.base_url),
+                store.clone(),
+                professions.clone(),
+            )
+            .with_context(|| format!("setting up CA {}", c.name))?;
+            cas.push(OpenCa {
+                config: c.clone(),
+                authority: Arc::new(authority),
+            });
+        }
+        let publisher = Arc::new(CrlPublisher::new(
+            cas.iter().map(|c| c.authority.clone()).collect(),
+        )?);
+        let revocations = Arc::new(Revocations::new(store.clone(), publisher.clone()));
+        Ok(Pki {
+            store,
+            token,
+            professions,
+            cas,
+            publisher,
+            revocations,
+        })
+    }
+
+    /// The CA that issues `profile`: the one named by `ca` (its configured name), or the only
+    /// one whose policy lists the profile.
+    pub fn issuer_for(
+        &self,
+        profile: Profile,
+        ca: Option<&str>,
+    ) -> Result<&Arc<CertificateAuthority>> {
+        if let Some(name) = ca {
+            let Some(c) = self.cas.iter().find(|c| c.config.name == name) else {
+                bail!("no CA named {name:?} in the configuration");
+            };
+            if !c.authority.issues(profile) {
+                bail!("CA {name} does not issue the {} profile", profile.as_str());
+            }
+            return Ok(&c.authority);
+        }
+        let mut candidates = self.cas.iter().filter(|c| c.authority.issues(profile));
+        match (candidates.next(), candidates.next()) {
+            (Some(c), None) => Ok(&c.authority),
+            (None, _) => bail!("no configured CA issues the {} profile", profile.as_str()),
+            (Some(_), Some(_)) => bail!(
+                "several CAs issue the {} profile: choose one with --ca",
+                profile.as_str()
+            ),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The TSA inside `igc serve`: RFC 3161 requests made by `openssl ts -query` answered at
+//! `/tsa` and verified by `openssl ts -verify`; tokens recorded in the CA database; the
+//! clock guard (two SNTP sources on loopback run by this test) drives `/readyz`, the
+//! rejections (`timeNotAvailable`) and the metrics, and recovers by itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{assert_success, http_post, stderr, stdout, tool, wait_until, DevPki, Server, Sntp};
+
+fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
+    let path = pki.path("var/igc.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("servers = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!(
+        "{}servers = [\"{}\", \"{}\"]\npoll_interval_ms = 300\nretry_interval_ms = 200\nquery_timeout_ms = 200{}",
+        &text[..start],
+        a.addr,
+        b.addr,
+        &text[end..]
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+fn ready(server: &Server) -> (u16, serde_json::Value) {
+    let (status, body, _) = server.get("/readyz");
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn query(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
+    let q = dir.join(format!("{name}.tsq"));
+    let data = dir.join("doc.txt");
+    let mut all = vec!["ts", "-query", "-data", data.to_str().unwrap()];
+    all.extend(args);
+    all.extend(["-out", q.to_str().unwrap()]);
+    assert_success(&tool("openssl", &all), "openssl ts -query");
+    std::fs::read(q).unwrap()
+}
+
+#[test]
+fn tsa_in_serve_with_clock_guard() {
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    std::fs::write(
+        d.join("doc.txt"),
+        "Certificat médical de non contre-indication\n",
+    )
+    .unwrap();
+    let server = Server::start(d);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
+        "never ready: {}",
+        ready(&server).1
+    );
+    // Chain for verification: the root is trusted; CA Organisations and the TSA unit are
+    // untrusted intermediates (given only when the token does not carry them).
+    let untrusted = d.join("untrusted.pem");
+    let mut text = std::fs::read_to_string(pki.pki("organisations.pem")).unwrap();
+    text.push_str(&std::fs::read_to_string(pki.pki("tsa-unit-1.pem")).unwrap());
+    std::fs::write(&untrusted, text).unwrap();
+
+    let mut issued = 0;
+    for hash in ["-sha256", "-sha384", "-sha512"] {
+        for (nonce, cert) in [(true, true), (false, false), (true, false)] {
+            let name = format!("q{hash}{nonce}{cert}");
+            let mut args = vec![hash];
+            if !nonce {
+                args.push("-no_nonce");
+            }
+            if cert {
+                args.push("-cert");
+            }
+            let q = query(d, &name, &args);
+            let (status, reply, ct) = http_post(
+                &format!("{}/tsa", server.base),
+                "application/timestamp-query",
+                &q,
+            );
+            assert_eq!((status, ct.as_str()), (200, "application/timestamp-reply"));
+            let reply_path = d.join(format!("{name}.tsr"));
+            std::fs::write(&reply_path, &reply).unwrap();
+            let out = tool(
+                "openssl",
+                &[
+                    "ts",
+                    "-verify",
+                    "-data",
+                    d.join("doc.txt").to_str().unwrap(),
+                    "-in",
+                    reply_path.to_str().unwrap(),
+                    "-CAfile",
+                    pki.pki("root.pem").to_str().unwrap(),
+                    "-untrusted",
+                    untrusted.to_str().unwrap(),
+                ],
+            );
+            assert!(
+                stdout(&out).contains("Verification: OK"),
+                "{name}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            let out = tool(
+                "openssl",
+                &["ts", "-reply", "-in", reply_path.to_str().unwrap(), "-text"],
+            );
+            let text = stdout(&out);
+            assert!(text.contains("Status: Granted"), "{text}");
+            assert!(text.contains("Policy OID: 1.3.6.1.5.5.7.13.8"), "{text}");
+            assert!(
+                text.contains("Accuracy: 0x01 seconds")
+                    || text.contains("Accuracy: 1 seconds")
+                    || text.contains("Accuracy: 0x01"),
+                "{text}"
+            );
+            assert_eq!(text.contains("Nonce: unspecified"), !nonce, "{text}");
+            assert!(text.contains("TSA: DirName:"), "{text}");
+            issued += 1;
+        }
+    }
+
+    // Every token is recorded in the database (flushed within a second).
+    let db = format!("sqlite://{}?mode=ro", pki.path("var/igc.sqlite").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let count = || {
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM timestamp_tokens")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || count() == issued),
+        "recorded {} of {issued}",
+        count()
+    );
+
+    // The metrics expose the clock guard.
+    let (status, body, _) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&body);
+    assert!(metrics.contains("tsa_clock_trusted 1"), "{metrics}");
+    assert!(metrics.contains("tsa_clock_offset_seconds"), "{metrics}");
+
+    // One source drifts 5 s (accuracy 1 s): not ready, and requests are refused.
+    b.set_offset_ms(5_000);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 503),
+        "still ready with a drifted source"
+    );
+    let (_, v) = ready(&server);
+    assert_eq!(v["tsa"]["clock"]["trusted"], false, "{v}");
+    let q = query(d, "refused", &["-sha256"]);
+    let (status, reply, _) = http_post(
+        &format!("{}/tsa", server.base),
+        "application/timestamp-query",
+        &q,
+    );
+    assert_eq!(
+        status, 200,
+        "a rejection is an RFC 3161 reply, not an HTTP error"
+    );
+    let path = d.join("refused.tsr");
+    std::fs::write(&path, reply).unwrap();
+    let text = stdout(&tool(
+        "openssl",
+        &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
+    ));
+    assert!(text.contains("Status: Rejected"), "{text}");
+    assert!(
+        text.contains("Failure info: the TSA's time source is not available"),
+        "{text}"
+    );
+    let (_, body, _) = server.get("/metrics");
+    assert!(String::from_utf8_lossy(&body).contains("tsa_clock_trusted 0"));
+
+    // Back in sync: ready again and tokens again, without a restart.
+    b.set_offset_ms(0);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
+        "did not recover: {}",
+        ready(&server).1
+    );
+    let q = query(d, "again", &["-sha256"]);
+    let (_, reply, _) = http_post(
+        &format!("{}/tsa", server.base),
+        "application/timestamp-query",
+        &q,
+    );
+    let path = d.join("again.tsr");
+    std::fs::write(&path, reply).unwrap();
+    let text = stdout(&tool(
+        "openssl",
+        &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
+    ));
+    assert!(text.contains("Status: Granted"), "{text}");
+}
