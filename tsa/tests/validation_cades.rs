@@ -74,6 +74,25 @@ async fn openssl_cades_prescription_of_a_medecin_is_total_passed() {
     .await;
     expect(&r, "TOTAL_PASSED", None);
     assert_eq!(r.revocation.as_ref().unwrap().source, "crl-files");
+    // Combined: an empty CRL set knows nothing, the store answers.
+    let combined = validator_with(Arc::new(tsa::validation::FirstKnownRevocationSource::new(
+        vec![
+            Arc::new(CrlRevocationSource::new(vec![])),
+            Arc::new(tsa::validation::StoreRevocationSource::new(
+                env.store().clone(),
+            )),
+        ],
+    )));
+    let r = validate(
+        &combined,
+        &sig,
+        Some(PRESCRIPTION),
+        DocumentKind::Prescription,
+        None,
+    )
+    .await;
+    expect(&r, "TOTAL_PASSED", None);
+    assert_eq!(r.revocation.as_ref().unwrap().source, "combined");
     // Offline without any CRL: the status cannot be established.
     let none = validator_with(Arc::new(CrlRevocationSource::new(vec![])));
     let r = validate(

@@ -24,11 +24,15 @@
 //!   (TIMESTAMP_ORDER_FAILURE when it predates the claimed signing time).
 //!
 //! ```ignore
-//! // In `igc serve`:
+//! // In `igc serve`: statuses from the CA store, then the root's ARL for the issuing CAs.
+//! let revocation = FirstKnownRevocationSource::new(vec![
+//!     Arc::new(StoreRevocationSource::new(store.clone())),
+//!     Arc::new(CrlRevocationSource::from_bytes(&[root_arl_der])?),
+//! ]);
 //! let validator = tsa::validation::Validator::new(
 //!     vec![root],                       // trust anchors
 //!     vec![ca_personnes, ca_orgs],      // intermediate CA certificates
-//!     Arc::new(StoreRevocationSource::new(store.clone())),
+//!     Arc::new(revocation),
 //!     SigningRules::builtin()?, ProfessionTable::builtin()?,
 //! )?.with_registry(store.clone());
 //! let app = app.merge(tsa::validation::http::router(Arc::new(validator)));
@@ -60,7 +64,8 @@ pub use report::{
     SignatureReport, SignerIdentity, SubIndication, TimestampInfo,
 };
 pub use revocation::{
-    CrlRevocationSource, RevocationSource, RevocationStatus, StoreRevocationSource,
+    CrlRevocationSource, FirstKnownRevocationSource, RevocationSource, RevocationStatus,
+    StoreRevocationSource,
 };
 
 use cades::{DigestCheck, SignatureCheck};

@@ -327,3 +327,53 @@ impl RevocationSource for StoreRevocationSource {
         })
     }
 }
+
+// ------------------------------------------------------------------ combined
+
+/// Asks several sources in order; the first that knows (good or revoked) answers. E.g. the
+/// CA store for end-entity certificates, then the root's ARL (a [`CrlRevocationSource`]) for
+/// the issuing CA certificates, which are not in the store.
+#[derive(Debug, Clone)]
+pub struct FirstKnownRevocationSource {
+    sources: Vec<std::sync::Arc<dyn RevocationSource>>,
+}
+
+impl FirstKnownRevocationSource {
+    /// Asks `sources` in this order.
+    pub fn new(sources: Vec<std::sync::Arc<dyn RevocationSource>>) -> Self {
+        FirstKnownRevocationSource { sources }
+    }
+}
+
+impl RevocationSource for FirstKnownRevocationSource {
+    fn name(&self) -> &'static str {
+        "combined"
+    }
+
+    fn status<'a>(
+        &'a self,
+        cert: &'a Certificate,
+        issuer: &'a Certificate,
+        at: OffsetDateTime,
+        validation_time: OffsetDateTime,
+    ) -> StatusFuture<'a> {
+        Box::pin(async move {
+            let mut reasons = Vec::new();
+            for s in &self.sources {
+                match s.status(cert, issuer, at, validation_time).await {
+                    RevocationStatus::Unknown { reason } => {
+                        reasons.push(format!("{}: {reason}", s.name()))
+                    }
+                    known => return known,
+                }
+            }
+            RevocationStatus::Unknown {
+                reason: if reasons.is_empty() {
+                    "no revocation source configured".into()
+                } else {
+                    reasons.join("; ")
+                },
+            }
+        })
+    }
+}
