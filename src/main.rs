@@ -11,6 +11,7 @@ mod dev;
 mod operator;
 mod pki;
 mod serve;
+mod sign_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,10 @@ enum Command {
         after_help = "Example (writes var/ under the current directory):\n  igc dev-setup --ceremonies hsm-config/ceremonies/dev"
     )]
     DevSetup(dev::DevSetupArgs),
+    /// Sign a document (CAdES-B, or CAdES-T with --tsa-url) with a key in a PKCS#11 token.
+    Sign(sign_cmd::SignArgs),
+    /// Validate a CAdES signature offline (exit 0 only when TOTAL_PASSED).
+    Verify(sign_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +96,8 @@ fn main() -> ExitCode {
         Command::Audit(c) => operator::audit(&cli.config, c),
         Command::Cert(c) => cert_cmd::cert(&cli.config, c),
         Command::Crl(c) => cert_cmd::crl(&cli.config, c),
+        Command::Sign(args) => sign_cmd::run_sign(&cli.config, args),
+        Command::Verify(args) => sign_cmd::run_verify(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

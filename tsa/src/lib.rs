@@ -11,7 +11,9 @@
 //!   the batching [`TokenLog`];
 //! - [`serial`]: serial numbers unique across instances;
 //! - [`http`]: the axum router (`POST /tsa`);
-//! - [`asn1`]: the RFC 3161 types `x509-tsp` 0.1 cannot express.
+//! - [`asn1`]: the RFC 3161 types `x509-tsp` 0.1 cannot express;
+//! - [`validation`]: CAdES B/T signature and certificate validation (ETSI EN 319 102-1
+//!   reports), CAdES signing, and the `/api/v1/verify` router.
 //!
 //! This crate links neither PKCS#11 nor SQL: the signer and the recorder
 //! are plugged in by the binary.
@@ -35,6 +37,7 @@ pub mod recorder;
 pub mod request;
 pub mod serial;
 pub mod sntp;
+pub mod validation;
 
 pub use asn1::FailureInfo;
 pub use authority::{Outcome, Reply, TimeStampAuthority, TsaCertificates, TsaStatus};

@@ -1,0 +1,296 @@
+//! `igc sign` and `igc verify`: CAdES signatures of documents with a key in a PKCS#11 token
+//! (the professional's card; SoftHSM in tests), and their offline validation from files
+//! (trust anchor, CA certificates, CRLs) — the same validator as `POST /api/v1/verify`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use hsm_config::{HsmSignature, HsmSigner, Module, PoolOptions, Token};
+use time::OffsetDateTime;
+use tsa::validation::{
+    parse_certificates, sign, CrlRevocationSource, DocumentKind, Indication, SignatureInput,
+    Validator,
+};
+
+/// `igc sign`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  igc sign --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa"
+)]
+pub struct SignArgs {
+    /// Label of the signing key in the token.
+    #[arg(long)]
+    key_label: String,
+    /// File holding the token's user PIN (mode 0600).
+    #[arg(long)]
+    pin_file: PathBuf,
+    /// PKCS#11 module; default: [hsm] module of the configuration, else SoftHSM2.
+    #[arg(long)]
+    module: Option<PathBuf>,
+    /// Token label; default: [hsm] token_label of the configuration.
+    #[arg(long)]
+    token: Option<String>,
+    /// The signer's certificate (PEM; further certificates in the file are included as
+    /// its chain).
+    #[arg(long)]
+    cert: PathBuf,
+    /// The document to sign.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// Where to write the DER CMS signature (never overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    /// Leave the document out of the signature.
+    #[arg(long)]
+    detached: bool,
+    /// Time-stamp the signature at this RFC 3161 TSA (http://…/tsa): CAdES-T.
+    #[arg(long)]
+    tsa_url: Option<String>,
+}
+
+/// `igc verify`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  igc verify --in ordonnance.p7s --document-type prescription --anchor root.pem \\\n    --ca ca-personnes.pem --crl ca-personnes.crl --json\n\nExit status: 0 when TOTAL_PASSED, 1 otherwise."
+)]
+pub struct VerifyArgs {
+    /// The CMS signature (DER or PEM).
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// The signed document, for a detached signature.
+    #[arg(long)]
+    content: Option<PathBuf>,
+    /// prescription, medical-certificate, death-certificate or generic.
+    #[arg(long)]
+    document_type: String,
+    /// Trust anchor certificate(s) (PEM or DER).
+    #[arg(long, required = true)]
+    anchor: Vec<PathBuf>,
+    /// CA certificate files (PEM, several per file allowed).
+    #[arg(long)]
+    ca: Vec<PathBuf>,
+    /// CRL files (PEM or DER).
+    #[arg(long)]
+    crl: Vec<PathBuf>,
+    /// Validation time (RFC 3339); default now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Print the whole report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `[hsm]` module and token label of the configuration file, when it has them (a
+/// missing or unreadable configuration is not an error: `--module`/`--token` suffice).
+fn hsm_defaults(config: &Path) -> (Option<PathBuf>, Option<String>) {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return (None, None);
+    };
+    let Ok(value) = text.parse::<toml::Table>() else {
+        return (None, None);
+    };
+    let hsm = value.get("hsm").and_then(|h| h.as_table());
+    // As `[hsm] softhsm2_conf` does for the server: exported before the module loads, unless
+    // the environment already says.
+    if let Some(conf) = hsm
+        .and_then(|h| h.get("softhsm2_conf"))
+        .and_then(|c| c.as_str())
+    {
+        if std::env::var_os("SOFTHSM2_CONF").is_none() {
+            std::env::set_var("SOFTHSM2_CONF", conf);
+        }
+    }
+    (
+        hsm.and_then(|h| h.get("module"))
+            .and_then(|m| m.as_str())
+            .map(PathBuf::from),
+        hsm.and_then(|h| h.get("token_label"))
+            .and_then(|t| t.as_str())
+            .map(str::to_owned),
+    )
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Writes `bytes` to a new file (refuses to overwrite).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
+    let (cfg_module, cfg_token) = hsm_defaults(config);
+    let module_path = args
+        .module
+        .or(cfg_module)
+        .unwrap_or_else(|| PathBuf::from(hsm_config::config::SOFTHSM_MODULE));
+    let token_label = args.token.or(cfg_token).ok_or_else(|| {
+        anyhow!("no token: give --token or set [hsm] token_label in the configuration")
+    })?;
+    let certs = parse_certificates(&read(&args.cert)?)
+        .map_err(|e| anyhow!("{}: {e}", args.cert.display()))?;
+    let (cert, chain) = certs
+        .split_first()
+        .ok_or_else(|| anyhow!("{}: no certificate", args.cert.display()))?;
+    let content = read(&args.input)?;
+    let pin = hsm_config::config::read_pin_file(&args.pin_file)?;
+    let module = Module::load(&module_path)?;
+    let token = Token::open(module, &token_label, pin, PoolOptions::default())?;
+    let signer = HsmSigner::new(&token, &args.key_label)?;
+    let cms = sign::sign_cades_b::<_, HsmSignature>(
+        &signer,
+        cert,
+        &content,
+        &sign::SignOptions {
+            detached: args.detached,
+            signing_time: None,
+            chain: chain.to_vec(),
+        },
+    )
+    .context("signing")?;
+    let (cms, level) = match &args.tsa_url {
+        Some(url) => (
+            sign::add_signature_timestamp(&cms, |req| post_timestamp_query(url, req))
+                .context("time-stamping the signature")?,
+            "CAdES-BASELINE-T",
+        ),
+        None => (cms, "CAdES-BASELINE-B"),
+    };
+    write_new(&args.out, &cms)?;
+    println!(
+        "{}: {level} {} signature of {} ({} bytes)",
+        args.out.display(),
+        if args.detached {
+            "detached"
+        } else {
+            "attached"
+        },
+        args.input.display(),
+        content.len()
+    );
+    Ok(())
+}
+
+/// POSTs an `application/timestamp-query` over plain HTTP/1.1 and returns the reply body.
+/// (TLS front-ends terminate in front of the TSA; the token itself is signed.)
+fn post_timestamp_query(url: &str, body: &[u8]) -> Result<Vec<u8>> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("--tsa-url must be an http:// URL"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut stream =
+        std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/timestamp-query\r\nAccept: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut reply = Vec::new();
+    stream
+        .take(1024 * 1024)
+        .read_to_end(&mut reply)
+        .context("reading the TSA reply")?;
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow!("malformed HTTP reply from the TSA"))?;
+    let head = String::from_utf8_lossy(&reply[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow!("malformed HTTP status line from the TSA"))?;
+    if status != "200" {
+        bail!("the TSA answered HTTP {status}");
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        bail!("chunked replies from the TSA are not supported");
+    }
+    Ok(reply[split + 4..].to_vec())
+}
+
+pub fn run_verify(args: VerifyArgs) -> Result<()> {
+    let document: DocumentKind = args.document_type.parse().map_err(|e: String| anyhow!(e))?;
+    let at = args
+        .at
+        .as_deref()
+        .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339))
+        .transpose()
+        .context("--at must be an RFC 3339 time")?;
+    let mut anchors = Vec::new();
+    for p in &args.anchor {
+        anchors.extend(parse_certificates(&read(p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?);
+    }
+    let mut cas = Vec::new();
+    for p in &args.ca {
+        cas.extend(parse_certificates(&read(p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?);
+    }
+    let crl_files = args
+        .crl
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let crls = CrlRevocationSource::from_bytes(&crl_files).map_err(|e| anyhow!(e))?;
+    let validator = Validator::new(
+        anchors,
+        cas,
+        Arc::new(crls),
+        ca::domain::SigningRules::builtin()?,
+        ca::domain::ProfessionTable::builtin()?,
+    )?;
+    let signature = read(&args.input)?;
+    let content = args.content.as_deref().map(read).transpose()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(validator.validate_signature(SignatureInput {
+        signature: &signature,
+        content: content.as_deref(),
+        document,
+        validation_time: at,
+    }));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.summary);
+        for c in &report.checks.0 {
+            println!("  [{:?}] {}: {}", c.result, c.check, c.detail);
+        }
+    }
+    if report.indication == Indication::TotalPassed {
+        Ok(())
+    } else {
+        bail!(
+            "{}{}",
+            report.indication,
+            report
+                .sub_indication
+                .map(|s| format!(" / {s}"))
+                .unwrap_or_default()
+        )
+    }
+}

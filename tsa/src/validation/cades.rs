@@ -1,0 +1,422 @@
+//! Decoding of a CMS SignedData (RFC 5652) carrying a CAdES signature (ETSI EN 319 122-1),
+//! and the checks of one SignerInfo: content-type, message-digest, signing-certificate-v2,
+//! the signature value. Used for the signature and for its time-stamp token.
+//!
+//! [`parse_cms`] is the fuzzed entry point: any input gives `Ok` or `Err`, never a panic.
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::asn1::{Any, OctetString, SetOfVec};
+use der::{Decode, Encode, Tag, Tagged};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use spki::AlgorithmIdentifierOwned;
+use time::OffsetDateTime;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::Certificate;
+
+use crate::asn1::{oid, SigningCertificateV2};
+
+/// Object identifiers of the CAdES attributes and algorithms.
+pub mod oids {
+    use const_oid::ObjectIdentifier;
+
+    /// id-data.
+    pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+    /// id-aa-signatureTimeStampToken (RFC 3161 appendix A, CAdES-T).
+    pub const SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
+    /// id-aa-signingCertificate (ESS v1, SHA-1 only: not accepted).
+    pub const SIGNING_CERTIFICATE_V1: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");
+    /// rsaEncryption (used as "signature algorithm" by many CMS producers).
+    pub const RSA_ENCRYPTION: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    /// sha256WithRSAEncryption.
+    pub const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+    /// sha384WithRSAEncryption.
+    pub const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+    /// sha512WithRSAEncryption.
+    pub const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+    /// id-ecPublicKey (used as "signature algorithm" by some producers).
+    pub const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    /// ecdsa-with-SHA256.
+    pub const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+    /// ecdsa-with-SHA384.
+    pub const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+    /// ecdsa-with-SHA512.
+    pub const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+}
+
+/// A decoded SignedData with its single SignerInfo.
+#[derive(Debug, Clone)]
+pub struct ParsedCms {
+    /// The SignedData.
+    pub signed_data: SignedData,
+    /// The one SignerInfo (CAdES baseline: one signer per SignedData).
+    pub signer: SignerInfo,
+    /// The X.509 certificates carried in `certificates`.
+    pub certificates: Vec<Certificate>,
+    /// eContentType.
+    pub econtent_type: ObjectIdentifier,
+    /// The encapsulated content, when attached.
+    pub attached: Option<Vec<u8>>,
+}
+
+/// Decodes a DER (or PEM `CMS` / `PKCS7`) ContentInfo of type signedData with exactly one
+/// SignerInfo.
+pub fn parse_cms(input: &[u8]) -> Result<ParsedCms, String> {
+    let owned;
+    let der = if input.starts_with(b"-----BEGIN") {
+        let block = pem::parse(input).map_err(|e| format!("PEM: {e}"))?;
+        if block.tag() != "CMS" && block.tag() != "PKCS7" {
+            return Err(format!(
+                "PEM block {:?}, expected CMS or PKCS7",
+                block.tag()
+            ));
+        }
+        owned = block.into_contents();
+        owned.as_slice()
+    } else {
+        input
+    };
+    let ci = ContentInfo::from_der(der).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
+    if ci.content_type != oid::SIGNED_DATA {
+        return Err(format!(
+            "content type {} is not id-signedData",
+            ci.content_type
+        ));
+    }
+    parse_signed_data(&ci.content)
+}
+
+/// Decodes the `content` of a ContentInfo as SignedData.
+pub fn parse_signed_data(content: &Any) -> Result<ParsedCms, String> {
+    let sd: SignedData = content
+        .decode_as()
+        .map_err(|e| format!("SignedData: {e}"))?;
+    let infos: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
+    let signer = match infos.as_slice() {
+        [one] => (*one).clone(),
+        [] => return Err("the SignedData has no SignerInfo".into()),
+        more => {
+            return Err(format!(
+                "the SignedData has {} SignerInfos; one is expected",
+                more.len()
+            ))
+        }
+    };
+    let certificates = sd
+        .certificates
+        .iter()
+        .flat_map(|set| set.0.iter())
+        .filter_map(|c| match c {
+            CertificateChoices::Certificate(c) => Some(c.clone()),
+            CertificateChoices::Other(_) => None,
+        })
+        .collect();
+    let econtent_type = sd.encap_content_info.econtent_type;
+    let attached = match &sd.encap_content_info.econtent {
+        None => None,
+        Some(any) => {
+            if any.tag() != Tag::OctetString {
+                return Err(format!("eContent is a {}, not an OCTET STRING", any.tag()));
+            }
+            Some(any.value().to_vec())
+        }
+    };
+    Ok(ParsedCms {
+        signed_data: sd,
+        signer,
+        certificates,
+        econtent_type,
+        attached,
+    })
+}
+
+/// The only value of the only attribute `oid` in `attrs`; `Ok(None)` when absent.
+pub fn single_attribute(
+    attrs: Option<&SetOfVec<x509_cert::attr::Attribute>>,
+    oid: ObjectIdentifier,
+) -> Result<Option<&Any>, String> {
+    let Some(attrs) = attrs else {
+        return Ok(None);
+    };
+    let found: Vec<_> = attrs.iter().filter(|a| a.oid == oid).collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [a] => {
+            let values: Vec<&Any> = a.values.iter().collect();
+            match values.as_slice() {
+                [v] => Ok(Some(*v)),
+                _ => Err(format!(
+                    "attribute {oid} has {} values; one is required",
+                    values.len()
+                )),
+            }
+        }
+        _ => Err(format!("attribute {oid} appears {} times", found.len())),
+    }
+}
+
+/// Hash algorithms accepted for message digests, signing-certificate-v2 and imprints.
+pub fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, String> {
+    Ok(match *alg {
+        oid::SHA256 => Sha256::digest(data).to_vec(),
+        oid::SHA384 => Sha384::digest(data).to_vec(),
+        oid::SHA512 => Sha512::digest(data).to_vec(),
+        oid::SHA1 => return Err("SHA-1 is not accepted".into()),
+        other => return Err(format!("hash algorithm {other} is not accepted")),
+    })
+}
+
+/// Hash name for messages.
+pub fn hash_name(alg: &ObjectIdentifier) -> String {
+    match *alg {
+        oid::SHA256 => "SHA-256".into(),
+        oid::SHA384 => "SHA-384".into(),
+        oid::SHA512 => "SHA-512".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The certificate the SignerInfo's `sid` designates, among `certs`.
+pub fn find_signer_certificate<'a>(
+    si: &SignerInfo,
+    certs: impl IntoIterator<Item = &'a Certificate>,
+) -> Option<&'a Certificate> {
+    certs.into_iter().find(|c| match &si.sid {
+        SignerIdentifier::IssuerAndSerialNumber(ias) => {
+            c.tbs_certificate.issuer == ias.issuer
+                && c.tbs_certificate.serial_number == ias.serial_number
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => c
+            .tbs_certificate
+            .get::<SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .is_some_and(|(_, s)| s.0 == ski.0),
+    })
+}
+
+/// Outcome of the message-digest check.
+#[derive(Debug)]
+pub enum DigestCheck {
+    /// Equal.
+    Ok(String),
+    /// The attribute is missing or malformed, or the algorithm is refused.
+    Format(String),
+    /// Different: the content was altered.
+    Mismatch(String),
+    /// The digest algorithm is refused by the policy (SHA-1, unknown).
+    Policy(String),
+}
+
+/// content-type signed attribute = eContentType.
+pub fn check_content_type(si: &SignerInfo, econtent_type: ObjectIdentifier) -> Result<(), String> {
+    let v = single_attribute(si.signed_attrs.as_ref(), oid::CONTENT_TYPE)?
+        .ok_or("the content-type signed attribute is missing")?;
+    let ct: ObjectIdentifier = v
+        .decode_as()
+        .map_err(|e| format!("content-type attribute: {e}"))?;
+    if ct != econtent_type {
+        return Err(format!(
+            "content-type attribute {ct} differs from eContentType {econtent_type}"
+        ));
+    }
+    Ok(())
+}
+
+/// message-digest signed attribute = hash of the content with the SignerInfo's digest
+/// algorithm.
+pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> DigestCheck {
+    let v = match single_attribute(si.signed_attrs.as_ref(), oid::MESSAGE_DIGEST) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return DigestCheck::Format("the message-digest signed attribute is missing".into())
+        }
+        Err(e) => return DigestCheck::Format(e),
+    };
+    let md: OctetString = match v.decode_as() {
+        Ok(m) => m,
+        Err(e) => return DigestCheck::Format(format!("message-digest attribute: {e}")),
+    };
+    if si
+        .digest_alg
+        .parameters
+        .as_ref()
+        .is_some_and(|p| p.tag() != Tag::Null)
+    {
+        return DigestCheck::Format("digest algorithm parameters must be absent or NULL".into());
+    }
+    let computed = match digest(&si.digest_alg.oid, content) {
+        Ok(d) => d,
+        Err(e) => return DigestCheck::Policy(e),
+    };
+    if computed.as_slice() == md.as_bytes() {
+        DigestCheck::Ok(format!(
+            "{} of the content matches the message-digest attribute",
+            hash_name(&si.digest_alg.oid)
+        ))
+    } else {
+        DigestCheck::Mismatch(format!(
+            "{} of the content ({}) differs from the message-digest attribute ({}): the content was altered",
+            hash_name(&si.digest_alg.oid),
+            hex::encode(&computed),
+            hex::encode(md.as_bytes())
+        ))
+    }
+}
+
+/// signing-certificate-v2 (RFC 5035) binds `cert`: first ESSCertIDv2's hash of the DER
+/// certificate matches, and its issuerSerial (when present) names it.
+pub fn check_signing_certificate_v2(si: &SignerInfo, cert: &Certificate) -> Result<String, String> {
+    let v = single_attribute(si.signed_attrs.as_ref(), oid::SIGNING_CERTIFICATE_V2)?;
+    let Some(v) = v else {
+        if single_attribute(si.signed_attrs.as_ref(), oids::SIGNING_CERTIFICATE_V1)?.is_some() {
+            return Err(
+                "only the SHA-1 signing-certificate (v1) attribute is present; signing-certificate-v2 is required".into(),
+            );
+        }
+        return Err("the signing-certificate-v2 signed attribute is missing".into());
+    };
+    let scv2: SigningCertificateV2 = v
+        .decode_as()
+        .map_err(|e| format!("signing-certificate-v2: {e}"))?;
+    let first = scv2
+        .certs
+        .first()
+        .ok_or("signing-certificate-v2 lists no certificate")?;
+    let alg = first.hash_algorithm.as_ref().map_or(oid::SHA256, |a| a.oid);
+    let der = cert.to_der().map_err(|e| e.to_string())?;
+    let h = digest(&alg, &der)?;
+    if h.as_slice() != first.cert_hash.as_bytes() {
+        return Err(format!(
+            "signing-certificate-v2 hash ({}) is not the signing certificate's {}",
+            hex::encode(first.cert_hash.as_bytes()),
+            hash_name(&alg)
+        ));
+    }
+    if let Some(is) = &first.issuer_serial {
+        let issuer_ok = is.issuer.iter().any(|g| {
+            matches!(g, x509_cert::ext::pkix::name::GeneralName::DirectoryName(n)
+                if *n == cert.tbs_certificate.issuer)
+        });
+        if !issuer_ok || is.serial_number != cert.tbs_certificate.serial_number {
+            return Err(
+                "signing-certificate-v2 issuerSerial does not name the signing certificate".into(),
+            );
+        }
+    }
+    Ok(format!(
+        "signing-certificate-v2 binds the signing certificate ({})",
+        hash_name(&alg)
+    ))
+}
+
+/// Why the signature value was not verified.
+#[derive(Debug)]
+pub enum SignatureCheck {
+    /// Verified.
+    Ok(String),
+    /// The signature does not verify (or cannot be decoded): SIG_CRYPTO_FAILURE.
+    Bad(String),
+    /// The algorithm or key is outside the policy: CRYPTO_CONSTRAINTS_FAILURE.
+    Policy(String),
+    /// Signed attributes are absent (not CAdES) or malformed.
+    Format(String),
+}
+
+/// The signature algorithm to verify with: CMS producers often write rsaEncryption (or
+/// id-ecPublicKey) and leave the hash to digestAlgorithm; turn those into the combined OID.
+fn effective_signature_algorithm(si: &SignerInfo) -> Result<AlgorithmIdentifierOwned, String> {
+    let alg = &si.signature_algorithm;
+    let hash = si.digest_alg.oid;
+    let combined = match alg.oid {
+        oids::RSA_ENCRYPTION => match hash {
+            oid::SHA256 => oids::SHA256_RSA,
+            oid::SHA384 => oids::SHA384_RSA,
+            oid::SHA512 => oids::SHA512_RSA,
+            other => return Err(format!("RSA with digest algorithm {other} is not accepted")),
+        },
+        oids::EC_PUBLIC_KEY => {
+            let id = match hash {
+                oid::SHA256 => oids::ECDSA_SHA256,
+                oid::SHA384 => oids::ECDSA_SHA384,
+                oid::SHA512 => oids::ECDSA_SHA512,
+                other => {
+                    return Err(format!(
+                        "ECDSA with digest algorithm {other} is not accepted"
+                    ))
+                }
+            };
+            return Ok(AlgorithmIdentifierOwned {
+                oid: id,
+                parameters: None,
+            });
+        }
+        _ => return Ok(alg.clone()),
+    };
+    Ok(AlgorithmIdentifierOwned {
+        oid: combined,
+        parameters: Some(Any::from(der::asn1::Null)),
+    })
+}
+
+/// Verifies the SignerInfo's signature over its DER signed attributes with `cert`'s key.
+pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
+    use ca::verify::VerifyError as V;
+    let Some(attrs) = si.signed_attrs.as_ref() else {
+        return SignatureCheck::Format("no signed attributes (CAdES requires them)".into());
+    };
+    let message = match attrs.to_der() {
+        Ok(m) => m,
+        Err(e) => return SignatureCheck::Format(format!("signed attributes: {e}")),
+    };
+    let alg = match effective_signature_algorithm(si) {
+        Ok(a) => a,
+        Err(e) => return SignatureCheck::Policy(e),
+    };
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    match ca::verify::verify_signature(spki, &alg, &message, si.signature.as_bytes()) {
+        Ok(()) => {
+            let kind = match ca::verify::check_public_key(spki) {
+                Ok(ca::verify::PublicKeyKind::EcP256) => "ECDSA P-256".to_owned(),
+                Ok(ca::verify::PublicKeyKind::EcP384) => "ECDSA P-384".to_owned(),
+                Ok(ca::verify::PublicKeyKind::Rsa { bits, .. }) => format!("RSA-{bits}"),
+                Err(_) => "key".to_owned(),
+            };
+            SignatureCheck::Ok(format!(
+                "the signature ({}, {kind}) verifies with the signing certificate's key",
+                alg.oid
+            ))
+        }
+        Err(e @ (V::BadSignature | V::MalformedSignature(_))) => {
+            SignatureCheck::Bad(format!("the signature value does not verify: {e}"))
+        }
+        Err(e) => SignatureCheck::Policy(format!("signature algorithm or key refused: {e}")),
+    }
+}
+
+/// The signing-time signed attribute, when present.
+pub fn signing_time(si: &SignerInfo) -> Result<Option<OffsetDateTime>, String> {
+    let Some(v) = single_attribute(si.signed_attrs.as_ref(), oid::SIGNING_TIME)? else {
+        return Ok(None);
+    };
+    let t = v
+        .to_der()
+        .and_then(|d| x509_cert::time::Time::from_der(&d))
+        .map_err(|e| format!("signing-time attribute: {e}"))?;
+    Ok(Some(OffsetDateTime::from(t.to_system_time())))
+}
+
+/// The DER of every signature-time-stamp token (unsigned attribute values).
+pub fn timestamp_tokens(si: &SignerInfo) -> Vec<&Any> {
+    si.unsigned_attrs
+        .iter()
+        .flat_map(|a| a.iter())
+        .filter(|a| a.oid == oids::SIGNATURE_TIME_STAMP_TOKEN)
+        .flat_map(|a| a.values.iter())
+        .collect()
+}

@@ -1,0 +1,995 @@
+//! Validation of signed e-prescriptions, medical certificates and X.509 certificates
+//! (issue 7, DESIGN.md §6).
+//!
+//! - [`Validator::validate_signature`]: CAdES baseline B and T (ETSI EN 319 122-1) over
+//!   attached or detached content — content-type, message-digest, signing-certificate-v2,
+//!   the signature, algorithm and key-size policy ([`ca::verify`]), the path to a trust
+//!   anchor ([`path`]), SIGN-profile key usage, revocation at the relevant time
+//!   ([`RevocationSource`]: CRL files or the CA store), the signature time-stamp
+//!   ([`timestamp`]) and the document-type rule ([`ca::domain::SigningRules`]). The result is
+//!   a [`SignatureReport`] in the ETSI EN 319 102-1 model.
+//! - [`Validator::validate_certificate`]: path and status of a certificate at a time.
+//! - [`sign`]: CAdES-B signing through any RustCrypto signer, and CAdES-T by adding a
+//!   time-stamp token.
+//! - [`http`]: `POST /api/v1/verify` and `POST /api/v1/verify/certificate`.
+//!
+//! Validation policy decisions (documented here because they go beyond ETSI's defaults):
+//! - the SIGN key usage and the signer's profession are *definitive* constraints of this
+//!   PKI: failing them gives TOTAL_FAILED / SIG_CONSTRAINTS_FAILURE (ETSI lists
+//!   SIG_CONSTRAINTS_FAILURE under INDETERMINATE; no additional data can change these);
+//! - revocation of the signing certificate is required; for CA certificates and the TSA
+//!   certificate a missing status is reported as a warning (CA certificates are not in the
+//!   CA store, and the root ARL is not always supplied offline);
+//! - an invalid time-stamp gives no proof of existence and makes the result INDETERMINATE
+//!   (TIMESTAMP_ORDER_FAILURE when it predates the claimed signing time).
+//!
+//! ```ignore
+//! // In `igc serve`: statuses from the CA store, then the root's ARL for the issuing CAs.
+//! let revocation = FirstKnownRevocationSource::new(vec![
+//!     Arc::new(StoreRevocationSource::new(store.clone())),
+//!     Arc::new(CrlRevocationSource::from_bytes(&[root_arl_der])?),
+//! ]);
+//! let validator = tsa::validation::Validator::new(
+//!     vec![root],                       // trust anchors
+//!     vec![ca_personnes, ca_orgs],      // intermediate CA certificates
+//!     Arc::new(revocation),
+//!     SigningRules::builtin()?, ProfessionTable::builtin()?,
+//! )?.with_registry(store.clone());
+//! let app = app.merge(tsa::validation::http::router(Arc::new(validator)));
+//! ```
+
+pub mod cades;
+pub mod http;
+pub mod path;
+pub mod report;
+pub mod revocation;
+pub mod sign;
+pub mod timestamp;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use ca::domain::{
+    DocumentType, IdNatPs, ProfessionCode, ProfessionTable, SigningDecision, SigningRules,
+};
+use ca::storage::Store;
+use der::asn1::Any;
+use der::{Decode, Tag, Tagged};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+pub use report::{
+    CertificateInfo, CertificateReport, Check, CheckResult, Checks, Indication, RevocationUsed,
+    SignatureReport, SignerIdentity, SubIndication, TimestampInfo,
+};
+pub use revocation::{
+    CrlRevocationSource, FirstKnownRevocationSource, RevocationSource, RevocationStatus,
+    StoreRevocationSource,
+};
+
+use cades::{DigestCheck, SignatureCheck};
+use Indication::{Indeterminate, TotalFailed};
+
+/// Errors building a validator (bad configuration), not validation outcomes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// No trust anchor, or a certificate that cannot be used.
+    #[error("validator configuration: {0}")]
+    Config(String),
+    /// Reference data (professions, signing rules) inconsistent.
+    #[error("reference data: {0}")]
+    Reference(#[from] ca::Error),
+}
+
+/// The kind of document signed: one of the rule-governed types, or `generic` (any
+/// professional may sign).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentKind {
+    /// Ordonnance.
+    Prescription,
+    /// Certificat médical.
+    MedicalCertificate,
+    /// Certificat de décès.
+    DeathCertificate,
+    /// Any other document: no profession rule.
+    Generic,
+}
+
+impl DocumentKind {
+    /// The rule-governed type, `None` for generic.
+    pub fn rule_type(self) -> Option<DocumentType> {
+        match self {
+            DocumentKind::Prescription => Some(DocumentType::Prescription),
+            DocumentKind::MedicalCertificate => Some(DocumentType::MedicalCertificate),
+            DocumentKind::DeathCertificate => Some(DocumentType::DeathCertificate),
+            DocumentKind::Generic => None,
+        }
+    }
+
+    /// `prescription`, `medical-certificate`, `death-certificate`, `generic`.
+    pub fn as_str(self) -> &'static str {
+        match self.rule_type() {
+            Some(t) => t.as_str(),
+            None => "generic",
+        }
+    }
+}
+
+impl FromStr for DocumentKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "prescription" => Ok(DocumentKind::Prescription),
+            "medical-certificate" => Ok(DocumentKind::MedicalCertificate),
+            "death-certificate" => Ok(DocumentKind::DeathCertificate),
+            "generic" => Ok(DocumentKind::Generic),
+            other => Err(format!(
+                "unknown document type {other:?} (prescription, medical-certificate, death-certificate, generic)"
+            )),
+        }
+    }
+}
+
+/// Tunable parts of the validation policy.
+#[derive(Debug, Clone)]
+pub struct ValidationPolicy {
+    /// Clock tolerance between the claimed signing time and the time-stamp, added to the
+    /// token's declared accuracy (signing-time has one-second precision).
+    pub signing_time_tolerance: time::Duration,
+    /// Refuse CAdES-B (no time-stamp) as INDETERMINATE/NO_POE.
+    pub require_timestamp: bool,
+}
+
+impl Default for ValidationPolicy {
+    fn default() -> Self {
+        ValidationPolicy {
+            signing_time_tolerance: time::Duration::seconds(1),
+            require_timestamp: false,
+        }
+    }
+}
+
+/// What to validate.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureInput<'a> {
+    /// DER (or PEM) CMS ContentInfo.
+    pub signature: &'a [u8],
+    /// The content, for a detached signature.
+    pub content: Option<&'a [u8]>,
+    /// The document type, for the profession rule.
+    pub document: DocumentKind,
+    /// Validation time; now when `None`.
+    pub validation_time: Option<OffsetDateTime>,
+}
+
+/// The validation service: trust anchors, known CA certificates, revocation source and the
+/// reference data. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Validator {
+    anchors: Vec<Certificate>,
+    intermediates: Vec<Certificate>,
+    revocation: Arc<dyn RevocationSource>,
+    rules: SigningRules,
+    professions: ProfessionTable,
+    registry: Option<Store>,
+    policy: ValidationPolicy,
+    links: path::LinkCache,
+}
+
+/// Reads every certificate of PEM (one or several) or DER bytes.
+pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
+    let text_start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if text_start.is_some_and(|i| bytes[i..].starts_with(b"-----")) {
+        let certs =
+            Certificate::load_pem_chain(bytes).map_err(|e| format!("PEM certificate: {e}"))?;
+        if certs.is_empty() {
+            return Err("no certificate in the PEM text".into());
+        }
+        Ok(certs)
+    } else {
+        Ok(vec![
+            Certificate::from_der(bytes).map_err(|e| format!("DER certificate: {e}"))?
+        ])
+    }
+}
+
+impl Validator {
+    /// A validator trusting `anchors` (self-signed roots), knowing the CA certificates
+    /// `intermediates` (signatures may omit them), asking `revocation` for statuses and
+    /// applying `rules` over `professions`.
+    pub fn new(
+        anchors: Vec<Certificate>,
+        intermediates: Vec<Certificate>,
+        revocation: Arc<dyn RevocationSource>,
+        rules: SigningRules,
+        professions: ProfessionTable,
+    ) -> Result<Self, ValidationError> {
+        if anchors.is_empty() {
+            return Err(ValidationError::Config("no trust anchor".into()));
+        }
+        rules.check_against(&professions)?;
+        Ok(Validator {
+            anchors,
+            intermediates,
+            revocation,
+            rules,
+            professions,
+            registry: None,
+            policy: ValidationPolicy::default(),
+            links: path::LinkCache::default(),
+        })
+    }
+
+    /// Also looks the signer's profession up in the registry when the certificate has no
+    /// (known) `title`.
+    pub fn with_registry(mut self, store: Store) -> Self {
+        self.registry = Some(store);
+        self
+    }
+
+    /// Replaces the policy.
+    pub fn with_policy(mut self, policy: ValidationPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The trust anchors.
+    pub fn anchors(&self) -> &[Certificate] {
+        &self.anchors
+    }
+
+    fn pool<'a>(&'a self, extra: &'a [Certificate]) -> Vec<&'a Certificate> {
+        extra.iter().chain(self.intermediates.iter()).collect()
+    }
+
+    /// Validates a CAdES signature. Never fails: problems are in the report.
+    pub async fn validate_signature(&self, input: SignatureInput<'_>) -> SignatureReport {
+        let validation_time = input
+            .validation_time
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        let mut checks = Checks::default();
+        let mut report = SignatureReport {
+            indication: Indication::TotalPassed,
+            sub_indication: None,
+            summary: String::new(),
+            signature_format: "CMS".into(),
+            document_type: input.document.as_str().into(),
+            detached: input.content.is_some(),
+            validation_time,
+            signer: None,
+            claimed_signing_time: None,
+            timestamp: None,
+            timestamp_time: None,
+            chain: Vec::new(),
+            revocation: None,
+            checks: Checks::default(),
+        };
+        self.run_signature_checks(&input, validation_time, &mut checks, &mut report)
+            .await;
+        report.checks = checks;
+        finish_signature(&mut report);
+        report
+    }
+
+    async fn run_signature_checks(
+        &self,
+        input: &SignatureInput<'_>,
+        validation_time: OffsetDateTime,
+        checks: &mut Checks,
+        report: &mut SignatureReport,
+    ) {
+        // --- format
+        let parsed = match cades::parse_cms(input.signature) {
+            Ok(p) => p,
+            Err(e) => {
+                checks.fail("format", TotalFailed, SubIndication::FormatFailure, e);
+                return;
+            }
+        };
+        checks.pass("format", "a CMS SignedData with one SignerInfo");
+        let si = &parsed.signer;
+        // --- content
+        let content: &[u8] = match (&parsed.attached, input.content) {
+            (Some(a), Some(c)) if a.as_slice() != c => {
+                checks.fail(
+                    "content",
+                    TotalFailed,
+                    SubIndication::HashFailure,
+                    "the content given differs from the content encapsulated in the signature",
+                );
+                return;
+            }
+            (Some(a), _) => {
+                report.detached = false;
+                a
+            }
+            (None, Some(c)) => c,
+            (None, None) => {
+                checks.fail(
+                    "content",
+                    Indeterminate,
+                    SubIndication::SignedDataNotFound,
+                    "detached signature: the signed content must be given",
+                );
+                return;
+            }
+        };
+        checks.pass(
+            "content",
+            format!(
+                "{} content of {} bytes",
+                if report.detached {
+                    "detached"
+                } else {
+                    "attached"
+                },
+                content.len()
+            ),
+        );
+        match cades::check_content_type(si, parsed.econtent_type) {
+            Ok(()) => checks.pass(
+                "content-type",
+                format!(
+                    "content-type signed attribute = eContentType {}",
+                    parsed.econtent_type
+                ),
+            ),
+            Err(e) => checks.fail("content-type", TotalFailed, SubIndication::FormatFailure, e),
+        }
+        match cades::check_message_digest(si, content) {
+            DigestCheck::Ok(d) => checks.pass("message-digest", d),
+            DigestCheck::Format(e) => checks.fail(
+                "message-digest",
+                TotalFailed,
+                SubIndication::FormatFailure,
+                e,
+            ),
+            DigestCheck::Mismatch(e) => {
+                checks.fail("message-digest", TotalFailed, SubIndication::HashFailure, e)
+            }
+            DigestCheck::Policy(e) => checks.fail(
+                "message-digest",
+                Indeterminate,
+                SubIndication::CryptoConstraintsFailure,
+                e,
+            ),
+        }
+        // --- signing certificate
+        let pool = self.pool(&parsed.certificates);
+        let Some(signer_cert) = cades::find_signer_certificate(si, pool.iter().copied()).cloned()
+        else {
+            checks.fail(
+                "signing-certificate",
+                Indeterminate,
+                SubIndication::NoSigningCertificateFound,
+                "the certificate named by the SignerInfo is neither in the signature nor among the known certificates",
+            );
+            return;
+        };
+        checks.pass(
+            "signing-certificate",
+            format!("signer certificate {}", path::subject(&signer_cert)),
+        );
+        report.signer = Some(self.identity(&signer_cert).await);
+        match cades::check_signing_certificate_v2(si, &signer_cert) {
+            Ok(d) => checks.pass("signing-certificate-v2", d),
+            Err(e) => checks.fail(
+                "signing-certificate-v2",
+                Indeterminate,
+                SubIndication::NoSigningCertificateFound,
+                e,
+            ),
+        }
+        // --- signature value
+        match cades::check_signature(si, &signer_cert) {
+            SignatureCheck::Ok(d) => checks.pass("signature", d),
+            SignatureCheck::Bad(e) => {
+                checks.fail("signature", TotalFailed, SubIndication::SigCryptoFailure, e)
+            }
+            SignatureCheck::Policy(e) => checks.fail(
+                "signature",
+                Indeterminate,
+                SubIndication::CryptoConstraintsFailure,
+                e,
+            ),
+            SignatureCheck::Format(e) => {
+                checks.fail("signature", TotalFailed, SubIndication::FormatFailure, e)
+            }
+        }
+        match cades::signing_time(si) {
+            Ok(t) => {
+                report.claimed_signing_time = t;
+                match t {
+                    Some(t) => checks.pass("signing-time", format!("claimed signing time {t}")),
+                    None => checks.skip("signing-time", "no signing-time attribute"),
+                }
+            }
+            Err(e) => checks.fail("signing-time", TotalFailed, SubIndication::FormatFailure, e),
+        }
+        // --- signature time-stamp (CAdES-T)
+        let baseline_b = !checks.failed("content-type")
+            && !checks.failed("signing-certificate-v2")
+            && si.signed_attrs.is_some();
+        let tokens = cades::timestamp_tokens(si);
+        let mut poe: Option<OffsetDateTime> = None;
+        match tokens.as_slice() {
+            [] => {
+                if self.policy.require_timestamp {
+                    checks.fail(
+                        "signature-timestamp",
+                        Indeterminate,
+                        SubIndication::TryLater,
+                        "the policy requires a signature time-stamp (CAdES-T) and there is none",
+                    );
+                } else {
+                    checks.skip("signature-timestamp", "no signature time-stamp (CAdES-B)");
+                }
+            }
+            [token, ..] => {
+                let out = timestamp::verify_token(
+                    token,
+                    si.signature.as_bytes(),
+                    &self.anchors,
+                    &pool,
+                    &self.links,
+                    self.revocation.as_ref(),
+                    validation_time,
+                )
+                .await;
+                report.timestamp = out.info.clone();
+                match (&out.error, out.poe) {
+                    (None, Some(t)) => {
+                        let mut detail = out.passed.join("; ");
+                        for w in &out.warnings {
+                            detail.push_str("; warning: ");
+                            detail.push_str(w);
+                        }
+                        if out.warnings.is_empty() {
+                            checks.pass("signature-timestamp", detail);
+                        } else {
+                            checks.warn("signature-timestamp", detail);
+                        }
+                        // Order: the claimed signing time must not follow the time-stamp.
+                        if let Some(claimed) = report.claimed_signing_time {
+                            let slack = out.accuracy + self.policy.signing_time_tolerance;
+                            if claimed > t + slack {
+                                checks.fail(
+                                    "timestamp-order",
+                                    Indeterminate,
+                                    SubIndication::TimestampOrderFailure,
+                                    format!("the claimed signing time {claimed} is after the time-stamp {t}"),
+                                );
+                            } else {
+                                checks.pass(
+                                    "timestamp-order",
+                                    format!("claimed signing time {claimed} ≤ time-stamp {t}"),
+                                );
+                                poe = Some(t);
+                            }
+                        } else {
+                            poe = Some(t);
+                        }
+                    }
+                    (e, _) => checks.fail(
+                        "signature-timestamp",
+                        Indeterminate,
+                        SubIndication::TimestampOrderFailure,
+                        format!(
+                            "the signature time-stamp is not valid, so it proves nothing: {}",
+                            e.as_deref().unwrap_or("no time")
+                        ),
+                    ),
+                }
+            }
+        }
+        report.timestamp_time = poe;
+        report.signature_format = match (baseline_b, poe.is_some()) {
+            (true, true) => "CAdES-BASELINE-T",
+            (true, false) => "CAdES-BASELINE-B",
+            _ => "CMS",
+        }
+        .into();
+        // --- X.509 validation of the signing certificate
+        let reference = poe.unwrap_or(validation_time);
+        self.check_certificate(
+            &signer_cert,
+            &pool,
+            reference,
+            poe.map(|_| "the signature time-stamp"),
+            validation_time,
+            checks,
+            &mut report.chain,
+            &mut report.revocation,
+        )
+        .await;
+        match path::check_sign_key_usage(&signer_cert) {
+            Ok(()) => checks.pass(
+                "signer-key-usage",
+                "key usage nonRepudiation only (SIGN profile)",
+            ),
+            Err(e) => checks.fail(
+                "signer-key-usage",
+                TotalFailed,
+                SubIndication::SigConstraintsFailure,
+                e,
+            ),
+        }
+        // --- document-type rule
+        self.check_profession(input.document, report.signer.as_ref(), checks);
+    }
+
+    /// Path, validity and revocation of `cert` at `reference`. `established` names what
+    /// makes `reference` a proven time (the signature time-stamp; the validation time asked
+    /// for a certificate): an expiry or revocation before it is then final (TOTAL_FAILED);
+    /// `None` means no proof of existence (INDETERMINATE …_NO_POE).
+    #[allow(clippy::too_many_arguments)]
+    async fn check_certificate(
+        &self,
+        cert: &Certificate,
+        pool: &[&Certificate],
+        reference: OffsetDateTime,
+        established: Option<&str>,
+        validation_time: OffsetDateTime,
+        checks: &mut Checks,
+        chain_out: &mut Vec<CertificateInfo>,
+        revocation_out: &mut Option<RevocationUsed>,
+    ) {
+        let have_poe = established.is_some();
+        let proven = established.unwrap_or("the validation time");
+        let chain = match path::build_path(cert, pool, &self.anchors, &self.links) {
+            Ok(c) => {
+                checks.pass(
+                    "certificate-chain",
+                    format!(
+                        "chain of {} certificates to the trust anchor {}",
+                        c.len(),
+                        c.last().map(path::subject).unwrap_or_default()
+                    ),
+                );
+                c
+            }
+            Err(e) => {
+                chain_out.extend(e.partial.iter().map(path::info));
+                checks.fail("certificate-chain", Indeterminate, e.sub, e.detail);
+                return;
+            }
+        };
+        chain_out.extend(chain.iter().map(path::info));
+        // Validity.
+        match path::first_invalid_at(&chain, reference) {
+            None => checks.pass(
+                "certificate-validity",
+                format!("every certificate of the chain was valid at {reference} ({proven})"),
+            ),
+            Some((c, early)) => {
+                let (nb, na) = path::validity(c);
+                let (ind, sub, what) = match (early, have_poe) {
+                    (true, _) => (
+                        TotalFailed,
+                        SubIndication::NotYetValid,
+                        format!("not valid before {nb}"),
+                    ),
+                    (false, true) => (
+                        TotalFailed,
+                        SubIndication::Expired,
+                        format!("expired at {na}, before {proven}"),
+                    ),
+                    (false, false) => (
+                        Indeterminate,
+                        SubIndication::OutOfBoundsNoPoe,
+                        format!("expired at {na}, and no time-stamp proves the signature existed before"),
+                    ),
+                };
+                checks.fail(
+                    "certificate-validity",
+                    ind,
+                    sub,
+                    format!("{} is {what} (time checked: {reference})", path::subject(c)),
+                );
+            }
+        }
+        // Revocation: the end entity must have a status; CA certificates when available.
+        for (i, c) in chain.iter().enumerate() {
+            let Some(issuer) = chain.get(i + 1) else {
+                break; // the trust anchor
+            };
+            let status = self
+                .revocation
+                .status(c, issuer, reference, validation_time)
+                .await;
+            let is_ee = i == 0;
+            let check = if is_ee { "revocation" } else { "ca-revocation" };
+            let used = |status: &str, revoked_at, reason, detail: String| RevocationUsed {
+                source: self.revocation.name().into(),
+                status: status.into(),
+                evaluated_at: reference,
+                revoked_at,
+                reason,
+                detail,
+            };
+            match status {
+                RevocationStatus::Good { detail, .. } => {
+                    checks.pass(
+                        check,
+                        format!("{} not revoked at {reference} ({detail})", path::subject(c)),
+                    );
+                    if is_ee {
+                        *revocation_out = Some(used("good", None, None, detail));
+                    }
+                }
+                RevocationStatus::Revoked {
+                    at,
+                    reason,
+                    on_hold,
+                    detail,
+                } => {
+                    let word = if on_hold { "suspended" } else { "revoked" };
+                    if is_ee {
+                        *revocation_out = Some(used(
+                            if on_hold { "on-hold" } else { "revoked" },
+                            Some(at),
+                            reason.clone(),
+                            detail.clone(),
+                        ));
+                    }
+                    let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                    if at > reference {
+                        checks.pass(
+                            check,
+                            format!(
+                                "{} was {word} at {at}{why}, after {reference} ({proven})",
+                                path::subject(c)
+                            ),
+                        );
+                    } else if have_poe {
+                        checks.fail(
+                            check,
+                            TotalFailed,
+                            SubIndication::Revoked,
+                            format!(
+                                "{} was {word} at {at}{why}, before {proven} ({reference})",
+                                path::subject(c)
+                            ),
+                        );
+                    } else {
+                        checks.fail(
+                            check,
+                            Indeterminate,
+                            if is_ee {
+                                SubIndication::RevokedNoPoe
+                            } else {
+                                SubIndication::RevokedCaNoPoe
+                            },
+                            format!(
+                                "{} was {word} at {at}{why}, and no time-stamp proves the signature existed before",
+                                path::subject(c)
+                            ),
+                        );
+                    }
+                }
+                RevocationStatus::Unknown { reason } => {
+                    if is_ee {
+                        *revocation_out = Some(used("unknown", None, None, reason.clone()));
+                        checks.fail(
+                            check,
+                            Indeterminate,
+                            SubIndication::TryLater,
+                            format!(
+                                "the revocation status of {} is not known: {reason}",
+                                path::subject(c)
+                            ),
+                        );
+                    } else {
+                        checks.warn(
+                            check,
+                            format!(
+                                "the status of CA certificate {} was not checked: {reason}",
+                                path::subject(c)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_profession(
+        &self,
+        document: DocumentKind,
+        signer: Option<&SignerIdentity>,
+        checks: &mut Checks,
+    ) {
+        let Some(doc) = document.rule_type() else {
+            checks.skip("profession", "generic document: no profession rule");
+            return;
+        };
+        let Some(signer) = signer else {
+            return;
+        };
+        let Some(code) = signer
+            .profession_code
+            .as_deref()
+            .and_then(|c| c.parse::<ProfessionCode>().ok())
+        else {
+            checks.fail(
+                "profession",
+                TotalFailed,
+                SubIndication::SigConstraintsFailure,
+                format!(
+                    "the signer's profession is unknown (certificate title {:?}); a {doc} can only be signed by a listed profession",
+                    signer.profession.as_deref().unwrap_or("absent")
+                ),
+            );
+            return;
+        };
+        let label = signer
+            .profession
+            .clone()
+            .unwrap_or_else(|| code.to_string());
+        match self.rules.may_sign(doc, &code) {
+            SigningDecision::Allowed { note } => checks.pass(
+                "profession",
+                format!(
+                    "{label} ({code}) may sign a {doc}{}",
+                    note.map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+            ),
+            SigningDecision::NotAllowed { .. } => {
+                let allowed: Vec<String> = self
+                    .rules
+                    .signers_of(doc)
+                    .into_iter()
+                    .map(|c| {
+                        self.professions
+                            .lookup(c)
+                            .map_or_else(|| c.to_string(), |p| p.label.clone())
+                    })
+                    .collect();
+                checks.fail(
+                    "profession",
+                    TotalFailed,
+                    SubIndication::SigConstraintsFailure,
+                    format!(
+                        "a {label} (profession {code}) may not sign a {doc}; allowed: {}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The holder of a certificate: IdNat, names, profession (title, else the registry).
+    async fn identity(&self, c: &Certificate) -> SignerIdentity {
+        let mut cn = None;
+        let mut sn = None;
+        let mut gn = None;
+        let mut title = None;
+        let mut org = None;
+        for rdn in c.tbs_certificate.subject.0.iter() {
+            for atv in rdn.0.iter() {
+                let v = attr_text(&atv.value);
+                match atv.oid.to_string().as_str() {
+                    "2.5.4.3" => cn = v,
+                    "2.5.4.4" => sn = v,
+                    "2.5.4.42" => gn = v,
+                    "2.5.4.12" => title = v,
+                    "2.5.4.10" => org = v,
+                    _ => {}
+                }
+            }
+        }
+        let idnat = cn.as_deref().and_then(|s| s.parse::<IdNatPs>().ok());
+        let mut profession = title.as_deref().and_then(|t| {
+            self.professions
+                .iter()
+                .find(|p| p.label.to_lowercase() == t.trim().to_lowercase())
+                .map(|p| (p.code.to_string(), p.label.clone()))
+        });
+        if profession.is_none() {
+            if let (Some(store), Some(id)) = (&self.registry, &idnat) {
+                if let Ok(Some(p)) = store.find_professional(id).await {
+                    profession = self
+                        .professions
+                        .lookup(&p.profession)
+                        .map(|x| (x.code.to_string(), x.label.clone()));
+                }
+            }
+        }
+        let name = match (&gn, &sn) {
+            (Some(g), Some(s)) => format!("{g} {s}"),
+            _ => cn.clone().unwrap_or_else(|| path::subject(c)),
+        };
+        SignerIdentity {
+            idnat: idnat.map(|i| i.to_string()),
+            surname: sn,
+            given_name: gn,
+            name,
+            profession_code: profession.as_ref().map(|p| p.0.clone()),
+            profession: profession.map(|p| p.1).or(title),
+            organization: org,
+            certificate: path::info(c),
+        }
+    }
+
+    /// Validates a certificate (DER or PEM) at `at` (now when `None`): path to a trust
+    /// anchor, validity, revocation status at that time.
+    pub async fn validate_certificate(
+        &self,
+        cert: &Certificate,
+        at: Option<OffsetDateTime>,
+    ) -> CertificateReport {
+        let t = at.unwrap_or_else(OffsetDateTime::now_utc);
+        let mut checks = Checks::default();
+        let mut chain = Vec::new();
+        let mut revocation = None;
+        let pool = self.pool(&[]);
+        // A certificate is judged at the given time: treat that time as established (a
+        // revocation or expiry before it is final).
+        self.check_certificate(
+            cert,
+            &pool,
+            t,
+            Some("the validation time"),
+            t,
+            &mut checks,
+            &mut chain,
+            &mut revocation,
+        )
+        .await;
+        let (indication, sub, first) = checks.decide();
+        let info = path::info(cert);
+        let summary = match indication {
+            Indication::TotalPassed => format!(
+                "TOTAL_PASSED — certificat valide / the certificate {} is valid at {t}.",
+                info.subject
+            ),
+            _ => format!(
+                "{indication}{} — certificat non valide / the certificate {} is not valid at {t}: {}",
+                sub.map(|s| format!(" / {s}")).unwrap_or_default(),
+                info.subject,
+                first.map(|c| c.detail.as_str()).unwrap_or("")
+            ),
+        };
+        let holder = Some(self.identity(cert).await);
+        CertificateReport {
+            indication,
+            sub_indication: sub,
+            summary,
+            validation_time: t,
+            certificate: info,
+            holder,
+            chain,
+            revocation,
+            checks,
+        }
+    }
+}
+
+/// Text of a directory string attribute value.
+fn attr_text(v: &Any) -> Option<String> {
+    match v.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::TeletexString => {
+            Some(String::from_utf8_lossy(v.value()).into_owned())
+        }
+        Tag::BmpString => {
+            let units: Vec<u16> = v
+                .value()
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16(&units).ok()
+        }
+        _ => None,
+    }
+}
+
+fn finish_signature(report: &mut SignatureReport) {
+    let (indication, sub, first) = report.checks.decide();
+    report.indication = indication;
+    report.sub_indication = sub;
+    let who = report
+        .signer
+        .as_ref()
+        .map(|s| {
+            format!(
+                "{}{}{}",
+                s.name,
+                s.idnat
+                    .as_deref()
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default(),
+                s.profession
+                    .as_deref()
+                    .map(|p| format!(", {p}"))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_else(|| "an unidentified signer".into());
+    let when = match (report.timestamp_time, report.claimed_signing_time) {
+        (Some(t), _) => format!(", time-stamped {t}"),
+        (None, Some(t)) => format!(", claimed signing time {t} (not time-stamped)"),
+        _ => String::new(),
+    };
+    report.summary = match indication {
+        Indication::TotalPassed => format!(
+            "TOTAL_PASSED — signature valide / valid {} signed by {who}{when} ({}).",
+            report.document_type, report.signature_format
+        ),
+        Indication::TotalFailed => format!(
+            "TOTAL_FAILED / {} — signature invalide / invalid signature of a {} by {who}{when}: {}",
+            sub.map(|s| s.as_str()).unwrap_or("GENERIC"),
+            report.document_type,
+            first.map(|c| c.detail.as_str()).unwrap_or("")
+        ),
+        Indication::Indeterminate => format!(
+            "INDETERMINATE / {} — validité indéterminée / cannot decide on the {} signed by {who}{when}: {}",
+            sub.map(|s| s.as_str()).unwrap_or("GENERIC"),
+            report.document_type,
+            first.map(|c| c.detail.as_str()).unwrap_or("")
+        ),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn document_kinds_parse_and_map_to_rules() {
+        for (s, rule) in [
+            ("prescription", Some(DocumentType::Prescription)),
+            (
+                "medical-certificate",
+                Some(DocumentType::MedicalCertificate),
+            ),
+            ("death-certificate", Some(DocumentType::DeathCertificate)),
+            ("generic", None),
+        ] {
+            let k: DocumentKind = s.parse().unwrap();
+            assert_eq!(k.rule_type(), rule);
+            assert_eq!(k.as_str(), s);
+            assert_eq!(serde_json::to_value(k).unwrap(), s);
+        }
+        assert!("ordonnance".parse::<DocumentKind>().is_err());
+    }
+
+    #[test]
+    fn total_failed_wins_over_indeterminate_then_check_order() {
+        let mut c = Checks::default();
+        c.pass("format", "ok");
+        c.fail(
+            "certificate-chain",
+            Indeterminate,
+            SubIndication::NoCertificateChainFound,
+            "x",
+        );
+        c.fail("revocation", TotalFailed, SubIndication::Revoked, "y");
+        c.fail(
+            "profession",
+            TotalFailed,
+            SubIndication::SigConstraintsFailure,
+            "z",
+        );
+        let (i, s, first) = c.decide();
+        assert_eq!((i, s), (TotalFailed, Some(SubIndication::Revoked)));
+        assert_eq!(first.unwrap().check, "revocation");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json[1]["sub_indication"], "NO_CERTIFICATE_CHAIN_FOUND");
+        assert_eq!(json[1]["result"], "failed");
+        assert_eq!(Checks::default().decide().0, Indication::TotalPassed);
+    }
+
+    #[test]
+    fn parse_certificates_rejects_garbage() {
+        assert!(parse_certificates(b"").is_err());
+        assert!(parse_certificates(
+            b"-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n"
+        )
+        .is_err());
+        assert!(parse_certificates(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+    }
+}

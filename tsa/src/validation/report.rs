@@ -1,0 +1,351 @@
+//! The validation report, in the model of ETSI EN 319 102-1 §5.1.3: a main indication, a
+//! sub-indication, and what the decision rests on (signer, times, chain, revocation status,
+//! every check made).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Main status indication (ETSI EN 319 102-1 §5.1.3, Table 4; written with underscores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Indication {
+    /// Every check passed: the signature (or certificate) is valid.
+    TotalPassed,
+    /// A check failed in a way no additional information can change.
+    TotalFailed,
+    /// The available information does not allow a decision.
+    Indeterminate,
+}
+
+impl Indication {
+    /// `TOTAL_PASSED`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indication::TotalPassed => "TOTAL_PASSED",
+            Indication::TotalFailed => "TOTAL_FAILED",
+            Indication::Indeterminate => "INDETERMINATE",
+        }
+    }
+}
+
+impl std::fmt::Display for Indication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sub-indications (ETSI EN 319 102-1 §5.1.3, Table 5), the ones this validator produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SubIndication {
+    /// The signature is not conformant to the format (CMS/CAdES) or cannot be decoded.
+    FormatFailure,
+    /// The hash of the signed data does not match the message-digest attribute.
+    HashFailure,
+    /// The signature value does not verify with the signer's public key.
+    SigCryptoFailure,
+    /// The signing certificate was revoked at the time of the proof of existence.
+    Revoked,
+    /// The signing certificate had expired at the time of the proof of existence.
+    Expired,
+    /// The signing certificate was not yet valid at the time of the proof of existence.
+    NotYetValid,
+    /// A constraint on the signature (key usage, signer's profession) is not met.
+    SigConstraintsFailure,
+    /// A constraint on the chain (basicConstraints, pathLen, CA key usage) is not met.
+    ChainConstraintsFailure,
+    /// The chain could not be validated for another reason (a CA signature does not verify).
+    CertificateChainGeneralFailure,
+    /// An algorithm or key size is not accepted by the policy.
+    CryptoConstraintsFailure,
+    /// The signing certificate cannot be identified (signing-certificate-v2 mismatch, missing).
+    NoSigningCertificateFound,
+    /// No chain from the signing certificate to a trust anchor.
+    NoCertificateChainFound,
+    /// Revoked, and no proof that the signature existed before the revocation.
+    RevokedNoPoe,
+    /// A CA certificate of the chain is revoked, without proof of existence before that.
+    RevokedCaNoPoe,
+    /// Expired (or not yet valid) at validation time, and no proof of existence within the
+    /// validity period.
+    OutOfBoundsNoPoe,
+    /// The revocation status cannot be established now (no CRL, stale CRL, unknown serial).
+    TryLater,
+    /// The signed content is missing (detached signature without content).
+    SignedDataNotFound,
+    /// The signature time-stamp comes before the claimed signing time, or is not valid.
+    TimestampOrderFailure,
+    /// Anything else.
+    Generic,
+}
+
+impl SubIndication {
+    /// The ETSI name with underscores, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubIndication::FormatFailure => "FORMAT_FAILURE",
+            SubIndication::HashFailure => "HASH_FAILURE",
+            SubIndication::SigCryptoFailure => "SIG_CRYPTO_FAILURE",
+            SubIndication::Revoked => "REVOKED",
+            SubIndication::Expired => "EXPIRED",
+            SubIndication::NotYetValid => "NOT_YET_VALID",
+            SubIndication::SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
+            SubIndication::ChainConstraintsFailure => "CHAIN_CONSTRAINTS_FAILURE",
+            SubIndication::CertificateChainGeneralFailure => "CERTIFICATE_CHAIN_GENERAL_FAILURE",
+            SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
+            SubIndication::NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
+            SubIndication::NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
+            SubIndication::RevokedNoPoe => "REVOKED_NO_POE",
+            SubIndication::RevokedCaNoPoe => "REVOKED_CA_NO_POE",
+            SubIndication::OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
+            SubIndication::TryLater => "TRY_LATER",
+            SubIndication::SignedDataNotFound => "SIGNED_DATA_NOT_FOUND",
+            SubIndication::TimestampOrderFailure => "TIMESTAMP_ORDER_FAILURE",
+            SubIndication::Generic => "GENERIC",
+        }
+    }
+}
+
+impl std::fmt::Display for SubIndication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckResult {
+    /// The check passed.
+    Passed,
+    /// The check failed; see the report's indication.
+    Failed,
+    /// Passed with a reservation worth reading (e.g. a CA's status could not be checked).
+    Warning,
+    /// Not made (an earlier failure made it meaningless, or it does not apply).
+    Skipped,
+}
+
+/// One check and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Stable identifier, e.g. `message-digest`, `signer-key-usage`.
+    pub check: &'static str,
+    /// Outcome.
+    pub result: CheckResult,
+    /// What was found, in English.
+    pub detail: String,
+    /// When failed: the indication and sub-indication this failure leads to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indication: Option<Indication>,
+    /// When failed: the sub-indication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_indication: Option<SubIndication>,
+}
+
+/// The checks made so far; decides the indication.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct Checks(pub Vec<Check>);
+
+impl Checks {
+    /// Records a passed check.
+    pub fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.push(check, CheckResult::Passed, detail, None);
+    }
+
+    /// Records a check passed with a reservation.
+    pub fn warn(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.push(check, CheckResult::Warning, detail, None);
+    }
+
+    /// Records a skipped check.
+    pub fn skip(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.push(check, CheckResult::Skipped, detail, None);
+    }
+
+    /// Records a failed check with its consequence.
+    pub fn fail(
+        &mut self,
+        check: &'static str,
+        indication: Indication,
+        sub: SubIndication,
+        detail: impl Into<String>,
+    ) {
+        self.push(check, CheckResult::Failed, detail, Some((indication, sub)));
+    }
+
+    fn push(
+        &mut self,
+        check: &'static str,
+        result: CheckResult,
+        detail: impl Into<String>,
+        failure: Option<(Indication, SubIndication)>,
+    ) {
+        self.0.push(Check {
+            check,
+            result,
+            detail: detail.into(),
+            indication: failure.map(|f| f.0),
+            sub_indication: failure.map(|f| f.1),
+        });
+    }
+
+    /// Whether a check with this identifier failed.
+    pub fn failed(&self, check: &str) -> bool {
+        self.0
+            .iter()
+            .any(|c| c.check == check && c.result == CheckResult::Failed)
+    }
+
+    /// The decision: the first TOTAL_FAILED in check order (checks are made in the order of
+    /// ETSI EN 319 102-1 §5.3), else the first INDETERMINATE, else TOTAL_PASSED.
+    pub fn decide(&self) -> (Indication, Option<SubIndication>, Option<&Check>) {
+        for wanted in [Indication::TotalFailed, Indication::Indeterminate] {
+            if let Some(c) = self.0.iter().find(|c| c.indication == Some(wanted)) {
+                return (wanted, c.sub_indication, Some(c));
+            }
+        }
+        (Indication::TotalPassed, None, None)
+    }
+}
+
+/// A certificate as shown in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateInfo {
+    /// Subject DN (RFC 4514-like text).
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial number, hexadecimal.
+    pub serial: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// SHA-256 of the DER certificate, hexadecimal.
+    pub sha256: String,
+}
+
+/// The signer as identified from the signing certificate (and the registry).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignerIdentity {
+    /// IdNat_PS (the certificate's CN), when it parses as one.
+    pub idnat: Option<String>,
+    /// Surname (SN).
+    pub surname: Option<String>,
+    /// Given name (GN).
+    pub given_name: Option<String>,
+    /// Display name: "GN SN", or the CN.
+    pub name: String,
+    /// Profession code (TRE_G15), when known.
+    pub profession_code: Option<String>,
+    /// Profession label, e.g. "Médecin".
+    pub profession: Option<String>,
+    /// Organization (structure or Order).
+    pub organization: Option<String>,
+    /// The signing certificate.
+    pub certificate: CertificateInfo,
+}
+
+/// The revocation status used for the decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevocationUsed {
+    /// Where it came from (`crl-files`, `ca-store`, …).
+    pub source: String,
+    /// `good`, `revoked`, `on-hold`, `unknown`.
+    pub status: String,
+    /// The time the status was evaluated at (the time-stamp's, or the validation time).
+    #[serde(with = "time::serde::rfc3339")]
+    pub evaluated_at: OffsetDateTime,
+    /// When revoked or suspended: since when.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// RFC 5280 reason, when revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What the source said, in words (CRL number and dates, …).
+    pub detail: String,
+}
+
+/// The signature time-stamp (CAdES-T).
+#[derive(Debug, Clone, Serialize)]
+pub struct TimestampInfo {
+    /// genTime.
+    #[serde(with = "time::serde::rfc3339")]
+    pub gen_time: OffsetDateTime,
+    /// Token serial, hexadecimal.
+    pub serial: String,
+    /// TSA policy OID.
+    pub policy: String,
+    /// Whether the token was verified (imprint, signature, TSA chain, EKU).
+    pub valid: bool,
+    /// The TSA certificate, when found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsa: Option<CertificateInfo>,
+}
+
+/// Report of `POST /api/v1/verify` and `igc verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureReport {
+    /// TOTAL_PASSED / TOTAL_FAILED / INDETERMINATE.
+    pub indication: Indication,
+    /// ETSI sub-indication when not passed.
+    pub sub_indication: Option<SubIndication>,
+    /// One or two sentences for a human (English, with the French indication words).
+    pub summary: String,
+    /// `CAdES-BASELINE-B`, `CAdES-BASELINE-T`, or `CMS` when not even B.
+    pub signature_format: String,
+    /// The document type checked (`prescription`, …, `generic`).
+    pub document_type: String,
+    /// Whether the content was detached (given separately).
+    pub detached: bool,
+    /// The validation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub validation_time: OffsetDateTime,
+    /// The signer, when the signing certificate was found.
+    pub signer: Option<SignerIdentity>,
+    /// signing-time signed attribute (the signer's claim).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub claimed_signing_time: Option<OffsetDateTime>,
+    /// The signature time-stamp, when present.
+    pub timestamp: Option<TimestampInfo>,
+    /// genTime of a valid time-stamp (the proof of existence), shortcut.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub timestamp_time: Option<OffsetDateTime>,
+    /// The chain, signing certificate first, trust anchor last.
+    pub chain: Vec<CertificateInfo>,
+    /// The revocation status of the signing certificate used for the decision.
+    pub revocation: Option<RevocationUsed>,
+    /// Every check, in the order made.
+    pub checks: Checks,
+}
+
+/// Report of `POST /api/v1/verify/certificate`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateReport {
+    /// TOTAL_PASSED / TOTAL_FAILED / INDETERMINATE.
+    pub indication: Indication,
+    /// ETSI sub-indication when not passed.
+    pub sub_indication: Option<SubIndication>,
+    /// For a human.
+    pub summary: String,
+    /// The time the certificate was validated at.
+    #[serde(with = "time::serde::rfc3339")]
+    pub validation_time: OffsetDateTime,
+    /// The certificate.
+    pub certificate: CertificateInfo,
+    /// Holder (professional certificates).
+    pub holder: Option<SignerIdentity>,
+    /// The chain, the certificate first, trust anchor last.
+    pub chain: Vec<CertificateInfo>,
+    /// Revocation status used.
+    pub revocation: Option<RevocationUsed>,
+    /// Every check.
+    pub checks: Checks,
+}

@@ -1,0 +1,296 @@
+//! CAdES baseline B signing (ETSI EN 319 122-1 §6.3) through any RustCrypto signer (the HSM
+//! signer of `hsm-config`, a professional's card), and CAdES-T by adding a signature
+//! time-stamp token obtained from a TSA.
+//!
+//! Signed attributes: content-type, message-digest (SHA-256), signing-time,
+//! signing-certificate-v2 (ESSCertIDv2 of the signer's certificate, SHA-256, with
+//! issuerSerial).
+
+use cms::builder::SignerInfoBuilder;
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfos,
+};
+use der::asn1::{Any, OctetString, SetOfVec, UtcTime};
+use der::{Decode, Encode, Tag};
+use sha2::{Digest, Sha256};
+use signature::{Keypair, Signer};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
+    SignatureBitStringEncoding,
+};
+use time::OffsetDateTime;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::Certificate;
+use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
+
+use super::cades::oids;
+use crate::asn1::{oid, EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
+
+/// Why a signature could not be made or completed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The signer's key is not the certificate's.
+    #[error("the signing key does not match the certificate")]
+    KeyMismatch,
+    /// DER encoding or decoding.
+    #[error("DER: {0}")]
+    Der(#[from] der::Error),
+    /// The signer (HSM, card) failed; the cause chain is kept.
+    #[error("signing failed: {0}")]
+    Signer(String),
+    /// The input signature cannot receive a time-stamp.
+    #[error("cannot time-stamp this signature: {0}")]
+    Input(String),
+    /// The TSA refused or answered something unusable.
+    #[error("time-stamping authority: {0}")]
+    Tsa(String),
+}
+
+fn sha256_alg() -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid: oid::SHA256,
+        parameters: None,
+    }
+}
+
+/// Options of [`sign_cades_b`].
+#[derive(Debug, Clone, Default)]
+pub struct SignOptions {
+    /// Leave the content out of the SignedData (the verifier gets it separately).
+    pub detached: bool,
+    /// signing-time to claim; now when `None`.
+    pub signing_time: Option<OffsetDateTime>,
+    /// CA certificates to include after the signer's (the chain, without the root).
+    pub chain: Vec<Certificate>,
+}
+
+/// Signs `content` as CAdES-B with `signer`, whose certificate is `cert`. Returns the DER
+/// ContentInfo.
+pub fn sign_cades_b<S, Sig>(
+    signer: &S,
+    cert: &Certificate,
+    content: &[u8],
+    options: &SignOptions,
+) -> Result<Vec<u8>, SignError>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+    Sig: SignatureBitStringEncoding,
+{
+    let tbs = &cert.tbs_certificate;
+    let key = signer
+        .verifying_key()
+        .to_public_key_der()
+        .map_err(|e| SignError::Signer(format!("public key: {e}")))?;
+    if key.as_bytes() != tbs.subject_public_key_info.to_der()? {
+        return Err(SignError::KeyMismatch);
+    }
+    let cert_der = cert.to_der()?;
+    let ess = SigningCertificateV2 {
+        certs: vec![EssCertIdV2 {
+            hash_algorithm: None,
+            cert_hash: OctetString::new(Sha256::digest(&cert_der).to_vec())?,
+            issuer_serial: Some(IssuerSerial {
+                issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
+                serial_number: tbs.serial_number.clone(),
+            }),
+        }],
+        policies: None,
+    };
+    let when = options.signing_time.unwrap_or_else(OffsetDateTime::now_utc);
+    let secs = u64::try_from(when.unix_timestamp())
+        .map_err(|_| SignError::Input("signing time before 1970".into()))?;
+    let signing_time = x509_cert::time::Time::UtcTime(UtcTime::from_unix_duration(
+        std::time::Duration::from_secs(secs),
+    )?);
+    let content_digest = Sha256::digest(content).to_vec();
+    let encap = EncapsulatedContentInfo {
+        econtent_type: oids::DATA,
+        econtent: if options.detached {
+            None
+        } else {
+            Some(Any::new(Tag::OctetString, content.to_vec())?)
+        },
+    };
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: tbs.issuer.clone(),
+        serial_number: tbs.serial_number.clone(),
+    });
+    let cms_err = |e: cms::builder::Error| SignError::Signer(format!("CMS: {e}"));
+    let mut builder = SignerInfoBuilder::new(
+        signer,
+        sid,
+        sha256_alg(),
+        &encap,
+        options.detached.then_some(content_digest.as_slice()),
+    )
+    .map_err(cms_err)?;
+    builder
+        .add_signed_attribute(Attribute {
+            oid: oid::SIGNING_TIME,
+            values: SetOfVec::try_from(vec![Any::encode_from(&signing_time)?])?,
+        })
+        .map_err(cms_err)?;
+    builder
+        .add_signed_attribute(Attribute {
+            oid: oid::SIGNING_CERTIFICATE_V2,
+            values: SetOfVec::try_from(vec![Any::encode_from(&ess)?])?,
+        })
+        .map_err(cms_err)?;
+    let signer_info = {
+        use x509_cert::builder::Builder;
+        builder.build::<Sig>().map_err(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            SignError::Signer(msg)
+        })?
+    };
+    let mut certs = vec![cms::cert::CertificateChoices::Certificate(cert.clone())];
+    for c in &options.chain {
+        if c.to_der()? != cert_der {
+            certs.push(cms::cert::CertificateChoices::Certificate(c.clone()));
+        }
+    }
+    let mut cert_set = SetOfVec::new();
+    for c in certs {
+        // Duplicates are skipped rather than refused.
+        let _ = cert_set.insert(c);
+    }
+    let sd = SignedData {
+        // v1: issuerAndSerialNumber, id-data, no attribute certificates (RFC 5652 §5.1).
+        version: cms::content_info::CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![sha256_alg()])?,
+        encap_content_info: encap,
+        certificates: Some(CertificateSet(cert_set)),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
+    };
+    Ok(ContentInfo {
+        content_type: oid::SIGNED_DATA,
+        content: Any::encode_from(&sd)?,
+    }
+    .to_der()?)
+}
+
+/// The DER TimeStampReq for the signature time-stamp of `cms_der` (SHA-256 imprint of the
+/// signature value, certReq, a random nonce) and the nonce sent.
+pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SignError> {
+    let parsed = super::cades::parse_cms(cms_der).map_err(SignError::Input)?;
+    let imprint = Sha256::digest(parsed.signer.signature.as_bytes()).to_vec();
+    let mut nonce = [0u8; 8];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
+    nonce[0] &= 0x7f;
+    nonce[0] |= 0x01;
+    let req = TimeStampReq {
+        version: TspVersion::V1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: oid::SHA256,
+                parameters: None,
+            },
+            hashed_message: OctetString::new(imprint)?,
+        },
+        req_policy: None,
+        nonce: Some(der::asn1::Int::new(&nonce)?),
+        cert_req: true,
+        extensions: None,
+    };
+    Ok((req.to_der()?, nonce.to_vec()))
+}
+
+/// Adds the token of the TSA's reply `reply_der` (a DER TimeStampResp answering
+/// [`timestamp_request`]) to `cms_der` as the signature-time-stamp unsigned attribute:
+/// CAdES-B becomes CAdES-T. The reply's status, imprint and nonce are checked.
+pub fn attach_timestamp(
+    cms_der: &[u8],
+    reply_der: &[u8],
+    nonce: &[u8],
+) -> Result<Vec<u8>, SignError> {
+    let resp = TimeStampResp::from_der(reply_der)
+        .map_err(|e| SignError::Tsa(format!("the reply is not a TimeStampResp: {e}")))?;
+    if !matches!(
+        resp.status.status,
+        PkiStatus::Granted | PkiStatus::GrantedWithMods
+    ) {
+        return Err(SignError::Tsa(format!(
+            "refused ({:?}{}{})",
+            resp.status.status,
+            resp.status
+                .fail_info
+                .and_then(|f| f.single())
+                .map(|f| format!(", {f}"))
+                .unwrap_or_default(),
+            resp.status
+                .status_string
+                .map(|s| format!(": {}", s.join(" ")))
+                .unwrap_or_default()
+        )));
+    }
+    let token = resp
+        .time_stamp_token
+        .ok_or_else(|| SignError::Tsa("granted without a token".into()))?;
+    let ci = ContentInfo::from_der(cms_der)?;
+    let mut sd: SignedData = ci.content.decode_as()?;
+    let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
+    let [si] = infos.as_mut_slice() else {
+        return Err(SignError::Input("one SignerInfo expected".into()));
+    };
+    // The token must be over this signature, with our nonce.
+    let tparsed = super::cades::parse_signed_data(&token.content).map_err(SignError::Tsa)?;
+    let tst = crate::asn1::TstInfo::from_der(tparsed.attached.as_deref().unwrap_or_default())
+        .map_err(|e| SignError::Tsa(format!("TSTInfo: {e}")))?;
+    let expected = super::cades::digest(
+        &tst.message_imprint.hash_algorithm.oid,
+        si.signature.as_bytes(),
+    )
+    .map_err(SignError::Tsa)?;
+    if expected.as_slice() != tst.message_imprint.hashed_message.as_bytes() {
+        return Err(SignError::Tsa(
+            "the token's imprint is not this signature's".into(),
+        ));
+    }
+    if tst.nonce.as_ref().map(|n| n.as_bytes()) != Some(nonce) {
+        return Err(SignError::Tsa(
+            "the token does not echo the request's nonce".into(),
+        ));
+    }
+    let attr = Attribute {
+        oid: oids::SIGNATURE_TIME_STAMP_TOKEN,
+        values: SetOfVec::try_from(vec![Any::encode_from(&token)?])?,
+    };
+    let mut unsigned: Vec<Attribute> = si
+        .unsigned_attrs
+        .take()
+        .map(|u| u.into_vec())
+        .unwrap_or_default();
+    unsigned.retain(|a| a.oid != oids::SIGNATURE_TIME_STAMP_TOKEN);
+    unsigned.push(attr);
+    si.unsigned_attrs = Some(SetOfVec::try_from(unsigned)?);
+    sd.signer_infos = SignerInfos(SetOfVec::try_from(infos)?);
+    Ok(ContentInfo {
+        content_type: oid::SIGNED_DATA,
+        content: Any::encode_from(&sd)?,
+    }
+    .to_der()?)
+}
+
+/// CAdES-B → CAdES-T in one call: `tsa` turns a DER TimeStampReq into a DER TimeStampResp
+/// (e.g. by POSTing it to our TSA).
+pub fn add_signature_timestamp<F, E>(cms_der: &[u8], tsa: F) -> Result<Vec<u8>, SignError>
+where
+    F: FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+    E: std::fmt::Display,
+{
+    let (req, nonce) = timestamp_request(cms_der)?;
+    let reply = tsa(&req).map_err(|e| SignError::Tsa(e.to_string()))?;
+    attach_timestamp(cms_der, &reply, &nonce)
+}

@@ -1,0 +1,211 @@
+//! The signature time-stamp of CAdES-T (ETSI EN 319 122-1 §5.3): an RFC 3161 token over the
+//! SignerInfo's signature value, from a TSA whose certificate chains to a trust anchor and
+//! carries the critical, sole timeStamping extended key usage.
+
+use cms::content_info::ContentInfo;
+use der::asn1::Any;
+use der::Decode;
+use time::OffsetDateTime;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::Certificate;
+
+use super::cades::{self, DigestCheck, SignatureCheck};
+use super::path;
+use super::report::TimestampInfo;
+use super::revocation::{RevocationSource, RevocationStatus};
+use crate::asn1::{oid, TstInfo};
+
+/// What the time-stamp token proves, or why it proves nothing.
+#[derive(Debug, Clone)]
+pub struct TimestampOutcome {
+    /// For the report (when the TSTInfo could be read).
+    pub info: Option<TimestampInfo>,
+    /// genTime of a valid token: the proof of existence of the signature.
+    pub poe: Option<OffsetDateTime>,
+    /// The declared accuracy.
+    pub accuracy: time::Duration,
+    /// Why the token is not valid.
+    pub error: Option<String>,
+    /// Reservations (e.g. the TSA certificate's status could not be checked).
+    pub warnings: Vec<String>,
+    /// What was verified, in words.
+    pub passed: Vec<String>,
+}
+
+fn accuracy(tst: &TstInfo) -> time::Duration {
+    tst.accuracy.as_ref().map_or(time::Duration::ZERO, |a| {
+        time::Duration::seconds(a.seconds.unwrap_or(0) as i64)
+            + time::Duration::milliseconds(i64::from(a.millis.unwrap_or(0)))
+            + time::Duration::microseconds(i64::from(a.micros.unwrap_or(0)))
+    })
+}
+
+/// Checks the RFC 3161 §2.3 constraints on a TSA certificate: exactly one extended key
+/// usage extension, critical, with timeStamping only.
+pub fn check_tsa_eku(c: &Certificate) -> Result<(), String> {
+    let ekus: Vec<_> = c
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|e| e.extn_id == oid::EXT_KEY_USAGE)
+        .collect();
+    match ekus.as_slice() {
+        [e] if e.critical => {
+            let ExtendedKeyUsage(p) =
+                ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).map_err(|e| e.to_string())?;
+            if p != [oid::KP_TIME_STAMPING] {
+                return Err(
+                    "the TSA certificate's extended key usage is not timeStamping alone".into(),
+                );
+            }
+            Ok(())
+        }
+        [_] => Err("the TSA certificate's extended key usage is not critical".into()),
+        _ => Err("the TSA certificate has no (or several) extended key usage extensions".into()),
+    }
+}
+
+/// Verifies one signature-time-stamp token over `signature_value`.
+pub async fn verify_token(
+    token: &Any,
+    signature_value: &[u8],
+    anchors: &[Certificate],
+    pool: &[&Certificate],
+    links: &path::LinkCache,
+    revocation: &dyn RevocationSource,
+    validation_time: OffsetDateTime,
+) -> TimestampOutcome {
+    let mut out = TimestampOutcome {
+        info: None,
+        poe: None,
+        accuracy: time::Duration::ZERO,
+        error: None,
+        warnings: Vec::new(),
+        passed: Vec::new(),
+    };
+    macro_rules! fail {
+        ($($t:tt)*) => {{
+            out.error = Some(format!($($t)*));
+            if let Some(i) = out.info.as_mut() { i.valid = false; }
+            return out;
+        }};
+    }
+    let ci: ContentInfo = match token.decode_as() {
+        Ok(c) => c,
+        Err(e) => fail!("the time-stamp token is not a CMS ContentInfo: {e}"),
+    };
+    if ci.content_type != oid::SIGNED_DATA {
+        fail!("the time-stamp token is not a SignedData");
+    }
+    let parsed = match cades::parse_signed_data(&ci.content) {
+        Ok(p) => p,
+        Err(e) => fail!("time-stamp token: {e}"),
+    };
+    if parsed.econtent_type != oid::CT_TST_INFO {
+        fail!("the time-stamp token does not contain a TSTInfo");
+    }
+    let Some(tst_der) = parsed.attached.as_deref() else {
+        fail!("the time-stamp token has no TSTInfo content");
+    };
+    let tst = match TstInfo::from_der(tst_der) {
+        Ok(t) => t,
+        Err(e) => fail!("TSTInfo: {e}"),
+    };
+    let gen_time = tst.gen_time.datetime();
+    out.accuracy = accuracy(&tst);
+    out.info = Some(TimestampInfo {
+        gen_time,
+        serial: hex::encode(tst.serial_number.as_bytes()),
+        policy: tst.policy.to_string(),
+        valid: false,
+        tsa: None,
+    });
+    // Imprint: hash of the SignerInfo's signature value (the OCTET STRING's contents).
+    let imprint_alg = tst.message_imprint.hash_algorithm.oid;
+    match cades::digest(&imprint_alg, signature_value) {
+        Ok(h) if h.as_slice() == tst.message_imprint.hashed_message.as_bytes() => {
+            out.passed.push(format!(
+                "the token's imprint is the {} of the signature value",
+                cades::hash_name(&imprint_alg)
+            ))
+        }
+        Ok(_) => fail!("the time-stamp token's imprint is not the hash of this signature's value"),
+        Err(e) => fail!("time-stamp imprint: {e}"),
+    }
+    let si = &parsed.signer;
+    let tsa_cert = match cades::find_signer_certificate(
+        si,
+        parsed.certificates.iter().chain(pool.iter().copied()),
+    ) {
+        Some(c) => c.clone(),
+        None => {
+            fail!("the TSA certificate is neither in the token nor among the known certificates")
+        }
+    };
+    if let Some(i) = out.info.as_mut() {
+        i.tsa = Some(path::info(&tsa_cert));
+    }
+    if let Err(e) = cades::check_content_type(si, oid::CT_TST_INFO) {
+        fail!("time-stamp token: {e}");
+    }
+    match cades::check_message_digest(si, tst_der) {
+        DigestCheck::Ok(_) => {}
+        DigestCheck::Format(e) | DigestCheck::Mismatch(e) | DigestCheck::Policy(e) => {
+            fail!("time-stamp token: {e}")
+        }
+    }
+    if let Err(e) = cades::check_signing_certificate_v2(si, &tsa_cert) {
+        fail!("time-stamp token: {e}");
+    }
+    match cades::check_signature(si, &tsa_cert) {
+        SignatureCheck::Ok(_) => out.passed.push("the token's signature verifies".into()),
+        SignatureCheck::Bad(e) | SignatureCheck::Policy(e) | SignatureCheck::Format(e) => {
+            fail!("time-stamp token: {e}")
+        }
+    }
+    if let Err(e) = check_tsa_eku(&tsa_cert) {
+        fail!("{e}");
+    }
+    let mut tpool: Vec<&Certificate> = parsed.certificates.iter().collect();
+    tpool.extend(pool.iter().copied());
+    let chain = match path::build_path(&tsa_cert, &tpool, anchors, links) {
+        Ok(c) => c,
+        Err(e) => fail!("TSA certificate: {}", e.detail),
+    };
+    if let Some((c, early)) = path::first_invalid_at(&chain, gen_time) {
+        fail!(
+            "{} was {} at the time-stamp's time {gen_time}",
+            path::subject(c),
+            if early { "not yet valid" } else { "expired" }
+        );
+    }
+    out.passed.push(format!(
+        "the TSA certificate {} chains to the trust anchor and was valid at {gen_time}",
+        path::subject(&tsa_cert)
+    ));
+    if let Some(issuer) = chain.get(1) {
+        match revocation
+            .status(&tsa_cert, issuer, gen_time, validation_time)
+            .await
+        {
+            RevocationStatus::Good { detail, .. } => out
+                .passed
+                .push(format!("TSA certificate not revoked ({detail})")),
+            RevocationStatus::Revoked { at, .. } if at <= gen_time => {
+                fail!("the TSA certificate was revoked at {at}, before the time-stamp")
+            }
+            RevocationStatus::Revoked { at, .. } => out.warnings.push(format!(
+                "the TSA certificate was revoked at {at}, after the time-stamp"
+            )),
+            RevocationStatus::Unknown { reason } => out.warnings.push(format!(
+                "the TSA certificate's status was not checked: {reason}"
+            )),
+        }
+    }
+    if let Some(i) = out.info.as_mut() {
+        i.valid = true;
+    }
+    out.poe = Some(gen_time);
+    out
+}
