@@ -45,3 +45,4 @@ bench: deps-bench
 	cargo run --release --locked -p hsm-config --example ca_bench
 	cargo run --release --locked -p tsa --example tsa_bench
 	cargo run --release --locked -p hsm-config --example ocsp_bench
+	cargo run --release --locked -p tsa --example validation_bench

@@ -6,7 +6,8 @@
 //!   `/crl/{ca}-{partition}.crl` (signed by the issuing CAs, regenerated on a schedule, after
 //!   each revocation here, and when another instance changed something);
 //! - `/directory?idnat=…|name=…`: a professional's valid certificates;
-//! - `/ocsp` (RFC 6960 / RFC 5019), `/tsa` (RFC 3161) when configured, `/metrics`.
+//! - `/ocsp` (RFC 6960 / RFC 5019), `/tsa` (RFC 3161) when configured, `/metrics`;
+//! - `/api/v1/verify`, `/api/v1/verify/certificate`: CAdES and certificate validation.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,6 +40,7 @@ pub struct AppState {
     /// Signers whose keys must be reachable for the service to be ready.
     probe: HsmSigner,
     tsa: Option<tsa::TimeStampAuthority>,
+    validator: Arc<tsa::validation::Validator>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
@@ -141,6 +143,7 @@ pub async fn load(
             )
         }
     };
+    let validator = Arc::new(validator(cfg, &pki, &root_crl)?);
     Ok(Services {
         state: Arc::new(AppState {
             certificates,
@@ -148,10 +151,45 @@ pub async fn load(
             pki,
             probe,
             tsa,
+            validator,
             metrics,
         }),
         ocsp,
     })
+}
+
+/// The validation service: our root as trust anchor, the issuing CAs as known intermediates,
+/// revocation from the CA database (end entities) and the root's ARL (the issuing CAs), the
+/// shipped signing rules, and the registry for signers whose certificate has no known title.
+fn validator(
+    cfg: &IgcConfig,
+    pki: &Pki,
+    root_arl_der: &[u8],
+) -> Result<tsa::validation::Validator> {
+    use tsa::validation::{
+        CrlRevocationSource, FirstKnownRevocationSource, StoreRevocationSource, Validator,
+    };
+    let (root, _) = read_certificate(&cfg.pki.root_certificate)?;
+    let intermediates = pki
+        .cas
+        .iter()
+        .map(|c| c.authority.certificate().clone())
+        .collect();
+    let revocation = FirstKnownRevocationSource::new(vec![
+        Arc::new(StoreRevocationSource::new(pki.store.clone())),
+        Arc::new(
+            CrlRevocationSource::from_bytes(&[root_arl_der.to_vec()])
+                .map_err(anyhow::Error::msg)?,
+        ),
+    ]);
+    Ok(Validator::new(
+        vec![root],
+        intermediates,
+        Arc::new(revocation),
+        ca::domain::SigningRules::builtin()?,
+        (*pki.professions).clone(),
+    )?
+    .with_registry(pki.store.clone()))
 }
 
 /// The router: one function, so tests and `serve` share it.
@@ -165,7 +203,8 @@ pub fn router(services: &Services) -> Router {
         .route("/crl/{file}", get(crl))
         .route("/directory", get(directory))
         .with_state(state.clone())
-        .merge(ca::ocsp::ocsp_router(services.ocsp.clone()));
+        .merge(ca::ocsp::ocsp_router(services.ocsp.clone()))
+        .merge(tsa::validation::http::router(state.validator.clone()));
     if let Some(t) = &state.tsa {
         app = app.merge(tsa::http::router(t.clone()));
     }
@@ -523,6 +562,7 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
             println!("  TSA: http://{addr}/tsa (application/timestamp-query)");
         }
         println!("  directory: http://{addr}/directory?idnat=…|name=…");
+        println!("  validation: POST http://{addr}/api/v1/verify, /api/v1/verify/certificate (JSON)");
         println!("  health: http://{addr}/healthz  readiness: http://{addr}/readyz  metrics: http://{addr}/metrics");
         let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
         let app = router(&services);

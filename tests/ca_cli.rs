@@ -327,6 +327,56 @@ fn lifecycle(db: Option<&str>) {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("four eyes"), "{}", stderr(&out));
 
+    // A prescription signed by the médecin with `openssl cms -cades` verifies through
+    // igc serve's validation API.
+    let presc = ctx.dir().join("prescription.txt");
+    std::fs::write(
+        &presc,
+        "Amoxicilline 1 g, 2 fois par jour pendant 6 jours\n",
+    )
+    .unwrap();
+    let p7s = ctx.dir().join("prescription.p7s");
+    let key = ctx.dir().join(format!("{idnat}-sign.key"));
+    let out = tool(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-cades",
+            "-binary",
+            "-md",
+            "sha256",
+            "-nodetach",
+            "-outform",
+            "DER",
+            "-in",
+            presc.to_str().unwrap(),
+            "-signer",
+            sign.1.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-out",
+            p7s.to_str().unwrap(),
+        ],
+    );
+    assert_success(&out, "openssl cms -sign -cades");
+    let verify = |ctx: &Ctx| -> serde_json::Value {
+        use base64::Engine as _;
+        let body = serde_json::json!({
+            "signature": base64::engine::general_purpose::STANDARD.encode(std::fs::read(&p7s).unwrap()),
+            "document_type": "prescription",
+        });
+        let (status, body, _) = common::http_post(
+            &format!("{}/api/v1/verify", ctx.server.base),
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    };
+    let report = verify(&ctx);
+    assert_eq!(report["indication"], "TOTAL_PASSED", "{report}");
+
     // Revoke SIGN (keyCompromise): the served CRL and OCSP say so.
     let out = ctx.igc(&[
         "cert",
@@ -349,6 +399,13 @@ fn lifecycle(db: Option<&str>) {
         "{ocsp_text}"
     );
     assert!(ocsp_text.contains("Reason: keyCompromise"), "{ocsp_text}");
+    // Without a time-stamp, the signature can no longer be shown to predate the revocation.
+    let report = verify(&ctx);
+    assert_eq!(
+        (&report["indication"], &report["sub_indication"]),
+        (&"INDETERMINATE".into(), &"REVOKED_NO_POE".into()),
+        "{report}"
+    );
     // Revoking it again is a clear error, not a second entry.
     let out = ctx.igc(&[
         "cert",
