@@ -114,6 +114,7 @@ pub async fn import_page(Extension(ctx): Extension<Ctx>) -> Page {
 }
 
 /// One data row of the file, as the registration form's fields.
+#[derive(Debug)]
 struct Row {
     line: usize,
     fields: RegisterFields,
