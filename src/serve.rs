@@ -461,14 +461,26 @@ async fn start_portal(
         return Ok(None);
     };
     let pki = &services.state.pki;
+    // RA operators log in with a TLS client certificate chaining to the CA that issues the
+    // ra-operator profile (CA Personnes); the server requests one and accepts none.
+    let client_roots: Vec<Vec<u8>> = pki
+        .cas
+        .iter()
+        .filter(|c| c.authority.issues(ca::domain::Profile::RaOperator))
+        .map(|c| c.authority.certificate_der().to_vec())
+        .collect();
     let tls = match (&pc.tls_cert, &pc.tls_key) {
         (Some(cert), Some(key)) => {
-            ra_portal::tls::load_server_config(cert, key).context("[portal] TLS certificate")?
+            ra_portal::tls::load_server_config_with_clients(cert, key, &client_roots)
+                .context("[portal] TLS certificate")?
         }
         _ => {
             let host = pc.listen.ip().to_string();
-            let (tls, _pem) = ra_portal::tls::self_signed(&["localhost", host.as_str()])
-                .context("self-signed portal certificate")?;
+            let (tls, _pem) = ra_portal::tls::self_signed_with_clients(
+                &["localhost", host.as_str()],
+                &client_roots,
+            )
+            .context("self-signed portal certificate")?;
             tls
         }
     };

@@ -21,20 +21,20 @@ use ca::storage::{
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::auth::{self, Permission, Scope, AUTH_PASSWORD_TOTP};
+use crate::auth::{self, Permission, Scope, AUTH_CLIENT_CERT, AUTH_PASSWORD_TOTP};
 use crate::error::{PortalError, PortalResult};
 use crate::messages::{self, french};
 use crate::routes::{clear_cookie, set_cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::views::*;
 use crate::{Ctx, PortalState};
 
-type Page = PortalResult<Response>;
+pub(crate) type Page = PortalResult<Response>;
 
-fn html(t: &impl Template) -> Page {
+pub(crate) fn html(t: &impl Template) -> Page {
     Ok(Html(t.render()?).into_response())
 }
 
-fn html_status(status: StatusCode, t: &impl Template) -> Page {
+pub(crate) fn html_status(status: StatusCode, t: &impl Template) -> Page {
     Ok((status, Html(t.render()?)).into_response())
 }
 
@@ -51,13 +51,14 @@ fn fmt_time(t: OffsetDateTime) -> String {
     )
 }
 
-fn layout(ctx: &Ctx, title: &str) -> Layout {
+pub(crate) fn layout(ctx: &Ctx, title: &str) -> Layout {
     let role = ctx.operator.role;
     let mut nav = vec![("/".to_owned(), "Accueil".to_owned())];
     let allow = |p| auth::role_allows(role, p);
     if allow(Permission::ViewProfessionals) {
         nav.push(("/professionnels".into(), "Rechercher".into()));
         nav.push(("/professionnels/nouveau".into(), "Enregistrer".into()));
+        nav.push(("/importations".into(), "Importer (CSV)".into()));
         nav.push(("/demandes".into(), "Demandes".into()));
     }
     if allow(Permission::ReadJournal) {
@@ -293,6 +294,69 @@ pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>
         SessionStage::Full => "/",
     };
     let mut res = Redirect::to(to).into_response();
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
+    h.append(header::SET_COOKIE, clear_cookie(PRELOGIN_COOKIE));
+    Ok(res)
+}
+
+/// POST /connexion/certificat: logs in the operator bound to the TLS client certificate of
+/// the connection (see [`crate::certauth`]); no password, no TOTP.
+pub async fn login_certificate(
+    State(state): State<PortalState>,
+    req: axum::extract::Request,
+) -> Page {
+    let store = state.store();
+    let Some(crate::tls::PeerCertificate(der)) = req
+        .extensions()
+        .get::<crate::tls::PeerCertificate>()
+        .cloned()
+    else {
+        return login_form(
+            "",
+            "Aucun certificat d'opérateur n'a été présenté : insérez votre carte, ou \
+             connectez-vous en mode dégradé (mot de passe et code TOTP).",
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let (operator, serial) = match crate::certauth::operator_of(&state, &der).await? {
+        Ok(v) => v,
+        Err(refusal) => {
+            store
+                .record_event(
+                    &Actor::new("?", AUTH_CLIENT_CERT)?,
+                    "login",
+                    "operator:?",
+                    ca::storage::Outcome::Denied,
+                    &serde_json::json!({ "why": refusal.code() }),
+                )
+                .await?;
+            return login_form("", refusal.french(), StatusCode::UNAUTHORIZED);
+        }
+    };
+    let actor = Actor::new(operator.login.as_str(), AUTH_CLIENT_CERT)?;
+    let token = auth::random_hex(32);
+    let lifetime = time::Duration::try_from(state.config().max_lifetime())
+        .unwrap_or(time::Duration::hours(10));
+    let session = NewSession {
+        token_hash: auth::sha256_hex(&token),
+        login: operator.login.clone(),
+        auth_method: AUTH_CLIENT_CERT.to_owned(),
+        stage: SessionStage::Full,
+        csrf_token: auth::random_hex(32),
+        expires_at: OffsetDateTime::now_utc() + lifetime,
+    };
+    store.open_session(&session, None, None, &actor).await?;
+    store
+        .record_event(
+            &actor,
+            "login.certificate",
+            &format!("certificate:{serial}"),
+            ca::storage::Outcome::Success,
+            &serde_json::json!({ "operator": operator.login.as_str() }),
+        )
+        .await?;
+    let mut res = Redirect::to("/").into_response();
     let h = res.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
     h.append(header::SET_COOKIE, clear_cookie(PRELOGIN_COOKIE));
@@ -545,40 +609,45 @@ pub async fn register_page(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RegisterFields {
     #[serde(default)]
-    idnat: String,
+    pub(crate) idnat: String,
     #[serde(default)]
-    surname: String,
+    pub(crate) surname: String,
     #[serde(default)]
-    given_names: String,
+    pub(crate) given_names: String,
     #[serde(default)]
-    profession: String,
+    pub(crate) profession: String,
     #[serde(default)]
-    document_type: String,
+    pub(crate) document_type: String,
     #[serde(default)]
-    document_number: String,
+    pub(crate) document_number: String,
     #[serde(default)]
-    mode: String,
+    pub(crate) mode: String,
 }
 
-pub async fn register(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(f): Form<RegisterFields>,
-) -> Page {
+/// Checks a registration (form or CSV row) with the rules of the portal: identifiers (Luhn),
+/// names, profession in the operator's scope, identity proofing. Writes nothing.
+pub(crate) fn validate_registration(
+    state: &PortalState,
+    scope: Scope,
+    actor: &Actor,
+    f: &RegisterFields,
+) -> Result<(Professional, IdentityProofing), FieldErrors> {
     let mut errors = FieldErrors::default();
     let idnat = parse_idnat(&f.idnat)
         .map_err(|e| errors.add("idnat", french(&e)))
         .ok();
     let surname = f
         .surname
+        .trim()
         .parse::<Name>()
         .map_err(|_| errors.add("surname", "Le nom est obligatoire (64 caractères au plus)."))
         .ok();
     let given = f
         .given_names
+        .trim()
         .parse::<Name>()
         .map_err(|_| {
             errors.add(
@@ -587,15 +656,15 @@ pub async fn register(
             )
         })
         .ok();
-    let profession = match f.profession.parse::<ca::domain::ProfessionCode>() {
+    let profession = match f.profession.trim().parse::<ca::domain::ProfessionCode>() {
         Ok(code) => match state.professions().registration_authority(&code) {
-            Ok(a) if ctx.scope.covers(a) => Some(code),
+            Ok(a) if scope.covers(a) => Some(code),
             Ok(_) => {
                 errors.add(
                     "profession",
                     format!(
                         "Cette profession ne relève pas de votre périmètre ({}).",
-                        ctx.scope.label()
+                        scope.label()
                     ),
                 );
                 None
@@ -612,11 +681,13 @@ pub async fn register(
     };
     let document_type = f
         .document_type
+        .trim()
         .parse::<IdentityDocumentType>()
         .map_err(|_| errors.add("document_type", "Type de pièce d'identité inconnu."))
         .ok();
     let document_number = f
         .document_number
+        .trim()
         .parse()
         .map_err(|_| {
             errors.add(
@@ -627,9 +698,53 @@ pub async fn register(
         .ok();
     let mode = f
         .mode
+        .trim()
         .parse::<ProofingMode>()
         .map_err(|_| errors.add("mode", "Modalité de vérification inconnue."))
         .ok();
+    let (
+        Some(idnat),
+        Some(surname),
+        Some(given_names),
+        Some(profession),
+        Some(document_type),
+        Some(document_number),
+        Some(mode),
+    ) = (
+        idnat,
+        surname,
+        given,
+        profession,
+        document_type,
+        document_number,
+        mode,
+    )
+    else {
+        return Err(errors);
+    };
+    let professional = Professional {
+        idnat,
+        surname,
+        given_names,
+        profession,
+        structure: None,
+        status: ProfessionalStatus::Active,
+    };
+    let proofing = IdentityProofing {
+        document_type,
+        document_number,
+        mode,
+        checked_by: actor.id.clone(),
+        checked_at: OffsetDateTime::now_utc(),
+    };
+    Ok((professional, proofing))
+}
+
+pub async fn register(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    Form(f): Form<RegisterFields>,
+) -> Page {
     let form = RegisterForm {
         idnat: f.idnat.clone(),
         surname: f.surname.clone(),
@@ -650,41 +765,11 @@ pub async fn register(
             },
         )
     };
-    let (
-        Some(idnat),
-        Some(surname),
-        Some(given_names),
-        Some(profession),
-        Some(document_type),
-        Some(document_number),
-        Some(mode),
-    ) = (
-        idnat,
-        surname,
-        given,
-        profession,
-        document_type,
-        document_number,
-        mode,
-    )
-    else {
-        return rerender(errors);
+    let (professional, proofing) = match validate_registration(&state, ctx.scope, &ctx.actor, &f) {
+        Ok(v) => v,
+        Err(errors) => return rerender(errors),
     };
-    let professional = Professional {
-        idnat: idnat.clone(),
-        surname,
-        given_names,
-        profession,
-        structure: None,
-        status: ProfessionalStatus::Active,
-    };
-    let proofing = IdentityProofing {
-        document_type,
-        document_number,
-        mode,
-        checked_by: ctx.actor.id.clone(),
-        checked_at: OffsetDateTime::now_utc(),
-    };
+    let idnat = professional.idnat.clone();
     match state
         .store()
         .register_professional(&professional, &proofing, &ctx.actor)

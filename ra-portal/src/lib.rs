@@ -10,9 +10,11 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod certauth;
 mod config;
 mod error;
 mod handlers;
+mod import;
 mod messages;
 mod routes;
 pub mod tls;
@@ -51,6 +53,7 @@ struct Inner {
     professions: Arc<ProfessionTable>,
     config: PortalConfig,
     status_listener: std::sync::OnceLock<StatusListener>,
+    imports: import::ImportJobs,
 }
 
 impl std::fmt::Debug for Inner {
@@ -81,6 +84,7 @@ impl PortalState {
                 professions,
                 config,
                 status_listener: std::sync::OnceLock::new(),
+                imports: import::ImportJobs::default(),
             }),
         }
     }
@@ -115,6 +119,10 @@ impl PortalState {
 
     pub fn config(&self) -> &PortalConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn imports(&self) -> &import::ImportJobs {
+        &self.inner.imports
     }
 }
 

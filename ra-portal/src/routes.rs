@@ -16,7 +16,9 @@ use ca::storage::{OperatorStatus, Outcome, RequestId, RequestSubject, SessionSta
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::auth::{constant_time_eq, role_allows, scope_of, sha256_hex, Permission};
+use crate::auth::{
+    constant_time_eq, role_allows, scope_of, sha256_hex, Permission, AUTH_CLIENT_CERT,
+};
 use crate::error::{PortalError, PortalResult};
 use crate::handlers as h;
 use crate::{Ctx, PortalState};
@@ -82,6 +84,10 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
         (r(Get, "/connexion", P::Public, T::None), get(h::login_page)),
         (r(Post, "/connexion", P::Public, T::None), post(h::login)),
         (
+            r(Post, "/connexion/certificat", P::Public, T::None),
+            post(h::login_certificate),
+        ),
+        (
             r(Get, "/enrolement", P::Enrolment, T::None),
             get(h::enrolment_page),
         ),
@@ -105,6 +111,18 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
         (
             r(Post, "/professionnels", P::Register, T::None),
             post(h::register),
+        ),
+        (
+            r(Get, "/importations", P::Register, T::None),
+            get(crate::import::import_page),
+        ),
+        (
+            r(Post, "/importations", P::Register, T::None),
+            post(crate::import::import),
+        ),
+        (
+            r(Get, "/importations/{job}", P::Register, T::None),
+            get(crate::import::import_job),
         ),
         (
             r(
@@ -407,6 +425,25 @@ async fn authorize_inner(
             return Err(PortalError::Unauthenticated);
         }
     };
+    // A certificate session lives only as long as the certificate it was opened with is
+    // presented on the connection, still bound to the same operator and still good.
+    if session.auth_method == AUTH_CLIENT_CERT {
+        let peer = req
+            .extensions()
+            .get::<crate::tls::PeerCertificate>()
+            .cloned();
+        let bound = match peer {
+            Some(p) => matches!(
+                crate::certauth::operator_of(state, &p.0).await?,
+                Ok((o, _)) if o.login == session.login
+            ),
+            None => false,
+        };
+        if !bound {
+            store.close_session(&token_hash, true, &actor).await?;
+            return Err(PortalError::Unauthenticated);
+        }
+    }
     match (session.stage, spec.permission) {
         (_, Permission::AnySession) => {}
         (SessionStage::Enrolment, Permission::Enrolment) => {}

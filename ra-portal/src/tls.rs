@@ -7,7 +7,8 @@ use std::sync::Arc;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -25,8 +26,28 @@ pub enum TlsError {
     Config(String),
 }
 
-/// Server configuration from PEM files (certificate chain, private key).
+/// The client certificate (DER of the end-entity certificate) a TLS connection presented,
+/// already verified by rustls against the configured client roots; [`serve_tls`] inserts it
+/// into every request of the connection (absent: no certificate presented).
+#[derive(Debug, Clone)]
+pub struct PeerCertificate(pub Arc<Vec<u8>>);
+
+/// Server configuration from PEM files (certificate chain, private key), without client
+/// authentication.
 pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    load_server_config_with_clients(cert, key, &[])
+}
+
+/// Server configuration from PEM files; when `client_roots` (DER CA certificates, e.g. CA
+/// Personnes, which issues RA operator certificates) is not empty, the server *requests* a
+/// client certificate, accepts connections without one, and refuses the handshake when the
+/// certificate presented does not chain to one of these roots (or lacks EKU clientAuth, or
+/// is expired).
+pub fn load_server_config_with_clients(
+    cert: &Path,
+    key: &Path,
+    client_roots: &[Vec<u8>],
+) -> Result<Arc<ServerConfig>, TlsError> {
     install_crypto_provider();
     let file_err = |p: &Path, e: String| TlsError::File {
         path: p.display().to_string(),
@@ -43,15 +64,31 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, 
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| file_err(key, e.to_string()))?
         .ok_or_else(|| file_err(key, "no private key".into()))?;
-    server_config(chain, key)
+    server_config(chain, key, client_roots)
 }
 
 fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    client_roots: &[Vec<u8>],
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder()
-        .with_no_client_auth()
+    let builder = ServerConfig::builder();
+    let builder = if client_roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        for der in client_roots {
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| TlsError::Config(format!("client root: {e}")))?;
+        }
+        let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -61,13 +98,22 @@ fn server_config(
 /// A self-signed server certificate for development and tests (`localhost`, 127.0.0.1);
 /// returns the configuration and the certificate PEM.
 pub fn self_signed(names: &[&str]) -> Result<(Arc<ServerConfig>, String), TlsError> {
+    self_signed_with_clients(names, &[])
+}
+
+/// [`self_signed`], requesting client certificates chaining to `client_roots` (see
+/// [`load_server_config_with_clients`]).
+pub fn self_signed_with_clients(
+    names: &[&str],
+    client_roots: &[Vec<u8>],
+) -> Result<(Arc<ServerConfig>, String), TlsError> {
     install_crypto_provider();
     let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
     let ck =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Config(e.to_string()))?;
     let pem = ck.cert.pem();
     let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-    let config = server_config(vec![ck.cert.der().clone()], key)?;
+    let config = server_config(vec![ck.cert.der().clone()], key, client_roots)?;
     Ok((config, pem))
 }
 
@@ -101,6 +147,16 @@ pub async fn serve_tls(
                     return;
                 }
                 Err(_) => return,
+            };
+            let peer_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| PeerCertificate(Arc::new(c.as_ref().to_vec())));
+            let router = match peer_cert {
+                Some(p) => router.layer(axum::Extension(p)),
+                None => router,
             };
             let service = TowerToHyperService::new(router);
             if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())

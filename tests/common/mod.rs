@@ -389,3 +389,84 @@ pub fn http_post(url: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>, S
     }
     (status, body, content_type)
 }
+
+/// `igc serve` with the RA portal on a free loopback port as well (`--portal-listen
+/// 127.0.0.1:0`), killed on drop.
+pub struct PortalServer {
+    pub server: Server,
+    /// `https://127.0.0.1:PORT` (from the `igc portal on https://…/connexion` line).
+    pub portal: String,
+    /// The first administrator's one-time password, printed on the first start only.
+    pub admin_otp: Option<String>,
+}
+
+impl PortalServer {
+    pub fn start(cwd: &Path) -> PortalServer {
+        let mut cmd = Command::new(IGC);
+        cmd.current_dir(cwd)
+            .args([
+                "serve",
+                "--config",
+                "var/igc.toml",
+                "--listen",
+                "127.0.0.1:0",
+                "--portal-listen",
+                "127.0.0.1:0",
+            ])
+            .env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<(u8, String)>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("igc listening on ") {
+                    let _ = tx.send((0, rest.trim().to_owned()));
+                } else if let Some(rest) = line.strip_prefix("igc portal on ") {
+                    let base = rest.trim().trim_end_matches("/connexion").to_owned();
+                    let _ = tx.send((1, base));
+                } else if line.contains("mot de passe à usage unique « ") {
+                    let otp = line
+                        .split("usage unique « ")
+                        .nth(1)
+                        .and_then(|s| s.split(" »").next())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send((2, otp));
+                }
+            }
+        });
+        let (mut base, mut portal, mut admin_otp) = (None, None, None);
+        let end = Instant::now() + Duration::from_secs(60);
+        while base.is_none() || portal.is_none() {
+            let left = end.saturating_duration_since(Instant::now());
+            let (kind, value) = rx
+                .recv_timeout(left)
+                .expect("igc serve did not report its addresses within 60 s");
+            match kind {
+                0 => base = Some(value),
+                1 => portal = Some(value),
+                _ => admin_otp = Some(value),
+            }
+        }
+        if admin_otp.is_none() {
+            // Printed right after the portal line, on the first start only.
+            if let Ok((2, otp)) = rx.recv_timeout(Duration::from_secs(2)) {
+                admin_otp = Some(otp);
+            }
+        }
+        PortalServer {
+            server: Server {
+                child,
+                base: base.unwrap(),
+            },
+            portal: portal.unwrap(),
+            admin_otp,
+        }
+    }
+}

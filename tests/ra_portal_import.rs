@@ -1,0 +1,415 @@
+//! RA portal: bulk import of professionals from CSV (issue 6). Through the router
+//! (`tower::ServiceExt::oneshot`) on a real store: a médecins clerk uploads a file mixing good
+//! and bad rows (invalid RPPS, a pharmacien outside their Order, an unknown document type, a
+//! duplicate); the job page shows the progress and then a per-row report; the good rows are
+//! registered with their identity proofing, nothing of a bad row is written. A file without
+//! the required columns is refused as a whole.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(unused_macros)]
+#[path = "../ca/tests/issuance_common/mod.rs"]
+mod issuance_common;
+#[path = "../ca/tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use ca::domain::{Actor, IdNatPs, Order, ProfessionTable};
+use ca::storage::{OperatorRole, Store};
+use issuance_common::*;
+use ra_portal::{PortalConfig, PortalState};
+use tower::ServiceExt as _;
+
+struct Resp {
+    status: StatusCode,
+    location: String,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Resp {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let location = res
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let set_cookies = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body = axum::body::to_bytes(res.into_body(), 4 << 20)
+        .await
+        .unwrap();
+    Resp {
+        status,
+        location,
+        set_cookies,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+const BOUNDARY: &str = "----igc-test-boundary";
+
+#[derive(Clone, Debug)]
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("no csrf field") + 19;
+    html[i..i + 64].to_owned()
+}
+
+fn get(path: &str, s: Option<&Session>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(s) = s {
+        b = b.header(
+            header::COOKIE,
+            format!("{}={}", ra_portal::SESSION_COOKIE, s.cookie),
+        );
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn post_form(path: &str, s: Option<&Session>, fields: &[(&str, &str)]) -> Request<Body> {
+    let mut b =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(s) = s {
+        b = b.header(
+            header::COOKIE,
+            format!("{}={}", ra_portal::SESSION_COOKIE, s.cookie),
+        );
+    }
+    b.body(Body::from(form_body(fields))).unwrap()
+}
+
+fn totp_now(store_secret: &str) -> String {
+    let secret = ra_portal::base32_decode(store_secret).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    ra_portal::totp_code(&secret, ra_portal::current_step(now))
+}
+
+const NEW_PASSWORD: &str = "un mot de passe assez long";
+
+/// First login of an operator created with a one-time password: password, TOTP enrolment.
+async fn first_login(app: &Router, store: &Store, login: &str, otp: &str) -> Session {
+    let pre = "p".repeat(64);
+    let req = Request::post("/connexion")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            header::COOKIE,
+            format!("{}={pre}", ra_portal::PRELOGIN_COOKIE),
+        )
+        .body(Body::from(form_body(&[
+            ("csrf", &pre),
+            ("login", login),
+            ("password", otp),
+            ("totp", ""),
+        ])))
+        .unwrap();
+    let r = send(app, req).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "login {login}: {}", r.body);
+    assert_eq!(r.location, "/enrolement");
+    let cookie = r
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with(ra_portal::SESSION_COOKIE))
+        .unwrap();
+    assert!(
+        cookie.contains("Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+    );
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let mut s = Session {
+        cookie: token,
+        csrf: String::new(),
+    };
+    // An enrolment session reaches nothing else.
+    let r = send(app, get("/", Some(&s))).await;
+    assert_eq!(r.location, "/enrolement");
+    let r = send(app, get("/enrolement", Some(&s))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("data:image/svg+xml;base64,"),
+        "QR code shown"
+    );
+    s.csrf = csrf_of(&r.body);
+    let secret = store
+        .operator_credentials(login)
+        .await
+        .unwrap()
+        .unwrap()
+        .totp_secret
+        .unwrap();
+    assert!(r.body.contains(&secret), "secret shown for manual entry");
+    let code = totp_now(&secret);
+    let r = send(
+        app,
+        post_form(
+            "/enrolement",
+            Some(&s),
+            &[
+                ("csrf", &s.csrf),
+                ("password", NEW_PASSWORD),
+                ("confirmation", NEW_PASSWORD),
+                ("totp", &code),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "enrolment {login}: {}",
+        r.body
+    );
+    assert_eq!(r.location, "/");
+    let r = send(app, get("/", Some(&s))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    s
+}
+
+fn upload(path: &str, s: &Session, file_name: &str, csv: &str) -> Request<Body> {
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csv_file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--{BOUNDARY}--\r\n",
+        s.csrf
+    );
+    Request::post(path)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header(
+            header::COOKIE,
+            format!("{}={}", ra_portal::SESSION_COOKIE, s.cookie),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_import_good_rows_in_bad_rows_reported_and_not_written() {
+    let started = Instant::now();
+    let env = Env::new(sqlite().await).await;
+    let store = env.store().clone();
+    let app = ra_portal::router(PortalState::new(
+        store.clone(),
+        vec![env.personnes.clone(), env.orgs.clone()],
+        Arc::new(env.revocations.clone()),
+        Arc::new(ProfessionTable::builtin().unwrap()),
+        PortalConfig::default(),
+    ));
+    let otp = "otp-import-123456";
+    ra_portal::create_operator(
+        &store,
+        "agent.import",
+        "Agent import",
+        OperatorRole::Clerk,
+        Some(Order::Medecins),
+        otp,
+        &Actor::system("test").unwrap(),
+    )
+    .await
+    .unwrap();
+    let s = first_login(&app, &store, "agent.import", otp).await;
+    let r = send(&app, get("/importations", Some(&s))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("csv_file"));
+
+    // Already registered: the duplicate row must be refused.
+    let existing = idnat(9_000_000_001);
+    register(&store, &existing, "DEJALA", "Paul", "10", None).await;
+
+    let ok1 = rpps(9_100_000_001);
+    let ok2 = rpps(9_100_000_002);
+    let ok3 = rpps(9_100_000_003);
+    let bad_luhn = {
+        let mut r = rpps(9_100_000_004);
+        let last = r.pop().unwrap().to_digit(10).unwrap();
+        r.push(char::from_digit((last + 1) % 10, 10).unwrap());
+        r
+    };
+    let pharmacien = rpps(9_100_000_005);
+    let bad_doc = rpps(9_100_000_006);
+    let csv = format!(
+        "rpps;nom;prenoms;profession;type_piece;numero_piece;modalite\n\
+         {ok1};MARTIN;Claire;10;cni;AB123;face-to-face\n\
+         {bad_luhn};FAUX;Luhn;10;cni;AB124;face-to-face\n\
+         {ok2};\"DURAND; dit Jo\";Jo;10;passport;P999;remote\n\
+         {pharmacien};PHARMA;Pierre;21;cni;AB125;face-to-face\n\
+         {bad_doc};DOC;Inconnu;10;carte-vitale;AB126;face-to-face\n\
+         {};DEJALA;Paul;10;cni;AB127;face-to-face\n\
+         {ok3};PETIT;Léa;10;titre-de-sejour;T1;remote\n\
+         {};;;10;cni;;face-to-face\n",
+        &existing.to_string()[1..],
+        rpps(9_100_000_007),
+    );
+    let r = send(&app, upload("/importations", &s, "lot.csv", &csv)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(r.location.starts_with("/importations/"), "{}", r.location);
+
+    // The progress page, until the report is complete (bounded).
+    let end = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let p = send(&app, get(&r.location, Some(&s))).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+        assert!(p.body.contains("<progress"), "progress shown");
+        if p.body.contains("data-termine=\"oui\"") {
+            break p.body;
+        }
+        assert!(
+            p.body.contains("http-equiv=\"refresh\""),
+            "an unfinished job page refreshes itself"
+        );
+        assert!(Instant::now() < end, "import not finished in 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(page.contains("8 / 8 lignes traitées"), "{page}");
+    assert!(
+        page.contains("3 professionnel(s) enregistré(s), 5 ligne(s) refusée(s)"),
+        "{page}"
+    );
+    let row = |line: usize| -> String {
+        let marker = format!("<td>{line}</td>");
+        let i = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("line {line}: {page}"));
+        page[i..].split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(row(2).contains("enregistré"), "{}", row(2));
+    assert!(
+        row(3).contains("refusée") && row(3).contains("RPPS"),
+        "{}",
+        row(3)
+    );
+    assert!(row(4).contains("enregistré"), "{}", row(4));
+    assert!(
+        row(5).contains("refusée") && row(5).contains("périmètre"),
+        "{}",
+        row(5)
+    );
+    assert!(
+        row(6).contains("refusée") && row(6).contains("type de pièce"),
+        "{}",
+        row(6)
+    );
+    assert!(row(7).contains("refusée"), "{}", row(7));
+    assert!(row(8).contains("enregistré"), "{}", row(8));
+    assert!(
+        row(9).contains("refusée") && row(9).contains("nom"),
+        "{}",
+        row(9)
+    );
+
+    // Good rows are in, with their identity proofing; bad rows left nothing.
+    let id = |r: &str| -> IdNatPs { format!("8{r}").parse().unwrap() };
+    for good in [&ok1, &ok2, &ok3] {
+        let p = store.find_professional(&id(good)).await.unwrap();
+        assert!(p.is_some(), "{good} registered");
+        let proofings = store.identity_proofings_of(&id(good)).await.unwrap();
+        assert_eq!(proofings.len(), 1);
+        assert_eq!(proofings[0].checked_by.as_str(), "agent.import");
+    }
+    let durand = store.find_professional(&id(&ok2)).await.unwrap().unwrap();
+    assert_eq!(durand.surname.to_string(), "DURAND; dit Jo");
+    for bad in [&pharmacien, &bad_doc, &rpps(9_100_000_007)] {
+        assert!(store.find_professional(&id(bad)).await.unwrap().is_none());
+        assert!(store
+            .identity_proofings_of(&id(bad))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(
+        store.identity_proofings_of(&existing).await.unwrap().len(),
+        1,
+        "the duplicate row added no proofing"
+    );
+
+    // Another operator cannot see this job.
+    let otp2 = "otp-import-autre-1";
+    ra_portal::create_operator(
+        &store,
+        "agent.autre",
+        "Autre",
+        OperatorRole::Clerk,
+        Some(Order::Medecins),
+        otp2,
+        &Actor::system("test").unwrap(),
+    )
+    .await
+    .unwrap();
+    let s2 = first_login(&app, &store, "agent.autre", otp2).await;
+    let p = send(&app, get(&r.location, Some(&s2))).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+
+    // A file without the required columns, or not UTF-8: refused as a whole, nothing written.
+    let before = store
+        .find_professionals_by_name("ZORRO", 10)
+        .await
+        .unwrap()
+        .len();
+    let r = send(
+        &app,
+        upload(
+            "/importations",
+            &s,
+            "mauvais.csv",
+            &format!("rpps;nom\n{};ZORRO\n", rpps(9_100_000_009)),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("Colonnes manquantes"), "{}", r.body);
+    assert_eq!(
+        store
+            .find_professionals_by_name("ZORRO", 10)
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
+    eprintln!(
+        "CSV import test done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
