@@ -317,7 +317,8 @@ impl Drop for Browser {
             let _ = http_json("DELETE", &url, None);
         }
         // Whatever Chromium left behind, by pid (only what this chromedriver started).
-        for pid in descendants(self.driver.id()) {
+        // Positive pids above 1 only: `kill -KILL -1` or a group id would hit far more.
+        for pid in descendants(self.driver.id()).into_iter().filter(|&p| p > 1) {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .stderr(Stdio::null())
