@@ -102,7 +102,7 @@ fn professional_row(state: &PortalState, p: &Professional) -> ProfessionalRow {
     }
 }
 
-fn in_scope(state: &PortalState, scope: Scope, p: &Professional) -> bool {
+pub(crate) fn in_scope(state: &PortalState, scope: Scope, p: &Professional) -> bool {
     state
         .professions()
         .registration_authority(&p.profession)
@@ -212,10 +212,38 @@ pub struct LoginForm {
 
 const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP incorrect.";
 
-pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>) -> Page {
+/// Why a password + TOTP login was refused (already journaled and counted for throttling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginRefusal {
+    /// Wrong login, password or TOTP code, disabled operator, replayed code.
+    Refused,
+    /// Too many failures: locked for a while.
+    Locked,
+    /// Right password, but TOTP is not enrolled yet (API logins only).
+    NotEnrolled,
+}
+
+/// A session opened by a login.
+#[derive(Debug)]
+pub(crate) struct OpenedSession {
+    pub(crate) token: String,
+    pub(crate) stage: SessionStage,
+    pub(crate) expires_at: OffsetDateTime,
+}
+
+/// Password + TOTP login shared by the HTML form and the JSON API: throttling (lockout after
+/// repeated failures), timing-equalised unknown logins, TOTP replay refusal, journal. With
+/// `allow_enrolment` false (API), an operator who has not enrolled TOTP yet gets no session.
+pub(crate) async fn password_login(
+    state: &PortalState,
+    login: &str,
+    password: &str,
+    totp: &str,
+    allow_enrolment: bool,
+) -> PortalResult<Result<OpenedSession, LoginRefusal>> {
     let store = state.store();
     let config = state.config();
-    let login = form.login.trim().to_owned();
+    let login = login.trim().to_owned();
     let now = OffsetDateTime::now_utc();
     let attempt_actor = Actor::new(
         if login.is_empty() || login.chars().count() > 128 || login.chars().any(char::is_control) {
@@ -227,7 +255,7 @@ pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>
     )?;
     let lock_until =
         now + time::Duration::seconds(i64::try_from(config.lockout_secs).unwrap_or(900));
-    let refuse = |reason: &'static str| {
+    let refuse = |reason: &'static str, refusal: LoginRefusal| {
         let store = store.clone();
         let login = login.clone();
         let actor = attempt_actor.clone();
@@ -235,41 +263,39 @@ pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>
             store
                 .record_login_failure(&login, config.max_failed_logins, lock_until, &actor, reason)
                 .await?;
-            login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED)
+            Ok::<_, PortalError>(Err(refusal))
         }
     };
     let Some(creds) = store.operator_credentials(&login).await? else {
-        auth::dummy_verify(&form.password);
-        return refuse("unknown-login").await;
+        auth::dummy_verify(password);
+        return refuse("unknown-login", LoginRefusal::Refused).await;
     };
     if creds.locked_until.is_some_and(|t| t > now) {
         store
             .record_login_failure(&login, u32::MAX, lock_until, &attempt_actor, "locked")
             .await?;
-        return login_form(
-            &login,
-            "Compte temporairement verrouillé après plusieurs échecs ; réessayez plus tard.",
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return Ok(Err(LoginRefusal::Locked));
     }
-    if !auth::verify_password(&form.password, &creds.password_hash) {
-        return refuse("bad-password").await;
+    if !auth::verify_password(password, &creds.password_hash) {
+        return refuse("bad-password", LoginRefusal::Refused).await;
     }
     if creds.operator.status != OperatorStatus::Active {
-        return refuse("disabled").await;
+        return refuse("disabled", LoginRefusal::Refused).await;
     }
     let actor = Actor::new(creds.operator.login.as_str(), AUTH_PASSWORD_TOTP)?;
     let (stage, step, new_secret) = if creds.operator.totp_enrolled {
         let secret = creds.totp_secret.clone().unwrap_or_default();
-        let Some(step) = auth::check_totp(&secret, &form.totp, now.unix_timestamp()) else {
-            return refuse("bad-totp").await;
+        let Some(step) = auth::check_totp(&secret, totp, now.unix_timestamp()) else {
+            return refuse("bad-totp", LoginRefusal::Refused).await;
         };
         if creds.last_totp_step.is_some_and(|last| last >= step) {
-            return refuse("totp-replay").await;
+            return refuse("totp-replay", LoginRefusal::Refused).await;
         }
         (SessionStage::Full, Some(step), None)
-    } else {
+    } else if allow_enrolment {
         (SessionStage::Enrolment, None, Some(auth::new_totp_secret()))
+    } else {
+        return refuse("not-enrolled", LoginRefusal::NotEnrolled).await;
     };
     let token = auth::random_hex(32);
     let lifetime =
@@ -287,39 +313,59 @@ pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>
         .await
         .is_err()
     {
-        return refuse("session-refused").await;
+        return refuse("session-refused", LoginRefusal::Refused).await;
     }
-    let to = match stage {
+    Ok(Ok(OpenedSession {
+        token,
+        stage,
+        expires_at: session.expires_at,
+    }))
+}
+
+pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>) -> Page {
+    let login = form.login.trim().to_owned();
+    let opened = match password_login(&state, &login, &form.password, &form.totp, true).await? {
+        Ok(o) => o,
+        Err(LoginRefusal::Locked) => {
+            return login_form(
+                &login,
+                "Compte temporairement verrouillé après plusieurs échecs ; réessayez plus tard.",
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
+        Err(_) => return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED),
+    };
+    let to = match opened.stage {
         SessionStage::Enrolment => "/enrolement",
         SessionStage::Full => "/",
     };
     let mut res = Redirect::to(to).into_response();
     let h = res.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &opened.token, None),
+    );
     h.append(header::SET_COOKIE, clear_cookie(PRELOGIN_COOKIE));
     Ok(res)
 }
 
 /// POST /connexion/certificat: logs in the operator bound to the TLS client certificate of
 /// the connection (see [`crate::certauth`]); no password, no TOTP.
-pub async fn login_certificate(
-    State(state): State<PortalState>,
-    req: axum::extract::Request,
-) -> Page {
+/// Certificate login shared by the HTML form and the JSON API: the operator bound to the TLS
+/// client certificate of the connection (see [`crate::certauth`]); refusals are journaled.
+/// `Err(message)` is the French reason of a refusal.
+pub(crate) async fn certificate_login(
+    state: &PortalState,
+    peer: Option<crate::tls::PeerCertificate>,
+) -> PortalResult<Result<OpenedSession, &'static str>> {
     let store = state.store();
-    let Some(crate::tls::PeerCertificate(der)) = req
-        .extensions()
-        .get::<crate::tls::PeerCertificate>()
-        .cloned()
-    else {
-        return login_form(
-            "",
+    let Some(crate::tls::PeerCertificate(der)) = peer else {
+        return Ok(Err(
             "Aucun certificat d'opérateur n'a été présenté : insérez votre carte, ou \
              connectez-vous en mode dégradé (mot de passe et code TOTP).",
-            StatusCode::UNAUTHORIZED,
-        );
+        ));
     };
-    let (operator, serial) = match crate::certauth::operator_of(&state, &der).await? {
+    let (operator, serial) = match crate::certauth::operator_of(state, &der).await? {
         Ok(v) => v,
         Err(refusal) => {
             store
@@ -331,7 +377,7 @@ pub async fn login_certificate(
                     &serde_json::json!({ "why": refusal.code() }),
                 )
                 .await?;
-            return login_form("", refusal.french(), StatusCode::UNAUTHORIZED);
+            return Ok(Err(refusal.french()));
         }
     };
     let actor = Actor::new(operator.login.as_str(), AUTH_CLIENT_CERT)?;
@@ -356,9 +402,33 @@ pub async fn login_certificate(
             &serde_json::json!({ "operator": operator.login.as_str() }),
         )
         .await?;
+    Ok(Ok(OpenedSession {
+        token,
+        stage: SessionStage::Full,
+        expires_at: session.expires_at,
+    }))
+}
+
+/// POST /connexion/certificat: logs in the operator bound to the TLS client certificate of
+/// the connection (see [`crate::certauth`]); no password, no TOTP.
+pub async fn login_certificate(
+    State(state): State<PortalState>,
+    req: axum::extract::Request,
+) -> Page {
+    let peer = req
+        .extensions()
+        .get::<crate::tls::PeerCertificate>()
+        .cloned();
+    let opened = match certificate_login(&state, peer).await? {
+        Ok(o) => o,
+        Err(message) => return login_form("", message, StatusCode::UNAUTHORIZED),
+    };
     let mut res = Redirect::to("/").into_response();
     let h = res.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &opened.token, None),
+    );
     h.append(header::SET_COOKIE, clear_cookie(PRELOGIN_COOKIE));
     Ok(res)
 }
@@ -546,7 +616,7 @@ pub struct SearchQuery {
 }
 
 /// Parses an RPPS (11 digits) or an IdNat_PS (12 or 10 characters).
-fn parse_idnat(s: &str) -> Result<IdNatPs, ca::Error> {
+pub(crate) fn parse_idnat(s: &str) -> Result<IdNatPs, ca::Error> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     if s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse::<Rpps>().map(IdNatPs::from);
@@ -887,8 +957,16 @@ async fn read_request_form(mut mp: Multipart) -> PortalResult<(Option<String>, V
     Ok((profile, csr))
 }
 
+/// The profile of a professional's request: AUTH, SIGN or CONF.
+pub(crate) fn request_profile(s: Option<&str>) -> Result<Profile, &'static str> {
+    match s.map(str::parse::<Profile>) {
+        Some(Ok(pr @ (Profile::Auth | Profile::Sign | Profile::Conf))) => Ok(pr),
+        _ => Err("Choisissez l'usage : AUTH, SIGN ou CONF."),
+    }
+}
+
 /// DER of a CSR given as PEM or DER, checked (proof of possession, key policy).
-fn checked_csr_der(csr: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn checked_csr_der(csr: &[u8]) -> Result<Vec<u8>, String> {
     if csr.is_empty() {
         return Err(
             "Joignez la demande de certificat (CSR) du professionnel, en PEM ou DER.".into(),
@@ -967,13 +1045,9 @@ pub async fn file_request(
     let p = target(&ctx)?.clone();
     let (profile, csr) = read_request_form(mp).await?;
     let mut errors = FieldErrors::default();
-    let profile = match profile.as_deref().map(str::parse::<Profile>) {
-        Some(Ok(pr @ (Profile::Auth | Profile::Sign | Profile::Conf))) => Some(pr),
-        _ => {
-            errors.add("profile", "Choisissez l'usage : AUTH, SIGN ou CONF.");
-            None
-        }
-    };
+    let profile = request_profile(profile.as_deref())
+        .map_err(|m| errors.add("profile", m))
+        .ok();
     let der = checked_csr_der(&csr).map_err(|m| errors.add("csr", m)).ok();
     let (Some(profile), Some(der)) = (profile, der) else {
         return file_request_view(&state, &ctx, None, errors).await;
@@ -992,7 +1066,7 @@ pub async fn file_request(
     Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
 }
 
-async fn request_of(state: &PortalState, headers_id: &str) -> PortalResult<CertificateRequest> {
+pub(crate) async fn request_of(state: &PortalState, headers_id: &str) -> PortalResult<CertificateRequest> {
     let id: i64 = headers_id
         .parse()
         .map_err(|_| PortalError::NotFound("Demande introuvable.".into()))?;
@@ -1039,7 +1113,12 @@ pub async fn request(
     })
 }
 
-async fn issue_approved(state: &PortalState, ctx: &Ctx, r: &CertificateRequest) -> Page {
+/// Issues an approved request through the first CA that issues its profile; tells OCSP.
+pub(crate) async fn issue_approved_cert(
+    state: &PortalState,
+    ctx: &Ctx,
+    r: &CertificateRequest,
+) -> PortalResult<ca::issuance::IssuedCertificate> {
     let Some(ca) = state.cas().iter().find(|ca| ca.issues(r.profile)) else {
         return Err(PortalError::Unavailable(format!(
             "Aucune autorité de certification ne délivre le gabarit {}.",
@@ -1058,15 +1137,22 @@ async fn issue_approved(state: &PortalState, ctx: &Ctx, r: &CertificateRequest) 
         )
         .await?;
     state.status_changed(std::slice::from_ref(&issued.serial));
+    Ok(issued)
+}
+
+async fn issue_approved(state: &PortalState, ctx: &Ctx, r: &CertificateRequest) -> Page {
+    let issued = issue_approved_cert(state, ctx, r).await?;
     Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
 }
 
-pub async fn approve(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Page {
-    let r = request_of(&state, &id).await?;
+/// Approves a request filed by someone else (four eyes, journaled when refused) and issues
+/// its certificate.
+pub(crate) async fn approve_and_issue(
+    state: &PortalState,
+    ctx: &Ctx,
+    id: &str,
+) -> PortalResult<ca::issuance::IssuedCertificate> {
+    let r = request_of(state, id).await?;
     if r.filed_by == ctx.actor.id {
         let _ = state
             .store()
@@ -1085,8 +1171,17 @@ pub async fn approve(
         .into());
     }
     state.store().approve_request(r.id, &ctx.actor).await?;
-    let r = request_of(&state, &id).await?;
-    issue_approved(&state, &ctx, &r).await
+    let r = request_of(state, id).await?;
+    issue_approved_cert(state, ctx, &r).await
+}
+
+pub async fn approve(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> Page {
+    let issued = approve_and_issue(&state, &ctx, &id).await?;
+    Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
 }
 
 pub async fn issue(
@@ -1116,22 +1211,34 @@ pub async fn reject(
     Path(id): Path<String>,
     Form(form): Form<RejectForm>,
 ) -> Page {
-    let r = request_of(&state, &id).await?;
-    if form.reason.trim().is_empty() {
-        return Err(PortalError::BadRequest(
-            "Indiquez le motif du rejet (500 caractères au plus).".into(),
-        ));
+    let r = reject_request(&state, &ctx, &id, &form.reason).await?;
+    Ok(Redirect::to(&format!("/demandes/{}", r.id)).into_response())
+}
+
+pub(crate) const REJECT_REASON_MISSING: &str =
+    "Indiquez le motif du rejet (500 caractères au plus).";
+
+/// Rejects a request with a reason; returns it as it is now.
+pub(crate) async fn reject_request(
+    state: &PortalState,
+    ctx: &Ctx,
+    id: &str,
+    reason: &str,
+) -> PortalResult<CertificateRequest> {
+    let r = request_of(state, id).await?;
+    if reason.trim().is_empty() {
+        return Err(PortalError::BadRequest(REJECT_REASON_MISSING.into()));
     }
     state
         .store()
-        .reject_request(r.id, &form.reason, &ctx.actor)
+        .reject_request(r.id, reason, &ctx.actor)
         .await?;
-    Ok(Redirect::to(&format!("/demandes/{}", r.id)).into_response())
+    request_of(state, id).await
 }
 
 // ----- certificates ------------------------------------------------------------------------------------
 
-async fn certificate_of(state: &PortalState, serial: &str) -> PortalResult<CertificateRecord> {
+pub(crate) async fn certificate_of(state: &PortalState, serial: &str) -> PortalResult<CertificateRecord> {
     let serial: Serial = serial
         .parse()
         .map_err(|_| PortalError::NotFound("Certificat introuvable.".into()))?;
@@ -1216,14 +1323,38 @@ fn crl_notice(outcome: &ca::issuance::RevocationOutcome, done: &str) -> String {
     }
 }
 
+/// A status change of a certificate asked by an operator.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StatusChange {
+    Suspend,
+    Reinstate,
+    Revoke(RevocationReason),
+}
+
+/// Suspends, reinstates or revokes a certificate (CRLs republished) and tells OCSP.
+pub(crate) async fn change_status(
+    state: &PortalState,
+    ctx: &Ctx,
+    serial: &str,
+    change: StatusChange,
+) -> PortalResult<ca::issuance::RevocationOutcome> {
+    let c = certificate_of(state, serial).await?;
+    let r = state.revocations();
+    let outcome = match change {
+        StatusChange::Suspend => r.suspend(&c.serial, &ctx.actor).await?,
+        StatusChange::Reinstate => r.reinstate(&c.serial, &ctx.actor).await?,
+        StatusChange::Revoke(reason) => r.revoke(&c.serial, reason, &ctx.actor).await?,
+    };
+    state.status_changed(&outcome.serials);
+    Ok(outcome)
+}
+
 pub async fn suspend(
     State(state): State<PortalState>,
     Extension(ctx): Extension<Ctx>,
     Path(serial): Path<String>,
 ) -> Page {
-    let c = certificate_of(&state, &serial).await?;
-    let outcome = state.revocations().suspend(&c.serial, &ctx.actor).await?;
-    state.status_changed(&outcome.serials);
+    let outcome = change_status(&state, &ctx, &serial, StatusChange::Suspend).await?;
     certificate_view(
         &state,
         &ctx,
@@ -1238,9 +1369,7 @@ pub async fn reinstate(
     Extension(ctx): Extension<Ctx>,
     Path(serial): Path<String>,
 ) -> Page {
-    let c = certificate_of(&state, &serial).await?;
-    let outcome = state.revocations().reinstate(&c.serial, &ctx.actor).await?;
-    state.status_changed(&outcome.serials);
+    let outcome = change_status(&state, &ctx, &serial, StatusChange::Reinstate).await?;
     certificate_view(
         &state,
         &ctx,
@@ -1248,6 +1377,16 @@ pub async fn reinstate(
         crl_notice(&outcome, "Suspension levée."),
     )
     .await
+}
+
+pub(crate) const UNKNOWN_REVOCATION_REASON: &str = "Motif de révocation inconnu.";
+
+/// A revocation reason an operator may choose (RFC 5280 name, e.g. `keyCompromise`).
+pub(crate) fn revocation_reason(s: &str) -> Option<RevocationReason> {
+    s.trim()
+        .parse::<RevocationReason>()
+        .ok()
+        .filter(|r| messages::REVOCATION_REASONS.contains(r))
 }
 
 #[derive(Debug, Deserialize)]
@@ -1262,18 +1401,9 @@ pub async fn revoke(
     Path(serial): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Page {
-    let c = certificate_of(&state, &serial).await?;
-    let reason = form
-        .reason
-        .parse::<RevocationReason>()
-        .ok()
-        .filter(|r| messages::REVOCATION_REASONS.contains(r))
-        .ok_or_else(|| PortalError::BadRequest("Motif de révocation inconnu.".into()))?;
-    let outcome = state
-        .revocations()
-        .revoke(&c.serial, reason, &ctx.actor)
-        .await?;
-    state.status_changed(&outcome.serials);
+    let reason = revocation_reason(&form.reason)
+        .ok_or_else(|| PortalError::BadRequest(UNKNOWN_REVOCATION_REASON.into()))?;
+    let outcome = change_status(&state, &ctx, &serial, StatusChange::Revoke(reason)).await?;
     certificate_view(
         &state,
         &ctx,
