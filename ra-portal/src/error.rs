@@ -19,6 +19,9 @@ pub enum PortalError {
     GoHome,
     #[error("accès refusé : {0}")]
     Forbidden(String),
+    /// The operator tried to approve their own request.
+    #[error("accès refusé : {0}")]
+    FourEyes(String),
     #[error("jeton anti-CSRF absent ou invalide")]
     Csrf,
     #[error("{0}")]
@@ -42,7 +45,7 @@ impl From<ca::Error> for PortalError {
             | E::StructureNotFound { .. }
             | E::RequestNotFound { .. }
             | E::CertificateNotFound { .. } => PortalError::NotFound(msg),
-            E::SelfApproval { .. } => PortalError::Forbidden(msg),
+            E::SelfApproval { .. } => PortalError::FourEyes(msg),
             E::AlreadyRegistered { .. }
             | E::RequestNotInState { .. }
             | E::AlreadyRevoked { .. }
@@ -70,7 +73,9 @@ impl PortalError {
         match self {
             PortalError::Unauthenticated => StatusCode::UNAUTHORIZED,
             PortalError::EnrolmentPending | PortalError::GoHome => StatusCode::SEE_OTHER,
-            PortalError::Forbidden(_) | PortalError::Csrf => StatusCode::FORBIDDEN,
+            PortalError::Forbidden(_) | PortalError::FourEyes(_) | PortalError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
             PortalError::NotFound(_) => StatusCode::NOT_FOUND,
             PortalError::Conflict(_) => StatusCode::CONFLICT,
             PortalError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -102,7 +107,9 @@ impl IntoResponse for PortalError {
                         .to_owned(),
                 )
             }
-            PortalError::Forbidden(_) | PortalError::Csrf => ("Accès refusé", self.to_string()),
+            PortalError::Forbidden(_) | PortalError::FourEyes(_) | PortalError::Csrf => {
+                ("Accès refusé", self.to_string())
+            }
             PortalError::NotFound(_) => ("Introuvable", self.to_string()),
             PortalError::Conflict(_) => ("Opération impossible", self.to_string()),
             PortalError::Unavailable(_) => ("Service indisponible", self.to_string()),

@@ -210,7 +210,7 @@ pub struct LoginForm {
     totp: String,
 }
 
-const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP incorrect.";
+pub(crate) const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP incorrect.";
 
 /// Why a password + TOTP login was refused (already journaled and counted for throttling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

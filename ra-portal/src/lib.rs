@@ -9,6 +9,7 @@
 //! login enrolment, role, CSRF token and Order scope before any handler runs (deny by default).
 #![forbid(unsafe_code)]
 
+mod api;
 mod auth;
 mod certauth;
 mod config;
@@ -30,6 +31,7 @@ pub use auth::{
     base32_decode, check_totp, current_step, totp_code, Permission, Scope, AUTH_CLIENT_CERT,
     AUTH_PASSWORD_TOTP,
 };
+pub use api::openapi_document;
 pub use config::PortalConfig;
 pub use error::PortalError;
 pub use routes::{route_table, RouteMethod, RouteSpec, Target, PRELOGIN_COOKIE, SESSION_COOKIE};

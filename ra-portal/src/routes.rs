@@ -21,6 +21,7 @@ use crate::auth::{
 };
 use crate::error::{PortalError, PortalResult};
 use crate::handlers as h;
+use crate::api;
 use crate::{Ctx, PortalState};
 
 pub const SESSION_COOKIE: &str = "__Host-igc-session";
@@ -54,6 +55,9 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub permission: Permission,
     pub target: Target,
+    /// A route of the JSON API (`/api/…`): bearer-token authentication, no form CSRF token
+    /// (browsers never send an `Authorization` header by themselves), JSON error bodies.
+    pub api: bool,
 }
 
 const fn r(
@@ -67,6 +71,23 @@ const fn r(
         path,
         permission,
         target,
+        api: false,
+    }
+}
+
+/// A route of the JSON API.
+const fn a(
+    method: RouteMethod,
+    path: &'static str,
+    permission: Permission,
+    target: Target,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        permission,
+        target,
+        api: true,
     }
 }
 
@@ -288,6 +309,94 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
             ),
             post(h::reset_operator),
         ),
+        // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
+        (a(Get, "/api/docs", P::Public, T::None), get(api::docs)),
+        (
+            a(Post, "/api/v1/sessions", P::Public, T::None),
+            post(api::create_session),
+        ),
+        (
+            a(Post, "/api/v1/sessions/certificate", P::Public, T::None),
+            post(api::create_certificate_session),
+        ),
+        (
+            a(Post, "/api/v1/logout", P::AnySession, T::None),
+            post(api::logout),
+        ),
+        (
+            a(Get, "/api/v1/professionals", P::ViewProfessionals, T::None),
+            get(api::search),
+        ),
+        (
+            a(Post, "/api/v1/professionals", P::Register, T::None),
+            post(api::register),
+        ),
+        (
+            a(
+                Get,
+                "/api/v1/professionals/{idnat}",
+                P::ViewProfessionals,
+                T::Professional,
+            ),
+            get(api::professional),
+        ),
+        (
+            a(
+                Post,
+                "/api/v1/professionals/{idnat}/requests",
+                P::FileRequest,
+                T::Professional,
+            ),
+            post(api::file_request),
+        ),
+        (
+            a(Get, "/api/v1/requests/{id}", P::ViewProfessionals, T::Request),
+            get(api::request),
+        ),
+        (
+            a(Post, "/api/v1/requests/{id}/approve", P::Decide, T::Request),
+            post(api::approve),
+        ),
+        (
+            a(Post, "/api/v1/requests/{id}/reject", P::Decide, T::Request),
+            post(api::reject),
+        ),
+        (
+            a(
+                Get,
+                "/api/v1/certificates/{serial}",
+                P::ViewProfessionals,
+                T::Certificate,
+            ),
+            get(api::certificate),
+        ),
+        (
+            a(
+                Post,
+                "/api/v1/certificates/{serial}/suspend",
+                P::ManageCertificates,
+                T::Certificate,
+            ),
+            post(api::suspend),
+        ),
+        (
+            a(
+                Post,
+                "/api/v1/certificates/{serial}/reinstate",
+                P::ManageCertificates,
+                T::Certificate,
+            ),
+            post(api::reinstate),
+        ),
+        (
+            a(
+                Post,
+                "/api/v1/certificates/{serial}/revoke",
+                P::ManageCertificates,
+                T::Certificate,
+            ),
+            post(api::revoke),
+        ),
     ]
 }
 
@@ -307,7 +416,14 @@ pub fn build(state: PortalState) -> Router {
         router = router.route(spec.path, guarded);
     }
     router
-        .fallback(|| async { PortalError::NotFound("Page introuvable.".into()) })
+        .fallback(|uri: axum::http::Uri| async move {
+            let e = PortalError::NotFound("Page introuvable.".into());
+            if uri.path().starts_with("/api/") {
+                api::error_response(e)
+            } else {
+                e.into_response()
+            }
+        })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -360,6 +476,14 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
 pub fn set_cookie(name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
     let age = max_age.map_or(String::new(), |d| format!("; Max-Age={}", d.as_secs()));
     HeaderValue::from_str(&format!(
@@ -381,6 +505,7 @@ async fn authorize(
 ) -> Response {
     match authorize_inner(&state, spec, req).await {
         Ok(req) => next.run(req).await,
+        Err(e) if spec.api => api::error_response(e),
         Err(e) => e.into_response(),
     }
 }
@@ -392,7 +517,9 @@ async fn authorize_inner(
 ) -> PortalResult<Request> {
     let is_post = req.method() == Method::POST;
     if spec.permission == Permission::Public {
-        if is_post {
+        // API logins take JSON only (the handler checks the content type), which a page of
+        // another site cannot send without a CORS preflight that this server never grants.
+        if is_post && !spec.api {
             let expected = cookie(req.headers(), PRELOGIN_COOKIE).unwrap_or_default();
             let (req, token) = csrf_field(req, state.config().max_body_bytes).await?;
             if expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
@@ -404,7 +531,14 @@ async fn authorize_inner(
     }
 
     let store = state.store();
-    let token = cookie(req.headers(), SESSION_COOKIE).ok_or(PortalError::Unauthenticated)?;
+    // The API authenticates by bearer token only (never the ambient cookie), the HTML pages
+    // by cookie only.
+    let token = if spec.api {
+        bearer(req.headers())
+    } else {
+        cookie(req.headers(), SESSION_COOKIE)
+    }
+    .ok_or(PortalError::Unauthenticated)?;
     let token_hash = sha256_hex(&token);
     let session = store
         .session(&token_hash)
@@ -459,7 +593,7 @@ async fn authorize_inner(
         }
     }
 
-    let (mut req, csrf_ok) = if is_post {
+    let (mut req, csrf_ok) = if is_post && !spec.api {
         let (req, field) = csrf_field(req, state.config().max_body_bytes).await?;
         let ok = constant_time_eq(field.as_bytes(), session.csrf_token.as_bytes());
         (req, ok)
