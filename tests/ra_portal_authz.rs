@@ -91,6 +91,8 @@ fn multipart_body(fields: &[(&str, &str)]) -> String {
 struct Session {
     cookie: String,
     csrf: String,
+    /// Bearer token of an API session (`POST /api/v1/sessions`).
+    bearer: String,
 }
 
 fn csrf_of(html: &str) -> String {
@@ -183,6 +185,7 @@ async fn first_login(app: &Router, store: &Store, login: &str, otp: &str) -> Ses
     let mut s = Session {
         cookie: token,
         csrf: String::new(),
+        bearer: String::new(),
     };
     // An enrolment session reaches nothing else.
     let r = send(app, get("/", Some(&s))).await;
@@ -226,7 +229,58 @@ async fn first_login(app: &Router, store: &Store, login: &str, otp: &str) -> Ses
     assert_eq!(r.location, "/");
     let r = send(app, get("/", Some(&s))).await;
     assert_eq!(r.status, StatusCode::OK);
+    // An API session too: the enrolment used the code of the current step, so the next
+    // step's code (accepted for clock skew) is not a replay.
+    let secret = ra_portal::base32_decode(&secret).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let code = ra_portal::totp_code(&secret, ra_portal::current_step(now) + 1);
+    let r = send(
+        app,
+        post_json(
+            "/api/v1/sessions",
+            None,
+            &serde_json::json!({ "login": login, "password": NEW_PASSWORD, "totp": code }),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "API login {login}: {}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    s.bearer = v["token"].as_str().unwrap().to_owned();
     s
+}
+
+fn get_bearer(path: &str, token: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn post_json(path: &str, token: Option<&str>, body: &serde_json::Value) -> Request<Body> {
+    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::from(body.to_string())).unwrap()
+}
+
+/// An API answer is JSON, and an error carries a machine code and a French message.
+fn assert_api_json(r: &Resp, what: &str) {
+    let ct = r
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/json"),
+        "{what}: content type {ct:?}: {}",
+        r.body
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    if !r.status.is_success() {
+        assert!(v["error"].is_string(), "{what}: {}", r.body);
+        assert!(v["message"].is_string(), "{what}: {}", r.body);
+    }
 }
 
 async fn operator(
@@ -389,7 +443,7 @@ async fn authorization_matrix_every_route_every_role() {
     let mut checked = 0;
     for spec in &table {
         // Logout is checked on its own below (it ends the session).
-        if spec.path == "/deconnexion" {
+        if spec.path == "/deconnexion" || spec.path == "/api/v1/logout" {
             continue;
         }
         let targets: Vec<Option<usize>> = if spec.target == Target::None {
@@ -415,6 +469,19 @@ async fn authorization_matrix_every_route_every_role() {
                     expected &= covers(*role, *order, fixture_authority);
                 }
                 let req = match spec.method {
+                    RouteMethod::Get if spec.api => get_bearer(&path, &session.bearer),
+                    RouteMethod::Post if spec.api => post_json(
+                        &path,
+                        Some(&session.bearer),
+                        &serde_json::json!({
+                            "profile": "conf",
+                            "csr": csr_pem,
+                            "reason": "keyCompromise",
+                            "login": "x",
+                            "password": "y",
+                            "totp": "000000",
+                        }),
+                    ),
                     RouteMethod::Get => get(&path, Some(session)),
                     RouteMethod::Post
                         if path.ends_with("/demandes") || path.ends_with("/renouvellement") =>
@@ -441,7 +508,14 @@ async fn authorization_matrix_every_route_every_role() {
                 };
                 let r = send(app, req).await;
                 let what = format!("{:?} {path} as {login}", spec.method);
+                if spec.api {
+                    assert_api_json(&r, &what);
+                }
                 match spec.permission {
+                    // API logins with wrong credentials (or without a client certificate).
+                    Permission::Public if spec.api && spec.method == RouteMethod::Post => {
+                        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
+                    }
                     Permission::Public => {
                         if spec.method == RouteMethod::Post {
                             // No pre-login cookie: refused whoever calls.
@@ -482,6 +556,22 @@ async fn authorization_matrix_every_route_every_role() {
                 .replace("{id}", &fixtures[0].0.request.to_string())
                 .replace("{serial}", &fixtures[0].0.serial)
                 .replace("{login}", "cible");
+            if spec.api {
+                // No token: 401 JSON; a session cookie is not a credential of the API.
+                for s in [None, Some(&sessions[1])] {
+                    let req = match spec.method {
+                        RouteMethod::Get => get(&path, s),
+                        RouteMethod::Post => post_form(&path, s, &[("csrf", "x")]),
+                    };
+                    let r = send(app, req).await;
+                    let what = format!("anonymous {path} (cookie: {})", s.is_some());
+                    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
+                    assert_api_json(&r, &what);
+                    assert!(r.body.contains("\"unauthenticated\""), "{what}");
+                    assert!(r.headers.contains_key(header::WWW_AUTHENTICATE), "{what}");
+                }
+                continue;
+            }
             let req = match spec.method {
                 RouteMethod::Get => get(&path, None),
                 RouteMethod::Post => post_form(&path, None, &[("csrf", "x")]),
@@ -496,7 +586,10 @@ async fn authorization_matrix_every_route_every_role() {
     // Every POST refuses a missing or wrong CSRF token, even for a role that may use it.
     let admin = &sessions[5];
     let approver = &sessions[1];
-    for spec in table.iter().filter(|s| s.method == RouteMethod::Post) {
+    for spec in table
+        .iter()
+        .filter(|s| s.method == RouteMethod::Post && !s.api)
+    {
         if spec.permission == Permission::Public || spec.permission == Permission::Enrolment {
             continue;
         }
@@ -527,6 +620,23 @@ async fn authorization_matrix_every_route_every_role() {
             );
         }
     }
+
+    // API logout works for every role and ends the API session only.
+    for (s, (login, ..)) in sessions.iter().zip(&roles) {
+        let r = send(
+            app,
+            post_json("/api/v1/logout", Some(&s.bearer), &serde_json::json!({})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "API logout {login}");
+        let r = send(app, get_bearer("/api/v1/professionals?name=x", &s.bearer)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "after API logout {login}");
+        assert_api_json(&r, "after API logout");
+    }
+    // Unknown API paths answer JSON too.
+    let r = send(app, get_bearer("/api/v1/nothing", &sessions[0].bearer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_api_json(&r, "unknown API path");
 
     // Logout works for every role and ends the session.
     for (s, (login, ..)) in sessions.iter().zip(&roles) {
