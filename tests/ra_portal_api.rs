@@ -227,7 +227,12 @@ async fn api_operator(
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED, "API login {login}: {}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "API login {login}: {}",
+        r.body
+    );
     let v = r.json();
     assert_eq!(v["token_type"], "Bearer");
     assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
@@ -317,11 +322,7 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     let store = env.store();
 
     // The OpenAPI document is public JSON.
-    let r = send(
-        app,
-        Request::get("/api/docs").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let r = send(app, Request::get("/api/docs").body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["openapi"], "3.0.3");
 
@@ -433,11 +434,7 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     let before = snapshot(&env.db).await;
     let r = send(
         app,
-        api_post(
-            "/api/v1/professionals",
-            Some(&a),
-            &registration(&bad, "10"),
-        ),
+        api_post("/api/v1/professionals", Some(&a), &registration(&bad, "10")),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
@@ -506,7 +503,11 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     let r = send(app, api_get("/api/v1/professionals?name=Lefevre", &ph)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["professionals"], json!([]));
-    let r = send(app, api_get(&format!("/api/v1/professionals?idnat={rpps}"), &ph)).await;
+    let r = send(
+        app,
+        api_get(&format!("/api/v1/professionals?idnat={rpps}"), &ph),
+    )
+    .await;
     assert_eq!(r.json()["professionals"], json!([]));
     let r = send(app, api_get(&format!("/api/v1/professionals/{idnat}"), &ph)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -525,7 +526,11 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = send(app, api_get("/api/v1/professionals?name=Lefevre", &a)).await;
     assert_eq!(r.json()["professionals"][0]["idnat"], idnat.as_str());
-    let r = send(app, api_get(&format!("/api/v1/professionals?idnat={rpps}"), &b)).await;
+    let r = send(
+        app,
+        api_get(&format!("/api/v1/professionals?idnat={rpps}"), &b),
+    )
+    .await;
     assert_eq!(r.json()["professionals"][0]["idnat"], idnat.as_str());
 
     // Malformed CSR, base64 garbage, a profile outside AUTH/SIGN/CONF: 422, nothing filed.
@@ -535,13 +540,21 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
             json!({ "profile": "auth", "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }),
             "csr",
         ),
-        (json!({ "profile": "auth", "csr": "!!pas du base64!!" }), "csr"),
+        (
+            json!({ "profile": "auth", "csr": "!!pas du base64!!" }),
+            "csr",
+        ),
         (json!({ "profile": "auth", "csr": "AAAA" }), "csr"),
         (json!({ "profile": "auth" }), "csr"),
         (json!({ "profile": "server", "csr": csr_pem }), "profile"),
     ] {
         let r = send(app, api_post(&requests_path, Some(&a), &body)).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.body
+        );
         assert_eq!(r.error(), "validation");
         assert!(r.json()["fields"][field].is_string(), "{body}: {}", r.body);
     }
@@ -565,7 +578,11 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     let id = request["id"].as_i64().unwrap();
     let r = send(
         app,
-        api_post(&format!("/api/v1/requests/{id}/approve"), Some(&a), &json!({})),
+        api_post(
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(&a),
+            &json!({}),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -574,13 +591,21 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     assert_eq!(r.json()["status"], "filed");
     let r = send(
         app,
-        api_post(&format!("/api/v1/requests/{id}/approve"), Some(&ph), &json!({})),
+        api_post(
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(&ph),
+            &json!({}),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = send(
         app,
-        api_post(&format!("/api/v1/requests/{id}/approve"), Some(&b), &json!({})),
+        api_post(
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(&b),
+            &json!({}),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -593,10 +618,17 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     assert_eq!(cert["status"]["status"], "good");
     assert_eq!(cert["professional"], idnat.as_str());
     assert_eq!(cert["request"], id);
-    assert!(notified.lock().unwrap().contains(&serial), "OCSP told of the issuance");
+    assert!(
+        notified.lock().unwrap().contains(&serial),
+        "OCSP told of the issuance"
+    );
     let r = send(
         app,
-        api_post(&format!("/api/v1/requests/{id}/approve"), Some(&b), &json!({})),
+        api_post(
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(&b),
+            &json!({}),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
@@ -624,7 +656,11 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
 
     // Suspend, reinstate, revoke (bad reason first); OCSP told each time.
     notified.lock().unwrap().clear();
-    let r = send(app, api_post(&format!("{cert_path}/suspend"), Some(&a), &json!({}))).await;
+    let r = send(
+        app,
+        api_post(&format!("{cert_path}/suspend"), Some(&a), &json!({})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.json()["status"]["status"], "on-hold");
     let r = send(
@@ -661,7 +697,11 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     assert_eq!(v["status"]["status"], "revoked");
     assert_eq!(v["status"]["reason"], "keyCompromise");
     assert_eq!(v["crls_republished"], true);
-    assert_eq!(notified.lock().unwrap().len(), 3, "suspend, reinstate, revoke");
+    assert_eq!(
+        notified.lock().unwrap().len(),
+        3,
+        "suspend, reinstate, revoke"
+    );
     let r = send(
         app,
         api_post(
@@ -687,7 +727,11 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     let id2 = r.json()["id"].as_i64().unwrap();
     let r = send(
         app,
-        api_post(&format!("/api/v1/requests/{id2}/reject"), Some(&a), &json!({})),
+        api_post(
+            &format!("/api/v1/requests/{id2}/reject"),
+            Some(&a),
+            &json!({}),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -243,7 +243,12 @@ async fn first_login(app: &Router, store: &Store, login: &str, otp: &str) -> Ses
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED, "API login {login}: {}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "API login {login}: {}",
+        r.body
+    );
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     s.bearer = v["token"].as_str().unwrap().to_owned();
     s
@@ -630,7 +635,11 @@ async fn authorization_matrix_every_route_every_role() {
         .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "API logout {login}");
         let r = send(app, get_bearer("/api/v1/professionals?name=x", &s.bearer)).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "after API logout {login}");
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "after API logout {login}"
+        );
         assert_api_json(&r, "after API logout");
     }
     // Unknown API paths answer JSON too.

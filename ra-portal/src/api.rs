@@ -362,7 +362,12 @@ pub async fn search(
     let found = if !idnat.is_empty() {
         let id = h::parse_idnat(idnat)
             .map_err(|e| ApiError::invalid_field("idnat", crate::messages::french(&e)))?;
-        state.store().find_professional(&id).await?.into_iter().collect()
+        state
+            .store()
+            .find_professional(&id)
+            .await?
+            .into_iter()
+            .collect()
     } else if !name.is_empty() {
         state.store().find_professionals_by_name(name, 100).await?
     } else {
@@ -426,14 +431,17 @@ pub async fn register(
     body: Bytes,
 ) -> ApiResult {
     let f: RegisterFields = json_body(&headers, &body)?;
-    let (professional, proofing) =
-        h::validate_registration(&state, ctx.scope, &ctx.actor, &f).map_err(|e| ApiError::invalid(&e))?;
+    let (professional, proofing) = h::validate_registration(&state, ctx.scope, &ctx.actor, &f)
+        .map_err(|e| ApiError::invalid(&e))?;
     match state
         .store()
         .register_professional(&professional, &proofing, &ctx.actor)
         .await
     {
-        Ok(()) => ok(StatusCode::CREATED, professional_json(&state, &professional)),
+        Ok(()) => ok(
+            StatusCode::CREATED,
+            professional_json(&state, &professional),
+        ),
         Err(e @ ca::Error::AlreadyRegistered { .. }) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_registered",
@@ -463,9 +471,7 @@ fn csr_bytes(csr: &str) -> Result<Vec<u8>, String> {
     let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact)
-        .map_err(|_| {
-            "La CSR doit être donnée en PEM ou en DER encodé en base64 (csr).".to_owned()
-        })
+        .map_err(|_| "La CSR doit être donnée en PEM ou en DER encodé en base64 (csr).".to_owned())
 }
 
 /// POST /api/v1/professionals/{idnat}/requests: files a request (AUTH, SIGN or CONF).
@@ -478,9 +484,14 @@ pub async fn file_request(
     let p = target(&ctx)?.clone();
     let b: RequestBody = json_body(&headers, &body)?;
     let mut errors = FieldErrors::default();
-    let profile = h::request_profile(b.profile.as_deref().map(|s| s.trim().to_ascii_lowercase()).as_deref())
-        .map_err(|m| errors.add("profile", m))
-        .ok();
+    let profile = h::request_profile(
+        b.profile
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .as_deref(),
+    )
+    .map_err(|m| errors.add("profile", m))
+    .ok();
     let der = csr_bytes(&b.csr)
         .and_then(|bytes| h::checked_csr_der(&bytes))
         .map_err(|m| errors.add("csr", m))

@@ -324,17 +324,16 @@ pub(crate) async fn password_login(
 
 pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>) -> Page {
     let login = form.login.trim().to_owned();
-    let opened = match password_login(&state, &login, &form.password, &form.totp, true).await? {
-        Ok(o) => o,
-        Err(LoginRefusal::Locked) => {
-            return login_form(
+    let opened =
+        match password_login(&state, &login, &form.password, &form.totp, true).await? {
+            Ok(o) => o,
+            Err(LoginRefusal::Locked) => return login_form(
                 &login,
                 "Compte temporairement verrouillé après plusieurs échecs ; réessayez plus tard.",
                 StatusCode::TOO_MANY_REQUESTS,
-            )
-        }
-        Err(_) => return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED),
-    };
+            ),
+            Err(_) => return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED),
+        };
     let to = match opened.stage {
         SessionStage::Enrolment => "/enrolement",
         SessionStage::Full => "/",
@@ -1066,7 +1065,10 @@ pub async fn file_request(
     Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
 }
 
-pub(crate) async fn request_of(state: &PortalState, headers_id: &str) -> PortalResult<CertificateRequest> {
+pub(crate) async fn request_of(
+    state: &PortalState,
+    headers_id: &str,
+) -> PortalResult<CertificateRequest> {
     let id: i64 = headers_id
         .parse()
         .map_err(|_| PortalError::NotFound("Demande introuvable.".into()))?;
@@ -1238,7 +1240,10 @@ pub(crate) async fn reject_request(
 
 // ----- certificates ------------------------------------------------------------------------------------
 
-pub(crate) async fn certificate_of(state: &PortalState, serial: &str) -> PortalResult<CertificateRecord> {
+pub(crate) async fn certificate_of(
+    state: &PortalState,
+    serial: &str,
+) -> PortalResult<CertificateRecord> {
     let serial: Serial = serial
         .parse()
         .map_err(|_| PortalError::NotFound("Certificat introuvable.".into()))?;

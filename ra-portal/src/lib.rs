@@ -27,11 +27,11 @@ use ca::domain::{Actor, ProfessionTable, Professional};
 use ca::issuance::{CertificateAuthority, Revocations};
 use ca::storage::{NewOperator, Operator, OperatorRole, Store};
 
+pub use api::openapi_document;
 pub use auth::{
     base32_decode, check_totp, current_step, totp_code, Permission, Scope, AUTH_CLIENT_CERT,
     AUTH_PASSWORD_TOTP,
 };
-pub use api::openapi_document;
 pub use config::PortalConfig;
 pub use error::PortalError;
 pub use routes::{route_table, RouteMethod, RouteSpec, Target, PRELOGIN_COOKIE, SESSION_COOKIE};

@@ -16,12 +16,12 @@ use ca::storage::{OperatorStatus, Outcome, RequestId, RequestSubject, SessionSta
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::api;
 use crate::auth::{
     constant_time_eq, role_allows, scope_of, sha256_hex, Permission, AUTH_CLIENT_CERT,
 };
 use crate::error::{PortalError, PortalResult};
 use crate::handlers as h;
-use crate::api;
 use crate::{Ctx, PortalState};
 
 pub const SESSION_COOKIE: &str = "__Host-igc-session";
@@ -350,7 +350,12 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
             post(api::file_request),
         ),
         (
-            a(Get, "/api/v1/requests/{id}", P::ViewProfessionals, T::Request),
+            a(
+                Get,
+                "/api/v1/requests/{id}",
+                P::ViewProfessionals,
+                T::Request,
+            ),
             get(api::request),
         ),
         (
