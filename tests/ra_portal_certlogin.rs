@@ -24,6 +24,33 @@ struct Resp {
 
 /// One HTTPS request with curl; `jar` keeps the cookies between calls.
 fn curl(dir: &Path, jar: &str, cert: Option<(&str, &str)>, url: &str, form: Option<&str>) -> Resp {
+    let extra: Vec<&str> = form.map(|f| vec!["--data", f]).unwrap_or_default();
+    curl_with(dir, jar, cert, url, &extra)
+}
+
+/// A JSON API call with curl: POST `{}` when `post`, bearer token when given.
+fn curl_api(
+    dir: &Path,
+    cert: Option<(&str, &str)>,
+    url: &str,
+    bearer: Option<&str>,
+    post: bool,
+) -> (Resp, serde_json::Value) {
+    let auth = bearer.map(|t| format!("Authorization: Bearer {t}"));
+    let mut extra = vec!["-H", "Content-Type: application/json"];
+    if let Some(a) = &auth {
+        extra.extend(["-H", a.as_str()]);
+    }
+    if post {
+        extra.extend(["--data", "{}"]);
+    }
+    let jar = dir.join("api-jar").to_str().unwrap().to_owned();
+    let r = curl_with(dir, &jar, cert, url, &extra);
+    let v = serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null);
+    (r, v)
+}
+
+fn curl_with(dir: &Path, jar: &str, cert: Option<(&str, &str)>, url: &str, extra: &[&str]) -> Resp {
     let head = dir.join("head.txt");
     let body = dir.join("body.html");
     let _ = std::fs::remove_file(&head);
@@ -36,9 +63,7 @@ fn curl(dir: &Path, jar: &str, cert: Option<(&str, &str)>, url: &str, form: Opti
     if let Some((c, k)) = cert {
         cmd.args(["--cert", c, "--key", k]);
     }
-    if let Some(f) = form {
-        cmd.args(["--data", f]);
-    }
+    cmd.args(extra);
     let out = cmd.arg(url).output().unwrap();
     let head = std::fs::read_to_string(&head).unwrap_or_default();
     let status = head
@@ -194,6 +219,58 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
     let r = cert_login(&dir, &portal, &jar, card);
     assert_eq!(r.status, 303, "{}", r.body);
 
+    // The same certificate opens a JSON API session; the bearer token works only with the
+    // certificate on the connection (the administrator may not search professionals: 403,
+    // authenticated but not allowed).
+    let (r, v) = curl_api(
+        &dir,
+        card,
+        &format!("{portal}/api/v1/sessions/certificate"),
+        None,
+        true,
+    );
+    assert_eq!(r.status, 201, "{} {}", r.stderr, r.body);
+    let api_token = v["token"].as_str().expect("token").to_owned();
+    let search = format!("{portal}/api/v1/professionals?name=x");
+    let (r, v) = curl_api(&dir, card, &search, Some(&api_token), false);
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (403, Some("forbidden")),
+        "{}",
+        r.body
+    );
+    let (r, v) = curl_api(&dir, None, &search, Some(&api_token), false);
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (401, Some("unauthenticated")),
+        "{}",
+        r.body
+    );
+    let (r, v) = curl_api(
+        &dir,
+        None,
+        &format!("{portal}/api/v1/sessions/certificate"),
+        None,
+        true,
+    );
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (401, Some("certificate_refused")),
+        "{}",
+        r.body
+    );
+    let (r, _) = curl_api(
+        &dir,
+        card,
+        &format!("{portal}/api/v1/sessions/certificate"),
+        None,
+        true,
+    );
+    let api_token = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -301,6 +378,24 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
         (303, "/connexion"),
         "a session of a revoked certificate goes on: {}",
         after.body
+    );
+    let (r, v) = curl_api(&dir, card, &search, Some(&api_token), false);
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (401, Some("unauthenticated")),
+        "an API session of a revoked certificate goes on: {}",
+        r.body
+    );
+    let (r, v) = curl_api(
+        &dir,
+        card,
+        &format!("{portal}/api/v1/sessions/certificate"),
+        None,
+        true,
+    );
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (401, Some("certificate_refused"))
     );
     let r = cert_login(&dir, &portal, &f("jar3"), card);
     assert_eq!(r.status, 401, "{}", r.body);
