@@ -402,6 +402,20 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(r.error(), "unsupported_media_type");
+    // Wrong method, body over the limit: JSON too.
+    let r = send(
+        app,
+        Request::get("/api/v1/sessions")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.error(), "method_not_allowed");
+    let huge = json!({ "login": "x".repeat(PortalConfig::default().max_body_bytes + 1) });
+    let r = send(app, api_post("/api/v1/sessions", None, &huge)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.error(), "unreadable_body");
     // No client certificate on this connection.
     let r = send(
         app,

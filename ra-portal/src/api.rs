@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,6 +96,9 @@ impl From<PortalError> for ApiError {
             PortalError::Csrf => ApiError::new(S::FORBIDDEN, "csrf", msg),
             PortalError::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", msg),
             PortalError::Conflict(_) => ApiError::new(S::CONFLICT, "conflict", msg),
+            PortalError::MethodNotAllowed(_) => {
+                ApiError::new(S::METHOD_NOT_ALLOWED, "method_not_allowed", msg)
+            }
             PortalError::BadRequest(_) => ApiError::new(S::BAD_REQUEST, "bad_request", msg),
             PortalError::Unavailable(_) => {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", msg)
@@ -145,8 +149,25 @@ fn ok(status: StatusCode, body: Value) -> ApiResult {
     Ok((status, Json(body)).into_response())
 }
 
+/// A request body, or why it could not be read (too large: 413), as JSON.
+type Body = Result<Bytes, BytesRejection>;
+
+fn read(body: &Body) -> Result<&Bytes, ApiError> {
+    body.as_ref().map_err(|e| {
+        ApiError::new(
+            e.status(),
+            "unreadable_body",
+            format!(
+                "Corps de la requête illisible ou trop volumineux ({}).",
+                e.status()
+            ),
+        )
+    })
+}
+
 /// Parses a JSON body; the content type must be `application/json`.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Body) -> Result<T, ApiError> {
+    let body = read(body)?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -171,9 +192,9 @@ fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T
 /// Like [`json_body`], but an empty body is `{}`.
 fn optional_json_body<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
-    body: &Bytes,
+    body: &Body,
 ) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if read(body)?.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     json_body(headers, body)
@@ -288,7 +309,7 @@ fn session_json(state: &PortalState, o: &h::OpenedSession) -> Value {
 pub async fn create_session(
     State(state): State<PortalState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult {
     let b: SessionBody = json_body(&headers, &body)?;
     match h::password_login(&state, &b.login, &b.password, &b.totp, false).await? {
@@ -428,7 +449,7 @@ pub async fn register(
     State(state): State<PortalState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult {
     let f: RegisterFields = json_body(&headers, &body)?;
     let (professional, proofing) = h::validate_registration(&state, ctx.scope, &ctx.actor, &f)
@@ -479,7 +500,7 @@ pub async fn file_request(
     State(state): State<PortalState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult {
     let p = target(&ctx)?.clone();
     let b: RequestBody = json_body(&headers, &body)?;
@@ -546,7 +567,7 @@ pub async fn reject(
     Extension(ctx): Extension<Ctx>,
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult {
     let b: ReasonBody = json_body(&headers, &body)?;
     if b.reason.trim().is_empty() {
@@ -599,7 +620,7 @@ pub async fn revoke(
     Extension(ctx): Extension<Ctx>,
     axum::extract::Path(serial): axum::extract::Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult {
     let b: ReasonBody = optional_json_body(&headers, &body)?;
     let reason = h::revocation_reason(&b.reason).ok_or_else(|| {

@@ -29,6 +29,8 @@ pub enum PortalError {
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     Unavailable(String),
@@ -78,6 +80,7 @@ impl PortalError {
             }
             PortalError::NotFound(_) => StatusCode::NOT_FOUND,
             PortalError::Conflict(_) => StatusCode::CONFLICT,
+            PortalError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             PortalError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

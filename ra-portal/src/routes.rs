@@ -429,6 +429,15 @@ pub fn build(state: PortalState) -> Router {
                 e.into_response()
             }
         })
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            let e =
+                PortalError::MethodNotAllowed("Méthode HTTP non permise sur cette adresse.".into());
+            if uri.path().starts_with("/api/") {
+                api::error_response(e)
+            } else {
+                e.into_response()
+            }
+        })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
