@@ -120,6 +120,16 @@ struct Row {
     fields: RegisterFields,
 }
 
+/// Parses an import file as the import page does, without writing anything: the number of
+/// data rows, or the French reason the whole file is refused. For previews and fuzzing.
+pub fn check_import_csv(bytes: &[u8]) -> Result<usize, String> {
+    parse_csv(bytes).map(|rows| {
+        // Every row keeps its source line, after the header.
+        debug_assert!(rows.iter().all(|r| r.line >= 2));
+        rows.len()
+    })
+}
+
 /// Parses the whole file (header, delimiter `;` or `,`, UTF-8) before anything is written.
 fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
     let text = std::str::from_utf8(bytes)

@@ -34,6 +34,7 @@ pub use auth::{
 };
 pub use config::PortalConfig;
 pub use error::PortalError;
+pub use import::check_import_csv;
 pub use routes::{route_table, RouteMethod, RouteSpec, Target, PRELOGIN_COOKIE, SESSION_COOKIE};
 pub use tls::serve_tls;
 
