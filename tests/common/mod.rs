@@ -154,6 +154,9 @@ impl Server {
                 "var/igc.toml",
                 "--listen",
                 "127.0.0.1:0",
+                // The dev config's portal port (8443) is shared by every test running at once.
+                "--portal-listen",
+                "127.0.0.1:0",
             ])
             .env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
             .stdout(Stdio::piped())
