@@ -594,7 +594,8 @@ fn postgres_two_instances_share_revocations() {
         format!("{}{}", stdout(&out), stderr(&out))
     };
     for base in [&ctx.server.base, &other.base] {
-        assert!(ocsp_at(base).contains(": good"));
+        let answer = ocsp_at(base);
+        assert!(answer.contains(": good"), "{base}: {answer}");
     }
     let started = std::time::Instant::now();
     assert_success(

@@ -926,3 +926,25 @@ async fn login_throttling_and_bootstrap() {
         .count();
     assert_eq!(denied, 6);
 }
+
+/// Instances sharing one database may start together: exactly one creates the first
+/// administrator (and prints its one-time password), the others carry on without error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_bootstrap_creates_one_administrator() {
+    let w = world().await;
+    let store = w.env.store().clone();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { ra_portal::bootstrap_admin(&store, "admin").await })
+        })
+        .collect();
+    let mut created = 0;
+    for s in starts {
+        if s.await.unwrap().unwrap().is_some() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(store.operator_count().await.unwrap(), 1);
+}

@@ -154,7 +154,7 @@ pub async fn bootstrap_admin(store: &Store, login: &str) -> Result<Option<String
         return Ok(None);
     }
     let otp = auth::one_time_password();
-    create_operator(
+    let created = create_operator(
         store,
         login,
         "Administrateur initial",
@@ -163,8 +163,18 @@ pub async fn bootstrap_admin(store: &Store, login: &str) -> Result<Option<String
         &otp,
         &Actor::system("ra-portal-bootstrap")?,
     )
-    .await?;
-    Ok(Some(otp))
+    .await;
+    match created {
+        Ok(()) => Ok(Some(otp)),
+        // Instances sharing PostgreSQL may start together: the one that lost
+        // the race finds the administrator created by the other (the login is
+        // unique in the database) and has nothing to print.
+        Err(_) if store.operator_count().await? > 0 => {
+            tracing::info!("the first administrator was created by another instance");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates an operator with a one-time password (tests, bulk provisioning).
