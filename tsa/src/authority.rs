@@ -3,22 +3,21 @@
 //! (the HSM), records the token and answers.
 //!
 //! The SignerInfo (signed attributes content-type, message-digest,
-//! signing-certificate-v2, signing-time; SHA-256; the signature) is made by
-//! `cms` 0.2's `SignerInfoBuilder`, so the signer bounds are exactly those
-//! of `SignedDataBuilder::add_signer_info`. The enclosing SignedData is
-//! written here around it rather than by `SignedDataBuilder::build`, which
-//! clones, re-sorts and re-encodes the certificate set for every token
-//! (and `unwrap()`s on a duplicate certificate): the certificate set is
-//! encoded once at start-up instead.
+//! signing-certificate-v2, signing-time; SHA-256; the signature) and the
+//! SignedData around it are assembled here from DER pieces, most of them
+//! encoded once at start-up (the certificate set, the signer identifier,
+//! the algorithm identifiers, the signing-certificate-v2 attribute): the
+//! `cms` builders re-encode and re-sort all of it for every token (and
+//! `SignedDataBuilder::build` `unwrap()`s on a duplicate certificate). A
+//! unit test checks the SignerInfo byte for byte against `cms`'s
+//! `SignerInfoBuilder`.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use cms::builder::SignerInfoBuilder;
 use cms::cert::IssuerAndSerialNumber;
-use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Any, OctetString, SetOfVec, UtcTime};
 use der::{Decode, Encode, Header, Length, Tag};
@@ -31,7 +30,6 @@ use spki::{
 };
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
-use x509_cert::builder::Builder;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 use x509_cert::Certificate;
@@ -178,22 +176,6 @@ impl TsaCertificates {
 
 // ------------------------------------------------------------ signer
 
-/// The signing step (cms `SignerInfoBuilder` over the signer), with the
-/// signer's type erased.
-trait TokenSigner: Send + Sync {
-    fn sign(
-        &self,
-        encap: &EncapsulatedContentInfo,
-        sid: &SignerIdentifier,
-        attributes: &[Attribute],
-    ) -> Result<SignerInfo>;
-}
-
-struct CmsSigner<S, Sig> {
-    signer: S,
-    _sig: PhantomData<fn() -> Sig>,
-}
-
 fn sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid: oid::SHA256,
@@ -201,30 +183,130 @@ fn sha256_alg() -> AlgorithmIdentifierOwned {
     }
 }
 
-impl<S, Sig> TokenSigner for CmsSigner<S, Sig>
+/// The raw signing step over the signer, with the signer's type erased:
+/// the DER of the signed attributes in, the signature value out.
+trait TokenSigner: Send + Sync {
+    fn sign(&self, signed_attributes: &[u8]) -> Result<Vec<u8>>;
+}
+
+struct RawSigner<S, Sig> {
+    signer: S,
+    _sig: PhantomData<fn() -> Sig>,
+}
+
+impl<S, Sig> TokenSigner for RawSigner<S, Sig>
 where
-    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig> + Send + Sync,
+    S: Signer<Sig> + Send + Sync,
     Sig: SignatureBitStringEncoding,
 {
-    fn sign(
-        &self,
-        encap: &EncapsulatedContentInfo,
-        sid: &SignerIdentifier,
-        attributes: &[Attribute],
-    ) -> Result<SignerInfo> {
-        let cms = |e: cms::builder::Error| Error::Signing(format!("CMS: {e}"));
-        // Adds content-type and message-digest (SHA-256 of the TSTInfo) to
-        // our signed attributes, signs their DER SET with the signer.
-        let mut info = SignerInfoBuilder::new(&self.signer, sid.clone(), sha256_alg(), encap, None)
-            .map_err(cms)?;
-        for a in attributes {
-            info.add_signed_attribute(a.clone()).map_err(cms)?;
-        }
-        info.build::<Sig>().map_err(|e| match e {
+    fn sign(&self, signed_attributes: &[u8]) -> Result<Vec<u8>> {
+        let signature = self
+            .signer
+            .try_sign(signed_attributes)
             // Keep the signer's own cause ("HSM unavailable: …").
-            x509_cert::builder::Error::Signature(e) => Error::Signing(chain(&e)),
-            other => Error::Signing(chain(&other)),
+            .map_err(|e| Error::Signing(chain(&e)))?;
+        let bits = signature
+            .to_bitstring()
+            .map_err(|e| Error::Signing(format!("signature encoding: {e}")))?;
+        bits.as_bytes()
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| Error::Signing("signature with unused bits".into()))
+    }
+}
+
+/// The parts of the SignerInfo that are the same for every token, encoded
+/// once at start-up. Per token only the message digest (and signing time)
+/// and the signature change, so the SignerInfo is assembled from DER
+/// pieces (RFC 5652 §5.3) rather than through `cms`'s `SignerInfoBuilder`,
+/// which re-encodes every attribute and looks the digest algorithm up by
+/// name for each token. A test checks that both give the same bytes.
+#[derive(Clone, Debug)]
+struct SignerInfoTemplate {
+    /// `version 1, sid IssuerAndSerialNumber, digestAlgorithm sha256`.
+    head: Vec<u8>,
+    /// `signatureAlgorithm`.
+    signature_algorithm: Vec<u8>,
+    /// The content-type attribute (id-ct-TSTInfo).
+    content_type: Vec<u8>,
+    /// The signing-certificate-v2 attribute.
+    signing_certificate: Vec<u8>,
+}
+
+impl SignerInfoTemplate {
+    fn new(
+        sid: &IssuerAndSerialNumber,
+        signature_algorithm: &AlgorithmIdentifierOwned,
+        signing_certificate: &Attribute,
+    ) -> der::Result<Self> {
+        let mut head = vec![0x02, 0x01, 0x01];
+        sid.encode_to_vec(&mut head)?;
+        sha256_alg().encode_to_vec(&mut head)?;
+        let content_type = Attribute {
+            oid: oid::CONTENT_TYPE,
+            values: SetOfVec::try_from(vec![Any::encode_from(&oid::CT_TST_INFO)?])?,
+        };
+        Ok(SignerInfoTemplate {
+            head,
+            signature_algorithm: signature_algorithm.to_der()?,
+            content_type: content_type.to_der()?,
+            signing_certificate: signing_certificate.to_der()?,
         })
+    }
+
+    /// The DER `SET OF Attribute` that is signed: content-type,
+    /// message-digest of the eContent, signing-certificate-v2 and, when
+    /// given, signing-time (an encoded Attribute), in DER SET order.
+    fn signed_attributes(
+        &self,
+        econtent: &[u8],
+        signing_time: Option<&[u8]>,
+    ) -> der::Result<Vec<u8>> {
+        let digest = Sha256::digest(econtent);
+        // Attribute { messageDigest, SET { OCTET STRING digest } }
+        let mut value = Vec::with_capacity(36);
+        tlv(&mut value, Tag::OctetString, &[&digest])?;
+        let mut set = Vec::with_capacity(38);
+        tlv(&mut set, Tag::Set, &[&value])?;
+        let mut message_digest = Vec::with_capacity(51);
+        tlv(
+            &mut message_digest,
+            Tag::Sequence,
+            &[&oid::MESSAGE_DIGEST.to_der()?, &set],
+        )?;
+        let mut parts: Vec<&[u8]> = vec![
+            &self.content_type,
+            &message_digest,
+            &self.signing_certificate,
+        ];
+        parts.extend(signing_time);
+        parts.sort_by(|a, b| der_set_order(a, b));
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 4);
+        tlv(&mut out, Tag::Set, &parts)?;
+        Ok(out)
+    }
+
+    /// The DER SignerInfo around signed attributes (as signed, a SET) and
+    /// their signature.
+    fn signer_info(&self, signed_attributes: &[u8], signature: &[u8]) -> der::Result<Vec<u8>> {
+        // The signed attributes go in as [0] IMPLICIT: same content, other tag.
+        let attributes = signed_attributes
+            .split_first()
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let mut implicit = Vec::with_capacity(signed_attributes.len());
+        implicit.push(0xa0);
+        implicit.extend_from_slice(attributes);
+        let mut octets = Vec::with_capacity(signature.len() + 4);
+        tlv(&mut octets, Tag::OctetString, &[signature])?;
+        let mut out = Vec::with_capacity(
+            self.head.len() + implicit.len() + self.signature_algorithm.len() + octets.len() + 4,
+        );
+        tlv(
+            &mut out,
+            Tag::Sequence,
+            &[&self.head, &implicit, &self.signature_algorithm, &octets],
+        )?;
+        Ok(out)
     }
 }
 
@@ -321,8 +403,7 @@ struct Inner {
     tsa_name: Option<GeneralName>,
     signing_time: bool,
     not_after: SystemTime,
-    sid: SignerIdentifier,
-    ess_attribute: Attribute,
+    signer_info: SignerInfoTemplate,
     /// `digestAlgorithms`: SET { sha256 }, DER.
     digest_algorithms: Vec<u8>,
     /// `[0] IMPLICIT CertificateSet` (TSA certificate and chain), DER, sent
@@ -426,7 +507,7 @@ impl TimeStampAuthority {
                 ),
             });
         }
-        signer
+        let signature_algorithm = signer
             .signature_algorithm_identifier()
             .map_err(|e| Error::Signing(format!("signature algorithm: {e}")))?;
 
@@ -445,10 +526,11 @@ impl TimeStampAuthority {
             oid: oid::SIGNING_CERTIFICATE_V2,
             values: SetOfVec::try_from(vec![Any::from_der(&ess.to_der()?)?])?,
         };
-        let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        let sid = IssuerAndSerialNumber {
             issuer: tbs.issuer.clone(),
             serial_number: tbs.serial_number.clone(),
-        });
+        };
+        let signer_info = SignerInfoTemplate::new(&sid, &signature_algorithm, &ess_attribute)?;
         let mut cert_ders = vec![certs.tsa_der.clone()];
         for c in &certs.chain {
             cert_ders.push(c.to_der()?);
@@ -469,11 +551,10 @@ impl TimeStampAuthority {
                     .then(|| GeneralName::DirectoryName(tbs.subject.clone())),
                 signing_time: cfg.include_signing_time,
                 not_after: tbs.validity.not_after.to_system_time(),
-                sid,
-                ess_attribute,
+                signer_info,
                 digest_algorithms,
                 certificates,
-                signer: Box::new(CmsSigner {
+                signer: Box::new(RawSigner {
                     signer,
                     _sig: PhantomData::<fn() -> Sig>,
                 }),
@@ -664,27 +745,29 @@ impl Inner {
             tsa: self.tsa_name.clone(),
             extensions: None,
         };
-        let encap = EncapsulatedContentInfo {
-            econtent_type: oid::CT_TST_INFO,
-            econtent: Some(Any::new(Tag::OctetString, tst.to_der()?)?),
-        };
-        let mut attributes = vec![self.ess_attribute.clone()];
-        if self.signing_time {
+        let tst_der = tst.to_der()?;
+        let signing_time = if self.signing_time {
             let secs = gen_time.datetime().unix_timestamp();
             let utc = UtcTime::from_unix_duration(Duration::from_secs(secs.max(0) as u64))?;
-            attributes.push(Attribute {
+            let attribute = Attribute {
                 oid: oid::SIGNING_TIME,
                 values: SetOfVec::try_from(vec![Any::encode_from(&utc)?])?,
-            });
-        }
-        let signer_info = match self.signer.sign(&encap, &self.sid, &attributes) {
-            Ok(si) => {
+            };
+            Some(attribute.to_der()?)
+        } else {
+            None
+        };
+        let signed_attributes = self
+            .signer_info
+            .signed_attributes(&tst_der, signing_time.as_deref())?;
+        let signature = match self.signer.sign(&signed_attributes) {
+            Ok(sig) => {
                 if let Ok(mut last) = self.last_signing_error.try_lock() {
                     if last.is_some() {
                         *last = None;
                     }
                 }
-                si
+                sig
             }
             Err(e) => {
                 *self
@@ -694,11 +777,26 @@ impl Inner {
                 return Err(e.into());
             }
         };
+        let signer_info = self
+            .signer_info
+            .signer_info(&signed_attributes, &signature)?;
+        // EncapsulatedContentInfo ::= SEQUENCE { id-ct-TSTInfo,
+        //   [0] EXPLICIT OCTET STRING TSTInfo }
+        let mut econtent = Vec::with_capacity(tst_der.len() + 8);
+        tlv(&mut econtent, Tag::OctetString, &[&tst_der])?;
+        let mut explicit = Vec::with_capacity(econtent.len() + 4);
+        tlv(&mut explicit, CONTEXT_0, &[&econtent])?;
+        let mut encap = Vec::with_capacity(explicit.len() + 16);
+        tlv(
+            &mut encap,
+            Tag::Sequence,
+            &[&oid::CT_TST_INFO.to_der()?, &explicit],
+        )?;
         // SignedData ::= SEQUENCE { version 3 (eContentType is not id-data),
         //   digestAlgorithms, encapContentInfo, [0] certificates OPTIONAL,
         //   signerInfos SET OF SignerInfo }
         let mut signer_infos = Vec::new();
-        tlv(&mut signer_infos, Tag::Set, &[&signer_info.to_der()?])?;
+        tlv(&mut signer_infos, Tag::Set, &[&signer_info])?;
         let certificates: &[u8] = if req.cert_req {
             &self.certificates
         } else {
@@ -711,7 +809,7 @@ impl Inner {
             &[
                 &[0x02, 0x01, 0x03],
                 &self.digest_algorithms,
-                &encap.to_der()?,
+                &encap,
                 certificates,
                 &signer_infos,
             ],
@@ -771,6 +869,72 @@ mod tests {
         ours.sort_by(|x, y| der_set_order(x, y));
         let theirs: Vec<Vec<u8>> = set.iter().map(|x| x.to_der().unwrap()).collect();
         assert_eq!(ours.to_vec(), theirs);
+    }
+
+    /// The hand-assembled SignerInfo is byte for byte what `cms`'s
+    /// builder makes from the same attributes with a deterministic signer
+    /// (ECDSA with RFC 6979 nonces).
+    #[test]
+    fn signer_info_matches_the_cms_builder() {
+        use cms::builder::SignerInfoBuilder;
+        use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier};
+        use p256::ecdsa::{DerSignature, SigningKey};
+        use x509_cert::builder::Builder;
+
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let sid = IssuerAndSerialNumber {
+            issuer: "CN=Test TSA CA,O=Test,C=FR".parse().unwrap(),
+            serial_number: x509_cert::serial_number::SerialNumber::new(&[0x42, 0x01]).unwrap(),
+        };
+        let ess = Attribute {
+            oid: oid::SIGNING_CERTIFICATE_V2,
+            values: SetOfVec::try_from(vec![Any::new(Tag::Sequence, vec![0x30, 0x00]).unwrap()])
+                .unwrap(),
+        };
+        let utc = UtcTime::from_unix_duration(Duration::from_secs(1_800_000_000)).unwrap();
+        let signing_time = Attribute {
+            oid: oid::SIGNING_TIME,
+            values: SetOfVec::try_from(vec![Any::encode_from(&utc).unwrap()]).unwrap(),
+        };
+        let tst = b"not really a TSTInfo, any octets do";
+        let algorithm = key.signature_algorithm_identifier().unwrap();
+        let template = SignerInfoTemplate::new(&sid, &algorithm, &ess).unwrap();
+        let signer = RawSigner {
+            signer: key.clone(),
+            _sig: PhantomData::<fn() -> DerSignature>,
+        };
+        for with_time in [false, true] {
+            let time_der = signing_time.to_der().unwrap();
+            let attrs = template
+                .signed_attributes(tst, with_time.then_some(time_der.as_slice()))
+                .unwrap();
+            let ours = template
+                .signer_info(&attrs, &signer.sign(&attrs).unwrap())
+                .unwrap();
+
+            let encap = EncapsulatedContentInfo {
+                econtent_type: oid::CT_TST_INFO,
+                econtent: Some(Any::new(Tag::OctetString, tst.to_vec()).unwrap()),
+            };
+            let mut builder = SignerInfoBuilder::new(
+                &key,
+                SignerIdentifier::IssuerAndSerialNumber(sid.clone()),
+                sha256_alg(),
+                &encap,
+                None,
+            )
+            .unwrap();
+            builder.add_signed_attribute(ess.clone()).unwrap();
+            if with_time {
+                builder.add_signed_attribute(signing_time.clone()).unwrap();
+            }
+            let theirs = builder.build::<DerSignature>().unwrap().to_der().unwrap();
+            assert_eq!(
+                hex::encode(ours),
+                hex::encode(theirs),
+                "signing time: {with_time}"
+            );
+        }
     }
 
     #[test]
