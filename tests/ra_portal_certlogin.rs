@@ -256,7 +256,9 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
     assert_eq!(
         (r.status, v["error"].as_str()),
         (401, Some("certificate_refused")),
-        "{}",
+        "curl exit {}: {} {}",
+        r.exit,
+        r.stderr,
         r.body
     );
     let (r, _) = curl_api(

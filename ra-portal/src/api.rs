@@ -100,6 +100,9 @@ impl From<PortalError> for ApiError {
                 ApiError::new(S::METHOD_NOT_ALLOWED, "method_not_allowed", msg)
             }
             PortalError::BadRequest(_) => ApiError::new(S::BAD_REQUEST, "bad_request", msg),
+            PortalError::PayloadTooLarge(_) => {
+                ApiError::new(S::PAYLOAD_TOO_LARGE, "unreadable_body", msg)
+            }
             PortalError::Unavailable(_) => {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", msg)
             }

@@ -33,6 +33,8 @@ pub enum PortalError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("erreur interne : {0}")]
     Internal(String),
@@ -82,6 +84,7 @@ impl PortalError {
             PortalError::Conflict(_) => StatusCode::CONFLICT,
             PortalError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             PortalError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PortalError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

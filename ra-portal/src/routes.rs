@@ -439,8 +439,40 @@ pub fn build(state: PortalState) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, read_body_first))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Reads the whole request body (at most `limit` bytes) before routing and authorization.
+/// An answer given before the body is read (401, 403, 404, …) makes an HTTP/2 server reset
+/// the stream after answering (RST_STREAM NO_ERROR, RFC 9113 §8.1); a client still sending
+/// its body — curl, seen in the tests — then reports "Stream error in the HTTP/2 framing
+/// layer" instead of our answer. Bodies are small (forms, CSRs, CSV files up to the limit).
+async fn read_body_first(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let error = if too_large {
+                PortalError::PayloadTooLarge(format!(
+                    "Corps de la requête trop volumineux (plus de {limit} octets)."
+                ))
+            } else {
+                PortalError::BadRequest("Corps de la requête illisible.".into())
+            };
+            if parts.uri.path().starts_with("/api/") {
+                api::error_response(error)
+            } else {
+                error.into_response()
+            }
+        }
+    }
 }
 
 // ----- security headers --------------------------------------------------------------------------
