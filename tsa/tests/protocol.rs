@@ -335,10 +335,13 @@ async fn raw_exchange(base: &str, extra: &str, chunks: &[&[u8]]) -> (u16, Vec<u8
     let head = format!(
         "POST /tsa HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/timestamp-query\r\n{extra}\r\n"
     );
-    s.write_all(head.as_bytes()).await.unwrap();
+    // One write: the server has everything when it refuses, so it closes without unread
+    // data (no reset that could drop its reply); a broken pipe, if it closed first, is fine.
+    let mut data = head.into_bytes();
     for c in chunks {
-        s.write_all(c).await.unwrap();
+        data.extend_from_slice(c);
     }
+    let _ = s.write_all(&data).await;
     let mut buf = Vec::new();
     let read = async {
         let mut tmp = [0u8; 4096];
