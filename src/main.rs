@@ -50,7 +50,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the public endpoints (health, CA certificates, CRLs).
+    /// Serve the PKI: CA certificates, CRLs, directory, OCSP, TSA, validation API, RA portal.
     #[command(after_help = "Example:\n  igc serve --config var/igc.toml --listen 127.0.0.1:0")]
     Serve(serve::ServeArgs),
     /// Key ceremonies: one reviewable YAML file each.

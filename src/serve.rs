@@ -557,7 +557,10 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         let crl_task = tokio::spawn(publisher.run(async move {
             let _ = crl_stop.wait_for(|s| *s).await;
         }));
-        // One line scripts and tests can wait for.
+        // The portal first: if it cannot start (port taken, bad certificate), nothing has been
+        // announced yet.
+        let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
+        // One line scripts and tests can wait for: everything is up once it is printed.
         println!("igc listening on http://{addr}");
         for name in services.state.certificates.keys() {
             println!("  CA certificate: http://{addr}/ca/{name}.crt (.pem)");
@@ -576,7 +579,6 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         println!("  directory: http://{addr}/directory?idnat=…|name=…");
         println!("  validation: POST http://{addr}/api/v1/verify, /api/v1/verify/certificate (JSON)");
         println!("  health: http://{addr}/healthz  readiness: http://{addr}/readyz  metrics: http://{addr}/metrics");
-        let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
         let app = router(&services);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
