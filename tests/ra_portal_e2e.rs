@@ -216,12 +216,26 @@ impl Browser {
         .to_owned()
     }
 
+    /// The text of the element matching `css`. The page may still be replaced right after a
+    /// navigation (the element found then belongs to the old document): found again then.
     fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.cmd("GET", &format!("/element/{e}/text"), None)
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            let e = self.find(css);
+            let url = format!("{}/session/{}/element/{e}/text", self.base, self.session);
+            let (status, v) = http_json("GET", &url, None);
+            if status == 200 {
+                return v["value"].as_str().unwrap().to_owned();
+            }
+            let message = v["value"]["message"].as_str().unwrap_or_default();
+            let stale = v["value"]["error"] == "stale element reference"
+                || message.contains("does not belong to the document");
+            assert!(
+                stale && Instant::now() < end,
+                "WebDriver text of {css}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn fill(&self, css: &str, text: &str) {
