@@ -230,6 +230,8 @@ struct SignerInfoTemplate {
     content_type: Vec<u8>,
     /// The signing-certificate-v2 attribute.
     signing_certificate: Vec<u8>,
+    /// The OID of the message-digest attribute, DER.
+    message_digest_oid: Vec<u8>,
 }
 
 impl SignerInfoTemplate {
@@ -250,6 +252,7 @@ impl SignerInfoTemplate {
             signature_algorithm: signature_algorithm.to_der()?,
             content_type: content_type.to_der()?,
             signing_certificate: signing_certificate.to_der()?,
+            message_digest_oid: oid::MESSAGE_DIGEST.to_der()?,
         })
     }
 
@@ -271,7 +274,7 @@ impl SignerInfoTemplate {
         tlv(
             &mut message_digest,
             Tag::Sequence,
-            &[&oid::MESSAGE_DIGEST.to_der()?, &set],
+            &[&self.message_digest_oid, &set],
         )?;
         let mut parts: Vec<&[u8]> = vec![
             &self.content_type,
@@ -318,6 +321,20 @@ fn tlv(out: &mut Vec<u8>, tag: Tag, parts: &[&[u8]]) -> der::Result<()> {
         out.extend_from_slice(p);
     }
     Ok(())
+}
+
+/// `SEQUENCE { content_type, [0] EXPLICIT content }`, the shape of both a
+/// ContentInfo and an EncapsulatedContentInfo (RFC 5652 §3, §5.2).
+fn typed_content(content_type: ObjectIdentifier, content: &[u8]) -> der::Result<Vec<u8>> {
+    let mut explicit = Vec::with_capacity(content.len() + 4);
+    tlv(&mut explicit, CONTEXT_0, &[content])?;
+    let mut out = Vec::with_capacity(explicit.len() + 16);
+    tlv(
+        &mut out,
+        Tag::Sequence,
+        &[&content_type.to_der()?, &explicit],
+    )?;
+    Ok(out)
 }
 
 /// X.690 §11.6 order of a DER SET OF: encodings compared as octet strings,
@@ -784,14 +801,7 @@ impl Inner {
         //   [0] EXPLICIT OCTET STRING TSTInfo }
         let mut econtent = Vec::with_capacity(tst_der.len() + 8);
         tlv(&mut econtent, Tag::OctetString, &[&tst_der])?;
-        let mut explicit = Vec::with_capacity(econtent.len() + 4);
-        tlv(&mut explicit, CONTEXT_0, &[&econtent])?;
-        let mut encap = Vec::with_capacity(explicit.len() + 16);
-        tlv(
-            &mut encap,
-            Tag::Sequence,
-            &[&oid::CT_TST_INFO.to_der()?, &explicit],
-        )?;
+        let encap = typed_content(oid::CT_TST_INFO, &econtent)?;
         // SignedData ::= SEQUENCE { version 3 (eContentType is not id-data),
         //   digestAlgorithms, encapContentInfo, [0] certificates OPTIONAL,
         //   signerInfos SET OF SignerInfo }
@@ -815,14 +825,7 @@ impl Inner {
             ],
         )?;
         // ContentInfo ::= SEQUENCE { id-signedData, [0] EXPLICIT SignedData }
-        let mut explicit = Vec::with_capacity(signed_data.len() + 4);
-        tlv(&mut explicit, CONTEXT_0, &[&signed_data])?;
-        let mut token_der = Vec::with_capacity(explicit.len() + 16);
-        tlv(
-            &mut token_der,
-            Tag::Sequence,
-            &[&oid::SIGNED_DATA.to_der()?, &explicit],
-        )?;
+        let token_der = typed_content(oid::SIGNED_DATA, &signed_data)?;
         // TimeStampResp ::= SEQUENCE { status PKIStatusInfo (granted), token }
         let status = PkiStatusInfo {
             status: PkiStatus::Granted,
