@@ -948,3 +948,24 @@ async fn concurrent_bootstrap_creates_one_administrator() {
     assert_eq!(created, 1);
     assert_eq!(store.operator_count().await.unwrap(), 1);
 }
+
+/// A body over the limit is refused before routing, with a clear French message (413),
+/// on a public form as on a protected one, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_refused_before_anything_runs() {
+    let w = world().await;
+    let store = w.env.store();
+    let before = store.audit_entries(0, 1000).await.unwrap().len();
+    let huge = "x".repeat(PortalConfig::default().max_body_bytes + 1);
+    for path in ["/connexion", "/professionnels"] {
+        let req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form_body(&[("csrf", "x"), ("login", &huge)])))
+            .unwrap();
+        let r = send(&w.app, req).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert!(r.body.contains("trop volumineux"), "{path}: {}", r.body);
+    }
+    assert_eq!(store.audit_entries(0, 1000).await.unwrap().len(), before);
+    assert_eq!(store.operator_count().await.unwrap(), 0);
+}
