@@ -422,21 +422,16 @@ pub fn build(state: PortalState) -> Router {
     }
     router
         .fallback(|uri: axum::http::Uri| async move {
-            let e = PortalError::NotFound("Page introuvable.".into());
-            if uri.path().starts_with("/api/") {
-                api::error_response(e)
-            } else {
-                e.into_response()
-            }
+            error_for(
+                uri.path(),
+                PortalError::NotFound("Page introuvable.".into()),
+            )
         })
         .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
-            let e =
-                PortalError::MethodNotAllowed("Méthode HTTP non permise sur cette adresse.".into());
-            if uri.path().starts_with("/api/") {
-                api::error_response(e)
-            } else {
-                e.into_response()
-            }
+            error_for(
+                uri.path(),
+                PortalError::MethodNotAllowed("Méthode HTTP non permise sur cette adresse.".into()),
+            )
         })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(limit, read_body_first))
@@ -466,12 +461,17 @@ async fn read_body_first(State(limit): State<usize>, req: Request, next: Next) -
             } else {
                 PortalError::BadRequest("Corps de la requête illisible.".into())
             };
-            if parts.uri.path().starts_with("/api/") {
-                api::error_response(error)
-            } else {
-                error.into_response()
-            }
+            error_for(parts.uri.path(), error)
         }
+    }
+}
+
+/// An error answered before any handler runs: JSON under `/api/`, an HTML page elsewhere.
+fn error_for(path: &str, e: PortalError) -> Response {
+    if path.starts_with("/api/") {
+        api::error_response(e)
+    } else {
+        e.into_response()
     }
 }
 
