@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cms::cert::IssuerAndSerialNumber;
 use const_oid::ObjectIdentifier;
-use der::asn1::{Any, OctetString, SetOfVec, UtcTime};
+use der::asn1::{Any, Int, OctetString, SetOfVec, UtcTime};
 use der::{Decode, Encode, Header, Length, Tag};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -36,8 +36,8 @@ use x509_cert::Certificate;
 use x509_tsp::{Accuracy, TspVersion};
 
 use crate::asn1::{
-    oid, rejection_der, EssCertIdV2, FailureInfo, GenTime, IssuerSerial, PkiStatus, PkiStatusInfo,
-    SigningCertificateV2, TstInfo,
+    oid, rejection_der, EssCertIdV2, FailureInfo, GenTime, IssuerSerial, MessageImprint,
+    SigningCertificateV2,
 };
 use crate::clock::{ClockGuard, ClockStatus};
 use crate::config::TsaConfig;
@@ -323,18 +323,61 @@ fn tlv(out: &mut Vec<u8>, tag: Tag, parts: &[&[u8]]) -> der::Result<()> {
     Ok(())
 }
 
-/// `SEQUENCE { content_type, [0] EXPLICIT content }`, the shape of both a
-/// ContentInfo and an EncapsulatedContentInfo (RFC 5652 §3, §5.2).
-fn typed_content(content_type: ObjectIdentifier, content: &[u8]) -> der::Result<Vec<u8>> {
-    let mut explicit = Vec::with_capacity(content.len() + 4);
-    tlv(&mut explicit, CONTEXT_0, &[content])?;
-    let mut out = Vec::with_capacity(explicit.len() + 16);
-    tlv(
-        &mut out,
-        Tag::Sequence,
-        &[&content_type.to_der()?, &explicit],
-    )?;
-    Ok(out)
+/// The DER TimeStampResp (status granted) around a signed TSTInfo, and
+/// where the token (the ContentInfo) lies in it. `certificates` is the
+/// encoded `[0] CertificateSet`, empty when the request did not ask for
+/// it. Built in one buffer, outer headers first from the computed lengths,
+/// so that the TSTInfo and the certificates are copied once rather than at
+/// every nesting level.
+fn reply_der(
+    digest_algorithms: &[u8],
+    certificates: &[u8],
+    tst_der: &[u8],
+    signer_info: &[u8],
+) -> der::Result<(Vec<u8>, std::ops::Range<usize>)> {
+    // EncapsulatedContentInfo ::= SEQUENCE { id-ct-TSTInfo,
+    //   [0] EXPLICIT OCTET STRING TSTInfo }
+    let octets = header_len(tst_der.len()) + tst_der.len();
+    let explicit = header_len(octets) + octets;
+    let encap = CT_TST_INFO_DER.len() + explicit;
+    // SignedData ::= SEQUENCE { version 3 (eContentType is not id-data),
+    //   digestAlgorithms, encapContentInfo, [0] certificates OPTIONAL,
+    //   signerInfos SET OF SignerInfo }
+    let signed_data = SIGNED_DATA_VERSION.len()
+        + digest_algorithms.len()
+        + header_len(encap)
+        + encap
+        + certificates.len()
+        + header_len(signer_info.len())
+        + signer_info.len();
+    // ContentInfo ::= SEQUENCE { id-signedData, [0] EXPLICIT SignedData }
+    let content_explicit = header_len(signed_data) + signed_data;
+    let content_info = SIGNED_DATA_OID_DER.len() + header_len(content_explicit) + content_explicit;
+    // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken }
+    let token_len = header_len(content_info) + content_info;
+    let resp = STATUS_GRANTED_DER.len() + token_len;
+
+    let mut out = Vec::with_capacity(header_len(resp) + resp);
+    put_header(&mut out, Tag::Sequence, resp)?;
+    out.extend_from_slice(STATUS_GRANTED_DER);
+    let token_start = out.len();
+    put_header(&mut out, Tag::Sequence, content_info)?;
+    out.extend_from_slice(SIGNED_DATA_OID_DER);
+    put_header(&mut out, CONTEXT_0, content_explicit)?;
+    put_header(&mut out, Tag::Sequence, signed_data)?;
+    out.extend_from_slice(SIGNED_DATA_VERSION);
+    out.extend_from_slice(digest_algorithms);
+    put_header(&mut out, Tag::Sequence, encap)?;
+    out.extend_from_slice(CT_TST_INFO_DER);
+    put_header(&mut out, CONTEXT_0, octets)?;
+    put_header(&mut out, Tag::OctetString, tst_der.len())?;
+    out.extend_from_slice(tst_der);
+    out.extend_from_slice(certificates);
+    put_header(&mut out, Tag::Set, signer_info.len())?;
+    out.extend_from_slice(signer_info);
+    debug_assert_eq!(out.len(), header_len(resp) + resp);
+    let token = token_start..out.len();
+    Ok((out, token))
 }
 
 /// X.690 §11.6 order of a DER SET OF: encodings compared as octet strings,
@@ -347,6 +390,115 @@ fn der_set_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
         .find(|o| o.is_ne())
         .unwrap_or(std::cmp::Ordering::Equal)
 }
+
+/// The parts of the TSTInfo that are the same for every token (version,
+/// policy, accuracy, TSA name), encoded once at start-up; per token only
+/// the imprint, serial, genTime and nonce are encoded. Same bytes as
+/// `TstInfo::to_der` (a test compares them), without cloning and
+/// re-encoding the TSA's name for every token.
+#[derive(Clone, Debug)]
+struct TstInfoTemplate {
+    /// `version v1, policy`.
+    head: Vec<u8>,
+    /// `accuracy`, or empty.
+    accuracy: Vec<u8>,
+    /// `tsa [0] EXPLICIT GeneralName`, or empty.
+    tsa_name: Vec<u8>,
+}
+
+impl TstInfoTemplate {
+    fn new(
+        policy: ObjectIdentifier,
+        accuracy: Option<&Accuracy>,
+        tsa_name: Option<&GeneralName>,
+    ) -> der::Result<Self> {
+        let mut head = TspVersion::V1.to_der()?;
+        policy.encode_to_vec(&mut head)?;
+        let accuracy = match accuracy {
+            Some(a) => a.to_der()?,
+            None => Vec::new(),
+        };
+        let tsa_name = match tsa_name {
+            Some(name) => {
+                let name = name.to_der()?;
+                let mut explicit = Vec::with_capacity(name.len() + 4);
+                tlv(&mut explicit, CONTEXT_0, &[&name])?;
+                explicit
+            }
+            None => Vec::new(),
+        };
+        Ok(TstInfoTemplate {
+            head,
+            accuracy,
+            tsa_name,
+        })
+    }
+
+    /// The DER TSTInfo of one token (`ordering` false, so absent; no
+    /// extensions).
+    fn encode(
+        &self,
+        imprint: &MessageImprint,
+        serial: &Int,
+        gen_time: &GenTime,
+        nonce: Option<&Int>,
+    ) -> der::Result<Vec<u8>> {
+        let nonce_len = match nonce {
+            Some(n) => usize::try_from(n.encoded_len()?)?,
+            None => 0,
+        };
+        let content = self.head.len()
+            + usize::try_from(imprint.encoded_len()?)?
+            + usize::try_from(serial.encoded_len()?)?
+            + usize::try_from(gen_time.encoded_len()?)?
+            + self.accuracy.len()
+            + nonce_len
+            + self.tsa_name.len();
+        let mut out = Vec::with_capacity(header_len(content) + content);
+        put_header(&mut out, Tag::Sequence, content)?;
+        out.extend_from_slice(&self.head);
+        imprint.encode_to_vec(&mut out)?;
+        serial.encode_to_vec(&mut out)?;
+        gen_time.encode_to_vec(&mut out)?;
+        out.extend_from_slice(&self.accuracy);
+        if let Some(n) = nonce {
+            n.encode_to_vec(&mut out)?;
+        }
+        out.extend_from_slice(&self.tsa_name);
+        Ok(out)
+    }
+}
+
+/// Size of the DER header (tag and length octets) of a value of `len`
+/// octets, for one-byte tags.
+fn header_len(len: usize) -> usize {
+    match len {
+        0..=0x7f => 2,
+        0x80..=0xff => 3,
+        0x100..=0xffff => 4,
+        0x1_0000..=0xff_ffff => 5,
+        _ => 6,
+    }
+}
+
+/// Appends a DER header (tag, length).
+fn put_header(out: &mut Vec<u8>, tag: Tag, len: usize) -> der::Result<()> {
+    Header::new(tag, Length::try_from(len)?)?.encode_to_vec(out)?;
+    Ok(())
+}
+
+/// `PKIStatusInfo { status granted }`, DER.
+const STATUS_GRANTED_DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x00];
+/// `id-signedData` (1.2.840.113549.1.7.2), DER.
+const SIGNED_DATA_OID_DER: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+];
+/// `id-ct-TSTInfo` (1.2.840.113549.1.9.16.1.4), DER.
+const CT_TST_INFO_DER: &[u8] = &[
+    0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04,
+];
+/// `CMSVersion 3`, DER.
+const SIGNED_DATA_VERSION: &[u8] = &[0x02, 0x01, 0x03];
 
 const CONTEXT_0: Tag = Tag::ContextSpecific {
     constructed: true,
@@ -415,9 +567,8 @@ const MAX_QUEUED_SIGNATURES: usize = 4096;
 
 struct Inner {
     policy: ObjectIdentifier,
-    accuracy: Option<Accuracy>,
+    tst_info: TstInfoTemplate,
     precision_digits: u8,
-    tsa_name: Option<GeneralName>,
     signing_time: bool,
     not_after: SystemTime,
     signer_info: SignerInfoTemplate,
@@ -558,14 +709,19 @@ impl TimeStampAuthority {
         tlv(&mut certificates, CONTEXT_0, &parts)?;
         let mut digest_algorithms = Vec::new();
         tlv(&mut digest_algorithms, Tag::Set, &[&sha256_alg().to_der()?])?;
+        let tsa_name = cfg
+            .include_tsa_name
+            .then(|| GeneralName::DirectoryName(tbs.subject.clone()));
+        let tst_info = TstInfoTemplate::new(
+            cfg.policy,
+            accuracy_of(cfg.accuracy()).as_ref(),
+            tsa_name.as_ref(),
+        )?;
         Ok(TimeStampAuthority {
             inner: Arc::new(Inner {
                 policy: cfg.policy,
-                accuracy: accuracy_of(cfg.accuracy()),
+                tst_info,
                 precision_digits: cfg.precision_digits,
-                tsa_name: cfg
-                    .include_tsa_name
-                    .then(|| GeneralName::DirectoryName(tbs.subject.clone())),
                 signing_time: cfg.include_signing_time,
                 not_after: tbs.validity.not_after.to_system_time(),
                 signer_info,
@@ -750,19 +906,9 @@ impl Inner {
         }
         let gen_time = GenTime::truncated(OffsetDateTime::from(wall), self.precision_digits)?;
         let serial = self.serials.next()?;
-        let tst = TstInfo {
-            version: TspVersion::V1,
-            policy: self.policy,
-            message_imprint: req.message_imprint.clone(),
-            serial_number: serial.clone(),
-            gen_time,
-            accuracy: self.accuracy.clone(),
-            ordering: false,
-            nonce: req.nonce.clone(),
-            tsa: self.tsa_name.clone(),
-            extensions: None,
-        };
-        let tst_der = tst.to_der()?;
+        let tst_der =
+            self.tst_info
+                .encode(&req.message_imprint, &serial, &gen_time, req.nonce.as_ref())?;
         let signing_time = if self.signing_time {
             let secs = gen_time.datetime().unix_timestamp();
             let utc = UtcTime::from_unix_duration(Duration::from_secs(secs.max(0) as u64))?;
@@ -797,44 +943,17 @@ impl Inner {
         let signer_info = self
             .signer_info
             .signer_info(&signed_attributes, &signature)?;
-        // EncapsulatedContentInfo ::= SEQUENCE { id-ct-TSTInfo,
-        //   [0] EXPLICIT OCTET STRING TSTInfo }
-        let mut econtent = Vec::with_capacity(tst_der.len() + 8);
-        tlv(&mut econtent, Tag::OctetString, &[&tst_der])?;
-        let encap = typed_content(oid::CT_TST_INFO, &econtent)?;
-        // SignedData ::= SEQUENCE { version 3 (eContentType is not id-data),
-        //   digestAlgorithms, encapContentInfo, [0] certificates OPTIONAL,
-        //   signerInfos SET OF SignerInfo }
-        let mut signer_infos = Vec::new();
-        tlv(&mut signer_infos, Tag::Set, &[&signer_info])?;
         let certificates: &[u8] = if req.cert_req {
             &self.certificates
         } else {
             &[]
         };
-        let mut signed_data = Vec::with_capacity(512 + certificates.len());
-        tlv(
-            &mut signed_data,
-            Tag::Sequence,
-            &[
-                &[0x02, 0x01, 0x03],
-                &self.digest_algorithms,
-                &encap,
-                certificates,
-                &signer_infos,
-            ],
+        let (der, token) = reply_der(
+            &self.digest_algorithms,
+            certificates,
+            &tst_der,
+            &signer_info,
         )?;
-        // ContentInfo ::= SEQUENCE { id-signedData, [0] EXPLICIT SignedData }
-        let token_der = typed_content(oid::SIGNED_DATA, &signed_data)?;
-        // TimeStampResp ::= SEQUENCE { status PKIStatusInfo (granted), token }
-        let status = PkiStatusInfo {
-            status: PkiStatus::Granted,
-            status_string: None,
-            fail_info: None,
-        }
-        .to_der()?;
-        let mut der = Vec::with_capacity(status.len() + token_der.len() + 8);
-        tlv(&mut der, Tag::Sequence, &[&status, &token_der])?;
         let record = IssuedToken {
             instance_id: self.serials.instance_id(),
             serial: serial.as_bytes().to_vec(),
@@ -842,7 +961,7 @@ impl Inner {
             policy: self.policy,
             imprint_algorithm: req.algorithm.oid(),
             imprint: req.message_imprint.hashed_message.as_bytes().to_vec(),
-            token_sha256: Sha256::digest(&token_der).into(),
+            token_sha256: Sha256::digest(&der[token]).into(),
         };
         Ok((der, record))
     }
@@ -937,6 +1056,180 @@ mod tests {
                 hex::encode(theirs),
                 "signing time: {with_time}"
             );
+        }
+    }
+
+    #[test]
+    fn constant_encodings_and_header_sizes() {
+        use crate::asn1::{PkiStatus, PkiStatusInfo};
+        assert_eq!(SIGNED_DATA_OID_DER, oid::SIGNED_DATA.to_der().unwrap());
+        assert_eq!(CT_TST_INFO_DER, oid::CT_TST_INFO.to_der().unwrap());
+        let granted = PkiStatusInfo {
+            status: PkiStatus::Granted,
+            status_string: None,
+            fail_info: None,
+        };
+        assert_eq!(STATUS_GRANTED_DER, granted.to_der().unwrap());
+        for len in [
+            0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, 0xff_ffff, 0x100_0000,
+        ] {
+            let header = Header::new(Tag::Sequence, Length::try_from(len).unwrap()).unwrap();
+            let expected = usize::try_from(header.encoded_len().unwrap()).unwrap();
+            assert_eq!(header_len(len), expected, "length {len}");
+            let mut out = Vec::new();
+            put_header(&mut out, Tag::Sequence, len).unwrap();
+            assert_eq!(out.len(), expected, "length {len}");
+        }
+    }
+
+    /// The TSTInfo assembled from the template is byte for byte the derived
+    /// encoding of the same `TstInfo`, with and without each optional field.
+    #[test]
+    fn tst_info_template_matches_the_derived_encoding() {
+        use crate::asn1::TstInfo;
+        use x509_tsp::MessageImprint;
+
+        let policy = ObjectIdentifier::new_unwrap("1.2.250.1.999.1.3");
+        let name = GeneralName::DirectoryName("CN=Unite d'horodatage,O=Test,C=FR".parse().unwrap());
+        let gen_time = GenTime::truncated(
+            OffsetDateTime::from_unix_timestamp_nanos(1_800_000_000_123_456_789).unwrap(),
+            3,
+        )
+        .unwrap();
+        let imprints = [
+            MessageImprint {
+                hash_algorithm: sha256_alg(),
+                hashed_message: OctetString::new(vec![0xab; 32]).unwrap(),
+            },
+            MessageImprint {
+                hash_algorithm: AlgorithmIdentifierOwned {
+                    oid: ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3"),
+                    parameters: None,
+                },
+                hashed_message: OctetString::new(vec![0x01; 64]).unwrap(),
+            },
+        ];
+        let nonces = [
+            None,
+            Some(Int::new(&[0x01]).unwrap()),
+            Some(Int::new(&[0x00, 0x80, 0x11]).unwrap()),
+            Some(Int::new(&[0x7f; 40]).unwrap()),
+        ];
+        let serial = Int::new(&[0x00, 0x3c, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06]).unwrap();
+        for accuracy in [None, accuracy_of(Duration::from_millis(1500))] {
+            for tsa in [None, Some(name.clone())] {
+                let template =
+                    TstInfoTemplate::new(policy, accuracy.as_ref(), tsa.as_ref()).unwrap();
+                for imprint in &imprints {
+                    for nonce in &nonces {
+                        let ours = template
+                            .encode(imprint, &serial, &gen_time, nonce.as_ref())
+                            .unwrap();
+                        let derived = TstInfo {
+                            version: TspVersion::V1,
+                            policy,
+                            message_imprint: imprint.clone(),
+                            serial_number: serial.clone(),
+                            gen_time,
+                            accuracy: accuracy.clone(),
+                            ordering: false,
+                            nonce: nonce.clone(),
+                            tsa: tsa.clone(),
+                            extensions: None,
+                        }
+                        .to_der()
+                        .unwrap();
+                        assert_eq!(hex::encode(ours), hex::encode(derived));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The one-buffer reply is canonical DER (a strict decoder reads it and
+    /// re-encodes the same bytes) and carries its parts unchanged, also when
+    /// lengths need two and three length octets.
+    #[test]
+    fn reply_assembled_in_one_buffer_is_the_nested_encoding() {
+        use cms::content_info::ContentInfo;
+        use cms::signed_data::{SignedData, SignerInfo};
+        use x509_tsp::TimeStampResp;
+
+        let mut digest_algorithms = Vec::new();
+        tlv(
+            &mut digest_algorithms,
+            Tag::Set,
+            &[&sha256_alg().to_der().unwrap()],
+        )
+        .unwrap();
+        // A SignerInfo that decodes: version, sid, digest algorithm,
+        // signature algorithm, signature.
+        let sid = IssuerAndSerialNumber {
+            issuer: "CN=Test TSA CA,O=Test,C=FR".parse().unwrap(),
+            serial_number: x509_cert::serial_number::SerialNumber::new(&[0x42]).unwrap(),
+        };
+        let mut head = vec![0x02, 0x01, 0x01];
+        sid.encode_to_vec(&mut head).unwrap();
+        sha256_alg().encode_to_vec(&mut head).unwrap();
+        let mut signature = Vec::new();
+        tlv(&mut signature, Tag::OctetString, &[&[0x5a; 71]]).unwrap();
+        let algorithm = AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+            parameters: None,
+        }
+        .to_der()
+        .unwrap();
+        let mut signer_info = Vec::new();
+        tlv(
+            &mut signer_info,
+            Tag::Sequence,
+            &[&head, &algorithm, &signature],
+        )
+        .unwrap();
+        // A certificate set of one.
+        let cert = {
+            use p256::ecdsa::{DerSignature, SigningKey};
+            use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+            let key = SigningKey::from_slice(&[9u8; 32]).unwrap();
+            let spki = spki::SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).unwrap();
+            CertificateBuilder::new(
+                Profile::Root,
+                x509_cert::serial_number::SerialNumber::new(&[1]).unwrap(),
+                x509_cert::time::Validity::from_now(Duration::from_secs(3600)).unwrap(),
+                "CN=Test,C=FR".parse().unwrap(),
+                spki,
+                &key,
+            )
+            .unwrap()
+            .build::<DerSignature>()
+            .unwrap()
+            .to_der()
+            .unwrap()
+        };
+        let mut certificates = Vec::new();
+        tlv(&mut certificates, CONTEXT_0, &[&cert]).unwrap();
+
+        for tst_len in [10, 0x7c, 0x80, 0x100, 0x1_0000] {
+            let mut tst_der = Vec::new();
+            tlv(&mut tst_der, Tag::Sequence, &[&vec![0x05; tst_len]]).unwrap();
+            for certs in [&[][..], &certificates[..]] {
+                let (der, token) =
+                    reply_der(&digest_algorithms, certs, &tst_der, &signer_info).unwrap();
+                let resp = TimeStampResp::from_der(&der).unwrap();
+                assert_eq!(resp.to_der().unwrap(), der, "canonical, tst {tst_len}");
+                let content_info = ContentInfo::from_der(&der[token.clone()]).unwrap();
+                assert_eq!(content_info.to_der().unwrap(), &der[token]);
+                assert_eq!(content_info.content_type, oid::SIGNED_DATA);
+                let signed: SignedData = content_info.content.decode_as().unwrap();
+                let econtent = signed.encap_content_info.econtent.unwrap();
+                assert_eq!(econtent.value(), tst_der.as_slice());
+                assert_eq!(signed.encap_content_info.econtent_type, oid::CT_TST_INFO);
+                let infos: Vec<&SignerInfo> = signed.signer_infos.0.iter().collect();
+                assert_eq!(infos.len(), 1);
+                assert_eq!(infos[0].to_der().unwrap(), signer_info);
+                let n = signed.certificates.map(|c| c.0.len()).unwrap_or(0);
+                assert_eq!(n, usize::from(!certs.is_empty()));
+            }
         }
     }
 
