@@ -22,7 +22,7 @@
 //! benchmarks). In `igc serve`, `/readyz` should AND in
 //! [`TimeStampAuthority::is_ready`].
 
-use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -77,12 +77,12 @@ fn is_query(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(QUERY_CONTENT_TYPE))
 }
 
-async fn time_stamp(
-    State(tsa): State<TimeStampAuthority>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    if !is_query(&headers) {
+async fn time_stamp(State(tsa): State<TimeStampAuthority>, request: Request) -> Response {
+    // The whole request rather than a `HeaderMap` extractor, which clones
+    // the headers.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    if !is_query(headers) {
         let mut r = reply(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             rejection_der(

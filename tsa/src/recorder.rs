@@ -293,6 +293,19 @@ impl TokenLog {
 
     /// Reserves a queue slot, waiting at most `timeout`.
     pub(crate) async fn reserve(&self, timeout: Duration) -> Result<Slot> {
+        // The queue is almost never full: try without arming a timer first.
+        match self.tx.clone().try_reserve_owned() {
+            Ok(permit) => {
+                return Ok(Slot {
+                    permit,
+                    shared: self.shared.clone(),
+                })
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(Error::Recorder("the token log is shut down".into()))
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {}
+        }
         match tokio::time::timeout(timeout, self.tx.clone().reserve_owned()).await {
             Ok(Ok(permit)) => Ok(Slot {
                 permit,
