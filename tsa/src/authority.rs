@@ -10,7 +10,10 @@
 //! `cms` builders re-encode and re-sort all of it for every token (and
 //! `SignedDataBuilder::build` `unwrap()`s on a duplicate certificate). A
 //! unit test checks the SignerInfo byte for byte against `cms`'s
-//! `SignerInfoBuilder`.
+//! `SignerInfoBuilder`. The TSTInfo likewise comes from a template (its
+//! constant fields encoded once; checked against the derived `TstInfo`
+//! encoding), and the whole reply is written into one buffer (checked by a
+//! strict decode and re-encode).
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
