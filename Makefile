@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
 # Tests and tools find SoftHSM's development configuration here.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test bench deps-run deps-test deps-bench build-release lint unit
+.PHONY: run test bench fuzz deps-run deps-test deps-bench build-release lint unit
 
 deps-run:
 	@scripts/install-deps.sh run
@@ -46,3 +46,9 @@ bench: deps-bench
 	cargo run --release --locked -p tsa --example tsa_bench
 	cargo run --release --locked -p hsm-config --example ocsp_bench
 	cargo run --release --locked -p tsa --example validation_bench
+
+## make fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 30);
+## installs cargo-fuzz if missing.
+FUZZ_SECONDS ?= 30
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
