@@ -12,12 +12,13 @@
 //! the oldest would not be older than [`MAX_HOLD`] after one more job as
 //! long as the last one; it hands everything over as soon as the queue is
 //! empty. Short jobs (EC signatures, ≈ 60 µs in SoftHSM) are thus handed
-//! over by the handful, long ones (RSA, ≈ 600 µs) one by one. The request tasks are then woken together, which keeps the
-//! runtime's workers busy on a run of replies instead of waking one for
-//! each (measured with EC P-256 at saturation: about 6 µs of CPU less per
-//! token, `docs/BENCHMARKS.md`). Under light load nothing is held. A
-//! signature that hangs also delays the results held before it (at most
-//! `MAX_HELD - 1`), as it delays everything queued behind it.
+//! over by the handful, long ones (RSA, ≈ 600 µs) one by one. The request
+//! tasks are then woken together, which keeps the runtime's workers busy on
+//! a run of replies instead of waking one for each (measured with EC P-256
+//! at saturation: about 6 µs of CPU less per token, `docs/BENCHMARKS.md`).
+//! Under light load nothing is held. A signature that hangs also delays the
+//! results held before it (at most `MAX_HELD - 1`), as it delays everything
+//! queued behind it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -177,12 +178,16 @@ impl Lanes {
                 }
             };
             let (queued, job) = next;
-            let waited = queued.elapsed();
+            let started = Instant::now();
+            let waited = started.saturating_duration_since(queued);
             guard
                 .held
                 .push(job((waited > self.max_wait).then_some(waited)));
-            let since = *guard.held_since.get_or_insert_with(Instant::now);
-            if guard.held.len() >= MAX_HELD || since.elapsed() >= MAX_HOLD {
+            let done = Instant::now();
+            let since = *guard.held_since.get_or_insert(done);
+            // Holding on means waiting for one more job; judge it by this one.
+            let after_next_job = done.saturating_duration_since(since) + (done - started);
+            if guard.held.len() >= MAX_HELD || after_next_job > MAX_HOLD {
                 guard.deliver();
             }
         }
