@@ -318,8 +318,7 @@ impl SignerInfoTemplate {
 
 /// Appends `tag length value…` (the value given in parts).
 fn tlv(out: &mut Vec<u8>, tag: Tag, parts: &[&[u8]]) -> der::Result<()> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    Header::new(tag, Length::try_from(len)?)?.encode_to_vec(out)?;
+    put_header(out, tag, parts.iter().map(|p| p.len()).sum())?;
     for p in parts {
         out.extend_from_slice(p);
     }
