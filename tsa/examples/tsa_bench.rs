@@ -317,7 +317,7 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
         KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => 8,
         _ => 64,
     });
-    let (conns, rounds) = tokio::task::spawn_blocking(move || {
+    let rounds = tokio::task::spawn_blocking(move || {
         raw_rate(&signer, 2, 1.0);
         wrk(&url, &script, &q, 8, 2);
         let mut rounds = Vec::new();
@@ -355,7 +355,7 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
                 cpu_tsa,
             });
         }
-        (conns, rounds)
+        rounds
     })
     .await
     .unwrap();
