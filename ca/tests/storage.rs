@@ -388,6 +388,31 @@ mod scenarios {
         assert!(s.record_timestamp_tokens(&bad).await.is_err());
         assert_eq!(s.timestamp_token_count().await.unwrap(), 4);
         s.record_timestamp_tokens(&[]).await.unwrap();
+
+        // A batch of several statements' worth (the TSA's batches under load), with a serial
+        // twice in it and two already recorded: each token once, every column read back.
+        let mut big: Vec<_> = (0..600u32)
+            .map(|i| {
+                let mut t = token(&format!("0008{i:012x}"));
+                t.imprint = i.to_be_bytes().repeat(8);
+                t.token_sha256[..4].copy_from_slice(&i.to_be_bytes());
+                t
+            })
+            .collect();
+        big.push(big[3].clone());
+        big.push(batch[0].clone());
+        big.insert(400, batch[2].clone());
+        s.record_timestamp_tokens(&big).await.unwrap();
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 4 + 600);
+        for i in [0usize, 249, 250, 599] {
+            assert_eq!(
+                s.timestamp_token(&big[i].serial_hex)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                big[i]
+            );
+        }
     }
 
     pub async fn registration_and_audit(db: &Db) {
