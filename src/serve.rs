@@ -51,31 +51,6 @@ pub struct Services {
     pub ocsp: OcspResponder,
 }
 
-/// Stores issued time-stamp tokens in the CA database (batched by the TSA).
-#[derive(Debug, Clone)]
-struct StoreRecorder(ca::storage::Store);
-
-impl tsa::TokenRecorder for StoreRecorder {
-    async fn record(&self, batch: &[tsa::IssuedToken]) -> tsa::Result<()> {
-        let rows: Vec<_> = batch
-            .iter()
-            .map(|t| ca::storage::TimestampTokenRecord {
-                serial_hex: t.serial_hex(),
-                instance_id: t.instance_id,
-                gen_time: t.gen_time,
-                policy: t.policy.to_string(),
-                imprint_algorithm: t.imprint_algorithm.to_string(),
-                imprint: t.imprint.clone(),
-                token_sha256: t.token_sha256,
-            })
-            .collect();
-        self.0
-            .record_timestamp_tokens(&rows)
-            .await
-            .map_err(|e| tsa::Error::Recorder(e.to_string()))
-    }
-}
-
 /// Opens everything (inside the Tokio runtime: the OCSP responder, the CRL schedule and the
 /// TSA start background tasks); fails fast on any mismatch between keys and certificates.
 pub async fn load(
@@ -138,8 +113,12 @@ pub async fn load(
             let signer = HsmSigner::new(&pki.token, &t.key_label)
                 .with_context(|| format!("TSA key {:?}", t.key_label))?;
             Some(
-                tsa::start::<_, HsmSignature, _>(t, signer, StoreRecorder(pki.store.clone()))
-                    .context("starting the TSA")?,
+                tsa::start::<_, HsmSignature, _>(
+                    t,
+                    signer,
+                    tsa::StoreRecorder::new(pki.store.clone()),
+                )
+                .context("starting the TSA")?,
             )
         }
     };

@@ -132,6 +132,12 @@ pub struct RecorderConfig {
     /// (`systemFailure`) until the recorder catches up.
     #[serde(default = "default_max_lag_ms")]
     pub max_lag_ms: u64,
+    /// How long the recorder waits after the first token of a batch for
+    /// more to arrive (< `max_lag_ms`; 0: write at once). Replies do not
+    /// wait for it; it bounds how many commits a second the database sees
+    /// under load (each commit is a disk flush).
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
 }
 
 impl Default for RecorderConfig {
@@ -140,6 +146,7 @@ impl Default for RecorderConfig {
             capacity: default_capacity(),
             batch_max: default_batch_max(),
             max_lag_ms: default_max_lag_ms(),
+            linger_ms: default_linger_ms(),
         }
     }
 }
@@ -188,6 +195,9 @@ fn default_batch_max() -> usize {
 }
 fn default_max_lag_ms() -> u64 {
     1_000
+}
+fn default_linger_ms() -> u64 {
+    50
 }
 
 fn de_oid<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ObjectIdentifier, D::Error> {
@@ -340,6 +350,11 @@ impl RecorderConfig {
                 "tsa.recorder.max_lag_ms must be 1..=1000 (tokens are recorded at least every second)",
             ));
         }
+        if self.linger_ms >= self.max_lag_ms {
+            return Err(Error::config(
+                "tsa.recorder.linger_ms must be less than max_lag_ms",
+            ));
+        }
         Ok(())
     }
 }
@@ -374,6 +389,7 @@ servers = ["127.0.0.1:1230", "127.0.0.2"]
         assert_eq!(c.clock.quorum, 2);
         assert_eq!(c.clock.max_staleness(), Duration::from_secs(64));
         assert_eq!(c.recorder.max_lag_ms, 1000);
+        assert_eq!(c.recorder.linger_ms, 50);
     }
 
     #[test]
@@ -394,6 +410,13 @@ servers = ["127.0.0.1:1230", "127.0.0.2"]
         let mut c = toml::from_str::<File>(MINIMAL).unwrap().tsa;
         c.recorder.max_lag_ms = 5000;
         assert!(c.validate().is_err());
+        // Lingering as long as the lag limit would refuse requests by itself.
+        let mut c = toml::from_str::<File>(MINIMAL).unwrap().tsa;
+        c.recorder.max_lag_ms = 200;
+        c.recorder.linger_ms = 200;
+        assert!(c.validate().is_err());
+        c.recorder.linger_ms = 199;
+        c.validate().unwrap();
         let mut c = toml::from_str::<File>(MINIMAL).unwrap().tsa;
         c.instance_id = 40_000;
         assert!(c.validate().is_err());

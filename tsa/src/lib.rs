@@ -44,7 +44,9 @@ pub use authority::{Outcome, Reply, TimeStampAuthority, TsaCertificates, TsaStat
 pub use clock::{ClockGuard, ClockStatus, SystemClock, TimeSource, UntrustedReason};
 pub use config::{ClockConfig, RecorderConfig, TsaConfig};
 pub use error::{Error, Result};
-pub use recorder::{IssuedToken, MemoryRecorder, RecorderStatus, TokenLog, TokenRecorder};
+pub use recorder::{
+    IssuedToken, MemoryRecorder, RecorderStatus, StoreRecorder, TokenLog, TokenRecorder,
+};
 pub use request::{parse_request, ImprintAlgorithm, Rejection, ValidRequest};
 
 use signature::{Keypair, Signer};
