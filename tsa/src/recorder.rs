@@ -11,8 +11,8 @@
 //! commit). Replies never wait for this: they are sent before the record is
 //! committed. The linger bounds the commits — each a disk flush — to about
 //! twenty a second under load; without it, a fast database made batches of
-//! a few tokens and the commits cost more CPU than the tokens' signatures
-//! (measured with SQLite at 18,000 tokens/s: see `docs/BENCHMARKS.md`).
+//! a few tokens (≈ 600 commits a second with SQLite at saturation), which
+//! cost more CPU than the rows themselves (`docs/BENCHMARKS.md`).
 //!
 //! **Failing closed.** A slot in the queue is reserved *before* a token is
 //! signed, and a request is refused (`systemFailure`) when
