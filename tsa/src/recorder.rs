@@ -154,14 +154,25 @@ impl StoreRecorder {
 
 impl TokenRecorder for StoreRecorder {
     async fn record(&self, batch: &[IssuedToken]) -> Result<()> {
+        // A batch has one policy and a few imprint algorithms: format each
+        // OID once per batch, not twice per token.
+        let mut dotted: Vec<(ObjectIdentifier, String)> = Vec::new();
+        let mut text = |oid: ObjectIdentifier| match dotted.iter().find(|(o, _)| *o == oid) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let s = oid.to_string();
+                dotted.push((oid, s.clone()));
+                s
+            }
+        };
         let rows: Vec<_> = batch
             .iter()
             .map(|t| ca::storage::TimestampTokenRecord {
                 serial_hex: t.serial_hex(),
                 instance_id: t.instance_id,
                 gen_time: t.gen_time,
-                policy: t.policy.to_string(),
-                imprint_algorithm: t.imprint_algorithm.to_string(),
+                policy: text(t.policy),
+                imprint_algorithm: text(t.imprint_algorithm),
                 imprint: t.imprint.clone(),
                 token_sha256: t.token_sha256,
             })
@@ -492,6 +503,52 @@ mod tests {
             imprint_algorithm: crate::asn1::oid::SHA256,
             imprint: vec![0; 32],
             token_sha256: [0; 32],
+        }
+    }
+
+    /// The CA-store recorder writes every field as given, whatever mix of
+    /// policies and imprint algorithms a batch holds.
+    #[tokio::test]
+    async fn store_recorder_writes_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("ca.db").display());
+        let store = ca::storage::Store::connect(&url).await.unwrap();
+        let other_policy = ObjectIdentifier::new_unwrap("1.2.3.4");
+        let batch: Vec<IssuedToken> = (0..6u8)
+            .map(|n| IssuedToken {
+                instance_id: 3,
+                serial: vec![3, n + 1],
+                gen_time: OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(n.into()),
+                policy: if n % 2 == 0 {
+                    token(0).policy
+                } else {
+                    other_policy
+                },
+                imprint_algorithm: if n < 3 {
+                    crate::asn1::oid::SHA256
+                } else {
+                    crate::asn1::oid::SHA512
+                },
+                imprint: vec![n; 32],
+                token_sha256: [n; 32],
+            })
+            .collect();
+        StoreRecorder::new(store.clone())
+            .record(&batch)
+            .await
+            .unwrap();
+        for t in &batch {
+            let row = store
+                .timestamp_token(&t.serial_hex())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.instance_id, t.instance_id);
+            assert_eq!(row.gen_time, t.gen_time);
+            assert_eq!(row.policy, t.policy.to_string());
+            assert_eq!(row.imprint_algorithm, t.imprint_algorithm.to_string());
+            assert_eq!(row.imprint, t.imprint);
+            assert_eq!(row.token_sha256, t.token_sha256);
         }
     }
 
