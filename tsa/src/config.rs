@@ -73,7 +73,12 @@ pub struct TsaConfig {
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
     /// Signatures in flight at once (should match the HSM sessions given
-    /// to the TSA key); further requests wait their turn.
+    /// to the TSA key); further requests wait their turn. Default 4. With
+    /// a software token on two cores (measured, `docs/BENCHMARKS.md`): 4
+    /// suits EC keys, whose short signatures partly wait on the token's
+    /// locks (3 lanes: 2–3 points less throughput); an RSA signature is
+    /// pure CPU, and 3 gives the same throughput with a p99 of 7 ms instead
+    /// of 8.6–10.6 ms. A network HSM wants at least its own parallelism.
     #[serde(default = "default_max_concurrent_signatures")]
     pub max_concurrent_signatures: usize,
     /// How long a request may wait for a signing slot or for room in the
