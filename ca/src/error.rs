@@ -97,6 +97,11 @@ pub enum Error {
     SelfApproval { id: i64, actor: String },
     #[error("certificate does not match request {id}: {reason}")]
     RequestMismatch { id: i64, reason: String },
+    #[error(
+        "time-stamp serial {serial} is already recorded for another token \
+         (do two TSA instances share an instance id?)"
+    )]
+    DuplicateTimestampSerial { serial: String },
     #[error("a certificate with serial {serial} already exists")]
     DuplicateSerial { serial: String },
     #[error("no certificate with serial {serial}")]

@@ -413,6 +413,31 @@ mod scenarios {
                 big[i]
             );
         }
+
+        // Another token under a recorded serial (two instances sharing an id) is not skipped
+        // silently: the batch fails whole, the record stays the first token's.
+        let mut impostor = batch[1].clone();
+        impostor.token_sha256 = [0xee; 32];
+        let clash = vec![token("0007000000000777"), impostor];
+        let err = s.record_timestamp_tokens(&clash).await.unwrap_err();
+        assert!(
+            matches!(&err, ca::Error::DuplicateTimestampSerial { serial } if serial == "0007000000000002"),
+            "{err}"
+        );
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 4 + 600);
+        assert_eq!(
+            s.timestamp_token("0007000000000002")
+                .await
+                .unwrap()
+                .unwrap(),
+            batch[1]
+        );
+        // The same serial twice in one batch with two different tokens fails as well.
+        let first = token("0007000000000888");
+        let mut twin = first.clone();
+        twin.token_sha256 = [0x11; 32];
+        assert!(s.record_timestamp_tokens(&[first, twin]).await.is_err());
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 4 + 600);
     }
 
     pub async fn registration_and_audit(db: &Db) {

@@ -16,8 +16,9 @@
 //! cannot wrap (2^64 tokens). The only way to repeat a serial is a
 //! misconfiguration (two instances sharing an id) combined with the same
 //! start millisecond, or restarting an instance with its wall clock set back
-//! to exactly a previous start millisecond; the token recorder's unique
-//! constraint on the serial is the backstop.
+//! to exactly a previous start millisecond. The backstop is the CA store's
+//! record of tokens: it refuses a second, different token under a recorded
+//! serial, and the TSA fails closed while its recorder fails.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

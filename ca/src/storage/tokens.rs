@@ -1,8 +1,9 @@
 //! Time-stamp tokens issued by the TSA, recorded for later proof.
 //!
 //! The TSA crate batches its tokens and hands each batch here; a batch is one transaction,
-//! and inserting a serial that is already there does nothing, so a batch retried after an
-//! error (or a crash between commit and acknowledgement) never duplicates or fails.
+//! and inserting a token that is already there does nothing, so a batch retried after an
+//! error (or a crash between commit and acknowledgement) never duplicates or fails. A
+//! *different* token under a recorded serial fails the whole batch.
 
 use sqlx::Row as _;
 use time::OffsetDateTime;
@@ -91,6 +92,7 @@ impl Store {
         // One multi-row statement per chunk rather than one statement per token: at the TSA's
         // rate (thousands of tokens a second) a statement per row cost about 10 µs of CPU per
         // token and let the recorder fall up to 0.75 s behind (the TSA refuses past 1 s).
+        let mut inserted = 0u64;
         for chunk in batch.chunks(TOKENS_PER_STATEMENT) {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_tokens_sql(
                 chunk.len(),
@@ -110,7 +112,26 @@ impl Store {
                     .bind(hex::encode(t.token_sha256))
                     .bind(recorded_at.as_str());
             }
-            query.execute(&mut *tx).await?;
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        if inserted < batch.len() as u64 {
+            // Some serials were there already. The same token again is a retried batch (or a
+            // token twice in one): fine. Another token under a recorded serial means two
+            // instances issue the same serials: refuse, so that the TSA stops issuing (it fails
+            // closed while its recorder fails) rather than lose the record silently.
+            for t in batch {
+                let recorded: Option<String> = sqlx::query_scalar(
+                    "SELECT token_sha256 FROM timestamp_tokens WHERE serial = $1",
+                )
+                .bind(t.serial_hex.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if recorded.as_deref() != Some(hex::encode(t.token_sha256).as_str()) {
+                    return Err(Error::DuplicateTimestampSerial {
+                        serial: t.serial_hex.clone(),
+                    });
+                }
+            }
         }
         tx.commit().await?;
         Ok(())
