@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "../ca/tests/support/pg.rs"]
+mod pg;
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +43,50 @@ fn query(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
     std::fs::read(q).unwrap()
 }
 
+/// The root is trusted; CA Organisations and the TSA unit are untrusted intermediates (given
+/// only when the token does not carry them).
+fn untrusted_chain(pki: &DevPki) -> std::path::PathBuf {
+    let untrusted = pki.dir.path().join("untrusted.pem");
+    let mut text = std::fs::read_to_string(pki.pki("organisations.pem")).unwrap();
+    text.push_str(&std::fs::read_to_string(pki.pki("tsa-unit-1.pem")).unwrap());
+    std::fs::write(&untrusted, text).unwrap();
+    untrusted
+}
+
+/// `openssl ts -verify` of a reply against `doc.txt`.
+fn assert_verifies(pki: &DevPki, untrusted: &Path, reply_path: &Path, name: &str) {
+    let d = pki.dir.path();
+    let out = tool(
+        "openssl",
+        &[
+            "ts",
+            "-verify",
+            "-data",
+            d.join("doc.txt").to_str().unwrap(),
+            "-in",
+            reply_path.to_str().unwrap(),
+            "-CAfile",
+            pki.pki("root.pem").to_str().unwrap(),
+            "-untrusted",
+            untrusted.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&out).contains("Verification: OK"),
+        "{name}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// `openssl ts -reply -text` of a reply.
+fn reply_text(reply_path: &Path) -> String {
+    stdout(&tool(
+        "openssl",
+        &["ts", "-reply", "-in", reply_path.to_str().unwrap(), "-text"],
+    ))
+}
+
 #[test]
 fn tsa_in_serve_with_clock_guard() {
     let pki = DevPki::new();
@@ -58,12 +104,7 @@ fn tsa_in_serve_with_clock_guard() {
         "never ready: {}",
         ready(&server).1
     );
-    // Chain for verification: the root is trusted; CA Organisations and the TSA unit are
-    // untrusted intermediates (given only when the token does not carry them).
-    let untrusted = d.join("untrusted.pem");
-    let mut text = std::fs::read_to_string(pki.pki("organisations.pem")).unwrap();
-    text.push_str(&std::fs::read_to_string(pki.pki("tsa-unit-1.pem")).unwrap());
-    std::fs::write(&untrusted, text).unwrap();
+    let untrusted = untrusted_chain(&pki);
 
     let mut issued = 0;
     for hash in ["-sha256", "-sha384", "-sha512"] {
@@ -85,32 +126,8 @@ fn tsa_in_serve_with_clock_guard() {
             assert_eq!((status, ct.as_str()), (200, "application/timestamp-reply"));
             let reply_path = d.join(format!("{name}.tsr"));
             std::fs::write(&reply_path, &reply).unwrap();
-            let out = tool(
-                "openssl",
-                &[
-                    "ts",
-                    "-verify",
-                    "-data",
-                    d.join("doc.txt").to_str().unwrap(),
-                    "-in",
-                    reply_path.to_str().unwrap(),
-                    "-CAfile",
-                    pki.pki("root.pem").to_str().unwrap(),
-                    "-untrusted",
-                    untrusted.to_str().unwrap(),
-                ],
-            );
-            assert!(
-                stdout(&out).contains("Verification: OK"),
-                "{name}: {}{}",
-                stdout(&out),
-                stderr(&out)
-            );
-            let out = tool(
-                "openssl",
-                &["ts", "-reply", "-in", reply_path.to_str().unwrap(), "-text"],
-            );
-            let text = stdout(&out);
+            assert_verifies(&pki, &untrusted, &reply_path, &name);
+            let text = reply_text(&reply_path);
             assert!(text.contains("Status: Granted"), "{text}");
             assert!(text.contains("Policy OID: 1.3.6.1.5.5.7.13.8"), "{text}");
             assert!(
@@ -208,4 +225,77 @@ fn tsa_in_serve_with_clock_guard() {
         &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
     ));
     assert!(text.contains("Status: Granted"), "{text}");
+}
+
+/// The TSA in `igc serve` on PostgreSQL (the database of multi-instance deployments): tokens
+/// verify, and each one is recorded under its serial in the shared database.
+#[test]
+fn tsa_in_serve_records_tokens_on_postgres() {
+    let Some(cluster) = pg::PgCluster::start().unwrap() else {
+        return; // IGC_SKIP_PG=1
+    };
+    let url = cluster.create_database("tsa").unwrap();
+    let pki = DevPki::new();
+    common::use_database(&pki, &url);
+    let d = pki.dir.path();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    std::fs::write(d.join("doc.txt"), "Ordonnance sécurisée\n").unwrap();
+    let server = Server::start(d);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
+        "never ready: {}",
+        ready(&server).1
+    );
+    let untrusted = untrusted_chain(&pki);
+    // Serials as OpenSSL prints them ("Serial number: 0x…"), normalised to lower-case hex
+    // without leading zeros, like the database's.
+    let normalise = |hex: &str| hex.trim_start_matches('0').to_ascii_lowercase();
+    let mut serials = Vec::new();
+    for i in 0..12 {
+        let name = format!("pg{i}");
+        let q = query(d, &name, &["-sha256", "-cert"]);
+        let (status, reply, _) = http_post(
+            &format!("{}/tsa", server.base),
+            "application/timestamp-query",
+            &q,
+        );
+        assert_eq!(status, 200);
+        let reply_path = d.join(format!("{name}.tsr"));
+        std::fs::write(&reply_path, &reply).unwrap();
+        assert_verifies(&pki, &untrusted, &reply_path, &name);
+        let text = reply_text(&reply_path);
+        let serial = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Serial number: 0x"))
+            .unwrap_or_else(|| panic!("no serial in {text}"));
+        serials.push(normalise(serial));
+    }
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 12, "serials repeat");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let recorded = || {
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let rows: Vec<String> = sqlx::query_scalar("SELECT serial FROM timestamp_tokens")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let mut rows: Vec<String> = rows.iter().map(|s| normalise(s)).collect();
+            rows.sort();
+            rows
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || recorded() == serials),
+        "recorded {:?}, issued {serials:?}",
+        recorded()
+    );
 }
