@@ -65,7 +65,9 @@ fn insert_tokens_sql(rows: usize, numbered: bool) -> String {
 }
 
 impl Store {
-    /// Records a batch of tokens in one transaction; serials already recorded are skipped.
+    /// Records a batch of tokens in one transaction. Tokens already recorded are skipped; a
+    /// different token under a recorded serial fails the whole batch
+    /// ([`Error::DuplicateTimestampSerial`]).
     pub async fn record_timestamp_tokens(&self, batch: &[TimestampTokenRecord]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
