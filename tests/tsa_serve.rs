@@ -79,6 +79,24 @@ fn assert_verifies(pki: &DevPki, untrusted: &Path, reply_path: &Path, name: &str
     );
 }
 
+/// The serials in the database's `timestamp_tokens`.
+fn recorded_serials(db_url: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(db_url).await.unwrap();
+        let rows = sqlx::query_scalar("SELECT serial FROM timestamp_tokens")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows
+    })
+}
+
 /// `openssl ts -reply -text` of a reply.
 fn reply_text(reply_path: &Path) -> String {
     stdout(&tool(
@@ -144,22 +162,7 @@ fn tsa_in_serve_with_clock_guard() {
 
     // Every token is recorded in the database (flushed within a second).
     let db = format!("sqlite://{}?mode=ro", pki.path("var/igc.sqlite").display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let count = || {
-        rt.block_on(async {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&db).await.unwrap();
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM timestamp_tokens")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            n
-        })
-    };
+    let count = || recorded_serials(&db).len();
     assert!(
         wait_until(Duration::from_secs(5), || count() == issued),
         "recorded {} of {issued}",
@@ -275,23 +278,13 @@ fn tsa_in_serve_records_tokens_on_postgres() {
     serials.dedup();
     assert_eq!(serials.len(), 12, "serials repeat");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let recorded = || {
-        rt.block_on(async {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-            let rows: Vec<String> = sqlx::query_scalar("SELECT serial FROM timestamp_tokens")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            let mut rows: Vec<String> = rows.iter().map(|s| normalise(s)).collect();
-            rows.sort();
-            rows
-        })
+        let mut rows: Vec<String> = recorded_serials(&url)
+            .iter()
+            .map(|s| normalise(s))
+            .collect();
+        rows.sort();
+        rows
     };
     assert!(
         wait_until(Duration::from_secs(5), || recorded() == serials),

@@ -271,51 +271,22 @@ fn openssl_reply(dir: &std::path::Path, query: &std::path::Path, key: KeySpec, r
     start.elapsed().as_secs_f64() * 1000.0 / runs as f64
 }
 
-/// The TSA as `igc serve` runs it: tokens recorded in the CA store
-/// (SQLite, the default database), the HTTP router on 127.0.0.1.
-struct StoreTsa {
-    url: String,
-    tsa: tsa::TimeStampAuthority,
-    store: ca::storage::Store,
-    _sntp: Vec<SntpServer>,
-    _server: tokio::task::JoinHandle<()>,
-}
-
-async fn start_store_tsa(pki: &Pki) -> StoreTsa {
-    let sntp = vec![SntpServer::start(0).await, SntpServer::start(0).await];
-    let mut cfg = config(pki, 60, fast_clock(&[&sntp[0], &sntp[1]]));
-    cfg.accuracy_ms = 500;
-    if let Some(n) = std::env::var("TSA_BENCH_SIGNERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        cfg.max_concurrent_signatures = n;
-    }
-    let db = format!("sqlite://{}?mode=rwc", pki.path("ca.db").display());
-    let store = ca::storage::Store::connect(&db).await.unwrap();
-    let tsa = tsa::start::<_, hsm_config::HsmSignature, _>(
-        &cfg,
-        pki.tsa_signer.clone(),
-        tsa::StoreRecorder::new(store.clone()),
-    )
-    .unwrap();
-    let (base, server) = serve(tsa::http::standalone_router(tsa.clone())).await;
-    assert!(
-        tsa.clock().wait_until(true, Duration::from_secs(10)).await,
-        "clock never trusted"
-    );
-    StoreTsa {
-        url: format!("{base}/tsa"),
-        tsa,
-        store,
-        _sntp: sntp,
-        _server: server,
-    }
-}
-
 async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize>) -> Row {
     let pki = Pki::new(label, key);
-    let run = start_store_tsa(&pki).await;
+    // The TSA as `igc serve` runs it: tokens recorded in the CA store
+    // (SQLite, the default database).
+    let db = format!("sqlite://{}?mode=rwc", pki.path("ca.db").display());
+    let store = ca::storage::Store::connect(&db).await.unwrap();
+    let run = start_tsa_with(&pki, 60, tsa::StoreRecorder::new(store.clone()), |c| {
+        c.accuracy_ms = 500;
+        if let Some(n) = std::env::var("TSA_BENCH_SIGNERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            c.max_concurrent_signatures = n;
+        }
+    })
+    .await;
 
     let query = pki.path("query.tsq");
     let data = pki.path("data.txt");
@@ -413,7 +384,7 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
         .shutdown(Duration::from_secs(30))
         .await
         .unwrap();
-    let recorded = run.store.timestamp_token_count().await.unwrap();
+    let recorded = store.timestamp_token_count().await.unwrap();
     assert!(
         recorded >= st.tokens_issued,
         "{} tokens granted, {recorded} recorded",

@@ -2,8 +2,8 @@
 //!
 //! Every issued token's serial, genTime, policy and imprint (plus the
 //! instance id and a SHA-256 of the token) go to a [`TokenRecorder`] — the
-//! CA storage in production ([`StoreRecorder`]) — through a bounded queue drained by one task
-//! ([`TokenLog`]).
+//! CA storage in production ([`StoreRecorder`]) — through a bounded queue
+//! drained by one task ([`TokenLog`]).
 //!
 //! **Batching.** The drain task takes the first waiting token, waits
 //! `linger` (50 ms by default) for more, then takes everything queued (up

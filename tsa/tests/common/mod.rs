@@ -25,7 +25,7 @@ use hyper::body::Bytes;
 use spki::SubjectPublicKeyInfoOwned;
 use tokio::net::UdpSocket;
 use tsa::asn1::{PkiStatus, TimeStampResp, TstInfo};
-use tsa::{ClockConfig, FailureInfo, MemoryRecorder, TimeStampAuthority, TsaConfig};
+use tsa::{ClockConfig, FailureInfo, MemoryRecorder, TimeStampAuthority, TokenRecorder, TsaConfig};
 use x509_cert::Certificate;
 
 pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -311,16 +311,16 @@ pub fn fast_clock(servers: &[&SntpServer]) -> ClockConfig {
 // ------------------------------------------------------------------ TSA
 
 /// A running TSA: router on 127.0.0.1, its SNTP sources and recorder.
-pub struct Running {
+pub struct Running<R = MemoryRecorder> {
     pub tsa: TimeStampAuthority,
     pub url: String,
     pub base: String,
-    pub recorder: MemoryRecorder,
+    pub recorder: R,
     pub sntp: Vec<SntpServer>,
     server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Running {
+impl<R> Drop for Running<R> {
     fn drop(&mut self) {
         self.server.abort();
     }
@@ -340,10 +340,19 @@ pub async fn start_tsa(
     instance_id: u16,
     adjust: impl FnOnce(&mut TsaConfig),
 ) -> Running {
+    start_tsa_with(pki, instance_id, MemoryRecorder::new(), adjust).await
+}
+
+/// [`start_tsa`] with the given token recorder.
+pub async fn start_tsa_with<R: TokenRecorder + Clone>(
+    pki: &Pki,
+    instance_id: u16,
+    recorder: R,
+    adjust: impl FnOnce(&mut TsaConfig),
+) -> Running<R> {
     let sntp = vec![SntpServer::start(0).await, SntpServer::start(0).await];
     let mut cfg = config(pki, instance_id, fast_clock(&[&sntp[0], &sntp[1]]));
     adjust(&mut cfg);
-    let recorder = MemoryRecorder::new();
     let tsa =
         tsa::start::<_, HsmSignature, _>(&cfg, pki.tsa_signer.clone(), recorder.clone()).unwrap();
     let (base, server) = serve(tsa::http::standalone_router(tsa.clone())).await;
