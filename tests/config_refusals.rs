@@ -11,11 +11,17 @@ fn garbage_and_unknown_fields_in_the_configuration_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir_all(d.join("var")).unwrap();
-    let cases: [(&str, &[u8], &str); 4] = [
+    // A TSA section that parses, for the recorder cases below.
+    let tsa = "[server]\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\n[pki]\nroot_certificate = \"r\"\nroot_crl = \"c\"\n[database]\nurl = \"sqlite://x.db?mode=rwc\"\n[tsa]\npolicy = \"1.3.6.1.5.5.7.13.8\"\ninstance_id = 1\nkey_label = \"tsa\"\ncertificate = \"tsa.pem\"\n[tsa.clock]\nservers = [\"127.0.0.1:1230\", \"127.0.0.2\"]\n[tsa.recorder]\n";
+    let linger_too_long = format!("{tsa}linger_ms = 1000\n");
+    let linger_garbage = format!("{tsa}linger_ms = \"soon\"\n");
+    let cases: [(&str, &[u8], &str); 6] = [
         ("garbage", b"\x00\xff not toml [[[", "garbage.toml: stream did not contain valid UTF-8"),
         ("typo", b"[server]\nlisten = \"127.0.0.1:0\"\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\ntokn = 1\n", "unknown field"),
         ("bad-url", b"[server]\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\n[pki]\nroot_certificate = \"r\"\nroot_crl = \"c\"\n[database]\nurl = \"mysql://x\"\n", "database.url"),
         ("missing", b"", "missing field"),
+        ("linger", linger_too_long.as_bytes(), "tsa.recorder.linger_ms must be less than max_lag_ms"),
+        ("linger-garbage", linger_garbage.as_bytes(), "linger_ms"),
     ];
     for (name, text, expect) in cases {
         let path = d.join(format!("var/{name}.toml"));
@@ -45,5 +51,5 @@ fn garbage_and_unknown_fields_in_the_configuration_are_refused() {
         .map(|e| e.unwrap().file_name())
         .collect();
     left.sort();
-    assert_eq!(left.len(), 4, "{left:?}");
+    assert_eq!(left.len(), cases.len(), "{left:?}");
 }
