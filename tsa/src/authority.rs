@@ -562,6 +562,23 @@ pub struct TsaStatus {
     /// The last signing failure (e.g. HSM unavailable), if any since the
     /// last successful signature.
     pub last_signing_error: Option<String>,
+    /// Signatures in flight at most (configured, or chosen by the key).
+    pub signing_lanes: usize,
+}
+
+/// Signing lanes for a key when the configuration sets none (measured on a
+/// software token, two cores; see `TsaConfig::max_concurrent_signatures`):
+/// an RSA signature is pure CPU, and lanes beyond the cores plus one only
+/// time-slice it and lengthen the tail; a short EC signature partly waits
+/// on the token's locks, and one lane more keeps the cores busy.
+fn default_signing_lanes(signature_algorithm: &ObjectIdentifier) -> usize {
+    // Every RSA signature algorithm (PKCS #1 v1.5, PSS) sits under PKCS #1.
+    const PKCS1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1");
+    if signature_algorithm.parent() == Some(PKCS1) {
+        3
+    } else {
+        4
+    }
 }
 
 /// Requests waiting for a signing lane, at most; more are refused (busy).
@@ -737,7 +754,8 @@ impl TimeStampAuthority {
                 clock,
                 log,
                 lanes: Lanes::new(
-                    cfg.max_concurrent_signatures,
+                    cfg.max_concurrent_signatures
+                        .unwrap_or_else(|| default_signing_lanes(&signature_algorithm.oid)),
                     MAX_QUEUED_SIGNATURES,
                     Duration::from_millis(cfg.queue_timeout_ms),
                 ),
@@ -882,6 +900,7 @@ impl TimeStampAuthority {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            signing_lanes: self.inner.lanes.max_lanes(),
         }
     }
 
@@ -1232,6 +1251,25 @@ mod tests {
                 let n = signed.certificates.map(|c| c.0.len()).unwrap_or(0);
                 assert_eq!(n, usize::from(!certs.is_empty()));
             }
+        }
+    }
+
+    #[test]
+    fn default_signing_lanes_follow_the_key() {
+        use const_oid::db::rfc5912;
+        for rsa in [
+            rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
+            rfc5912::ID_RSASSA_PSS,
+        ] {
+            assert_eq!(default_signing_lanes(&rsa), 3, "{rsa}");
+        }
+        for not_rsa in [
+            rfc5912::ECDSA_WITH_SHA_256,
+            rfc5912::ECDSA_WITH_SHA_384,
+            ObjectIdentifier::new_unwrap("1.3.101.112"), // Ed25519
+        ] {
+            assert_eq!(default_signing_lanes(&not_rsa), 4, "{not_rsa}");
         }
     }
 

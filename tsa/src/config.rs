@@ -73,14 +73,15 @@ pub struct TsaConfig {
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
     /// Signatures in flight at once (should match the HSM sessions given
-    /// to the TSA key); further requests wait their turn. Default 4. With
-    /// a software token on two cores (measured, `docs/BENCHMARKS.md`): 4
-    /// suits EC keys, whose short signatures partly wait on the token's
-    /// locks (3 lanes: 2–3 points less throughput); an RSA signature is
-    /// pure CPU, and 3 gives the same throughput with a p99 of 7 ms instead
-    /// of 8.6–10.6 ms. A network HSM wants at least its own parallelism.
-    #[serde(default = "default_max_concurrent_signatures")]
-    pub max_concurrent_signatures: usize,
+    /// to the TSA key); further requests wait their turn. Unset: chosen by
+    /// the key, as measured with a software token on two cores
+    /// (`docs/BENCHMARKS.md`): 4 for EC keys, whose short signatures partly
+    /// wait on the token's locks (3 lanes: 2–3 points less throughput), 3
+    /// for RSA keys, whose signatures are pure CPU (4 lanes: the same
+    /// throughput with a p99 of 8.6–10.6 ms instead of 7 ms). A network HSM
+    /// or a bigger machine wants it set: at least the HSM's parallelism.
+    #[serde(default)]
+    pub max_concurrent_signatures: Option<usize>,
     /// How long a request may wait for a signing slot or for room in the
     /// recording queue before it is refused with `systemFailure`.
     #[serde(default = "default_queue_timeout_ms")]
@@ -171,9 +172,6 @@ fn default_precision_digits() -> u8 {
 fn default_max_request_bytes() -> usize {
     8192
 }
-fn default_max_concurrent_signatures() -> usize {
-    4
-}
 fn default_queue_timeout_ms() -> u64 {
     2000
 }
@@ -230,7 +228,7 @@ impl TsaConfig {
             include_tsa_name: true,
             include_signing_time: true,
             max_request_bytes: default_max_request_bytes(),
-            max_concurrent_signatures: default_max_concurrent_signatures(),
+            max_concurrent_signatures: None,
             queue_timeout_ms: default_queue_timeout_ms(),
             clock,
             recorder: RecorderConfig::default(),
@@ -261,10 +259,12 @@ impl TsaConfig {
         if !(64..=1 << 20).contains(&self.max_request_bytes) {
             return Err(Error::config("tsa.max_request_bytes must be 64..=1048576"));
         }
-        if !(1..=1024).contains(&self.max_concurrent_signatures) {
-            return Err(Error::config(
-                "tsa.max_concurrent_signatures must be 1..=1024",
-            ));
+        if let Some(n) = self.max_concurrent_signatures {
+            if !(1..=1024).contains(&n) {
+                return Err(Error::config(
+                    "tsa.max_concurrent_signatures must be 1..=1024",
+                ));
+            }
         }
         if self.queue_timeout_ms == 0 {
             return Err(Error::config("tsa.queue_timeout_ms must be > 0"));
@@ -395,6 +395,8 @@ servers = ["127.0.0.1:1230", "127.0.0.2"]
         assert_eq!(c.clock.max_staleness(), Duration::from_secs(64));
         assert_eq!(c.recorder.max_lag_ms, 1000);
         assert_eq!(c.recorder.linger_ms, 50);
+        // Chosen by the key when the TSA starts.
+        assert_eq!(c.max_concurrent_signatures, None);
     }
 
     #[test]
@@ -425,5 +427,18 @@ servers = ["127.0.0.1:1230", "127.0.0.2"]
         let mut c = toml::from_str::<File>(MINIMAL).unwrap().tsa;
         c.instance_id = 40_000;
         assert!(c.validate().is_err());
+        let lanes = |v: &str| {
+            let text = MINIMAL.replace(
+                "[tsa.clock]",
+                &format!("max_concurrent_signatures = {v}\n[tsa.clock]"),
+            );
+            toml::from_str::<File>(&text).map(|f| f.tsa.validate().is_ok())
+        };
+        assert!(lanes("3").unwrap());
+        assert!(lanes("1024").unwrap());
+        assert!(!lanes("0").unwrap());
+        assert!(!lanes("1025").unwrap());
+        assert!(lanes("-1").is_err());
+        assert!(lanes("\"four\"").is_err());
     }
 }

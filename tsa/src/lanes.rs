@@ -80,6 +80,11 @@ impl Lanes {
         })
     }
 
+    /// Lanes that may run at once.
+    pub(crate) fn max_lanes(&self) -> usize {
+        self.max_lanes
+    }
+
     /// Runs `f` on a lane and returns its result. A job that waited longer
     /// than `max_wait` in the queue is not run. Once queued, the job runs
     /// (or is refused for waiting) even if the returned future is dropped.

@@ -17,7 +17,10 @@ const SHA256: &str = "2.16.840.1.101.3.4.2.1";
 async fn two_instances_never_share_a_serial() {
     let pki = Pki::new("serials", KeySpec::EcP256);
     let a = start_tsa(&pki, 41, |_| {}).await;
-    let b = start_tsa(&pki, 42, |_| {}).await;
+    // b signs one token at a time (configured), a and a2 with the lanes
+    // chosen for their EC key.
+    let b = start_tsa(&pki, 42, |c| c.max_concurrent_signatures = Some(1)).await;
+    assert_eq!(b.tsa.status().signing_lanes, 1);
     // A third instance started later with a's id (a restart while the old
     // process still runs, or a misconfiguration): its start time differs.
     let a2 = start_tsa(&pki, 41, |_| {}).await;
