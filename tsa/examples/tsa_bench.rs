@@ -424,6 +424,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
+    // Metrics recorded as `igc serve` records them (Prometheus exporter).
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -439,6 +443,12 @@ fn main() {
         }
         rows
     });
+    // The hot path's metrics were recorded, not lost to an early handle.
+    let text = metrics.render();
+    assert!(
+        text.contains("tsa_requests_total{outcome=\"granted\",failure=\"none\"}"),
+        "no granted requests in the metrics:\n{text}"
+    );
     println!();
     println!(
         "TSA benchmark: {ROUNDS} alternating rounds of {secs} s (raw HSM signing, then wrk -t1 on POST /tsa at the connections given below), medians; 2 cores shared by wrk and the TSA"
