@@ -12,8 +12,8 @@ use ca::domain::{
     ProfessionalStatus, Profile, ProofingMode, RequestStatus, RevocationReason, Serial, Structure,
 };
 use ca::storage::{
-    db_precision, CertificateStatus, ChainProblem, NewCertificate, NewRequest, Outcome, RequestId,
-    RequestSubject, Store,
+    db_precision, CertificateStatus, ChainProblem, NewCertificate, NewOperator, NewRequest,
+    OperatorRole, OperatorStatus, Outcome, RequestId, RequestSubject, Store,
 };
 use ca::Error;
 use serde_json::json;
@@ -110,6 +110,7 @@ on_both_backends!(
     audit_tampering_detected,
     concurrent_audit_appends,
     failed_operation_leaves_nothing,
+    journal_failure_undoes_the_change,
     timestamp_tokens_recorded_once,
 );
 
@@ -330,6 +331,31 @@ async fn issue(store: &Store, idnat: &IdNatPs, profile: Profile, partition: u32)
         .await
         .unwrap();
     serial
+}
+
+/// Makes the audit journal refuse (`true`) or accept (`false`) new entries, behind the
+/// store's back: a trigger that aborts every insert into `audit_log`.
+async fn refuse_journal(db: &Db, refuse: bool) {
+    let raw = db.raw().await;
+    let statements: &[&'static str] = match (db.url.starts_with("postgres"), refuse) {
+        (false, true) => &["CREATE TRIGGER refuse_journal BEFORE INSERT ON audit_log \
+             BEGIN SELECT RAISE(ABORT, 'journal refused by the test'); END"],
+        (false, false) => &["DROP TRIGGER refuse_journal"],
+        (true, true) => &[
+            "CREATE FUNCTION refuse_journal() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'journal refused by the test'; END $$",
+            "CREATE TRIGGER refuse_journal BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION refuse_journal()",
+        ],
+        (true, false) => &[
+            "DROP TRIGGER refuse_journal ON audit_log",
+            "DROP FUNCTION refuse_journal()",
+        ],
+    };
+    for sql in statements {
+        sqlx::query(*sql).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
 }
 
 async fn audit_len(store: &Store) -> u64 {
@@ -1259,6 +1285,188 @@ mod scenarios {
         assert_eq!(objects.len() as u64, total);
         // Entries are time-stamped under the chain lock: time never goes back along the chain.
         assert!(entries.windows(2).all(|w| w[0].time <= w[1].time));
+    }
+
+    /// Every audited change commits with its journal entry or not at all: with the journal
+    /// refusing inserts, each operation fails and leaves the state as it was (no revocation,
+    /// issuance, decision, registration, operator change or CRL number without its entry).
+    pub async fn journal_failure_undoes_the_change(db: &Db) {
+        use RevocationReason::*;
+        let s = &db.store;
+        let (clerk_a, clerk_b, admin) = (clerk("clerk-a"), clerk("clerk-b"), clerk("admin-1"));
+        let a = rpps(1_000_000_021);
+        let newcomer = rpps(1_000_000_022);
+        register(s, &a, "Vidal").await;
+        let good = issue(s, &a, Profile::Auth, 0).await;
+        let held = issue(s, &a, Profile::Sign, 1).await;
+        let t = OffsetDateTime::now_utc();
+        s.revoke(&held, CertificateHold, t, &clerk_b).await.unwrap();
+        let held_status = s.certificate_status(&held).await.unwrap();
+        assert!(matches!(
+            held_status,
+            Some(CertificateStatus::OnHold { .. })
+        ));
+        let conf_request = NewRequest {
+            profile: Profile::Conf,
+            subject: RequestSubject::Professional(a.clone()),
+            csr_der: der(1),
+        };
+        let filed = s.file_request(&conf_request, &clerk_a).await.unwrap();
+        let approved = approved_request(s, &a, Profile::Auth).await;
+        let agent = |login: &str| NewOperator {
+            login: login.parse().unwrap(),
+            display_name: "Agent".into(),
+            role: OperatorRole::Clerk,
+            order: Some(ca::domain::Order::Medecins),
+        };
+        s.create_operator(&agent("agent-x"), "hash-1", &admin)
+            .await
+            .unwrap();
+        let agent_before = s.operator_credentials("agent-x").await.unwrap().unwrap();
+        let ca = ca_name();
+        s.next_crl_number(&ca, 0, &ca_actor()).await.unwrap();
+        let crl_before = s.last_crl_number(&ca, 0).await.unwrap();
+        let epoch_before = s.crl_epoch(&ca).await.unwrap();
+        let requests_before = s.requests_of(&a).await.unwrap().len();
+        let head = s.audit_head().await.unwrap();
+
+        refuse_journal(db, true).await;
+        let new_serial = Serial::random();
+        let refused = [
+            ("revoke", s.revoke(&good, KeyCompromise, t, &clerk_b).await),
+            ("hold", s.revoke(&good, CertificateHold, t, &clerk_b).await),
+            (
+                "revoke held",
+                s.revoke(&held, Superseded, t, &clerk_b).await,
+            ),
+            ("reinstate", s.reinstate(&held, &clerk_b).await),
+            (
+                "revoke all",
+                s.revoke_all_of_professional(&a, AffiliationChanged, t, &clerk_b)
+                    .await
+                    .map(drop),
+            ),
+            (
+                "strike off",
+                s.strike_off_professional(&a, t, &clerk_b).await.map(drop),
+            ),
+            (
+                "issue",
+                s.record_issued_certificate(
+                    &new_cert(&new_serial, &a, Profile::Auth, 0),
+                    Some(approved),
+                    &ca_actor(),
+                )
+                .await,
+            ),
+            (
+                "file",
+                s.file_request(&conf_request, &clerk_a).await.map(drop),
+            ),
+            ("approve", s.approve_request(filed, &clerk_b).await),
+            ("reject", s.reject_request(filed, "erreur", &clerk_b).await),
+            (
+                "register professional",
+                s.register_professional(
+                    &professional(&newcomer, "Vincent", "10"),
+                    &proofing(),
+                    &clerk_a,
+                )
+                .await,
+            ),
+            (
+                "register structure",
+                s.register_structure(&structure(), &clerk_a).await,
+            ),
+            (
+                "create operator",
+                s.create_operator(&agent("agent-y"), "hash-1", &admin).await,
+            ),
+            (
+                "disable operator",
+                s.set_operator_status("agent-x", OperatorStatus::Disabled, &admin)
+                    .await,
+            ),
+            (
+                "reset operator",
+                s.reset_operator("agent-x", "hash-2", &admin).await,
+            ),
+            (
+                "login failure",
+                s.record_login_failure("agent-x", 3, t, &clerk("agent-x"), "bad password")
+                    .await,
+            ),
+            (
+                "CRL number",
+                s.next_crl_number(&ca, 0, &ca_actor()).await.map(drop),
+            ),
+            (
+                "CRL numbers",
+                s.allocate_crl_numbers(&ca, 2, true, &ca_actor())
+                    .await
+                    .map(drop),
+            ),
+            (
+                "CRL epoch",
+                s.bump_crl_epoch(&ca, &ca_actor()).await.map(drop),
+            ),
+            (
+                "event",
+                s.record_event(
+                    &admin,
+                    "hsm.login",
+                    "token:ca",
+                    Outcome::Success,
+                    &json!({}),
+                )
+                .await
+                .map(drop),
+            ),
+        ];
+
+        // Nothing of it was kept.
+        assert_eq!(
+            s.certificate_status(&good).await.unwrap(),
+            Some(CertificateStatus::Good)
+        );
+        assert_eq!(s.certificate_status(&held).await.unwrap(), held_status);
+        assert_eq!(s.certificate(&new_serial).await.unwrap(), None);
+        assert_eq!(
+            s.request(approved).await.unwrap().unwrap().status,
+            RequestStatus::Approved
+        );
+        assert_eq!(
+            s.request(filed).await.unwrap().unwrap().status,
+            RequestStatus::Filed
+        );
+        assert_eq!(s.requests_of(&a).await.unwrap().len(), requests_before);
+        assert_eq!(
+            s.find_professional(&a).await.unwrap().unwrap().status,
+            ProfessionalStatus::Active
+        );
+        assert_eq!(s.find_professional(&newcomer).await.unwrap(), None);
+        assert_eq!(s.find_structure(&structure().idnat).await.unwrap(), None);
+        assert_eq!(s.operator("agent-y").await.unwrap(), None);
+        let agent_after = s.operator_credentials("agent-x").await.unwrap().unwrap();
+        assert_eq!(agent_after.operator.status, OperatorStatus::Active);
+        assert_eq!(agent_after.password_hash, agent_before.password_hash);
+        assert_eq!(agent_after.failed_logins, agent_before.failed_logins);
+        assert_eq!(s.last_crl_number(&ca, 0).await.unwrap(), crl_before);
+        assert_eq!(s.crl_epoch(&ca).await.unwrap(), epoch_before);
+        assert_eq!(s.audit_head().await.unwrap(), head);
+        for (what, result) in refused {
+            assert!(
+                result.is_err(),
+                "{what} succeeded without its journal entry"
+            );
+        }
+
+        // With the journal back, the same change goes through with its entry.
+        refuse_journal(db, false).await;
+        s.revoke(&good, KeyCompromise, t, &clerk_b).await.unwrap();
+        assert_eq!(last_actions(s, 1).await, ["certificate.revoke"]);
+        assert_eq!(audit_len(s).await, head.0 + 1);
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
     }
 
     pub async fn failed_operation_leaves_nothing(db: &Db) {
