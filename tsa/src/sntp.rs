@@ -172,6 +172,24 @@ pub(crate) fn sample(reply: &Reply, t1: i128, t4: i128) -> Sample {
     }
 }
 
+/// Reads one datagram received on the socket of the request carrying
+/// `cookie`, sent at `t1` and received at `t4` (Unix nanoseconds): the
+/// sample it gives, `Ok(None)` if it is not an answer to that request (to
+/// be ignored), or why the answer must not be used. The datagram comes from
+/// the network: public for the fuzz target.
+pub fn read_reply(
+    datagram: &[u8],
+    cookie: u64,
+    t1: i128,
+    t4: i128,
+) -> std::result::Result<Option<Sample>, String> {
+    match parse_reply(datagram, cookie) {
+        Ok(reply) => Ok(Some(sample(&reply, t1, t4))),
+        Err(BadReply::NotOurs) => Ok(None),
+        Err(BadReply::Unusable(why)) => Err(why),
+    }
+}
+
 /// Queries one server; fails after `timeout`.
 pub async fn query(
     server: SocketAddr,
@@ -207,14 +225,12 @@ pub async fn query(
                 .await
                 .map_err(|e| Error::sntp(server, format!("receive: {e}")))?;
             let (_, t4_mono) = clock.now();
-            match parse_reply(&buf[..n], cookie) {
-                Ok(reply) => {
-                    let t1 = unix_nanos(t1_wall);
-                    let t4 = t1 + t4_mono.saturating_duration_since(t1_mono).as_nanos() as i128;
-                    return Ok(sample(&reply, t1, t4));
-                }
-                Err(BadReply::NotOurs) => continue,
-                Err(BadReply::Unusable(why)) => return Err(Error::sntp(server, why)),
+            let t1 = unix_nanos(t1_wall);
+            let t4 = t1 + t4_mono.saturating_duration_since(t1_mono).as_nanos() as i128;
+            match read_reply(&buf[..n], cookie, t1, t4) {
+                Ok(Some(sample)) => return Ok(sample),
+                Ok(None) => continue,
+                Err(why) => return Err(Error::sntp(server, why)),
             }
         }
     };
