@@ -24,8 +24,13 @@ fi
 export RUSTC_BOOTSTRAP=1
 failed=()
 summary=()
-for dir in */fuzz; do
+# Seed: the configuration `igc dev-setup` writes, so that the fuzzer starts
+# from a whole igc.toml instead of discovering TOML from nothing.
+mkdir -p fuzz/corpus/config
+cp src/dev-igc.toml fuzz/corpus/config/dev-igc.toml
+for dir in fuzz */fuzz; do
     crate="${dir%/fuzz}"
+    [ "$dir" = fuzz ] && crate=igc
     mapfile -t targets < <(cd "$dir" && cargo fuzz list)
     for target in "${targets[@]}"; do
         echo "== $crate/$target: $seconds s"

@@ -131,9 +131,16 @@ impl IgcConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration {}", path.display()))?;
-        let mut cfg: IgcConfig = toml::from_str(&text)
-            .with_context(|| format!("invalid configuration {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base)
+            .with_context(|| format!("invalid configuration {}", path.display()))
+    }
+
+    /// Parses and validates the text of a configuration file whose
+    /// relative paths are relative to `base`. Reads no file: what names
+    /// files is checked when they are opened.
+    pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        let mut cfg: IgcConfig = toml::from_str(text)?;
         cfg.resolve(base);
         cfg.validate()?;
         Ok(cfg)
@@ -225,6 +232,46 @@ impl IgcConfig {
             if std::env::var_os("SOFTHSM2_CONF").is_none() {
                 std::env::set_var("SOFTHSM2_CONF", conf);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_development_configuration_parses_with_paths_resolved() {
+        let base = Path::new("/srv/igc/var");
+        let cfg = IgcConfig::parse(include_str!("dev-igc.toml"), base).unwrap();
+        assert_eq!(cfg.pki.root_certificate, base.join("pki/root.pem"));
+        assert_eq!(cfg.hsm.pin_file, base.join("hsm/online.pin"));
+        assert_eq!(
+            cfg.database.url,
+            "sqlite:///srv/igc/var/igc.sqlite?mode=rwc"
+        );
+        assert_eq!(cfg.cas.len(), 2);
+        let tsa = cfg.tsa.unwrap();
+        assert_eq!(tsa.chain[1], base.join("pki/root.pem"));
+        // The signing lanes are left to the key.
+        assert_eq!(tsa.max_concurrent_signatures, None);
+    }
+
+    #[test]
+    fn parse_refuses_what_validation_refuses() {
+        let dev = include_str!("dev-igc.toml");
+        let base = Path::new("/srv");
+        for (from, to) in [
+            ("url = \"sqlite://", "url = \"mysql://"),
+            ("base_url = \"http://", "base_url = \"ftp://"),
+            ("name = \"organisations\"", "name = \"personnes\""),
+            ("instance_id = 1", "instance_id = 40000"),
+            ("quorum = 2", "quorum = 2\nunknown_key = 1"),
+        ] {
+            assert!(dev.contains(from), "{from}");
+            let text = dev.replacen(from, to, 1);
+            assert!(IgcConfig::parse(&text, base).is_err(), "{to} accepted");
         }
     }
 }
