@@ -8,8 +8,14 @@ mod common;
 #[path = "../ca/tests/support/pg.rs"]
 mod pg;
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use der::{Decode, Encode};
+use tsa::asn1::{PkiStatus, TimeStampResp, TstInfo};
 
 use common::{assert_success, http_post, stderr, stdout, tool, wait_until, DevPki, Server, Sntp};
 
@@ -291,4 +297,188 @@ fn tsa_in_serve_records_tokens_on_postgres() {
         "recorded {:?}, issued {serials:?}",
         recorded()
     );
+}
+
+/// One POST over a new connection; `None` when the server is gone (connection refused or
+/// reset, nothing or half an answer read): the load of the crash test does not panic then.
+fn try_post(url: &str, content_type: &str, body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_at(rest.find('/')?);
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut buf = vec![];
+    s.read_to_end(&mut buf).ok()?;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let body = &buf[split + 4..];
+    (head.starts_with("http/1.1 200") && body.len() == length).then(|| body.to_vec())
+}
+
+/// The serial of a granted reply (lower-case hex without leading zeros, as recorded), or
+/// `None` for a rejection.
+fn granted_serial(reply: &[u8]) -> Option<String> {
+    let resp = TimeStampResp::from_der(reply).unwrap();
+    if resp.status.status != PkiStatus::Granted {
+        return None;
+    }
+    let token = resp.time_stamp_token.unwrap();
+    let sd = cms::signed_data::SignedData::from_der(&token.content.to_der().unwrap()).unwrap();
+    let tst = TstInfo::from_der(sd.encap_content_info.econtent.unwrap().value()).unwrap();
+    Some(
+        hex::encode(tst.serial_number.as_bytes())
+            .trim_start_matches('0')
+            .to_owned(),
+    )
+}
+
+/// `igc serve` killed (SIGKILL) while four clients time-stamp as fast as it answers: every
+/// token delivered more than `max_lag_ms` (1 s, the dev configuration's) before the kill is in
+/// the database — the bound `tsa::recorder` documents for what a crash can lose — and, started
+/// again on the same database, the TSA issues and records tokens whose serials repeat none of
+/// the recorded ones.
+#[test]
+fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    std::fs::write(d.join("doc.txt"), "Ordonnance de sortie\n").unwrap();
+    let server = Server::start(d);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
+        "never ready: {}",
+        ready(&server).1
+    );
+    let q = Arc::new(query(d, "load", &["-sha256", "-cert"]));
+    let url = Arc::new(format!("{}/tsa", server.base));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Granted serials with the moment they arrived, and the first refusal (the TSA refuses
+    // once its recorder lags more than max_lag: the bound then runs from that moment).
+    let granted = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
+    let first_refusal = Arc::new(Mutex::new(None::<Instant>));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (q, url, stop) = (q.clone(), url.clone(), stop.clone());
+            let (granted, first_refusal) = (granted.clone(), first_refusal.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(reply) = try_post(&url, "application/timestamp-query", &q) else {
+                        break; // the server is gone
+                    };
+                    let at = Instant::now();
+                    match granted_serial(&reply) {
+                        Some(serial) => granted.lock().unwrap().push((serial, at)),
+                        None => {
+                            first_refusal.lock().unwrap().get_or_insert(at);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // While the load runs, and at the kill: every token delivered more than max_lag before
+    // the moment of the check (or before the first refusal, if any) is in the database.
+    let db = format!("sqlite://{}?mode=ro", pki.path("var/igc.sqlite").display());
+    let recorded_now = || -> HashSet<String> {
+        recorded_serials(&db)
+            .iter()
+            .map(|s| s.trim_start_matches('0').to_ascii_lowercase())
+            .collect()
+    };
+    // max_lag counts from the moment a token is queued for recording, before its reply
+    // leaves; seen from the clients a refusal can arrive a little later than that: 0.2 s of
+    // slack for the replies' travel and the check's own time.
+    let max_lag = Duration::from_millis(1000 + 200);
+    let unrecorded_past_bound = |at_check: Instant, recorded: &HashSet<String>| {
+        let bound_from = first_refusal
+            .lock()
+            .unwrap()
+            .map_or(at_check, |r| r.min(at_check));
+        granted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(serial, at)| {
+                bound_from.saturating_duration_since(*at) > max_lag && !recorded.contains(serial)
+            })
+            .map(|(serial, at)| format!("{serial} ({:?} before)", at_check.duration_since(*at)))
+            .collect::<Vec<_>>()
+    };
+    let load_start = Instant::now();
+    let mut checks = 0;
+    while load_start.elapsed() < Duration::from_millis(3000) {
+        std::thread::sleep(Duration::from_millis(150));
+        let at_check = Instant::now();
+        let recorded = recorded_now();
+        let missing = unrecorded_past_bound(at_check, &recorded);
+        assert!(missing.is_empty(), "delivered, not recorded: {missing:?}");
+        checks += 1;
+    }
+    let killed_at = Instant::now();
+    drop(server); // SIGKILL
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let recorded = recorded_now();
+    let missing = unrecorded_past_bound(killed_at, &recorded);
+    assert!(missing.is_empty(), "lost by the crash: {missing:?}");
+    let granted = granted.lock().unwrap().clone();
+    assert!(
+        granted.len() >= 50,
+        "only {} tokens under load",
+        granted.len()
+    );
+    let lost = granted
+        .iter()
+        .filter(|(s, _)| !recorded.contains(s))
+        .count();
+    println!(
+        "{} tokens delivered, {} recorded, {lost} lost by the crash (all delivered within max_lag of it); {checks} checks under load",
+        granted.len(),
+        recorded.len()
+    );
+
+    // Started again on the same database: new tokens, new serials, recorded.
+    let server = Server::start(d);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
+        "not ready after the restart: {}",
+        ready(&server).1
+    );
+    let mut fresh = Vec::new();
+    for _ in 0..5 {
+        let reply = try_post(&url_of(&server), "application/timestamp-query", &q).unwrap();
+        let serial = granted_serial(&reply).expect("granted after the restart");
+        assert!(!recorded.contains(&serial), "serial {serial} issued twice");
+        fresh.push(serial);
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let now: HashSet<String> = recorded_serials(&db)
+                .iter()
+                .map(|s| s.trim_start_matches('0').to_ascii_lowercase())
+                .collect();
+            fresh.iter().all(|s| now.contains(s))
+        }),
+        "tokens issued after the restart are not recorded"
+    );
+}
+
+fn url_of(server: &Server) -> String {
+    format!("{}/tsa", server.base)
 }
