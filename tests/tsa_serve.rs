@@ -34,6 +34,17 @@ fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `igc serve` in `d`, once `/readyz` says ready (clock trusted, recorder healthy).
+fn start_ready(d: &Path) -> Server {
+    let server = Server::start(d);
+    assert!(
+        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
+        "igc serve never ready: {}",
+        ready(&server).1
+    );
+    server
+}
+
 fn ready(server: &Server) -> (u16, serde_json::Value) {
     let (status, body, _) = server.get("/readyz");
     (status, serde_json::from_slice(&body).unwrap())
@@ -122,12 +133,7 @@ fn tsa_in_serve_with_clock_guard() {
         "Certificat médical de non contre-indication\n",
     )
     .unwrap();
-    let server = Server::start(d);
-    assert!(
-        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
-        "never ready: {}",
-        ready(&server).1
-    );
+    let server = start_ready(d);
     let untrusted = untrusted_chain(&pki);
 
     let mut issued = 0;
@@ -250,12 +256,7 @@ fn tsa_in_serve_records_tokens_on_postgres() {
     let (a, b) = (Sntp::start(0), Sntp::start(0));
     configure_clock(&pki, &a, &b);
     std::fs::write(d.join("doc.txt"), "Ordonnance sécurisée\n").unwrap();
-    let server = Server::start(d);
-    assert!(
-        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
-        "never ready: {}",
-        ready(&server).1
-    );
+    let server = start_ready(d);
     let untrusted = untrusted_chain(&pki);
     // Serials as OpenSSL prints them ("Serial number: 0x…"), normalised to lower-case hex
     // without leading zeros, like the database's.
@@ -357,12 +358,7 @@ fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
     let (a, b) = (Sntp::start(0), Sntp::start(0));
     configure_clock(&pki, &a, &b);
     std::fs::write(d.join("doc.txt"), "Ordonnance de sortie\n").unwrap();
-    let server = Server::start(d);
-    assert!(
-        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
-        "never ready: {}",
-        ready(&server).1
-    );
+    let server = start_ready(d);
     let q = Arc::new(query(d, "load", &["-sha256", "-cert"]));
     let url = Arc::new(format!("{}/tsa", server.base));
     let stop = Arc::new(AtomicBool::new(false));
@@ -454,12 +450,7 @@ fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
     );
 
     // Started again on the same database: new tokens, new serials, recorded.
-    let server = Server::start(d);
-    assert!(
-        wait_until(Duration::from_secs(20), || ready(&server).0 == 200),
-        "not ready after the restart: {}",
-        ready(&server).1
-    );
+    let server = start_ready(d);
     let mut fresh = Vec::new();
     for _ in 0..5 {
         let reply = try_post(&url_of(&server), "application/timestamp-query", &q).unwrap();
