@@ -6,7 +6,8 @@
 # Installs cargo-fuzz when it is missing. cargo-fuzz builds with the
 # sanitizer flags of a nightly compiler; RUSTC_BOOTSTRAP=1 lets the stable
 # toolchain of this project accept them. Crashes are kept by libFuzzer under
-# <crate>/fuzz/artifacts/<target>/; the script exits 1 if any target failed.
+# <crate>/fuzz/artifacts/<target>/ (fuzz/artifacts/config/ for igc.toml);
+# the script exits 1 if any target failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,8 @@ summary=()
 mkdir -p fuzz/corpus/config
 cp src/dev-igc.toml fuzz/corpus/config/dev-igc.toml
 for dir in fuzz */fuzz; do
+    # Only cargo-fuzz crates (not, e.g., target/fuzz).
+    [ -f "$dir/Cargo.toml" ] || continue
     crate="${dir%/fuzz}"
     [ "$dir" = fuzz ] && crate=igc
     mapfile -t targets < <(cd "$dir" && cargo fuzz list)

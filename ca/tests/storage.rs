@@ -1327,6 +1327,7 @@ mod scenarios {
         s.next_crl_number(&ca, 0, &ca_actor()).await.unwrap();
         let crl_before = s.last_crl_number(&ca, 0).await.unwrap();
         let epoch_before = s.crl_epoch(&ca).await.unwrap();
+        let allocated_before = s.last_allocated_crl_number(&ca).await.unwrap();
         let requests_before = s.requests_of(&a).await.unwrap().len();
         let head = s.audit_head().await.unwrap();
 
@@ -1453,11 +1454,17 @@ mod scenarios {
         assert_eq!(agent_after.failed_logins, agent_before.failed_logins);
         assert_eq!(s.last_crl_number(&ca, 0).await.unwrap(), crl_before);
         assert_eq!(s.crl_epoch(&ca).await.unwrap(), epoch_before);
+        assert_eq!(
+            s.last_allocated_crl_number(&ca).await.unwrap(),
+            allocated_before
+        );
         assert_eq!(s.audit_head().await.unwrap(), head);
+        // Each refused by the journal, not for another reason.
         for (what, result) in refused {
+            let err = result.err().map(|e| e.to_string()).unwrap_or_default();
             assert!(
-                result.is_err(),
-                "{what} succeeded without its journal entry"
+                err.contains("journal refused by the test"),
+                "{what}: {err:?} (not refused by the journal)"
             );
         }
 

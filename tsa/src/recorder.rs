@@ -31,7 +31,8 @@
 //! database had stopped taking writes before the crash, the TSA had been
 //! refusing requests since the oldest unrecorded token turned `max_lag`
 //! old: what is lost is then what was delivered in the `max_lag` before
-//! that. A clean shutdown ([`TokenLog::shutdown`]) records everything
+//! that, plus the requests already admitted then (delivered up to the queue
+//! timeout later). A clean shutdown ([`TokenLog::shutdown`]) records everything
 //! queued. Measured through `igc serve` killed under load
 //! (`tests/tsa_serve.rs`).
 

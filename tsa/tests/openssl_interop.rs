@@ -18,7 +18,8 @@ async fn all_combinations(label: &str, key: KeySpec, instance: u16) {
     let run = start_tsa(&pki, instance, |_| {}).await;
     // No lanes configured: chosen by the key (RSA signatures are pure CPU
     // on a software token, fewer lanes keep the tail short).
-    let lanes = if key == KeySpec::Rsa2048 { 3 } else { 4 };
+    let rsa = matches!(key, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096);
+    let lanes = if rsa { 3 } else { 4 };
     assert_eq!(run.tsa.status().signing_lanes, lanes);
     let client = client();
     let data = pki.path("document.txt");
