@@ -63,20 +63,13 @@ fn scenario(pki: &DevPki, db_url: &str) {
     assert_eq!(v["intact"], true);
 
     // Tamper with entry 2 directly in the database.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(db_url).await.unwrap();
+    common::with_db(db_url, |pool| async move {
         let n = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
             .execute(&pool)
             .await
             .unwrap()
             .rows_affected();
         assert_eq!(n, 1);
-        pool.close().await;
     });
     let out = igc(d, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));

@@ -215,14 +215,8 @@ fn check(d: &std::path::Path, db_url: &str, n: usize) {
     assert!(!received.is_empty(), "no issuance completed");
     println!("{} of {n} certificates received", received.len());
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::with_db(db_url, |pool| async move {
         use sqlx::Row as _;
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(db_url).await.unwrap();
         let rows = sqlx::query("SELECT serial, der, request_id FROM certificates")
             .fetch_all(&pool)
             .await
@@ -269,7 +263,6 @@ fn check(d: &std::path::Path, db_url: &str, n: usize) {
                 .await
                 .unwrap();
         assert_eq!(issue_entries as usize, rows.len());
-        pool.close().await;
     });
     let out = igc(d, &["audit", "verify", "--json"]);
     assert_success(&out, "audit verify after crashes");

@@ -106,19 +106,11 @@ fn assert_verifies(pki: &DevPki, untrusted: &Path, reply_path: &Path, name: &str
 
 /// The serials in the database's `timestamp_tokens`.
 fn recorded_serials(db_url: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(db_url).await.unwrap();
-        let rows = sqlx::query_scalar("SELECT serial FROM timestamp_tokens")
+    common::with_db(db_url, |pool| async move {
+        sqlx::query_scalar("SELECT serial FROM timestamp_tokens")
             .fetch_all(&pool)
             .await
-            .unwrap();
-        pool.close().await;
-        rows
+            .unwrap()
     })
 }
 

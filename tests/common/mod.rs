@@ -473,3 +473,23 @@ impl PortalServer {
         }
     }
 }
+
+/// Runs `f` with a connection pool on `db_url` (SQLite or PostgreSQL), on a runtime of its
+/// own: the tests that look into the database behind `igc` are synchronous. The pool is
+/// closed afterwards.
+pub fn with_db<T, F: std::future::Future<Output = T>>(
+    db_url: &str,
+    f: impl FnOnce(sqlx::AnyPool) -> F,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(db_url).await.unwrap();
+        let out = f(pool.clone()).await;
+        pool.close().await;
+        out
+    })
+}
