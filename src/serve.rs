@@ -7,6 +7,8 @@
 //!   each revocation here, and when another instance changed something);
 //! - `/directory?idnat=…|name=…`: a professional's valid certificates;
 //! - `/ocsp` (RFC 6960 / RFC 5019), `/tsa` (RFC 3161) when configured, `/metrics`;
+//! - with `tsa.listen`, the TSA's dedicated listener on its own port (`POST /tsa`, `/healthz`,
+//!   `/readyz`; `tsa::listener`);
 //! - `/api/v1/verify`, `/api/v1/verify/certificate`: CAdES and certificate validation.
 
 use std::collections::HashMap;
@@ -428,6 +430,10 @@ pub struct ServeArgs {
     /// The RA portal's TLS listener instead of `portal.listen` (port 0 picks a free port).
     #[arg(long)]
     pub portal_listen: Option<std::net::SocketAddr>,
+    /// The TSA's dedicated listener instead of `tsa.listen` (port 0 picks a free port; the
+    /// chosen address is printed).
+    #[arg(long)]
+    pub tsa_listen: Option<std::net::SocketAddr>,
 }
 
 /// Starts the RA portal on its own TLS listener, when configured; returns its task.
@@ -505,6 +511,22 @@ async fn start_portal(
     })))
 }
 
+/// Starts the TSA's dedicated listener, when `tsa.listen` is configured.
+fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa::TsaListener>> {
+    let (Some(t), Some(tsa)) = (&cfg.tsa, &services.state.tsa) else {
+        return Ok(None);
+    };
+    let Some(addr) = t.listen else {
+        return Ok(None);
+    };
+    let threads = t
+        .listen_threads
+        .unwrap_or_else(|| tsa::listener::default_threads(tsa));
+    let listener = tsa::TsaListener::start(addr, threads, tsa::http::listener_router(tsa.clone()))
+        .context("starting the TSA listener")?;
+    Ok(Some(listener))
+}
+
 pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
     let mut cfg = IgcConfig::load(config)?;
     if let Some(l) = args.listen {
@@ -514,6 +536,12 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         match cfg.portal.as_mut() {
             Some(p) => p.listen = l,
             None => bail!("--portal-listen given but igc.toml has no [portal]"),
+        }
+    }
+    if let Some(l) = args.tsa_listen {
+        match cfg.tsa.as_mut() {
+            Some(t) => t.listen = Some(l),
+            None => bail!("--tsa-listen given but igc.toml has no [tsa]"),
         }
     }
     cfg.export_softhsm_conf();
@@ -539,6 +567,15 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         // The portal first: if it cannot start (port taken, bad certificate), nothing has been
         // announced yet.
         let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
+        let tsa_listener = start_tsa_listener(&cfg, &services)?;
+        // Printed before the line below, which says that everything is up.
+        if let Some(l) = &tsa_listener {
+            println!(
+                "igc TSA listening on http://{}/tsa ({} threads; /healthz, /readyz)",
+                l.local_addr(),
+                l.threads()
+            );
+        }
         // One line scripts and tests can wait for: everything is up once it is printed.
         println!("igc listening on http://{addr}");
         for name in services.state.certificates.keys() {
@@ -565,6 +602,9 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
             })
             .await?;
         let _ = stop_tx.send(true);
+        if let Some(l) = tsa_listener {
+            l.shutdown().await;
+        }
         let _ = crl_task.await;
         if let Some(p) = portal {
             let _ = p.await;

@@ -15,13 +15,17 @@ fn garbage_and_unknown_fields_in_the_configuration_are_refused() {
     let tsa = "[server]\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\n[pki]\nroot_certificate = \"r\"\nroot_crl = \"c\"\n[database]\nurl = \"sqlite://x.db?mode=rwc\"\n[tsa]\npolicy = \"1.3.6.1.5.5.7.13.8\"\ninstance_id = 1\nkey_label = \"tsa\"\ncertificate = \"tsa.pem\"\n[tsa.clock]\nservers = [\"127.0.0.1:1230\", \"127.0.0.2\"]\n[tsa.recorder]\n";
     let linger_too_long = format!("{tsa}linger_ms = 1000\n");
     let linger_garbage = format!("{tsa}linger_ms = \"soon\"\n");
-    let cases: [(&str, &[u8], &str); 6] = [
+    let threads_alone = tsa.replace("[tsa.clock]", "listen_threads = 2\n[tsa.clock]");
+    let listen_garbage = tsa.replace("[tsa.clock]", "listen = \"tsa.example:80\"\n[tsa.clock]");
+    let cases: [(&str, &[u8], &str); 8] = [
         ("garbage", b"\x00\xff not toml [[[", "garbage.toml: stream did not contain valid UTF-8"),
         ("typo", b"[server]\nlisten = \"127.0.0.1:0\"\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\ntokn = 1\n", "unknown field"),
         ("bad-url", b"[server]\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\n[pki]\nroot_certificate = \"r\"\nroot_crl = \"c\"\n[database]\nurl = \"mysql://x\"\n", "database.url"),
         ("missing", b"", "missing field"),
         ("linger", linger_too_long.as_bytes(), "tsa.recorder.linger_ms must be less than max_lag_ms"),
         ("linger-garbage", linger_garbage.as_bytes(), "linger_ms"),
+        ("listener-threads", threads_alone.as_bytes(), "tsa.listen_threads is set but tsa.listen is not"),
+        ("listener-address", listen_garbage.as_bytes(), "invalid socket address"),
     ];
     for (name, text, expect) in cases {
         let path = d.join(format!("var/{name}.toml"));

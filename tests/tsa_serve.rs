@@ -149,8 +149,9 @@ fn tsa_in_serve_with_clock_guard() {
                 args.push("-cert");
             }
             let q = query(d, &name, &args);
+            // Alternately through the main listener and the TSA's own.
             let (status, reply, ct) = http_post(
-                &format!("{}/tsa", server.base),
+                &urls_of(&server)[issued % 2],
                 "application/timestamp-query",
                 &q,
             );
@@ -197,27 +198,27 @@ fn tsa_in_serve_with_clock_guard() {
     );
     let (_, v) = ready(&server);
     assert_eq!(v["tsa"]["clock"]["trusted"], false, "{v}");
+    let listener_ready = || common::http_get(&listener_readyz(&server)).0;
+    assert_eq!(listener_ready(), 503);
     let q = query(d, "refused", &["-sha256"]);
-    let (status, reply, _) = http_post(
-        &format!("{}/tsa", server.base),
-        "application/timestamp-query",
-        &q,
-    );
-    assert_eq!(
-        status, 200,
-        "a rejection is an RFC 3161 reply, not an HTTP error"
-    );
-    let path = d.join("refused.tsr");
-    std::fs::write(&path, reply).unwrap();
-    let text = stdout(&tool(
-        "openssl",
-        &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
-    ));
-    assert!(text.contains("Status: Rejected"), "{text}");
-    assert!(
-        text.contains("Failure info: the TSA's time source is not available"),
-        "{text}"
-    );
+    for url in urls_of(&server) {
+        let (status, reply, _) = http_post(&url, "application/timestamp-query", &q);
+        assert_eq!(
+            status, 200,
+            "{url}: a rejection is an RFC 3161 reply, not an HTTP error"
+        );
+        let path = d.join("refused.tsr");
+        std::fs::write(&path, reply).unwrap();
+        let text = stdout(&tool(
+            "openssl",
+            &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
+        ));
+        assert!(text.contains("Status: Rejected"), "{url}: {text}");
+        assert!(
+            text.contains("Failure info: the TSA's time source is not available"),
+            "{url}: {text}"
+        );
+    }
     let (_, body, _) = server.get("/metrics");
     assert!(String::from_utf8_lossy(&body).contains("tsa_clock_trusted 0"));
 
@@ -228,19 +229,18 @@ fn tsa_in_serve_with_clock_guard() {
         "did not recover: {}",
         ready(&server).1
     );
+    assert_eq!(listener_ready(), 200);
     let q = query(d, "again", &["-sha256"]);
-    let (_, reply, _) = http_post(
-        &format!("{}/tsa", server.base),
-        "application/timestamp-query",
-        &q,
-    );
-    let path = d.join("again.tsr");
-    std::fs::write(&path, reply).unwrap();
-    let text = stdout(&tool(
-        "openssl",
-        &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
-    ));
-    assert!(text.contains("Status: Granted"), "{text}");
+    for url in urls_of(&server) {
+        let (_, reply, _) = http_post(&url, "application/timestamp-query", &q);
+        let path = d.join("again.tsr");
+        std::fs::write(&path, reply).unwrap();
+        let text = stdout(&tool(
+            "openssl",
+            &["ts", "-reply", "-in", path.to_str().unwrap(), "-text"],
+        ));
+        assert!(text.contains("Status: Granted"), "{url}: {text}");
+    }
 }
 
 /// The TSA in `igc serve` on PostgreSQL (the database of multi-instance deployments): tokens
@@ -267,11 +267,8 @@ fn tsa_in_serve_records_tokens_on_postgres() {
     for i in 0..12 {
         let name = format!("pg{i}");
         let q = query(d, &name, &["-sha256", "-cert"]);
-        let (status, reply, _) = http_post(
-            &format!("{}/tsa", server.base),
-            "application/timestamp-query",
-            &q,
-        );
+        let (status, reply, _) =
+            http_post(&urls_of(&server)[i % 2], "application/timestamp-query", &q);
         assert_eq!(status, 200);
         let reply_path = d.join(format!("{name}.tsr"));
         std::fs::write(&reply_path, &reply).unwrap();
@@ -361,15 +358,16 @@ fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
     std::fs::write(d.join("doc.txt"), "Ordonnance de sortie\n").unwrap();
     let server = start_ready(d);
     let q = Arc::new(query(d, "load", &["-sha256", "-cert"]));
-    let url = Arc::new(url_of(&server));
+    // Two clients through the main listener, two through the TSA's own.
+    let urls = urls_of(&server);
     let stop = Arc::new(AtomicBool::new(false));
     // Granted serials with the moment they arrived; the moments of systemFailure refusals
     // (the TSA refuses so once its recorder lags more than max_lag).
     let granted = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
     let failing_closed = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (q, url, stop) = (q.clone(), url.clone(), stop.clone());
+        .map(|i| {
+            let (q, url, stop) = (q.clone(), urls[i % 2].clone(), stop.clone());
             let (granted, failing_closed) = (granted.clone(), failing_closed.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -457,8 +455,8 @@ fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
     let server = start_ready(d);
     let before: HashSet<&String> = granted.iter().map(|(s, _)| s).chain(&recorded).collect();
     let mut fresh = Vec::new();
-    for _ in 0..5 {
-        let reply = try_post(&url_of(&server), "application/timestamp-query", &q).unwrap();
+    for i in 0..6 {
+        let reply = try_post(&urls_of(&server)[i % 2], "application/timestamp-query", &q).unwrap();
         let serial = reply_outcome(&reply).expect("granted after the restart");
         assert!(!before.contains(&serial), "serial {serial} issued twice");
         fresh.push(serial);
@@ -472,6 +470,16 @@ fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
     );
 }
 
-fn url_of(server: &Server) -> String {
-    format!("{}/tsa", server.base)
+/// `/tsa` on the main listener and on the TSA's dedicated listener.
+fn urls_of(server: &Server) -> [String; 2] {
+    let listener = server
+        .tsa_listener
+        .clone()
+        .expect("igc serve announced no TSA listener");
+    [format!("{}/tsa", server.base), listener]
+}
+
+/// `/readyz` of the TSA's dedicated listener.
+fn listener_readyz(server: &Server) -> String {
+    urls_of(server)[1].replace("/tsa", "/readyz")
 }

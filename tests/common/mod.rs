@@ -142,23 +142,41 @@ pub fn pkilint_errors(program: &str, extra: &[&str], file: &Path) -> Vec<String>
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// `http://127.0.0.1:PORT/tsa` of the TSA's dedicated listener, when the configuration
+    /// has a `[tsa]` (from the `igc TSA listening on …` line).
+    pub tsa_listener: Option<String>,
+}
+
+/// `igc serve` on free loopback ports: the dev configuration's ports (8080, 8443, 8081) are
+/// shared by every test running at once.
+fn serve_command(cwd: &Path) -> Command {
+    let mut cmd = Command::new(IGC);
+    cmd.current_dir(cwd).args([
+        "serve",
+        "--config",
+        "var/igc.toml",
+        "--listen",
+        "127.0.0.1:0",
+        "--portal-listen",
+        "127.0.0.1:0",
+    ]);
+    let config = std::fs::read_to_string(cwd.join("var/igc.toml")).unwrap();
+    if config.contains("\n[tsa]") {
+        cmd.args(["--tsa-listen", "127.0.0.1:0"]);
+    }
+    cmd
+}
+
+/// The URL in an `igc TSA listening on http://…/tsa (…)` line.
+fn tsa_listener_url(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("igc TSA listening on ")?;
+    rest.split_whitespace().next().map(str::to_owned)
 }
 
 impl Server {
     pub fn start(cwd: &Path) -> Server {
-        let mut cmd = Command::new(IGC);
-        cmd.current_dir(cwd)
-            .args([
-                "serve",
-                "--config",
-                "var/igc.toml",
-                "--listen",
-                "127.0.0.1:0",
-                // The dev config's portal port (8443) is shared by every test running at once.
-                "--portal-listen",
-                "127.0.0.1:0",
-            ])
-            .env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
+        let mut cmd = serve_command(cwd);
+        cmd.env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().unwrap();
@@ -170,15 +188,30 @@ impl Server {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.strip_prefix("igc listening on ") {
-                    let _ = tx.send(rest.trim().to_owned());
+                if let Some(url) = tsa_listener_url(&line) {
+                    let _ = tx.send((1, url));
+                } else if let Some(rest) = line.strip_prefix("igc listening on ") {
+                    let _ = tx.send((0, rest.trim().to_owned()));
                 }
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("igc serve did not report its address within 30 s");
-        Server { child, base }
+        let mut tsa_listener = None;
+        let end = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match rx
+                .recv_timeout(left)
+                .expect("igc serve did not report its address within 30 s")
+            {
+                (0, base) => break base,
+                (_, url) => tsa_listener = Some(url),
+            }
+        };
+        Server {
+            child,
+            base,
+            tsa_listener,
+        }
     }
 
     pub fn get(&self, path: &str) -> (u16, Vec<u8>, String) {
@@ -405,18 +438,8 @@ pub struct PortalServer {
 
 impl PortalServer {
     pub fn start(cwd: &Path) -> PortalServer {
-        let mut cmd = Command::new(IGC);
-        cmd.current_dir(cwd)
-            .args([
-                "serve",
-                "--config",
-                "var/igc.toml",
-                "--listen",
-                "127.0.0.1:0",
-                "--portal-listen",
-                "127.0.0.1:0",
-            ])
-            .env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
+        let mut cmd = serve_command(cwd);
+        cmd.env("SOFTHSM2_CONF", cwd.join("var/hsm/softhsm2.conf"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().unwrap();
@@ -428,7 +451,9 @@ impl PortalServer {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.strip_prefix("igc listening on ") {
+                if let Some(url) = tsa_listener_url(&line) {
+                    let _ = tx.send((3, url));
+                } else if let Some(rest) = line.strip_prefix("igc listening on ") {
                     let _ = tx.send((0, rest.trim().to_owned()));
                 } else if let Some(rest) = line.strip_prefix("igc portal on ") {
                     let base = rest.trim().trim_end_matches("/connexion").to_owned();
@@ -444,7 +469,7 @@ impl PortalServer {
                 }
             }
         });
-        let (mut base, mut portal, mut admin_otp) = (None, None, None);
+        let (mut base, mut portal, mut admin_otp, mut tsa_listener) = (None, None, None, None);
         let end = Instant::now() + Duration::from_secs(60);
         while base.is_none() || portal.is_none() {
             let left = end.saturating_duration_since(Instant::now());
@@ -454,6 +479,7 @@ impl PortalServer {
             match kind {
                 0 => base = Some(value),
                 1 => portal = Some(value),
+                3 => tsa_listener = Some(value),
                 _ => admin_otp = Some(value),
             }
         }
@@ -467,6 +493,7 @@ impl PortalServer {
             server: Server {
                 child,
                 base: base.unwrap(),
+                tsa_listener,
             },
             portal: portal.unwrap(),
             admin_otp,

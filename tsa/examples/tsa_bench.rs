@@ -7,6 +7,8 @@
 //!    by `wrk` (one fixed `openssl ts -query -sha256 -cert` request, keep-alive),
 //!    with the TSA as `igc serve` runs it: every token recorded in the CA
 //!    store (SQLite, the default database, in WAL mode on the local disk);
+//!    through the TSA's dedicated listener (`tsa.listen`, `tsa::listener`)
+//!    and through the main listener (axum, signing lanes), in turn;
 //! 3. `openssl ts -reply` per token (a process per token, software key of the
 //!    same type: OpenSSL cannot use the SoftHSM key without an engine).
 //!
@@ -23,7 +25,9 @@
 //! (defaults: 5 s per measure, 64 connections for EC and 8 for RSA — the
 //! counts that saturate the two cores, see `bench` —, both keys;
 //! `TSA_BENCH_SIGNERS` sets `max_concurrent_signatures`, by default chosen
-//! by the key: 4 for EC, 3 for RSA).
+//! by the key: 4 for EC, 3 for RSA; `TSA_BENCH_THREADS` the threads of the
+//! dedicated listener, by default one per core plus one; `TSA_BENCH_VIA`
+//! `listener` or `main` measures one listener only).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -39,6 +43,8 @@ use hsm_config::{HsmSigner, KeySpec};
 
 struct Row {
     key: &'static str,
+    /// Which listener served `/tsa`.
+    via: &'static str,
     conns: usize,
     raw: f64,
     tokens: f64,
@@ -49,8 +55,9 @@ struct Row {
     cpu_tsa_us: f64,
     cpu_wrk_us: f64,
     utilisation: f64,
-    /// Signing lanes of the TSA (`max_concurrent_signatures`).
-    lanes: usize,
+    /// Signing lanes of the TSA (`max_concurrent_signatures`) or threads
+    /// of the dedicated listener.
+    lanes: String,
     openssl_ms: f64,
 }
 
@@ -274,7 +281,7 @@ fn openssl_reply(dir: &std::path::Path, query: &std::path::Path, key: KeySpec, r
     start.elapsed().as_secs_f64() * 1000.0 / runs as f64
 }
 
-async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize>) -> Row {
+async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize>) -> Vec<Row> {
     let pki = Pki::new(label, key);
     // The TSA as `igc serve` runs it: tokens recorded in the CA store
     // (SQLite, the default database).
@@ -287,6 +294,13 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
             .and_then(|v| v.parse().ok())
         {
             c.max_concurrent_signatures = Some(n);
+        }
+        if let Some(n) = std::env::var("TSA_BENCH_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            c.listen = Some("127.0.0.1:0".parse().unwrap());
+            c.listen_threads = Some(n);
         }
     })
     .await;
@@ -316,7 +330,19 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
     let script = pki.path("post.lua");
     std::fs::write(&script, LUA).unwrap();
     let signer = pki.tsa_signer.clone();
-    let (url, tsa, q) = (run.url.clone(), run.tsa.clone(), query.clone());
+    let (tsa, q) = (run.tsa.clone(), query.clone());
+    // The ways in, each measured in every round: the TSA's dedicated
+    // listener (threads that sign their own requests) and the main one
+    // (axum on the shared runtime, signing lanes).
+    let via = std::env::var("TSA_BENCH_VIA").unwrap_or_else(|_| "both".into());
+    let mut ways: Vec<(&'static str, String)> = Vec::new();
+    if via != "main" {
+        ways.push(("dedicated listener", run.listener_url.clone()));
+    }
+    if via != "listener" {
+        ways.push(("main listener", run.url.clone()));
+    }
+    let threads = run.listener.threads();
     // Saturation: enough requests in flight to keep both cores busy, not
     // more (more only queue longer). An RSA signature costs about ten
     // times an EC one, so fewer connections saturate: measured sweep in
@@ -326,49 +352,53 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
         KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => 8,
         _ => 64,
     });
+    let measured_ways = ways.clone();
     let rounds = tokio::task::spawn_blocking(move || {
         raw_rate(&signer, 2, 1.0);
-        wrk(&url, &script, &q, 8, 2);
-        let mut rounds = Vec::new();
+        for (_, url) in &measured_ways {
+            wrk(url, &script, &q, 8, 2);
+        }
+        let mut rounds: Vec<Vec<Round>> = measured_ways.iter().map(|_| Vec::new()).collect();
         for _ in 0..ROUNDS {
-            let c0 = process_cpu();
-            let (raw, sigs) = raw_rate(&signer, 2, secs as f64);
-            let cpu_raw = process_cpu() - c0;
-            let s0 = tsa.status();
-            let c0 = process_cpu();
-            let r = wrk(&url, &script, &q, conns, secs);
-            let cpu_tsa = process_cpu() - c0;
-            let s1 = tsa.status();
-            let (issued, rejected) = (
-                s1.tokens_issued - s0.tokens_issued,
-                s1.requests_rejected - s0.requests_rejected,
-            );
-            // wrk sees HTTP 200 for rejections too: check with the TSA that
-            // every measured request got a token.
-            assert_eq!(
-                rejected, 0,
-                "{rejected} requests were rejected during the run"
-            );
-            assert!(
-                issued >= r.requests,
-                "{issued} tokens for {} requests",
-                r.requests
-            );
-            assert_eq!(r.errors, 0, "wrk errors");
-            rounds.push(Round {
-                raw,
-                sigs,
-                cpu_raw,
-                wrk: r,
-                issued,
-                cpu_tsa,
-            });
+            for (way, (_, url)) in measured_ways.iter().enumerate() {
+                let c0 = process_cpu();
+                let (raw, sigs) = raw_rate(&signer, 2, secs as f64);
+                let cpu_raw = process_cpu() - c0;
+                let s0 = tsa.status();
+                let c0 = process_cpu();
+                let r = wrk(url, &script, &q, conns, secs);
+                let cpu_tsa = process_cpu() - c0;
+                let s1 = tsa.status();
+                let (issued, rejected) = (
+                    s1.tokens_issued - s0.tokens_issued,
+                    s1.requests_rejected - s0.requests_rejected,
+                );
+                // wrk sees HTTP 200 for rejections too: check with the TSA
+                // that every measured request got a token.
+                assert_eq!(
+                    rejected, 0,
+                    "{rejected} requests were rejected during the run"
+                );
+                assert!(
+                    issued >= r.requests,
+                    "{issued} tokens for {} requests",
+                    r.requests
+                );
+                assert_eq!(r.errors, 0, "wrk errors");
+                rounds[way].push(Round {
+                    raw,
+                    sigs,
+                    cpu_raw,
+                    wrk: r,
+                    issued,
+                    cpu_tsa,
+                });
+            }
         }
         rounds
     })
     .await
     .unwrap();
-    let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
     let (dir, q3) = (pki.dir.path().to_owned(), query.clone());
     let openssl_ms = tokio::task::spawn_blocking(move || openssl_reply(&dir, &q3, key, 50))
         .await
@@ -395,24 +425,35 @@ async fn bench(key: KeySpec, label: &'static str, secs: u64, conns: Option<usize
     );
     assert_eq!(st.recorder.failures, 0, "recorder failures");
     let tokens = |r: &WrkResult| r.requests as f64 / r.secs;
-    Row {
-        key: match key {
-            KeySpec::Rsa2048 => "RSA-2048",
-            _ => "EC P-256",
-        },
-        conns,
-        raw: med(&|r| r.raw),
-        tokens: med(&|r| tokens(&r.wrk)),
-        ratio: med(&|r| tokens(&r.wrk) / r.raw),
-        p50_ms: med(&|r| r.wrk.p50_ms),
-        p99_ms: med(&|r| r.wrk.p99_ms),
-        cpu_raw_us: med(&|r| r.cpu_raw * 1e6 / r.sigs as f64),
-        cpu_tsa_us: med(&|r| r.cpu_tsa * 1e6 / r.issued as f64),
-        cpu_wrk_us: med(&|r| r.wrk.cpu * 1e6 / r.wrk.requests as f64),
-        utilisation: med(&|r| (r.cpu_tsa + r.wrk.cpu) / (2.0 * r.wrk.secs)),
-        openssl_ms,
-        lanes: st.signing_lanes,
-    }
+    ways.iter()
+        .zip(rounds)
+        .map(|((via, _), rounds)| {
+            let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+            Row {
+                key: match key {
+                    KeySpec::Rsa2048 => "RSA-2048",
+                    _ => "EC P-256",
+                },
+                via,
+                conns,
+                raw: med(&|r| r.raw),
+                tokens: med(&|r| tokens(&r.wrk)),
+                ratio: med(&|r| tokens(&r.wrk) / r.raw),
+                p50_ms: med(&|r| r.wrk.p50_ms),
+                p99_ms: med(&|r| r.wrk.p99_ms),
+                cpu_raw_us: med(&|r| r.cpu_raw * 1e6 / r.sigs as f64),
+                cpu_tsa_us: med(&|r| r.cpu_tsa * 1e6 / r.issued as f64),
+                cpu_wrk_us: med(&|r| r.wrk.cpu * 1e6 / r.wrk.requests as f64),
+                utilisation: med(&|r| (r.cpu_tsa + r.wrk.cpu) / (2.0 * r.wrk.secs)),
+                openssl_ms,
+                lanes: if *via == "dedicated listener" {
+                    format!("{threads} threads")
+                } else {
+                    format!("{} signing lanes", st.signing_lanes)
+                },
+            }
+        })
+        .collect()
 }
 
 fn main() {
@@ -436,10 +477,10 @@ fn main() {
     let rows = rt.block_on(async {
         let mut rows = Vec::new();
         if keys.contains("ec") {
-            rows.push(bench(KeySpec::EcP256, "bench-ec", secs, conns).await);
+            rows.extend(bench(KeySpec::EcP256, "bench-ec", secs, conns).await);
         }
         if keys.contains("rsa") {
-            rows.push(bench(KeySpec::Rsa2048, "bench-rsa", secs, conns).await);
+            rows.extend(bench(KeySpec::Rsa2048, "bench-rsa", secs, conns).await);
         }
         rows
     });
@@ -451,15 +492,16 @@ fn main() {
     );
     println!();
     println!(
-        "TSA benchmark: {ROUNDS} alternating rounds of {secs} s (raw HSM signing, then wrk -t1 on POST /tsa at the connections given below), medians; 2 cores shared by wrk and the TSA"
+        "TSA benchmark: {ROUNDS} alternating rounds of {secs} s (raw HSM signing, then wrk -t1 on POST /tsa at the connections given below, for each listener), medians; 2 cores shared by wrk and the TSA"
     );
     println!();
-    println!("| key | raw HSM signatures/s (2 sessions) | connections | TSA tokens/s over HTTP | TSA / raw | p50 | p99 | CPU per signature (raw) | CPU per token (TSA + wrk) | CPU-based TSA / raw | `openssl ts -reply` per token |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| key | `/tsa` served by | raw HSM signatures/s (2 sessions) | connections | TSA tokens/s over HTTP | TSA / raw | p50 | p99 | CPU per signature (raw) | CPU per token (TSA + wrk) | CPU-based TSA / raw | `openssl ts -reply` per token |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.0} | {} | {:.0} | {:.0} % | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} + {:.0} µs | {:.0} % | {:.1} ms ({:.0} tokens/s) |",
+            "| {} | {} | {:.0} | {} | {:.0} | {:.0} % | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} + {:.0} µs | {:.0} % | {:.1} ms ({:.0} tokens/s) |",
             r.key,
+            r.via,
             r.raw,
             r.conns,
             r.tokens,
@@ -477,8 +519,9 @@ fn main() {
     println!();
     for r in &rows {
         println!(
-            "{} (c={}, {} signing lanes): TSA / raw {:.0} % (target ≥ 60 %: {}), p99 {:.2} ms (target ≤ 10 ms: {}); CPU used during the HTTP runs: {:.0} % of 2 cores",
+            "{}, {} (c={}, {}): TSA / raw {:.0} % (target ≥ 60 %: {}), p99 {:.2} ms (target ≤ 10 ms: {}); CPU used during the HTTP runs: {:.0} % of 2 cores",
             r.key,
+            r.via,
             r.conns,
             r.lanes,
             100.0 * r.ratio,

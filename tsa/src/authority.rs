@@ -564,6 +564,9 @@ pub struct TsaStatus {
     pub last_signing_error: Option<String>,
     /// Signatures in flight at most (configured, or chosen by the key).
     pub signing_lanes: usize,
+    /// Requests signed by the threads of the dedicated listener
+    /// ([`crate::listener`]) since the start, rather than by the lanes.
+    pub signed_by_listener_threads: u64,
 }
 
 /// Signing lanes for a key when the configuration sets none (measured on a
@@ -783,6 +786,12 @@ impl TimeStampAuthority {
         &self.inner.log
     }
 
+    /// Signatures in flight at most through the shared lanes (configured,
+    /// or chosen by the key).
+    pub fn signing_lanes(&self) -> usize {
+        self.inner.lanes.max_lanes()
+    }
+
     /// Answers one DER `TimeStampReq`. Never fails: every problem is a
     /// rejection reply.
     pub async fn respond(&self, request: &[u8]) -> Reply {
@@ -901,6 +910,7 @@ impl TimeStampAuthority {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             signing_lanes: self.inner.lanes.max_lanes(),
+            signed_by_listener_threads: self.inner.lanes.local_jobs(),
         }
     }
 

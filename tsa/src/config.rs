@@ -11,6 +11,7 @@
 //! chain = ["pki/organisations.pem", "pki/root.pem"]   # added when certReq is set
 //! include_tsa_name = true
 //! include_signing_time = true
+//! listen = "127.0.0.1:8081"           # optional: the TSA's own listener (tsa::listener)
 //!
 //! [tsa.clock]
 //! servers = ["ntp1.example:123", "ntp2.example:123", "ntp3.example:123"]
@@ -24,6 +25,7 @@
 //! Paths are taken as given; the binary resolves them relative to the
 //! configuration file like every other path of `igc.toml`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,6 +88,17 @@ pub struct TsaConfig {
     /// recording queue before it is refused with `systemFailure`.
     #[serde(default = "default_queue_timeout_ms")]
     pub queue_timeout_ms: u64,
+    /// A listener of the TSA's own (`"host:port"`), whose threads each sign
+    /// the requests they read ([`crate::listener`]): the faster way to serve
+    /// `POST /tsa`, with `/healthz` and `/readyz`. `/tsa` stays on the main
+    /// listener too. Unset: main listener only.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Threads of that listener, 1..=256; each is one signing lane. Unset:
+    /// one per core plus one, at most the signing lanes
+    /// ([`crate::listener::default_threads`]).
+    #[serde(default)]
+    pub listen_threads: Option<usize>,
     /// The clock guard.
     pub clock: ClockConfig,
     /// Recording of issued tokens.
@@ -230,6 +243,8 @@ impl TsaConfig {
             max_request_bytes: default_max_request_bytes(),
             max_concurrent_signatures: None,
             queue_timeout_ms: default_queue_timeout_ms(),
+            listen: None,
+            listen_threads: None,
             clock,
             recorder: RecorderConfig::default(),
         }
@@ -268,6 +283,19 @@ impl TsaConfig {
         }
         if self.queue_timeout_ms == 0 {
             return Err(Error::config("tsa.queue_timeout_ms must be > 0"));
+        }
+        if let Some(n) = self.listen_threads {
+            if self.listen.is_none() {
+                return Err(Error::config(
+                    "tsa.listen_threads is set but tsa.listen is not",
+                ));
+            }
+            if !(1..=crate::listener::MAX_THREADS).contains(&n) {
+                return Err(Error::config(format!(
+                    "tsa.listen_threads must be 1..={}",
+                    crate::listener::MAX_THREADS
+                )));
+            }
         }
         self.clock.validate()?;
         self.recorder.validate()
@@ -440,5 +468,26 @@ servers = ["127.0.0.1:1230", "127.0.0.2"]
         assert!(!lanes("1025").unwrap());
         assert!(lanes("-1").is_err());
         assert!(lanes("\"four\"").is_err());
+        let listener = |v: &str| {
+            let text = MINIMAL.replace("[tsa.clock]", &format!("{v}\n[tsa.clock]"));
+            toml::from_str::<File>(&text).map(|f| f.tsa.validate().map(|()| f.tsa))
+        };
+        let c = listener("listen = \"127.0.0.1:8081\"").unwrap().unwrap();
+        assert_eq!(c.listen, Some("127.0.0.1:8081".parse().unwrap()));
+        assert_eq!(c.listen_threads, None);
+        let c = listener("listen = \"[::1]:0\"\nlisten_threads = 256").unwrap();
+        assert_eq!(c.unwrap().listen_threads, Some(256));
+        assert!(listener("listen = \"localhost:8081\"").is_err());
+        assert!(listener("listen = \"127.0.0.1\"").is_err());
+        assert!(listener("listen = 8081").is_err());
+        assert!(listener("listen = \"127.0.0.1:0\"\nlisten_threads = 0")
+            .unwrap()
+            .is_err());
+        assert!(listener("listen = \"127.0.0.1:0\"\nlisten_threads = 257")
+            .unwrap()
+            .is_err());
+        // Threads without a listener: a configuration mistake, said so.
+        let e = listener("listen_threads = 2").unwrap().unwrap_err();
+        assert!(e.to_string().contains("tsa.listen"), "{e}");
     }
 }

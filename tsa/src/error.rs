@@ -68,6 +68,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The TSA's dedicated listener could not be set up.
+    #[error("TSA listener on {addr}: {source}")]
+    Listen {
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A background task ended unexpectedly (panic or cancellation).
     #[error("internal: {0}")]
     Internal(String),

@@ -15,12 +15,13 @@
 //! - Other methods → `405` with `Allow: POST` (not a time-stamp exchange:
 //!   browsers, probes).
 //!
-//! [`router`] serves `POST /tsa` only. [`standalone_router`] adds
-//! `GET /tsa/status` (JSON [`crate::TsaStatus`]: clock offsets, recorder
-//! errors — operator information, best not exposed to the Internet),
-//! `/healthz` and `/readyz`, for running the TSA on its own (tests,
-//! benchmarks). In `igc serve`, `/readyz` should AND in
-//! [`TimeStampAuthority::is_ready`].
+//! [`router`] serves `POST /tsa` only; [`listener_router`] adds `/healthz`
+//! and `/readyz` (the TSA's dedicated listener serves it);
+//! [`standalone_router`] adds `GET /tsa/status` too (JSON
+//! [`crate::TsaStatus`]: clock offsets, recorder errors — operator
+//! information, best not exposed to the Internet), for running the TSA on
+//! its own (tests, benchmarks). In `igc serve`, the main `/readyz` should
+//! AND in [`TimeStampAuthority::is_ready`].
 
 use axum::extract::Request;
 use axum::extract::State;
@@ -44,14 +45,23 @@ pub fn router(tsa: TimeStampAuthority) -> Router {
         .with_state(tsa)
 }
 
-/// [`router`] plus `GET /tsa/status`, `/healthz` and `/readyz`.
-pub fn standalone_router(tsa: TimeStampAuthority) -> Router {
+/// [`router`] plus `/healthz` and `/readyz`: what the TSA's dedicated
+/// listener ([`crate::listener`]) serves, for the load balancer in front of
+/// it (no status page: operator information stays on the main listener).
+pub fn listener_router(tsa: TimeStampAuthority) -> Router {
     Router::new()
-        .route("/tsa/status", get(status))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(tsa.clone())
         .merge(router(tsa))
+}
+
+/// [`listener_router`] plus `GET /tsa/status`.
+pub fn standalone_router(tsa: TimeStampAuthority) -> Router {
+    Router::new()
+        .route("/tsa/status", get(status))
+        .with_state(tsa.clone())
+        .merge(listener_router(tsa))
 }
 
 fn reply(status: StatusCode, der: Vec<u8>) -> Response {

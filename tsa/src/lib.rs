@@ -11,6 +11,8 @@
 //!   the batching [`TokenLog`];
 //! - [`serial`]: serial numbers unique across instances;
 //! - [`http`]: the axum router (`POST /tsa`);
+//! - [`listener`]: the dedicated listener (per-thread runtimes that sign
+//!   their own requests);
 //! - [`asn1`]: the RFC 3161 types `x509-tsp` 0.1 cannot express;
 //! - [`validation`]: CAdES B/T signature and certificate validation (ETSI EN 319 102-1
 //!   reports), CAdES signing, and the `/api/v1/verify` router.
@@ -33,6 +35,7 @@ pub mod config;
 mod error;
 pub mod http;
 mod lanes;
+pub mod listener;
 pub mod recorder;
 pub mod request;
 pub mod serial;
@@ -44,6 +47,7 @@ pub use authority::{Outcome, Reply, TimeStampAuthority, TsaCertificates, TsaStat
 pub use clock::{ClockGuard, ClockStatus, SystemClock, TimeSource, UntrustedReason};
 pub use config::{ClockConfig, RecorderConfig, TsaConfig};
 pub use error::{Error, Result};
+pub use listener::TsaListener;
 pub use recorder::{
     IssuedToken, MemoryRecorder, RecorderStatus, StoreRecorder, TokenLog, TokenRecorder,
 };

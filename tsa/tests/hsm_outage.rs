@@ -41,8 +41,9 @@ async fn hsm_unavailable_is_system_failure_then_recovers() {
             Instant::now() < deadline,
             "signing kept working without the token"
         );
-        // post_query asserts HTTP 200 and the reply content type.
-        let reply = post_query(&c, &run.url, q.clone()).await;
+        // post_query asserts HTTP 200 and the reply content type. Both
+        // ways in: the shared lanes and the listener that signs inline.
+        let reply = post_query(&c, &run.urls[failures % 2], q.clone()).await;
         if parse_reply(&reply).status.status == PkiStatus::Rejection {
             let (_, f, text) = rejection(&reply);
             assert_eq!(f, FailureInfo::SystemFailure, "{text}");
@@ -67,6 +68,7 @@ async fn hsm_unavailable_is_system_failure_then_recovers() {
     loop {
         let reply = post_query(&c, &run.url, q.clone()).await;
         if parse_reply(&reply).status.status == PkiStatus::Granted {
+            tst_info(&post_query(&c, &run.listener_url, q.clone()).await);
             break;
         }
         assert_eq!(rejection(&reply).1, FailureInfo::SystemFailure);

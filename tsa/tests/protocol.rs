@@ -89,12 +89,17 @@ async fn every_rejection_has_its_fail_info() {
         ),
     ] {
         let q = query_file(&pki, args).await;
-        let reply = post_query(&c, &run.url, q).await;
-        expect_rejection(&pki, &reply, expected, case).await;
+        // Through the shared lanes and through the dedicated listener alike.
+        for url in &run.urls {
+            let reply = post_query(&c, url, q.clone()).await;
+            expect_rejection(&pki, &reply, expected, &format!("{case} ({url})")).await;
+        }
     }
     // Our own policy requested explicitly is fine.
     let q = query_file(&pki, &["-sha256", "-tspolicy", POLICY]).await;
-    tst_info(&post_query(&c, &run.url, q).await);
+    for url in &run.urls {
+        tst_info(&post_query(&c, url, q.clone()).await);
+    }
 
     // Made by hand.
     let h32 = [7u8; 32];
@@ -199,8 +204,10 @@ async fn every_rejection_has_its_fail_info() {
         ),
     ];
     for (q, expected, case) in cases {
-        let reply = post_query(&c, &run.url, q).await;
-        expect_rejection(&pki, &reply, expected, case).await;
+        for url in &run.urls {
+            let reply = post_query(&c, url, q.clone()).await;
+            expect_rejection(&pki, &reply, expected, &format!("{case} ({url})")).await;
+        }
     }
 
     // The recorder fails: the TSA refuses (systemFailure) rather than
@@ -218,13 +225,21 @@ async fn every_rejection_has_its_fail_info() {
         assert!(std::time::Instant::now() < deadline, "never refused");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let ready = request(&c, "GET", &format!("{}/readyz", run.base), None, vec![]).await;
-    assert_eq!(
-        ready.status,
-        503,
-        "{}",
-        String::from_utf8_lossy(&ready.body)
-    );
+    // The dedicated listener refuses too, and both report not ready.
+    let reply = post_query(&c, &run.listener_url, good.clone()).await;
+    expect_rejection(
+        &pki,
+        &reply,
+        FailureInfo::SystemFailure,
+        "recorder failing (listener)",
+    )
+    .await;
+    for url in &run.urls {
+        let readyz = url.replace("/tsa", "/readyz");
+        let ready = request(&c, "GET", &readyz, None, vec![]).await;
+        let body = String::from_utf8_lossy(&ready.body);
+        assert_eq!(ready.status, 503, "{readyz}: {body}");
+    }
     run.recorder.set_failing(false);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -235,8 +250,11 @@ async fn every_rejection_has_its_fail_info() {
         assert!(std::time::Instant::now() < deadline, "never recovered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ready = request(&c, "GET", &format!("{}/readyz", run.base), None, vec![]).await;
-    assert_eq!(ready.status, 200);
+    tst_info(&post_query(&c, &run.listener_url, good.clone()).await);
+    for url in &run.urls {
+        let readyz = url.replace("/tsa", "/readyz");
+        assert_eq!(request(&c, "GET", &readyz, None, vec![]).await.status, 200);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,73 +264,81 @@ async fn http_edges() {
     let c = client();
     let good = make_query(SHA256, false, &[3u8; 32], None, None, false, false);
 
-    // Wrong or missing content type: 415, and an RFC 3161 badRequest body.
-    for ct in [Some("application/octet-stream"), None, Some("text/plain")] {
-        let r = request(&c, "POST", &run.url, ct, good.clone()).await;
-        assert_eq!(r.status, 415, "{ct:?}");
-        assert_eq!(
-            r.headers.get("accept-post").unwrap(),
-            "application/timestamp-query"
-        );
-        assert_eq!(
-            r.content_type.as_deref(),
-            Some("application/timestamp-reply")
-        );
-        expect_rejection(&pki, &r.body, FailureInfo::BadRequest, "content type").await;
+    // Through the shared lanes and through the dedicated listener alike.
+    for url in &run.urls {
+        let base = url.trim_end_matches("/tsa").to_owned();
+        // Wrong or missing content type: 415, and an RFC 3161 badRequest body.
+        for ct in [Some("application/octet-stream"), None, Some("text/plain")] {
+            let r = request(&c, "POST", url, ct, good.clone()).await;
+            assert_eq!(r.status, 415, "{ct:?}");
+            assert_eq!(
+                r.headers.get("accept-post").unwrap(),
+                "application/timestamp-query"
+            );
+            assert_eq!(
+                r.content_type.as_deref(),
+                Some("application/timestamp-reply")
+            );
+            expect_rejection(&pki, &r.body, FailureInfo::BadRequest, "content type").await;
+        }
+        // Parameters and case in the media type are fine.
+        let r = request(
+            &c,
+            "POST",
+            url,
+            Some("Application/TimeStamp-Query; charset=binary"),
+            good.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        tst_info(&r.body);
+
+        // Other methods: 405 with Allow: POST.
+        for m in ["GET", "PUT", "DELETE"] {
+            let r = request(&c, m, url, None, vec![]).await;
+            assert_eq!(r.status, 405, "{m}");
+            assert_eq!(r.headers.get("allow").unwrap(), "POST");
+        }
+
+        // A body over the limit, announced by Content-Length: refused without
+        // reading it (we send 100 bytes of the 100 MB announced).
+        let (status, body) = raw_exchange(
+            &base,
+            "Content-Length: 100000000\r\n",
+            &[[0x30u8; 100].as_slice()],
+        )
+        .await;
+        assert_eq!(status, 200);
+        expect_rejection(
+            &pki,
+            &body,
+            FailureInfo::BadDataFormat,
+            "Content-Length over limit",
+        )
+        .await;
+
+        // Chunked, over the limit: refused after reading at most the limit
+        // (the final chunk is never sent).
+        let chunk = format!("200\r\n{}\r\n", "A".repeat(0x200));
+        let chunks = vec![chunk.as_bytes(); 4];
+        let (status, body) = raw_exchange(&base, "Transfer-Encoding: chunked\r\n", &chunks).await;
+        assert_eq!(status, 200);
+        expect_rejection(
+            &pki,
+            &body,
+            FailureInfo::BadDataFormat,
+            "chunked over limit",
+        )
+        .await;
+
+        // Exactly at the limit is read (and is garbage here).
+        let r = post_query(&c, url, vec![0x30; 1024]).await;
+        expect_rejection(&pki, &r, FailureInfo::BadDataFormat, "at the limit").await;
     }
-    // Parameters and case in the media type are fine.
-    let r = request(
-        &c,
-        "POST",
-        &run.url,
-        Some("Application/TimeStamp-Query; charset=binary"),
-        good.clone(),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    tst_info(&r.body);
 
-    // Other methods: 405 with Allow: POST.
-    for m in ["GET", "PUT", "DELETE"] {
-        let r = request(&c, m, &run.url, None, vec![]).await;
-        assert_eq!(r.status, 405, "{m}");
-        assert_eq!(r.headers.get("allow").unwrap(), "POST");
-    }
-
-    // A body over the limit, announced by Content-Length: refused without
-    // reading it (we send 100 bytes of the 100 MB announced).
-    let (status, body) = raw_exchange(
-        &run.base,
-        "Content-Length: 100000000\r\n",
-        &[[0x30u8; 100].as_slice()],
-    )
-    .await;
-    assert_eq!(status, 200);
-    expect_rejection(
-        &pki,
-        &body,
-        FailureInfo::BadDataFormat,
-        "Content-Length over limit",
-    )
-    .await;
-
-    // Chunked, over the limit: refused after reading at most the limit
-    // (the final chunk is never sent).
-    let chunk = format!("200\r\n{}\r\n", "A".repeat(0x200));
-    let chunks = vec![chunk.as_bytes(); 4];
-    let (status, body) = raw_exchange(&run.base, "Transfer-Encoding: chunked\r\n", &chunks).await;
-    assert_eq!(status, 200);
-    expect_rejection(
-        &pki,
-        &body,
-        FailureInfo::BadDataFormat,
-        "chunked over limit",
-    )
-    .await;
-
-    // Exactly at the limit is read (and is garbage here).
-    let r = post_query(&c, &run.url, vec![0x30; 1024]).await;
-    expect_rejection(&pki, &r, FailureInfo::BadDataFormat, "at the limit").await;
+    // The dedicated listener keeps the status page to the main listener.
+    let status = run.listener_url.replace("/tsa", "/tsa/status");
+    assert_eq!(request(&c, "GET", &status, None, vec![]).await.status, 404);
 
     // /readyz and /tsa/status while trusted.
     let r = request(&c, "GET", &format!("{}/readyz", run.base), None, vec![]).await;
@@ -387,9 +413,15 @@ async fn nonces_are_echoed_exactly() {
         long,
     ] {
         let q = make_query(SHA256, false, &[9u8; 32], None, Some(&nonce), false, false);
-        let tst = tst_info(&post_query(&c, &run.url, q).await);
-        assert_eq!(tst.nonce.unwrap().as_bytes(), nonce.as_slice());
+        for url in &run.urls {
+            let tst = tst_info(&post_query(&c, url, q.clone()).await);
+            assert_eq!(tst.nonce.unwrap().as_bytes(), nonce.as_slice(), "{url}");
+        }
     }
+    // The dedicated listener's threads signed its requests (six), the
+    // shared lanes the others.
+    assert_eq!(run.tsa.status().signed_by_listener_threads, 6);
+    assert_eq!(run.tsa.status().tokens_issued, 12);
     // No nonce in, no nonce out.
     let q = make_query(SHA256, false, &[9u8; 32], None, None, false, false);
     assert!(tst_info(&post_query(&c, &run.url, q).await).nonce.is_none());

@@ -24,7 +24,15 @@ async fn two_instances_never_share_a_serial() {
     // A third instance started later with a's id (a restart while the old
     // process still runs, or a misconfiguration): its start time differs.
     let a2 = start_tsa(&pki, 41, |_| {}).await;
-    let urls = [a.url.clone(), b.url.clone(), a2.url.clone()];
+    // Each instance through both ways in (shared lanes, dedicated listener).
+    let urls = [
+        a.url.clone(),
+        b.url.clone(),
+        a2.url.clone(),
+        a.listener_url.clone(),
+        b.listener_url.clone(),
+        a2.listener_url.clone(),
+    ];
 
     const TASKS: usize = 12;
     const PER_TASK: usize = 60;
@@ -50,7 +58,8 @@ async fn two_instances_never_share_a_serial() {
                 let reply = post_query(&c, &urls[which], q).await;
                 let tst = tst_info(&reply);
                 assert_eq!(tst.message_imprint.hashed_message.as_bytes(), &imprint[..]);
-                out.push((which, tst.serial_number.as_bytes().to_vec()));
+                // Instance 0, 1 or 2, whichever way in.
+                out.push((which % 3, tst.serial_number.as_bytes().to_vec()));
             }
             out
         }));

@@ -313,7 +313,13 @@ pub fn fast_clock(servers: &[&SntpServer]) -> ClockConfig {
 /// A running TSA: router on 127.0.0.1, its SNTP sources and recorder.
 pub struct Running<R = MemoryRecorder> {
     pub tsa: TimeStampAuthority,
+    /// `POST /tsa` on the standalone router, served by `axum::serve` (the shared lanes).
     pub url: String,
+    /// `POST /tsa` on the TSA's dedicated listener (threads that sign their own requests).
+    pub listener_url: String,
+    /// Both.
+    pub urls: [String; 2],
+    pub listener: tsa::TsaListener,
     pub base: String,
     pub recorder: R,
     pub sntp: Vec<SntpServer>,
@@ -356,6 +362,15 @@ pub async fn start_tsa_with<R: TokenRecorder + Clone>(
     let tsa =
         tsa::start::<_, HsmSignature, _>(&cfg, pki.tsa_signer.clone(), recorder.clone()).unwrap();
     let (base, server) = serve(tsa::http::standalone_router(tsa.clone())).await;
+    // As `igc serve` starts it: threads configured or chosen for the TSA.
+    let listener = tsa::TsaListener::start(
+        cfg.listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()),
+        cfg.listen_threads
+            .unwrap_or_else(|| tsa::listener::default_threads(&tsa)),
+        tsa::http::listener_router(tsa.clone()),
+    )
+    .unwrap();
+    let listener_url = format!("http://{}/tsa", listener.local_addr());
     assert!(
         tsa.clock().wait_until(true, Duration::from_secs(10)).await,
         "clock never trusted: {:?}",
@@ -364,6 +379,9 @@ pub async fn start_tsa_with<R: TokenRecorder + Clone>(
     Running {
         tsa,
         url: format!("{base}/tsa"),
+        urls: [format!("{base}/tsa"), listener_url.clone()],
+        listener_url,
+        listener,
         base,
         recorder,
         sntp,
