@@ -596,11 +596,27 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         println!("  validation: POST http://{addr}/api/v1/verify, /api/v1/verify/certificate (JSON)");
         println!("  health: http://{addr}/healthz  readiness: http://{addr}/readyz  metrics: http://{addr}/metrics");
         let app = router(&services);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
+        // At the signal every listener stops accepting at once (the main one, the portal, the
+        // TSA's own) and each drains what it has in progress.
+        let stop_tx = Arc::new(stop_tx);
+        let stop_all = {
+            let stop_tx = stop_tx.clone();
+            let stop_tsa = tsa_listener.as_ref().map(|l| l.begin_shutdown());
+            move || {
+                let _ = stop_tx.send(true);
+                if let Some(stop) = &stop_tsa {
+                    stop();
+                }
+            }
+        };
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
                 shutdown_signal().await;
+                stop_all();
             })
-            .await?;
+            .await;
+        // Also when the main listener failed: the rest still shuts down in order, and the
+        // tokens delivered are recorded.
         let _ = stop_tx.send(true);
         if let Some(l) = tsa_listener {
             l.shutdown().await;
@@ -616,7 +632,7 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
             }
         }
         services.state.pki.store.close().await;
-        Ok(())
+        served.context("serving HTTP")
     })
 }
 

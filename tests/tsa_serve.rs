@@ -483,3 +483,81 @@ fn urls_of(server: &Server) -> [String; 2] {
 fn listener_readyz(server: &Server) -> String {
     urls_of(server)[1].replace("/tsa", "/readyz")
 }
+
+/// `igc serve` stopped by SIGTERM while four clients time-stamp through both listeners: it
+/// exits cleanly within the shutdown grace, and every token a client received — including
+/// those answered while the listeners drained — is in the database.
+#[test]
+fn tsa_in_serve_stopped_by_sigterm_records_every_token() {
+    let _alone = alone();
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    std::fs::write(d.join("doc.txt"), "Ordonnance de renouvellement\n").unwrap();
+    let mut server = start_ready(d);
+    let q = Arc::new(query(d, "term", &["-sha256", "-cert"]));
+    let urls = urls_of(&server);
+    let granted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (q, url, granted) = (q.clone(), urls[i % 2].clone(), granted.clone());
+            std::thread::spawn(move || {
+                // Until the server stops answering (bounded: it is stopped below).
+                let until = Instant::now() + Duration::from_secs(60);
+                while Instant::now() < until {
+                    let Some(reply) = try_post(&url, "application/timestamp-query", &q) else {
+                        break;
+                    };
+                    if let Ok(serial) = reply_outcome(&reply) {
+                        granted.lock().unwrap().push(serial);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopped_at = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(30),
+            "igc serve still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "igc serve exited with {status}");
+    for c in clients {
+        c.join().unwrap();
+    }
+    let granted = granted.lock().unwrap().clone();
+    assert!(
+        granted.len() >= 100,
+        "only {} tokens under load",
+        granted.len()
+    );
+    let db = format!("sqlite://{}?mode=ro", pki.path("var/igc.sqlite").display());
+    let recorded: HashSet<String> = recorded_serials(&db)
+        .iter()
+        .map(|s| s.trim_start_matches('0').to_ascii_lowercase())
+        .collect();
+    let missing: Vec<&String> = granted.iter().filter(|s| !recorded.contains(*s)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} delivered tokens not recorded after a clean stop: {missing:?}",
+        missing.len(),
+        granted.len()
+    );
+    println!(
+        "{} tokens delivered, all recorded; stopped {:?} after SIGTERM",
+        granted.len(),
+        stopped_at.elapsed()
+    );
+}

@@ -562,11 +562,14 @@ pub struct TsaStatus {
     /// The last signing failure (e.g. HSM unavailable), if any since the
     /// last successful signature.
     pub last_signing_error: Option<String>,
-    /// Signatures in flight at most (configured, or chosen by the key).
+    /// Signatures in flight at most through the shared lanes (configured,
+    /// or chosen by the key); the dedicated listener's threads sign besides
+    /// them, one signature per thread at most.
     pub signing_lanes: usize,
-    /// Requests signed by the threads of the dedicated listener
-    /// ([`crate::listener`]) since the start, rather than by the lanes.
-    pub signed_by_listener_threads: u64,
+    /// Signing jobs handed to the threads of the dedicated listener
+    /// ([`crate::listener`]) since the start, rather than to the lanes
+    /// (each signed there, or refused there for waiting too long).
+    pub listener_thread_jobs: u64,
 }
 
 /// Signing lanes for a key when the configuration sets none (measured on a
@@ -910,7 +913,7 @@ impl TimeStampAuthority {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             signing_lanes: self.inner.lanes.max_lanes(),
-            signed_by_listener_threads: self.inner.lanes.local_jobs(),
+            listener_thread_jobs: self.inner.lanes.local_jobs(),
         }
     }
 

@@ -82,6 +82,9 @@ pub struct TsaConfig {
     /// for RSA keys, whose signatures are pure CPU (4 lanes: the same
     /// throughput with a p99 of 8.6–10.6 ms instead of 7 ms). A network HSM
     /// or a bigger machine wants it set: at least the HSM's parallelism.
+    /// The dedicated listener's threads (`listen_threads`) sign besides the
+    /// lanes: the HSM sessions (`hsm.max_sessions`, shared with the CAs and
+    /// OCSP) should cover both.
     #[serde(default)]
     pub max_concurrent_signatures: Option<usize>,
     /// How long a request may wait for a signing slot or for room in the
@@ -94,8 +97,9 @@ pub struct TsaConfig {
     /// listener too. Unset: main listener only.
     #[serde(default)]
     pub listen: Option<SocketAddr>,
-    /// Threads of that listener, 1..=256; each is one signing lane. Unset:
-    /// one per core plus one, at most the signing lanes
+    /// Threads of that listener, 1..=256; each signs its own requests, one
+    /// signature at a time, besides the shared lanes. Unset: one per core
+    /// plus one, at most the signing lanes
     /// ([`crate::listener::default_threads`]).
     #[serde(default)]
     pub listen_threads: Option<usize>,

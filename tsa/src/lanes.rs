@@ -28,10 +28,14 @@
 //! every connection that is ready is read and queues its job, then signs the
 //! queue inline and completes it; the replies go out together when it
 //! yields again. No hand-off between threads, no wake-up per token: on two
-//! cores this is what takes EC P-256 from 55–57 % to over 60 % of the raw
-//! signing rate (`docs/BENCHMARKS.md`). The same bound on waiting jobs and
-//! the same queue timeout apply; the thread's connections wait while it
-//! signs, which is the point — the thread is one signing lane.
+//! cores, EC P-256 goes from 55 % to 58–59 % of the raw signing rate
+//! (`docs/BENCHMARKS.md`). The bound on waiting jobs applies per thread,
+//! and the queue timeout counts from the moment the job is queued on the
+//! thread (as on the shared queue, time before the handler runs is not
+//! counted). The thread's connections wait while it signs, which is the
+//! point — the thread is one signing lane — and also the cost: a signature
+//! that hangs stalls every connection of that thread, where a hung lane
+//! holds only its own job and the few results it holds back.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -230,6 +234,17 @@ impl Lanes {
     }
 }
 
+impl Drop for LocalSigner {
+    fn drop(&mut self) {
+        // Stops routing jobs to this thread; the jobs still queued are
+        // dropped (their requests see `Lost`) outside the borrow.
+        // `try_with`: the thread may be exiting.
+        if std::thread::current().id() == self.thread {
+            let _ = LOCAL.try_with(|l| l.borrow_mut().take());
+        }
+    }
+}
+
 /// A job waiting on a listener thread.
 struct LocalJob {
     queued: Instant,
@@ -266,7 +281,8 @@ pub(crate) struct LocalSigner {
 }
 
 impl LocalSigner {
-    /// Routes the jobs submitted on this thread to this thread's queue.
+    /// Routes the jobs submitted on this thread to this thread's queue,
+    /// until the signer is dropped (with the task running it, or unused).
     pub(crate) fn install() -> LocalSigner {
         let work = Arc::new(Notify::new());
         LOCAL.with(|l| {
@@ -301,19 +317,10 @@ impl LocalSigner {
     /// the runtime). Jobs still queued then are dropped: their requests see
     /// [`NotRun::Lost`] if they still wait.
     pub(crate) async fn run(self) {
-        /// Stops routing jobs to this thread when the task ends.
-        struct Uninstall;
-        impl Drop for Uninstall {
-            fn drop(&mut self) {
-                // `try_with`: the thread may be exiting.
-                let _ = LOCAL.try_with(|l| l.borrow_mut().take());
-            }
-        }
         if std::thread::current().id() != self.thread {
             tracing::error!("a local signer must run on the thread that installed it");
             return;
         }
-        let _uninstall = Uninstall;
         loop {
             self.work.notified().await;
             // Let every connection that is ready be read and queue its job
@@ -500,47 +507,53 @@ mod tests {
                 .build()
                 .unwrap();
             let me = std::thread::current().id();
+            // Bounded: a lost wake-up fails the test instead of hanging it.
+            let bounded = Duration::from_secs(30);
             rt.block_on(async move {
-                tokio::spawn(signer.run());
-                // Three jobs queued at once: they run here, one batch.
-                let ran_on = |l: Arc<Lanes>| {
-                    tokio::spawn(async move { l.run(|| std::thread::current().id()).await })
-                };
-                let tasks: Vec<_> = (0..3).map(|_| ran_on(l2.clone())).collect();
-                // A fourth one finds the queue full (bound 3): the signer
-                // has not run yet, the spawned tasks have queued theirs.
-                tokio::task::yield_now().await;
-                assert_eq!(l2.run(move || me).await, Err(NotRun::QueueFull));
-                for t in tasks {
-                    assert_eq!(t.await.unwrap(), Ok(me));
-                }
-                // A job that waits longer than the limit is not run.
-                let slow = {
-                    let l = l2.clone();
-                    tokio::spawn(async move {
-                        l.run(|| std::thread::sleep(Duration::from_millis(80)))
-                            .await
-                    })
-                };
-                let late = {
-                    let l = l2.clone();
-                    tokio::spawn(async move { l.run(|| 1).await })
-                };
-                assert_eq!(slow.await.unwrap(), Ok(()));
-                assert!(matches!(late.await.unwrap(), Err(NotRun::Waited(_))));
-                // A panic loses that job's result only.
-                let boom = {
-                    let l = l2.clone();
-                    tokio::spawn(async move { l.run(|| -> u8 { panic!("boom") }).await })
-                };
-                let after = {
-                    let l = l2.clone();
-                    tokio::spawn(async move { l.run(|| 9u8).await })
-                };
-                assert_eq!(boom.await.unwrap(), Err(NotRun::Lost));
-                assert_eq!(after.await.unwrap(), Ok(9));
-                assert_eq!(l2.run(|| 10u8).await, Ok(10));
-            });
+                tokio::time::timeout(bounded, async move {
+                    tokio::spawn(signer.run());
+                    // Three jobs queued at once: they run here, one batch.
+                    let ran_on = |l: Arc<Lanes>| {
+                        tokio::spawn(async move { l.run(|| std::thread::current().id()).await })
+                    };
+                    let tasks: Vec<_> = (0..3).map(|_| ran_on(l2.clone())).collect();
+                    // A fourth one finds the queue full (bound 3): the signer
+                    // has not run yet, the spawned tasks have queued theirs.
+                    tokio::task::yield_now().await;
+                    assert_eq!(l2.run(move || me).await, Err(NotRun::QueueFull));
+                    for t in tasks {
+                        assert_eq!(t.await.unwrap(), Ok(me));
+                    }
+                    // A job that waits longer than the limit is not run.
+                    let slow = {
+                        let l = l2.clone();
+                        tokio::spawn(async move {
+                            l.run(|| std::thread::sleep(Duration::from_millis(80)))
+                                .await
+                        })
+                    };
+                    let late = {
+                        let l = l2.clone();
+                        tokio::spawn(async move { l.run(|| 1).await })
+                    };
+                    assert_eq!(slow.await.unwrap(), Ok(()));
+                    assert!(matches!(late.await.unwrap(), Err(NotRun::Waited(_))));
+                    // A panic loses that job's result only.
+                    let boom = {
+                        let l = l2.clone();
+                        tokio::spawn(async move { l.run(|| -> u8 { panic!("boom") }).await })
+                    };
+                    let after = {
+                        let l = l2.clone();
+                        tokio::spawn(async move { l.run(|| 9u8).await })
+                    };
+                    assert_eq!(boom.await.unwrap(), Err(NotRun::Lost));
+                    assert_eq!(after.await.unwrap(), Ok(9));
+                    assert_eq!(l2.run(|| 10u8).await, Ok(10));
+                })
+                .await
+            })
+            .expect("the local signer test hung");
             me
         });
         let worker_id = worker.join().unwrap();

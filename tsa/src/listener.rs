@@ -8,8 +8,9 @@
 //! (`SO_REUSEPORT`: the kernel spreads the connections over the threads),
 //! hyper's HTTP/1 server over the same axum router, and a signer task that
 //! signs the requests its thread has read, all together, inline. Measured on
-//! two cores with EC P-256: 60–62 % of the raw HSM signing rate against
-//! 55–57 % through the main listener (`docs/BENCHMARKS.md`).
+//! two cores with EC P-256: 58–59 % of the raw HSM signing rate against
+//! 55 % through the main listener in the same runs (`docs/BENCHMARKS.md`).
+//!
 //!
 //! What stays the same: the router ([`crate::http`]: 415, 405, the size
 //! limit, rejections as RFC 3161 replies), [`TimeStampAuthority::respond`]
@@ -19,11 +20,17 @@
 //! - signatures in flight through this listener are bounded by its thread
 //!   count (each thread is one signing lane), not by
 //!   `max_concurrent_signatures`; the shared lanes still serve `/tsa` on the
-//!   main listener;
-//! - a thread's connections wait while it signs: a signature that hangs
-//!   stalls that thread's connections (the queue timeout then refuses what
-//!   waited too long), as it stalls one lane's queue elsewhere;
-//! - request headers must arrive within [`HEADER_READ_TIMEOUT`].
+//!   main listener, so the HSM sessions must cover both;
+//! - a thread's connections wait while it signs: a signature that hangs (an
+//!   HSM that stops answering, a session pool exhausted for its wait time)
+//!   stalls every connection of that thread, and the kernel keeps giving
+//!   the thread its share of new connections — where on the main listener a
+//!   hung lane holds only its own job. The HSM's own timeouts bound this;
+//! - a request's headers must arrive within [`HEADER_READ_TIMEOUT`], which
+//!   also closes keep-alive connections idle that long: a load balancer in
+//!   front must close its idle connections sooner;
+//! - `/readyz` reports the clock and the recorder only; the HSM's state shows
+//!   in `systemFailure` replies and in `igc serve`'s main `/readyz`.
 //!
 //! `SO_REUSEPORT` lets another process of the same user bind the same port
 //! and receive part of the connections (Linux refuses other users): run
@@ -44,8 +51,9 @@ use crate::authority::TimeStampAuthority;
 use crate::error::{Error, Result};
 use crate::lanes::LocalSigner;
 
-/// Longest time a client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest time a client may take to send a request's headers, and so the
+/// longest a keep-alive connection may stay idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Most threads a listener may run.
 pub const MAX_THREADS: usize = 256;
@@ -54,10 +62,11 @@ pub const MAX_THREADS: usize = 256;
 const BACKLOG: i32 = 1024;
 
 /// Threads for a TSA's listener when the configuration sets none: one per
-/// core plus one (measured on two cores with EC P-256 and RSA-2048: three
-/// threads give the best throughput with p99 under 10 ms; four lengthen the
-/// tail), and no more than the TSA's signing lanes, which follow the HSM
-/// sessions the TSA may use.
+/// core plus one (measured on two cores with EC P-256: two and three threads
+/// within a point of each other, three slightly ahead with RSA-2048; four
+/// lengthen the tail), and no more than the TSA's signing lanes, so that a
+/// TSA configured for a single HSM session signs one request at a time here
+/// too.
 pub fn default_threads(tsa: &TimeStampAuthority) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores + 1).min(tsa.signing_lanes()).clamp(1, MAX_THREADS)
@@ -67,7 +76,7 @@ pub fn default_threads(tsa: &TimeStampAuthority) -> usize {
 #[derive(Debug)]
 pub struct TsaListener {
     addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    stop: std::sync::Arc<watch::Sender<bool>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -75,7 +84,8 @@ impl TsaListener {
     /// Binds `addr` (port 0: a free port, the same for every thread) and
     /// serves `app` — [`crate::http::router`] or a router that includes
     /// it — from `threads` threads. Fails if the address cannot be bound or
-    /// a thread cannot be started; nothing is left running then.
+    /// a thread cannot be started; the threads already started are told to
+    /// stop then.
     pub fn start(addr: SocketAddr, threads: usize, app: Router) -> Result<TsaListener> {
         if !(1..=MAX_THREADS).contains(&threads) {
             return Err(Error::config(format!(
@@ -92,7 +102,7 @@ impl TsaListener {
         let (stop, stop_rx) = watch::channel(false);
         let mut listener = TsaListener {
             addr,
-            stop,
+            stop: std::sync::Arc::new(stop),
             threads: Vec::with_capacity(threads),
         };
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -131,19 +141,43 @@ impl TsaListener {
         self.threads.len()
     }
 
+    /// Stops accepting connections without waiting (the threads then let
+    /// their requests in progress finish). For the moment the shutdown
+    /// signal arrives, while other listeners drain too; [`Self::shutdown`]
+    /// then waits.
+    pub fn begin_shutdown(&self) -> impl Fn() + Send + Sync + 'static {
+        let stop = self.stop.clone();
+        move || {
+            let _ = stop.send(true);
+        }
+    }
+
     /// Stops accepting connections, lets the requests in progress finish
     /// (at most [`SHUTDOWN_GRACE`]; idle connections are closed at once),
-    /// and waits for the threads to end.
+    /// and waits for the threads to end — at most the grace plus five
+    /// seconds: a thread stuck in the HSM is left behind (and logged) rather
+    /// than holding the process up.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let threads = std::mem::take(&mut self.threads);
-        let joined = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                if t.join().is_err() {
-                    tracing::error!("a TSA listener thread panicked");
+        let (done, joined) = tokio::sync::oneshot::channel();
+        // A detached thread rather than `spawn_blocking`: the runtime, when
+        // dropped, waits for its blocking tasks, and a stuck join would hold
+        // the process up.
+        let joiner = std::thread::Builder::new()
+            .name("tsa-listener-join".into())
+            .spawn(move || {
+                for t in threads {
+                    if t.join().is_err() {
+                        tracing::error!("a TSA listener thread panicked");
+                    }
                 }
-            }
-        });
+                let _ = done.send(());
+            });
+        if joiner.is_err() {
+            tracing::error!("cannot wait for the TSA listener threads");
+            return;
+        }
         // Each thread waits at most the grace for its connections; the
         // margin covers a batch of signatures in progress.
         if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(5), joined)
@@ -248,12 +282,51 @@ mod tests {
     }
 
     fn app() -> Router {
-        Router::new().route(
-            "/who",
-            axum::routing::get(|| async {
-                std::thread::current().name().unwrap_or_default().to_owned()
-            }),
-        )
+        Router::new()
+            .route(
+                "/who",
+                axum::routing::get(|| async {
+                    std::thread::current().name().unwrap_or_default().to_owned()
+                }),
+            )
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "done"
+                }),
+            )
+    }
+
+    /// Sends a keep-alive GET and reads its reply (`Content-Length`), leaving
+    /// the connection open.
+    fn keep_alive(addr: SocketAddr, path: &str) -> (std::net::TcpStream, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 1024];
+        loop {
+            let n = s.read(&mut tmp).unwrap();
+            assert!(n > 0, "closed before the reply");
+            buf.extend_from_slice(&tmp[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .to_ascii_lowercase()
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if body.len() >= len {
+                    return (s, text);
+                }
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,13 +353,28 @@ mod tests {
         assert!(matches!(err, Error::Listen { .. }), "{err}");
         assert!(TsaListener::start("127.0.0.1:0".parse().unwrap(), 0, app()).is_err());
         assert!(TsaListener::start("127.0.0.1:0".parse().unwrap(), 257, app()).is_err());
-        // Shut down: the threads end and the port is free again.
+        // Shut down with an idle keep-alive connection and a request in
+        // progress: the request is answered, the idle connection closed,
+        // the threads end at once, and the port is free again.
+        let (mut idle, reply) = tokio::task::spawn_blocking(move || keep_alive(addr, "/who"))
+            .await
+            .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        let slow = tokio::task::spawn_blocking(move || get(addr, "/slow"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let started = std::time::Instant::now();
         listener.shutdown().await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the shutdown took {took:?}");
+        let slow = slow.await.unwrap();
         assert!(
-            started.elapsed() < SHUTDOWN_GRACE,
-            "idle connections held the shutdown"
+            slow.starts_with("HTTP/1.1 200") && slow.ends_with("done"),
+            "{slow}"
         );
+        let closed = tokio::task::spawn_blocking(move || idle.read(&mut [0u8; 64]).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(closed, 0, "the idle connection was left open");
         assert!(
             std::net::TcpStream::connect(addr).is_err(),
             "still accepting"

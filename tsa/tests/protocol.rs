@@ -420,7 +420,7 @@ async fn nonces_are_echoed_exactly() {
     }
     // The dedicated listener's threads signed its requests (six), the
     // shared lanes the others.
-    assert_eq!(run.tsa.status().signed_by_listener_threads, 6);
+    assert_eq!(run.tsa.status().listener_thread_jobs, 6);
     assert_eq!(run.tsa.status().tokens_issued, 12);
     // No nonce in, no nonce out.
     let q = make_query(SHA256, false, &[9u8; 32], None, None, false, false);
