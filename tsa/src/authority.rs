@@ -587,6 +587,10 @@ fn default_signing_lanes(signature_algorithm: &ObjectIdentifier) -> usize {
     }
 }
 
+/// How long a readiness probe of the signer stands (see
+/// [`TimeStampAuthority::probe_signer`]).
+pub const SIGNER_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Requests waiting for a signing lane, at most; more are refused (busy).
 const MAX_QUEUED_SIGNATURES: usize = 4096;
 
@@ -613,6 +617,8 @@ struct Inner {
     queue_timeout: Duration,
     max_request_bytes: usize,
     last_signing_error: std::sync::Mutex<Option<String>>,
+    /// The last readiness probe of the signer: when, and its error if any.
+    signer_probe: std::sync::Mutex<Option<(Instant, Option<String>)>>,
     rejected: std::sync::atomic::AtomicU64,
 }
 
@@ -769,6 +775,7 @@ impl TimeStampAuthority {
                 queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
                 max_request_bytes: cfg.max_request_bytes,
                 last_signing_error: std::sync::Mutex::new(None),
+                signer_probe: std::sync::Mutex::new(None),
                 rejected: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -915,6 +922,37 @@ impl TimeStampAuthority {
             signing_lanes: self.inner.lanes.max_lanes(),
             listener_thread_jobs: self.inner.lanes.local_jobs(),
         }
+    }
+
+    /// Whether the signer (the HSM) signs: a probe signature, made at most
+    /// once per [`SIGNER_PROBE_INTERVAL`] (readiness checks from several
+    /// load balancers do not multiply the HSM calls); blocks for one
+    /// signature when it probes. `Err` carries the reason.
+    pub fn probe_signer(&self) -> std::result::Result<(), String> {
+        let as_result = |e: &Option<String>| e.clone().map_or(Ok(()), Err);
+        let Ok(mut last) = self.inner.signer_probe.try_lock() else {
+            // Another thread is probing: the previous answer stands.
+            return self
+                .inner
+                .signer_probe
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(Ok(()), |(_, e)| as_result(e));
+        };
+        if let Some((at, e)) = last.as_ref() {
+            if at.elapsed() < SIGNER_PROBE_INTERVAL {
+                return as_result(e);
+            }
+        }
+        let outcome = self
+            .inner
+            .signer
+            .sign(b"TSA readiness probe")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        *last = Some((Instant::now(), outcome.clone().err()));
+        outcome
     }
 
     /// Whether tokens can be issued now (cheaper than [`Self::status`]).

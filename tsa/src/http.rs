@@ -45,13 +45,14 @@ pub fn router(tsa: TimeStampAuthority) -> Router {
         .with_state(tsa)
 }
 
-/// [`router`] plus `/healthz` and `/readyz`: what the TSA's dedicated
-/// listener ([`crate::listener`]) serves, for the load balancer in front of
-/// it (no status page: operator information stays on the main listener).
+/// [`router`] plus `/healthz` and `/readyz` with a probe signature
+/// ([`listener_readyz`]): what the TSA's dedicated listener
+/// ([`crate::listener`]) serves, for the load balancer in front of it (no
+/// status page: operator information stays on the main listener).
 pub fn listener_router(tsa: TimeStampAuthority) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(listener_readyz))
         .with_state(tsa.clone())
         .merge(router(tsa))
 }
@@ -158,19 +159,41 @@ async fn healthz() -> Response {
         .into_response()
 }
 
-/// `/readyz`: 200 when tokens can be issued, 503 with the reasons otherwise.
+/// `/readyz`: 200 when tokens can be issued as far as the clock and the
+/// recorder go, 503 with the reasons otherwise (the HSM is `igc serve`'s
+/// own readiness probe on the main listener).
 pub async fn readyz(State(tsa): State<TimeStampAuthority>) -> Response {
+    readiness(&tsa, None)
+}
+
+/// `/readyz` of the dedicated listener: [`readyz`] and a probe signature
+/// ([`TimeStampAuthority::probe_signer`], at most one a second), so that a
+/// load balancer in front of the TSA port also sees an HSM outage. Signs
+/// inline: the listener's threads are signing threads.
+pub async fn listener_readyz(State(tsa): State<TimeStampAuthority>) -> Response {
+    let hsm = tsa.probe_signer();
+    readiness(&tsa, Some(hsm))
+}
+
+fn readiness(tsa: &TimeStampAuthority, hsm: Option<Result<(), String>>) -> Response {
     let st = tsa.status();
-    let code = if st.ready {
+    let ready = st.ready && hsm.as_ref().is_none_or(|h| h.is_ok());
+    let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({
-        "status": if st.ready { "ready" } else { "not ready" },
+    let mut body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
         "clock_trusted": st.clock.trusted,
         "clock_reasons": st.clock.reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "recorder_healthy": st.recorder.healthy,
     });
+    if let Some(h) = hsm {
+        body["hsm"] = serde_json::Value::String(match h {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => e,
+        });
+    }
     (code, axum::Json(body)).into_response()
 }

@@ -29,8 +29,9 @@
 //! - a request's headers must arrive within [`HEADER_READ_TIMEOUT`], which
 //!   also closes keep-alive connections idle that long: a load balancer in
 //!   front must close its idle connections sooner;
-//! - `/readyz` reports the clock and the recorder only; the HSM's state shows
-//!   in `systemFailure` replies and in `igc serve`'s main `/readyz`.
+//! - `/readyz` ([`crate::http::listener_readyz`]) also makes a probe
+//!   signature, at most one a second, so that a load balancer in front of
+//!   this port sees an HSM outage.
 //!
 //! `SO_REUSEPORT` lets another process of the same user bind the same port
 //! and receive part of the connections (Linux refuses other users): run

@@ -57,9 +57,31 @@ async fn hsm_unavailable_is_system_failure_then_recovers() {
         .last_signing_error
         .expect("signing error reported in the status");
     assert!(err.contains("unavailable"), "{err}");
-    // The clock is fine: readiness is about time and recording; the HSM
-    // state is the binary's own readiness probe.
+    // The clock is fine: the status's readiness is about time and
+    // recording; the HSM state is the binary's own readiness probe, and the
+    // dedicated listener's `/readyz` probes it too.
     assert!(st.clock.trusted);
+    let readyz = run.listener_url.replace("/tsa", "/readyz");
+    let listener_ready = || async {
+        let r = request(&c, "GET", &readyz, None, vec![]).await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        (r.status, v)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = listener_ready().await;
+        if status == 503 {
+            let hsm = v["hsm"].as_str().unwrap();
+            assert!(hsm.contains("unavailable"), "{v}");
+            assert_eq!(v["clock_trusted"], true, "{v}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listener ready without the token: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     for d in &dirs {
         std::fs::rename(away.join(d.file_name().unwrap()), d).unwrap();
@@ -76,4 +98,14 @@ async fn hsm_unavailable_is_system_failure_then_recovers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(run.tsa.status().last_signing_error.is_none());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = listener_ready().await;
+        if status == 200 {
+            assert_eq!(v["hsm"], "ok", "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "listener not ready again: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
