@@ -522,6 +522,17 @@ fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa
     let threads = t
         .listen_threads
         .unwrap_or_else(|| tsa::listener::default_threads(tsa));
+    // Listener threads sign besides the TSA's lanes, from the same session pool as the CAs'
+    // and OCSP's signers: say so when the TSA alone could take every session.
+    let tsa_sessions = tsa.signing_lanes() + threads;
+    if tsa_sessions >= cfg.hsm.max_sessions {
+        tracing::warn!(
+            tsa_sessions,
+            max_sessions = cfg.hsm.max_sessions,
+            "the TSA may sign with as many HSM sessions as hsm.max_sessions allows in all \
+             (signing lanes + listener threads): raise hsm.max_sessions, or other signers wait"
+        );
+    }
     let listener = tsa::TsaListener::start(addr, threads, tsa::http::listener_router(tsa.clone()))
         .context("starting the TSA listener")?;
     Ok(Some(listener))
