@@ -126,13 +126,32 @@ impl CaConfig {
     }
 }
 
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration {}", path.display()))
+}
+
+/// Relative paths in the configuration are relative to its directory.
+fn base_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
 impl IgcConfig {
     /// Reads, parses and validates the configuration at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read configuration {}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base)
+        let text = read(path)?;
+        Self::parse(&text, base_of(path))
+            .with_context(|| format!("invalid configuration {}", path.display()))
+    }
+
+    /// [`Self::load`] with command-line overrides applied by `adjust` before the whole is
+    /// validated (an override may complete what the file alone leaves invalid).
+    pub fn load_with(
+        path: &Path,
+        adjust: impl FnOnce(&mut IgcConfig) -> Result<()>,
+    ) -> Result<Self> {
+        let text = read(path)?;
+        Self::parse_with(&text, base_of(path), adjust)
             .with_context(|| format!("invalid configuration {}", path.display()))
     }
 
@@ -140,8 +159,17 @@ impl IgcConfig {
     /// relative paths are relative to `base`. Reads no file: what names
     /// files is checked when they are opened.
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        Self::parse_with(text, base, |_| Ok(()))
+    }
+
+    fn parse_with(
+        text: &str,
+        base: &Path,
+        adjust: impl FnOnce(&mut IgcConfig) -> Result<()>,
+    ) -> Result<Self> {
         let mut cfg: IgcConfig = toml::from_str(text)?;
         cfg.resolve(base);
+        adjust(&mut cfg)?;
         cfg.validate()?;
         Ok(cfg)
     }

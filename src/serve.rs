@@ -539,22 +539,26 @@ fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa
 }
 
 pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
-    let mut cfg = IgcConfig::load(config)?;
-    if let Some(l) = args.listen {
-        cfg.server.listen = l;
-    }
-    if let Some(l) = args.portal_listen {
-        match cfg.portal.as_mut() {
-            Some(p) => p.listen = l,
-            None => bail!("--portal-listen given but igc.toml has no [portal]"),
+    // The command line's addresses, applied before the configuration is validated: the file may
+    // set `tsa.listen_threads` and leave the address to `--tsa-listen`.
+    let cfg = IgcConfig::load_with(config, |cfg| {
+        if let Some(l) = args.listen {
+            cfg.server.listen = l;
         }
-    }
-    if let Some(l) = args.tsa_listen {
-        match cfg.tsa.as_mut() {
-            Some(t) => t.listen = Some(l),
-            None => bail!("--tsa-listen given but igc.toml has no [tsa]"),
+        if let Some(l) = args.portal_listen {
+            match cfg.portal.as_mut() {
+                Some(p) => p.listen = l,
+                None => bail!("--portal-listen given but igc.toml has no [portal]"),
+            }
         }
-    }
+        if let Some(l) = args.tsa_listen {
+            match cfg.tsa.as_mut() {
+                Some(t) => t.listen = Some(l),
+                None => bail!("--tsa-listen given but igc.toml has no [tsa]"),
+            }
+        }
+        Ok(())
+    })?;
     cfg.export_softhsm_conf();
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()

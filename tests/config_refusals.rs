@@ -57,3 +57,40 @@ fn garbage_and_unknown_fields_in_the_configuration_are_refused() {
     left.sort();
     assert_eq!(left.len(), cases.len(), "{left:?}");
 }
+
+/// `--tsa-listen` is applied before the configuration is validated: a file that sets
+/// `tsa.listen_threads` and leaves the address to the command line is accepted (the run then
+/// stops further on, at the certificates this test does not provide).
+#[test]
+fn command_line_addresses_complete_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("var")).unwrap();
+    let path = d.join("var/threads.toml");
+    std::fs::write(
+        &path,
+        "[server]\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\n[pki]\nroot_certificate = \"r\"\nroot_crl = \"c\"\n[database]\nurl = \"sqlite://x.db?mode=rwc\"\n[tsa]\npolicy = \"1.3.6.1.5.5.7.13.8\"\ninstance_id = 1\nkey_label = \"tsa\"\ncertificate = \"tsa.pem\"\nlisten_threads = 2\n[tsa.clock]\nservers = [\"127.0.0.1:1230\", \"127.0.0.2\"]\n",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--config", config, "--listen", "127.0.0.1:0"];
+        args.extend(extra);
+        igc(d, &args)
+    };
+    let alone = serve(&[]);
+    assert_eq!(alone.status.code(), Some(1));
+    assert!(
+        stderr(&alone).contains("tsa.listen_threads is set but tsa.listen is not"),
+        "{}",
+        stderr(&alone)
+    );
+    let completed = serve(&["--tsa-listen", "127.0.0.1:0"]);
+    assert_eq!(completed.status.code(), Some(1));
+    let text = stderr(&completed);
+    assert!(!text.contains("listen_threads"), "{text}");
+    assert!(
+        text.contains("reading ") && text.contains("var/r"),
+        "{text}"
+    );
+}
