@@ -135,7 +135,11 @@ impl Lanes {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return rx.await.unwrap_or(Err(NotRun::Lost));
             }
-            Local::Full => return Err(NotRun::QueueFull),
+            Local::Full(job) => {
+                // Dropped here, outside the thread's queue borrow.
+                drop(job);
+                return Err(NotRun::QueueFull);
+            }
             Local::NotHere(job) => job,
         };
         let start_lane = {
@@ -264,7 +268,7 @@ thread_local! {
 
 enum Local {
     Queued,
-    Full,
+    Full(Job),
     NotHere(Job),
 }
 
@@ -298,19 +302,28 @@ impl LocalSigner {
     }
 
     fn push(job: Job, max_queued: usize, max_wait: Duration) -> Local {
-        LOCAL.with(|l| match l.borrow_mut().as_mut() {
-            None => Local::NotHere(job),
-            Some(q) if q.jobs.len() >= max_queued => Local::Full,
+        // Only the queue operation runs under the borrow: dropping a refused
+        // job (its record reservation, its result channel) and waking the
+        // signer stay outside it.
+        let pushed = LOCAL.with(|l| match l.borrow_mut().as_mut() {
+            None => Err(Local::NotHere(job)),
+            Some(q) if q.jobs.len() >= max_queued => Err(Local::Full(job)),
             Some(q) => {
                 q.jobs.push(LocalJob {
                     queued: Instant::now(),
                     max_wait,
                     job,
                 });
-                q.work.notify_one();
+                Ok(q.work.clone())
+            }
+        });
+        match pushed {
+            Ok(work) => {
+                work.notify_one();
                 Local::Queued
             }
-        })
+            Err(not_queued) => not_queued,
+        }
     }
 
     /// Signs the thread's queue whenever jobs arrive, until dropped (with
