@@ -35,6 +35,16 @@ fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The development hierarchy with its TSA checking the clock against two SNTP responders on
+/// loopback (in sync; the test may drift them), and `doc.txt` holding `doc`.
+fn dev_pki_with_clock(doc: &str) -> (DevPki, Sntp, Sntp) {
+    let pki = DevPki::new();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    std::fs::write(pki.dir.path().join("doc.txt"), doc).unwrap();
+    (pki, a, b)
+}
+
 /// The tests of this file one at a time: the load of the crash test would otherwise starve
 /// the clock guard's 200 ms SNTP exchanges in the others and make them refuse.
 fn alone() -> std::sync::MutexGuard<'static, ()> {
@@ -125,15 +135,8 @@ fn reply_text(reply_path: &Path) -> String {
 #[test]
 fn tsa_in_serve_with_clock_guard() {
     let _alone = alone();
-    let pki = DevPki::new();
+    let (pki, _a, b) = dev_pki_with_clock("Certificat médical de non contre-indication\n");
     let d = pki.dir.path();
-    let (a, b) = (Sntp::start(0), Sntp::start(0));
-    configure_clock(&pki, &a, &b);
-    std::fs::write(
-        d.join("doc.txt"),
-        "Certificat médical de non contre-indication\n",
-    )
-    .unwrap();
     let server = start_ready(d);
     let untrusted = untrusted_chain(&pki);
 
@@ -252,12 +255,9 @@ fn tsa_in_serve_records_tokens_on_postgres() {
         return; // IGC_SKIP_PG=1
     };
     let url = cluster.create_database("tsa").unwrap();
-    let pki = DevPki::new();
+    let (pki, _a, _b) = dev_pki_with_clock("Ordonnance sécurisée\n");
     common::use_database(&pki, &url);
     let d = pki.dir.path();
-    let (a, b) = (Sntp::start(0), Sntp::start(0));
-    configure_clock(&pki, &a, &b);
-    std::fs::write(d.join("doc.txt"), "Ordonnance sécurisée\n").unwrap();
     let server = start_ready(d);
     let untrusted = untrusted_chain(&pki);
     // Serials as OpenSSL prints them ("Serial number: 0x…"), normalised to lower-case hex
@@ -351,11 +351,8 @@ fn reply_outcome(reply: &[u8]) -> Result<String, Option<FailureInfo>> {
 #[test]
 fn tsa_in_serve_killed_under_load_loses_at_most_the_last_second() {
     let _alone = alone();
-    let pki = DevPki::new();
+    let (pki, _a, _b) = dev_pki_with_clock("Ordonnance de sortie\n");
     let d = pki.dir.path();
-    let (a, b) = (Sntp::start(0), Sntp::start(0));
-    configure_clock(&pki, &a, &b);
-    std::fs::write(d.join("doc.txt"), "Ordonnance de sortie\n").unwrap();
     let server = start_ready(d);
     let q = Arc::new(query(d, "load", &["-sha256", "-cert"]));
     // Two clients through the main listener, two through the TSA's own.
@@ -490,11 +487,8 @@ fn listener_readyz(server: &Server) -> String {
 #[test]
 fn tsa_in_serve_stopped_by_sigterm_records_every_token() {
     let _alone = alone();
-    let pki = DevPki::new();
+    let (pki, _a, _b) = dev_pki_with_clock("Ordonnance de renouvellement\n");
     let d = pki.dir.path();
-    let (a, b) = (Sntp::start(0), Sntp::start(0));
-    configure_clock(&pki, &a, &b);
-    std::fs::write(d.join("doc.txt"), "Ordonnance de renouvellement\n").unwrap();
     let mut server = start_ready(d);
     let q = Arc::new(query(d, "term", &["-sha256", "-cert"]));
     let urls = urls_of(&server);
