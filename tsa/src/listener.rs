@@ -348,6 +348,24 @@ mod tests {
             seen.insert(name);
         }
         assert!(seen.len() >= 2, "one thread served everything: {seen:?}");
+        // Bytes that are not HTTP: hyper answers 400 and closes; the
+        // thread keeps serving.
+        let garbage = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"\x16\x03\x01\x02\x00 not http\r\n\r\n")
+                .unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage:?}");
+        let again = tokio::task::spawn_blocking(move || get(addr, "/who"))
+            .await
+            .unwrap();
+        assert!(again.starts_with("HTTP/1.1 200"), "{again}");
         // A second listener cannot take a port bound without SO_REUSEPORT.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let err = TsaListener::start(taken.local_addr().unwrap(), 2, app()).unwrap_err();
