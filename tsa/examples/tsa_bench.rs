@@ -26,7 +26,7 @@
 //! counts that saturate the two cores, see `bench` —, both keys;
 //! `TSA_BENCH_SIGNERS` sets `max_concurrent_signatures`, by default chosen
 //! by the key: 4 for EC, 3 for RSA; `TSA_BENCH_THREADS` the threads of the
-//! dedicated listener, by default one per core plus one; `TSA_BENCH_VIA`
+//! dedicated listener, by default one per core; `TSA_BENCH_VIA`
 //! `listener` or `main` measures one listener only).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

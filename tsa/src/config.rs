@@ -98,8 +98,8 @@ pub struct TsaConfig {
     #[serde(default)]
     pub listen: Option<SocketAddr>,
     /// Threads of that listener, 1..=256; each signs its own requests, one
-    /// signature at a time, besides the shared lanes. Unset: one per core
-    /// plus one, at most the signing lanes
+    /// signature at a time, besides the shared lanes. Unset: one per core,
+    /// at most the signing lanes
     /// ([`crate::listener::default_threads`]).
     #[serde(default)]
     pub listen_threads: Option<usize>,
