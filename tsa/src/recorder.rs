@@ -72,7 +72,7 @@ pub struct IssuedToken {
 impl IssuedToken {
     /// The serial as lower-case hex (what logs and databases show).
     pub fn serial_hex(&self) -> String {
-        hex::encode(&self.serial)
+        ca::storage::lower_hex(&self.serial)
     }
 }
 

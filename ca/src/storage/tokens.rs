@@ -8,7 +8,7 @@
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{db_time, now, parse_db_time, Backend, Store};
+use super::{db_time, lower_hex, now, parse_db_time, Backend, Store};
 use crate::error::{Error, Result};
 
 /// One issued token, as recorded.
@@ -27,9 +27,39 @@ pub struct TimestampTokenRecord {
 
 const MAX_SERIAL_HEX: usize = 42;
 
-/// Rows per INSERT: 8 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535
-/// bound parameters per statement.
-const TOKENS_PER_STATEMENT: usize = 250;
+/// Most rows per INSERT: 8 parameters each, well under SQLite's 32,766 and PostgreSQL's
+/// 65,535 bound parameters per statement. Batches are cut into statements of 256, 128, …, 2
+/// and 1 rows (the binary digits of their length), so that every statement has one of nine
+/// shapes, each prepared once per connection and its SQL built once per process: a statement
+/// of any other length would be parsed anew for every batch, which showed in the profile.
+const TOKENS_PER_STATEMENT: usize = 256;
+const STATEMENT_SHAPES: usize = TOKENS_PER_STATEMENT.trailing_zeros() as usize + 1;
+
+/// The INSERT for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]), built once.
+fn cached_insert_sql(rows: usize, numbered: bool) -> &'static str {
+    static SQL: [[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2] =
+        [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2];
+    let shape = (rows.trailing_zeros() as usize).min(STATEMENT_SHAPES - 1);
+    SQL[usize::from(numbered)][shape].get_or_init(|| insert_tokens_sql(1 << shape, numbered))
+}
+
+/// Cuts `batch` into runs of the sizes [`cached_insert_sql`] has: the largest first.
+fn statement_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if batch.is_empty() {
+            return None;
+        }
+        let size = if batch.len() >= TOKENS_PER_STATEMENT {
+            TOKENS_PER_STATEMENT
+        } else {
+            // The highest power of two not above the length.
+            1 << (usize::BITS - 1 - batch.len().leading_zeros())
+        };
+        let (chunk, rest) = batch.split_at(size);
+        batch = rest;
+        Some(chunk)
+    })
+}
 
 /// `INSERT … VALUES ($1, …, $8), ($9, …), … ON CONFLICT (serial) DO NOTHING` for `rows` rows
 /// (only numbers are formatted into it). SQLite gets anonymous `?` parameters: there `$N` and
@@ -95,14 +125,11 @@ impl Store {
         // rate (thousands of tokens a second) a statement per row cost about 10 µs of CPU per
         // token and let the recorder fall up to 0.75 s behind (the TSA refuses past 1 s).
         let mut inserted = 0u64;
-        for chunk in batch.chunks(TOKENS_PER_STATEMENT) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_tokens_sql(
+        for chunk in statement_chunks(batch) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(cached_insert_sql(
                 chunk.len(),
                 self.backend == Backend::Postgres,
-            )))
-            // Full chunks reuse one prepared statement; the shorter last chunk of a batch varies
-            // in size and is not cached (it would fill the statement cache).
-            .persistent(chunk.len() == TOKENS_PER_STATEMENT);
+            )));
             for t in chunk {
                 query = query
                     .bind(t.serial_hex.as_str())
@@ -110,8 +137,8 @@ impl Store {
                     .bind(db_time(t.gen_time)?)
                     .bind(t.policy.as_str())
                     .bind(t.imprint_algorithm.as_str())
-                    .bind(hex::encode(&t.imprint))
-                    .bind(hex::encode(t.token_sha256))
+                    .bind(lower_hex(&t.imprint))
+                    .bind(lower_hex(&t.token_sha256))
                     .bind(recorded_at.as_str());
             }
             inserted += query.execute(&mut *tx).await?.rows_affected();
@@ -128,7 +155,7 @@ impl Store {
                 .bind(t.serial_hex.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
-                if recorded.as_deref() != Some(hex::encode(t.token_sha256).as_str()) {
+                if recorded.as_deref() != Some(lower_hex(&t.token_sha256).as_str()) {
                     return Err(Error::DuplicateTimestampSerial {
                         serial: t.serial_hex.clone(),
                     });
@@ -178,5 +205,48 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         u64::try_from(n).map_err(|_| Error::corrupt("timestamp_tokens", "count"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_the_cached_shapes() {
+        for len in [0usize, 1, 2, 3, 255, 256, 257, 603, 2_048, 2_049] {
+            let batch: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&batch).collect();
+            // Every row once, in order, in chunks of a cached size, largest first.
+            assert_eq!(chunks.concat(), batch);
+            assert!(chunks.windows(2).all(|w| w[0].len() >= w[1].len()));
+            for c in &chunks {
+                assert!(c.len().is_power_of_two() && c.len() <= TOKENS_PER_STATEMENT);
+            }
+            // At most one chunk of each size below the largest.
+            let small: Vec<usize> = chunks
+                .iter()
+                .map(|c| c.len())
+                .filter(|&n| n < TOKENS_PER_STATEMENT)
+                .collect();
+            assert_eq!(
+                small.len(),
+                (len % TOKENS_PER_STATEMENT).count_ones() as usize
+            );
+        }
+    }
+
+    #[test]
+    fn cached_statements_have_their_rows_parameters() {
+        for shape in 0..STATEMENT_SHAPES {
+            let rows = 1usize << shape;
+            let anonymous = cached_insert_sql(rows, false);
+            assert_eq!(anonymous.matches('?').count(), rows * 8);
+            assert!(std::ptr::eq(anonymous, cached_insert_sql(rows, false)));
+            let numbered = cached_insert_sql(rows, true);
+            assert!(numbered.contains(&format!("${}", rows * 8)));
+            assert!(!numbered.contains(&format!("${}", rows * 8 + 1)));
+        }
     }
 }
