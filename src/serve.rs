@@ -533,8 +533,13 @@ fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa
              (signing lanes + listener threads): raise hsm.max_sessions, or other signers wait"
         );
     }
-    let listener = tsa::TsaListener::start(addr, threads, tsa::http::listener_router(tsa.clone()))
-        .context("starting the TSA listener")?;
+    let listener = tsa::TsaListener::start(
+        addr,
+        threads,
+        tsa::listener::stall_limit(tsa),
+        tsa::http::listener_router(tsa.clone()),
+    )
+    .context("starting the TSA listener")?;
     Ok(Some(listener))
 }
 

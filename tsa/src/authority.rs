@@ -802,6 +802,12 @@ impl TimeStampAuthority {
         self.inner.lanes.max_lanes()
     }
 
+    /// How long a request may wait for a signing lane (or a listener
+    /// thread) before it is refused (`tsa.queue_timeout_ms`).
+    pub fn queue_timeout(&self) -> Duration {
+        self.inner.queue_timeout
+    }
+
     /// Answers one DER `TimeStampReq`. Never fails: every problem is a
     /// rejection reply.
     pub async fn respond(&self, request: &[u8]) -> Reply {

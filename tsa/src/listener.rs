@@ -23,9 +23,13 @@
 //!   main listener, so the HSM sessions must cover both;
 //! - a thread's connections wait while it signs: a signature that hangs (an
 //!   HSM that stops answering, a session pool exhausted for its wait time)
-//!   stalls every connection of that thread, and the kernel keeps giving
-//!   the thread its share of new connections — where on the main listener a
-//!   hung lane holds only its own job. The HSM's own timeouts bound this;
+//!   stalls every connection that thread has accepted — where on the main
+//!   listener a hung lane holds only its own job. A watchdog keeps the
+//!   stall from spreading: a thread that has not run for [`stall_limit`]
+//!   has its socket taken out of the port's group (connections waiting in
+//!   its accept queue are reset; new ones go to the other threads, or are
+//!   refused if every thread is stalled, which a load balancer sees at
+//!   once), and the thread binds a new socket when it runs again;
 //! - a request's headers must arrive within [`HEADER_READ_TIMEOUT`], which
 //!   also closes keep-alive connections idle that long: a load balancer in
 //!   front must close its idle connections sooner;
@@ -40,7 +44,9 @@
 //! [`TimeStampAuthority::respond`]: crate::TimeStampAuthority::respond
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -62,6 +68,108 @@ pub const MAX_THREADS: usize = 256;
 /// Pending connections per socket (the kernel caps it at `somaxconn`).
 const BACKLOG: i32 = 1024;
 
+/// How much longer than the TSA's queue timeout a thread may go without
+/// running before the watchdog takes it out of the port's group
+/// ([`stall_limit`]).
+pub const STALL_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a thread of `tsa`'s listener may go without running before it
+/// is taken out of the port's group until it runs again: the queue timeout
+/// plus [`STALL_MARGIN`] (3 s by default). A batch of signatures ends
+/// within the queue timeout plus one signature — the jobs that waited
+/// longer are refused, not signed —, so only a thread stuck in a call (a
+/// hung HSM, an HSM session waited for) goes past it.
+pub fn stall_limit(tsa: &TimeStampAuthority) -> Duration {
+    tsa.queue_timeout() + STALL_MARGIN
+}
+
+/// How often each thread shows it runs.
+const HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// How often the watchdog looks.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// What the watchdog knows of one thread.
+#[derive(Debug, Default)]
+struct ThreadWatch {
+    /// Milliseconds since [`Watch::base`] at the thread's last heartbeat.
+    beat_ms: AtomicU64,
+    /// The watchdog took the thread's socket out of the group.
+    detached: AtomicBool,
+    /// A duplicate of the thread's listening socket: shutting it down takes
+    /// the socket out of the group without the thread's help.
+    socket: Mutex<Option<socket2::Socket>>,
+    /// Wakes the thread's accept loop to bind a new socket.
+    rejoin: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+struct Watch {
+    base: Instant,
+    stall_limit: Duration,
+    threads: Vec<ThreadWatch>,
+}
+
+impl Watch {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn stalled(&self) -> usize {
+        self.threads
+            .iter()
+            .filter(|t| t.detached.load(Ordering::Acquire))
+            .count()
+    }
+
+    /// Hands the watchdog a duplicate of thread `i`'s socket.
+    fn register(&self, i: usize, socket: &std::net::TcpListener) {
+        let dup = socket.try_clone().map(socket2::Socket::from);
+        match dup {
+            Ok(dup) => {
+                *self.threads[i]
+                    .socket
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(dup);
+            }
+            // Without it the watchdog cannot detach this thread; it still serves.
+            Err(e) => tracing::warn!(error = %e, "TSA listener: no socket for the watchdog"),
+        }
+    }
+
+    /// One look: takes stalled threads out of the group.
+    fn check(&self, addr: SocketAddr) {
+        let now = self.now_ms();
+        let limit = u64::try_from(self.stall_limit.as_millis()).unwrap_or(u64::MAX);
+        for (i, t) in self.threads.iter().enumerate() {
+            // `detached` before the beat: a thread back from a stall stores a
+            // fresh beat before it clears `detached`.
+            if t.detached.load(Ordering::Acquire) {
+                continue;
+            }
+            let beat = t.beat_ms.load(Ordering::Acquire);
+            if now.saturating_sub(beat) < limit {
+                continue;
+            }
+            let socket = t.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(socket) = socket else { continue };
+            t.detached.store(true, Ordering::Release);
+            match socket.shutdown(std::net::Shutdown::Read) {
+                Ok(()) => tracing::warn!(
+                    thread = i,
+                    %addr,
+                    stalled_ms = now.saturating_sub(beat),
+                    "TSA listener thread stalled (HSM not answering?): its share of new connections goes to the other threads until it runs again"
+                ),
+                Err(e) => {
+                    tracing::error!(thread = i, error = %e, "TSA listener: cannot detach a stalled thread")
+                }
+            }
+            metrics::gauge!("tsa_listener_stalled_threads").set(self.stalled() as f64);
+        }
+    }
+}
+
 /// Threads for a TSA's listener when the configuration sets none: one per
 /// core (measured on two cores, interleaved runs: two threads give EC P-256
 /// 59–61 % of the raw HSM rate at 89–91 µs of CPU per token, three 57–59 %
@@ -80,6 +188,7 @@ pub struct TsaListener {
     addr: SocketAddr,
     stop: std::sync::Arc<watch::Sender<bool>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    watch: Arc<Watch>,
 }
 
 impl TsaListener {
@@ -88,7 +197,14 @@ impl TsaListener {
     /// it — from `threads` threads. Fails if the address cannot be bound or
     /// a thread cannot be started; the threads already started are told to
     /// stop then.
-    pub fn start(addr: SocketAddr, threads: usize, app: Router) -> Result<TsaListener> {
+    /// A thread that does not run for `stall_limit` ([`stall_limit`]) is
+    /// taken out of the port's group until it runs again.
+    pub fn start(
+        addr: SocketAddr,
+        threads: usize,
+        stall_limit: Duration,
+        app: Router,
+    ) -> Result<TsaListener> {
         if !(1..=MAX_THREADS).contains(&threads) {
             return Err(Error::config(format!(
                 "the TSA listener needs 1..={MAX_THREADS} threads, not {threads}"
@@ -102,24 +218,42 @@ impl TsaListener {
             sockets.push(bind(addr)?);
         }
         let (stop, stop_rx) = watch::channel(false);
+        let watch = Arc::new(Watch {
+            base: Instant::now(),
+            stall_limit,
+            threads: (0..threads).map(|_| ThreadWatch::default()).collect(),
+        });
         let mut listener = TsaListener {
             addr,
             stop: std::sync::Arc::new(stop),
-            threads: Vec::with_capacity(threads),
+            threads: Vec::with_capacity(threads + 1),
+            watch: watch.clone(),
         };
         for (i, socket) in sockets.into_iter().enumerate() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|source| Error::Listen { addr, source })?;
-            let (app, stop) = (app.clone(), stop_rx.clone());
+            watch.register(i, &socket);
+            let (app, stop, watch) = (app.clone(), stop_rx.clone(), watch.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("tsa-listener-{i}"))
                 .spawn(move || {
                     let signer = LocalSigner::install();
                     runtime.block_on(async move {
                         tokio::spawn(signer.run());
-                        serve(socket, app, stop).await;
+                        tokio::spawn(heartbeat(watch.clone(), i));
+                        serve(
+                            socket,
+                            app,
+                            stop,
+                            Thread {
+                                watch,
+                                index: i,
+                                addr,
+                            },
+                        )
+                        .await;
                     });
                 });
             match spawned {
@@ -130,7 +264,26 @@ impl TsaListener {
                 }
             }
         }
+        let stop = stop_rx.clone();
+        let watchdog = std::thread::Builder::new()
+            .name("tsa-listener-watchdog".into())
+            .spawn(move || {
+                while !*stop.borrow() {
+                    std::thread::sleep(WATCH_INTERVAL);
+                    watch.check(addr);
+                }
+            });
+        match watchdog {
+            Ok(t) => listener.threads.push(t),
+            Err(source) => return Err(Error::Listen { addr, source }),
+        }
         Ok(listener)
+    }
+
+    /// Threads the watchdog has taken out of the port's group because
+    /// they stopped running (and that have not run again since).
+    pub fn stalled_threads(&self) -> usize {
+        self.watch.stalled()
     }
 
     /// The address the listener is bound to.
@@ -140,7 +293,7 @@ impl TsaListener {
 
     /// Threads serving.
     pub fn threads(&self) -> usize {
-        self.threads.len()
+        self.watch.threads.len()
     }
 
     /// Stops accepting connections without waiting (the threads then let
@@ -212,10 +365,74 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// Shows the watchdog that thread `i` runs.
+async fn heartbeat(watch: Arc<Watch>, i: usize) {
+    let me = &watch.threads[i];
+    loop {
+        me.beat_ms.store(watch.now_ms(), Ordering::Release);
+        if me.detached.load(Ordering::Acquire) {
+            // Running again after a stall: the accept loop binds anew.
+            me.rejoin.notify_one();
+        }
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// Which thread of which listener an accept loop serves.
+struct Thread {
+    watch: Arc<Watch>,
+    index: usize,
+    addr: SocketAddr,
+}
+
+impl Thread {
+    fn me(&self) -> &ThreadWatch {
+        &self.watch.threads[self.index]
+    }
+
+    /// After the watchdog took this thread's socket out of the group: a new
+    /// socket in the group, or `None` (logged) to try again later.
+    fn rejoin(&self) -> Option<tokio::net::TcpListener> {
+        let socket = match bind(self.addr) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(thread = self.index, error = %e, "TSA listener: a thread back from a stall cannot bind again; retrying");
+                return None;
+            }
+        };
+        self.watch.register(self.index, &socket);
+        match tokio::net::TcpListener::from_std(socket) {
+            Ok(l) => {
+                // A fresh beat first: the watchdog must not see an old one
+                // on a thread it no longer counts as detached.
+                self.me()
+                    .beat_ms
+                    .store(self.watch.now_ms(), Ordering::Release);
+                self.me().detached.store(false, Ordering::Release);
+                metrics::gauge!("tsa_listener_stalled_threads").set(self.watch.stalled() as f64);
+                tracing::info!(
+                    thread = self.index,
+                    "TSA listener thread runs again and takes connections"
+                );
+                Some(l)
+            }
+            Err(e) => {
+                tracing::error!(thread = self.index, error = %e, "TSA listener: a thread back from a stall cannot use its new socket; retrying");
+                None
+            }
+        }
+    }
+}
+
 /// One thread's accept loop, until `stop`; then a graceful drain of its
 /// connections, at most `SHUTDOWN_GRACE`.
-async fn serve(socket: std::net::TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
-    let listener = match tokio::net::TcpListener::from_std(socket) {
+async fn serve(
+    socket: std::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    thread: Thread,
+) {
+    let mut listener = match tokio::net::TcpListener::from_std(socket) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "TSA listener thread cannot use its socket");
@@ -231,6 +448,12 @@ async fn serve(socket: std::net::TcpListener, app: Router, mut stop: watch::Rece
         tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => break,
+            _ = thread.me().rejoin.notified(), if thread.me().detached.load(Ordering::Acquire) => {
+                match thread.rejoin() {
+                    Some(l) => listener = l,
+                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     // Replies are small and written at once: no Nagle delay.
@@ -242,6 +465,14 @@ async fn serve(socket: std::net::TcpListener, app: Router, mut stop: watch::Rece
                         // connection; hyper has answered what it could.
                         let _ = connection.await;
                     });
+                }
+                Err(_) if thread.me().detached.load(Ordering::Acquire) => {
+                    // The socket the watchdog shut down, and this thread
+                    // runs again: bind anew.
+                    match thread.rejoin() {
+                        Some(l) => listener = l,
+                        None => tokio::time::sleep(Duration::from_secs(1)).await,
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors, mostly: wait instead of spinning.
@@ -283,6 +514,8 @@ mod tests {
         out
     }
 
+    const TEST_STALL_LIMIT: Duration = Duration::from_secs(1);
+
     fn app() -> Router {
         Router::new()
             .route(
@@ -298,6 +531,34 @@ mod tests {
                     "done"
                 }),
             )
+            .route(
+                // What a hung HSM call does: the thread does not run.
+                "/block",
+                axum::routing::get(|| async {
+                    std::thread::sleep(TEST_STALL_LIMIT + Duration::from_millis(1_500));
+                    "unblocked"
+                }),
+            )
+    }
+
+    /// `GET /who` on a fresh connection, given `within` to answer: the
+    /// serving thread's name, or why not.
+    fn who(addr: SocketAddr, within: Duration) -> std::result::Result<String, String> {
+        let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(within)).unwrap();
+        write!(
+            s,
+            "GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .map_err(|e| format!("read: {e}"))?;
+        out.rsplit("\r\n")
+            .next()
+            .filter(|name| name.starts_with("tsa-listener-"))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("reply: {out:?}"))
     }
 
     /// Sends a keep-alive GET and reads its reply (`Content-Length`), leaving
@@ -331,9 +592,73 @@ mod tests {
         }
     }
 
+    /// A thread that stops running (a hung HSM call) is taken out of the
+    /// port's group: new connections go to the other thread meanwhile, and
+    /// it takes its share again once it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_thread_leaves_the_port_to_the_others() {
+        let listener =
+            TsaListener::start("127.0.0.1:0".parse().unwrap(), 2, TEST_STALL_LIMIT, app()).unwrap();
+        let addr = listener.local_addr();
+        assert_eq!(listener.stalled_threads(), 0);
+        // Block one thread through a connection it serves.
+        let (stalled, mut blocked) = tokio::task::spawn_blocking(move || {
+            let (mut s, reply) = keep_alive(addr, "/who");
+            let name = reply.rsplit("\r\n").next().unwrap().to_owned();
+            write!(
+                s,
+                "GET /block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            (name, s)
+        })
+        .await
+        .unwrap();
+        assert!(stalled.starts_with("tsa-listener-"), "{stalled}");
+        tokio::time::sleep(TEST_STALL_LIMIT + WATCH_INTERVAL * 2).await;
+        assert_eq!(listener.stalled_threads(), 1);
+        // While it is stalled, every new connection is served, promptly, by
+        // the other thread (without the watchdog, about half would wait).
+        let stalled_name = stalled.clone();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..30 {
+                let name = who(addr, Duration::from_millis(700))
+                    .unwrap_or_else(|e| panic!("connection {i} during the stall: {e}"));
+                assert_ne!(name, stalled_name, "connection {i}");
+            }
+        })
+        .await
+        .unwrap();
+        // The blocked request is answered once the thread runs again, and
+        // the thread takes connections again.
+        let unblocked = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            blocked.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap();
+        assert!(unblocked.ends_with("unblocked"), "{unblocked}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while listener.stalled_threads() != 0 {
+            assert!(std::time::Instant::now() < deadline, "never rejoined");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let back = tokio::task::spawn_blocking(move || {
+            (0..100).any(|_| who(addr, Duration::from_secs(2)).unwrap() == stalled)
+        })
+        .await
+        .unwrap();
+        assert!(back, "the thread back from its stall took no connection");
+        let started = std::time::Instant::now();
+        listener.shutdown().await;
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn threads_share_the_port_and_stop_cleanly() {
-        let listener = TsaListener::start("127.0.0.1:0".parse().unwrap(), 3, app()).unwrap();
+        let listener =
+            TsaListener::start("127.0.0.1:0".parse().unwrap(), 3, TEST_STALL_LIMIT, app()).unwrap();
         let addr = listener.local_addr();
         assert_ne!(addr.port(), 0);
         assert_eq!(listener.threads(), 3);
@@ -369,10 +694,16 @@ mod tests {
         assert!(again.starts_with("HTTP/1.1 200"), "{again}");
         // A second listener cannot take a port bound without SO_REUSEPORT.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let err = TsaListener::start(taken.local_addr().unwrap(), 2, app()).unwrap_err();
+        let err = TsaListener::start(taken.local_addr().unwrap(), 2, TEST_STALL_LIMIT, app())
+            .unwrap_err();
         assert!(matches!(err, Error::Listen { .. }), "{err}");
-        assert!(TsaListener::start("127.0.0.1:0".parse().unwrap(), 0, app()).is_err());
-        assert!(TsaListener::start("127.0.0.1:0".parse().unwrap(), 257, app()).is_err());
+        assert!(
+            TsaListener::start("127.0.0.1:0".parse().unwrap(), 0, TEST_STALL_LIMIT, app()).is_err()
+        );
+        assert!(
+            TsaListener::start("127.0.0.1:0".parse().unwrap(), 257, TEST_STALL_LIMIT, app())
+                .is_err()
+        );
         // Shut down with an idle keep-alive connection and a request in
         // progress: the request is answered, the idle connection closed,
         // the threads end at once, and the port is free again.
