@@ -483,6 +483,17 @@ async fn serve(
         }
     }
     drop(listener);
+    // The watchdog's duplicate too: while it is open the socket keeps
+    // listening, and new connections would wait in its queue for nobody
+    // instead of being refused.
+    drop(
+        thread
+            .me()
+            .socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -714,6 +725,15 @@ mod tests {
         let slow = tokio::task::spawn_blocking(move || get(addr, "/slow"));
         tokio::time::sleep(Duration::from_millis(100)).await;
         let started = std::time::Instant::now();
+        // Once told to stop, new connections are refused at once, while the
+        // request in progress is still being answered.
+        (listener.begin_shutdown())();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "still accepting while draining"
+        );
+        assert!(!slow.is_finished());
         listener.shutdown().await;
         let took = started.elapsed();
         assert!(took < Duration::from_secs(3), "the shutdown took {took:?}");
