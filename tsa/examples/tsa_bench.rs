@@ -499,7 +499,7 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.0} | {} | {:.0} | {:.0} % | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} + {:.0} µs | {:.0} % | {:.1} ms ({:.0} tokens/s) |",
+            "| {} | {} | {:.0} | {} | {:.0} | {:.1} % | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} + {:.0} µs | {:.0} % | {:.1} ms ({:.0} tokens/s) |",
             r.key,
             r.via,
             r.raw,
@@ -519,7 +519,7 @@ fn main() {
     println!();
     for r in &rows {
         println!(
-            "{}, {} (c={}, {}): TSA / raw {:.0} % (target ≥ 60 %: {}), p99 {:.2} ms (target ≤ 10 ms: {}); CPU used during the HTTP runs: {:.0} % of 2 cores",
+            "{}, {} (c={}, {}): TSA / raw {:.1} % (target ≥ 60 %: {}), p99 {:.2} ms (target ≤ 10 ms: {}); CPU used during the HTTP runs: {:.0} % of 2 cores",
             r.key,
             r.via,
             r.conns,

@@ -8,9 +8,9 @@
 //! (`SO_REUSEPORT`: the kernel spreads the connections over the threads),
 //! hyper's HTTP/1 server over the same axum router, and a signer task that
 //! signs the requests its thread has read, all together, inline. Measured on
-//! two cores with EC P-256: 58–59 % of the raw HSM signing rate against
-//! 55 % through the main listener in the same runs (`docs/BENCHMARKS.md`).
-//!
+//! two cores with EC P-256 (two threads): 59–61 % of the raw HSM signing
+//! rate against 55–58 % through the main listener in the same runs
+//! (`docs/BENCHMARKS.md`).
 //!
 //! What stays the same: the router ([`crate::http`]: 415, 405, the size
 //! limit, rejections as RFC 3161 replies), [`TimeStampAuthority::respond`]
