@@ -618,7 +618,10 @@ struct Inner {
     max_request_bytes: usize,
     last_signing_error: std::sync::Mutex<Option<String>>,
     /// The last readiness probe of the signer: when, and its error if any.
+    /// The last probe's time and answer.
     signer_probe: std::sync::Mutex<Option<(Instant, Option<String>)>>,
+    /// When the probe in progress, if any, started.
+    signer_probe_started: std::sync::Mutex<Option<Instant>>,
     rejected: std::sync::atomic::AtomicU64,
 }
 
@@ -776,6 +779,7 @@ impl TimeStampAuthority {
                 max_request_bytes: cfg.max_request_bytes,
                 last_signing_error: std::sync::Mutex::new(None),
                 signer_probe: std::sync::Mutex::new(None),
+                signer_probe_started: std::sync::Mutex::new(None),
                 rejected: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -933,31 +937,60 @@ impl TimeStampAuthority {
     /// Whether the signer (the HSM) signs: a probe signature, made at most
     /// once per [`SIGNER_PROBE_INTERVAL`] (readiness checks from several
     /// load balancers do not multiply the HSM calls); blocks for one
-    /// signature when it probes. `Err` carries the reason.
+    /// signature when it probes. While another caller's probe is in
+    /// progress the last answer stands, without waiting for it — unless that
+    /// probe has gone unanswered for [`SIGNER_PROBE_INTERVAL`] or longer,
+    /// which is itself the answer (a hung HSM). `Err` carries the reason.
     pub fn probe_signer(&self) -> std::result::Result<(), String> {
         let as_result = |e: &Option<String>| e.clone().map_or(Ok(()), Err);
-        let Ok(mut last) = self.inner.signer_probe.try_lock() else {
-            // Another thread is probing: the previous answer stands.
-            return self
-                .inner
-                .signer_probe
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .map_or(Ok(()), |(_, e)| as_result(e));
-        };
-        if let Some((at, e)) = last.as_ref() {
+        let last = self
+            .inner
+            .signer_probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some((at, e)) = &last {
             if at.elapsed() < SIGNER_PROBE_INTERVAL {
                 return as_result(e);
             }
         }
+        {
+            let mut started = self
+                .inner
+                .signer_probe_started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(since) = *started {
+                let waited = since.elapsed();
+                if waited >= SIGNER_PROBE_INTERVAL {
+                    return Err(format!(
+                        "the HSM has not answered a probe signature for {:.1} s",
+                        waited.as_secs_f64()
+                    ));
+                }
+                return last.map_or(Ok(()), |(_, e)| as_result(&e));
+            }
+            *started = Some(Instant::now());
+        }
+        // Clears the mark even if the signer panics.
+        struct Done<'a>(&'a std::sync::Mutex<Option<Instant>>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+        }
+        let _done = Done(&self.inner.signer_probe_started);
         let outcome = self
             .inner
             .signer
             .sign(b"TSA readiness probe")
             .map(|_| ())
             .map_err(|e| e.to_string());
-        *last = Some((Instant::now(), outcome.clone().err()));
+        *self
+            .inner
+            .signer_probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), outcome.clone().err()));
         outcome
     }
 
