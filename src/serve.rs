@@ -536,7 +536,7 @@ fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa
     let listener = tsa::TsaListener::start(
         addr,
         threads,
-        tsa::listener::stall_limit(tsa),
+        tsa::listener::stall_limit(tsa, Duration::from_millis(cfg.hsm.session_wait_ms)),
         tsa::http::listener_router(tsa.clone()),
     )
     .context("starting the TSA listener")?;

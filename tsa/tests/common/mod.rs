@@ -367,7 +367,7 @@ pub async fn start_tsa_with<R: TokenRecorder + Clone>(
         cfg.listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()),
         cfg.listen_threads
             .unwrap_or_else(|| tsa::listener::default_threads(&tsa)),
-        tsa::listener::stall_limit(&tsa),
+        tsa::listener::stall_limit(&tsa, pool_options().session_wait),
         tsa::http::listener_router(tsa.clone()),
     )
     .unwrap();
