@@ -188,7 +188,10 @@ const DB_TIME: &[BorrowedFormatItem<'static>] =
 
 /// Stored form of a time: UTC, microseconds, fixed width (years 1–9999).
 pub(crate) fn db_time(t: OffsetDateTime) -> Result<String> {
-    let t = t.to_offset(UtcOffset::UTC);
+    // `to_offset` panics when the UTC date leaves the supported range.
+    let t = t
+        .checked_to_offset(UtcOffset::UTC)
+        .ok_or_else(|| Error::invalid("time", "out of range in UTC"))?;
     if !(1..=9999).contains(&t.year()) {
         return Err(Error::invalid(
             "time",
@@ -247,7 +250,8 @@ pub(crate) fn parse_db_time(table: &'static str, s: &str) -> Result<OffsetDateTi
 
 /// Truncates to the precision the store keeps (microseconds), so callers can compare.
 pub fn db_precision(t: OffsetDateTime) -> OffsetDateTime {
-    let t = t.to_offset(UtcOffset::UTC);
+    // Out of range in UTC (which `db_time` refuses): left as it is.
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
         .unwrap_or(t)
 }
@@ -338,6 +342,8 @@ mod tests {
         assert_eq!(early.len(), s.len());
         assert!(early < s);
         assert!(db_time(time::macros::datetime!(-0001-01-01 00:00 UTC)).is_err());
+        // Past the last representable UTC date: refused, not a panic.
+        assert!(db_time(time::macros::datetime!(9999-12-31 23:30 -01:00)).is_err());
     }
 
     /// The hand-written formatter agrees with `time`'s formatter over the

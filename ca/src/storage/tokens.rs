@@ -34,9 +34,14 @@ const MAX_SERIAL_HEX: usize = 42;
 /// of any other length would be parsed anew for every batch, which showed in the profile.
 const TOKENS_PER_STATEMENT: usize = 256;
 const STATEMENT_SHAPES: usize = TOKENS_PER_STATEMENT.trailing_zeros() as usize + 1;
+const _: () = assert!(TOKENS_PER_STATEMENT.is_power_of_two());
 
 /// The INSERT for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]), built once.
 fn cached_insert_sql(rows: usize, numbered: bool) -> &'static str {
+    debug_assert!(
+        rows.is_power_of_two() && rows <= TOKENS_PER_STATEMENT,
+        "{rows} rows"
+    );
     static SQL: [[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2] =
         [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2];
     let shape = (rows.trailing_zeros() as usize).min(STATEMENT_SHAPES - 1);
