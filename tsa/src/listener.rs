@@ -621,6 +621,24 @@ mod tests {
             )
     }
 
+    /// A listener of `threads` threads on a free port over [`app_with`];
+    /// the sender releases its `/block` and `/hold` requests.
+    fn gated(
+        threads: usize,
+        stall_limit: Duration,
+    ) -> (watch::Sender<bool>, TsaListener, SocketAddr) {
+        let (release, gate) = gate();
+        let listener = TsaListener::start(
+            "127.0.0.1:0".parse().unwrap(),
+            threads,
+            stall_limit,
+            app_with(gate),
+        )
+        .unwrap();
+        let addr = listener.local_addr();
+        (release, listener, addr)
+    }
+
     /// Polls `ok` every 20 ms for at most `within`.
     async fn eventually(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
         let deadline = std::time::Instant::now() + within;
@@ -695,15 +713,7 @@ mod tests {
     /// it takes its share again once it runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stalled_thread_leaves_the_port_to_the_others() {
-        let (release, gate) = gate();
-        let listener = TsaListener::start(
-            "127.0.0.1:0".parse().unwrap(),
-            2,
-            TEST_STALL_LIMIT,
-            app_with(gate),
-        )
-        .unwrap();
-        let addr = listener.local_addr();
+        let (release, listener, addr) = gated(2, TEST_STALL_LIMIT);
         assert_eq!(listener.stalled_threads(), 0);
         // Block one thread through a connection it serves.
         let (stalled, mut blocked) = tokio::task::spawn_blocking(move || {
@@ -766,16 +776,8 @@ mod tests {
     /// its socket for nobody.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stuck_thread_does_not_keep_the_port_at_shutdown() {
-        let (release, gate) = gate();
         // A limit the test never reaches: the watchdog detaches nothing.
-        let listener = TsaListener::start(
-            "127.0.0.1:0".parse().unwrap(),
-            2,
-            Duration::from_secs(60),
-            app_with(gate),
-        )
-        .unwrap();
-        let addr = listener.local_addr();
+        let (release, listener, addr) = gated(2, Duration::from_secs(60));
         let mut blocked = tokio::task::spawn_blocking(move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             write!(
@@ -810,15 +812,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn threads_share_the_port_and_stop_cleanly() {
-        let (release, gate) = gate();
-        let listener = TsaListener::start(
-            "127.0.0.1:0".parse().unwrap(),
-            3,
-            TEST_STALL_LIMIT,
-            app_with(gate),
-        )
-        .unwrap();
-        let addr = listener.local_addr();
+        let (release, listener, addr) = gated(3, TEST_STALL_LIMIT);
         assert_ne!(addr.port(), 0);
         assert_eq!(listener.threads(), 3);
         // Served by the listener's threads (connections spread by the kernel).
