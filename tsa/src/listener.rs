@@ -639,6 +639,14 @@ mod tests {
         (release, listener, addr)
     }
 
+    /// Everything `s` still receives until the server closes it (10 s at most).
+    fn rest_of(mut s: std::net::TcpStream) -> String {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
     /// Polls `ok` every 20 ms for at most `within`.
     async fn eventually(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
         let deadline = std::time::Instant::now() + within;
@@ -716,7 +724,7 @@ mod tests {
         let (release, listener, addr) = gated(2, TEST_STALL_LIMIT);
         assert_eq!(listener.stalled_threads(), 0);
         // Block one thread through a connection it serves.
-        let (stalled, mut blocked) = tokio::task::spawn_blocking(move || {
+        let (stalled, blocked) = tokio::task::spawn_blocking(move || {
             let (mut s, reply) = keep_alive(addr, "/who");
             let name = reply.rsplit("\r\n").next().unwrap().to_owned();
             write!(
@@ -748,13 +756,9 @@ mod tests {
         // The blocked request is answered once the thread runs again, and
         // the thread takes connections again.
         release.send(true).unwrap();
-        let unblocked = tokio::task::spawn_blocking(move || {
-            let mut out = String::new();
-            blocked.read_to_string(&mut out).unwrap();
-            out
-        })
-        .await
-        .unwrap();
+        let unblocked = tokio::task::spawn_blocking(move || rest_of(blocked))
+            .await
+            .unwrap();
         assert!(unblocked.ends_with("unblocked"), "{unblocked}");
         assert!(
             eventually(Duration::from_secs(3), || listener.stalled_threads() == 0).await,
@@ -778,7 +782,7 @@ mod tests {
     async fn a_stuck_thread_does_not_keep_the_port_at_shutdown() {
         // A limit the test never reaches: the watchdog detaches nothing.
         let (release, listener, addr) = gated(2, Duration::from_secs(60));
-        let mut blocked = tokio::task::spawn_blocking(move || {
+        let blocked = tokio::task::spawn_blocking(move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             write!(
                 s,
@@ -796,16 +800,9 @@ mod tests {
             "a stuck thread's socket still takes connections"
         );
         release.send(true).unwrap();
-        let reply = tokio::task::spawn_blocking(move || {
-            blocked
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut out = String::new();
-            blocked.read_to_string(&mut out).unwrap();
-            out
-        })
-        .await
-        .unwrap();
+        let reply = tokio::task::spawn_blocking(move || rest_of(blocked))
+            .await
+            .unwrap();
         assert!(reply.ends_with("unblocked"), "{reply}");
         listener.shutdown().await;
     }
