@@ -53,7 +53,9 @@ pub struct TsaConfig {
     #[serde(default = "default_precision_digits")]
     pub precision_digits: u8,
     /// This instance's id, unique among all running instances (0..=32767):
-    /// it is the first field of every serial number.
+    /// it is the first field of every serial number (two instances sharing
+    /// it still issue distinct serials, see [`crate::serial`], but their
+    /// tokens cannot be told apart by instance).
     pub instance_id: u16,
     /// Label of the TSA unit key in the online token (for the binary; this
     /// crate does not open the HSM).

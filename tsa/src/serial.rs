@@ -1,11 +1,13 @@
 //! Token serial numbers, unique across every instance of the TSA without
 //! coordination.
 //!
-//! Layout (128 bits, big-endian, always positive, RFC 3161 allows up to 160):
+//! Layout (159 bits in 20 big-endian octets, always positive; RFC 3161
+//! §2.4.2 has clients accept up to 160 bits):
 //!
 //! ```text
 //!  15 bits   instance id (configured, unique per running instance; top bit 0 → positive)
 //!  48 bits   start time of this instance, milliseconds since the Unix epoch
+//!  32 bits   random, drawn from the OS generator when the instance starts
 //!  64 bits   counter, starting at 1, incremented atomically per token
 //! ```
 //!
@@ -13,29 +15,37 @@
 //! in the start time (a process cannot start twice within the same
 //! millisecond, and [`SerialGenerator::new`] moves its start time past the
 //! previous generator's of the same process and id). The counter
-//! cannot wrap (2^64 tokens). The only way to repeat a serial is a
-//! misconfiguration (two instances sharing an id) combined with the same
-//! start millisecond, or restarting an instance with its wall clock set back
-//! to exactly a previous start millisecond. The backstop is the CA store's
-//! record of tokens: it refuses a second, different token under a recorded
-//! serial, and the TSA fails closed while its recorder fails.
+//! cannot wrap (2^64 tokens). The random field covers what configuration
+//! cannot: two instances given the same id (one configuration file for two
+//! replicas) that start in the same millisecond, or an instance restarted
+//! with its wall clock set back to exactly a previous start millisecond,
+//! repeat serials only if they also drew the same 32 random bits (one
+//! chance in 2^32). The backstop is the CA store's record of tokens: it
+//! refuses a second, different token under a recorded serial, and the TSA
+//! fails closed while its recorder fails.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::asn1::Int;
+use rand::RngCore;
 
 use crate::error::{Error, Result};
 
 /// Largest instance id (15 bits).
 pub const MAX_INSTANCE_ID: u16 = 0x7fff;
 
+/// Octets of a serial before DER strips leading zeros (159 bits, positive).
+pub const SERIAL_OCTETS: usize = 20;
+
 /// Issues serial numbers for one instance.
 #[derive(Debug)]
 pub struct SerialGenerator {
     instance_id: u16,
     start_ms: u64,
+    /// Drawn once per generator (see the layout).
+    random: u32,
     counter: AtomicU64,
 }
 
@@ -57,8 +67,14 @@ impl SerialGenerator {
         Ok(g)
     }
 
-    /// A generator for `instance_id` whose start time is `start`.
+    /// A generator for `instance_id` whose start time is `start`, with its
+    /// random field drawn from the OS generator.
     pub fn starting_at(instance_id: u16, start: SystemTime) -> Result<Self> {
+        Self::with_random(instance_id, start, rand::rngs::OsRng.next_u32())
+    }
+
+    /// A generator with a given random field (tests).
+    fn with_random(instance_id: u16, start: SystemTime, random: u32) -> Result<Self> {
         if instance_id > MAX_INSTANCE_ID {
             return Err(Error::config(format!(
                 "instance_id must be 0..={MAX_INSTANCE_ID}"
@@ -75,6 +91,7 @@ impl SerialGenerator {
         Ok(SerialGenerator {
             instance_id,
             start_ms,
+            random,
             counter: AtomicU64::new(0),
         })
     }
@@ -89,13 +106,14 @@ impl SerialGenerator {
         self.counter.load(Ordering::Relaxed)
     }
 
-    /// The next serial, as the 16 big-endian octets of the layout above.
-    pub fn next_raw(&self) -> [u8; 16] {
+    /// The next serial, as the 20 big-endian octets of the layout above.
+    pub fn next_raw(&self) -> [u8; SERIAL_OCTETS] {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut out = [0u8; 16];
+        let mut out = [0u8; SERIAL_OCTETS];
         out[0..2].copy_from_slice(&self.instance_id.to_be_bytes());
         out[2..8].copy_from_slice(&self.start_ms.to_be_bytes()[2..8]);
-        out[8..16].copy_from_slice(&n.to_be_bytes());
+        out[8..12].copy_from_slice(&self.random.to_be_bytes());
+        out[12..20].copy_from_slice(&n.to_be_bytes());
         out
     }
 
@@ -126,16 +144,21 @@ mod tests {
     #[test]
     fn layout_and_der() {
         let start = UNIX_EPOCH + Duration::from_millis(0x0123_4567_89ab);
-        let g = SerialGenerator::starting_at(0x1234, start).unwrap();
+        let g = SerialGenerator::with_random(0x1234, start, 0xfeed_f00d).unwrap();
         assert_eq!(
             hex::encode(g.next_raw()),
-            "12340123456789ab0000000000000001"
+            "12340123456789abfeedf00d0000000000000001"
         );
         let i = g.next().unwrap();
         assert_eq!(
             hex::encode(i.as_bytes()),
-            "12340123456789ab0000000000000002"
+            "12340123456789abfeedf00d0000000000000002"
         );
+        // 159 bits at most: 20 octets, never a 21st for the sign.
+        let top = SerialGenerator::with_random(MAX_INSTANCE_ID, start, u32::MAX).unwrap();
+        let i = top.next().unwrap();
+        assert_eq!(i.as_bytes().len(), SERIAL_OCTETS);
+        assert!(i.to_der().unwrap().len() <= 2 + SERIAL_OCTETS);
         // Re-decodes as a canonical INTEGER.
         let der = i.to_der().unwrap();
         assert_eq!(Int::from_der(&der).unwrap(), i);
@@ -145,13 +168,31 @@ mod tests {
     #[test]
     fn instance_zero_is_still_minimal_and_positive() {
         let start = UNIX_EPOCH + Duration::from_millis(0x80_0000_0000);
-        let g = SerialGenerator::starting_at(0, start).unwrap();
+        let g = SerialGenerator::with_random(0, start, 0).unwrap();
         let i = g.next().unwrap();
         let der = i.to_der().unwrap();
-        // 00 80 00 00 00 00 | 00..01: one leading zero kept for the sign.
-        assert_eq!(hex::encode(i.as_bytes()), "0080000000000000000000000001");
+        // 00 80 00 00 00 00 | 00 00 00 00 | 00..01: one leading zero kept for the sign.
+        assert_eq!(
+            hex::encode(i.as_bytes()),
+            "008000000000000000000000000000000001"
+        );
         assert_eq!(Int::from_der(&der).unwrap(), i);
         assert!(SerialGenerator::new(0x8000).is_err());
+    }
+
+    #[test]
+    fn same_id_and_start_differ_by_the_random_field() {
+        // What two replicas sharing one configuration would get if they
+        // started in the same millisecond.
+        let start = UNIX_EPOCH + Duration::from_millis(0x0123_4567_89ab);
+        let draws: std::collections::HashSet<u32> = (0..64)
+            .map(|_| SerialGenerator::starting_at(7, start).unwrap().random)
+            .collect();
+        // 64 draws of 32 bits: a repeat has odds of about 2^-21.
+        assert_eq!(draws.len(), 64);
+        let a = SerialGenerator::starting_at(7, start).unwrap();
+        let b = SerialGenerator::starting_at(7, start).unwrap();
+        assert_ne!(a.next_raw(), b.next_raw());
     }
 
     #[test]

@@ -72,12 +72,13 @@ async fn two_instances_never_share_a_serial() {
     let unique: HashSet<&Vec<u8>> = all.iter().map(|(_, s)| s).collect();
     assert_eq!(unique.len(), all.len(), "duplicate serial numbers");
     for (which, serial) in &all {
-        // 128-bit layout: instance id in the first two octets (positive,
-        // at most 160 bits).
-        // (leading zero octets are not encoded in a DER INTEGER).
-        assert!(serial.len() <= 16 && serial[0] & 0x80 == 0);
-        let mut raw = [0u8; 16];
-        raw[16 - serial.len()..].copy_from_slice(serial);
+        // 159-bit layout: instance id in the first two octets (positive,
+        // at most 160 bits; leading zero octets are not encoded in a DER
+        // INTEGER).
+        const OCTETS: usize = tsa::serial::SERIAL_OCTETS;
+        assert!(serial.len() <= OCTETS && serial[0] & 0x80 == 0);
+        let mut raw = [0u8; OCTETS];
+        raw[OCTETS - serial.len()..].copy_from_slice(serial);
         let id = u16::from_be_bytes([raw[0], raw[1]]);
         assert_eq!(id, [41, 42, 41][*which]);
     }
