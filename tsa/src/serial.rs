@@ -70,7 +70,11 @@ impl SerialGenerator {
     /// A generator for `instance_id` whose start time is `start`, with its
     /// random field drawn from the OS generator.
     pub fn starting_at(instance_id: u16, start: SystemTime) -> Result<Self> {
-        Self::with_random(instance_id, start, rand::rngs::OsRng.next_u32())
+        let mut random = [0u8; 4];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut random)
+            .map_err(|e| Error::Internal(format!("the OS random generator failed: {e}")))?;
+        Self::with_random(instance_id, start, u32::from_be_bytes(random))
     }
 
     /// A generator with a given random field (tests).
