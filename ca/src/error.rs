@@ -99,7 +99,7 @@ pub enum Error {
     RequestMismatch { id: i64, reason: String },
     #[error(
         "time-stamp serial {serial} is already recorded for another token \
-         (do two TSA instances share an instance id?)"
+         (serials must never repeat: check the TSA instances that write to this database)"
     )]
     DuplicateTimestampSerial { serial: String },
     #[error("a certificate with serial {serial} already exists")]

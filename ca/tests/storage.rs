@@ -409,10 +409,23 @@ mod scenarios {
             batch[1]
         );
         assert!(s.timestamp_token("00ff").await.unwrap().is_none());
-        // One bad serial refuses the whole batch: nothing of it is written.
-        let bad = vec![token("0007000000000005"), token("NOT-HEX")];
-        assert!(s.record_timestamp_tokens(&bad).await.is_err());
+        // One bad serial refuses the whole batch: nothing of it is written. Serials are the
+        // octets of at most 160 bits (the TSA's are 20 octets).
+        let longest = "7fff0123456789abfeedf00d0000000000000001";
+        for bad_serial in ["NOT-HEX", "007", &format!("00{longest}"), "00AB"] {
+            let bad = vec![token("0007000000000005"), token(bad_serial)];
+            assert!(
+                s.record_timestamp_tokens(&bad).await.is_err(),
+                "{bad_serial:?} accepted"
+            );
+        }
         assert_eq!(s.timestamp_token_count().await.unwrap(), 4);
+        let widest = token(longest);
+        s.record_timestamp_tokens(std::slice::from_ref(&widest))
+            .await
+            .unwrap();
+        assert_eq!(s.timestamp_token(longest).await.unwrap().unwrap(), widest);
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 5);
         s.record_timestamp_tokens(&[]).await.unwrap();
 
         // A batch of several statements' worth (the TSA's batches under load), with a serial
@@ -429,7 +442,7 @@ mod scenarios {
         big.push(batch[0].clone());
         big.insert(400, batch[2].clone());
         s.record_timestamp_tokens(&big).await.unwrap();
-        assert_eq!(s.timestamp_token_count().await.unwrap(), 4 + 600);
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 5 + 600);
         for i in [0usize, 249, 250, 599] {
             assert_eq!(
                 s.timestamp_token(&big[i].serial_hex)
@@ -440,7 +453,7 @@ mod scenarios {
             );
         }
 
-        // Another token under a recorded serial (two instances sharing an id) is not skipped
+        // Another token under a recorded serial (serials repeated by a misconfigured TSA) is not skipped
         // silently: the batch fails whole, the record stays the first token's.
         let mut impostor = batch[1].clone();
         impostor.token_sha256 = [0xee; 32];
@@ -450,7 +463,7 @@ mod scenarios {
             matches!(&err, ca::Error::DuplicateTimestampSerial { serial } if serial == "0007000000000002"),
             "{err}"
         );
-        assert_eq!(s.timestamp_token_count().await.unwrap(), 4 + 600);
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 5 + 600);
         assert_eq!(
             s.timestamp_token("0007000000000002")
                 .await
@@ -463,7 +476,7 @@ mod scenarios {
         let mut twin = first.clone();
         twin.token_sha256 = [0x11; 32];
         assert!(s.record_timestamp_tokens(&[first, twin]).await.is_err());
-        assert_eq!(s.timestamp_token_count().await.unwrap(), 4 + 600);
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 5 + 600);
     }
 
     pub async fn registration_and_audit(db: &Db) {

@@ -77,7 +77,7 @@ impl SerialGenerator {
         Self::with_random(instance_id, start, u32::from_be_bytes(random))
     }
 
-    /// A generator with a given random field (tests).
+    /// A generator with a given random field.
     fn with_random(instance_id: u16, start: SystemTime, random: u32) -> Result<Self> {
         if instance_id > MAX_INSTANCE_ID {
             return Err(Error::config(format!(
@@ -158,11 +158,24 @@ mod tests {
             hex::encode(i.as_bytes()),
             "12340123456789abfeedf00d0000000000000002"
         );
-        // 159 bits at most: 20 octets, never a 21st for the sign.
-        let top = SerialGenerator::with_random(MAX_INSTANCE_ID, start, u32::MAX).unwrap();
-        let i = top.next().unwrap();
-        assert_eq!(i.as_bytes().len(), SERIAL_OCTETS);
-        assert!(i.to_der().unwrap().len() <= 2 + SERIAL_OCTETS);
+        // Every instance id, at the random field's extremes: positive, at most
+        // 20 octets (159 bits), and canonical DER.
+        for id in 0..=MAX_INSTANCE_ID {
+            for random in [0, u32::MAX] {
+                let i = SerialGenerator::with_random(id, start, random)
+                    .unwrap()
+                    .next()
+                    .unwrap();
+                let octets = i.as_bytes();
+                assert!(
+                    octets.len() <= SERIAL_OCTETS,
+                    "id {id}: {}",
+                    hex::encode(octets)
+                );
+                assert_eq!(octets[0] & 0x80, 0, "id {id}: negative");
+                assert_eq!(Int::from_der(&i.to_der().unwrap()).unwrap(), i);
+            }
+        }
         // Re-decodes as a canonical INTEGER.
         let der = i.to_der().unwrap();
         assert_eq!(Int::from_der(&der).unwrap(), i);

@@ -25,7 +25,8 @@ pub struct TimestampTokenRecord {
     pub token_sha256: [u8; 32],
 }
 
-const MAX_SERIAL_HEX: usize = 42;
+/// RFC 3161 serials are at most 160 bits: 20 octets, 40 hex digits.
+const MAX_SERIAL_HEX: usize = 40;
 
 /// Most rows per INSERT: 8 parameters each, well under SQLite's 32,766 and PostgreSQL's
 /// 65,535 bound parameters per statement. Batches are cut into statements of 256, 128, …, 2
@@ -110,6 +111,7 @@ impl Store {
         for t in batch {
             if t.serial_hex.is_empty()
                 || t.serial_hex.len() > MAX_SERIAL_HEX
+                || t.serial_hex.len() % 2 != 0
                 || !t
                     .serial_hex
                     .bytes()
