@@ -618,7 +618,6 @@ struct Inner {
     max_request_bytes: usize,
     last_signing_error: std::sync::Mutex<Option<String>>,
     /// The last readiness probe of the signer: when, and its error if any.
-    /// The last probe's time and answer.
     signer_probe: std::sync::Mutex<Option<(Instant, Option<String>)>>,
     /// When the probe in progress, if any, started.
     signer_probe_started: std::sync::Mutex<Option<Instant>>,

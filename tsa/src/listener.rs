@@ -435,6 +435,18 @@ impl Thread {
 
     /// After the watchdog took this thread's socket out of the group: a new
     /// socket in the group, or `None` (logged) to try again later.
+    /// [`Thread::rejoin`], or a pause of a second before the next try.
+    async fn rejoin_or_pause(
+        &self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<tokio::net::TcpListener> {
+        let listener = self.rejoin();
+        if listener.is_none() {
+            pause(stop, Duration::from_secs(1)).await;
+        }
+        listener
+    }
+
     fn rejoin(&self) -> Option<tokio::net::TcpListener> {
         let socket = match bind(self.addr) {
             Ok(s) => s,
@@ -495,9 +507,8 @@ async fn serve(
             biased;
             _ = stop.wait_for(|s| *s) => break,
             _ = thread.me().rejoin.notified(), if thread.me().detached.load(Ordering::Acquire) => {
-                match thread.rejoin() {
-                    Some(l) => listener = l,
-                    None => pause(&mut stopping, Duration::from_secs(1)).await,
+                if let Some(l) = thread.rejoin_or_pause(&mut stopping).await {
+                    listener = l;
                 }
             }
             accepted = listener.accept() => match accepted {
@@ -517,9 +528,8 @@ async fn serve(
                 Err(_) if thread.me().detached.load(Ordering::Acquire) => {
                     // The socket the watchdog shut down, and this thread
                     // runs again: bind anew.
-                    match thread.rejoin() {
-                        Some(l) => listener = l,
-                        None => pause(&mut stopping, Duration::from_secs(1)).await,
+                    if let Some(l) = thread.rejoin_or_pause(&mut stopping).await {
+                        listener = l;
                     }
                 }
                 Err(e) => {
