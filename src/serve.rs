@@ -26,6 +26,7 @@ use ca::domain::IdNatPs;
 use ca::ocsp::{OcspCa, OcspResponder};
 use der::Encode;
 use hsm_config::{HsmSignature, HsmSigner};
+use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
 use serde::Deserialize;
 
 use crate::config::IgcConfig;
@@ -43,7 +44,7 @@ pub struct AppState {
     probe: HsmSigner,
     tsa: Option<tsa::TimeStampAuthority>,
     validator: Arc<tsa::validation::Validator>,
-    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    metrics: Option<PrometheusHandle>,
 }
 
 /// What `serve` runs besides the router.
@@ -55,10 +56,7 @@ pub struct Services {
 
 /// Opens everything (inside the Tokio runtime: the OCSP responder, the CRL schedule and the
 /// TSA start background tasks); fails fast on any mismatch between keys and certificates.
-pub async fn load(
-    cfg: &IgcConfig,
-    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-) -> Result<Services> {
+pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<Services> {
     let mut certificates = HashMap::new();
     certificates.insert(
         "root".to_owned(),
@@ -245,6 +243,33 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             "tsa": tsa,
         }),
     )
+}
+
+/// The Prometheus recorder of `igc serve`, installed for the whole process.
+fn install_metrics(
+) -> std::result::Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(tsa::REQUEST_DURATION_METRIC.to_owned()),
+            tsa::REQUEST_DURATION_BUCKETS,
+        )?
+        .install_recorder()
+}
+
+/// How often the recorder's histogram samples are folded into their buckets.
+const METRICS_UPKEEP_PERIOD: Duration = Duration::from_secs(5);
+
+/// The exporter keeps every histogram sample until it is folded into the
+/// buckets, which happens only in an upkeep or when `/metrics` is read:
+/// without this task a server nobody scrapes would keep one sample per
+/// time-stamp token in memory, for ever.
+async fn metrics_upkeep(handle: PrometheusHandle) {
+    let mut tick = tokio::time::interval(METRICS_UPKEEP_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -565,14 +590,16 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         Ok(())
     })?;
     cfg.export_softhsm_conf();
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
+    let metrics = install_metrics()
         .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
         .ok();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        if let Some(handle) = metrics.clone() {
+            tokio::spawn(metrics_upkeep(handle));
+        }
         let services = load(&cfg, metrics).await?;
         let listener = tokio::net::TcpListener::bind(cfg.server.listen)
             .await

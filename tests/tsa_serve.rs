@@ -192,6 +192,16 @@ fn tsa_in_serve_with_clock_guard() {
     let metrics = String::from_utf8_lossy(&body);
     assert!(metrics.contains("tsa_clock_trusted 1"), "{metrics}");
     assert!(metrics.contains("tsa_clock_offset_seconds"), "{metrics}");
+    // Request durations as a histogram with buckets (summable across instances), not the
+    // exporter's default per-instance summary.
+    assert!(
+        metrics.contains("tsa_request_duration_seconds_bucket{le=\"0.001\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("tsa_request_duration_seconds_count {issued}")),
+        "{metrics}"
+    );
 
     // One source drifts 5 s (accuracy 1 s): not ready, and requests are refused.
     b.set_offset_ms(5_000);

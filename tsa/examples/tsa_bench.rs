@@ -465,8 +465,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    // Metrics recorded as `igc serve` records them (Prometheus exporter).
+    // Metrics recorded as `igc serve` records them (Prometheus exporter,
+    // request durations in buckets, upkeep every 5 s).
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(tsa::REQUEST_DURATION_METRIC.to_owned()),
+            tsa::REQUEST_DURATION_BUCKETS,
+        )
+        .unwrap()
         .install_recorder()
         .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -474,7 +480,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let upkeep = metrics.clone();
     let rows = rt.block_on(async {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
         let mut rows = Vec::new();
         if keys.contains("ec") {
             rows.extend(bench(KeySpec::EcP256, "bench-ec", secs, conns).await);

@@ -43,7 +43,10 @@ pub mod sntp;
 pub mod validation;
 
 pub use asn1::FailureInfo;
-pub use authority::{Outcome, Reply, TimeStampAuthority, TsaCertificates, TsaStatus};
+pub use authority::{
+    Outcome, Reply, TimeStampAuthority, TsaCertificates, TsaStatus, REQUEST_DURATION_BUCKETS,
+    REQUEST_DURATION_METRIC,
+};
 pub use clock::{ClockGuard, ClockStatus, SystemClock, TimeSource, UntrustedReason};
 pub use config::{ClockConfig, RecorderConfig, TsaConfig};
 pub use error::{Error, Result};
