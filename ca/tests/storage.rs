@@ -453,6 +453,20 @@ mod scenarios {
             );
         }
 
+        // The whole of it again (a retry after a lost commit acknowledgement): every token is
+        // checked against its record, a chunk at a time, and nothing is added; a different
+        // token in a later chunk fails the batch and names its serial.
+        s.record_timestamp_tokens(&big).await.unwrap();
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 5 + 600);
+        let mut late_clash = big.clone();
+        late_clash[530].token_sha256 = [0xee; 32];
+        let err = s.record_timestamp_tokens(&late_clash).await.unwrap_err();
+        assert!(
+            matches!(&err, ca::Error::DuplicateTimestampSerial { serial } if *serial == big[530].serial_hex),
+            "{err}"
+        );
+        assert_eq!(s.timestamp_token_count().await.unwrap(), 5 + 600);
+
         // Another token under a recorded serial (serials repeated by a misconfigured TSA) is not skipped
         // silently: the batch fails whole, the record stays the first token's.
         let mut impostor = batch[1].clone();

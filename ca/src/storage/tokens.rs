@@ -37,19 +37,31 @@ const TOKENS_PER_STATEMENT: usize = 256;
 const STATEMENT_SHAPES: usize = TOKENS_PER_STATEMENT.trailing_zeros() as usize + 1;
 const _: () = assert!(TOKENS_PER_STATEMENT.is_power_of_two());
 
-/// The INSERT for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]), built once.
-fn cached_insert_sql(rows: usize, numbered: bool) -> &'static str {
+/// The two statements a batch uses, in [`STATEMENT_SHAPES`] sizes.
+#[derive(Clone, Copy)]
+enum Statement {
+    /// [`insert_tokens_sql`].
+    Insert,
+    /// [`recorded_digests_sql`].
+    RecordedDigests,
+}
+
+/// `statement` for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]), built once.
+fn cached_sql(statement: Statement, rows: usize, numbered: bool) -> &'static str {
     debug_assert!(
         rows.is_power_of_two() && rows <= TOKENS_PER_STATEMENT,
         "{rows} rows"
     );
-    static SQL: [[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2] =
-        [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2];
+    static SQL: [[[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2]; 2] =
+        [const { [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2] }; 2];
     let shape = (rows.trailing_zeros() as usize).min(STATEMENT_SHAPES - 1);
-    SQL[usize::from(numbered)][shape].get_or_init(|| insert_tokens_sql(1 << shape, numbered))
+    SQL[statement as usize][usize::from(numbered)][shape].get_or_init(|| match statement {
+        Statement::Insert => insert_tokens_sql(1 << shape, numbered),
+        Statement::RecordedDigests => recorded_digests_sql(1 << shape, numbered),
+    })
 }
 
-/// Cuts `batch` into runs of the sizes [`cached_insert_sql`] has: the largest first.
+/// Cuts `batch` into runs of the sizes [`cached_sql`] has: the largest first.
 fn statement_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if batch.is_empty() {
@@ -72,32 +84,51 @@ fn statement_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
 /// `?N` are *named* parameters, which sqlx binds by looking each name up in a list — a
 /// quadratic cost that made a 250-row statement slower than 250 single-row ones.
 fn insert_tokens_sql(rows: usize, numbered: bool) -> String {
-    const COLUMNS: usize = 8;
     let mut sql = String::with_capacity(150 + rows * 50);
     sql.push_str(
         "INSERT INTO timestamp_tokens (serial, instance_id, gen_time, policy, \
          imprint_algorithm, imprint, token_sha256, recorded_at) VALUES ",
     );
+    push_parameter_tuples(&mut sql, rows, 8, numbered);
+    sql.push_str(" ON CONFLICT (serial) DO NOTHING");
+    sql
+}
+
+/// `SELECT serial, token_sha256 … WHERE serial IN ($1, …)` for `rows` serials: the check of a
+/// batch that was partly recorded already, one statement per chunk rather than per token.
+fn recorded_digests_sql(rows: usize, numbered: bool) -> String {
+    let mut sql = String::with_capacity(80 + rows * 6);
+    sql.push_str("SELECT serial, token_sha256 FROM timestamp_tokens WHERE serial IN (");
+    push_parameter_tuples(&mut sql, rows, 1, numbered);
+    sql.push(')');
+    sql
+}
+
+/// `(?, ?), (?, ?)` — or `($1, $2), ($3, $4)` when `numbered` — for `rows` rows of `columns`
+/// parameters; a single column gives `?, ?` (an `IN` list).
+fn push_parameter_tuples(sql: &mut String, rows: usize, columns: usize, numbered: bool) {
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
         }
-        sql.push('(');
-        for column in 0..COLUMNS {
+        if columns > 1 {
+            sql.push('(');
+        }
+        for column in 0..columns {
             if column > 0 {
                 sql.push_str(", ");
             }
             if numbered {
                 sql.push('$');
-                sql.push_str(&(row * COLUMNS + column + 1).to_string());
+                sql.push_str(&(row * columns + column + 1).to_string());
             } else {
                 sql.push('?');
             }
         }
-        sql.push(')');
+        if columns > 1 {
+            sql.push(')');
+        }
     }
-    sql.push_str(" ON CONFLICT (serial) DO NOTHING");
-    sql
 }
 
 impl Store {
@@ -127,15 +158,17 @@ impl Store {
             }
         }
         let recorded_at = db_time(now())?;
+        let numbered = self.backend == Backend::Postgres;
         let mut tx = self.begin_write().await?;
         // One multi-row statement per chunk rather than one statement per token: at the TSA's
         // rate (thousands of tokens a second) a statement per row cost about 10 µs of CPU per
         // token and let the recorder fall up to 0.75 s behind (the TSA refuses past 1 s).
         let mut inserted = 0u64;
         for chunk in statement_chunks(batch) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(cached_insert_sql(
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(cached_sql(
+                Statement::Insert,
                 chunk.len(),
-                self.backend == Backend::Postgres,
+                numbered,
             )));
             for t in chunk {
                 query = query
@@ -155,17 +188,30 @@ impl Store {
             // token twice in one): fine. Another token under a recorded serial means two
             // instances issue the same serials: refuse, so that the TSA stops issuing (it fails
             // closed while its recorder fails) rather than lose the record silently.
-            for t in batch {
-                let recorded: Option<String> = sqlx::query_scalar(
-                    "SELECT token_sha256 FROM timestamp_tokens WHERE serial = $1",
-                )
-                .bind(t.serial_hex.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                if recorded.as_deref() != Some(lower_hex(&t.token_sha256).as_str()) {
-                    return Err(Error::DuplicateTimestampSerial {
-                        serial: t.serial_hex.clone(),
-                    });
+            for chunk in statement_chunks(batch) {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(cached_sql(
+                    Statement::RecordedDigests,
+                    chunk.len(),
+                    numbered,
+                )));
+                for t in chunk {
+                    query = query.bind(t.serial_hex.as_str());
+                }
+                let rows = query.fetch_all(&mut *tx).await?;
+                let mut recorded = std::collections::HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    let serial: String = row.try_get(0)?;
+                    let digest: String = row.try_get(1)?;
+                    recorded.insert(serial, digest);
+                }
+                for t in chunk {
+                    if recorded.get(&t.serial_hex).map(String::as_str)
+                        != Some(lower_hex(&t.token_sha256).as_str())
+                    {
+                        return Err(Error::DuplicateTimestampSerial {
+                            serial: t.serial_hex.clone(),
+                        });
+                    }
                 }
             }
         }
@@ -246,14 +292,24 @@ mod tests {
 
     #[test]
     fn cached_statements_have_their_rows_parameters() {
-        for shape in 0..STATEMENT_SHAPES {
-            let rows = 1usize << shape;
-            let anonymous = cached_insert_sql(rows, false);
-            assert_eq!(anonymous.matches('?').count(), rows * 8);
-            assert!(std::ptr::eq(anonymous, cached_insert_sql(rows, false)));
-            let numbered = cached_insert_sql(rows, true);
-            assert!(numbered.contains(&format!("${}", rows * 8)));
-            assert!(!numbered.contains(&format!("${}", rows * 8 + 1)));
+        for (statement, columns) in [(Statement::Insert, 8), (Statement::RecordedDigests, 1)] {
+            for shape in 0..STATEMENT_SHAPES {
+                let rows = 1usize << shape;
+                let anonymous = cached_sql(statement, rows, false);
+                assert_eq!(anonymous.matches('?').count(), rows * columns);
+                assert!(std::ptr::eq(anonymous, cached_sql(statement, rows, false)));
+                let numbered = cached_sql(statement, rows, true);
+                assert!(numbered.contains(&format!("${}", rows * columns)));
+                assert!(!numbered.contains(&format!("${}", rows * columns + 1)));
+                assert!(!numbered.contains('?'));
+            }
         }
+        assert_eq!(
+            cached_sql(Statement::RecordedDigests, 2, true),
+            "SELECT serial, token_sha256 FROM timestamp_tokens WHERE serial IN ($1, $2)"
+        );
+        assert!(cached_sql(Statement::Insert, 2, false).ends_with(
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING"
+        ));
     }
 }
