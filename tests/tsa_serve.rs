@@ -199,7 +199,7 @@ fn tsa_in_serve_with_clock_guard() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(&format!("tsa_request_duration_seconds_count {issued}")),
+        metrics.contains(&format!("tsa_request_duration_seconds_count {issued}\n")),
         "{metrics}"
     );
 

@@ -484,6 +484,7 @@ fn main() {
     let rows = rt.block_on(async {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 upkeep.run_upkeep();

@@ -28,8 +28,8 @@ pub struct TimestampTokenRecord {
 /// RFC 3161 serials are at most 160 bits: 20 octets, 40 hex digits.
 const MAX_SERIAL_HEX: usize = 40;
 
-/// Most rows per INSERT: 8 parameters each, well under SQLite's 32,766 and PostgreSQL's
-/// 65,535 bound parameters per statement. Batches are cut into statements of 256, 128, …, 2
+/// Most rows per INSERT (8 parameters each) and serials per `IN` list, well under SQLite's
+/// 32,766 and PostgreSQL's 65,535 bound parameters per statement. Batches are cut into statements of 256, 128, …, 2
 /// and 1 rows (the binary digits of their length), so that every statement has one of nine
 /// shapes, each prepared once per connection and its SQL built once per process: a statement
 /// of any other length would be parsed anew for every batch, which showed in the profile.
@@ -46,16 +46,28 @@ enum Statement {
     RecordedDigests,
 }
 
+impl Statement {
+    const ALL: [Self; 2] = [Self::Insert, Self::RecordedDigests];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Insert => 0,
+            Self::RecordedDigests => 1,
+        }
+    }
+}
+
 /// `statement` for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]), built once.
 fn cached_sql(statement: Statement, rows: usize, numbered: bool) -> &'static str {
     debug_assert!(
         rows.is_power_of_two() && rows <= TOKENS_PER_STATEMENT,
         "{rows} rows"
     );
-    static SQL: [[[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2]; 2] =
-        [const { [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2] }; 2];
+    const KINDS: usize = Statement::ALL.len();
+    static SQL: [[[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2]; KINDS] =
+        [const { [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2] }; KINDS];
     let shape = (rows.trailing_zeros() as usize).min(STATEMENT_SHAPES - 1);
-    SQL[statement as usize][usize::from(numbered)][shape].get_or_init(|| match statement {
+    SQL[statement.index()][usize::from(numbered)][shape].get_or_init(|| match statement {
         Statement::Insert => insert_tokens_sql(1 << shape, numbered),
         Statement::RecordedDigests => recorded_digests_sql(1 << shape, numbered),
     })
@@ -292,7 +304,13 @@ mod tests {
 
     #[test]
     fn cached_statements_have_their_rows_parameters() {
-        for (statement, columns) in [(Statement::Insert, 8), (Statement::RecordedDigests, 1)] {
+        for (position, statement) in Statement::ALL.into_iter().enumerate() {
+            // Every statement has its own row of the cache.
+            assert_eq!(statement.index(), position);
+            let columns = match statement {
+                Statement::Insert => 8,
+                Statement::RecordedDigests => 1,
+            };
             for shape in 0..STATEMENT_SHAPES {
                 let rows = 1usize << shape;
                 let anonymous = cached_sql(statement, rows, false);
