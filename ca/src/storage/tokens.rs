@@ -73,6 +73,15 @@ fn cached_sql(statement: Statement, rows: usize, numbered: bool) -> &'static str
     })
 }
 
+/// The query of `statement` for a chunk of `rows` tokens, parameters not bound yet.
+fn chunk_query<'q>(
+    statement: Statement,
+    rows: usize,
+    numbered: bool,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(cached_sql(statement, rows, numbered)))
+}
+
 /// Cuts `batch` into runs of the sizes [`cached_sql`] has: the largest first.
 fn statement_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
@@ -177,11 +186,7 @@ impl Store {
         // token and let the recorder fall up to 0.75 s behind (the TSA refuses past 1 s).
         let mut inserted = 0u64;
         for chunk in statement_chunks(batch) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(cached_sql(
-                Statement::Insert,
-                chunk.len(),
-                numbered,
-            )));
+            let mut query = chunk_query(Statement::Insert, chunk.len(), numbered);
             for t in chunk {
                 query = query
                     .bind(t.serial_hex.as_str())
@@ -201,11 +206,7 @@ impl Store {
             // instances issue the same serials: refuse, so that the TSA stops issuing (it fails
             // closed while its recorder fails) rather than lose the record silently.
             for chunk in statement_chunks(batch) {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(cached_sql(
-                    Statement::RecordedDigests,
-                    chunk.len(),
-                    numbered,
-                )));
+                let mut query = chunk_query(Statement::RecordedDigests, chunk.len(), numbered);
                 for t in chunk {
                     query = query.bind(t.serial_hex.as_str());
                 }
