@@ -467,8 +467,8 @@ mod scenarios {
         );
         assert_eq!(s.timestamp_token_count().await.unwrap(), 5 + 600);
 
-        // Another token under a recorded serial (serials repeated by a misconfigured TSA) is not skipped
-        // silently: the batch fails whole, the record stays the first token's.
+        // Another token under a recorded serial (serials repeated by a misconfigured TSA) is not
+        // skipped silently: the batch fails whole, the record stays the first token's.
         let mut impostor = batch[1].clone();
         impostor.token_sha256 = [0xee; 32];
         let clash = vec![token("0007000000000777"), impostor];

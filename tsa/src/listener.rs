@@ -433,8 +433,6 @@ impl Thread {
         &self.watch.threads[self.index]
     }
 
-    /// After the watchdog took this thread's socket out of the group: a new
-    /// socket in the group, or `None` (logged) to try again later.
     /// [`Thread::rejoin`], or a pause of a second before the next try.
     async fn rejoin_or_pause(
         &self,
@@ -447,6 +445,8 @@ impl Thread {
         listener
     }
 
+    /// After the watchdog took this thread's socket out of the group: a new
+    /// socket in the group, or `None` (logged) to try again later.
     fn rejoin(&self) -> Option<tokio::net::TcpListener> {
         let socket = match bind(self.addr) {
             Ok(s) => s,

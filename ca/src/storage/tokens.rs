@@ -29,60 +29,53 @@ pub struct TimestampTokenRecord {
 const MAX_SERIAL_HEX: usize = 40;
 
 /// Most rows per INSERT (8 parameters each) and serials per `IN` list, well under SQLite's
-/// 32,766 and PostgreSQL's 65,535 bound parameters per statement. Batches are cut into statements of 256, 128, …, 2
-/// and 1 rows (the binary digits of their length), so that every statement has one of nine
-/// shapes, each prepared once per connection and its SQL built once per process: a statement
+/// 32,766 and PostgreSQL's 65,535 bound parameters per statement. Batches are cut into
+/// statements of 256, 128, …, 2 and 1 rows (the binary digits of their length), so that every
+/// statement has one of nine shapes, each prepared once per connection and its SQL built once per process: a statement
 /// of any other length would be parsed anew for every batch, which showed in the profile.
 const TOKENS_PER_STATEMENT: usize = 256;
 const STATEMENT_SHAPES: usize = TOKENS_PER_STATEMENT.trailing_zeros() as usize + 1;
 const _: () = assert!(TOKENS_PER_STATEMENT.is_power_of_two());
 
-/// The two statements a batch uses, in [`STATEMENT_SHAPES`] sizes.
-#[derive(Clone, Copy)]
-enum Statement {
-    /// [`insert_tokens_sql`].
-    Insert,
-    /// [`recorded_digests_sql`].
-    RecordedDigests,
+/// A statement over a chunk of tokens, in the [`STATEMENT_SHAPES`] sizes, its SQL for each
+/// size and backend built once per process.
+struct ChunkStatement {
+    build: fn(rows: usize, numbered: bool) -> String,
+    sql: [[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2],
 }
 
-impl Statement {
-    const ALL: [Self; 2] = [Self::Insert, Self::RecordedDigests];
-
-    fn index(self) -> usize {
-        match self {
-            Self::Insert => 0,
-            Self::RecordedDigests => 1,
+impl ChunkStatement {
+    const fn new(build: fn(usize, bool) -> String) -> Self {
+        Self {
+            build,
+            sql: [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2],
         }
+    }
+
+    /// The SQL for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]).
+    fn sql(&'static self, rows: usize, numbered: bool) -> &'static str {
+        debug_assert!(
+            rows.is_power_of_two() && rows <= TOKENS_PER_STATEMENT,
+            "{rows} rows"
+        );
+        let shape = (rows.trailing_zeros() as usize).min(STATEMENT_SHAPES - 1);
+        self.sql[usize::from(numbered)][shape].get_or_init(|| (self.build)(1 << shape, numbered))
+    }
+
+    /// The query for a chunk of `rows` tokens, parameters not bound yet.
+    fn query<'q>(
+        &'static self,
+        rows: usize,
+        numbered: bool,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        sqlx::query(sqlx::AssertSqlSafe(self.sql(rows, numbered)))
     }
 }
 
-/// `statement` for `rows` rows (a power of two up to [`TOKENS_PER_STATEMENT`]), built once.
-fn cached_sql(statement: Statement, rows: usize, numbered: bool) -> &'static str {
-    debug_assert!(
-        rows.is_power_of_two() && rows <= TOKENS_PER_STATEMENT,
-        "{rows} rows"
-    );
-    const KINDS: usize = Statement::ALL.len();
-    static SQL: [[[std::sync::OnceLock<String>; STATEMENT_SHAPES]; 2]; KINDS] =
-        [const { [const { [const { std::sync::OnceLock::new() }; STATEMENT_SHAPES] }; 2] }; KINDS];
-    let shape = (rows.trailing_zeros() as usize).min(STATEMENT_SHAPES - 1);
-    SQL[statement.index()][usize::from(numbered)][shape].get_or_init(|| match statement {
-        Statement::Insert => insert_tokens_sql(1 << shape, numbered),
-        Statement::RecordedDigests => recorded_digests_sql(1 << shape, numbered),
-    })
-}
+static INSERT_TOKENS: ChunkStatement = ChunkStatement::new(insert_tokens_sql);
+static RECORDED_DIGESTS: ChunkStatement = ChunkStatement::new(recorded_digests_sql);
 
-/// The query of `statement` for a chunk of `rows` tokens, parameters not bound yet.
-fn chunk_query<'q>(
-    statement: Statement,
-    rows: usize,
-    numbered: bool,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(sqlx::AssertSqlSafe(cached_sql(statement, rows, numbered)))
-}
-
-/// Cuts `batch` into runs of the sizes [`cached_sql`] has: the largest first.
+/// Cuts `batch` into runs of the sizes [`ChunkStatement`] has: the largest first.
 fn statement_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if batch.is_empty() {
@@ -186,7 +179,7 @@ impl Store {
         // token and let the recorder fall up to 0.75 s behind (the TSA refuses past 1 s).
         let mut inserted = 0u64;
         for chunk in statement_chunks(batch) {
-            let mut query = chunk_query(Statement::Insert, chunk.len(), numbered);
+            let mut query = INSERT_TOKENS.query(chunk.len(), numbered);
             for t in chunk {
                 query = query
                     .bind(t.serial_hex.as_str())
@@ -206,7 +199,7 @@ impl Store {
             // instances issue the same serials: refuse, so that the TSA stops issuing (it fails
             // closed while its recorder fails) rather than lose the record silently.
             for chunk in statement_chunks(batch) {
-                let mut query = chunk_query(Statement::RecordedDigests, chunk.len(), numbered);
+                let mut query = RECORDED_DIGESTS.query(chunk.len(), numbered);
                 for t in chunk {
                     query = query.bind(t.serial_hex.as_str());
                 }
@@ -305,29 +298,23 @@ mod tests {
 
     #[test]
     fn cached_statements_have_their_rows_parameters() {
-        for (position, statement) in Statement::ALL.into_iter().enumerate() {
-            // Every statement has its own row of the cache.
-            assert_eq!(statement.index(), position);
-            let columns = match statement {
-                Statement::Insert => 8,
-                Statement::RecordedDigests => 1,
-            };
+        for (statement, columns) in [(&INSERT_TOKENS, 8), (&RECORDED_DIGESTS, 1)] {
             for shape in 0..STATEMENT_SHAPES {
                 let rows = 1usize << shape;
-                let anonymous = cached_sql(statement, rows, false);
+                let anonymous = statement.sql(rows, false);
                 assert_eq!(anonymous.matches('?').count(), rows * columns);
-                assert!(std::ptr::eq(anonymous, cached_sql(statement, rows, false)));
-                let numbered = cached_sql(statement, rows, true);
+                assert!(std::ptr::eq(anonymous, statement.sql(rows, false)));
+                let numbered = statement.sql(rows, true);
                 assert!(numbered.contains(&format!("${}", rows * columns)));
                 assert!(!numbered.contains(&format!("${}", rows * columns + 1)));
                 assert!(!numbered.contains('?'));
             }
         }
         assert_eq!(
-            cached_sql(Statement::RecordedDigests, 2, true),
+            RECORDED_DIGESTS.sql(2, true),
             "SELECT serial, token_sha256 FROM timestamp_tokens WHERE serial IN ($1, $2)"
         );
-        assert!(cached_sql(Statement::Insert, 2, false).ends_with(
+        assert!(INSERT_TOKENS.sql(2, false).ends_with(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING"
         ));
     }
