@@ -175,6 +175,19 @@ impl Error {
         }
     }
 
+    /// Whether the store failed (unreachable, I/O, lock timeout, unreadable row) rather than
+    /// refused what was written (a rule of the domain or a constraint of the schema): a bulk
+    /// job stops on the first, reports the second and goes on.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(e)) => {
+                matches!(e.kind(), sqlx::error::ErrorKind::Other)
+            }
+            Error::Database(_) | Error::CorruptRow { .. } | Error::Migration(_) => true,
+            _ => false,
+        }
+    }
+
     /// The SQL constraint class of a database error, when there is one.
     pub(crate) fn db_kind(&self) -> Option<sqlx::error::ErrorKind> {
         match self {

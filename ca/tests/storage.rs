@@ -112,6 +112,7 @@ on_both_backends!(
     failed_operation_leaves_nothing,
     journal_failure_undoes_the_change,
     timestamp_tokens_recorded_once,
+    import_jobs_report_each_line_once,
 );
 
 #[tokio::test]
@@ -370,10 +371,177 @@ async fn last_actions(store: &Store, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Registering `idnat` as a line of import job `job` fails, and leaves it unregistered.
+async fn imported_line_refused_whole(s: &Store, job: &str, idnat: &IdNatPs, actor: &Actor) {
+    let p = professional(idnat, "PETIT", "10");
+    assert!(s
+        .register_imported_professional(job, 4, &p, &proofing(), actor)
+        .await
+        .is_err());
+    assert!(s.find_professional(idnat).await.unwrap().is_none());
+}
+
 // ----- scenarios -----------------------------------------------------------------------------
 
 mod scenarios {
     use super::*;
+
+    /// CSV import jobs: a good line is registered and reported in one transaction, a refused
+    /// line is reported alone, every line once; another instance reads the same job; old
+    /// reports are forgotten when a job is created.
+    pub async fn import_jobs_report_each_line_once(db: &Db) {
+        use ca::storage::{ImportRow, NewImportJob};
+        let s = &db.store;
+        let admin = Actor::system("test-admin").unwrap();
+        let operator = NewOperator {
+            login: "agent-imp".parse().unwrap(),
+            display_name: "Agent import".into(),
+            role: OperatorRole::Clerk,
+            order: Some(ca::domain::Order::Medecins),
+        };
+        s.create_operator(&operator, "hash-1", &admin)
+            .await
+            .unwrap();
+        let clerk_i = clerk("agent-imp");
+        let new_job = |id: &str, rows: u64| NewImportJob {
+            id: id.into(),
+            login: "agent-imp".into(),
+            file_name: "lot.csv".into(),
+            total_rows: rows,
+        };
+        let now = OffsetDateTime::now_utc();
+        let month_ago = now - Duration::days(30);
+
+        // A job of long ago, with a reported line: forgotten when the next job is created.
+        s.create_import_job(&new_job("old", 1), month_ago, &clerk_i)
+            .await
+            .unwrap();
+        let refused = |line: u64, idnat: &str| ImportRow {
+            line,
+            idnat: idnat.into(),
+            ok: false,
+            message: "refusée".into(),
+        };
+        s.report_refused_import_row("old", &refused(2, "x"))
+            .await
+            .unwrap();
+        let raw = db.raw().await;
+        sqlx::query(
+            "UPDATE ra_import_jobs SET created_at = '2020-01-01T00:00:00.000000Z' WHERE id = 'old'",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        raw.close().await;
+        assert!(s
+            .create_import_job(&new_job("empty", 0), month_ago, &clerk_i)
+            .await
+            .is_err());
+        s.create_import_job(&new_job("j1", 4), month_ago, &clerk_i)
+            .await
+            .unwrap();
+        assert!(
+            s.import_job("old").await.unwrap().is_none(),
+            "old job forgotten"
+        );
+        assert_eq!(last_actions(s, 1).await, ["professional.import"]);
+        assert_eq!(
+            s.running_import_jobs(now - Duration::minutes(1))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            s.create_import_job(&new_job("j1", 4), month_ago, &clerk_i)
+                .await
+                .is_err(),
+            "a job identifier is used once"
+        );
+
+        // Line 2 registered and reported together.
+        let a = rpps(91_000_001);
+        s.register_imported_professional(
+            "j1",
+            2,
+            &professional(&a, "MARTIN", "10"),
+            &proofing(),
+            &clerk_i,
+        )
+        .await
+        .unwrap();
+        assert!(s.find_professional(&a).await.unwrap().is_some());
+        // Line 3, the same professional again: refused, nothing written, not even the line.
+        let audit_before = audit_len(s).await;
+        let e = s
+            .register_imported_professional(
+                "j1",
+                3,
+                &professional(&a, "MARTIN", "10"),
+                &proofing(),
+                &clerk_i,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::AlreadyRegistered { .. }), "{e:?}");
+        assert!(!e.is_storage_failure());
+        assert_eq!(audit_len(s).await, audit_before);
+        assert_eq!(s.identity_proofings_of(&a).await.unwrap().len(), 1);
+        assert_eq!(s.import_job("j1").await.unwrap().unwrap().rows.len(), 1);
+        s.report_refused_import_row("j1", &refused(3, &a.to_string()))
+            .await
+            .unwrap();
+        // Each line once; a refusal cannot claim a registration.
+        assert!(s
+            .report_refused_import_row("j1", &refused(3, "y"))
+            .await
+            .is_err());
+        let claimed = ImportRow {
+            ok: true,
+            ..refused(4, "z")
+        };
+        assert!(s.report_refused_import_row("j1", &claimed).await.is_err());
+        // A line reported under a job that does not exist: refused, and its professional not
+        // registered (one transaction).
+        let b = rpps(91_000_002);
+        imported_line_refused_whole(s, "nope", &b, &clerk_i).await;
+
+        // Another instance reads the same job, lines in file order.
+        let other = db.second_store().await;
+        s.report_refused_import_row("j1", &refused(5, "w"))
+            .await
+            .unwrap();
+        let job = other.import_job("j1").await.unwrap().unwrap();
+        assert_eq!(job.login, "agent-imp");
+        assert_eq!(job.file_name, "lot.csv");
+        assert_eq!(job.total_rows, 4);
+        assert!(job.finished_at.is_none());
+        assert!(job.updated_at >= job.created_at);
+        let lines: Vec<(u64, bool)> = job.rows.iter().map(|r| (r.line, r.ok)).collect();
+        assert_eq!(lines, [(2, true), (3, false), (5, false)]);
+        assert_eq!(job.rows[0].idnat, a.to_string());
+        assert_eq!(job.rows[0].message, "");
+        assert_eq!(job.rows[1].message, "refusée");
+
+        // Finished: counted no more, closed to new lines, finished once; a line for a finished
+        // job leaves its professional unregistered.
+        other.finish_import_job("j1").await.unwrap();
+        assert!(s.finish_import_job("j1").await.is_err());
+        assert!(s
+            .import_job("j1")
+            .await
+            .unwrap()
+            .unwrap()
+            .finished_at
+            .is_some());
+        assert_eq!(
+            s.running_import_jobs(now - Duration::minutes(1))
+                .await
+                .unwrap(),
+            0
+        );
+        imported_line_refused_whole(s, "j1", &b, &clerk_i).await;
+        assert!(s.import_job("nope").await.unwrap().is_none());
+    }
 
     /// TSA token batches: one transaction, idempotent on retry, bad serials refused whole.
     pub async fn timestamp_tokens_recorded_once(db: &Db) {

@@ -29,6 +29,7 @@ mod audit;
 mod certificates;
 mod crl;
 pub mod crl_store;
+mod imports;
 pub mod ocsp;
 mod operators;
 mod registry;
@@ -51,6 +52,7 @@ pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcom
 pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
+pub use imports::{ImportJobRecord, ImportRow, NewImportJob};
 pub use operators::{
     NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
     SessionRecord, SessionStage,

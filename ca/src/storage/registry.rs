@@ -3,6 +3,7 @@
 use serde_json::json;
 use sqlx::error::ErrorKind;
 use sqlx::Row as _;
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 use super::audit::Outcome;
@@ -110,6 +111,21 @@ impl Store {
         proofing: &IdentityProofing,
         actor: &Actor,
     ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        self.insert_professional(&mut tx, professional, proofing, actor)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Store::register_professional`] within a transaction of the caller.
+    pub(super) async fn insert_professional(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        professional: &Professional,
+        proofing: &IdentityProofing,
+        actor: &Actor,
+    ) -> Result<()> {
         if professional.status != ProfessionalStatus::Active {
             return Err(Error::invalid(
                 "professional status",
@@ -125,7 +141,6 @@ impl Store {
         let at = db_time(now())?;
         let checked_at = db_time(proofing.checked_at)?;
 
-        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO professionals (idnat, id_type, id_number, surname, given_names, \
              name_key, profession, structure, status, registered_at, registered_by, updated_at) \
@@ -142,7 +157,7 @@ impl Store {
         .bind(professional.status.as_str())
         .bind(&at)
         .bind(actor.id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(Error::from);
         if let Err(e) = inserted {
@@ -155,7 +170,7 @@ impl Store {
             });
         }
 
-        let proofing_id = next_id(&mut tx, "identity_proofings").await?;
+        let proofing_id = next_id(tx, "identity_proofings").await?;
         sqlx::query(
             "INSERT INTO identity_proofings (id, professional, document_type, document_number, \
              mode, checked_by, checked_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -168,11 +183,11 @@ impl Store {
         .bind(proofing.checked_by.as_str())
         .bind(&checked_at)
         .bind(&at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
 
         self.append_audit(
-            &mut tx,
+            tx,
             actor,
             "professional.register",
             &format!("professional:{idnat}"),
@@ -190,7 +205,6 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -1,0 +1,263 @@
+//! CSV import jobs of the RA portal and their per-row report (migration 0004).
+//!
+//! A job lives in the database rather than in the memory of the instance that runs it, so any
+//! instance can show it and a restart keeps its report. A good row is registered and reported
+//! in one transaction: a crash never leaves a professional registered by an import without its
+//! line in the report, nor a line reported as registered that is not.
+
+use serde_json::json;
+use sqlx::Row as _;
+use time::OffsetDateTime;
+
+use super::{db_time, now, parse_db_time, Outcome, Store};
+use crate::domain::{Actor, IdentityProofing, Professional};
+use crate::error::{Error, Result};
+
+/// An import job to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewImportJob {
+    /// Random identifier (also the job page's address).
+    pub id: String,
+    /// The operator who uploaded the file.
+    pub login: String,
+    pub file_name: String,
+    /// Data rows in the file (at least one).
+    pub total_rows: u64,
+}
+
+/// The outcome of one line of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// Line number in the file (the header is line 1).
+    pub line: u64,
+    pub idnat: String,
+    /// Registered (true) or refused (false).
+    pub ok: bool,
+    /// Why the line was refused (written by the portal, shown to the clerk); empty for a
+    /// registered line.
+    pub message: String,
+}
+
+/// A stored import job with the lines reported so far, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportJobRecord {
+    pub id: String,
+    pub login: String,
+    pub file_name: String,
+    pub total_rows: u64,
+    pub created_at: OffsetDateTime,
+    /// Time of the last reported line (or of the creation).
+    pub updated_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    pub rows: Vec<ImportRow>,
+}
+
+fn import_object(id: &str) -> String {
+    format!("import:{id}")
+}
+
+fn count(table: &'static str, v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| Error::corrupt(table, format!("negative count {v}")))
+}
+
+impl Store {
+    /// Unfinished jobs whose last line was reported at or after `active_since` (jobs being
+    /// worked on by some instance).
+    pub async fn running_import_jobs(&self, active_since: OffsetDateTime) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ra_import_jobs WHERE finished_at IS NULL AND updated_at >= $1",
+        )
+        .bind(db_time(active_since)?)
+        .fetch_one(&self.pool)
+        .await?;
+        count("ra_import_jobs", n)
+    }
+
+    /// Creates a job and journals its start; in the same transaction, forgets the jobs (and
+    /// their reports) created before `forget_before` — a report is kept for a while, not for
+    /// ever.
+    pub async fn create_import_job(
+        &self,
+        job: &NewImportJob,
+        forget_before: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<()> {
+        if job.total_rows == 0 {
+            return Err(Error::invalid("import job", "a job has at least one row"));
+        }
+        let total = i64::try_from(job.total_rows)
+            .map_err(|_| Error::invalid("import job", "too many rows"))?;
+        let at = db_time(now())?;
+        let cutoff = db_time(forget_before)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM ra_import_rows WHERE job_id IN \
+             (SELECT id FROM ra_import_jobs WHERE created_at < $1)",
+        )
+        .bind(&cutoff)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM ra_import_jobs WHERE created_at < $1")
+            .bind(&cutoff)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO ra_import_jobs (id, login, file_name, total_rows, created_at, \
+             updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $5, NULL)",
+        )
+        .bind(&job.id)
+        .bind(&job.login)
+        .bind(&job.file_name)
+        .bind(total)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            actor,
+            "professional.import",
+            &import_object(&job.id),
+            Outcome::Success,
+            &json!({ "rows": job.total_rows }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Registers the professional of line `line` of job `job_id` and reports the line as
+    /// registered, in one transaction (see [`Store::register_professional`] for the checks).
+    pub async fn register_imported_professional(
+        &self,
+        job_id: &str,
+        line: u64,
+        professional: &Professional,
+        proofing: &IdentityProofing,
+        actor: &Actor,
+    ) -> Result<()> {
+        let row = ImportRow {
+            line,
+            idnat: professional.idnat.to_string(),
+            ok: true,
+            message: String::new(),
+        };
+        let mut tx = self.begin_write().await?;
+        self.insert_professional(&mut tx, professional, proofing, actor)
+            .await?;
+        insert_import_row(&mut tx, job_id, &row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reports a line that was not registered.
+    pub async fn report_refused_import_row(&self, job_id: &str, row: &ImportRow) -> Result<()> {
+        if row.ok {
+            return Err(Error::invalid(
+                "import row",
+                "a registered line is reported with its registration",
+            ));
+        }
+        let mut tx = self.begin_write().await?;
+        insert_import_row(&mut tx, job_id, row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a job finished (every line reported).
+    pub async fn finish_import_job(&self, job_id: &str) -> Result<()> {
+        let at = db_time(now())?;
+        let done = sqlx::query(
+            "UPDATE ra_import_jobs SET finished_at = $1, updated_at = $1 \
+             WHERE id = $2 AND finished_at IS NULL",
+        )
+        .bind(&at)
+        .bind(job_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::invalid(
+                "import job",
+                "no unfinished job with this identifier",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A job and the lines reported so far.
+    pub async fn import_job(&self, id: &str) -> Result<Option<ImportJobRecord>> {
+        const TABLE: &str = "ra_import_jobs";
+        let Some(row) = sqlx::query(
+            "SELECT id, login, file_name, total_rows, created_at, updated_at, finished_at \
+             FROM ra_import_jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let finished_at: Option<String> = row.try_get("finished_at")?;
+        let mut job = ImportJobRecord {
+            id: row.try_get("id")?,
+            login: row.try_get("login")?,
+            file_name: row.try_get("file_name")?,
+            total_rows: count(TABLE, row.try_get("total_rows")?)?,
+            created_at: parse_db_time(TABLE, &row.try_get::<String, _>("created_at")?)?,
+            updated_at: parse_db_time(TABLE, &row.try_get::<String, _>("updated_at")?)?,
+            finished_at: finished_at.map(|t| parse_db_time(TABLE, &t)).transpose()?,
+            rows: Vec::new(),
+        };
+        let rows = sqlx::query(
+            "SELECT line, idnat, ok, message FROM ra_import_rows WHERE job_id = $1 ORDER BY line",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            job.rows.push(ImportRow {
+                line: count("ra_import_rows", r.try_get("line")?)?,
+                idnat: r.try_get("idnat")?,
+                ok: r.try_get::<i64, _>("ok")? == 1,
+                message: r.try_get("message")?,
+            });
+        }
+        Ok(Some(job))
+    }
+}
+
+/// Inserts a report line and moves the job's `updated_at` forward; refused when the job is
+/// unknown or finished.
+async fn insert_import_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job_id: &str,
+    row: &ImportRow,
+) -> Result<()> {
+    let line =
+        i64::try_from(row.line).map_err(|_| Error::invalid("import row", "line out of range"))?;
+    let at = db_time(now())?;
+    let touched = sqlx::query(
+        "UPDATE ra_import_jobs SET updated_at = $1 WHERE id = $2 AND finished_at IS NULL",
+    )
+    .bind(&at)
+    .bind(job_id)
+    .execute(&mut **tx)
+    .await?;
+    if touched.rows_affected() == 0 {
+        return Err(Error::invalid(
+            "import row",
+            "no unfinished job with this identifier",
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO ra_import_rows (job_id, line, idnat, ok, message) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(job_id)
+    .bind(line)
+    .bind(&row.idnat)
+    .bind(i64::from(row.ok))
+    .bind(&row.message)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
