@@ -3,10 +3,12 @@
 //! and bad rows (invalid RPPS, a pharmacien outside their Order, an unknown document type, a
 //! duplicate); the job page shows the progress and then a per-row report; the good rows are
 //! registered with their identity proofing, nothing of a bad row is written. A file without
-//! the required columns is refused as a whole.
+//! the required columns is refused as a whole. The job is in the database: a second portal
+//! instance on the same database shows it, and a job whose instance stopped halfway is shown
+//! as interrupted. On SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(unused_macros)]
+#[macro_use]
 #[path = "../ca/tests/issuance_common/mod.rs"]
 mod issuance_common;
 #[path = "../ca/tests/support/mod.rs"]
@@ -226,23 +228,25 @@ fn upload(path: &str, s: &Session, file_name: &str, csv: &str) -> Request<Body> 
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csv_import_good_rows_in_bad_rows_reported_and_not_written() {
-    let started = Instant::now();
-    let env = Env::new(sqlite().await).await;
-    let store = env.store().clone();
-    let app = ra_portal::router(PortalState::new(
-        store.clone(),
+on_both_backends!(csv_import_good_rows_in_bad_rows_reported_and_not_written);
+
+fn portal(env: &Env, store: Store) -> Router {
+    ra_portal::router(PortalState::new(
+        store,
         vec![env.personnes.clone(), env.orgs.clone()],
         Arc::new(env.revocations.clone()),
         Arc::new(ProfessionTable::builtin().unwrap()),
         PortalConfig::default(),
-    ));
-    let otp = "otp-import-123456";
+    ))
+}
+
+/// A clerk of the Ordre des médecins, created with a one-time password and logged in for the
+/// first time.
+async fn medecins_clerk(app: &Router, store: &Store, login: &str, otp: &str) -> Session {
     ra_portal::create_operator(
-        &store,
-        "agent.import",
-        "Agent import",
+        store,
+        login,
+        "Agent",
         OperatorRole::Clerk,
         Some(Order::Medecins),
         otp,
@@ -250,28 +254,39 @@ async fn csv_import_good_rows_in_bad_rows_reported_and_not_written() {
     )
     .await
     .unwrap();
-    let s = first_login(&app, &store, "agent.import", otp).await;
-    let r = send(&app, get("/importations", Some(&s))).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.contains("csv_file"));
+    first_login(app, store, login, otp).await
+}
 
-    // Already registered: the duplicate row must be refused.
-    let existing = idnat(9_000_000_001);
-    register(&store, &existing, "DEJALA", "Paul", "10", None).await;
+mod scenarios {
+    use super::*;
 
-    let ok1 = rpps(9_100_000_001);
-    let ok2 = rpps(9_100_000_002);
-    let ok3 = rpps(9_100_000_003);
-    let bad_luhn = {
-        let mut r = rpps(9_100_000_004);
-        let last = r.pop().unwrap().to_digit(10).unwrap();
-        r.push(char::from_digit((last + 1) % 10, 10).unwrap());
-        r
-    };
-    let pharmacien = rpps(9_100_000_005);
-    let bad_doc = rpps(9_100_000_006);
-    let csv = format!(
-        "rpps;nom;prenoms;profession;type_piece;numero_piece;modalite\n\
+    pub async fn csv_import_good_rows_in_bad_rows_reported_and_not_written(db: Db) {
+        let started = Instant::now();
+        let env = Env::new(db).await;
+        let store = env.store().clone();
+        let app = portal(&env, store.clone());
+        let s = medecins_clerk(&app, &store, "agent.import", "otp-import-123456").await;
+        let r = send(&app, get("/importations", Some(&s))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("csv_file"));
+
+        // Already registered: the duplicate row must be refused.
+        let existing = idnat(9_000_000_001);
+        register(&store, &existing, "DEJALA", "Paul", "10", None).await;
+
+        let ok1 = rpps(9_100_000_001);
+        let ok2 = rpps(9_100_000_002);
+        let ok3 = rpps(9_100_000_003);
+        let bad_luhn = {
+            let mut r = rpps(9_100_000_004);
+            let last = r.pop().unwrap().to_digit(10).unwrap();
+            r.push(char::from_digit((last + 1) % 10, 10).unwrap());
+            r
+        };
+        let pharmacien = rpps(9_100_000_005);
+        let bad_doc = rpps(9_100_000_006);
+        let csv = format!(
+            "rpps;nom;prenoms;profession;type_piece;numero_piece;modalite\n\
          {ok1};MARTIN;Claire;10;cni;AB123;face-to-face\n\
          {bad_luhn};FAUX;Luhn;10;cni;AB124;face-to-face\n\
          {ok2};\"DURAND; dit Jo\";Jo;10;passport;P999;remote\n\
@@ -280,136 +295,215 @@ async fn csv_import_good_rows_in_bad_rows_reported_and_not_written() {
          {};DEJALA;Paul;10;cni;AB127;face-to-face\n\
          {ok3};PETIT;Léa;10;titre-de-sejour;T1;remote\n\
          {};;;10;cni;;face-to-face\n",
-        &existing.to_string()[1..],
-        rpps(9_100_000_007),
-    );
-    let r = send(&app, upload("/importations", &s, "lot.csv", &csv)).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert!(r.location.starts_with("/importations/"), "{}", r.location);
+            &existing.to_string()[1..],
+            rpps(9_100_000_007),
+        );
+        let r = send(&app, upload("/importations", &s, "lot.csv", &csv)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(r.location.starts_with("/importations/"), "{}", r.location);
 
-    // The progress page, until the report is complete (bounded).
-    let end = Instant::now() + Duration::from_secs(30);
-    let page = loop {
-        let p = send(&app, get(&r.location, Some(&s))).await;
-        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-        assert!(p.body.contains("<progress"), "progress shown");
-        if p.body.contains("data-termine=\"oui\"") {
-            break p.body;
+        // The progress page, until the report is complete (bounded).
+        let end = Instant::now() + Duration::from_secs(30);
+        let page = loop {
+            let p = send(&app, get(&r.location, Some(&s))).await;
+            assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+            assert!(p.body.contains("<progress"), "progress shown");
+            if p.body.contains("data-termine=\"oui\"") {
+                break p.body;
+            }
+            assert!(
+                p.body.contains("http-equiv=\"refresh\""),
+                "an unfinished job page refreshes itself"
+            );
+            assert!(Instant::now() < end, "import not finished in 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(page.contains("8 / 8 lignes traitées"), "{page}");
+        assert!(
+            page.contains("3 professionnel(s) enregistré(s), 5 ligne(s) refusée(s)"),
+            "{page}"
+        );
+        let row = |line: usize| -> String {
+            let marker = format!("<td>{line}</td>");
+            let i = page
+                .find(&marker)
+                .unwrap_or_else(|| panic!("line {line}: {page}"));
+            page[i..].split("</tr>").next().unwrap().to_owned()
+        };
+        assert!(row(2).contains("enregistré"), "{}", row(2));
+        assert!(
+            row(3).contains("refusée") && row(3).contains("RPPS"),
+            "{}",
+            row(3)
+        );
+        assert!(row(4).contains("enregistré"), "{}", row(4));
+        assert!(
+            row(5).contains("refusée") && row(5).contains("périmètre"),
+            "{}",
+            row(5)
+        );
+        assert!(
+            row(6).contains("refusée") && row(6).contains("type de pièce"),
+            "{}",
+            row(6)
+        );
+        assert!(row(7).contains("refusée"), "{}", row(7));
+        assert!(row(8).contains("enregistré"), "{}", row(8));
+        assert!(
+            row(9).contains("refusée") && row(9).contains("nom"),
+            "{}",
+            row(9)
+        );
+
+        // Good rows are in, with their identity proofing; bad rows left nothing.
+        let id = |r: &str| -> IdNatPs { format!("8{r}").parse().unwrap() };
+        for good in [&ok1, &ok2, &ok3] {
+            let p = store.find_professional(&id(good)).await.unwrap();
+            assert!(p.is_some(), "{good} registered");
+            let proofings = store.identity_proofings_of(&id(good)).await.unwrap();
+            assert_eq!(proofings.len(), 1);
+            assert_eq!(proofings[0].checked_by.as_str(), "agent.import");
         }
+        let durand = store.find_professional(&id(&ok2)).await.unwrap().unwrap();
+        assert_eq!(durand.surname.to_string(), "DURAND; dit Jo");
+        for bad in [&pharmacien, &bad_doc, &rpps(9_100_000_007)] {
+            assert!(store.find_professional(&id(bad)).await.unwrap().is_none());
+            assert!(store
+                .identity_proofings_of(&id(bad))
+                .await
+                .unwrap()
+                .is_empty());
+        }
+        assert_eq!(
+            store.identity_proofings_of(&existing).await.unwrap().len(),
+            1,
+            "the duplicate row added no proofing"
+        );
+
+        // Another instance on the same database shows the same report (the session is in the
+        // database too).
+        let second = portal(&env, env.db.second_store().await);
+        let p = send(&second, get(&r.location, Some(&s))).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+        assert!(p.body.contains("data-termine=\"oui\""), "{}", p.body);
+        assert!(p.body.contains("8 / 8 lignes traitées"), "{}", p.body);
+        let job_id = r.location.trim_start_matches("/importations/").to_owned();
+        let job = store.import_job(&job_id).await.unwrap().unwrap();
+        assert_eq!(job.rows.len(), 8);
+        assert_eq!(job.login, "agent.import");
+
+        // A job whose instance stopped after its first line (simulated: created through the
+        // store, one line reported, its last report two minutes old): shown as interrupted, the
+        // page no longer refreshes itself.
+        let clerk_actor = Actor::new("agent.import", "password+totp").unwrap();
+        store
+            .create_import_job(
+                &ca::storage::NewImportJob {
+                    id: "0123456789abcdef0123456789abcdef".into(),
+                    login: "agent.import".into(),
+                    file_name: "coupé.csv".into(),
+                    total_rows: 3,
+                },
+                time::OffsetDateTime::now_utc() - time::Duration::days(30),
+                &clerk_actor,
+            )
+            .await
+            .unwrap();
+        store
+            .report_refused_import_row(
+                "0123456789abcdef0123456789abcdef",
+                &ca::storage::ImportRow {
+                    line: 2,
+                    idnat: "123".into(),
+                    ok: false,
+                    message: "RPPS / IdNat : invalide".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let p = send(
+            &app,
+            get("/importations/0123456789abcdef0123456789abcdef", Some(&s)),
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
         assert!(
             p.body.contains("http-equiv=\"refresh\""),
-            "an unfinished job page refreshes itself"
+            "running: {}",
+            p.body
         );
-        assert!(Instant::now() < end, "import not finished in 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(page.contains("8 / 8 lignes traitées"), "{page}");
-    assert!(
-        page.contains("3 professionnel(s) enregistré(s), 5 ligne(s) refusée(s)"),
-        "{page}"
-    );
-    let row = |line: usize| -> String {
-        let marker = format!("<td>{line}</td>");
-        let i = page
-            .find(&marker)
-            .unwrap_or_else(|| panic!("line {line}: {page}"));
-        page[i..].split("</tr>").next().unwrap().to_owned()
-    };
-    assert!(row(2).contains("enregistré"), "{}", row(2));
-    assert!(
-        row(3).contains("refusée") && row(3).contains("RPPS"),
-        "{}",
-        row(3)
-    );
-    assert!(row(4).contains("enregistré"), "{}", row(4));
-    assert!(
-        row(5).contains("refusée") && row(5).contains("périmètre"),
-        "{}",
-        row(5)
-    );
-    assert!(
-        row(6).contains("refusée") && row(6).contains("type de pièce"),
-        "{}",
-        row(6)
-    );
-    assert!(row(7).contains("refusée"), "{}", row(7));
-    assert!(row(8).contains("enregistré"), "{}", row(8));
-    assert!(
-        row(9).contains("refusée") && row(9).contains("nom"),
-        "{}",
-        row(9)
-    );
-
-    // Good rows are in, with their identity proofing; bad rows left nothing.
-    let id = |r: &str| -> IdNatPs { format!("8{r}").parse().unwrap() };
-    for good in [&ok1, &ok2, &ok3] {
-        let p = store.find_professional(&id(good)).await.unwrap();
-        assert!(p.is_some(), "{good} registered");
-        let proofings = store.identity_proofings_of(&id(good)).await.unwrap();
-        assert_eq!(proofings.len(), 1);
-        assert_eq!(proofings[0].checked_by.as_str(), "agent.import");
-    }
-    let durand = store.find_professional(&id(&ok2)).await.unwrap().unwrap();
-    assert_eq!(durand.surname.to_string(), "DURAND; dit Jo");
-    for bad in [&pharmacien, &bad_doc, &rpps(9_100_000_007)] {
-        assert!(store.find_professional(&id(bad)).await.unwrap().is_none());
-        assert!(store
-            .identity_proofings_of(&id(bad))
+        assert!(!p.body.contains("data-termine"), "{}", p.body);
+        let raw = env.db.raw().await;
+        let two_minutes_ago = (time::OffsetDateTime::now_utc() - time::Duration::minutes(2))
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .unwrap();
+        sqlx::query("UPDATE ra_import_jobs SET updated_at = $1 WHERE id = $2")
+            .bind(&two_minutes_ago)
+            .bind("0123456789abcdef0123456789abcdef")
+            .execute(&raw)
             .await
-            .unwrap()
-            .is_empty());
-    }
-    assert_eq!(
-        store.identity_proofings_of(&existing).await.unwrap().len(),
-        1,
-        "the duplicate row added no proofing"
-    );
+            .unwrap();
+        raw.close().await;
+        let p = send(
+            &second,
+            get("/importations/0123456789abcdef0123456789abcdef", Some(&s)),
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+        assert!(
+            p.body.contains("data-termine=\"interrompue\""),
+            "{}",
+            p.body
+        );
+        assert!(p.body.contains("1 / 3 lignes traitées"), "{}", p.body);
+        assert!(!p.body.contains("http-equiv=\"refresh\""), "{}", p.body);
 
-    // Another operator cannot see this job.
-    let otp2 = "otp-import-autre-1";
-    ra_portal::create_operator(
-        &store,
-        "agent.autre",
-        "Autre",
-        OperatorRole::Clerk,
-        Some(Order::Medecins),
-        otp2,
-        &Actor::system("test").unwrap(),
-    )
-    .await
-    .unwrap();
-    let s2 = first_login(&app, &store, "agent.autre", otp2).await;
-    let p = send(&app, get(&r.location, Some(&s2))).await;
-    assert_eq!(p.status, StatusCode::NOT_FOUND);
+        // Unknown or malformed job identifiers: not found.
+        for path in [
+            "/importations/ffffffffffffffffffffffffffffffff",
+            "/importations/not-a-job",
+            "/importations/0123456789abcdef0123456789abcdef0",
+        ] {
+            let p = send(&app, get(path, Some(&s))).await;
+            assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
+        }
 
-    // A file without the required columns, or not UTF-8: refused as a whole, nothing written.
-    let before = store
-        .find_professionals_by_name("ZORRO", 10)
-        .await
-        .unwrap()
-        .len();
-    let r = send(
-        &app,
-        upload(
-            "/importations",
-            &s,
-            "mauvais.csv",
-            &format!("rpps;nom\n{};ZORRO\n", rpps(9_100_000_009)),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("Colonnes manquantes"), "{}", r.body);
-    assert_eq!(
-        store
+        // Another operator cannot see this job.
+        let s2 = medecins_clerk(&app, &store, "agent.autre", "otp-import-autre-1").await;
+        let p = send(&app, get(&r.location, Some(&s2))).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND);
+
+        // A file without the required columns, or not UTF-8: refused as a whole, nothing written.
+        let before = store
             .find_professionals_by_name("ZORRO", 10)
             .await
             .unwrap()
-            .len(),
-        before
-    );
-    eprintln!(
-        "CSV import test done in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+            .len();
+        let r = send(
+            &app,
+            upload(
+                "/importations",
+                &s,
+                "mauvais.csv",
+                &format!("rpps;nom\n{};ZORRO\n", rpps(9_100_000_009)),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("Colonnes manquantes"), "{}", r.body);
+        assert_eq!(
+            store
+                .find_professionals_by_name("ZORRO", 10)
+                .await
+                .unwrap()
+                .len(),
+            before
+        );
+        eprintln!(
+            "CSV import test done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
 }

@@ -4,9 +4,16 @@
 //! is reported and nothing of it is written while the good rows go in. The rows are processed
 //! in a background task; the job page shows the progress (refreshing itself, no JavaScript)
 //! and then the per-row report.
+//!
+//! Jobs and their reports are in the database (`ca::storage`, migration 0004), not in this
+//! instance's memory: the page may be served by another instance behind the load balancer,
+//! and a restart keeps the report. A good row is registered and reported in one transaction.
+//! A job whose instance stopped halfway stays unfinished; the page calls it interrupted once
+//! no line has been reported for [`INTERRUPTED_AFTER`], and the clerk uploads the file again
+//! (rows already registered are then refused as duplicates, nothing is written twice).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
@@ -14,6 +21,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::Extension;
 use time::OffsetDateTime;
+
+use ca::storage::{ImportJobRecord, ImportRow, NewImportJob};
 
 use crate::error::PortalError;
 use crate::handlers::{html, html_status, layout, validate_registration, Page, RegisterFields};
@@ -23,8 +32,15 @@ use crate::{Ctx, PortalState};
 
 /// Largest number of data rows in one file.
 pub const MAX_ROWS: usize = 10_000;
-/// Jobs kept in memory (the oldest finished ones are forgotten first).
-const MAX_JOBS: usize = 64;
+/// Jobs being worked on at once, across instances; more uploads are refused until one ends.
+const MAX_RUNNING_JOBS: u64 = 64;
+/// An unfinished job with no line reported for this long is shown as interrupted (a line takes
+/// milliseconds; a stopped instance reports nothing more).
+pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(60);
+/// Reports are forgotten this long after their upload (when a later job is created).
+const REPORT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Characters of the RPPS cell copied into a refused row's report.
+const REPORTED_IDNAT_CHARS: usize = 32;
 
 /// The CSV columns, in any order (header names, case-insensitive; aliases after the first).
 const COLUMNS: [(&str, &[&str]); 7] = [
@@ -53,34 +69,36 @@ fn column_label(field: &str) -> &'static str {
     }
 }
 
+/// One line of a job's report, as the page shows it.
 #[derive(Debug, Clone)]
 pub struct RowReport {
     /// Line number in the file (the header is line 1).
-    pub line: usize,
+    pub line: u64,
     pub idnat: String,
     pub ok: bool,
     pub message: String,
 }
 
-#[derive(Debug)]
-pub struct ImportJob {
-    owner: String,
-    file_name: String,
-    total: usize,
-    rows: Vec<RowReport>,
-    finished: bool,
-    started: OffsetDateTime,
+/// Where a job stands, as the page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Lines are still being reported: the page refreshes itself.
+    Running,
+    /// Every line reported.
+    Finished,
+    /// Unfinished, and no line reported for [`INTERRUPTED_AFTER`]: the instance running it
+    /// stopped.
+    Interrupted,
 }
 
-/// The import jobs of this portal instance, by id.
-#[derive(Debug, Default)]
-pub struct ImportJobs(Mutex<HashMap<String, ImportJob>>);
-
-impl ImportJobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ImportJob>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The state of a stored job at `now`.
+pub fn job_state(job: &ImportJobRecord, now: OffsetDateTime) -> JobState {
+    if job.finished_at.is_some() {
+        JobState::Finished
+    } else if now - job.updated_at > INTERRUPTED_AFTER {
+        JobState::Interrupted
+    } else {
+        JobState::Running
     }
 }
 
@@ -102,6 +120,7 @@ pub struct ImportJobPage {
     pub imported: usize,
     pub refused: usize,
     pub finished: bool,
+    pub interrupted: bool,
     pub rows: Vec<RowReport>,
 }
 
@@ -116,7 +135,7 @@ pub async fn import_page(Extension(ctx): Extension<Ctx>) -> Page {
 /// One data row of the file, as the registration form's fields.
 #[derive(Debug)]
 struct Row {
-    line: usize,
+    line: u64,
     fields: RegisterFields,
 }
 
@@ -168,8 +187,7 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
         ));
     }
     let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
+    for (line, record) in (2u64..).zip(reader.records()) {
         let record = record.map_err(|e| format!("Ligne {line} illisible : {e}."))?;
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
@@ -247,90 +265,105 @@ pub async fn import(
         }
     };
     let id = crate::auth::random_hex(16);
-    {
-        let mut jobs = state.imports().lock();
-        if jobs.len() >= MAX_JOBS {
-            let oldest = jobs
-                .iter()
-                .filter(|(_, j)| j.finished)
-                .min_by_key(|(_, j)| j.started)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    jobs.remove(&k);
-                }
-                None => {
-                    return Err(PortalError::Unavailable(
-                        "Trop d'importations en cours : réessayez dans un instant.".into(),
-                    ))
-                }
-            }
-        }
-        jobs.insert(
-            id.clone(),
-            ImportJob {
-                owner: ctx.operator.login.to_string(),
+    let now = OffsetDateTime::now_utc();
+    let running = state
+        .store()
+        .running_import_jobs(now - INTERRUPTED_AFTER)
+        .await?;
+    if running >= MAX_RUNNING_JOBS {
+        return Err(PortalError::Unavailable(
+            "Trop d'importations en cours : réessayez dans un instant.".into(),
+        ));
+    }
+    let total_rows = u64::try_from(rows.len())
+        .map_err(|_| PortalError::BadRequest("Fichier trop long.".into()))?;
+    state
+        .store()
+        .create_import_job(
+            &NewImportJob {
+                id: id.clone(),
+                login: ctx.operator.login.to_string(),
                 file_name: file_name
                     .chars()
                     .filter(|c| !c.is_control())
                     .take(100)
                     .collect(),
-                total: rows.len(),
-                rows: Vec::new(),
-                finished: false,
-                started: OffsetDateTime::now_utc(),
+                total_rows,
             },
-        );
-    }
+            now - REPORT_RETENTION,
+            &ctx.actor,
+        )
+        .await?;
     let (job_state, job_id) = (state.clone(), id.clone());
     tokio::spawn(async move {
-        let jobs = job_state.imports();
         for row in rows {
-            let report = import_row(&job_state, &ctx, &row).await;
-            if let Some(j) = jobs.lock().get_mut(&job_id) {
-                j.rows.push(report);
+            if let Err(e) = import_row(&job_state, &ctx, &job_id, &row).await {
+                // The store is unreachable: the job stays unfinished and its page will call it
+                // interrupted; nothing of the row was written.
+                tracing::error!(job = %job_id, line = row.line, error = %e, "CSV import stopped");
+                return;
             }
         }
-        if let Some(j) = jobs.lock().get_mut(&job_id) {
-            j.finished = true;
+        if let Err(e) = job_state.store().finish_import_job(&job_id).await {
+            tracing::error!(job = %job_id, error = %e, "CSV import not marked finished");
         }
     });
     Ok(Redirect::to(&format!("/importations/{id}")).into_response())
 }
 
-async fn import_row(state: &PortalState, ctx: &Ctx, row: &Row) -> RowReport {
-    let mut report = RowReport {
+/// Validates, registers and reports one row. A refused row is reported with its reason; the
+/// error is the store failing to record the report.
+async fn import_row(
+    state: &PortalState,
+    ctx: &Ctx,
+    job_id: &str,
+    row: &Row,
+) -> Result<(), ca::Error> {
+    let refused = |message: String| ImportRow {
         line: row.line,
-        idnat: row.fields.idnat.trim().to_owned(),
+        idnat: row
+            .fields
+            .idnat
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(REPORTED_IDNAT_CHARS)
+            .collect(),
         ok: false,
-        message: String::new(),
+        message,
     };
     let (professional, proofing) =
         match validate_registration(state, ctx.scope, &ctx.actor, &row.fields) {
             Ok(v) => v,
             Err(errors) => {
-                report.message = errors
+                let message = errors
                     .0
                     .iter()
                     .map(|(f, m)| format!("{} : {m}", column_label(f)))
                     .collect::<Vec<_>>()
                     .join(" ; ");
-                return report;
+                return state
+                    .store()
+                    .report_refused_import_row(job_id, &refused(message))
+                    .await;
             }
         };
-    report.idnat = professional.idnat.to_string();
     match state
         .store()
-        .register_professional(&professional, &proofing, &ctx.actor)
+        .register_imported_professional(job_id, row.line, &professional, &proofing, &ctx.actor)
         .await
     {
-        Ok(()) => {
-            report.ok = true;
-            report.message = "enregistré".into();
+        Ok(()) => Ok(()),
+        Err(e) if !e.is_storage_failure() => {
+            let mut report = refused(french(&e));
+            report.idnat = professional.idnat.to_string();
+            state
+                .store()
+                .report_refused_import_row(job_id, &report)
+                .await
         }
-        Err(e) => report.message = french(&e),
+        Err(e) => Err(e),
     }
-    report
 }
 
 pub async fn import_job(
@@ -339,24 +372,41 @@ pub async fn import_job(
     Path(id): Path<String>,
 ) -> Page {
     let not_found = || PortalError::NotFound("Importation introuvable.".into());
-    let page = {
-        let jobs = state.imports().lock();
-        let job = jobs.get(&id).ok_or_else(not_found)?;
-        // Only the operator who started it sees an import (its rows are of their Order).
-        if job.owner != ctx.operator.login.as_str() {
-            return Err(not_found());
-        }
-        let imported = job.rows.iter().filter(|r| r.ok).count();
-        ImportJobPage {
-            layout: layout(&ctx, "Importation CSV"),
-            file_name: job.file_name.clone(),
-            total: job.total,
-            done: job.rows.len(),
-            imported,
-            refused: job.rows.len() - imported,
-            finished: job.finished,
-            rows: job.rows.clone(),
-        }
+    // Identifiers are 32 hexadecimal digits (`random_hex(16)`): anything else is not looked up.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let job = state.store().import_job(&id).await?.ok_or_else(not_found)?;
+    // Only the operator who started it sees an import (its rows are of their Order).
+    if job.login != ctx.operator.login.as_str() {
+        return Err(not_found());
+    }
+    let state_now = job_state(&job, OffsetDateTime::now_utc());
+    let imported = job.rows.iter().filter(|r| r.ok).count();
+    let done = job.rows.len();
+    let page = ImportJobPage {
+        layout: layout(&ctx, "Importation CSV"),
+        file_name: job.file_name,
+        total: usize::try_from(job.total_rows).unwrap_or(usize::MAX),
+        done,
+        imported,
+        refused: done - imported,
+        finished: state_now == JobState::Finished,
+        interrupted: state_now == JobState::Interrupted,
+        rows: job
+            .rows
+            .into_iter()
+            .map(|r| RowReport {
+                line: r.line,
+                idnat: r.idnat,
+                message: if r.ok {
+                    "enregistré".into()
+                } else {
+                    r.message
+                },
+                ok: r.ok,
+            })
+            .collect(),
     };
     html(&page)
 }
@@ -365,6 +415,27 @@ pub async fn import_job(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_job_is_interrupted_only_when_unfinished_and_silent() {
+        let t0 = OffsetDateTime::now_utc();
+        let mut job = ImportJobRecord {
+            id: "j".into(),
+            login: "agent".into(),
+            file_name: String::new(),
+            total_rows: 2,
+            created_at: t0,
+            updated_at: t0,
+            finished_at: None,
+            rows: Vec::new(),
+        };
+        assert_eq!(job_state(&job, t0), JobState::Running);
+        assert_eq!(job_state(&job, t0 + INTERRUPTED_AFTER), JobState::Running);
+        let late = t0 + INTERRUPTED_AFTER + Duration::from_millis(1);
+        assert_eq!(job_state(&job, late), JobState::Interrupted);
+        job.finished_at = Some(t0);
+        assert_eq!(job_state(&job, late), JobState::Finished);
+    }
 
     #[test]
     fn parses_semicolons_commas_quotes_and_refuses_bad_headers() {

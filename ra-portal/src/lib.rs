@@ -56,7 +56,6 @@ struct Inner {
     professions: Arc<ProfessionTable>,
     config: PortalConfig,
     status_listener: std::sync::OnceLock<StatusListener>,
-    imports: import::ImportJobs,
 }
 
 impl std::fmt::Debug for Inner {
@@ -87,7 +86,6 @@ impl PortalState {
                 professions,
                 config,
                 status_listener: std::sync::OnceLock::new(),
-                imports: import::ImportJobs::default(),
             }),
         }
     }
@@ -122,10 +120,6 @@ impl PortalState {
 
     pub fn config(&self) -> &PortalConfig {
         &self.inner.config
-    }
-
-    pub(crate) fn imports(&self) -> &import::ImportJobs {
-        &self.inner.imports
     }
 }
 
