@@ -4,7 +4,9 @@
 //! `igc serve`, enrols TOTP and creates a clerk and an approver of the Ordre des médecins; the
 //! clerk registers a médecin and files a SIGN request with a CSR made by `openssl req`; the
 //! approver approves; the certificate is downloaded and `openssl verify` accepts it; it is
-//! revoked in the portal, and the CRL and OCSP served by `igc serve` say so.
+//! revoked in the portal, and the CRL and OCSP served by `igc serve` say so. On the way, the
+//! clerk imports a CSV file of two médecins, one of them already registered, and reads the
+//! job's report.
 //! Screenshots of each step: target/artifacts/ra-portal/NN-step.png.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -493,6 +495,56 @@ fn clerk_and_approver_in_headless_chromium() {
     });
     assert_eq!(b.text("#idnat"), idnat);
     b.screenshot("professionnel-enregistre");
+
+    // 3b. Imports a CSV file: a new médecin, and the one just registered (refused as a
+    // duplicate); the job page refreshes itself until its report is complete.
+    let imported = common::rpps(1_234_567_891);
+    std::fs::write(
+        w("lot.csv"),
+        format!(
+            "rpps;nom;prenoms;profession;type_piece;numero_piece;modalite\n\
+             {imported};MARTIN;Claire;10;passport;P1234567;remote\n\
+             {rpps};DUPONT;Jeanne;10;cni;AB1234567;face-to-face\n"
+        ),
+    )
+    .unwrap();
+    b.goto(&format!("{portal}/importations"));
+    let file = b.find("#csv_file");
+    b.cmd(
+        "POST",
+        &format!("/element/{file}/value"),
+        Some(json!({ "text": w("lot.csv") })),
+    );
+    b.click("#importer");
+    b.wait_path("the import job's page", |p| {
+        p.strip_prefix("/importations/")
+            .is_some_and(|id| id.len() == 32)
+    });
+    let end = Instant::now() + Duration::from_secs(30);
+    while !b.page_text().contains("Importation terminée") {
+        assert!(
+            Instant::now() < end,
+            "import not finished: {}",
+            b.page_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let report = b.text("#bilan");
+    assert!(
+        report.contains("1 professionnel(s) enregistré(s), 1 ligne(s) refusée(s)"),
+        "{report}"
+    );
+    assert!(
+        b.text("#rapport").contains("déjà"),
+        "{}",
+        b.text("#rapport")
+    );
+    b.screenshot("importation-csv");
+    b.goto(&format!("{portal}/professionnels/8{imported}"));
+    assert_eq!(b.text("#idnat"), format!("8{imported}"));
+    // Back to the médecin registered by hand, whose request follows.
+    b.goto(&format!("{portal}/professionnels/{idnat}"));
+    assert_eq!(b.text("#idnat"), idnat);
 
     // 4. Files a SIGN request with the CSR file.
     b.click("#nouvelle-demande");
