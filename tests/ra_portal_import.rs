@@ -418,6 +418,7 @@ mod scenarios {
                     ok: false,
                     message: "RPPS / IdNat : invalide".into(),
                 },
+                &clerk_actor,
             )
             .await
             .unwrap();
@@ -434,13 +435,9 @@ mod scenarios {
         );
         assert!(!p.body.contains("data-termine"), "{}", p.body);
         let raw = env.db.raw().await;
-        let two_minutes_ago = (time::OffsetDateTime::now_utc() - time::Duration::minutes(2))
-            .format(time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-            ))
-            .unwrap();
+        // Any time older than the 60 s window (stored as fixed-width UTC text).
         sqlx::query("UPDATE ra_import_jobs SET updated_at = $1 WHERE id = $2")
-            .bind(&two_minutes_ago)
+            .bind("2020-01-01T00:00:00.000000Z")
             .bind("0123456789abcdef0123456789abcdef")
             .execute(&raw)
             .await
@@ -459,6 +456,45 @@ mod scenarios {
         );
         assert!(p.body.contains("1 / 3 lignes traitées"), "{}", p.body);
         assert!(!p.body.contains("http-equiv=\"refresh\""), "{}", p.body);
+
+        // Four jobs of this operator already running (on whichever instance): a fifth upload
+        // is refused, nothing of it written.
+        for n in 0..4 {
+            store
+                .create_import_job(
+                    &ca::storage::NewImportJob {
+                        id: format!("{n:032x}"),
+                        login: "agent.import".into(),
+                        file_name: "en-cours.csv".into(),
+                        total_rows: 10,
+                    },
+                    time::OffsetDateTime::now_utc() - time::Duration::days(30),
+                    &clerk_actor,
+                )
+                .await
+                .unwrap();
+        }
+        let fifth = rpps(9_100_000_010);
+        let r5 = send(
+            &app,
+            upload(
+                "/importations",
+                &s,
+                "cinquieme.csv",
+                &format!(
+                    "rpps;nom;prenoms;profession;type_piece;numero_piece;modalite\n\
+                     {fifth};CINQ;Jean;10;cni;AB128;face-to-face\n"
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(r5.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r5.body);
+        assert!(r5.body.contains("4 importations en cours"), "{}", r5.body);
+        assert!(store
+            .find_professional(&id(&fifth))
+            .await
+            .unwrap()
+            .is_none());
 
         // Unknown or malformed job identifiers: not found.
         for path in [

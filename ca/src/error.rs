@@ -175,16 +175,57 @@ impl Error {
         }
     }
 
-    /// Whether the store failed (unreachable, I/O, lock timeout, unreadable row) rather than
-    /// refused what was written (a rule of the domain or a constraint of the schema): a bulk
-    /// job stops on the first, reports the second and goes on.
-    pub fn is_storage_failure(&self) -> bool {
+    /// Whether the system failed (store unreachable, I/O, lock timeout, unreadable row,
+    /// signer, configuration) rather than refused the values it was given (a rule of the
+    /// domain or a constraint of the schema): a bulk job stops on the first, reports the
+    /// second and goes on. Every variant is listed, so that a new one is classified here.
+    pub fn is_system_failure(&self) -> bool {
         match self {
             Error::Database(sqlx::Error::Database(e)) => {
                 matches!(e.kind(), sqlx::error::ErrorKind::Other)
             }
-            Error::Database(_) | Error::CorruptRow { .. } | Error::Migration(_) => true,
-            _ => false,
+            Error::Database(_)
+            | Error::CorruptRow { .. }
+            | Error::Migration(_)
+            | Error::UnsupportedDatabaseUrl { .. }
+            | Error::Task(_)
+            | Error::Signer(_)
+            | Error::SignerKeyMismatch { .. }
+            | Error::UnknownCa { .. }
+            | Error::Config(_)
+            | Error::ReferenceData { .. }
+            | Error::SecretInAuditDetails { .. }
+            | Error::X509(_) => true,
+            Error::WrongLength { .. }
+            | Error::NotDigits { .. }
+            | Error::BadCheckDigit { .. }
+            | Error::BadDepartement { .. }
+            | Error::UnknownPrefix { .. }
+            | Error::InvalidValue { .. }
+            | Error::UnknownProfession { .. }
+            | Error::AlreadyRegistered { .. }
+            | Error::StructureAlreadyRegistered { .. }
+            | Error::ProfessionalNotFound { .. }
+            | Error::StructureNotFound { .. }
+            | Error::ProfessionalNotActive { .. }
+            | Error::ProfileMismatch { .. }
+            | Error::RequestNotFound { .. }
+            | Error::RequestNotInState { .. }
+            | Error::SelfApproval { .. }
+            | Error::RequestMismatch { .. }
+            | Error::DuplicateTimestampSerial { .. }
+            | Error::DuplicateSerial { .. }
+            | Error::CertificateNotFound { .. }
+            | Error::AlreadyRevoked { .. }
+            | Error::AlreadyOnHold { .. }
+            | Error::NotOnHold { .. }
+            | Error::MalformedCsr { .. }
+            | Error::UnsupportedKey { .. }
+            | Error::CsrProofOfPossession { .. }
+            | Error::ProfileNotIssued { .. }
+            | Error::Lint { .. }
+            | Error::OutlivesCa { .. }
+            | Error::RenewalRefused { .. } => false,
         }
     }
 
@@ -194,5 +235,19 @@ impl Error {
             Error::Database(sqlx::Error::Database(e)) => Some(e.kind()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_failures_stop_refusals_do_not() {
+        assert!(Error::Database(sqlx::Error::PoolClosed).is_system_failure());
+        assert!(Error::corrupt("t", "x").is_system_failure());
+        assert!(Error::Task("panicked".into()).is_system_failure());
+        assert!(!Error::AlreadyRegistered { idnat: "8".into() }.is_system_failure());
+        assert!(!Error::invalid("f", "r").is_system_failure());
     }
 }

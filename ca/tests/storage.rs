@@ -371,13 +371,15 @@ async fn last_actions(store: &Store, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Registering `idnat` as a line of import job `job` fails, and leaves it unregistered.
+/// Registering `idnat` as a line of import job `job` is refused as invalid, and leaves it
+/// unregistered.
 async fn imported_line_refused_whole(s: &Store, job: &str, idnat: &IdNatPs, actor: &Actor) {
     let p = professional(idnat, "PETIT", "10");
-    assert!(s
+    let e = s
         .register_imported_professional(job, 4, &p, &proofing(), actor)
         .await
-        .is_err());
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidValue { .. }), "{e:?}");
     assert!(s.find_professional(idnat).await.unwrap().is_none());
 }
 
@@ -387,33 +389,41 @@ mod scenarios {
     use super::*;
 
     /// CSV import jobs: a good line is registered and reported in one transaction, a refused
-    /// line is reported alone, every line once; another instance reads the same job; old
-    /// reports are forgotten when a job is created.
+    /// line is reported alone, every line once and only by the job's operator; another
+    /// instance reads the same job; old reports are forgotten when a job is created.
     pub async fn import_jobs_report_each_line_once(db: &Db) {
-        use ca::storage::{ImportRow, NewImportJob};
+        use ca::storage::{ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
         let s = &db.store;
         let admin = Actor::system("test-admin").unwrap();
-        let operator = NewOperator {
-            login: "agent-imp".parse().unwrap(),
-            display_name: "Agent import".into(),
-            role: OperatorRole::Clerk,
-            order: Some(ca::domain::Order::Medecins),
-        };
-        s.create_operator(&operator, "hash-1", &admin)
-            .await
-            .unwrap();
-        let clerk_i = clerk("agent-imp");
-        let new_job = |id: &str, rows: u64| NewImportJob {
+        for login in ["agent-imp", "agent-other"] {
+            let operator = NewOperator {
+                login: login.parse().unwrap(),
+                display_name: "Agent import".into(),
+                role: OperatorRole::Clerk,
+                order: Some(ca::domain::Order::Medecins),
+            };
+            s.create_operator(&operator, "hash-1", &admin)
+                .await
+                .unwrap();
+        }
+        let (clerk_i, clerk_o) = (clerk("agent-imp"), clerk("agent-other"));
+        let new_job = |id: &str, login: &str, rows: u64| NewImportJob {
             id: id.into(),
-            login: "agent-imp".into(),
+            login: login.into(),
             file_name: "lot.csv".into(),
             total_rows: rows,
         };
         let now = OffsetDateTime::now_utc();
         let month_ago = now - Duration::days(30);
+        let minute_ago = now - Duration::minutes(1);
+        let raw = db.raw().await;
+        let set = |sql: &'static str| {
+            let raw = raw.clone();
+            async move { sqlx::query(sql).execute(&raw).await.unwrap() }
+        };
 
         // A job of long ago, with a reported line: forgotten when the next job is created.
-        s.create_import_job(&new_job("old", 1), month_ago, &clerk_i)
+        s.create_import_job(&new_job("old", "agent-other", 1), month_ago, &clerk_o)
             .await
             .unwrap();
         let refused = |line: u64, idnat: &str| ImportRow {
@@ -422,22 +432,31 @@ mod scenarios {
             ok: false,
             message: "refusée".into(),
         };
-        s.report_refused_import_row("old", &refused(2, "x"))
+        s.report_refused_import_row("old", &refused(2, "x"), &clerk_o)
             .await
             .unwrap();
-        let raw = db.raw().await;
-        sqlx::query(
+        set(
             "UPDATE ra_import_jobs SET created_at = '2020-01-01T00:00:00.000000Z' WHERE id = 'old'",
         )
-        .execute(&raw)
-        .await
-        .unwrap();
-        raw.close().await;
-        assert!(s
-            .create_import_job(&new_job("empty", 0), month_ago, &clerk_i)
-            .await
-            .is_err());
-        s.create_import_job(&new_job("j1", 4), month_ago, &clerk_i)
+        .await;
+        for bad in [
+            new_job("empty", "agent-imp", 0),
+            NewImportJob {
+                file_name: "a\0b.csv".into(),
+                ..new_job("nul", "agent-imp", 1)
+            },
+            NewImportJob {
+                file_name: "x".repeat(256),
+                ..new_job("long", "agent-imp", 1)
+            },
+        ] {
+            let e = s
+                .create_import_job(&bad, month_ago, &clerk_i)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::InvalidValue { .. }), "{e:?}");
+        }
+        s.create_import_job(&new_job("j1", "agent-imp", 4), month_ago, &clerk_i)
             .await
             .unwrap();
         assert!(
@@ -446,13 +465,19 @@ mod scenarios {
         );
         assert_eq!(last_actions(s, 1).await, ["professional.import"]);
         assert_eq!(
-            s.running_import_jobs(now - Duration::minutes(1))
+            s.running_import_jobs(minute_ago, "agent-imp")
                 .await
                 .unwrap(),
-            1
+            (1, 1)
+        );
+        assert_eq!(
+            s.running_import_jobs(minute_ago, "agent-other")
+                .await
+                .unwrap(),
+            (1, 0)
         );
         assert!(
-            s.create_import_job(&new_job("j1", 4), month_ago, &clerk_i)
+            s.create_import_job(&new_job("j1", "agent-imp", 4), month_ago, &clerk_i)
                 .await
                 .is_err(),
             "a job identifier is used once"
@@ -460,54 +485,60 @@ mod scenarios {
 
         // Line 2 registered and reported together.
         let a = rpps(91_000_001);
-        s.register_imported_professional(
-            "j1",
-            2,
-            &professional(&a, "MARTIN", "10"),
-            &proofing(),
-            &clerk_i,
-        )
-        .await
-        .unwrap();
+        let p = professional(&a, "MARTIN", "10");
+        s.register_imported_professional("j1", 2, &p, &proofing(), &clerk_i)
+            .await
+            .unwrap();
         assert!(s.find_professional(&a).await.unwrap().is_some());
         // Line 3, the same professional again: refused, nothing written, not even the line.
         let audit_before = audit_len(s).await;
         let e = s
-            .register_imported_professional(
-                "j1",
-                3,
-                &professional(&a, "MARTIN", "10"),
-                &proofing(),
-                &clerk_i,
-            )
+            .register_imported_professional("j1", 3, &p, &proofing(), &clerk_i)
             .await
             .unwrap_err();
         assert!(matches!(e, Error::AlreadyRegistered { .. }), "{e:?}");
-        assert!(!e.is_storage_failure());
+        assert!(!e.is_system_failure());
         assert_eq!(audit_len(s).await, audit_before);
         assert_eq!(s.identity_proofings_of(&a).await.unwrap().len(), 1);
         assert_eq!(s.import_job("j1").await.unwrap().unwrap().rows.len(), 1);
-        s.report_refused_import_row("j1", &refused(3, &a.to_string()))
+        s.report_refused_import_row("j1", &refused(3, &a.to_string()), &clerk_i)
             .await
             .unwrap();
-        // Each line once; a refusal cannot claim a registration.
-        assert!(s
-            .report_refused_import_row("j1", &refused(3, "y"))
-            .await
-            .is_err());
+        // Each line once; a refusal cannot claim a registration; control characters and
+        // over-long text are refused; only the job's operator reports its lines.
         let claimed = ImportRow {
             ok: true,
             ..refused(4, "z")
         };
-        assert!(s.report_refused_import_row("j1", &claimed).await.is_err());
-        // A line reported under a job that does not exist: refused, and its professional not
-        // registered (one transaction).
+        let nul = ImportRow {
+            message: "a\0b".into(),
+            ..refused(4, "z")
+        };
+        let long = refused(4, &"9".repeat(65));
+        for (row, actor) in [
+            (refused(3, "y"), &clerk_i),
+            (claimed, &clerk_i),
+            (nul, &clerk_i),
+            (long, &clerk_i),
+            (refused(4, "z"), &clerk_o),
+        ] {
+            assert!(
+                s.report_refused_import_row("j1", &row, actor)
+                    .await
+                    .is_err(),
+                "{row:?} by {}",
+                actor.id.as_str()
+            );
+        }
+        // A line reported under a job that does not exist, or not the actor's: refused, and
+        // its professional not registered (one transaction).
         let b = rpps(91_000_002);
         imported_line_refused_whole(s, "nope", &b, &clerk_i).await;
+        imported_line_refused_whole(s, "j1", &b, &clerk_o).await;
 
         // Another instance reads the same job, lines in file order.
         let other = db.second_store().await;
-        s.report_refused_import_row("j1", &refused(5, "w"))
+        s.report_refused_import_row("j1", &refused(5, "w"), &clerk_i)
             .await
             .unwrap();
         let job = other.import_job("j1").await.unwrap().unwrap();
@@ -522,25 +553,58 @@ mod scenarios {
         assert_eq!(job.rows[0].message, "");
         assert_eq!(job.rows[1].message, "refusée");
 
+        // Silent for longer than the window: not counted as running.
+        set("UPDATE ra_import_jobs SET updated_at = '2020-01-01T00:00:00.000000Z' WHERE id = 'j1'")
+            .await;
+        assert_eq!(
+            s.running_import_jobs(minute_ago, "agent-imp")
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+
         // Finished: counted no more, closed to new lines, finished once; a line for a finished
         // job leaves its professional unregistered.
         other.finish_import_job("j1").await.unwrap();
         assert!(s.finish_import_job("j1").await.is_err());
-        assert!(s
-            .import_job("j1")
-            .await
-            .unwrap()
-            .unwrap()
-            .finished_at
-            .is_some());
-        assert_eq!(
-            s.running_import_jobs(now - Duration::minutes(1))
-                .await
-                .unwrap(),
-            0
-        );
+        let finished = s.import_job("j1").await.unwrap().unwrap();
+        assert!(finished.finished_at.is_some());
         imported_line_refused_whole(s, "j1", &b, &clerk_i).await;
         assert!(s.import_job("nope").await.unwrap().is_none());
+
+        // An operator keeps their most recent jobs only; another operator's are untouched.
+        s.create_import_job(&new_job("o1", "agent-other", 1), month_ago, &clerk_o)
+            .await
+            .unwrap();
+        for n in 0..IMPORT_JOBS_KEPT_PER_OPERATOR {
+            s.create_import_job(
+                &new_job(&format!("k{n:02}"), "agent-imp", 1),
+                month_ago,
+                &clerk_i,
+            )
+            .await
+            .unwrap();
+        }
+        assert!(
+            s.import_job("j1").await.unwrap().is_none(),
+            "the oldest forgotten"
+        );
+        assert!(s.import_job("k00").await.unwrap().is_some());
+        assert!(s.import_job("o1").await.unwrap().is_some());
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM ra_import_jobs WHERE login = 'agent-imp'")
+                .fetch_one(&raw)
+                .await
+                .unwrap();
+        assert_eq!(count, i64::from(IMPORT_JOBS_KEPT_PER_OPERATOR));
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ra_import_rows WHERE job_id NOT IN (SELECT id FROM ra_import_jobs)",
+        )
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+        assert_eq!(orphans, 0);
+        raw.close().await;
     }
 
     /// TSA token batches: one transaction, idempotent on retry, bad serials refused whole.

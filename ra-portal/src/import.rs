@@ -32,15 +32,30 @@ use crate::{Ctx, PortalState};
 
 /// Largest number of data rows in one file.
 pub const MAX_ROWS: usize = 10_000;
-/// Jobs being worked on at once, across instances; more uploads are refused until one ends.
+/// Jobs being worked on at once, across instances, and by one operator; more uploads are
+/// refused until one ends (the check and the creation are not one transaction: two uploads at
+/// the same instant may both pass).
 const MAX_RUNNING_JOBS: u64 = 64;
+const MAX_RUNNING_JOBS_PER_OPERATOR: u64 = 4;
 /// An unfinished job with no line reported for this long is shown as interrupted (a line takes
 /// milliseconds; a stopped instance reports nothing more).
 pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(60);
 /// Reports are forgotten this long after their upload (when a later job is created).
 const REPORT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Characters of the RPPS cell copied into a refused row's report.
+/// Characters of the RPPS cell, of a refusal message and of the file name kept in the report.
 const REPORTED_IDNAT_CHARS: usize = 32;
+const REPORTED_MESSAGE_CHARS: usize = 500;
+const REPORTED_FILE_NAME_CHARS: usize = 100;
+
+/// Text from the file (or quoting it) as the report keeps it: without control characters,
+/// at most `max` characters.
+fn reportable(text: &str, max: usize) -> String {
+    text.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
 
 /// The CSV columns, in any order (header names, case-insensitive; aliases after the first).
 const COLUMNS: [(&str, &[&str]); 7] = [
@@ -69,16 +84,6 @@ fn column_label(field: &str) -> &'static str {
     }
 }
 
-/// One line of a job's report, as the page shows it.
-#[derive(Debug, Clone)]
-pub struct RowReport {
-    /// Line number in the file (the header is line 1).
-    pub line: u64,
-    pub idnat: String,
-    pub ok: bool,
-    pub message: String,
-}
-
 /// Where a job stands, as the page shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
@@ -91,9 +96,11 @@ pub enum JobState {
     Interrupted,
 }
 
-/// The state of a stored job at `now`.
+/// The state of a stored job at `now`. A job with every line reported is finished even if its
+/// instance stopped before marking it so.
 pub fn job_state(job: &ImportJobRecord, now: OffsetDateTime) -> JobState {
-    if job.finished_at.is_some() {
+    let all_reported = u64::try_from(job.rows.len()).is_ok_and(|n| n >= job.total_rows);
+    if job.finished_at.is_some() || all_reported {
         JobState::Finished
     } else if now - job.updated_at > INTERRUPTED_AFTER {
         JobState::Interrupted
@@ -121,7 +128,8 @@ pub struct ImportJobPage {
     pub refused: usize,
     pub finished: bool,
     pub interrupted: bool,
-    pub rows: Vec<RowReport>,
+    /// Registered lines carry "enregistré" as their message here.
+    pub rows: Vec<ImportRow>,
 }
 
 pub async fn import_page(Extension(ctx): Extension<Ctx>) -> Page {
@@ -147,6 +155,20 @@ pub fn check_import_csv(bytes: &[u8]) -> Result<usize, String> {
         debug_assert!(rows.iter().all(|r| r.line >= 2));
         rows.len()
     })
+}
+
+/// The line of `text` where the record at `position` starts. The reader places a record where
+/// it started reading it, before the blank lines it skipped: those are counted here.
+fn file_line(text: &str, position: &csv::Position) -> u64 {
+    let blank_lines = usize::try_from(position.byte())
+        .ok()
+        .and_then(|at| text.as_bytes().get(at..))
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| matches!(b, b'\n' | b'\r'))
+        .filter(|b| **b == b'\n')
+        .count();
+    position.line() + u64::try_from(blank_lines).unwrap_or(0)
 }
 
 /// Parses the whole file (header, delimiter `;` or `,`, UTF-8) before anything is written.
@@ -187,8 +209,14 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
         ));
     }
     let mut rows = Vec::new();
-    for (line, record) in (2u64..).zip(reader.records()) {
-        let record = record.map_err(|e| format!("Ligne {line} illisible : {e}."))?;
+    for (counted, record) in (2u64..).zip(reader.records()) {
+        // The line where the record starts in the file: blank lines are skipped by the reader
+        // and a quoted cell may span lines, so records are not counted.
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(counted, |p| file_line(text, p));
+            format!("Ligne {line} illisible : {e}.")
+        })?;
+        let line = record.position().map_or(counted, |p| file_line(text, p));
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -266,10 +294,16 @@ pub async fn import(
     };
     let id = crate::auth::random_hex(16);
     let now = OffsetDateTime::now_utc();
-    let running = state
+    let login = ctx.operator.login.to_string();
+    let (running, running_here) = state
         .store()
-        .running_import_jobs(now - INTERRUPTED_AFTER)
+        .running_import_jobs(now - INTERRUPTED_AFTER, &login)
         .await?;
+    if running_here >= MAX_RUNNING_JOBS_PER_OPERATOR {
+        return Err(PortalError::Unavailable(format!(
+            "Vous avez déjà {running_here} importations en cours : attendez qu'une se termine."
+        )));
+    }
     if running >= MAX_RUNNING_JOBS {
         return Err(PortalError::Unavailable(
             "Trop d'importations en cours : réessayez dans un instant.".into(),
@@ -282,12 +316,8 @@ pub async fn import(
         .create_import_job(
             &NewImportJob {
                 id: id.clone(),
-                login: ctx.operator.login.to_string(),
-                file_name: file_name
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(100)
-                    .collect(),
+                login,
+                file_name: reportable(&file_name, REPORTED_FILE_NAME_CHARS),
                 total_rows,
             },
             now - REPORT_RETENTION,
@@ -298,8 +328,8 @@ pub async fn import(
     tokio::spawn(async move {
         for row in rows {
             if let Err(e) = import_row(&job_state, &ctx, &job_id, &row).await {
-                // The store is unreachable: the job stays unfinished and its page will call it
-                // interrupted; nothing of the row was written.
+                // The system failed (store, or the job gone): the job stays unfinished and its
+                // page will call it interrupted; nothing of the row was written.
                 tracing::error!(job = %job_id, line = row.line, error = %e, "CSV import stopped");
                 return;
             }
@@ -311,26 +341,19 @@ pub async fn import(
     Ok(Redirect::to(&format!("/importations/{id}")).into_response())
 }
 
-/// Validates, registers and reports one row. A refused row is reported with its reason; the
-/// error is the store failing to record the report.
+/// Validates, registers and reports one row. A refused row is reported with its reason; an
+/// error is a failure of the system (registering, or recording the report).
 async fn import_row(
     state: &PortalState,
     ctx: &Ctx,
     job_id: &str,
     row: &Row,
 ) -> Result<(), ca::Error> {
-    let refused = |message: String| ImportRow {
+    let refused = |message: &str| ImportRow {
         line: row.line,
-        idnat: row
-            .fields
-            .idnat
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(REPORTED_IDNAT_CHARS)
-            .collect(),
+        idnat: reportable(&row.fields.idnat, REPORTED_IDNAT_CHARS),
         ok: false,
-        message,
+        message: reportable(message, REPORTED_MESSAGE_CHARS),
     };
     let (professional, proofing) =
         match validate_registration(state, ctx.scope, &ctx.actor, &row.fields) {
@@ -344,7 +367,7 @@ async fn import_row(
                     .join(" ; ");
                 return state
                     .store()
-                    .report_refused_import_row(job_id, &refused(message))
+                    .report_refused_import_row(job_id, &refused(&message), &ctx.actor)
                     .await;
             }
         };
@@ -354,12 +377,12 @@ async fn import_row(
         .await
     {
         Ok(()) => Ok(()),
-        Err(e) if !e.is_storage_failure() => {
-            let mut report = refused(french(&e));
+        Err(e) if !e.is_system_failure() => {
+            let mut report = refused(&french(&e));
             report.idnat = professional.idnat.to_string();
             state
                 .store()
-                .report_refused_import_row(job_id, &report)
+                .report_refused_import_row(job_id, &report, &ctx.actor)
                 .await
         }
         Err(e) => Err(e),
@@ -396,15 +419,13 @@ pub async fn import_job(
         rows: job
             .rows
             .into_iter()
-            .map(|r| RowReport {
-                line: r.line,
-                idnat: r.idnat,
+            .map(|r| ImportRow {
                 message: if r.ok {
                     "enregistré".into()
                 } else {
                     r.message
                 },
-                ok: r.ok,
+                ..r
             })
             .collect(),
     };
@@ -435,6 +456,39 @@ mod tests {
         assert_eq!(job_state(&job, late), JobState::Interrupted);
         job.finished_at = Some(t0);
         assert_eq!(job_state(&job, late), JobState::Finished);
+        // Every line reported, the end not recorded (instance stopped just before): finished.
+        job.finished_at = None;
+        let line = |line| ImportRow {
+            line,
+            idnat: String::new(),
+            ok: true,
+            message: String::new(),
+        };
+        job.rows = vec![line(2)];
+        assert_eq!(job_state(&job, late), JobState::Interrupted);
+        job.rows.push(line(3));
+        assert_eq!(job_state(&job, late), JobState::Finished);
+    }
+
+    #[test]
+    fn lines_are_the_file_lines_across_blank_lines_and_multi_line_cells() {
+        let file = "rpps;nom;prenoms;profession;type_piece;numero_piece;modalite\n\
+             \n\
+             10000000016;MARTIN;Claire;10;cni;A1;face-to-face\n\
+             10000000024;\"DURAND\nsur deux lignes\";Jo;10;cni;A2;remote\n\
+             \n\
+             10000000032;PETIT;Léa;10;cni;A3;remote\n";
+        for file in [file.to_owned(), file.replace('\n', "\r\n")] {
+            let rows = parse_csv(file.as_bytes()).unwrap();
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [3, 4, 7], "{file:?}");
+        }
+    }
+
+    #[test]
+    fn reportable_text_is_bounded_and_without_control_characters() {
+        assert_eq!(reportable("  a\0b\u{7}c\n ", 10), "abc");
+        assert_eq!(reportable("éééé", 2), "éé");
     }
 
     #[test]

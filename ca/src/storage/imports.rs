@@ -46,14 +46,54 @@ pub struct ImportJobRecord {
     pub file_name: String,
     pub total_rows: u64,
     pub created_at: OffsetDateTime,
-    /// Time of the last reported line (or of the creation).
+    /// Time of the last change: creation, a reported line, the end.
     pub updated_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
     pub rows: Vec<ImportRow>,
 }
 
+/// Jobs kept per operator: creating one more forgets the oldest beyond this.
+pub const IMPORT_JOBS_KEPT_PER_OPERATOR: u32 = 50;
+/// Longest file name, identifier cell and refusal message stored (characters).
+const MAX_FILE_NAME: usize = 255;
+const MAX_IDNAT: usize = 64;
+const MAX_MESSAGE: usize = 2_000;
+
+/// The jobs to forget: created before $1, or operator $2's beyond their most recent $3 + 1
+/// (the subquery is the creation time of the last one kept, NULL while there are fewer: then
+/// nothing of theirs goes).
+macro_rules! forgotten_jobs {
+    () => {
+        "SELECT id FROM ra_import_jobs WHERE created_at < $1 \
+         OR (login = $2 AND created_at < (SELECT created_at FROM ra_import_jobs \
+         WHERE login = $2 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $3))"
+    };
+}
+const FORGET_ROWS: &str = concat!(
+    "DELETE FROM ra_import_rows WHERE job_id IN (",
+    forgotten_jobs!(),
+    ")"
+);
+const FORGET_JOBS: &str = concat!(
+    "DELETE FROM ra_import_jobs WHERE id IN (",
+    forgotten_jobs!(),
+    ")"
+);
+
 fn import_object(id: &str) -> String {
     format!("import:{id}")
+}
+
+/// Text from outside (a file name, a cell, a message quoting one) goes in bounded and without
+/// control characters (PostgreSQL refuses NUL in text).
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("at most {max} characters, no control character"),
+        ));
+    }
+    Ok(())
 }
 
 fn count(table: &'static str, v: i64) -> Result<u64> {
@@ -61,21 +101,32 @@ fn count(table: &'static str, v: i64) -> Result<u64> {
 }
 
 impl Store {
-    /// Unfinished jobs whose last line was reported at or after `active_since` (jobs being
-    /// worked on by some instance).
-    pub async fn running_import_jobs(&self, active_since: OffsetDateTime) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ra_import_jobs WHERE finished_at IS NULL AND updated_at >= $1",
+    /// Unfinished jobs changed at or after `active_since` (jobs being worked on by some
+    /// instance): all of them, and those of operator `login`.
+    pub async fn running_import_jobs(
+        &self,
+        active_since: OffsetDateTime,
+        login: &str,
+    ) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, \
+             COALESCE(SUM(CASE WHEN login = $2 THEN 1 ELSE 0 END), 0) AS of_login \
+             FROM ra_import_jobs WHERE finished_at IS NULL AND updated_at >= $1",
         )
         .bind(db_time(active_since)?)
+        .bind(login)
         .fetch_one(&self.pool)
         .await?;
-        count("ra_import_jobs", n)
+        Ok((
+            count("ra_import_jobs", row.try_get("total")?)?,
+            count("ra_import_jobs", row.try_get("of_login")?)?,
+        ))
     }
 
-    /// Creates a job and journals its start; in the same transaction, forgets the jobs (and
-    /// their reports) created before `forget_before` — a report is kept for a while, not for
-    /// ever.
+    /// Creates a job and journals its start. In the same transaction, forgets the jobs (and
+    /// their reports) created before `forget_before`, and the operator's oldest beyond
+    /// [`IMPORT_JOBS_KEPT_PER_OPERATOR`]: reports are kept a while, and forgotten when a job
+    /// is next created.
     pub async fn create_import_job(
         &self,
         job: &NewImportJob,
@@ -85,22 +136,23 @@ impl Store {
         if job.total_rows == 0 {
             return Err(Error::invalid("import job", "a job has at least one row"));
         }
+        check_text("import file name", &job.file_name, MAX_FILE_NAME)?;
         let total = i64::try_from(job.total_rows)
             .map_err(|_| Error::invalid("import job", "too many rows"))?;
         let at = db_time(now())?;
         let cutoff = db_time(forget_before)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "DELETE FROM ra_import_rows WHERE job_id IN \
-             (SELECT id FROM ra_import_jobs WHERE created_at < $1)",
-        )
-        .bind(&cutoff)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM ra_import_jobs WHERE created_at < $1")
-            .bind(&cutoff)
-            .execute(&mut *tx)
-            .await?;
+        // The existing jobs kept are the operator's most recent but one; with the new one,
+        // that makes IMPORT_JOBS_KEPT_PER_OPERATOR.
+        let offset = i64::from(IMPORT_JOBS_KEPT_PER_OPERATOR) - 2;
+        for statement in [FORGET_ROWS, FORGET_JOBS] {
+            sqlx::query(statement)
+                .bind(&cutoff)
+                .bind(&job.login)
+                .bind(offset)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO ra_import_jobs (id, login, file_name, total_rows, created_at, \
              updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $5, NULL)",
@@ -144,13 +196,18 @@ impl Store {
         let mut tx = self.begin_write().await?;
         self.insert_professional(&mut tx, professional, proofing, actor)
             .await?;
-        insert_import_row(&mut tx, job_id, &row).await?;
+        insert_import_row(&mut tx, job_id, &row, actor).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Reports a line that was not registered.
-    pub async fn report_refused_import_row(&self, job_id: &str, row: &ImportRow) -> Result<()> {
+    pub async fn report_refused_import_row(
+        &self,
+        job_id: &str,
+        row: &ImportRow,
+        actor: &Actor,
+    ) -> Result<()> {
         if row.ok {
             return Err(Error::invalid(
                 "import row",
@@ -158,12 +215,12 @@ impl Store {
             ));
         }
         let mut tx = self.begin_write().await?;
-        insert_import_row(&mut tx, job_id, row).await?;
+        insert_import_row(&mut tx, job_id, row, actor).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Marks a job finished (every line reported).
+    /// Marks a job finished (the caller has reported every line it will).
     pub async fn finish_import_job(&self, job_id: &str) -> Result<()> {
         let at = db_time(now())?;
         let done = sqlx::query(
@@ -226,26 +283,31 @@ impl Store {
 }
 
 /// Inserts a report line and moves the job's `updated_at` forward; refused when the job is
-/// unknown or finished.
+/// unknown, finished, or not the actor's.
 async fn insert_import_row(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     job_id: &str,
     row: &ImportRow,
+    actor: &Actor,
 ) -> Result<()> {
     let line =
         i64::try_from(row.line).map_err(|_| Error::invalid("import row", "line out of range"))?;
+    check_text("import row identifier", &row.idnat, MAX_IDNAT)?;
+    check_text("import row message", &row.message, MAX_MESSAGE)?;
     let at = db_time(now())?;
     let touched = sqlx::query(
-        "UPDATE ra_import_jobs SET updated_at = $1 WHERE id = $2 AND finished_at IS NULL",
+        "UPDATE ra_import_jobs SET updated_at = $1 \
+         WHERE id = $2 AND finished_at IS NULL AND login = $3",
     )
     .bind(&at)
     .bind(job_id)
+    .bind(actor.id.as_str())
     .execute(&mut **tx)
     .await?;
     if touched.rows_affected() == 0 {
         return Err(Error::invalid(
             "import row",
-            "no unfinished job with this identifier",
+            "no unfinished job of this operator with this identifier",
         ));
     }
     sqlx::query(

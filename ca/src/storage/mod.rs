@@ -52,7 +52,7 @@ pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcom
 pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
-pub use imports::{ImportJobRecord, ImportRow, NewImportJob};
+pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
 pub use operators::{
     NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
     SessionRecord, SessionStage,
