@@ -388,12 +388,21 @@ mod scenarios {
         assert!(p.body.contains("data-termine=\"oui\""), "{}", p.body);
         assert!(p.body.contains("8 / 8 lignes traitées"), "{}", p.body);
         let job_id = r.location.trim_start_matches("/importations/").to_owned();
-        let job = store.import_job(&job_id).await.unwrap().unwrap();
+        // The page says finished once every line is reported; the end is recorded just after.
+        let end = Instant::now() + Duration::from_secs(10);
+        let job = loop {
+            let job = store.import_job(&job_id).await.unwrap().unwrap();
+            if job.finished_at.is_some() {
+                break job;
+            }
+            assert!(Instant::now() < end, "the job's end never recorded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(job.rows.len(), 8);
         assert_eq!(job.login, "agent.import");
 
         // A job whose instance stopped after its first line (simulated: created through the
-        // store, one line reported, its last report two minutes old): shown as interrupted, the
+        // store, one line reported, its last report long ago): shown as interrupted, the
         // page no longer refreshes itself.
         let clerk_actor = Actor::new("agent.import", "password+totp").unwrap();
         store
@@ -405,6 +414,7 @@ mod scenarios {
                     total_rows: 3,
                 },
                 time::OffsetDateTime::now_utc() - time::Duration::days(30),
+                time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
                 &clerk_actor,
             )
             .await
@@ -469,6 +479,7 @@ mod scenarios {
                         total_rows: 10,
                     },
                     time::OffsetDateTime::now_utc() - time::Duration::days(30),
+                    time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
                     &clerk_actor,
                 )
                 .await

@@ -20,7 +20,8 @@ CREATE TABLE ra_import_jobs (
 CREATE INDEX ra_import_jobs_created ON ra_import_jobs (created_at);
 
 CREATE TABLE ra_import_rows (
-    job_id  TEXT NOT NULL REFERENCES ra_import_jobs (id),
+    -- a job's report goes with it (retention deletes jobs only)
+    job_id  TEXT NOT NULL REFERENCES ra_import_jobs (id) ON DELETE CASCADE,
     -- line in the uploaded file (the header is line 1)
     line    BIGINT NOT NULL,
     idnat   TEXT NOT NULL,

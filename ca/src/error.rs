@@ -195,7 +195,12 @@ impl Error {
             | Error::Config(_)
             | Error::ReferenceData { .. }
             | Error::SecretInAuditDetails { .. }
-            | Error::X509(_) => true,
+            | Error::X509(_)
+            // Serials are the system's own: a clash is a fault of the system, not of the input.
+            | Error::DuplicateTimestampSerial { .. }
+            | Error::DuplicateSerial { .. }
+            // The issuing CA nears its end: a state of the system.
+            | Error::OutlivesCa { .. } => true,
             Error::WrongLength { .. }
             | Error::NotDigits { .. }
             | Error::BadCheckDigit { .. }
@@ -213,8 +218,6 @@ impl Error {
             | Error::RequestNotInState { .. }
             | Error::SelfApproval { .. }
             | Error::RequestMismatch { .. }
-            | Error::DuplicateTimestampSerial { .. }
-            | Error::DuplicateSerial { .. }
             | Error::CertificateNotFound { .. }
             | Error::AlreadyRevoked { .. }
             | Error::AlreadyOnHold { .. }
@@ -224,7 +227,6 @@ impl Error {
             | Error::CsrProofOfPossession { .. }
             | Error::ProfileNotIssued { .. }
             | Error::Lint { .. }
-            | Error::OutlivesCa { .. }
             | Error::RenewalRefused { .. } => false,
         }
     }

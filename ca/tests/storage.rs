@@ -423,9 +423,14 @@ mod scenarios {
         };
 
         // A job of long ago, with a reported line: forgotten when the next job is created.
-        s.create_import_job(&new_job("old", "agent-other", 1), month_ago, &clerk_o)
-            .await
-            .unwrap();
+        s.create_import_job(
+            &new_job("old", "agent-other", 1),
+            month_ago,
+            minute_ago,
+            &clerk_o,
+        )
+        .await
+        .unwrap();
         let refused = |line: u64, idnat: &str| ImportRow {
             line,
             idnat: idnat.into(),
@@ -451,14 +456,19 @@ mod scenarios {
             },
         ] {
             let e = s
-                .create_import_job(&bad, month_ago, &clerk_i)
+                .create_import_job(&bad, month_ago, minute_ago, &clerk_i)
                 .await
                 .unwrap_err();
             assert!(matches!(e, Error::InvalidValue { .. }), "{e:?}");
         }
-        s.create_import_job(&new_job("j1", "agent-imp", 4), month_ago, &clerk_i)
-            .await
-            .unwrap();
+        s.create_import_job(
+            &new_job("j1", "agent-imp", 4),
+            month_ago,
+            minute_ago,
+            &clerk_i,
+        )
+        .await
+        .unwrap();
         assert!(
             s.import_job("old").await.unwrap().is_none(),
             "old job forgotten"
@@ -477,9 +487,14 @@ mod scenarios {
             (1, 0)
         );
         assert!(
-            s.create_import_job(&new_job("j1", "agent-imp", 4), month_ago, &clerk_i)
-                .await
-                .is_err(),
+            s.create_import_job(
+                &new_job("j1", "agent-imp", 4),
+                month_ago,
+                minute_ago,
+                &clerk_i
+            )
+            .await
+            .is_err(),
             "a job identifier is used once"
         );
 
@@ -572,38 +587,75 @@ mod scenarios {
         imported_line_refused_whole(s, "j1", &b, &clerk_i).await;
         assert!(s.import_job("nope").await.unwrap().is_none());
 
-        // An operator keeps their most recent jobs only; another operator's are untouched.
-        s.create_import_job(&new_job("o1", "agent-other", 1), month_ago, &clerk_o)
-            .await
-            .unwrap();
-        for n in 0..IMPORT_JOBS_KEPT_PER_OPERATOR {
-            s.create_import_job(
-                &new_job(&format!("k{n:02}"), "agent-imp", 1),
+        // A job is created by its own operator only.
+        let e = s
+            .create_import_job(
+                &new_job("theirs", "agent-imp", 1),
                 month_ago,
-                &clerk_i,
+                minute_ago,
+                &clerk_o,
             )
             .await
-            .unwrap();
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidValue { .. }), "{e:?}");
+
+        // An operator keeps their most recent jobs, and any still running; another operator's
+        // are untouched; a forgotten job's report goes with it.
+        s.create_import_job(
+            &new_job("o1", "agent-other", 1),
+            month_ago,
+            minute_ago,
+            &clerk_o,
+        )
+        .await
+        .unwrap();
+        let jobs_of_imp = || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM ra_import_jobs WHERE login = 'agent-imp'")
+                    .fetch_one(&raw)
+                    .await
+                    .unwrap();
+            n
+        };
+        let create = |id: String| new_job(&id, "agent-imp", 1);
+        for n in 0..IMPORT_JOBS_KEPT_PER_OPERATOR {
+            s.create_import_job(&create(format!("k{n:02}")), month_ago, minute_ago, &clerk_i)
+                .await
+                .unwrap();
         }
         assert!(
             s.import_job("j1").await.unwrap().is_none(),
-            "the oldest forgotten"
+            "the oldest (finished) forgotten"
         );
-        assert!(s.import_job("k00").await.unwrap().is_some());
-        assert!(s.import_job("o1").await.unwrap().is_some());
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM ra_import_jobs WHERE login = 'agent-imp'")
+        let j1_lines: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM ra_import_rows WHERE job_id = 'j1'")
                 .fetch_one(&raw)
                 .await
                 .unwrap();
-        assert_eq!(count, i64::from(IMPORT_JOBS_KEPT_PER_OPERATOR));
-        let orphans: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ra_import_rows WHERE job_id NOT IN (SELECT id FROM ra_import_jobs)",
+        assert_eq!(j1_lines, 0);
+        assert!(s.import_job("o1").await.unwrap().is_some());
+        let kept = i64::from(IMPORT_JOBS_KEPT_PER_OPERATOR);
+        assert_eq!(jobs_of_imp().await, kept);
+        // k00 is now beyond the most recent but still running: kept.
+        s.create_import_job(&create("k50".into()), month_ago, minute_ago, &clerk_i)
+            .await
+            .unwrap();
+        assert!(s.import_job("k00").await.unwrap().is_some());
+        assert_eq!(jobs_of_imp().await, kept + 1);
+        // Once silent (its instance stopped), it goes with the next job.
+        set(
+            "UPDATE ra_import_jobs SET updated_at = '2020-01-01T00:00:00.000000Z' WHERE id = 'k00'",
         )
-        .fetch_one(&raw)
-        .await
-        .unwrap();
-        assert_eq!(orphans, 0);
+        .await;
+        s.create_import_job(&create("k51".into()), month_ago, minute_ago, &clerk_i)
+            .await
+            .unwrap();
+        assert!(s.import_job("k00").await.unwrap().is_none());
+        assert!(
+            s.import_job("k01").await.unwrap().is_some(),
+            "running, kept"
+        );
+        assert_eq!(jobs_of_imp().await, kept + 1);
         raw.close().await;
     }
 

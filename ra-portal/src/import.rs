@@ -157,16 +157,16 @@ pub fn check_import_csv(bytes: &[u8]) -> Result<usize, String> {
     })
 }
 
-/// The line of `text` where the record at `position` starts. The reader places a record where
-/// it started reading it, before the blank lines it skipped: those are counted here.
+/// The line of `text` (line ends already made LF) where the record at `position` starts. The
+/// reader places a record where it started reading it, before the blank lines it skipped:
+/// those are counted here.
 fn file_line(text: &str, position: &csv::Position) -> u64 {
     let blank_lines = usize::try_from(position.byte())
         .ok()
         .and_then(|at| text.as_bytes().get(at..))
         .unwrap_or_default()
         .iter()
-        .take_while(|b| matches!(b, b'\n' | b'\r'))
-        .filter(|b| **b == b'\n')
+        .take_while(|b| **b == b'\n')
         .count();
     position.line() + u64::try_from(blank_lines).unwrap_or(0)
 }
@@ -176,9 +176,21 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| "Le fichier doit être encodé en UTF-8.".to_owned())?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Line ends made LF: the reader also ends a record at a lone CR (old Mac exports) but counts
+    // lines by LF only, and the report's line numbers must be the file's.
+    let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        text.into()
+    };
+    let text = text.as_ref();
     let first = text.lines().next().unwrap_or("");
     if first.trim().is_empty() {
-        return Err("Le fichier est vide : la première ligne doit nommer les colonnes.".into());
+        return Err(if text.trim().is_empty() {
+            "Le fichier est vide.".to_owned()
+        } else {
+            "La première ligne du fichier doit nommer les colonnes : elle est vide.".to_owned()
+        });
     }
     let delimiter = if first.contains(';') { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new()
@@ -321,6 +333,7 @@ pub async fn import(
                 total_rows,
             },
             now - REPORT_RETENTION,
+            now - INTERRUPTED_AFTER,
             &ctx.actor,
         )
         .await?;
@@ -478,7 +491,11 @@ mod tests {
              10000000024;\"DURAND\nsur deux lignes\";Jo;10;cni;A2;remote\n\
              \n\
              10000000032;PETIT;Léa;10;cni;A3;remote\n";
-        for file in [file.to_owned(), file.replace('\n', "\r\n")] {
+        for file in [
+            file.to_owned(),
+            file.replace('\n', "\r\n"),
+            file.replace('\n', "\r"),
+        ] {
             let rows = parse_csv(file.as_bytes()).unwrap();
             let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
             assert_eq!(lines, [3, 4, 7], "{file:?}");

@@ -59,26 +59,14 @@ const MAX_FILE_NAME: usize = 255;
 const MAX_IDNAT: usize = 64;
 const MAX_MESSAGE: usize = 2_000;
 
-/// The jobs to forget: created before $1, or operator $2's beyond their most recent $3 + 1
-/// (the subquery is the creation time of the last one kept, NULL while there are fewer: then
-/// nothing of theirs goes).
-macro_rules! forgotten_jobs {
-    () => {
-        "SELECT id FROM ra_import_jobs WHERE created_at < $1 \
-         OR (login = $2 AND created_at < (SELECT created_at FROM ra_import_jobs \
-         WHERE login = $2 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $3))"
-    };
-}
-const FORGET_ROWS: &str = concat!(
-    "DELETE FROM ra_import_rows WHERE job_id IN (",
-    forgotten_jobs!(),
-    ")"
-);
-const FORGET_JOBS: &str = concat!(
-    "DELETE FROM ra_import_jobs WHERE id IN (",
-    forgotten_jobs!(),
-    ")"
-);
+/// Forgets jobs (their report lines go with them, `ON DELETE CASCADE`): those created before
+/// $1, and those of operator $2 beyond their $3 most recent unless still running (unfinished
+/// and changed at or after $4). One statement, so that its view of the operator's jobs is one.
+const FORGET_JOBS: &str = "DELETE FROM ra_import_jobs WHERE created_at < $1 \
+     OR (login = $2 AND (finished_at IS NOT NULL OR updated_at < $4) \
+     AND id NOT IN (SELECT id FROM ra_import_jobs WHERE login = $2 \
+     ORDER BY created_at DESC, id DESC LIMIT $3))";
+const _: () = assert!(IMPORT_JOBS_KEPT_PER_OPERATOR >= 1);
 
 fn import_object(id: &str) -> String {
     format!("import:{id}")
@@ -123,16 +111,24 @@ impl Store {
         ))
     }
 
-    /// Creates a job and journals its start. In the same transaction, forgets the jobs (and
-    /// their reports) created before `forget_before`, and the operator's oldest beyond
-    /// [`IMPORT_JOBS_KEPT_PER_OPERATOR`]: reports are kept a while, and forgotten when a job
-    /// is next created.
+    /// Creates a job for its operator (`actor`) and journals its start. In the same
+    /// transaction, forgets the jobs (and their reports) created before `forget_before`, and
+    /// the operator's oldest beyond [`IMPORT_JOBS_KEPT_PER_OPERATOR`] that are not running
+    /// (unfinished and changed at or after `active_since`): reports are kept a while, and
+    /// forgotten when a job is next created.
     pub async fn create_import_job(
         &self,
         job: &NewImportJob,
         forget_before: OffsetDateTime,
+        active_since: OffsetDateTime,
         actor: &Actor,
     ) -> Result<()> {
+        if job.login != actor.id.as_str() {
+            return Err(Error::invalid(
+                "import job",
+                "a job is created by its own operator",
+            ));
+        }
         if job.total_rows == 0 {
             return Err(Error::invalid("import job", "a job has at least one row"));
         }
@@ -143,16 +139,14 @@ impl Store {
         let cutoff = db_time(forget_before)?;
         let mut tx = self.begin_write().await?;
         // The existing jobs kept are the operator's most recent but one; with the new one,
-        // that makes IMPORT_JOBS_KEPT_PER_OPERATOR.
-        let offset = i64::from(IMPORT_JOBS_KEPT_PER_OPERATOR) - 2;
-        for statement in [FORGET_ROWS, FORGET_JOBS] {
-            sqlx::query(statement)
-                .bind(&cutoff)
-                .bind(&job.login)
-                .bind(offset)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // that makes IMPORT_JOBS_KEPT_PER_OPERATOR (plus any still running).
+        sqlx::query(FORGET_JOBS)
+            .bind(&cutoff)
+            .bind(&job.login)
+            .bind(i64::from(IMPORT_JOBS_KEPT_PER_OPERATOR) - 1)
+            .bind(db_time(active_since)?)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO ra_import_jobs (id, login, file_name, total_rows, created_at, \
              updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $5, NULL)",
