@@ -318,7 +318,7 @@ mod scenarios {
             ),
         )
         .await;
-        assert_eq!(r5.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r5.body);
+        assert_eq!(r5.status, StatusCode::TOO_MANY_REQUESTS, "{}", r5.body);
         assert!(r5.body.contains("4 importations en cours"), "{}", r5.body);
         assert!(store
             .find_professional(&id(&fifth))

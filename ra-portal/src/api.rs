@@ -106,6 +106,9 @@ impl From<PortalError> for ApiError {
             PortalError::Unavailable(_) => {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", msg)
             }
+            PortalError::TooManyRequests(_) => {
+                ApiError::new(S::TOO_MANY_REQUESTS, "too_many_requests", msg)
+            }
             PortalError::Internal(detail) => {
                 tracing::error!(detail = %detail, "RA portal API internal error");
                 ApiError::new(

@@ -36,6 +36,9 @@ pub enum PortalError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The operator has too much under way (a per-operator limit), not the service.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("erreur interne : {0}")]
     Internal(String),
 }
@@ -86,6 +89,7 @@ impl PortalError {
             PortalError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PortalError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PortalError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +123,7 @@ impl IntoResponse for PortalError {
             PortalError::NotFound(_) => ("Introuvable", self.to_string()),
             PortalError::Conflict(_) => ("Opération impossible", self.to_string()),
             PortalError::Unavailable(_) => ("Service indisponible", self.to_string()),
+            PortalError::TooManyRequests(_) => ("Trop de demandes en cours", self.to_string()),
             _ => ("Requête refusée", self.to_string()),
         };
         let page = MessagePage {

@@ -312,7 +312,7 @@ pub async fn import(
         .running_import_jobs(now - INTERRUPTED_AFTER, &login)
         .await?;
     if running_here >= MAX_RUNNING_JOBS_PER_OPERATOR {
-        return Err(PortalError::Unavailable(format!(
+        return Err(PortalError::TooManyRequests(format!(
             "Vous avez déjà {running_here} importations en cours : attendez qu'une se termine."
         )));
     }
