@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::Router;
 use ca::domain::{Actor, IdNatPs, Order, ProfessionTable};
 use ca::storage::{OperatorRole, Store};
@@ -34,17 +34,7 @@ fn upload(path: &str, s: &Session, file_name: &str, csv: &str) -> Request<Body> 
          Content-Type: text/csv\r\n\r\n{csv}\r\n--{BOUNDARY}--\r\n",
         s.csrf
     );
-    Request::post(path)
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .header(
-            header::COOKIE,
-            format!("{}={}", ra_portal::SESSION_COOKIE, s.cookie),
-        )
-        .body(Body::from(body))
-        .unwrap()
+    multipart_request(path, s, body)
 }
 
 on_both_backends!(csv_import_good_rows_in_bad_rows_reported_and_not_written);

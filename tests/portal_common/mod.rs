@@ -112,6 +112,11 @@ pub fn post_form(path: &str, s: Option<&Session>, fields: &[(&str, &str)]) -> Re
 }
 
 pub fn post_multipart(path: &str, s: &Session, fields: &[(&str, &str)]) -> Request<Body> {
+    multipart_request(path, s, multipart_body(fields))
+}
+
+/// A `multipart/form-data` POST (parts separated by [`BOUNDARY`]) with the session cookie.
+pub fn multipart_request(path: &str, s: &Session, body: String) -> Request<Body> {
     Request::post(path)
         .header(
             header::CONTENT_TYPE,
@@ -121,7 +126,7 @@ pub fn post_multipart(path: &str, s: &Session, fields: &[(&str, &str)]) -> Reque
             header::COOKIE,
             format!("{}={}", ra_portal::SESSION_COOKIE, s.cookie),
         )
-        .body(Body::from(multipart_body(fields)))
+        .body(Body::from(body))
         .unwrap()
 }
 
