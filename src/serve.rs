@@ -384,6 +384,7 @@ async fn directory(
         return bad("query must be ?idnat=… or ?name=…");
     };
     let store = &state.pki.store;
+    let now = time::OffsetDateTime::now_utc();
     let people = match (q.idnat.as_deref(), q.name.as_deref()) {
         (Some(id), None) => match id.trim().parse::<IdNatPs>() {
             Ok(id) => store
@@ -394,7 +395,7 @@ async fn directory(
         },
         (None, Some(name)) if !name.trim().is_empty() && name.len() <= 128 => {
             store
-                .find_professionals_by_name(name, DIRECTORY_NAME_LIMIT)
+                .find_certified_professionals_by_name(name, now, DIRECTORY_NAME_LIMIT)
                 .await
         }
         _ => return bad("give exactly one of idnat (8+RPPS or 0+ADELI) and name (surname)"),
@@ -409,10 +410,12 @@ async fn directory(
             );
         }
     };
-    let now = time::OffsetDateTime::now_utc();
     let mut out = Vec::new();
     for p in people {
         let certs = match store.valid_certificates_of(&p.idnat, now).await {
+            // The directory publishes certificates: a professional without a valid one (not
+            // yet issued, all revoked or expired) is not listed at all.
+            Ok(c) if c.is_empty() => continue,
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "directory lookup failed");
@@ -498,9 +501,10 @@ async fn start_portal(
         .await
         .with_context(|| format!("binding the RA portal on {}", pc.listen))?;
     let addr = listener.local_addr()?;
-    let first_login = ra_portal::bootstrap_admin(&pki.store, "admin")
-        .await
-        .context("creating the first RA administrator")?;
+    let first_login =
+        ra_portal::bootstrap_admin(&pki.store, "admin", pc.one_time_password_validity())
+            .await
+            .context("creating the first RA administrator")?;
     let state = ra_portal::PortalState::new(
         pki.store.clone(),
         pki.cas.iter().map(|c| c.authority.clone()).collect(),

@@ -524,8 +524,8 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     .await;
     assert_eq!(r.json()["professionals"], json!([]));
     let r = send(app, api_get(&format!("/api/v1/professionals/{idnat}"), &ph)).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.error(), "forbidden");
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error(), "not_found");
     let csr_pem = String::from_utf8(openssl_csr(env.files.path(), "ec:P-256")).unwrap();
     let requests_path = format!("/api/v1/professionals/{idnat}/requests");
     let r = send(
@@ -537,7 +537,7 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(app, api_get("/api/v1/professionals?name=Lefevre", &a)).await;
     assert_eq!(r.json()["professionals"][0]["idnat"], idnat.as_str());
     let r = send(
@@ -653,7 +653,7 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["pem"], cert["pem"]);
     let r = send(app, api_get(&cert_path, &ph)).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(
         app,
         api_post(
@@ -663,7 +663,7 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(app, api_get("/api/v1/certificates/00", &a)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.error(), "not_found");

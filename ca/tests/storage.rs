@@ -113,7 +113,12 @@ on_both_backends!(
     journal_failure_undoes_the_change,
     timestamp_tokens_recorded_once,
     import_jobs_report_each_line_once,
+    one_time_password_opens_one_enrolment,
 );
+
+fn in_a_day() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::days(1)
+}
 
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode() {
@@ -388,6 +393,137 @@ async fn imported_line_refused_whole(s: &Store, job: &str, idnat: &IdNatPs, acto
 mod scenarios {
     use super::*;
 
+    /// Issue 19, finding 1: a one-time password opens one enrolment session, before it
+    /// expires; that session and the enrolment end every other session of the operator; an
+    /// enrolment completes once.
+    pub async fn one_time_password_opens_one_enrolment(db: &Db) {
+        use ca::storage::{NewSession, SessionStage};
+        let s = &db.store;
+        let admin = Actor::system("test-admin").unwrap();
+        let agent = |login: &str| NewOperator {
+            login: login.parse().unwrap(),
+            display_name: "Agent".into(),
+            role: OperatorRole::Clerk,
+            order: Some(ca::domain::Order::Medecins),
+        };
+        let session = |token: &str, login: &str, stage: SessionStage| NewSession {
+            token_hash: token.into(),
+            login: login.parse().unwrap(),
+            auth_method: "test".into(),
+            stage,
+            csrf_token: "c".repeat(64),
+            expires_at: in_a_day(),
+        };
+        let actor = clerk("agent-otp");
+        s.create_operator(&agent("agent-otp"), "hash-1", in_a_day(), &admin)
+            .await
+            .unwrap();
+        // A session of another kind (a certificate login) before the one-time password.
+        s.open_session(
+            &session("cert-1", "agent-otp", SessionStage::Full),
+            None,
+            None,
+            &actor,
+        )
+        .await
+        .unwrap();
+        s.open_session(
+            &session("otp-1", "agent-otp", SessionStage::Enrolment),
+            None,
+            Some("SECRETONE"),
+            &actor,
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.session("cert-1").await.unwrap().is_none(),
+            "ended by the OTP login"
+        );
+        let creds = s.operator_credentials("agent-otp").await.unwrap().unwrap();
+        assert_eq!(creds.otp_expires_at, None, "spent");
+        // Spent: a second enrolment session is refused, and the first one keeps its secret.
+        assert!(s
+            .open_session(
+                &session("otp-2", "agent-otp", SessionStage::Enrolment),
+                None,
+                Some("SECRETTWO"),
+                &actor,
+            )
+            .await
+            .is_err());
+        assert!(s.session("otp-2").await.unwrap().is_none());
+        let creds = s.operator_credentials("agent-otp").await.unwrap().unwrap();
+        assert_eq!(creds.totp_secret.as_deref(), Some("SECRETONE"));
+
+        s.open_session(
+            &session("cert-2", "agent-otp", SessionStage::Full),
+            None,
+            None,
+            &actor,
+        )
+        .await
+        .unwrap();
+        s.complete_enrolment("otp-1", "hash-2", 100, &actor)
+            .await
+            .unwrap();
+        assert!(
+            s.session("cert-2").await.unwrap().is_none(),
+            "ended by enrolment"
+        );
+        let full = s.session("otp-1").await.unwrap().unwrap();
+        assert_eq!(full.stage, SessionStage::Full);
+        // Once enrolled, enrolment does not happen again, whatever the session.
+        s.open_session(
+            &session("cert-3", "agent-otp", SessionStage::Full),
+            None,
+            None,
+            &actor,
+        )
+        .await
+        .unwrap();
+        assert!(s
+            .complete_enrolment("otp-1", "hash-3", 200, &actor)
+            .await
+            .is_err());
+        assert!(s
+            .complete_enrolment("cert-3", "hash-3", 200, &actor)
+            .await
+            .is_err());
+        let creds = s.operator_credentials("agent-otp").await.unwrap().unwrap();
+        assert_eq!(creds.password_hash, "hash-2");
+
+        // An expired one-time password opens nothing; a reset gives a new one.
+        s.create_operator(
+            &agent("agent-late"),
+            "hash-1",
+            OffsetDateTime::now_utc() - Duration::seconds(1),
+            &admin,
+        )
+        .await
+        .unwrap();
+        let late = clerk("agent-late");
+        assert!(s
+            .open_session(
+                &session("late-1", "agent-late", SessionStage::Enrolment),
+                None,
+                Some("SECRET"),
+                &late,
+            )
+            .await
+            .is_err());
+        s.reset_operator("agent-late", "hash-2", in_a_day(), &admin)
+            .await
+            .unwrap();
+        s.open_session(
+            &session("late-2", "agent-late", SessionStage::Enrolment),
+            None,
+            Some("SECRET"),
+            &late,
+        )
+        .await
+        .unwrap();
+    }
+
     /// CSV import jobs: a good line is registered and reported in one transaction, a refused
     /// line is reported alone, every line once and only by the job's operator; another
     /// instance reads the same job; old reports are forgotten when a job is created.
@@ -402,7 +538,7 @@ mod scenarios {
                 role: OperatorRole::Clerk,
                 order: Some(ca::domain::Order::Medecins),
             };
-            s.create_operator(&operator, "hash-1", &admin)
+            s.create_operator(&operator, "hash-1", in_a_day(), &admin)
                 .await
                 .unwrap();
         }
@@ -567,6 +703,21 @@ mod scenarios {
         assert_eq!(job.rows[0].idnat, a.to_string());
         assert_eq!(job.rows[0].message, "");
         assert_eq!(job.rows[1].message, "refusée");
+
+        // Issue 19, finding 5: a disabled operator's job stops at its next line — nothing
+        // registered, nothing reported — and goes on when the operator is enabled again.
+        s.set_operator_status("agent-imp", OperatorStatus::Disabled, &admin)
+            .await
+            .unwrap();
+        imported_line_refused_whole(s, "j1", &b, &clerk_i).await;
+        assert!(s
+            .report_refused_import_row("j1", &refused(6, "v"), &clerk_i)
+            .await
+            .is_err());
+        assert_eq!(s.import_job("j1").await.unwrap().unwrap().rows.len(), 3);
+        s.set_operator_status("agent-imp", OperatorStatus::Active, &admin)
+            .await
+            .unwrap();
 
         // Silent for longer than the window: not counted as running.
         set("UPDATE ra_import_jobs SET updated_at = '2020-01-01T00:00:00.000000Z' WHERE id = 'j1'")
@@ -1630,7 +1781,7 @@ mod scenarios {
             role: OperatorRole::Clerk,
             order: Some(ca::domain::Order::Medecins),
         };
-        s.create_operator(&agent("agent-x"), "hash-1", &admin)
+        s.create_operator(&agent("agent-x"), "hash-1", in_a_day(), &admin)
             .await
             .unwrap();
         let agent_before = s.operator_credentials("agent-x").await.unwrap().unwrap();
@@ -1692,7 +1843,8 @@ mod scenarios {
             ),
             (
                 "create operator",
-                s.create_operator(&agent("agent-y"), "hash-1", &admin).await,
+                s.create_operator(&agent("agent-y"), "hash-1", in_a_day(), &admin)
+                    .await,
             ),
             (
                 "disable operator",
@@ -1701,7 +1853,8 @@ mod scenarios {
             ),
             (
                 "reset operator",
-                s.reset_operator("agent-x", "hash-2", &admin).await,
+                s.reset_operator("agent-x", "hash-2", in_a_day(), &admin)
+                    .await,
             ),
             (
                 "login failure",

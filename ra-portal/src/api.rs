@@ -325,11 +325,6 @@ pub async fn create_session(
             "invalid_credentials",
             h::LOGIN_REFUSED,
         )),
-        Err(LoginRefusal::Locked) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "locked",
-            "Compte temporairement verrouillé après plusieurs échecs ; réessayez plus tard.",
-        )),
         Err(LoginRefusal::NotEnrolled) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "enrolment_required",

@@ -38,6 +38,10 @@ pub struct PortalConfig {
     /// Largest request body accepted (CSR uploads, forms), in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How long a one-time password (new or reset account) may open its one enrolment
+    /// session (seconds).
+    #[serde(default = "default_otp_validity")]
+    pub one_time_password_validity_secs: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -61,6 +65,9 @@ fn default_totp_issuer() -> String {
 fn default_max_body() -> usize {
     256 * 1024
 }
+fn default_otp_validity() -> u64 {
+    72 * 3600
+}
 
 impl Default for PortalConfig {
     fn default() -> Self {
@@ -74,6 +81,7 @@ impl Default for PortalConfig {
             lockout_secs: default_lockout(),
             totp_issuer: default_totp_issuer(),
             max_body_bytes: default_max_body(),
+            one_time_password_validity_secs: default_otp_validity(),
         }
     }
 }
@@ -85,6 +93,10 @@ impl PortalConfig {
 
     pub fn max_lifetime(&self) -> Duration {
         Duration::from_secs(self.session_max_lifetime_secs)
+    }
+
+    pub fn one_time_password_validity(&self) -> Duration {
+        Duration::from_secs(self.one_time_password_validity_secs)
     }
 }
 

@@ -215,10 +215,10 @@ pub(crate) const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP i
 /// Why a password + TOTP login was refused (already journaled and counted for throttling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LoginRefusal {
-    /// Wrong login, password or TOTP code, disabled operator, replayed code.
+    /// Wrong login, password or TOTP code, disabled or locked operator, replayed code, spent
+    /// or expired one-time password: one answer for all, so that a refusal tells nothing of
+    /// the account (the journal keeps the reason).
     Refused,
-    /// Too many failures: locked for a while.
-    Locked,
     /// Right password, but TOTP is not enrolled yet (API logins only).
     NotEnrolled,
 }
@@ -271,10 +271,12 @@ pub(crate) async fn password_login(
         return refuse("unknown-login", LoginRefusal::Refused).await;
     };
     if creds.locked_until.is_some_and(|t| t > now) {
+        // As long as a password check, so that the answer's time does not tell either.
+        auth::dummy_verify(password);
         store
             .record_login_failure(&login, u32::MAX, lock_until, &attempt_actor, "locked")
             .await?;
-        return Ok(Err(LoginRefusal::Locked));
+        return Ok(Err(LoginRefusal::Refused));
     }
     if !auth::verify_password(password, &creds.password_hash) {
         return refuse("bad-password", LoginRefusal::Refused).await;
@@ -293,6 +295,15 @@ pub(crate) async fn password_login(
         }
         (SessionStage::Full, Some(step), None)
     } else if allow_enrolment {
+        // The password is a one-time password: it opens one enrolment session, and only
+        // before it expires.
+        match creds.otp_expires_at {
+            None => return refuse("one-time-password-spent", LoginRefusal::Refused).await,
+            Some(t) if t <= now => {
+                return refuse("one-time-password-expired", LoginRefusal::Refused).await
+            }
+            Some(_) => {}
+        }
         (SessionStage::Enrolment, None, Some(auth::new_totp_secret()))
     } else {
         return refuse("not-enrolled", LoginRefusal::NotEnrolled).await;
@@ -324,16 +335,10 @@ pub(crate) async fn password_login(
 
 pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>) -> Page {
     let login = form.login.trim().to_owned();
-    let opened =
-        match password_login(&state, &login, &form.password, &form.totp, true).await? {
-            Ok(o) => o,
-            Err(LoginRefusal::Locked) => return login_form(
-                &login,
-                "Compte temporairement verrouillé après plusieurs échecs ; réessayez plus tard.",
-                StatusCode::TOO_MANY_REQUESTS,
-            ),
-            Err(_) => return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED),
-        };
+    let opened = match password_login(&state, &login, &form.password, &form.totp, true).await? {
+        Ok(o) => o,
+        Err(_) => return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED),
+    };
     let to = match opened.stage {
         SessionStage::Enrolment => "/enrolement",
         SessionStage::Full => "/",
@@ -1618,7 +1623,17 @@ pub async fn create_operator(
         return operators_view(&state, &ctx, errors, String::new(), String::new()).await;
     }
     let otp = auth::one_time_password();
-    crate::create_operator(state.store(), &login, &name, role, order, &otp, &ctx.actor).await?;
+    crate::create_operator_valid_for(
+        state.store(),
+        &login,
+        &name,
+        role,
+        order,
+        &otp,
+        state.config().one_time_password_validity(),
+        &ctx.actor,
+    )
+    .await?;
     operators_view(
         &state,
         &ctx,
@@ -1679,7 +1694,12 @@ pub async fn reset_operator(
     let hash = auth::hash_password(&otp)?;
     state
         .store()
-        .reset_operator(&login, &hash, &ctx.actor)
+        .reset_operator(
+            &login,
+            &hash,
+            crate::otp_expiry(state.config().one_time_password_validity())?,
+            &ctx.actor,
+        )
         .await?;
     operators_view(
         &state,

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use ca::domain::{Actor, ProfessionTable, Professional};
 use ca::issuance::{CertificateAuthority, Revocations};
 use ca::storage::{NewOperator, Operator, OperatorRole, Store};
+use time::OffsetDateTime;
 
 pub use api::openapi_document;
 pub use auth::{
@@ -141,20 +142,25 @@ pub fn router(state: PortalState) -> axum::Router {
 }
 
 /// Creates the first administrator when there is no operator yet, and returns its one-time
-/// password (to print once); `None` when operators already exist. At the first login the
-/// administrator enrols TOTP (QR code) and chooses a new password.
-pub async fn bootstrap_admin(store: &Store, login: &str) -> Result<Option<String>, PortalError> {
+/// password (to print once, valid for `otp_validity`); `None` when operators already exist. At
+/// the first login the administrator enrols TOTP (QR code) and chooses a new password.
+pub async fn bootstrap_admin(
+    store: &Store,
+    login: &str,
+    otp_validity: std::time::Duration,
+) -> Result<Option<String>, PortalError> {
     if store.operator_count().await? > 0 {
         return Ok(None);
     }
     let otp = auth::one_time_password();
-    let created = create_operator(
+    let created = create_operator_valid_for(
         store,
         login,
         "Administrateur initial",
         OperatorRole::Administrator,
         None,
         &otp,
+        otp_validity,
         &Actor::system("ra-portal-bootstrap")?,
     )
     .await;
@@ -171,7 +177,8 @@ pub async fn bootstrap_admin(store: &Store, login: &str) -> Result<Option<String
     }
 }
 
-/// Creates an operator with a one-time password (tests, bulk provisioning).
+/// Creates an operator with a one-time password valid for the default time (tests, bulk
+/// provisioning).
 pub async fn create_operator(
     store: &Store,
     login: &str,
@@ -179,6 +186,39 @@ pub async fn create_operator(
     role: OperatorRole,
     order: Option<ca::domain::Order>,
     one_time_password: &str,
+    actor: &Actor,
+) -> Result<(), PortalError> {
+    let validity = PortalConfig::default().one_time_password_validity();
+    create_operator_valid_for(
+        store,
+        login,
+        display_name,
+        role,
+        order,
+        one_time_password,
+        validity,
+        actor,
+    )
+    .await
+}
+
+/// The end of validity of a one-time password made now.
+pub(crate) fn otp_expiry(validity: std::time::Duration) -> Result<OffsetDateTime, PortalError> {
+    time::Duration::try_from(validity)
+        .ok()
+        .and_then(|d| OffsetDateTime::now_utc().checked_add(d))
+        .ok_or_else(|| PortalError::Internal("one-time password validity out of range".into()))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn create_operator_valid_for(
+    store: &Store,
+    login: &str,
+    display_name: &str,
+    role: OperatorRole,
+    order: Option<ca::domain::Order>,
+    one_time_password: &str,
+    otp_validity: std::time::Duration,
     actor: &Actor,
 ) -> Result<(), PortalError> {
     let hash = auth::hash_password(one_time_password)?;
@@ -191,6 +231,7 @@ pub async fn create_operator(
                 order,
             },
             &hash,
+            otp_expiry(otp_validity)?,
             actor,
         )
         .await?;

@@ -657,9 +657,9 @@ async fn authorize_inner(
         let authority = state.professions().registration_authority(&p.profession)?;
         if !scope.covers(authority) {
             deny(state, &actor, spec, req.uri().path(), "scope").await;
-            return Err(PortalError::Forbidden(
-                "ce professionnel ne relève pas de votre Ordre.".into(),
-            ));
+            // The same answer as an unknown object: a clerk learns nothing of what another
+            // Order holds (the refusal is journaled all the same).
+            return Err(PortalError::NotFound("Objet introuvable.".into()));
         }
     }
     store.touch_session(&token_hash).await?;

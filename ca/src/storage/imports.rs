@@ -289,9 +289,12 @@ async fn insert_import_row(
     check_text("import row identifier", &row.idnat, MAX_IDNAT)?;
     check_text("import row message", &row.message, MAX_MESSAGE)?;
     let at = db_time(now())?;
+    // A job goes on only while its operator may still act: disabling an operator stops the
+    // job at its next line.
     let touched = sqlx::query(
         "UPDATE ra_import_jobs SET updated_at = $1 \
-         WHERE id = $2 AND finished_at IS NULL AND login = $3",
+         WHERE id = $2 AND finished_at IS NULL AND login = $3 AND EXISTS \
+         (SELECT 1 FROM ra_operators o WHERE o.login = $3 AND o.status = 'active')",
     )
     .bind(&at)
     .bind(job_id)
@@ -301,7 +304,7 @@ async fn insert_import_row(
     if touched.rows_affected() == 0 {
         return Err(Error::invalid(
             "import row",
-            "no unfinished job of this operator with this identifier",
+            "no unfinished job of this active operator with this identifier",
         ));
     }
     sqlx::query(

@@ -136,6 +136,9 @@ pub struct OperatorCredentials {
     pub last_totp_step: Option<i64>,
     pub failed_logins: i64,
     pub locked_until: Option<OffsetDateTime>,
+    /// Until when the one-time password may open an enrolment session; `None` once spent or
+    /// for an enrolled operator.
+    pub otp_expires_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -193,7 +196,7 @@ pub struct SessionRecord {
 
 const SELECT_OPERATORS: &str = "SELECT login, display_name, role, order_slug, status, \
      must_change_password, totp_enrolled, created_at, password_hash, totp_secret, \
-     last_totp_step, failed_logins, locked_until FROM ra_operators";
+     last_totp_step, failed_logins, locked_until, otp_expires_at FROM ra_operators";
 
 fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> {
     let login: String = row.try_get("login")?;
@@ -204,6 +207,7 @@ fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> 
     let enrolled: i64 = row.try_get("totp_enrolled")?;
     let created_at: String = row.try_get("created_at")?;
     let locked_until: Option<String> = row.try_get("locked_until")?;
+    let otp_expires_at: Option<String> = row.try_get("otp_expires_at")?;
     let order = match order {
         Some(slug) => Some(
             Order::from_slug(&slug)
@@ -227,6 +231,7 @@ fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> 
         last_totp_step: row.try_get("last_totp_step")?,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: locked_until.map(|t| parse_db_time(T, &t)).transpose()?,
+        otp_expires_at: otp_expires_at.map(|t| parse_db_time(T, &t)).transpose()?,
     })
 }
 
@@ -263,12 +268,14 @@ fn operator_object(login: &str) -> String {
 }
 
 impl Store {
-    /// Creates an operator whose password (already hashed) is a one-time password: it must be
-    /// changed, and TOTP enrolled, at the first login.
+    /// Creates an operator whose password (already hashed) is a one-time password: it opens
+    /// one enrolment session until `otp_expires_at`, where the password must be changed and
+    /// TOTP enrolled.
     pub async fn create_operator(
         &self,
         operator: &NewOperator,
         password_hash: &str,
+        otp_expires_at: OffsetDateTime,
         actor: &Actor,
     ) -> Result<()> {
         if operator.role.needs_order() != operator.order.is_some() {
@@ -290,8 +297,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO ra_operators (login, display_name, role, order_slug, status, \
              password_hash, must_change_password, totp_secret, totp_enrolled, last_totp_step, \
-             failed_logins, locked_until, created_at, created_by, updated_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5, 1, NULL, 0, NULL, 0, NULL, $6, $7, $6)",
+             failed_logins, locked_until, created_at, created_by, updated_at, otp_expires_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, 1, NULL, 0, NULL, 0, NULL, $6, $7, $6, $8)",
         )
         .bind(login)
         .bind(display_name)
@@ -300,6 +307,7 @@ impl Store {
         .bind(password_hash)
         .bind(&at)
         .bind(actor.id.as_str())
+        .bind(db_time(otp_expires_at)?)
         .execute(&mut *tx)
         .await
         .map_err(Error::from);
@@ -397,7 +405,9 @@ impl Store {
     /// Opens a session after a successful authentication: resets the failure counter, records
     /// the TOTP step used (a step is accepted once: an older or equal step is refused as a
     /// replay), stores `new_totp_secret` for an operator still to enrol, and journals the
-    /// login — one transaction.
+    /// login — one transaction. An enrolment session is opened by the one-time password,
+    /// which it spends (refused when already spent or expired), and it ends every other
+    /// session of the operator.
     pub async fn open_session(
         &self,
         session: &NewSession,
@@ -407,22 +417,27 @@ impl Store {
     ) -> Result<()> {
         let login = session.login.as_str();
         let at = db_time(now())?;
+        let spends_otp = i64::from(session.stage == SessionStage::Enrolment);
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE ra_operators SET failed_logins = 0, locked_until = NULL, updated_at = $1, \
-             last_totp_step = COALESCE($2, last_totp_step) \
+             last_totp_step = COALESCE($2, last_totp_step), \
+             otp_expires_at = CASE WHEN $4 = 1 THEN NULL ELSE otp_expires_at END \
              WHERE login = $3 AND status = 'active' \
-             AND ($2 IS NULL OR last_totp_step IS NULL OR last_totp_step < $2)",
+             AND ($2 IS NULL OR last_totp_step IS NULL OR last_totp_step < $2) \
+             AND ($4 = 0 OR (totp_enrolled = 0 AND otp_expires_at > $1))",
         )
         .bind(&at)
         .bind(totp_step)
         .bind(login)
+        .bind(spends_otp)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(Error::invalid(
                 "login",
-                "operator disabled, unknown, or TOTP code already used",
+                "operator disabled or unknown, TOTP code already used, or one-time password \
+                 spent or expired",
             ));
         }
         if let Some(secret) = new_totp_secret {
@@ -434,9 +449,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM ra_sessions WHERE login = $1 AND expires_at < $2")
+        sqlx::query("DELETE FROM ra_sessions WHERE login = $1 AND (expires_at < $2 OR $3 = 1)")
             .bind(login)
             .bind(&at)
+            .bind(spends_otp)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -466,7 +482,8 @@ impl Store {
     }
 
     /// Completes the first login: the new password replaces the one-time password, the TOTP
-    /// secret is confirmed (by a code of step `totp_step`) and the session becomes full.
+    /// secret is confirmed (by a code of step `totp_step`) and the session becomes full. It
+    /// happens once per one-time password, and ends every other session of the operator.
     pub async fn complete_enrolment(
         &self,
         token_hash: &str,
@@ -481,6 +498,7 @@ impl Store {
             "UPDATE ra_operators SET password_hash = $1, must_change_password = 0, \
              totp_enrolled = 1, last_totp_step = $2, updated_at = $3 \
              WHERE login = $4 AND status = 'active' AND totp_secret IS NOT NULL \
+             AND totp_enrolled = 0 AND must_change_password = 1 \
              AND (last_totp_step IS NULL OR last_totp_step < $2)",
         )
         .bind(new_password_hash)
@@ -504,6 +522,11 @@ impl Store {
                 "no enrolment in progress, or TOTP code already used",
             ));
         }
+        sqlx::query("DELETE FROM ra_sessions WHERE login = $1 AND token_hash <> $2")
+            .bind(login)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
         self.append_audit(
             &mut tx,
             actor,
@@ -569,23 +592,25 @@ impl Store {
         Ok(())
     }
 
-    /// Gives an operator a new one-time password: TOTP must be enrolled again, and every
-    /// session of the operator ends.
+    /// Gives an operator a new one-time password, valid until `otp_expires_at`: TOTP must be
+    /// enrolled again, and every session of the operator ends.
     pub async fn reset_operator(
         &self,
         login: &str,
         password_hash: &str,
+        otp_expires_at: OffsetDateTime,
         actor: &Actor,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE ra_operators SET password_hash = $1, must_change_password = 1, \
              totp_secret = NULL, totp_enrolled = 0, last_totp_step = NULL, failed_logins = 0, \
-             locked_until = NULL, updated_at = $2 WHERE login = $3",
+             locked_until = NULL, updated_at = $2, otp_expires_at = $4 WHERE login = $3",
         )
         .bind(password_hash)
         .bind(db_time(now())?)
         .bind(login)
+        .bind(db_time(otp_expires_at)?)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {

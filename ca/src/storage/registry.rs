@@ -233,6 +233,28 @@ impl Store {
         rows.iter().map(professional_from_row).collect()
     }
 
+    /// Professionals whose surname matches `surname` ignoring case and accents and who hold a
+    /// valid certificate at `at` (what the public directory may show), in IdNat order, at
+    /// most `limit`.
+    pub async fn find_certified_professionals_by_name(
+        &self,
+        surname: &str,
+        at: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Professional>> {
+        let rows = sqlx::query(select_professionals!(
+            "WHERE name_key = $1 AND EXISTS (SELECT 1 FROM certificates c \
+             WHERE c.professional = professionals.idnat AND c.status = 'good' \
+             AND c.not_before <= $2 AND c.not_after > $2) ORDER BY idnat LIMIT $3"
+        ))
+        .bind(fold_name(surname))
+        .bind(db_time(at)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(professional_from_row).collect()
+    }
+
     /// Identity checks recorded for a professional, oldest first.
     pub async fn identity_proofings_of(&self, idnat: &IdNatPs) -> Result<Vec<IdentityProofing>> {
         const T: &str = "identity_proofings";

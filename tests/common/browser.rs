@@ -1,0 +1,140 @@
+//! A cookie-keeping HTTPS client for the RA portal of a running `igc serve`, driven through
+//! curl (an independent TLS and HTTP client): what an attacker or an operator's browser sends.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One answer of the portal.
+#[derive(Debug)]
+pub struct Page {
+    /// curl's exit code (0: the HTTP exchange happened).
+    pub exit: i32,
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+}
+
+/// A browser: its own cookie jar, so two of them are two people.
+pub struct Browser {
+    dir: PathBuf,
+    jar: PathBuf,
+    portal: String,
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The CSRF token of the first form of a page.
+pub fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("no csrf field") + 19;
+    html[i..i + 64].to_owned()
+}
+
+/// The TOTP secret shown on the enrolment page, if any.
+pub fn totp_secret_of(html: &str) -> Option<String> {
+    let i = html.find("id=\"totp-secret\">")? + 17;
+    let end = html[i..].find('<')?;
+    Some(html[i..i + end].to_owned())
+}
+
+/// The TOTP code of `secret` (base32, as shown at enrolment) for the current time step plus
+/// `ahead` steps (a step is accepted once: a second login in the same 30 s needs the next).
+pub fn totp_code(secret: &str, ahead: i64) -> String {
+    let key = ra_portal::base32_decode(secret).expect("base32 TOTP secret");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    ra_portal::totp_code(&key, ra_portal::current_step(now) + ahead)
+}
+
+impl Browser {
+    /// A browser with an empty cookie jar, keeping its files under `dir`.
+    pub fn new(dir: &Path, name: &str, portal: &str) -> Browser {
+        std::fs::create_dir_all(dir).unwrap();
+        Browser {
+            dir: dir.to_owned(),
+            jar: dir.join(format!("{name}.jar")),
+            portal: portal.to_owned(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Page {
+        self.request(path, None)
+    }
+
+    /// POST an urlencoded form.
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.request(path, Some(&body))
+    }
+
+    /// GET `path`, then POST its form with the page's CSRF token and `fields`.
+    pub fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(path);
+        assert_eq!(page.status, 200, "GET {path}: {}", page.body);
+        let csrf = csrf_of(&page.body);
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all)
+    }
+
+    /// The password (+ TOTP) login form.
+    pub fn login(&self, login: &str, password: &str, totp: &str) -> Page {
+        self.submit(
+            "/connexion",
+            &[("login", login), ("password", password), ("totp", totp)],
+        )
+    }
+
+    fn request(&self, path: &str, form: Option<&str>) -> Page {
+        let head = self.dir.join("head.txt");
+        let body = self.dir.join("body.html");
+        let _ = std::fs::remove_file(&head);
+        let _ = std::fs::remove_file(&body);
+        let mut cmd = Command::new(super::find_tool("curl"));
+        cmd.args(["-sS", "-k", "--max-time", "20", "-c"])
+            .arg(&self.jar)
+            .arg("-b")
+            .arg(&self.jar)
+            .arg("-D")
+            .arg(&head)
+            .arg("-o")
+            .arg(&body);
+        if let Some(f) = form {
+            cmd.args(["--data", f]);
+        }
+        let out = cmd.arg(format!("{}{path}", self.portal)).output().unwrap();
+        let head = std::fs::read_to_string(&head).unwrap_or_default();
+        let status = head
+            .lines()
+            .rfind(|l| l.starts_with("HTTP/"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let location = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("location:")
+                    .then(|| l[9..].trim().to_owned())
+            })
+            .unwrap_or_default();
+        Page {
+            exit: out.status.code().unwrap_or(-1),
+            status,
+            location,
+            body: std::fs::read_to_string(&body).unwrap_or_default(),
+        }
+    }
+}
