@@ -1,13 +1,18 @@
 //! The audit journal through the operator CLI, on SQLite and PostgreSQL:
 //! every registration is journaled, and altering one stored row makes
-//! `igc audit verify` fail and name that entry.
+//! `igc audit verify` fail and name that entry. The journal head is anchored by the TSA
+//! of `igc serve` (at shutdown here); the anchor is checked by `igc audit verify` and, once
+//! exported, by `openssl ts -verify` as an independent verifier.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 #[path = "../ca/tests/support/pg.rs"]
 mod pg;
 
-use common::{assert_success, igc, rpps, stderr, DevPki};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{assert_success, igc, rpps, stderr, stdout, tool, wait_until, DevPki, Server, Sntp};
 
 fn scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
@@ -96,4 +101,260 @@ fn postgres_journal_detects_tampering() {
     let pki = DevPki::new();
     common::use_database(&pki, &url);
     scenario(&pki, &url);
+}
+
+/// Points the TSA's clock guard at two SNTP responders on loopback (the development
+/// configuration names public NTP servers, which tests must not depend on).
+fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
+    let path = pki.path("var/igc.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("servers = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!(
+        "{}servers = [\"{}\", \"{}\"]\npoll_interval_ms = 300\nretry_interval_ms = 200\nquery_timeout_ms = 200{}",
+        &text[..start],
+        a.addr,
+        b.addr,
+        &text[end..]
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+fn add_professional(d: &Path, n: u64, surname: &str) {
+    let out = igc(
+        d,
+        &[
+            "professional",
+            "add",
+            "--rpps",
+            &rpps(1_000_000_500 + n),
+            "--surname",
+            surname,
+            "--given-name",
+            "Louise",
+            "--profession",
+            "21",
+            "--document-number",
+            "CD67890",
+            "--actor",
+            "clerk-pharmaciens",
+        ],
+    );
+    assert_success(&out, "professional add");
+}
+
+/// `igc serve` until `/readyz` says ready (TSA clock confirmed), then stopped by SIGTERM:
+/// the shutdown anchors the journal head.
+fn serve_then_stop(d: &Path) {
+    let mut server = Server::start(d);
+    assert!(
+        wait_until(Duration::from_secs(30), || server.get("/readyz").0 == 200),
+        "igc serve never ready: {}",
+        String::from_utf8_lossy(&server.get("/readyz").1)
+    );
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopped_at = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(30),
+            "igc serve still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "igc serve exited with {status}");
+}
+
+fn verify_json(d: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let out = igc(d, &["audit", "verify", "--json"]);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "audit verify --json printed no JSON ({e}): {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (out.status.code(), v, stderr(&out))
+}
+
+fn anchor_scenario(pki: &DevPki, db_url: &str) {
+    let d = pki.dir.path();
+    for (i, name) in ["LEROY", "MOREAU"].iter().enumerate() {
+        add_professional(d, i as u64, name);
+    }
+    serve_then_stop(d);
+
+    // The head at shutdown is anchored: the whole journal is in an anchored range.
+    let (code, v, err) = verify_json(d);
+    assert_eq!(code, Some(0), "{v}\n{err}");
+    let head = v["head_seq"].as_u64().unwrap();
+    assert!(head >= 2, "{v}");
+    let anchors = v["anchors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no anchors reported: {v}"));
+    assert_eq!(anchors.len(), 1, "{v}");
+    assert_eq!(anchors[0]["seq"], head, "{v}");
+    assert_eq!(anchors[0]["valid"], true, "{v}");
+    assert_eq!(v["anchored"], serde_json::json!([[1, head]]), "{v}");
+    assert_eq!(v["unanchored"], serde_json::Value::Null, "{v}");
+    let head_hash = v["head_hash"].as_str().unwrap().to_owned();
+    assert_eq!(anchors[0]["head_hash"], head_hash.as_str());
+
+    // A new entry after the anchor: intact, with an unanchored tail.
+    add_professional(d, 7, "GIRARD");
+    let (code, v, err) = verify_json(d);
+    assert_eq!(code, Some(0), "{v}\n{err}");
+    assert_eq!(v["anchored"], serde_json::json!([[1, head]]), "{v}");
+    assert_eq!(
+        v["unanchored"],
+        serde_json::json!([head + 1, head + 1]),
+        "{v}"
+    );
+    let out = igc(d, &["audit", "verify"]);
+    assert_success(&out, "audit verify");
+    let text = stdout(&out);
+    println!("{text}");
+    assert!(text.contains(&format!("anchored: #1..#{head}")), "{text}");
+    assert!(
+        text.contains(&format!("unanchored: #{}..#{}", head + 1, head + 1)),
+        "{text}"
+    );
+
+    // The exported anchor passes `openssl ts -verify`, with the data and with the digest.
+    let export = d.join("export");
+    let n = head.to_string();
+    let out = igc(
+        d,
+        &[
+            "audit",
+            "export-anchor",
+            &n,
+            "--out-dir",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert_success(&out, "audit export-anchor");
+    let tst = export.join(format!("anchor-{head}.tst"));
+    let data = export.join(format!("anchor-{head}.dat"));
+    let root = pki.pki("root.pem");
+    let untrusted = pki.pki("organisations.pem");
+    let openssl_verify = |extra: &[&str]| {
+        let mut args = vec![
+            "ts",
+            "-verify",
+            "-in",
+            tst.to_str().unwrap(),
+            "-token_in",
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-untrusted",
+            untrusted.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        tool("openssl", &args)
+    };
+    let out = openssl_verify(&["-data", data.to_str().unwrap()]);
+    assert_success(&out, "openssl ts -verify -data");
+    assert!(
+        stdout(&out).contains("Verification: OK"),
+        "{}",
+        stdout(&out)
+    );
+    let out = openssl_verify(&["-digest", &head_hash]);
+    assert_success(&out, "openssl ts -verify -digest");
+    // The data is what was time-stamped: one altered byte and OpenSSL refuses.
+    let mut altered = std::fs::read(&data).unwrap();
+    *altered.last_mut().unwrap() ^= 1;
+    let altered_path = export.join("altered.dat");
+    std::fs::write(&altered_path, altered).unwrap();
+    let out = openssl_verify(&["-data", altered_path.to_str().unwrap()]);
+    assert!(!out.status.success(), "openssl accepted altered data");
+
+    // No anchor at that sequence number: a clear error, exit 1.
+    let out = igc(
+        d,
+        &[
+            "audit",
+            "export-anchor",
+            "999999",
+            "--out-dir",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no anchor at entry #999999"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Tamper with entry 2, inside the anchored range: exit 1, the row and the anchor named.
+    let original: String = common::with_db(db_url, |pool| async move {
+        let original = sqlx::query_scalar("SELECT actor FROM audit_log WHERE seq = 2")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
+        original
+    });
+    let out = igc(d, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    println!("{err}");
+    assert!(err.contains("broken at entry #2"), "{err}");
+    assert!(err.contains(&format!("anchor #{head}")), "{err}");
+    let (code, v, _) = verify_json(d);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["first_broken_seq"], 2, "{v}");
+    assert_eq!(v["broken_anchor_seq"], head, "{v}");
+
+    // Put it back, then replace the stored token with garbage: a clear error, no panic.
+    common::with_db(db_url, |pool| async move {
+        sqlx::query("UPDATE audit_log SET actor = $1 WHERE seq = 2")
+            .bind(original)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_anchors SET token = 'bm90IGEgdG9rZW4='")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let out = igc(d, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    println!("{err}");
+    assert!(err.contains(&format!("anchor #{head}")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn sqlite_journal_anchors_verified_and_exported() {
+    let pki = DevPki::new();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    let url = format!("sqlite://{}?mode=rwc", pki.path("var/igc.sqlite").display());
+    anchor_scenario(&pki, &url);
+}
+
+#[test]
+fn postgres_journal_anchors_verified_and_exported() {
+    let Some(cluster) = pg::PgCluster::start().unwrap() else {
+        return; // IGC_SKIP_PG=1
+    };
+    let url = cluster.create_database("anchors").unwrap();
+    let pki = DevPki::new();
+    common::use_database(&pki, &url);
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    anchor_scenario(&pki, &url);
 }
