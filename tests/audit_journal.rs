@@ -16,6 +16,11 @@ use common::{assert_success, igc, rpps, stderr, stdout, tool, wait_until, DevPki
 
 fn scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
+    // What the journal holds already (on SQLite: the transcripts of the dev ceremonies).
+    let out = igc(d, &["audit", "verify", "--json"]);
+    assert_success(&out, "audit verify");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let before = v["entries_checked"].as_u64().unwrap();
     for (i, name) in ["MARTIN", "BERNARD", "PETIT"].iter().enumerate() {
         let out = igc(
             d,
@@ -64,12 +69,14 @@ fn scenario(pki: &DevPki, db_url: &str) {
     let out = igc(d, &["audit", "verify", "--json"]);
     assert_success(&out, "audit verify");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["entries_checked"], 3, "{v}");
+    assert_eq!(v["entries_checked"], before + 3, "{v}");
     assert_eq!(v["intact"], true);
 
-    // Tamper with entry 2 directly in the database.
+    // Tamper with the second registration directly in the database.
+    let second = before + 2;
     common::with_db(db_url, |pool| async move {
-        let n = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        let n = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = $1")
+            .bind(second as i64)
             .execute(&pool)
             .await
             .unwrap()
@@ -79,7 +86,7 @@ fn scenario(pki: &DevPki, db_url: &str) {
     let out = igc(d, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("broken at entry #2"),
+        stderr(&out).contains(&format!("broken at entry #{second}")),
         "{}",
         stderr(&out)
     );
@@ -357,4 +364,101 @@ fn postgres_journal_anchors_verified_and_exported() {
     let (a, b) = (Sntp::start(0), Sntp::start(0));
     configure_clock(&pki, &a, &b);
     anchor_scenario(&pki, &url);
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Journal entries `ceremony.transcript`: (object, details).
+fn transcript_entries(db_url: &str) -> Vec<(String, serde_json::Value)> {
+    common::with_db(db_url, |pool| async move {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT object, details FROM audit_log WHERE action = 'ceremony.transcript' ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(o, d)| (o, serde_json::from_str(&d).unwrap()))
+            .collect()
+    })
+}
+
+/// Every ceremony's transcript is journaled with its SHA-256: those of `igc dev-setup`, one
+/// run later with `igc ceremony run`, once each however often `igc ceremony journal` is asked.
+#[test]
+fn ceremony_transcripts_are_journaled() {
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+    let url = format!("sqlite://{}?mode=rwc", pki.path("var/igc.sqlite").display());
+    let ceremonies = std::fs::read_dir(common::dev_ceremonies())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "yaml")
+        })
+        .count();
+    let entries = transcript_entries(&url);
+    assert_eq!(entries.len(), ceremonies, "{entries:?}");
+    let root = pki.path("var/ceremonies/03-root.json");
+    let root_sha = sha256_hex(&root);
+    let (object, details) = entries
+        .iter()
+        .find(|(_, det)| det["transcript"] == "03-root.json")
+        .unwrap();
+    assert_eq!(object, &format!("ceremony-transcript:{root_sha}"));
+    assert_eq!(details["transcript_sha256"], root_sha.as_str());
+    assert_eq!(details["ceremony"], "root");
+    assert_eq!(
+        details["operators"],
+        serde_json::json!(["dev-admin", "alice", "bob"])
+    );
+
+    // Journaling it again (as after an offline ceremony) finds the entry.
+    let out = igc(
+        d,
+        &["ceremony", "journal", root.to_str().unwrap(), "--json"],
+    );
+    assert_success(&out, "ceremony journal");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["already_journaled"], true, "{v}");
+    assert_eq!(v["sha256"], root_sha.as_str());
+    assert_eq!(transcript_entries(&url).len(), ceremonies);
+
+    // A ceremony run now is journaled at once.
+    let file = d.join("spare-key.yaml");
+    std::fs::write(
+        &file,
+        "ceremony: key\ndescription: spare key\noperators: [alice, bob]\n\
+         transcript: var/ceremonies/spare-key.json\n\
+         token:\n  label: igc-online\n  pin:\n    file: var/hsm/online.pin\n\
+         key:\n  label: spare\n  spec: ec-p256\npublic_key: var/pki/spare.pub.pem\n",
+    )
+    .unwrap();
+    let out = igc(d, &["ceremony", "run", file.to_str().unwrap()]);
+    assert_success(&out, "key ceremony");
+    let spare_sha = sha256_hex(&pki.path("var/ceremonies/spare-key.json"));
+    assert!(stderr(&out).contains(&spare_sha), "{}", stderr(&out));
+    let entries = transcript_entries(&url);
+    assert_eq!(entries.len(), ceremonies + 1);
+    assert_eq!(
+        entries.last().unwrap().0,
+        format!("ceremony-transcript:{spare_sha}")
+    );
+
+    // Not a transcript: a clear error, nothing journaled.
+    let out = igc(d, &["ceremony", "journal", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a JSON transcript"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(transcript_entries(&url).len(), ceremonies + 1);
+    assert_success(&igc(d, &["audit", "verify"]), "audit verify");
 }
