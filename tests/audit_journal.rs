@@ -153,12 +153,17 @@ fn add_professional(d: &Path, n: u64, surname: &str) {
 /// `igc serve` until `/readyz` says ready (TSA clock confirmed), then stopped by SIGTERM:
 /// the shutdown anchors the journal head.
 fn serve_then_stop(d: &Path) {
-    let mut server = Server::start(d);
+    let server = Server::start(d);
     assert!(
         wait_until(Duration::from_secs(30), || server.get("/readyz").0 == 200),
         "igc serve never ready: {}",
         String::from_utf8_lossy(&server.get("/readyz").1)
     );
+    stop(server);
+}
+
+/// Stops `igc serve` by SIGTERM; it must exit cleanly within 30 s.
+fn stop(mut server: Server) {
     let term = std::process::Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -461,4 +466,34 @@ fn ceremony_transcripts_are_journaled() {
     );
     assert_eq!(transcript_entries(&url).len(), ceremonies + 1);
     assert_success(&igc(d, &["audit", "verify"]), "audit verify");
+}
+
+/// The TSA's clock is not confirmed (both time sources 5 s off): the anchor at shutdown is
+/// refused, which neither blocks nor fails the stop; the journal is reported unanchored.
+#[test]
+fn anchoring_without_a_confirmed_clock_fails_cleanly() {
+    let pki = DevPki::new();
+    let (a, b) = (Sntp::start(5_000), Sntp::start(5_000));
+    configure_clock(&pki, &a, &b);
+    let d = pki.dir.path();
+    add_professional(d, 20, "FOURNIER");
+    let server = Server::start(d);
+    // Not ready: the TSA refuses while its clock is not confirmed.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let (status, body, _) = server.get("/readyz");
+            status == 503 && String::from_utf8_lossy(&body).contains("\"trusted\":false")
+        }),
+        "{}",
+        String::from_utf8_lossy(&server.get("/readyz").1)
+    );
+    let stopping = Instant::now();
+    stop(server);
+    assert!(stopping.elapsed() < Duration::from_secs(20));
+    let (code, v, err) = verify_json(d);
+    assert_eq!(code, Some(0), "{v}\n{err}");
+    let head = v["head_seq"].as_u64().unwrap();
+    assert_eq!(v["anchors"], serde_json::json!([]), "{v}");
+    assert_eq!(v["anchored"], serde_json::json!([]), "{v}");
+    assert_eq!(v["unanchored"], serde_json::json!([1, head]), "{v}");
 }
