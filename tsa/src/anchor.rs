@@ -320,7 +320,7 @@ pub async fn anchor_and_log(tsa: &TimeStampAuthority, store: &Store, trust: &Anc
         }
         Ok(AnchorOutcome::EmptyJournal) => "empty",
         Err(e) => {
-            tracing::warn!(error = %e, "audit journal head not anchored; the next attempt (next period, or the next start) retries");
+            tracing::warn!(error = %e, "audit journal head not anchored; the next attempt retries");
             "failed"
         }
     };
