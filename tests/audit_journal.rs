@@ -497,3 +497,118 @@ fn anchoring_without_a_confirmed_clock_fails_cleanly() {
     assert_eq!(v["anchored"], serde_json::json!([]), "{v}");
     assert_eq!(v["unanchored"], serde_json::json!([1, head]), "{v}");
 }
+
+/// The encoding of an entry as documented in `ca::storage::audit` (written here again from
+/// the documentation, as a forger would).
+#[allow(clippy::too_many_arguments)]
+fn forged_hash(seq: i64, fields: [&str; 8]) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"igc-audit-v1\0");
+    h.update((seq as u64).to_be_bytes());
+    for f in fields {
+        h.update((f.len() as u64).to_be_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// What the chain alone cannot see, the anchor does: a journal rewritten from entry 2 on with
+/// every hash recomputed, and a journal whose last entries were removed with the head moved
+/// back. Both pass the chain walk; `igc audit verify` fails on the anchor.
+#[test]
+fn anchors_catch_a_rewritten_or_truncated_journal() {
+    let pki = DevPki::new();
+    let (a, b) = (Sntp::start(0), Sntp::start(0));
+    configure_clock(&pki, &a, &b);
+    let d = pki.dir.path();
+    let url = format!("sqlite://{}?mode=rwc", pki.path("var/igc.sqlite").display());
+    add_professional(d, 30, "ROUSSEAU");
+    serve_then_stop(d);
+    let (code, v, err) = verify_json(d);
+    assert_eq!(code, Some(0), "{v}\n{err}");
+    let head = v["head_seq"].as_u64().unwrap() as i64;
+    assert_eq!(v["anchors"][0]["seq"], head, "{v}");
+    let db = pki.path("var/igc.sqlite");
+    let backup = d.join("backup.sqlite");
+    std::fs::copy(&db, &backup).unwrap();
+
+    // Rewrite entry 2 and every hash after it, up to the head.
+    common::with_db(&url, |pool| async move {
+        type Row = (i64, String, String, String, String, String, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, time, actor, auth_method, action, object, outcome, details \
+             FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let mut prev = "0".repeat(64);
+        for (seq, time, actor, auth, action, object, outcome, details) in rows {
+            let actor = if seq == 2 {
+                "mallory".to_owned()
+            } else {
+                actor
+            };
+            let hash = forged_hash(
+                seq,
+                [
+                    &time, &actor, &auth, &action, &object, &outcome, &details, &prev,
+                ],
+            );
+            sqlx::query(
+                "UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+            )
+            .bind(&actor)
+            .bind(&prev)
+            .bind(&hash)
+            .bind(seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&prev)
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let (code, v, err) = verify_json(d);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["intact"], true, "the chain walk alone sees nothing: {v}");
+    assert_eq!(v["anchors"][0]["valid"], false, "{v}");
+    assert!(
+        err.contains(&format!("anchor #{head} is not valid")),
+        "{err}"
+    );
+    assert!(err.contains("imprint"), "{err}");
+
+    // Back to the original, then remove the last entry and move the head back.
+    std::fs::copy(&backup, &db).unwrap();
+    let _ = std::fs::remove_file(pki.path("var/igc.sqlite-wal"));
+    let _ = std::fs::remove_file(pki.path("var/igc.sqlite-shm"));
+    assert_eq!(verify_json(d).0, Some(0));
+    common::with_db(&url, |pool| async move {
+        let prev: (String,) = sqlx::query_as("SELECT prev_hash FROM audit_log WHERE seq = $1")
+            .bind(head)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+            .bind(head)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(head - 1)
+            .bind(prev.0)
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let (code, v, err) = verify_json(d);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["intact"], true, "{v}");
+    assert!(err.contains("entries were removed"), "{err}");
+}
