@@ -500,7 +500,6 @@ fn anchoring_without_a_confirmed_clock_fails_cleanly() {
 
 /// The encoding of an entry as documented in `ca::storage::audit` (written here again from
 /// the documentation, as a forger would).
-#[allow(clippy::too_many_arguments)]
 fn forged_hash(seq: i64, fields: [&str; 8]) -> String {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
