@@ -34,7 +34,35 @@ pub struct IgcConfig {
     /// The RA portal (its own TLS listener); absent = not served.
     #[serde(default)]
     pub portal: Option<ra_portal::PortalConfig>,
+    /// The audit journal (defaults apply when the table is absent).
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Minutes between two anchors of the journal head by the TSA (`igc serve` with a
+    /// `[tsa]`); the head is also anchored at shutdown.
+    #[serde(default = "default_anchor_minutes")]
+    pub anchor_minutes: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            anchor_minutes: default_anchor_minutes(),
+        }
+    }
+}
+
+fn default_anchor_minutes() -> u32 {
+    10
+}
+
+/// A day: an auditor expects the journal anchored at least daily.
+const MAX_ANCHOR_MINUTES: u32 = 24 * 60;
 
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +270,9 @@ impl IgcConfig {
                 .with_context(|| format!("[ca.issuance] of CA {:?}", ca.name))?;
         }
         self.ocsp.validate().context("[ocsp]")?;
+        if !(1..=MAX_ANCHOR_MINUTES).contains(&self.audit.anchor_minutes) {
+            bail!("[audit] anchor_minutes must be between 1 and {MAX_ANCHOR_MINUTES}");
+        }
         if let Some(t) = &self.tsa {
             t.validate().context("[tsa]")?;
         }
@@ -284,6 +315,7 @@ mod tests {
         assert_eq!(tsa.chain[1], base.join("pki/root.pem"));
         // The signing lanes are left to the key.
         assert_eq!(tsa.max_concurrent_signatures, None);
+        assert_eq!(cfg.audit.anchor_minutes, 10);
     }
 
     #[test]
@@ -296,6 +328,9 @@ mod tests {
             ("name = \"organisations\"", "name = \"personnes\""),
             ("instance_id = 1", "instance_id = 40000"),
             ("quorum = 2", "quorum = 2\nunknown_key = 1"),
+            ("anchor_minutes = 10", "anchor_minutes = 0"),
+            ("anchor_minutes = 10", "anchor_minutes = 1441"),
+            ("anchor_minutes = 10", "anchor_minutes = 10\nother = 1"),
         ] {
             assert!(dev.contains(from), "{from}");
             let text = dev.replacen(from, to, 1);

@@ -82,8 +82,42 @@ pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
             .with_context(|| format!("writing {}", config.display()))?;
         eprintln!("wrote {}", config.display());
     }
+    journal_transcripts(config, &files)?;
     eprintln!("development hierarchy ready: {ran} ceremonies run, {reused} reused");
     Ok(())
+}
+
+/// Appends every ceremony's transcript to the journal of the configured database (the
+/// configuration exists only now, after the ceremonies); those journaled by an earlier run
+/// are found and left as they are.
+fn journal_transcripts(config: &Path, files: &[PathBuf]) -> Result<()> {
+    let cfg = crate::config::IgcConfig::load(config)?;
+    let actor = ca::domain::Actor::new("dev-setup", "ceremony")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = crate::pki::open_store(&cfg).await?;
+        let mut outcome = Ok(());
+        for file in files {
+            let c = Ceremony::load(file)?;
+            let transcript = c.spec().common().transcript;
+            match crate::ceremony_cmd::journal_transcript(&store, transcript, &actor).await {
+                Ok(j) if j.new => eprintln!(
+                    "  transcript {} journaled as entry #{}",
+                    transcript.display(),
+                    j.seq
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        store.close().await;
+        outcome
+    })
 }
 
 fn restrict(dir: &Path) -> Result<()> {

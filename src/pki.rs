@@ -66,6 +66,45 @@ pub struct Pki {
     pub revocations: Arc<Revocations>,
 }
 
+/// Where the status of certificates comes from: the CA database (end entities, the TSA unit)
+/// first, then the root's ARL (the issuing CAs).
+pub fn revocation_source(
+    store: &Store,
+    root_arl_der: &[u8],
+) -> Result<tsa::validation::FirstKnownRevocationSource> {
+    use tsa::validation::{CrlRevocationSource, FirstKnownRevocationSource, StoreRevocationSource};
+    Ok(FirstKnownRevocationSource::new(vec![
+        Arc::new(StoreRevocationSource::new(store.clone())),
+        Arc::new(
+            CrlRevocationSource::from_bytes(&[root_arl_der.to_vec()])
+                .map_err(anyhow::Error::msg)?,
+        ),
+    ]))
+}
+
+/// What anchors of the audit journal are checked against: our root, the configured TSA
+/// certificates (unit and chain) as intermediates, and [`revocation_source`]. Tokens carry
+/// their TSA certificate, so anchors made before a TSA certificate was renewed still verify.
+pub fn anchor_trust(cfg: &IgcConfig, store: &Store) -> Result<tsa::anchor::AnchorTrust> {
+    let (root, _) = read_certificate(&cfg.pki.root_certificate)?;
+    let mut intermediates = Vec::new();
+    if let Some(t) = &cfg.tsa {
+        for path in std::iter::once(&t.certificate).chain(&t.chain) {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            intermediates.extend(
+                Certificate::load_pem_chain(&pem)
+                    .with_context(|| format!("{} is not PEM certificates", path.display()))?,
+            );
+        }
+    }
+    let root_arl = read_pem_der(&cfg.pki.root_crl, "X509 CRL")?;
+    Ok(tsa::anchor::AnchorTrust::new(
+        vec![root],
+        intermediates,
+        Arc::new(revocation_source(store, &root_arl)?),
+    ))
+}
+
 /// Connects to the configured database and brings its schema up to date.
 pub async fn open_store(cfg: &IgcConfig) -> Result<Store> {
     let store = Store::connect(&cfg.database.url)

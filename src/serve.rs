@@ -30,7 +30,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
 use serde::Deserialize;
 
 use crate::config::IgcConfig;
-use crate::pki::{read_certificate, read_pem_der, Pki};
+use crate::pki::{anchor_trust, read_certificate, read_pem_der, revocation_source, Pki};
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -43,6 +43,8 @@ pub struct AppState {
     /// Signers whose keys must be reachable for the service to be ready.
     probe: HsmSigner,
     tsa: Option<tsa::TimeStampAuthority>,
+    /// What the journal anchors made by `tsa` are checked against (with a `[tsa]` only).
+    anchor_trust: Option<tsa::anchor::AnchorTrust>,
     validator: Arc<tsa::validation::Validator>,
     metrics: Option<PrometheusHandle>,
 }
@@ -123,6 +125,13 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
         }
     };
     let validator = Arc::new(validator(cfg, &pki, &root_crl)?);
+    let anchor_trust = match &tsa {
+        Some(_) => Some(anchor_trust(cfg, &pki.store).context("TSA certificates for anchors")?),
+        None => {
+            tracing::warn!("no [tsa]: the audit journal is not anchored in time");
+            None
+        }
+    };
     Ok(Services {
         state: Arc::new(AppState {
             certificates,
@@ -130,6 +139,7 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
             pki,
             probe,
             tsa,
+            anchor_trust,
             validator,
             metrics,
         }),
@@ -145,22 +155,14 @@ fn validator(
     pki: &Pki,
     root_arl_der: &[u8],
 ) -> Result<tsa::validation::Validator> {
-    use tsa::validation::{
-        CrlRevocationSource, FirstKnownRevocationSource, StoreRevocationSource, Validator,
-    };
+    use tsa::validation::Validator;
     let (root, _) = read_certificate(&cfg.pki.root_certificate)?;
     let intermediates = pki
         .cas
         .iter()
         .map(|c| c.authority.certificate().clone())
         .collect();
-    let revocation = FirstKnownRevocationSource::new(vec![
-        Arc::new(StoreRevocationSource::new(pki.store.clone())),
-        Arc::new(
-            CrlRevocationSource::from_bytes(&[root_arl_der.to_vec()])
-                .map_err(anyhow::Error::msg)?,
-        ),
-    ]);
+    let revocation = revocation_source(&pki.store, root_arl_der)?;
     Ok(Validator::new(
         vec![root],
         intermediates,
@@ -540,6 +542,54 @@ async fn start_portal(
     })))
 }
 
+/// Anchors the journal head every `period` (the first time one period after the start: the
+/// TSA's clock is rarely confirmed at once), until `stop`. An attempt that fails is logged and
+/// the next period tries again; a slow one delays the next tick rather than piling up.
+async fn anchor_periodically(
+    state: Arc<AppState>,
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (Some(tsa), Some(trust)) = (&state.tsa, &state.anchor_trust) else {
+        return;
+    };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopped = async {
+            // The borrow of the value is dropped here: it must not live across the anchoring.
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stopped => return,
+        }
+        tsa::anchor::anchor_and_log(tsa, &state.pki.store, trust).await;
+    }
+}
+
+/// How long the anchor at shutdown may take: it must not hold the stop up for long when the
+/// TSA or the database is slow.
+const SHUTDOWN_ANCHOR_LIMIT: Duration = Duration::from_secs(15);
+
+/// Anchors the journal head once more at shutdown, so that what this instance journaled is
+/// covered (a failure is logged; the next instance to run anchors it).
+async fn anchor_at_shutdown(state: &AppState) {
+    let (Some(tsa), Some(trust)) = (&state.tsa, &state.anchor_trust) else {
+        return;
+    };
+    let attempt = tsa::anchor::anchor_and_log(tsa, &state.pki.store, trust);
+    if tokio::time::timeout(SHUTDOWN_ANCHOR_LIMIT, attempt)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            limit = ?SHUTDOWN_ANCHOR_LIMIT,
+            "audit journal not anchored at shutdown: the attempt took too long"
+        );
+    }
+}
+
 /// Starts the TSA's dedicated listener, when `tsa.listen` is configured.
 fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa::TsaListener>> {
     let (Some(t), Some(tsa)) = (&cfg.tsa, &services.state.tsa) else {
@@ -615,6 +665,12 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         let crl_task = tokio::spawn(publisher.run(async move {
             let _ = crl_stop.wait_for(|s| *s).await;
         }));
+        let anchor_period = Duration::from_secs(u64::from(cfg.audit.anchor_minutes) * 60);
+        let anchor_task = tokio::spawn(anchor_periodically(
+            services.state.clone(),
+            anchor_period,
+            stop_rx.clone(),
+        ));
         // The portal first: if it cannot start (port taken, bad certificate), nothing has been
         // announced yet.
         let portal = start_portal(&cfg, &services, stop_rx.clone()).await?;
@@ -676,6 +732,10 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         if let Some(p) = portal {
             let _ = p.await;
         }
+        let _ = anchor_task.await;
+        // Every listener has drained: nothing journals any more, the head is final. Before the
+        // token log's shutdown, which records the anchor's token with the others.
+        anchor_at_shutdown(&services.state).await;
         if let Some(t) = &services.state.tsa {
             // Tokens already delivered must reach the database before we exit.
             if let Err(e) = t.log().shutdown(Duration::from_secs(5)).await {

@@ -12,8 +12,8 @@ use ca::domain::{
     ProfessionalStatus, Profile, ProofingMode, RequestStatus, RevocationReason, Serial, Structure,
 };
 use ca::storage::{
-    db_precision, CertificateStatus, ChainProblem, NewCertificate, NewOperator, NewRequest,
-    OperatorRole, OperatorStatus, Outcome, RequestId, RequestSubject, Store,
+    db_precision, CertificateStatus, ChainProblem, NewAuditAnchor, NewCertificate, NewOperator,
+    NewRequest, OperatorRole, OperatorStatus, Outcome, RequestId, RequestSubject, Store,
 };
 use ca::Error;
 use serde_json::json;
@@ -108,6 +108,7 @@ on_both_backends!(
     crl_numbers_and_entries,
     concurrent_crl_numbers,
     audit_tampering_detected,
+    audit_anchors_recorded_once,
     concurrent_audit_appends,
     failed_operation_leaves_nothing,
     journal_failure_undoes_the_change,
@@ -1703,6 +1704,110 @@ mod scenarios {
         let v = s.verify_audit_chain().await.unwrap();
         assert_eq!(v.first_broken_seq(), Some(2));
         assert_eq!(v.first_broken.unwrap().problem, ChainProblem::Missing);
+    }
+
+    /// Anchors of the journal: one per entry, only over that entry's stored hash; two
+    /// instances anchoring the same head at once record one; the chain walk hands back the
+    /// encodings whose SHA-256 the anchors time-stamp; a corrupt stored token is named.
+    pub async fn audit_anchors_recorded_once(db: &Db) {
+        use sha2::Digest as _;
+        let s = &db.store;
+        let actor = clerk("clerk-a");
+        for i in 0..4 {
+            s.record_event(
+                &actor,
+                "session.login",
+                &format!("session:{i}"),
+                Outcome::Success,
+                &json!({ "i": i }),
+            )
+            .await
+            .unwrap();
+        }
+        let (head, head_hash) = s.audit_head().await.unwrap();
+        assert_eq!(head, 4);
+        let encoding = s.audit_entry_encoding(4).await.unwrap().unwrap();
+        assert_eq!(hex::encode(sha2::Sha256::digest(&encoding)), head_hash);
+        assert!(s.audit_entry_encoding(99).await.unwrap().is_none());
+        let hash_of =
+            |seq: u64| async move { s.audit_entries(seq - 1, 1).await.unwrap()[0].hash.clone() };
+        let gen_time = db_precision(OffsetDateTime::now_utc());
+        let anchor = |seq: u64, head_hash: String| NewAuditAnchor {
+            seq,
+            head_hash,
+            token_der: vec![0x30, 0x03, 0x02, 0x01, seq as u8],
+            gen_time,
+        };
+
+        // Only over an existing entry, with its stored hash.
+        assert!(s
+            .record_audit_anchor(&anchor(4, "ab".repeat(32)))
+            .await
+            .is_err());
+        assert!(s
+            .record_audit_anchor(&anchor(99, head_hash.clone()))
+            .await
+            .is_err());
+        assert!(s.audit_anchors().await.unwrap().is_empty());
+
+        assert!(s
+            .record_audit_anchor(&anchor(4, head_hash.clone()))
+            .await
+            .unwrap());
+        // Anchoring the same head again records nothing.
+        assert!(!s
+            .record_audit_anchor(&anchor(4, head_hash.clone()))
+            .await
+            .unwrap());
+
+        // Two instances anchor entry 2 at once: one row.
+        let other = db.second_store().await;
+        let h2 = hash_of(2).await;
+        let second = anchor(2, h2.clone());
+        let (a, b) = tokio::join!(
+            s.record_audit_anchor(&second),
+            other.record_audit_anchor(&second)
+        );
+        assert!(
+            a.unwrap() ^ b.unwrap(),
+            "exactly one instance records the anchor"
+        );
+        other.close().await;
+
+        let anchors = s.audit_anchors().await.unwrap();
+        assert_eq!(anchors.iter().map(|a| a.seq).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(anchors[1].head_hash, head_hash);
+        assert_eq!(anchors[1].token_der, anchor(4, String::new()).token_der);
+        assert_eq!(anchors[1].gen_time, gen_time);
+        assert_eq!(s.audit_anchor(4).await.unwrap().unwrap(), anchors[1]);
+        assert!(s.audit_anchor(3).await.unwrap().is_none());
+
+        // The walk keeps the checked encodings asked for.
+        let keep = BTreeSet::from([2, 4, 7]);
+        let (v, kept) = s.verify_audit_chain_keeping(&keep).await.unwrap();
+        assert!(v.is_intact());
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(hex::encode(sha2::Sha256::digest(&kept[&2])), h2);
+        assert_eq!(kept[&4], encoding);
+
+        // Entry 3 altered: the walk stops there and keeps only what precedes it.
+        let raw = db.raw().await;
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
+            .execute(&raw)
+            .await
+            .unwrap();
+        let (v, kept) = s.verify_audit_chain_keeping(&keep).await.unwrap();
+        assert_eq!(v.first_broken_seq(), Some(3));
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), [2]);
+
+        // A stored token that is not base64: an error naming the anchor, not a panic.
+        sqlx::query("UPDATE audit_anchors SET token = '%%%' WHERE seq = 4")
+            .execute(&raw)
+            .await
+            .unwrap();
+        let e = s.audit_anchors().await.unwrap_err().to_string();
+        assert!(e.contains("anchor #4"), "{e}");
+        raw.close().await;
     }
 
     pub async fn concurrent_audit_appends(db: &Db) {

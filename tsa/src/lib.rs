@@ -13,6 +13,8 @@
 //! - [`http`]: the axum router (`POST /tsa`);
 //! - [`listener`]: the dedicated listener (per-thread runtimes that sign
 //!   their own requests);
+//! - [`anchor`]: time-stamping the head of the CA's audit journal, and checking those
+//!   anchors;
 //! - [`asn1`]: the RFC 3161 types `x509-tsp` 0.1 cannot express;
 //! - [`validation`]: CAdES B/T signature and certificate validation (ETSI EN 319 102-1
 //!   reports), CAdES signing, and the `/api/v1/verify` router.
@@ -28,6 +30,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod anchor;
 pub mod asn1;
 pub mod authority;
 pub mod clock;

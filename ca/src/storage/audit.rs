@@ -6,7 +6,20 @@
 //! field as its UTF-8 length (8 big-endian octets) followed by its bytes. Fields are hashed
 //! exactly as stored (the time in its fixed-width text form, the details as the JSON text
 //! that was written), so verification never depends on re-serialising anything.
+//!
+//! # Anchors
+//!
+//! The chain alone shows that entries were not altered *relative to each other*: whoever can
+//! write the database can still rewrite the chain from some entry on. An anchor
+//! (`audit_anchors`, migration 0006) is a time-stamp token from the TSA whose imprint is the
+//! hash of entry `n` (the 32 raw octets of its hex `hash`): as that hash is the SHA-256 of the
+//! entry's encoding, the encoding ([`Store::audit_entry_encoding`]) is the datum that was
+//! time-stamped, and any RFC 3161 verifier checks it without knowing this format. Anchors
+//! write no journal entry: an entry would move the head, so the journal could never be
+//! wholly anchored and an idle journal would grow by one entry each period; the anchor row
+//! carries its own proof (the TSA's signature), and `igc audit verify` checks every one.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -16,7 +29,7 @@ use sha2::{Digest as _, Sha256};
 use sqlx::{Any, Row as _, Transaction};
 use time::OffsetDateTime;
 
-use super::{db_time, now, parse_db_time, Store};
+use super::{b64, db_time, now, parse_db_time, unb64, Store};
 use crate::domain::Actor;
 use crate::error::{Error, Result};
 
@@ -136,7 +149,93 @@ impl AuditVerification {
     }
 }
 
-/// The chain hash of one entry (see the module documentation for the encoding).
+/// An anchor to record: entry `seq`, whose hash is `head_hash`, time-stamped by `token_der`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditAnchor {
+    pub seq: u64,
+    /// Lower-case hex, as the entry's stored hash.
+    pub head_hash: String,
+    /// The DER TimeStampToken (a CMS ContentInfo).
+    pub token_der: Vec<u8>,
+    /// The token's genTime.
+    pub gen_time: OffsetDateTime,
+}
+
+/// One anchor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAnchor {
+    pub seq: u64,
+    pub head_hash: String,
+    pub token_der: Vec<u8>,
+    pub gen_time: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+impl AuditAnchor {
+    /// A stored row; a corrupt field is an error naming the anchor.
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+        const T: &str = "audit_anchors";
+        let seq = to_u64(T, row.try_get("seq")?)?;
+        // The inner error names the table already: keep only its reason.
+        let named = |e: Error| match e {
+            Error::CorruptRow { reason, .. } => {
+                Error::corrupt(T, format!("anchor #{seq}: {reason}"))
+            }
+            other => other,
+        };
+        let token: String = row.try_get("token")?;
+        let gen_time: String = row.try_get("gen_time")?;
+        let created_at: String = row.try_get("created_at")?;
+        Ok(AuditAnchor {
+            seq,
+            head_hash: row.try_get("head_hash")?,
+            token_der: unb64(T, &token).map_err(named)?,
+            gen_time: parse_db_time(T, &gen_time).map_err(named)?,
+            created_at: parse_db_time(T, &created_at).map_err(named)?,
+        })
+    }
+}
+
+/// Domain tag at the start of every entry's encoding.
+const ENCODING_TAG: &[u8] = b"igc-audit-v1\0";
+
+/// The encoding of one entry (see the module documentation): what its chain hash is the
+/// SHA-256 of, and what an anchor's token time-stamps.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn entry_encoding(
+    seq: u64,
+    time: &str,
+    actor: &str,
+    auth_method: &str,
+    action: &str,
+    object: &str,
+    outcome: &str,
+    details: &str,
+    prev_hash: &str,
+) -> Vec<u8> {
+    let fields = [
+        time,
+        actor,
+        auth_method,
+        action,
+        object,
+        outcome,
+        details,
+        prev_hash,
+    ];
+    let mut out = Vec::with_capacity(
+        ENCODING_TAG.len() + 8 + fields.iter().map(|f| 8 + f.len()).sum::<usize>(),
+    );
+    out.extend_from_slice(ENCODING_TAG);
+    out.extend_from_slice(&seq.to_be_bytes());
+    for field in fields {
+        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
+}
+
+/// The chain hash of one entry: lower-case hex of the SHA-256 of its encoding.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn entry_hash(
     seq: u64,
@@ -149,10 +248,8 @@ pub(crate) fn entry_hash(
     details: &str,
     prev_hash: &str,
 ) -> String {
-    let mut h = Sha256::new();
-    h.update(b"igc-audit-v1\0");
-    h.update(seq.to_be_bytes());
-    for field in [
+    hex::encode(Sha256::digest(entry_encoding(
+        seq,
         time,
         actor,
         auth_method,
@@ -161,11 +258,7 @@ pub(crate) fn entry_hash(
         outcome,
         details,
         prev_hash,
-    ] {
-        h.update((field.len() as u64).to_be_bytes());
-        h.update(field.as_bytes());
-    }
-    hex::encode(h.finalize())
+    )))
 }
 
 fn check_no_secrets(v: &Value) -> Result<()> {
@@ -245,8 +338,8 @@ impl RawEntry {
         })
     }
 
-    fn recompute(&self, seq: u64) -> String {
-        entry_hash(
+    fn encoding(&self, seq: u64) -> Vec<u8> {
+        entry_encoding(
             seq,
             &self.time,
             &self.actor,
@@ -416,18 +509,32 @@ impl Store {
     /// Walks the whole chain (page by page) up to the head as it was when the walk started,
     /// and reports the first entry that is missing, modified or mislinked.
     pub async fn verify_audit_chain(&self) -> Result<AuditVerification> {
+        Ok(self.verify_audit_chain_keeping(&BTreeSet::new()).await?.0)
+    }
+
+    /// [`Self::verify_audit_chain`], also returning the encodings of the entries in `keep`
+    /// that the walk checked (those before the first broken entry): what anchors at those
+    /// sequence numbers must have time-stamped.
+    pub async fn verify_audit_chain_keeping(
+        &self,
+        keep: &BTreeSet<u64>,
+    ) -> Result<(AuditVerification, BTreeMap<u64, Vec<u8>>)> {
         let (head_seq, head_hash) = self.audit_head().await?;
         let head_db = i64::try_from(head_seq).unwrap_or(i64::MAX);
         let mut expected: u64 = 1;
         let mut prev = GENESIS_HASH.to_owned();
         let mut after: i64 = 0;
-        let broken = |seq, problem| {
-            Ok(AuditVerification {
-                entries_checked: seq - 1,
-                head_seq,
-                head_hash: head_hash.clone(),
-                first_broken: Some(BrokenEntry { seq, problem }),
-            })
+        let mut kept = BTreeMap::new();
+        let broken = |seq, problem, kept| {
+            Ok((
+                AuditVerification {
+                    entries_checked: seq - 1,
+                    head_seq,
+                    head_hash: head_hash.clone(),
+                    first_broken: Some(BrokenEntry { seq, problem }),
+                },
+                kept,
+            ))
         };
         loop {
             let rows = sqlx::query(SELECT_ENTRIES)
@@ -442,13 +549,17 @@ impl Store {
                 let raw = RawEntry::from_row(row)?;
                 let seq = to_u64("audit_log", raw.seq)?;
                 if seq != expected {
-                    return broken(expected, ChainProblem::Missing);
+                    return broken(expected, ChainProblem::Missing, kept);
                 }
                 if raw.prev_hash != prev {
-                    return broken(seq, ChainProblem::PrevHashMismatch);
+                    return broken(seq, ChainProblem::PrevHashMismatch, kept);
                 }
-                if raw.recompute(seq) != raw.hash {
-                    return broken(seq, ChainProblem::HashMismatch);
+                let encoding = raw.encoding(seq);
+                if hex::encode(Sha256::digest(&encoding)) != raw.hash {
+                    return broken(seq, ChainProblem::HashMismatch, kept);
+                }
+                if keep.contains(&seq) {
+                    kept.insert(seq, encoding);
                 }
                 prev = raw.hash;
                 expected += 1;
@@ -456,17 +567,108 @@ impl Store {
         }
         let checked = expected - 1;
         if checked < head_seq {
-            return broken(expected, ChainProblem::Missing);
+            return broken(expected, ChainProblem::Missing, kept);
         }
         if prev != head_hash {
-            return broken(head_seq.max(1), ChainProblem::HeadMismatch);
+            return broken(head_seq.max(1), ChainProblem::HeadMismatch, kept);
         }
-        Ok(AuditVerification {
-            entries_checked: checked,
-            head_seq,
-            head_hash,
-            first_broken: None,
-        })
+        Ok((
+            AuditVerification {
+                entries_checked: checked,
+                head_seq,
+                head_hash,
+                first_broken: None,
+            },
+            kept,
+        ))
+    }
+
+    /// The encoding of entry `seq` as it is stored now (its hash is the SHA-256 of it if the
+    /// entry was not altered), or `None` if there is no such entry.
+    pub async fn audit_entry_encoding(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        let seq_db = i64::try_from(seq)
+            .map_err(|_| Error::invalid("audit sequence number", format!("{seq} too large")))?;
+        let row = sqlx::query(SELECT_ENTRIES)
+            .bind(seq_db - 1)
+            .bind(seq_db)
+            .bind(1_i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(RawEntry::from_row(&r)?.encoding(seq)))
+            .transpose()
+    }
+
+    /// Records an anchor of the journal: `anchor.head_hash` must be the stored hash of entry
+    /// `anchor.seq` (checked in the same transaction). Returns `false`, writing nothing, when
+    /// that entry is anchored already (another instance anchored the same head first).
+    pub async fn record_audit_anchor(&self, anchor: &NewAuditAnchor) -> Result<bool> {
+        let seq_db = i64::try_from(anchor.seq).map_err(|_| {
+            Error::invalid("audit anchor", format!("sequence {} too large", anchor.seq))
+        })?;
+        let gen_time = db_time(anchor.gen_time)?;
+        let mut tx = self.begin_write().await?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+                .bind(seq_db)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match stored {
+            None => {
+                return Err(Error::invalid(
+                    "audit anchor",
+                    format!("no journal entry #{}", anchor.seq),
+                ))
+            }
+            Some(h) if h != anchor.head_hash => {
+                return Err(Error::invalid(
+                    "audit anchor",
+                    format!(
+                        "{} is not the hash of journal entry #{}",
+                        anchor.head_hash, anchor.seq
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO audit_anchors (seq, head_hash, token, gen_time, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(seq_db)
+        .bind(&anchor.head_hash)
+        .bind(b64(&anchor.token_der))
+        .bind(&gen_time)
+        .bind(db_time(now())?)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    /// Every anchor, in sequence order.
+    pub async fn audit_anchors(&self) -> Result<Vec<AuditAnchor>> {
+        let rows = sqlx::query(
+            "SELECT seq, head_hash, token, gen_time, created_at FROM audit_anchors ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AuditAnchor::from_row).collect()
+    }
+
+    /// The anchor of entry `seq`, if there is one.
+    pub async fn audit_anchor(&self, seq: u64) -> Result<Option<AuditAnchor>> {
+        let Ok(seq_db) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT seq, head_hash, token, gen_time, created_at FROM audit_anchors \
+             WHERE seq = $1",
+        )
+        .bind(seq_db)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(AuditAnchor::from_row).transpose()
     }
 }
 

@@ -48,7 +48,9 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
 
-pub use audit::{AuditEntry, AuditVerification, BrokenEntry, ChainProblem, Outcome};
+pub use audit::{
+    AuditAnchor, AuditEntry, AuditVerification, BrokenEntry, ChainProblem, NewAuditAnchor, Outcome,
+};
 pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;

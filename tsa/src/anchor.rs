@@ -1,0 +1,359 @@
+//! Anchoring the audit journal in time (DESIGN.md §7; ETSI EN 319 401 §7.9).
+//!
+//! The head of the journal (entry `n` and its hash) is time-stamped by our TSA exactly as a
+//! relying party would ask for it: a DER `TimeStampReq` with a SHA-256 imprint (the 32 raw
+//! octets of the head hash, itself the SHA-256 of the entry's encoding), a random nonce and
+//! certReq; the reply is checked as a client checks it (status, imprint, nonce, then the
+//! token's signature and its TSA certificate up to our root) before the token is stored in
+//! `audit_anchors`. [`check_anchor`] re-verifies a stored token against the encoding the
+//! chain walk recomputed, for `igc audit verify`.
+//!
+//! Anchoring never panics and never blocks the service: every failure (TSA not ready, clock
+//! not confirmed, database unreachable) is an [`AnchorError`] for the caller to log, and the
+//! next period tries again.
+
+use std::sync::Arc;
+
+use const_oid::db::rfc5912::ID_SHA_256;
+use der::asn1::{Int, OctetString};
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
+use spki::AlgorithmIdentifierOwned;
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+use ca::storage::{AuditAnchor, NewAuditAnchor, Store};
+
+use crate::asn1::{MessageImprint, PkiStatus, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
+use crate::authority::TimeStampAuthority;
+use crate::validation::path::LinkCache;
+use crate::validation::revocation::RevocationSource;
+use crate::validation::timestamp::verify_token;
+
+/// Why the head could not be anchored this time.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    /// The TSA refused (clock not confirmed, overloaded, HSM unavailable…): retry later.
+    #[error("the TSA refused to time-stamp the journal head: {0}")]
+    Refused(String),
+    /// The TSA answered something a client must not accept.
+    #[error("the TSA's reply is not acceptable: {0}")]
+    BadReply(String),
+    /// The journal head is inconsistent with its entry (the chain needs `igc audit verify`).
+    #[error("the journal head cannot be anchored: {0}")]
+    Journal(String),
+    /// The database failed.
+    #[error("audit journal storage: {0}")]
+    Store(#[from] ca::Error),
+    /// Encoding the request failed.
+    #[error("encoding the time-stamp request: {0}")]
+    Encoding(#[from] der::Error),
+}
+
+/// What one anchoring attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorOutcome {
+    /// The journal is empty: nothing to anchor.
+    EmptyJournal,
+    /// The head (this entry) is anchored already: nothing new since the last anchor.
+    AlreadyAnchored { seq: u64 },
+    /// A token was obtained and checked. `recorded` is false when another instance recorded
+    /// its own anchor of the same entry first (its token is kept, this one dropped).
+    Anchored {
+        seq: u64,
+        gen_time: OffsetDateTime,
+        recorded: bool,
+    },
+}
+
+/// What tokens are checked against: our root as the trust anchor, the TSA certificates
+/// (unit and chain) as known intermediates (tokens carry their certificate too), and a
+/// revocation source for the TSA certificate.
+#[derive(Debug, Clone)]
+pub struct AnchorTrust {
+    anchors: Vec<Certificate>,
+    intermediates: Vec<Certificate>,
+    revocation: Arc<dyn RevocationSource>,
+    links: Arc<LinkCache>,
+}
+
+impl AnchorTrust {
+    pub fn new(
+        anchors: Vec<Certificate>,
+        intermediates: Vec<Certificate>,
+        revocation: Arc<dyn RevocationSource>,
+    ) -> Self {
+        AnchorTrust {
+            anchors,
+            intermediates,
+            revocation,
+            links: Arc::new(LinkCache::default()),
+        }
+    }
+}
+
+/// The result of checking one token as a time-stamp over `data`.
+#[derive(Debug, Clone)]
+pub struct TokenCheck {
+    /// genTime, when the token is valid.
+    pub gen_time: Option<OffsetDateTime>,
+    /// The TSA certificate's subject, when it was found.
+    pub tsa: Option<String>,
+    /// Why the token is not valid.
+    pub error: Option<String>,
+    /// Reservations (e.g. the TSA certificate's revocation status unknown).
+    pub warnings: Vec<String>,
+}
+
+impl TokenCheck {
+    pub fn is_valid(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Verifies `token_der` (a DER TimeStampToken) as a time-stamp of `data`: the imprint is the
+/// hash of `data`, the signature verifies, the TSA certificate carries timeStamping alone,
+/// chains to a trust anchor and was valid at genTime.
+pub async fn check_token(token_der: &[u8], data: &[u8], trust: &AnchorTrust) -> TokenCheck {
+    let token = match der::asn1::Any::from_der(token_der) {
+        Ok(t) => t,
+        Err(e) => {
+            return TokenCheck {
+                gen_time: None,
+                tsa: None,
+                error: Some(format!("the stored token is not DER: {e}")),
+                warnings: Vec::new(),
+            }
+        }
+    };
+    let pool: Vec<&Certificate> = trust.intermediates.iter().collect();
+    let outcome = verify_token(
+        &token,
+        data,
+        &trust.anchors,
+        &pool,
+        &trust.links,
+        trust.revocation.as_ref(),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    TokenCheck {
+        gen_time: outcome.poe,
+        tsa: outcome
+            .info
+            .as_ref()
+            .and_then(|i| i.tsa.as_ref())
+            .map(|c| c.subject.clone()),
+        error: outcome.error,
+        warnings: outcome.warnings,
+    }
+}
+
+/// Verifies a stored anchor against `encoding`, the encoding of its entry as the chain walk
+/// checked it: the token must time-stamp exactly that (its imprint is then the entry's hash),
+/// and the row's `head_hash` must be that hash too.
+pub async fn check_anchor(
+    anchor: &AuditAnchor,
+    encoding: &[u8],
+    trust: &AnchorTrust,
+) -> TokenCheck {
+    let mut check = check_token(&anchor.token_der, encoding, trust).await;
+    let hash = hex::encode(Sha256::digest(encoding));
+    if check.error.is_none() && anchor.head_hash != hash {
+        check.error = Some(format!(
+            "the anchor row's head hash {} is not the hash {hash} of entry #{}",
+            anchor.head_hash, anchor.seq
+        ));
+    }
+    // The row keeps genTime at the store's precision (microseconds): compare at that.
+    let signed = check.gen_time.map(ca::storage::db_precision);
+    if check.error.is_none() && signed != Some(anchor.gen_time) {
+        check.error = Some(format!(
+            "the anchor row's genTime {} is not the token's",
+            anchor.gen_time
+        ));
+    }
+    check
+}
+
+/// A DER `TimeStampReq` for a SHA-256 `digest`, with certReq and a random positive nonce;
+/// returns the request and the nonce's octets.
+fn timestamp_request(digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AnchorError> {
+    let mut nonce = [0u8; 8];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
+    // Positive and minimal as a DER INTEGER: top bit clear, first octet non-zero.
+    nonce[0] &= 0x7f;
+    nonce[0] |= 0x01;
+    let req = TimeStampReq {
+        version: TspVersion::V1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: ID_SHA_256,
+                parameters: None,
+            },
+            hashed_message: OctetString::new(digest)?,
+        },
+        req_policy: None,
+        nonce: Some(Int::new(&nonce)?),
+        cert_req: true,
+        extensions: None,
+    };
+    Ok((req.to_der()?, nonce.to_vec()))
+}
+
+/// Checks a reply as a client does before trusting its token: granted, a token, its TSTInfo
+/// over our imprint with SHA-256, our nonce. Returns the token's DER.
+fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>, AnchorError> {
+    let bad = |s: String| AnchorError::BadReply(s);
+    let resp =
+        TimeStampResp::from_der(reply_der).map_err(|e| bad(format!("not a TimeStampResp: {e}")))?;
+    if !matches!(
+        resp.status.status,
+        PkiStatus::Granted | PkiStatus::GrantedWithMods
+    ) {
+        return Err(AnchorError::Refused(format!(
+            "{:?}{}{}",
+            resp.status.status,
+            resp.status
+                .fail_info
+                .and_then(|f| f.single())
+                .map(|f| format!(", {f}"))
+                .unwrap_or_default(),
+            resp.status
+                .status_string
+                .map(|s| format!(": {}", s.join(" ")))
+                .unwrap_or_default()
+        )));
+    }
+    let token = resp
+        .time_stamp_token
+        .ok_or_else(|| bad("granted without a token".into()))?;
+    let parsed = crate::validation::cades::parse_signed_data(&token.content).map_err(bad)?;
+    let tst = TstInfo::from_der(parsed.attached.as_deref().unwrap_or_default())
+        .map_err(|e| bad(format!("TSTInfo: {e}")))?;
+    if tst.message_imprint.hash_algorithm.oid != ID_SHA_256
+        || tst.message_imprint.hashed_message.as_bytes() != digest
+    {
+        return Err(bad("the token's imprint is not the journal head's".into()));
+    }
+    if tst.nonce.as_ref().map(|n| n.as_bytes()) != Some(nonce) {
+        return Err(bad("the token does not echo the request's nonce".into()));
+    }
+    Ok(token.to_der()?)
+}
+
+/// Time-stamps the journal head with `tsa` and records the anchor, unless the journal is
+/// empty or its head is anchored already.
+pub async fn anchor_journal_head(
+    tsa: &TimeStampAuthority,
+    store: &Store,
+    trust: &AnchorTrust,
+) -> Result<AnchorOutcome, AnchorError> {
+    let (seq, head_hash) = store.audit_head().await?;
+    if seq == 0 {
+        return Ok(AnchorOutcome::EmptyJournal);
+    }
+    if store.audit_anchor(seq).await?.is_some() {
+        return Ok(AnchorOutcome::AlreadyAnchored { seq });
+    }
+    // The datum time-stamped is the head entry's encoding; its SHA-256 must be the head hash,
+    // or what we would anchor is not what `igc audit verify` recomputes.
+    let encoding = store
+        .audit_entry_encoding(seq)
+        .await?
+        .ok_or_else(|| AnchorError::Journal(format!("the head entry #{seq} is missing")))?;
+    let digest = Sha256::digest(&encoding);
+    if hex::encode(digest) != head_hash {
+        return Err(AnchorError::Journal(format!(
+            "entry #{seq} does not hash to the head hash"
+        )));
+    }
+    let (request, nonce) = timestamp_request(&digest)?;
+    let reply = tsa.respond(&request).await;
+    let token_der = accept_reply(&reply.der, &digest, &nonce)?;
+    let check = check_token(&token_der, &encoding, trust).await;
+    if let Some(e) = check.error {
+        return Err(AnchorError::BadReply(e));
+    }
+    let gen_time = check
+        .gen_time
+        .ok_or_else(|| AnchorError::BadReply("the token has no genTime".into()))?;
+    let recorded = store
+        .record_audit_anchor(&NewAuditAnchor {
+            seq,
+            head_hash,
+            token_der,
+            gen_time: ca::storage::db_precision(gen_time),
+        })
+        .await?;
+    Ok(AnchorOutcome::Anchored {
+        seq,
+        gen_time,
+        recorded,
+    })
+}
+
+/// [`anchor_journal_head`], logged: for the periodic task and the shutdown of `igc serve`.
+/// Never fails: a failure is logged and counted, and the next attempt tries again.
+pub async fn anchor_and_log(tsa: &TimeStampAuthority, store: &Store, trust: &AnchorTrust) {
+    let outcome = anchor_journal_head(tsa, store, trust).await;
+    let label = match &outcome {
+        Ok(AnchorOutcome::Anchored {
+            seq,
+            gen_time,
+            recorded: true,
+        }) => {
+            tracing::info!(seq, %gen_time, "audit journal head anchored");
+            "anchored"
+        }
+        Ok(AnchorOutcome::Anchored {
+            seq,
+            recorded: false,
+            ..
+        }) => {
+            tracing::info!(seq, "audit journal head anchored by another instance first");
+            "anchored-elsewhere"
+        }
+        Ok(AnchorOutcome::AlreadyAnchored { seq }) => {
+            tracing::debug!(seq, "audit journal head already anchored");
+            "unchanged"
+        }
+        Ok(AnchorOutcome::EmptyJournal) => "empty",
+        Err(e) => {
+            tracing::warn!(error = %e, "audit journal head not anchored; the next attempt retries");
+            "failed"
+        }
+    };
+    metrics::counter!("audit_anchor_attempts_total", "outcome" => label).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn request_carries_imprint_nonce_and_cert_req() {
+        let digest = [7u8; 32];
+        let (der, nonce) = timestamp_request(&digest).unwrap();
+        let req = TimeStampReq::from_der(&der).unwrap();
+        assert_eq!(req.message_imprint.hash_algorithm.oid, ID_SHA_256);
+        assert_eq!(req.message_imprint.hashed_message.as_bytes(), digest);
+        assert_eq!(req.nonce.unwrap().as_bytes(), nonce.as_slice());
+        assert!(req.cert_req);
+    }
+
+    #[test]
+    fn refusals_and_garbage_are_errors() {
+        let refusal =
+            crate::asn1::rejection_der(crate::FailureInfo::TimeNotAvailable, "time not available");
+        assert!(matches!(
+            accept_reply(&refusal, &[0; 32], &[1]),
+            Err(AnchorError::Refused(_))
+        ));
+        assert!(matches!(
+            accept_reply(b"not DER", &[0; 32], &[1]),
+            Err(AnchorError::BadReply(_))
+        ));
+    }
+}
