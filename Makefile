@@ -24,7 +24,7 @@ run: deps-run build-release
 	target/release/igc dev-setup --ceremonies hsm-config/ceremonies/dev
 	@echo
 	@echo "Development PKI ready under var/ (tokens in var/hsm, custodian shares in var/shares)."
-	@echo "The first RA portal login (administrator, one-time password) is printed below by igc serve."
+	@echo "The RA portal's first two administrators were printed above by the ra-administrators ceremony (first run only)."
 	@echo
 	target/release/igc serve --config var/igc.toml
 

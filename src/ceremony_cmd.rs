@@ -80,7 +80,7 @@ pub fn run(config: &Path, cmd: CeremonyCommand) -> Result<()> {
             Ok(())
         }
         CeremonyCommand::Run(a) => {
-            let (transcript, path) = run_file(&a.file, &default_module(config))?;
+            let (transcript, path) = run_file(&a.file, &default_module(config), config)?;
             journal_after_run(config, &path);
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&transcript)?);
@@ -254,15 +254,76 @@ fn journal_after_run(config: &Path, transcript: &Path) {
 
 /// Loads, validates and runs one ceremony file, with progress on stderr; returns the
 /// transcript and where it was written.
-pub fn run_file(file: &Path, module: &Path) -> Result<(hsm_config::ceremony::Transcript, PathBuf)> {
+pub fn run_file(
+    file: &Path,
+    module: &Path,
+    config: &Path,
+) -> Result<(hsm_config::ceremony::Transcript, PathBuf)> {
     let c = Ceremony::load(file)?;
     let transcript_path = c.spec().common().transcript.to_owned();
     let prepared = c
         .prepare()
         .with_context(|| format!("{} is not valid; nothing was done", file.display()))?;
     eprintln!("ceremony {} ({})", file.display(), c.spec().kind());
+    let mut registry = PortalRegistry { config };
     let t = prepared
-        .run(module, &mut |step| eprintln!("  - {step}"))
+        .run_with(
+            module,
+            &mut |step| eprintln!("  - {step}"),
+            Some(&mut registry),
+        )
         .with_context(|| format!("ceremony {} failed", file.display()))?;
     Ok((t, transcript_path))
+}
+
+/// The RA portal's operators in the configured database, where a `ra-administrators`
+/// ceremony creates the first administrators.
+struct PortalRegistry<'a> {
+    config: &'a Path,
+}
+
+impl hsm_config::ceremony::AdministratorRegistry for PortalRegistry<'_> {
+    fn create_first_administrators(
+        &mut self,
+        administrators: &[hsm_config::ceremony::spec::RaAdministrator],
+        ceremony_sha256: &str,
+    ) -> std::result::Result<(), String> {
+        let created = (|| -> Result<Vec<(String, String)>> {
+            let cfg = crate::config::IgcConfig::load(self.config)?;
+            let validity = cfg
+                .portal
+                .clone()
+                .unwrap_or_default()
+                .one_time_password_validity();
+            let accounts: Vec<(String, String)> = administrators
+                .iter()
+                .map(|a| (a.login.clone(), a.name.trim().to_owned()))
+                .collect();
+            let actor = Actor::system("ceremony")?;
+            runtime()?.block_on(async {
+                let store = crate::pki::open_store(&cfg).await?;
+                let out = ra_portal::create_first_administrators(
+                    &store,
+                    &accounts,
+                    validity,
+                    ceremony_sha256,
+                    &actor,
+                )
+                .await;
+                store.close().await;
+                out.map_err(|e| anyhow::anyhow!("{e}"))
+            })
+        })()
+        .map_err(|e| format!("{e:#}"))?;
+        // Printed once, on the ceremony's terminal, for each administrator to note in front of
+        // the witnesses; never logged, never stored in clear.
+        for (login, otp) in &created {
+            println!(
+                "première connexion au portail AE : identifiant « {login} », mot de passe à \
+                 usage unique « {otp} » (laissez le code TOTP vide, scannez le QR code, \
+                 choisissez un nouveau mot de passe)"
+            );
+        }
+        Ok(())
+    }
 }

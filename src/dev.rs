@@ -56,6 +56,12 @@ pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
     if files.is_empty() {
         bail!("no ceremony file in {}", args.ceremonies.display());
     }
+    // Written first: the ra-administrators ceremony creates its accounts in its database.
+    if !config.exists() {
+        std::fs::write(config, DEV_CONFIG)
+            .with_context(|| format!("writing {}", config.display()))?;
+        eprintln!("wrote {}", config.display());
+    }
     let has_tokens = std::fs::read_dir(&token_dir)?.next().is_some();
     let (mut ran, mut reused) = (0, 0);
     for (i, file) in files.iter().enumerate() {
@@ -74,22 +80,16 @@ pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
             continue;
         }
         eprintln!("[{}/{}] {}", i + 1, files.len(), file.display());
-        crate::ceremony_cmd::run_file(file, &args.module)?;
+        crate::ceremony_cmd::run_file(file, &args.module, config)?;
         ran += 1;
-    }
-    if !config.exists() {
-        std::fs::write(config, DEV_CONFIG)
-            .with_context(|| format!("writing {}", config.display()))?;
-        eprintln!("wrote {}", config.display());
     }
     journal_transcripts(config, &files)?;
     eprintln!("development hierarchy ready: {ran} ceremonies run, {reused} reused");
     Ok(())
 }
 
-/// Appends every ceremony's transcript to the journal of the configured database (the
-/// configuration exists only now, after the ceremonies); those journaled by an earlier run
-/// are found and left as they are.
+/// Appends every ceremony's transcript to the journal of the configured database, once the
+/// ceremonies are done; those journaled by an earlier run are found and left as they are.
 fn journal_transcripts(config: &Path, files: &[PathBuf]) -> Result<()> {
     let cfg = crate::config::IgcConfig::load(config)?;
     let actor = ca::domain::Actor::new("dev-setup", "ceremony")?;

@@ -503,10 +503,19 @@ async fn start_portal(
         .await
         .with_context(|| format!("binding the RA portal on {}", pc.listen))?;
     let addr = listener.local_addr()?;
-    let first_login =
-        ra_portal::bootstrap_admin(&pki.store, "admin", pc.one_time_password_validity())
-            .await
-            .context("creating the first RA administrator")?;
+    // The first administrators come from a witnessed key ceremony (`ra-administrators`),
+    // never from a first login: without them the portal serves, but nobody can use it.
+    let administrators = pki
+        .store
+        .operators()
+        .await
+        .context("reading the RA operators")?
+        .iter()
+        .filter(|o| {
+            o.role == ca::storage::OperatorRole::Administrator
+                && o.status == ca::storage::OperatorStatus::Active
+        })
+        .count();
     let state = ra_portal::PortalState::new(
         pki.store.clone(),
         pki.cas.iter().map(|c| c.authority.clone()).collect(),
@@ -524,12 +533,11 @@ async fn start_portal(
         },
     ));
     println!("igc portal on https://{addr}/connexion");
-    if let Some(otp) = first_login {
-        // Printed once, to the operator's terminal (never to the logs).
+    if administrators < ca::storage::MIN_ACTIVE_ADMINISTRATORS {
         println!(
-            "  Portail AE : https://{addr}/connexion — identifiant « admin », mot de passe à usage unique « {otp} » ;"
+            "  Portail AE : {administrators} administrateur(s) actif(s) ; les premiers \
+             administrateurs sont créés par la cérémonie ra-administrators (igc ceremony run …)."
         );
-        println!("  à la première connexion, laissez le code TOTP vide, scannez le QR code et choisissez un nouveau mot de passe.");
     }
     let app = ra_portal::router(state);
     Ok(Some(tokio::spawn(async move {

@@ -266,6 +266,14 @@ async fn authorization_matrix_every_route_every_role() {
                         assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}");
                         assert_eq!(r.location, "/", "{what}");
                     }
+                    // The administrator reset "cible" just before (routes in table order):
+                    // confirming it too is the dual-control refusal, not the role's.
+                    _ if expected && path.ends_with("/confirmation") => assert!(
+                        r.status == StatusCode::FORBIDDEN && r.body.contains("double contrôle"),
+                        "{what}: expected the dual-control refusal, got {} {}",
+                        r.status,
+                        r.body
+                    ),
                     _ if expected => assert!(
                         r.status != StatusCode::FORBIDDEN
                             && r.status != StatusCode::UNAUTHORIZED
@@ -608,19 +616,42 @@ async fn workflows_four_eyes_and_bad_input() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_throttling_and_bootstrap() {
+async fn login_throttling_and_first_administrators() {
     let w = world().await;
     let store = w.env.store();
     let app = &w.app;
     let validity = PortalConfig::default().one_time_password_validity();
-    let otp = ra_portal::bootstrap_admin(store, "admin", validity)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(ra_portal::bootstrap_admin(store, "admin2", validity)
-        .await
-        .unwrap()
-        .is_none());
+    let ceremony = Actor::system("ceremony").unwrap();
+    let pair = |a: &str, b: &str| vec![(a.to_owned(), a.to_owned()), (b.to_owned(), b.to_owned())];
+    // One administrator alone is no dual control: refused, nothing created.
+    let alone = vec![("seul".to_owned(), "Seul".to_owned())];
+    assert!(
+        ra_portal::create_first_administrators(store, &alone, validity, "c0", &ceremony)
+            .await
+            .is_err()
+    );
+    let first = ra_portal::create_first_administrators(
+        store,
+        &pair("admin", "admin.b"),
+        validity,
+        "c1",
+        &ceremony,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first[0].0, "admin");
+    let otp = first[0].1.clone();
+    // Once administrators exist, no ceremony makes more: they create and confirm them.
+    assert!(ra_portal::create_first_administrators(
+        store,
+        &pair("admin2", "admin3"),
+        validity,
+        "c2",
+        &ceremony
+    )
+    .await
+    .is_err());
+    assert_eq!(store.operator_count().await.unwrap(), 2);
     let pre = "q".repeat(64);
     let attempt = |password: &str| {
         Request::post("/connexion")
@@ -672,27 +703,34 @@ async fn login_throttling_and_bootstrap() {
     assert_eq!(denied, 6);
 }
 
-/// Instances sharing one database may start together: exactly one creates the first
-/// administrator (and prints its one-time password), the others carry on without error.
+/// Ceremonies run at once on one database (a mistake, or two instances of the same file):
+/// one set of first administrators, never two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_bootstrap_creates_one_administrator() {
+async fn concurrent_first_administrators_created_once() {
     let w = world().await;
     let store = w.env.store().clone();
     let starts: Vec<_> = (0..4)
-        .map(|_| {
+        .map(|i| {
             let store = store.clone();
             let validity = PortalConfig::default().one_time_password_validity();
-            tokio::spawn(async move { ra_portal::bootstrap_admin(&store, "admin", validity).await })
+            let admins = vec![
+                (format!("admin-{i}a"), "A".to_owned()),
+                (format!("admin-{i}b"), "B".to_owned()),
+            ];
+            tokio::spawn(async move {
+                let actor = Actor::system("ceremony").unwrap();
+                ra_portal::create_first_administrators(&store, &admins, validity, "c", &actor).await
+            })
         })
         .collect();
     let mut created = 0;
     for s in starts {
-        if s.await.unwrap().unwrap().is_some() {
+        if s.await.unwrap().is_ok() {
             created += 1;
         }
     }
     assert_eq!(created, 1);
-    assert_eq!(store.operator_count().await.unwrap(), 1);
+    assert_eq!(store.operator_count().await.unwrap(), 2);
 }
 
 /// A body over the limit is refused before routing, with a clear French message (413),

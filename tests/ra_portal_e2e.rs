@@ -1,7 +1,8 @@
 //! RA portal, end to end in a real browser (issue 6 acceptance): `igc dev-setup`, `igc serve`
 //! with the portal on a free port, headless Chromium driven through chromedriver's W3C
 //! WebDriver HTTP API. The first administrator logs in with the one-time password printed by
-//! `igc serve`, enrols TOTP and creates a clerk and an approver of the Ordre des médecins; the
+//! the `ra-administrators` ceremony of `igc dev-setup`, enrols TOTP and creates a clerk and an
+//! approver of the Ordre des médecins, which the second administrator confirms; the
 //! clerk registers a médecin and files a SIGN request with a CSR made by `openssl req`; the
 //! approver approves; the certificate is downloaded and `openssl verify` accepts it; it is
 //! revoked in the portal, and the CRL and OCSP served by `igc serve` say so. On the way, the
@@ -401,15 +402,30 @@ fn first_login(b: &mut Browser, portal: &str, who: &str, otp: &str, password: &s
     totp
 }
 
-fn create_operator(b: &mut Browser, portal: &str, who: &str, name: &str, role: &str) -> String {
+/// One administrator creates an account: it awaits a second one, and no password is shown.
+fn create_operator(b: &mut Browser, portal: &str, who: &str, name: &str, role: &str) {
     b.goto(&format!("{portal}/operateurs"));
     b.fill("#login", who);
     b.fill("#name", name);
     b.click(&format!("#role option[value=\"{role}\"]"));
     b.click("#order option[value=\"medecins\"]");
     b.click("#creer");
-    let otp = b.text("#mot-de-passe-unique");
+    assert!(
+        b.text("#notice")
+            .contains("Un autre administrateur doit confirmer"),
+        "{}",
+        b.page_text()
+    );
+    assert!(!b.page_text().contains("Mot de passe à usage unique"));
     b.screenshot(&format!("operateur-{who}"));
+}
+
+/// The second administrator confirms an account and is shown its one-time password.
+fn confirm_operator(b: &mut Browser, portal: &str, who: &str) -> String {
+    b.goto(&format!("{portal}/operateurs"));
+    b.click(&format!("[id=\"confirmer-{who}\"]"));
+    let otp = b.text("#mot-de-passe-unique");
+    b.screenshot(&format!("confirmation-{who}"));
     otp
 }
 
@@ -430,10 +446,8 @@ fn clerk_and_approver_in_headless_chromium() {
     let pki = DevPki::new();
     let srv = PortalServer::start(pki.dir.path());
     let portal = srv.portal.clone();
-    let admin_otp = srv
-        .admin_otp
-        .clone()
-        .expect("igc serve printed the administrator's one-time password");
+    let admin_otp = pki.first_login("admin");
+    let admin_b_otp = pki.first_login("admin.b");
     let work = pki.path("e2e");
     std::fs::create_dir_all(&work).unwrap();
     let w = |f: &str| work.join(f).to_str().unwrap().to_owned();
@@ -464,8 +478,20 @@ fn clerk_and_approver_in_headless_chromium() {
     b.screenshot("connexion");
     let _admin = first_login(&mut b, &portal, "admin", &admin_otp, "admin-mot-de-passe-1");
     b.screenshot("accueil-admin");
-    let otp_a = create_operator(&mut b, &portal, "agent.a", "Agent A", "clerk");
-    let otp_b = create_operator(&mut b, &portal, "approb.b", "Approbateur B", "approver");
+    create_operator(&mut b, &portal, "agent.a", "Agent A", "clerk");
+    create_operator(&mut b, &portal, "approb.b", "Approbateur B", "approver");
+    logout(&b);
+    // The second administrator (from the same ceremony) confirms both: only they see the
+    // one-time passwords.
+    let _admin_b = first_login(
+        &mut b,
+        &portal,
+        "admin.b",
+        &admin_b_otp,
+        "admin-mot-de-passe-2",
+    );
+    let otp_a = confirm_operator(&mut b, &portal, "agent.a");
+    let otp_b = confirm_operator(&mut b, &portal, "approb.b");
     logout(&b);
 
     // 2. Clerk A: enrols, logs out, logs in again with password + TOTP.

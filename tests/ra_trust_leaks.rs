@@ -7,55 +7,8 @@
 
 mod common;
 
-use common::browser::{totp_code, totp_secret_of, Browser, Page};
+use common::browser::{totp_code, Browser, Page, PASSWORD};
 use common::{rpps, DevPki, PortalServer};
-
-const PASSWORD: &str = "un mot de passe assez long";
-
-/// First login with a one-time password: enrolment, then the TOTP secret for later logins.
-fn enrol(b: &Browser, login: &str, otp: &str) -> String {
-    let r = b.login(login, otp, "");
-    assert_eq!(
-        (r.status, r.location.as_str()),
-        (303, "/enrolement"),
-        "{login}: {}",
-        r.body
-    );
-    let secret = totp_secret_of(&b.get("/enrolement").body).expect("secret shown");
-    let r = b.submit(
-        "/enrolement",
-        &[
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
-            ("totp", &totp_code(&secret, 0)),
-        ],
-    );
-    assert_eq!(
-        (r.status, r.location.as_str()),
-        (303, "/"),
-        "{login}: {}",
-        r.body
-    );
-    secret
-}
-
-/// The one-time password shown to the administrator who created an operator.
-fn create_operator(admin: &Browser, login: &str, role: &str, order: &str) -> String {
-    let r = admin.submit(
-        "/operateurs",
-        &[
-            ("login", login),
-            ("name", login),
-            ("role", role),
-            ("order", order),
-        ],
-    );
-    assert_eq!(r.status, 200, "create {login}: {}", r.body);
-    let marker = "id=\"mot-de-passe-unique\">";
-    let i = r.body.find(marker).expect("one-time password") + marker.len();
-    let end = r.body[i..].find('<').unwrap();
-    r.body[i..i + end].to_owned()
-}
 
 fn refusal(r: &Page) -> (u16, bool) {
     (
@@ -71,17 +24,17 @@ fn nothing_leaks_to_other_orders_the_public_or_login_guessers() {
     let srv = PortalServer::start(pki.dir.path());
     let dir = pki.path("leaks");
     let admin = Browser::new(&dir, "admin", &srv.portal);
-    enrol(
-        &admin,
-        "admin",
-        srv.admin_otp.as_deref().expect("first login"),
-    );
-    let otp_med = create_operator(&admin, "agent.med", "clerk", "medecins");
-    let otp_ph = create_operator(&admin, "agent.ph", "clerk", "pharmaciens");
+    let admin_b = Browser::new(&dir, "admin-b", &srv.portal);
+    admin.enrol("admin", &pki.first_login("admin"));
+    admin_b.enrol("admin.b", &pki.first_login("admin.b"));
+    admin.create_operator("agent.med", "clerk", "medecins");
+    admin.create_operator("agent.ph", "clerk", "pharmaciens");
+    let otp_med = admin_b.confirm_operator("agent.med");
+    let otp_ph = admin_b.confirm_operator("agent.ph");
     let med = Browser::new(&dir, "med", &srv.portal);
     let ph = Browser::new(&dir, "ph", &srv.portal);
-    enrol(&med, "agent.med", &otp_med);
-    let ph_secret = enrol(&ph, "agent.ph", &otp_ph);
+    med.enrol("agent.med", &otp_med);
+    let ph_secret = ph.enrol("agent.ph", &otp_ph);
 
     // A médecin registered by the Ordre des médecins; no certificate yet.
     let idnat = format!("8{}", rpps(1_900_456));

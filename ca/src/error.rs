@@ -95,6 +95,16 @@ pub enum Error {
     },
     #[error("{actor} filed certificate request {id} and cannot also decide it (four eyes)")]
     SelfApproval { id: i64, actor: String },
+    #[error(
+        "{actor} asked for operator account {login} (or is it) and cannot also confirm it \
+         (dual control)"
+    )]
+    SelfConfirmation { login: String, actor: String },
+    #[error(
+        "operator {login} is one of the last {minimum} active administrators and cannot be \
+         disabled (dual control needs two)"
+    )]
+    LastAdministrators { login: String, minimum: usize },
     #[error("certificate does not match request {id}: {reason}")]
     RequestMismatch { id: i64, reason: String },
     #[error(
@@ -217,6 +227,8 @@ impl Error {
             | Error::RequestNotFound { .. }
             | Error::RequestNotInState { .. }
             | Error::SelfApproval { .. }
+            | Error::SelfConfirmation { .. }
+            | Error::LastAdministrators { .. }
             | Error::RequestMismatch { .. }
             | Error::CertificateNotFound { .. }
             | Error::AlreadyRevoked { .. }

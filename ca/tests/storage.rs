@@ -115,6 +115,7 @@ on_both_backends!(
     timestamp_tokens_recorded_once,
     import_jobs_report_each_line_once,
     one_time_password_opens_one_enrolment,
+    administration_needs_two_administrators,
 );
 
 fn in_a_day() -> OffsetDateTime {
@@ -394,6 +395,152 @@ async fn imported_line_refused_whole(s: &Store, job: &str, idnat: &IdNatPs, acto
 mod scenarios {
     use super::*;
 
+    /// Issue 19, finding 2: an account created or reset by one administrator is unusable
+    /// until a second one confirms it; the first administrators come from a ceremony, two at
+    /// least, once; the last two active administrators cannot be disabled.
+    pub async fn administration_needs_two_administrators(db: &Db) {
+        use ca::storage::{NewSession, SessionStage};
+        let s = &db.store;
+        let ceremony = Actor::system("ceremony").unwrap();
+        let admin = |login: &str| NewOperator {
+            login: login.parse().unwrap(),
+            display_name: "Admin".into(),
+            role: OperatorRole::Administrator,
+            order: None,
+        };
+        let session = |token: &str, login: &str| NewSession {
+            token_hash: token.into(),
+            login: login.parse().unwrap(),
+            auth_method: "test".into(),
+            stage: SessionStage::Enrolment,
+            csrf_token: "c".repeat(64),
+            expires_at: in_a_day(),
+        };
+        // One administrator is no dual control; nor is a clerk among the first.
+        let one = [(admin("adm-a"), "h".to_owned())];
+        assert!(s
+            .create_first_administrators(&one, in_a_day(), "c0", &ceremony)
+            .await
+            .is_err());
+        let mut mixed = vec![(admin("adm-a"), "h".to_owned())];
+        mixed.push((
+            NewOperator {
+                role: OperatorRole::Clerk,
+                order: Some(ca::domain::Order::Medecins),
+                ..admin("clerk-x")
+            },
+            "h".to_owned(),
+        ));
+        assert!(s
+            .create_first_administrators(&mixed, in_a_day(), "c0", &ceremony)
+            .await
+            .is_err());
+        assert_eq!(s.operator_count().await.unwrap(), 0);
+        let first = [
+            (admin("adm-a"), "hash-a".to_owned()),
+            (admin("adm-b"), "hash-b".to_owned()),
+        ];
+        s.create_first_administrators(&first, in_a_day(), "c1", &ceremony)
+            .await
+            .unwrap();
+        assert_eq!(last_actions(s, 1).await, ["ceremony.ra-administrators"]);
+        let again = [
+            (admin("adm-c"), "h".to_owned()),
+            (admin("adm-d"), "h".to_owned()),
+        ];
+        assert!(s
+            .create_first_administrators(&again, in_a_day(), "c2", &ceremony)
+            .await
+            .is_err());
+        // The ceremony's administrators are usable at once.
+        s.open_session(&session("a-1", "adm-a"), None, Some("S"), &clerk("adm-a"))
+            .await
+            .unwrap();
+
+        // adm-a creates a clerk: unusable, and adm-a cannot confirm it.
+        let (a, b) = (clerk("adm-a"), clerk("adm-b"));
+        let agent = NewOperator {
+            login: "agent-dc".parse().unwrap(),
+            display_name: "Agent".into(),
+            role: OperatorRole::Clerk,
+            order: Some(ca::domain::Order::Medecins),
+        };
+        s.create_operator(&agent, &a).await.unwrap();
+        let op = s.operator("agent-dc").await.unwrap().unwrap();
+        assert_eq!(op.awaiting_confirmation_by.as_deref(), Some("adm-a"));
+        assert!(s
+            .open_session(
+                &session("x-1", "agent-dc"),
+                None,
+                Some("S"),
+                &clerk("agent-dc")
+            )
+            .await
+            .is_err());
+        let e = s
+            .confirm_operator("agent-dc", "hash-x", in_a_day(), &a)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::SelfConfirmation { .. }), "{e:?}");
+        // Nor can the account confirm itself.
+        let e = s
+            .confirm_operator("agent-dc", "hash-x", in_a_day(), &clerk("agent-dc"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::SelfConfirmation { .. }), "{e:?}");
+        s.confirm_operator("agent-dc", "hash-x", in_a_day(), &b)
+            .await
+            .unwrap();
+        assert_eq!(last_actions(s, 1).await, ["operator.confirm"]);
+        assert!(s
+            .confirm_operator("agent-dc", "hash-y", in_a_day(), &b)
+            .await
+            .is_err());
+        s.open_session(
+            &session("x-2", "agent-dc"),
+            None,
+            Some("S"),
+            &clerk("agent-dc"),
+        )
+        .await
+        .unwrap();
+        // A reset ends the sessions and awaits a second administrator too.
+        s.reset_operator("agent-dc", &b).await.unwrap();
+        assert!(s.session("x-2").await.unwrap().is_none());
+        assert!(s
+            .confirm_operator("agent-dc", "hash-z", in_a_day(), &b)
+            .await
+            .is_err());
+        s.confirm_operator("agent-dc", "hash-z", in_a_day(), &a)
+            .await
+            .unwrap();
+
+        // The last two active administrators stay; a third one may go.
+        for (login, by) in [("adm-b", &a), ("adm-a", &b)] {
+            let e = s
+                .set_operator_status(login, OperatorStatus::Disabled, by)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::LastAdministrators { .. }), "{e:?}");
+        }
+        s.create_operator(&admin("adm-c"), &a).await.unwrap();
+        s.confirm_operator("adm-c", "hash-c", in_a_day(), &b)
+            .await
+            .unwrap();
+        s.set_operator_status("adm-a", OperatorStatus::Disabled, &b)
+            .await
+            .unwrap();
+        let e = s
+            .set_operator_status("adm-c", OperatorStatus::Disabled, &b)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::LastAdministrators { .. }), "{e:?}");
+        // A clerk is disabled whatever the number of administrators.
+        s.set_operator_status("agent-dc", OperatorStatus::Disabled, &b)
+            .await
+            .unwrap();
+    }
+
     /// Issue 19, finding 1: a one-time password opens one enrolment session, before it
     /// expires; that session and the enrolment end every other session of the operator; an
     /// enrolment completes once.
@@ -416,7 +563,11 @@ mod scenarios {
             expires_at: in_a_day(),
         };
         let actor = clerk("agent-otp");
-        s.create_operator(&agent("agent-otp"), "hash-1", in_a_day(), &admin)
+        let second = Actor::system("test-admin-2").unwrap();
+        s.create_operator(&agent("agent-otp"), &admin)
+            .await
+            .unwrap();
+        s.confirm_operator("agent-otp", "hash-1", in_a_day(), &second)
             .await
             .unwrap();
         // A session of another kind (a certificate login) before the one-time password.
@@ -494,11 +645,14 @@ mod scenarios {
         assert_eq!(creds.password_hash, "hash-2");
 
         // An expired one-time password opens nothing; a reset gives a new one.
-        s.create_operator(
-            &agent("agent-late"),
+        s.create_operator(&agent("agent-late"), &admin)
+            .await
+            .unwrap();
+        s.confirm_operator(
+            "agent-late",
             "hash-1",
             OffsetDateTime::now_utc() - Duration::seconds(1),
-            &admin,
+            &second,
         )
         .await
         .unwrap();
@@ -512,7 +666,8 @@ mod scenarios {
             )
             .await
             .is_err());
-        s.reset_operator("agent-late", "hash-2", in_a_day(), &admin)
+        s.reset_operator("agent-late", &admin).await.unwrap();
+        s.confirm_operator("agent-late", "hash-2", in_a_day(), &second)
             .await
             .unwrap();
         s.open_session(
@@ -539,9 +694,7 @@ mod scenarios {
                 role: OperatorRole::Clerk,
                 order: Some(ca::domain::Order::Medecins),
             };
-            s.create_operator(&operator, "hash-1", in_a_day(), &admin)
-                .await
-                .unwrap();
+            s.create_operator(&operator, &admin).await.unwrap();
         }
         let (clerk_i, clerk_o) = (clerk("agent-imp"), clerk("agent-other"));
         let new_job = |id: &str, login: &str, rows: u64| NewImportJob {
@@ -1886,9 +2039,7 @@ mod scenarios {
             role: OperatorRole::Clerk,
             order: Some(ca::domain::Order::Medecins),
         };
-        s.create_operator(&agent("agent-x"), "hash-1", in_a_day(), &admin)
-            .await
-            .unwrap();
+        s.create_operator(&agent("agent-x"), &admin).await.unwrap();
         let agent_before = s.operator_credentials("agent-x").await.unwrap().unwrap();
         let ca = ca_name();
         s.next_crl_number(&ca, 0, &ca_actor()).await.unwrap();
@@ -1948,19 +2099,14 @@ mod scenarios {
             ),
             (
                 "create operator",
-                s.create_operator(&agent("agent-y"), "hash-1", in_a_day(), &admin)
-                    .await,
+                s.create_operator(&agent("agent-y"), &admin).await,
             ),
             (
                 "disable operator",
                 s.set_operator_status("agent-x", OperatorStatus::Disabled, &admin)
                     .await,
             ),
-            (
-                "reset operator",
-                s.reset_operator("agent-x", "hash-2", in_a_day(), &admin)
-                    .await,
-            ),
+            ("reset operator", s.reset_operator("agent-x", &admin).await),
             (
                 "login failure",
                 s.record_login_failure("agent-x", 3, t, &clerk("agent-x"), "bad password")

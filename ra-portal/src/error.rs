@@ -52,13 +52,14 @@ impl From<ca::Error> for PortalError {
             | E::StructureNotFound { .. }
             | E::RequestNotFound { .. }
             | E::CertificateNotFound { .. } => PortalError::NotFound(msg),
-            E::SelfApproval { .. } => PortalError::FourEyes(msg),
+            E::SelfApproval { .. } | E::SelfConfirmation { .. } => PortalError::FourEyes(msg),
             E::AlreadyRegistered { .. }
             | E::RequestNotInState { .. }
             | E::AlreadyRevoked { .. }
             | E::AlreadyOnHold { .. }
             | E::NotOnHold { .. }
-            | E::ProfessionalNotActive { .. } => PortalError::Conflict(msg),
+            | E::ProfessionalNotActive { .. }
+            | E::LastAdministrators { .. } => PortalError::Conflict(msg),
             E::Signer(_) | E::Task(_) => PortalError::Unavailable(msg),
             E::Database(_) | E::Migration(_) | E::CorruptRow { .. } => {
                 tracing::error!(error = %e, "storage error in the RA portal");

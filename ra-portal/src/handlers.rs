@@ -15,8 +15,8 @@ use ca::domain::{
 };
 use ca::issuance::{check_csr, IssueRequest};
 use ca::storage::{
-    AuditEntry, CertificateRecord, CertificateRequest, CertificateStatus, NewRequest, NewSession,
-    OperatorRole, OperatorStatus, RequestId, RequestSubject, SessionStage,
+    AuditEntry, CertificateRecord, CertificateRequest, CertificateStatus, NewOperator, NewRequest,
+    NewSession, OperatorRole, OperatorStatus, RequestId, RequestSubject, SessionStage,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -1520,6 +1520,12 @@ async fn operators_view(
             },
             active: o.status == OperatorStatus::Active,
             enrolled: o.totp_enrolled,
+            awaiting_confirmation_by: o.awaiting_confirmation_by.clone().unwrap_or_default(),
+            can_confirm: o
+                .awaiting_confirmation_by
+                .as_deref()
+                .is_some_and(|by| by != ctx.operator.login.as_str())
+                && o.login != ctx.operator.login,
         })
         .collect();
     let status = if errors.is_empty() {
@@ -1622,23 +1628,54 @@ pub async fn create_operator(
         errors.add("login", "Cet identifiant existe déjà.");
         return operators_view(&state, &ctx, errors, String::new(), String::new()).await;
     }
-    let otp = auth::one_time_password();
-    crate::create_operator_valid_for(
-        state.store(),
-        &login,
-        &name,
-        role,
-        order,
-        &otp,
-        state.config().one_time_password_validity(),
-        &ctx.actor,
-    )
-    .await?;
+    state
+        .store()
+        .create_operator(
+            &NewOperator {
+                login: login.parse()?,
+                display_name: name,
+                role,
+                order,
+            },
+            &ctx.actor,
+        )
+        .await?;
     operators_view(
         &state,
         &ctx,
         FieldErrors::default(),
-        format!("Opérateur {login} créé : transmettez-lui son mot de passe à usage unique."),
+        format!(
+            "Opérateur {login} créé. Un autre administrateur doit confirmer le compte : le mot \
+             de passe à usage unique lui sera affiché, à lui seul."
+        ),
+        String::new(),
+    )
+    .await
+}
+
+/// POST /operateurs/{login}/confirmation: a second administrator confirms the creation or
+/// reset of an account, and is the only one shown its one-time password.
+pub async fn confirm_operator(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(login): Path<String>,
+) -> Page {
+    let otp = auth::one_time_password();
+    let hash = auth::hash_password(&otp)?;
+    state
+        .store()
+        .confirm_operator(
+            &login,
+            &hash,
+            crate::otp_expiry(state.config().one_time_password_validity())?,
+            &ctx.actor,
+        )
+        .await?;
+    operators_view(
+        &state,
+        &ctx,
+        FieldErrors::default(),
+        format!("Compte {login} confirmé : transmettez-lui son mot de passe à usage unique."),
         otp,
     )
     .await
@@ -1690,23 +1727,17 @@ pub async fn reset_operator(
             "Vous ne pouvez pas réinitialiser votre propre compte.".into(),
         ));
     }
-    let otp = auth::one_time_password();
-    let hash = auth::hash_password(&otp)?;
-    state
-        .store()
-        .reset_operator(
-            &login,
-            &hash,
-            crate::otp_expiry(state.config().one_time_password_validity())?,
-            &ctx.actor,
-        )
-        .await?;
+    state.store().reset_operator(&login, &ctx.actor).await?;
     operators_view(
         &state,
         &ctx,
         FieldErrors::default(),
-        format!("Nouveau mot de passe à usage unique pour {login} ; son TOTP est à réenrôler."),
-        otp,
+        format!(
+            "Compte {login} réinitialisé : ses sessions sont closes et son TOTP est à réenrôler. \
+             Un autre administrateur doit confirmer la réinitialisation ; le nouveau mot de passe \
+             à usage unique lui sera affiché, à lui seul."
+        ),
+        String::new(),
     )
     .await
 }

@@ -141,44 +141,10 @@ pub fn router(state: PortalState) -> axum::Router {
     routes::build(state)
 }
 
-/// Creates the first administrator when there is no operator yet, and returns its one-time
-/// password (to print once, valid for `otp_validity`); `None` when operators already exist. At
-/// the first login the administrator enrols TOTP (QR code) and chooses a new password.
-pub async fn bootstrap_admin(
-    store: &Store,
-    login: &str,
-    otp_validity: std::time::Duration,
-) -> Result<Option<String>, PortalError> {
-    if store.operator_count().await? > 0 {
-        return Ok(None);
-    }
-    let otp = auth::one_time_password();
-    let created = create_operator_valid_for(
-        store,
-        login,
-        "Administrateur initial",
-        OperatorRole::Administrator,
-        None,
-        &otp,
-        otp_validity,
-        &Actor::system("ra-portal-bootstrap")?,
-    )
-    .await;
-    match created {
-        Ok(()) => Ok(Some(otp)),
-        // Instances sharing PostgreSQL may start together: the one that lost
-        // the race finds the administrator created by the other (the login is
-        // unique in the database) and has nothing to print.
-        Err(_) if store.operator_count().await? > 0 => {
-            tracing::info!("the first administrator was created by another instance");
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Creates an operator with a one-time password valid for the default time (tests, bulk
-/// provisioning).
+/// Test support: creates an operator account as `actor` and confirms it as a second, system
+/// actor, with `one_time_password` valid for the default time. The portal's pages and API
+/// never do both steps for one person.
+#[doc(hidden)]
 pub async fn create_operator(
     store: &Store,
     login: &str,
@@ -188,40 +154,6 @@ pub async fn create_operator(
     one_time_password: &str,
     actor: &Actor,
 ) -> Result<(), PortalError> {
-    let validity = PortalConfig::default().one_time_password_validity();
-    create_operator_valid_for(
-        store,
-        login,
-        display_name,
-        role,
-        order,
-        one_time_password,
-        validity,
-        actor,
-    )
-    .await
-}
-
-/// The end of validity of a one-time password made now.
-pub(crate) fn otp_expiry(validity: std::time::Duration) -> Result<OffsetDateTime, PortalError> {
-    time::Duration::try_from(validity)
-        .ok()
-        .and_then(|d| OffsetDateTime::now_utc().checked_add(d))
-        .ok_or_else(|| PortalError::Internal("one-time password validity out of range".into()))
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn create_operator_valid_for(
-    store: &Store,
-    login: &str,
-    display_name: &str,
-    role: OperatorRole,
-    order: Option<ca::domain::Order>,
-    one_time_password: &str,
-    otp_validity: std::time::Duration,
-    actor: &Actor,
-) -> Result<(), PortalError> {
-    let hash = auth::hash_password(one_time_password)?;
     store
         .create_operator(
             &NewOperator {
@@ -230,10 +162,56 @@ pub(crate) async fn create_operator_valid_for(
                 role,
                 order,
             },
-            &hash,
-            otp_expiry(otp_validity)?,
             actor,
         )
         .await?;
+    let validity = PortalConfig::default().one_time_password_validity();
+    store
+        .confirm_operator(
+            login,
+            &auth::hash_password(one_time_password)?,
+            otp_expiry(validity)?,
+            &Actor::system("test-confirmation")?,
+        )
+        .await?;
     Ok(())
+}
+
+/// The first administrators, each with a fresh one-time password valid for `otp_validity`,
+/// created by the key ceremony named `ceremony`; returns (login, one-time password) to hand
+/// to each, once. Refused when administrators exist already.
+pub async fn create_first_administrators(
+    store: &Store,
+    administrators: &[(String, String)],
+    otp_validity: std::time::Duration,
+    ceremony: &str,
+    actor: &Actor,
+) -> Result<Vec<(String, String)>, PortalError> {
+    let mut accounts = Vec::with_capacity(administrators.len());
+    let mut first_logins = Vec::with_capacity(administrators.len());
+    for (login, name) in administrators {
+        let otp = auth::one_time_password();
+        accounts.push((
+            NewOperator {
+                login: login.parse()?,
+                display_name: name.clone(),
+                role: OperatorRole::Administrator,
+                order: None,
+            },
+            auth::hash_password(&otp)?,
+        ));
+        first_logins.push((login.clone(), otp));
+    }
+    store
+        .create_first_administrators(&accounts, otp_expiry(otp_validity)?, ceremony, actor)
+        .await?;
+    Ok(first_logins)
+}
+
+/// The end of validity of a one-time password made now.
+pub(crate) fn otp_expiry(validity: std::time::Duration) -> Result<OffsetDateTime, PortalError> {
+    time::Duration::try_from(validity)
+        .ok()
+        .and_then(|d| OffsetDateTime::now_utc().checked_add(d))
+        .ok_or_else(|| PortalError::Internal("one-time password validity out of range".into()))
 }

@@ -66,6 +66,14 @@ pub fn french(e: &Error) -> String {
             "Vous avez déposé la demande n° {id} : elle doit être approuvée par un autre agent \
              (principe des quatre yeux)."
         ),
+        Error::SelfConfirmation { login, .. } => format!(
+            "Le compte {login} doit être confirmé par un autre administrateur que celui qui l'a \
+             créé ou réinitialisé (double contrôle)."
+        ),
+        Error::LastAdministrators { login, minimum } => format!(
+            "{login} fait partie des {minimum} derniers administrateurs actifs : le double \
+             contrôle en exige deux, le compte ne peut pas être désactivé."
+        ),
         Error::CertificateNotFound { serial } => format!("Aucun certificat {serial}."),
         Error::AlreadyRevoked { serial } => format!("Le certificat {serial} est déjà révoqué."),
         Error::AlreadyOnHold { serial } => format!("Le certificat {serial} est déjà suspendu."),

@@ -309,6 +309,15 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
             ),
             post(h::reset_operator),
         ),
+        (
+            r(
+                Post,
+                "/operateurs/{login}/confirmation",
+                P::ManageOperators,
+                T::None,
+            ),
+            post(h::confirm_operator),
+        ),
         // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
         (a(Get, "/api/docs", P::Public, T::None), get(api::docs)),
         (

@@ -230,6 +230,10 @@ pub struct OperatorRow {
     pub status: String,
     pub active: bool,
     pub enrolled: bool,
+    /// Who created or reset the account, while it awaits confirmation (empty otherwise).
+    pub awaiting_confirmation_by: String,
+    /// Whether the viewing administrator may confirm it (not the one who asked, not oneself).
+    pub can_confirm: bool,
 }
 
 #[derive(Template)]

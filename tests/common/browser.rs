@@ -81,12 +81,32 @@ impl Browser {
 
     /// GET `path`, then POST its form with the page's CSRF token and `fields`.
     pub fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let page = self.get(path);
-        assert_eq!(page.status, 200, "GET {path}: {}", page.body);
+        self.submit_from(path, path, fields)
+    }
+
+    /// GET the page `form`, then POST `fields` to `action` with the page's CSRF token (the
+    /// buttons of a page post elsewhere).
+    pub fn submit_from(&self, form: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(form);
+        assert_eq!(page.status, 200, "GET {form}: {}", page.body);
         let csrf = csrf_of(&page.body);
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
-        self.post(path, &all)
+        self.post(action, &all)
+    }
+
+    /// GET the page `form`, then POST `fields` as multipart/form-data to `action` with the
+    /// page's CSRF token (file uploads: a CSR).
+    pub fn submit_multipart(&self, form: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(form);
+        assert_eq!(page.status, 200, "GET {form}: {}", page.body);
+        let csrf = csrf_of(&page.body);
+        let mut args = vec!["--form-string".to_owned(), format!("csrf={csrf}")];
+        for (k, v) in fields {
+            args.push("--form-string".to_owned());
+            args.push(format!("{k}={v}"));
+        }
+        self.request_with(action, &args)
     }
 
     /// The password (+ TOTP) login form.
@@ -98,6 +118,13 @@ impl Browser {
     }
 
     fn request(&self, path: &str, form: Option<&str>) -> Page {
+        let args: Vec<String> = form
+            .map(|f| vec!["--data".to_owned(), f.to_owned()])
+            .unwrap_or_default();
+        self.request_with(path, &args)
+    }
+
+    fn request_with(&self, path: &str, extra: &[String]) -> Page {
         let head = self.dir.join("head.txt");
         let body = self.dir.join("body.html");
         let _ = std::fs::remove_file(&head);
@@ -111,9 +138,7 @@ impl Browser {
             .arg(&head)
             .arg("-o")
             .arg(&body);
-        if let Some(f) = form {
-            cmd.args(["--data", f]);
-        }
+        cmd.args(extra);
         let out = cmd.arg(format!("{}{path}", self.portal)).output().unwrap();
         let head = std::fs::read_to_string(&head).unwrap_or_default();
         let status = head
@@ -136,5 +161,73 @@ impl Browser {
             location,
             body: std::fs::read_to_string(&body).unwrap_or_default(),
         }
+    }
+}
+
+/// The password every test operator chooses at enrolment.
+pub const PASSWORD: &str = "un mot de passe assez long";
+
+/// The one-time password shown on an operators page, if any.
+pub fn one_time_password_of(html: &str) -> Option<String> {
+    let marker = "id=\"mot-de-passe-unique\">";
+    let i = html.find(marker)? + marker.len();
+    let end = html[i..].find('<')?;
+    Some(html[i..i + end].to_owned())
+}
+
+impl Browser {
+    /// First login with a one-time password: TOTP enrolment and the password [`PASSWORD`];
+    /// returns the TOTP secret for later logins.
+    pub fn enrol(&self, login: &str, otp: &str) -> String {
+        let r = self.login(login, otp, "");
+        assert_eq!(
+            (r.status, r.location.as_str()),
+            (303, "/enrolement"),
+            "{login}: {}",
+            r.body
+        );
+        let secret = totp_secret_of(&self.get("/enrolement").body).expect("secret shown");
+        let r = self.submit(
+            "/enrolement",
+            &[
+                ("password", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("totp", &totp_code(&secret, 0)),
+            ],
+        );
+        assert_eq!(
+            (r.status, r.location.as_str()),
+            (303, "/"),
+            "{login}: {}",
+            r.body
+        );
+        secret
+    }
+
+    /// An administrator creates an account (which awaits a second administrator): the page
+    /// answers, and shows no one-time password to its creator.
+    pub fn create_operator(&self, login: &str, role: &str, order: &str) -> Page {
+        let r = self.submit(
+            "/operateurs",
+            &[
+                ("login", login),
+                ("name", login),
+                ("role", role),
+                ("order", order),
+            ],
+        );
+        assert_eq!(r.status, 200, "create {login}: {}", r.body);
+        r
+    }
+
+    /// A second administrator confirms an account and is shown its one-time password.
+    pub fn confirm_operator(&self, login: &str) -> String {
+        let r = self.submit_from(
+            "/operateurs",
+            &format!("/operateurs/{login}/confirmation"),
+            &[],
+        );
+        assert_eq!(r.status, 200, "confirm {login}: {}", r.body);
+        one_time_password_of(&r.body).expect("one-time password shown to the confirmer")
     }
 }

@@ -17,11 +17,23 @@ pub fn repo() -> PathBuf {
 /// A development hierarchy made by `igc dev-setup` in a fresh directory.
 pub struct DevPki {
     pub dir: tempfile::TempDir,
+    /// (login, one-time password) of the first RA administrators, as printed by the
+    /// `ra-administrators` ceremony.
+    pub first_logins: Vec<(String, String)>,
 }
 
 impl DevPki {
     pub fn new() -> DevPki {
+        Self::with_config(|c| c)
+    }
+
+    /// A development hierarchy whose `var/igc.toml` is the development configuration changed
+    /// by `edit` before `igc dev-setup` runs (the ceremonies read it).
+    pub fn with_config(edit: impl FnOnce(String) -> String) -> DevPki {
         let dir = tempfile::tempdir().unwrap();
+        let config = std::fs::read_to_string(repo().join("src/dev-igc.toml")).unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        std::fs::write(dir.path().join("var/igc.toml"), edit(config)).unwrap();
         let out = igc(
             dir.path(),
             &[
@@ -31,7 +43,29 @@ impl DevPki {
             ],
         );
         assert_success(&out, "igc dev-setup");
-        DevPki { dir }
+        let first_logins = stdout(&out)
+            .lines()
+            .filter_map(|l| {
+                let login = l.split("identifiant « ").nth(1)?.split(" »").next()?;
+                let otp = l.split("usage unique « ").nth(1)?.split(" »").next()?;
+                Some((login.to_owned(), otp.to_owned()))
+            })
+            .collect();
+        DevPki { dir, first_logins }
+    }
+
+    /// The one-time password the ceremony printed for administrator `login`.
+    pub fn first_login(&self, login: &str) -> String {
+        self.first_logins
+            .iter()
+            .find(|(l, _)| l == login)
+            .map(|(_, otp)| otp.clone())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no first login printed for {login}: {:?}",
+                    self.first_logins
+                )
+            })
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -434,8 +468,6 @@ pub struct PortalServer {
     pub server: Server,
     /// `https://127.0.0.1:PORT` (from the `igc portal on https://…/connexion` line).
     pub portal: String,
-    /// The first administrator's one-time password, printed on the first start only.
-    pub admin_otp: Option<String>,
 }
 
 impl PortalServer {
@@ -460,18 +492,10 @@ impl PortalServer {
                 } else if let Some(rest) = line.strip_prefix("igc portal on ") {
                     let base = rest.trim().trim_end_matches("/connexion").to_owned();
                     let _ = tx.send((1, base));
-                } else if line.contains("mot de passe à usage unique « ") {
-                    let otp = line
-                        .split("usage unique « ")
-                        .nth(1)
-                        .and_then(|s| s.split(" »").next())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send((2, otp));
                 }
             }
         });
-        let (mut base, mut portal, mut admin_otp, mut tsa_listener) = (None, None, None, None);
+        let (mut base, mut portal, mut tsa_listener) = (None, None, None);
         let end = Instant::now() + Duration::from_secs(60);
         while base.is_none() || portal.is_none() {
             let left = end.saturating_duration_since(Instant::now());
@@ -481,14 +505,7 @@ impl PortalServer {
             match kind {
                 0 => base = Some(value),
                 1 => portal = Some(value),
-                3 => tsa_listener = Some(value),
-                _ => admin_otp = Some(value),
-            }
-        }
-        if admin_otp.is_none() {
-            // Printed right after the portal line, on the first start only.
-            if let Ok((2, otp)) = rx.recv_timeout(Duration::from_secs(2)) {
-                admin_otp = Some(otp);
+                _ => tsa_listener = Some(value),
             }
         }
         PortalServer {
@@ -498,7 +515,6 @@ impl PortalServer {
                 tsa_listener,
             },
             portal: portal.unwrap(),
-            admin_otp,
         }
     }
 }

@@ -19,6 +19,13 @@ use crate::error::{Error, Result};
 
 const T: &str = "ra_operators";
 
+/// The password hash of an account awaiting confirmation: not a PHC string, so no password
+/// verifies against it.
+const NO_PASSWORD: &str = "!awaiting-confirmation";
+
+/// Dual control of administration needs two administrators: the last two are not disabled.
+pub const MIN_ACTIVE_ADMINISTRATORS: usize = 2;
+
 /// What an operator may do (the portal maps roles to permissions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -125,6 +132,9 @@ pub struct Operator {
     pub totp_enrolled: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The administrator whose creation or reset of this account awaits a second
+    /// administrator's confirmation; the account is unusable meanwhile.
+    pub awaiting_confirmation_by: Option<String>,
 }
 
 /// What the portal needs to check a login.
@@ -196,7 +206,8 @@ pub struct SessionRecord {
 
 const SELECT_OPERATORS: &str = "SELECT login, display_name, role, order_slug, status, \
      must_change_password, totp_enrolled, created_at, password_hash, totp_secret, \
-     last_totp_step, failed_logins, locked_until, otp_expires_at FROM ra_operators";
+     last_totp_step, failed_logins, locked_until, otp_expires_at, awaiting_confirmation_by \
+     FROM ra_operators";
 
 fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> {
     let login: String = row.try_get("login")?;
@@ -225,6 +236,7 @@ fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> 
             must_change_password: must_change != 0,
             totp_enrolled: enrolled != 0,
             created_at: parse_db_time(T, &created_at)?,
+            awaiting_confirmation_by: row.try_get("awaiting_confirmation_by")?,
         },
         password_hash: row.try_get("password_hash")?,
         totp_secret: row.try_get("totp_secret")?,
@@ -268,14 +280,123 @@ fn operator_object(login: &str) -> String {
 }
 
 impl Store {
-    /// Creates an operator whose password (already hashed) is a one-time password: it opens
-    /// one enrolment session until `otp_expires_at`, where the password must be changed and
-    /// TOTP enrolled.
-    pub async fn create_operator(
+    /// Creates an operator account that is unusable until a second administrator confirms it
+    /// ([`Store::confirm_operator`], which gives it its one-time password): no single person
+    /// makes a working account.
+    pub async fn create_operator(&self, operator: &NewOperator, actor: &Actor) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        self.insert_operator(
+            &mut tx,
+            operator,
+            None,
+            None,
+            Some(actor.id.as_str()),
+            actor,
+        )
+        .await?;
+        self.append_audit(
+            &mut tx,
+            actor,
+            "operator.create",
+            &operator_object(operator.login.as_str()),
+            Outcome::Success,
+            &json!({
+                "role": operator.role.as_str(),
+                "order": operator.order.map(Order::slug),
+                "awaiting_confirmation": true,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Creates the first administrators, usable at once with their one-time passwords
+    /// (already hashed) until `otp_expires_at`: the act of a key ceremony, where custodians
+    /// vouch for them instead of a second administrator (`ceremony` names it, e.g. the SHA-256
+    /// of its file). At least two, all administrators, and only while no administrator exists.
+    pub async fn create_first_administrators(
         &self,
-        operator: &NewOperator,
-        password_hash: &str,
+        administrators: &[(NewOperator, String)],
         otp_expires_at: OffsetDateTime,
+        ceremony: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        if administrators.len() < 2
+            || administrators
+                .iter()
+                .any(|(o, _)| o.role != OperatorRole::Administrator)
+        {
+            return Err(Error::invalid(
+                "first administrators",
+                "at least two, all administrators",
+            ));
+        }
+        let confirmed_by = format!("ceremony:{ceremony}");
+        let mut tx = self.begin_write().await?;
+        if self.backend == super::Backend::Postgres {
+            // Two ceremonies at once must not both find no administrator (SQLite's write
+            // transactions are serial already).
+            sqlx::query("LOCK TABLE ra_operators IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let existing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM ra_operators WHERE role = 'administrator'")
+                .fetch_one(&mut *tx)
+                .await?;
+        if existing > 0 {
+            return Err(Error::invalid(
+                "first administrators",
+                "administrators exist already: further ones are created and confirmed by two of them",
+            ));
+        }
+        for (operator, password_hash) in administrators {
+            self.insert_operator(
+                &mut tx,
+                operator,
+                Some((password_hash, otp_expires_at)),
+                Some(&confirmed_by),
+                None,
+                actor,
+            )
+            .await?;
+            self.append_audit(
+                &mut tx,
+                actor,
+                "operator.create",
+                &operator_object(operator.login.as_str()),
+                Outcome::Success,
+                &json!({ "role": operator.role.as_str(), "confirmed_by": confirmed_by }),
+            )
+            .await?;
+        }
+        let logins: Vec<&str> = administrators
+            .iter()
+            .map(|(o, _)| o.login.as_str())
+            .collect();
+        self.append_audit(
+            &mut tx,
+            actor,
+            "ceremony.ra-administrators",
+            &format!("ceremony:{ceremony}"),
+            Outcome::Success,
+            &json!({ "administrators": logins }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts an account: usable with `credentials` (one-time password hash and its end of
+    /// validity), or unusable while it awaits `awaiting_confirmation_by`.
+    async fn insert_operator(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        operator: &NewOperator,
+        credentials: Option<(&str, OffsetDateTime)>,
+        confirmed_by: Option<&str>,
+        awaiting_confirmation_by: Option<&str>,
         actor: &Actor,
     ) -> Result<()> {
         if operator.role.needs_order() != operator.order.is_some() {
@@ -293,12 +414,17 @@ impl Store {
         }
         let login = operator.login.as_str();
         let at = db_time(now())?;
-        let mut tx = self.begin_write().await?;
+        let (password_hash, otp_expires_at) = match credentials {
+            Some((hash, until)) => (hash, Some(db_time(until)?)),
+            None => (NO_PASSWORD, None),
+        };
         let inserted = sqlx::query(
             "INSERT INTO ra_operators (login, display_name, role, order_slug, status, \
              password_hash, must_change_password, totp_secret, totp_enrolled, last_totp_step, \
-             failed_logins, locked_until, created_at, created_by, updated_at, otp_expires_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5, 1, NULL, 0, NULL, 0, NULL, $6, $7, $6, $8)",
+             failed_logins, locked_until, created_at, created_by, updated_at, otp_expires_at, \
+             confirmed_by, awaiting_confirmation_by) \
+             VALUES ($1, $2, $3, $4, 'active', $5, 1, NULL, 0, NULL, 0, NULL, $6, $7, $6, $8, \
+             $9, $10)",
         )
         .bind(login)
         .bind(display_name)
@@ -307,28 +433,87 @@ impl Store {
         .bind(password_hash)
         .bind(&at)
         .bind(actor.id.as_str())
-        .bind(db_time(otp_expires_at)?)
-        .execute(&mut *tx)
+        .bind(otp_expires_at)
+        .bind(confirmed_by)
+        .bind(awaiting_confirmation_by)
+        .execute(&mut **tx)
         .await
         .map_err(Error::from);
-        if let Err(e) = inserted {
-            return Err(match e.db_kind() {
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.db_kind() {
                 Some(ErrorKind::UniqueViolation) => {
                     Error::invalid("operator login", format!("{login:?} already exists"))
                 }
                 _ => e,
+            }),
+        }
+    }
+
+    /// Confirms the creation or reset of an account by a second administrator (`actor`, who
+    /// must not be the one who asked for it): the account gets its one-time password (already
+    /// hashed), valid until `otp_expires_at`, and becomes usable.
+    pub async fn confirm_operator(
+        &self,
+        login: &str,
+        password_hash: &str,
+        otp_expires_at: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let requested_by: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT awaiting_confirmation_by FROM ra_operators WHERE login = $1",
+        )
+        .bind(login)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let requested_by = match requested_by {
+            None => {
+                return Err(Error::invalid(
+                    "operator login",
+                    format!("no operator {login:?}"),
+                ))
+            }
+            Some(None) => {
+                return Err(Error::invalid(
+                    "confirmation",
+                    format!("{login:?} awaits no confirmation"),
+                ))
+            }
+            Some(Some(by)) => by,
+        };
+        if requested_by == actor.id.as_str() || login == actor.id.as_str() {
+            return Err(Error::SelfConfirmation {
+                login: login.to_owned(),
+                actor: actor.id.to_string(),
             });
+        }
+        let updated = sqlx::query(
+            "UPDATE ra_operators SET password_hash = $1, otp_expires_at = $2, \
+             awaiting_confirmation_by = NULL, confirmed_by = $3, updated_at = $4 \
+             WHERE login = $5 AND awaiting_confirmation_by = $6",
+        )
+        .bind(password_hash)
+        .bind(db_time(otp_expires_at)?)
+        .bind(actor.id.as_str())
+        .bind(db_time(now())?)
+        .bind(login)
+        .bind(&requested_by)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::invalid(
+                "confirmation",
+                format!("{login:?} changed meanwhile"),
+            ));
         }
         self.append_audit(
             &mut tx,
             actor,
-            "operator.create",
+            "operator.confirm",
             &operator_object(login),
             Outcome::Success,
-            &json!({
-                "role": operator.role.as_str(),
-                "order": operator.order.map(Order::slug),
-            }),
+            &json!({ "requested_by": requested_by }),
         )
         .await?;
         tx.commit().await?;
@@ -423,7 +608,7 @@ impl Store {
             "UPDATE ra_operators SET failed_logins = 0, locked_until = NULL, updated_at = $1, \
              last_totp_step = COALESCE($2, last_totp_step), \
              otp_expires_at = CASE WHEN $4 = 1 THEN NULL ELSE otp_expires_at END \
-             WHERE login = $3 AND status = 'active' \
+             WHERE login = $3 AND status = 'active' AND awaiting_confirmation_by IS NULL \
              AND ($2 IS NULL OR last_totp_step IS NULL OR last_totp_step < $2) \
              AND ($4 = 0 OR (totp_enrolled = 0 AND otp_expires_at > $1))",
         )
@@ -592,25 +777,21 @@ impl Store {
         Ok(())
     }
 
-    /// Gives an operator a new one-time password, valid until `otp_expires_at`: TOTP must be
-    /// enrolled again, and every session of the operator ends.
-    pub async fn reset_operator(
-        &self,
-        login: &str,
-        password_hash: &str,
-        otp_expires_at: OffsetDateTime,
-        actor: &Actor,
-    ) -> Result<()> {
+    /// Resets an account: its password and TOTP are gone and every session of it ends; it is
+    /// unusable until a second administrator confirms the reset ([`Store::confirm_operator`],
+    /// which gives it a new one-time password).
+    pub async fn reset_operator(&self, login: &str, actor: &Actor) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE ra_operators SET password_hash = $1, must_change_password = 1, \
              totp_secret = NULL, totp_enrolled = 0, last_totp_step = NULL, failed_logins = 0, \
-             locked_until = NULL, updated_at = $2, otp_expires_at = $4 WHERE login = $3",
+             locked_until = NULL, updated_at = $2, otp_expires_at = NULL, \
+             awaiting_confirmation_by = $3 WHERE login = $4",
         )
-        .bind(password_hash)
+        .bind(NO_PASSWORD)
         .bind(db_time(now())?)
+        .bind(actor.id.as_str())
         .bind(login)
-        .bind(db_time(otp_expires_at)?)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -629,7 +810,7 @@ impl Store {
             "operator.reset",
             &operator_object(login),
             Outcome::Success,
-            &json!({}),
+            &json!({ "awaiting_confirmation": true }),
         )
         .await?;
         tx.commit().await?;
@@ -644,6 +825,25 @@ impl Store {
         actor: &Actor,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        if status == OperatorStatus::Disabled {
+            // Locked on PostgreSQL, so that two administrators disabled at once are counted
+            // one after the other (SQLite's write transactions are serial already).
+            let active_admins: Vec<String> = sqlx::query_scalar(self.sql(
+                "SELECT login FROM ra_operators WHERE role = 'administrator' AND status = 'active'",
+                "SELECT login FROM ra_operators WHERE role = 'administrator' AND status = 'active' \
+                 FOR UPDATE",
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
+            if active_admins.iter().any(|a| a == login)
+                && active_admins.len() <= MIN_ACTIVE_ADMINISTRATORS
+            {
+                return Err(Error::LastAdministrators {
+                    login: login.to_owned(),
+                    minimum: MIN_ACTIVE_ADMINISTRATORS,
+                });
+            }
+        }
         let updated = sqlx::query(
             "UPDATE ra_operators SET status = $1, updated_at = $2 WHERE login = $3 AND status <> $1",
         )

@@ -274,6 +274,50 @@ impl Ceremony {
                     params: Box::new(params),
                 }
             }
+            CeremonySpec::RaAdministrators(s) => {
+                if !matches!(s.token.pin, PinSource::Shares(_)) {
+                    return Err(bad(
+                        "token.pin must be custodian shares: the custodians witness this ceremony",
+                    ));
+                }
+                if s.administrators.len() < 2 {
+                    return Err(bad(
+                        "administrators: at least two (each later account needs a second one)",
+                    ));
+                }
+                for (i, a) in s.administrators.iter().enumerate() {
+                    if !(3..=32).contains(&a.login.len())
+                        || !a.login.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_".contains(&b)
+                        })
+                    {
+                        return Err(bad(format!(
+                            "administrators: login {:?}: use 3 to 32 lowercase letters, digits, \
+                             '.', '-' or '_'",
+                            a.login
+                        )));
+                    }
+                    if s.administrators[..i].iter().any(|b| b.login == a.login) {
+                        return Err(bad(format!(
+                            "administrators: {:?} is listed twice",
+                            a.login
+                        )));
+                    }
+                    let name = a.name.trim();
+                    if name.is_empty()
+                        || name.chars().count() > 128
+                        || name.chars().any(char::is_control)
+                    {
+                        return Err(bad(format!(
+                            "administrators: the name of {:?} must be 1 to 128 characters",
+                            a.login
+                        )));
+                    }
+                }
+                Plan::RaAdministrators {
+                    pin: resolve_pin(&s.token)?,
+                }
+            }
         };
         for (i, out) in outputs.iter().enumerate() {
             if outputs[..i].contains(out) {
@@ -337,6 +381,21 @@ enum Plan {
         issuer: LoadedIssuer,
         params: Box<x509crl::CrlParams>,
     },
+    RaAdministrators {
+        pin: AuthPin,
+    },
+}
+
+/// Where a `ra-administrators` ceremony creates its accounts: the RA's store, wired by the
+/// binary (this crate never touches the database).
+pub trait AdministratorRegistry {
+    /// Creates the first administrators, all or none. `ceremony_sha256` names the ceremony
+    /// file. The one-time passwords go to the administrators, never back to the engine.
+    fn create_first_administrators(
+        &mut self,
+        administrators: &[spec::RaAdministrator],
+        ceremony_sha256: &str,
+    ) -> std::result::Result<(), String>;
 }
 
 #[derive(Debug)]
@@ -376,6 +435,9 @@ pub struct Transcript {
     pub signed: Vec<TranscriptSigned>,
     /// Files written, with their SHA-256.
     pub outputs: Vec<TranscriptOutput>,
+    /// RA portal accounts created (logins), by a `ra-administrators` ceremony.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
 }
 
 /// A key in a transcript.
@@ -476,6 +538,17 @@ impl Prepared {
     /// Runs the ceremony. `default_module` is used when the file names none;
     /// `progress` receives one line per step.
     pub fn run(self, default_module: &Path, progress: &mut dyn FnMut(&str)) -> Result<Transcript> {
+        self.run_with(default_module, progress, None)
+    }
+
+    /// Runs the ceremony; a `ra-administrators` ceremony creates its accounts in `registry`
+    /// (and is refused without one).
+    pub fn run_with(
+        self,
+        default_module: &Path,
+        progress: &mut dyn FnMut(&str),
+        registry: Option<&mut dyn AdministratorRegistry>,
+    ) -> Result<Transcript> {
         let started = OffsetDateTime::now_utc();
         let spec = &self.ceremony.spec;
         let common = spec.common();
@@ -487,6 +560,7 @@ impl Prepared {
             signed: vec![],
             outputs: vec![],
         };
+        let mut accounts = vec![];
         match (spec, self.plan) {
             (CeremonySpec::InitToken(s), Plan::InitToken) => {
                 let secret = TokenSecret::generate();
@@ -642,6 +716,24 @@ impl Prepared {
                 let pem = x509crl::crl_to_pem(&crl).map_err(x509_err)?;
                 rec.write(&s.crl, "crl", pem.as_bytes(), false)?;
             }
+            (CeremonySpec::RaAdministrators(s), Plan::RaAdministrators { pin }) => {
+                let Some(registry) = registry else {
+                    return Err(bad(
+                        "a ra-administrators ceremony creates accounts in the RA's database: \
+                         run it with `igc ceremony run`",
+                    ));
+                };
+                // The custodians are present: their shares open the token.
+                open(&module, &s.token.label, pin, progress)?;
+                progress(&format!(
+                    "creating {} RA administrators",
+                    s.administrators.len()
+                ));
+                registry
+                    .create_first_administrators(&s.administrators, &self.ceremony.sha256)
+                    .map_err(|e| bad(format!("creating the RA administrators: {e}")))?;
+                accounts = s.administrators.iter().map(|a| a.login.clone()).collect();
+            }
             _ => return Err(bad("internal: plan does not match the ceremony type")),
         }
         let transcript = Transcript {
@@ -660,6 +752,7 @@ impl Prepared {
             keys: rec.keys,
             signed: rec.signed,
             outputs: rec.outputs,
+            accounts,
         };
         let json =
             serde_json::to_vec_pretty(&transcript).map_err(|e| Error::Encoding(e.to_string()))?;

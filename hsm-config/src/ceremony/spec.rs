@@ -27,6 +27,8 @@ pub enum CeremonySpec {
     Cert(CertSpec),
     /// The root's CRL (ARL) covering its sub-CAs.
     Crl(CrlSpec),
+    /// The first RA portal administrators, vouched for by the custodians of a token.
+    RaAdministrators(RaAdministratorsSpec),
 }
 
 impl CeremonySpec {
@@ -39,6 +41,7 @@ impl CeremonySpec {
             CeremonySpec::Key(_) => "key",
             CeremonySpec::Cert(_) => "cert",
             CeremonySpec::Crl(_) => "crl",
+            CeremonySpec::RaAdministrators(_) => "ra-administrators",
         }
     }
 
@@ -51,6 +54,7 @@ impl CeremonySpec {
             CeremonySpec::Key(s) => s.common(),
             CeremonySpec::Cert(s) => s.common(),
             CeremonySpec::Crl(s) => s.common(),
+            CeremonySpec::RaAdministrators(s) => s.common(),
         }
     }
 }
@@ -324,4 +328,28 @@ pub struct RevokedSpec {
     pub reason: String,
     /// Revocation time (RFC 3339).
     pub revoked_at: String,
+}
+
+ceremony_struct! {
+    /// The first administrators of the RA portal, at least two. Nobody becomes the first
+    /// administrator by logging in first: the custodians of `token` prove they are present
+    /// (their shares rebuild its PIN, and the token accepts it), and each administrator gets a
+    /// one-time password in front of them. Later accounts are created by one administrator
+    /// and confirmed by another.
+    pub struct RaAdministratorsSpec {
+        /// The token whose custodians witness the ceremony (its PIN from shares only).
+        pub token: TokenRef,
+        /// The administrators to create.
+        pub administrators: Vec<RaAdministrator>,
+    }
+}
+
+/// One administrator of a `ra-administrators` ceremony.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaAdministrator {
+    /// Portal login: 3 to 32 characters among lowercase letters, digits, '.', '-' and '_'.
+    pub login: String,
+    /// Name shown in the portal and the journal.
+    pub name: String,
 }
