@@ -603,6 +603,24 @@ async fn api_scope_four_eyes_bad_input_and_full_flow() {
     assert_eq!(r.error(), "four_eyes");
     let r = send(app, api_get(&format!("/api/v1/requests/{id}"), &b)).await;
     assert_eq!(r.json()["status"], "filed");
+    // What the approver approves: what the CA would sign, and the identity proofing.
+    let v = r.json();
+    assert_eq!(v["issuance"]["profile"], "auth", "{v}");
+    assert_eq!(v["issuance"]["key"], "EC P-256", "{v}");
+    assert_eq!(
+        v["issuance"]["spki_sha256"].as_str().map(str::len),
+        Some(64),
+        "{v}"
+    );
+    assert!(
+        v["issuance"]["subject"].as_str().unwrap().contains(&idnat),
+        "{v}"
+    );
+    assert!(
+        v["identity_proofings"][0]["document_number"].is_string(),
+        "{v}"
+    );
+    assert!(v["identity_proofings"][0]["checked_by"].is_string(), "{v}");
     let r = send(
         app,
         api_post(

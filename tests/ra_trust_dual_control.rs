@@ -14,8 +14,8 @@ mod common;
 #[path = "../ca/tests/support/pg.rs"]
 mod pg;
 
-use common::browser::{one_time_password_of, Browser};
-use common::{assert_success, rpps, tool, DevPki, PortalServer};
+use common::browser::{one_time_password_of, openssl_csr, Browser};
+use common::{rpps, DevPki, PortalServer};
 
 const SQLITE_URL: &str = "url = \"sqlite://igc.sqlite?mode=rwc\"";
 
@@ -112,48 +112,9 @@ fn one_administrator_alone_cannot_issue(pg_url: Option<&str>) {
 
     // The clerk registers a médecin and files a request; the approver approves: issued.
     let idnat = format!("8{}", rpps(1_700_456));
-    let r = clerk.submit(
-        "/professionnels",
-        &[
-            ("idnat", &idnat),
-            ("surname", "DOUBLE"),
-            ("given_names", "Contrôle"),
-            ("profession", "10"),
-            ("document_type", "cni"),
-            ("document_number", "AB1234567"),
-            ("mode", "face-to-face"),
-        ],
-    );
-    assert_eq!(r.status, 303, "registration: {}", r.body);
-    let key = dir.join("sign.key");
-    let csr = dir.join("sign.csr");
-    let out = tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=x",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            csr.to_str().unwrap(),
-        ],
-    );
-    assert_success(&out, "openssl req");
-    let csr_pem = std::fs::read_to_string(&csr).unwrap();
-    let filed = clerk.submit_multipart(
-        &format!("/professionnels/{idnat}/demandes/nouvelle"),
-        &format!("/professionnels/{idnat}/demandes"),
-        &[("profile", "sign"), ("csr_pem", &csr_pem)],
-    );
-    assert_eq!(filed.status, 303, "filing: {}", filed.body);
-    let request = filed.location.clone();
+    clerk.register_medecin(&idnat, "DOUBLE", "Contrôle");
+    let (_key, csr_pem) = openssl_csr(&dir, "sign");
+    let request = clerk.file_request(&idnat, "sign", &csr_pem);
     let approved = approver.submit_from(&request, &format!("{request}/approbation"), &[]);
     assert_eq!(approved.status, 303, "approval: {}", approved.body);
     assert!(

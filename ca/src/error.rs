@@ -96,6 +96,11 @@ pub enum Error {
     #[error("{actor} filed certificate request {id} and cannot also decide it (four eyes)")]
     SelfApproval { id: i64, actor: String },
     #[error(
+        "the subject of certificate request {id} changed in the registry since it was filed: \
+         file it again"
+    )]
+    RequestStale { id: i64 },
+    #[error(
         "{actor} asked for operator account {login} (or is it) and cannot also confirm it \
          (dual control)"
     )]
@@ -228,6 +233,7 @@ impl Error {
             | Error::RequestNotInState { .. }
             | Error::SelfApproval { .. }
             | Error::SelfConfirmation { .. }
+            | Error::RequestStale { .. }
             | Error::LastAdministrators { .. }
             | Error::RequestMismatch { .. }
             | Error::CertificateNotFound { .. }

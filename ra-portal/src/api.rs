@@ -542,7 +542,30 @@ pub async fn request(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> ApiResult {
     let r = h::request_of(&state, &id).await?;
-    ok(StatusCode::OK, request_json(&r))
+    let mut v = request_json(&r);
+    // What the approver approves: what the CA would sign, and the identity proofing.
+    if r.status != ca::domain::RequestStatus::Issued {
+        v["issuance"] = match h::issuance_preview(&state, &r).await? {
+            Ok(p) => json!(p),
+            Err(why) => json!({ "refused": why }),
+        };
+    }
+    if let RequestSubject::Professional(idnat) = &r.subject {
+        let proofings = state.store().identity_proofings_of(idnat).await?;
+        v["identity_proofings"] = proofings
+            .iter()
+            .map(|p| {
+                json!({
+                    "document_type": p.document_type.as_str(),
+                    "document_number": p.document_number.as_str(),
+                    "mode": p.mode.as_str(),
+                    "checked_by": p.checked_by.to_string(),
+                    "checked_at": ts(p.checked_at),
+                })
+            })
+            .collect();
+    }
+    ok(StatusCode::OK, v)
 }
 
 /// POST /api/v1/requests/{id}/approve: four eyes; issues the certificate at once.

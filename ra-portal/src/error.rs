@@ -59,7 +59,8 @@ impl From<ca::Error> for PortalError {
             | E::AlreadyOnHold { .. }
             | E::NotOnHold { .. }
             | E::ProfessionalNotActive { .. }
-            | E::LastAdministrators { .. } => PortalError::Conflict(msg),
+            | E::LastAdministrators { .. }
+            | E::RequestStale { .. } => PortalError::Conflict(msg),
             E::Signer(_) | E::Task(_) => PortalError::Unavailable(msg),
             E::Database(_) | E::Migration(_) | E::CorruptRow { .. } => {
                 tracing::error!(error = %e, "storage error in the RA portal");

@@ -867,20 +867,7 @@ pub async fn professional(
 ) -> Page {
     let p = target(&ctx)?;
     let store = state.store();
-    let proofings = store
-        .identity_proofings_of(&p.idnat)
-        .await?
-        .iter()
-        .map(|v| ProofingRow {
-            document_type: v.document_type.as_str().to_owned(),
-            mode: match v.mode {
-                ProofingMode::FaceToFace => "face à face".into(),
-                ProofingMode::Remote => "à distance".into(),
-            },
-            checked_by: v.checked_by.to_string(),
-            checked_at: fmt_time(v.checked_at),
-        })
-        .collect();
+    let proofings = proofing_rows(&state, &p.idnat).await?;
     let requests = store
         .requests_of(&p.idnat)
         .await?
@@ -1084,6 +1071,45 @@ pub(crate) async fn request_of(
         .ok_or_else(|| PortalError::NotFound("Demande introuvable.".into()))
 }
 
+/// A professional's identity checks, oldest first, as shown to operators.
+async fn proofing_rows(state: &PortalState, idnat: &IdNatPs) -> PortalResult<Vec<ProofingRow>> {
+    Ok(state
+        .store()
+        .identity_proofings_of(idnat)
+        .await?
+        .iter()
+        .map(|v| ProofingRow {
+            document_type: v.document_type.as_str().to_owned(),
+            document_number: v.document_number.as_str().to_owned(),
+            mode: match v.mode {
+                ProofingMode::FaceToFace => "face à face".into(),
+                ProofingMode::Remote => "à distance".into(),
+            },
+            checked_by: v.checked_by.to_string(),
+            checked_at: fmt_time(v.checked_at),
+        })
+        .collect())
+}
+
+/// What the CA would sign for request `r` if issued now (the approver approves exactly
+/// this), or why it would not (French).
+pub(crate) async fn issuance_preview(
+    state: &PortalState,
+    r: &CertificateRequest,
+) -> PortalResult<Result<ca::issuance::IssuancePreview, String>> {
+    let Some(ca) = state.cas().iter().find(|ca| ca.issues(r.profile)) else {
+        return Ok(Err(format!(
+            "Aucune autorité de certification ne délivre le gabarit {}.",
+            r.profile
+        )));
+    };
+    match ca.preview(r).await {
+        Ok(p) => Ok(Ok(p)),
+        Err(e) if e.is_system_failure() => Err(e.into()),
+        Err(e) => Ok(Err(french(&e))),
+    }
+}
+
 pub async fn request(
     State(state): State<PortalState>,
     Extension(ctx): Extension<Ctx>,
@@ -1108,8 +1134,19 @@ pub async fn request(
         .renewal_of(r.id)
         .await?
         .map_or(String::new(), |s| s.to_string());
+    let (preview, preview_error) = if r.status == RequestStatus::Issued {
+        (None, String::new())
+    } else {
+        match issuance_preview(&state, &r).await? {
+            Ok(p) => (Some(p), String::new()),
+            Err(why) => (None, why),
+        }
+    };
     html(&RequestPage {
         layout: layout(&ctx, &format!("Demande n° {}", r.id)),
+        preview,
+        preview_error,
+        proofings: proofing_rows(&state, &p.idnat).await?,
         idnat: p.idnat.to_string(),
         can_decide: decide && r.status == RequestStatus::Filed,
         can_issue: decide && r.status == RequestStatus::Approved,

@@ -74,6 +74,11 @@ pub fn french(e: &Error) -> String {
             "{login} fait partie des {minimum} derniers administrateurs actifs : le double \
              contrôle en exige deux, le compte ne peut pas être désactivé."
         ),
+        Error::RequestStale { id } => format!(
+            "Le professionnel ou sa vérification d'identité ont changé depuis le dépôt de la \
+             demande n° {id} : elle ne peut pas être approuvée telle quelle ; rejetez-la et \
+             déposez-la à nouveau."
+        ),
         Error::CertificateNotFound { serial } => format!("Aucun certificat {serial}."),
         Error::AlreadyRevoked { serial } => format!("Le certificat {serial} est déjà révoqué."),
         Error::AlreadyOnHold { serial } => format!("Le certificat {serial} est déjà suspendu."),

@@ -137,6 +137,7 @@ pub struct CertRow {
 #[derive(Debug, Clone)]
 pub struct ProofingRow {
     pub document_type: String,
+    pub document_number: String,
     pub mode: String,
     pub checked_by: String,
     pub checked_at: String,
@@ -168,6 +169,12 @@ pub struct FileRequestPage {
 pub struct RequestPage {
     pub layout: Layout,
     pub r: RequestRow,
+    /// What the CA would sign if the request were approved now.
+    pub preview: Option<ca::issuance::IssuancePreview>,
+    /// Why it would not (French), when `preview` is absent for a request not yet issued.
+    pub preview_error: String,
+    /// The professional's identity checks, oldest first.
+    pub proofings: Vec<ProofingRow>,
     pub idnat: String,
     pub can_decide: bool,
     pub can_issue: bool,

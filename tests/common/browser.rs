@@ -231,3 +231,81 @@ impl Browser {
         one_time_password_of(&r.body).expect("one-time password shown to the confirmer")
     }
 }
+
+impl Browser {
+    /// A clerk registers a médecin (face-to-face check of a national identity card).
+    pub fn register_medecin(&self, idnat: &str, surname: &str, given_names: &str) {
+        let r = self.submit(
+            "/professionnels",
+            &[
+                ("idnat", idnat),
+                ("surname", surname),
+                ("given_names", given_names),
+                ("profession", "10"),
+                ("document_type", "cni"),
+                ("document_number", "AB1234567"),
+                ("mode", "face-to-face"),
+            ],
+        );
+        assert_eq!(r.status, 303, "registration of {idnat}: {}", r.body);
+    }
+
+    /// A clerk files a request for `idnat` with the CSR in PEM; returns the request's path.
+    pub fn file_request(&self, idnat: &str, profile: &str, csr_pem: &str) -> String {
+        let r = self.submit_multipart(
+            &format!("/professionnels/{idnat}/demandes/nouvelle"),
+            &format!("/professionnels/{idnat}/demandes"),
+            &[("profile", profile), ("csr_pem", csr_pem)],
+        );
+        assert_eq!(r.status, 303, "filing for {idnat}: {}", r.body);
+        r.location
+    }
+}
+
+/// A P-256 key and CSR made by OpenSSL in `dir`, as a professional's card would: (key path,
+/// CSR in PEM).
+pub fn openssl_csr(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let out = super::tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            csr.to_str().unwrap(),
+        ],
+    );
+    super::assert_success(&out, "openssl req");
+    (key, std::fs::read_to_string(&csr).unwrap())
+}
+
+/// The two development administrators enrol; A creates a clerk (`agent.a`) and an approver
+/// (`approb.b`) of the Ordre des médecins, B confirms them, and both enrol. Returns the clerk
+/// and the approver, logged in.
+pub fn medecins_clerk_and_approver(
+    pki: &super::DevPki,
+    portal: &str,
+    dir: &Path,
+) -> (Browser, Browser) {
+    let a = Browser::new(dir, "admin-a", portal);
+    let b = Browser::new(dir, "admin-b", portal);
+    a.enrol("admin", &pki.first_login("admin"));
+    b.enrol("admin.b", &pki.first_login("admin.b"));
+    a.create_operator("agent.a", "clerk", "medecins");
+    a.create_operator("approb.b", "approver", "medecins");
+    let clerk = Browser::new(dir, "clerk", portal);
+    let approver = Browser::new(dir, "approver", portal);
+    clerk.enrol("agent.a", &b.confirm_operator("agent.a"));
+    approver.enrol("approb.b", &b.confirm_operator("approb.b"));
+    (clerk, approver)
+}

@@ -22,7 +22,9 @@ use crate::domain::{
     Actor, CaName, IdNatPs, IdNatStruct, ProfessionTable, Profile, RequestStatus, Serial,
 };
 use crate::error::{Error, Result};
-use crate::storage::{CertificateStatus, NewCertificate, RequestId, RequestSubject, Store};
+use crate::storage::{
+    CertificateRequest, CertificateStatus, NewCertificate, RequestId, RequestSubject, Store,
+};
 use crate::verify::{self, PublicKeyKind, VerifyError};
 use crate::x509::{
     check_serial, name_to_string, parse_and_verify_csr, x509_time, CheckedCsr, IssuerInfo,
@@ -81,6 +83,35 @@ impl IssuedCertificate {
     pub fn pem(&self) -> String {
         pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
     }
+}
+
+/// What a CA would sign for a request, shown to its approver ([`CertificateAuthority::preview`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuancePreview {
+    /// The issuing CA.
+    pub ca: String,
+    pub profile: Profile,
+    /// The subject DN, from the registry as it is now.
+    pub subject: String,
+    /// Days of validity from issuance.
+    pub validity_days: u32,
+    /// The certificate policy asserted.
+    pub policy_oid: String,
+    /// Algorithm and size of the key to certify.
+    pub key: String,
+    /// SHA-256 (hex) of the DER SubjectPublicKeyInfo to certify.
+    pub spki_sha256: String,
+}
+
+/// A subject built from the registry.
+#[derive(Debug, Default)]
+struct RegistrySubject {
+    name: x509_cert::name::Name,
+    text: String,
+    expected_cn: String,
+    professional: Option<IdNatPs>,
+    structure: Option<IdNatStruct>,
+    dns_names: Vec<String>,
 }
 
 /// Parses a PKCS#10 request (PEM or DER), verifies its self-signature (proof of possession)
@@ -366,56 +397,16 @@ impl CertificateAuthority {
         let (csr, key_kind) = check_csr(&request.csr_der)?;
 
         // The subject, from the registry.
-        let mut professional: Option<IdNatPs> = None;
-        let mut structure_id: Option<IdNatStruct> = None;
-        let mut dns_names: Vec<String> = Vec::new();
-        let (subject, subject_text, expected_cn) = match &request.subject {
-            RequestSubject::Professional(idnat) => {
-                let p = self.store.find_professional(idnat).await?.ok_or_else(|| {
-                    Error::ProfessionalNotFound {
-                        idnat: idnat.to_string(),
-                    }
-                })?;
-                if !p.is_active() {
-                    return Err(Error::ProfessionalNotActive {
-                        idnat: idnat.to_string(),
-                    });
-                }
-                let profession = self.professions.get(&p.profession)?;
-                let structure = match &p.structure {
-                    Some(s) => Some(self.store.find_structure(s).await?.ok_or_else(|| {
-                        Error::StructureNotFound {
-                            idnat: s.to_string(),
-                        }
-                    })?),
-                    None => None,
-                };
-                let (name, text) = professional_dn(
-                    &p,
-                    profession,
-                    structure.as_ref(),
-                    &self.policy.registration_office,
-                )?;
-                professional = Some(idnat.clone());
-                (name, text, idnat.to_string())
-            }
-            RequestSubject::Structure(idnat) => {
-                let s = self.store.find_structure(idnat).await?.ok_or_else(|| {
-                    Error::StructureNotFound {
-                        idnat: idnat.to_string(),
-                    }
-                })?;
-                dns_names = check_dns_names(&req.dns_names)?;
-                let host = dns_names.first().cloned().unwrap_or_default();
-                let (name, text) = server_dn(&s, &host)?;
-                structure_id = Some(idnat.clone());
-                (name, text, host)
-            }
-            RequestSubject::Operator(login) => {
-                let (name, text) = operator_dn(login, &self.operator_organization)?;
-                (name, text, login.to_string())
-            }
-        };
+        let RegistrySubject {
+            name: subject,
+            text: subject_text,
+            expected_cn,
+            professional,
+            structure: structure_id,
+            dns_names,
+        } = self
+            .registry_subject(&request.subject, &req.dns_names)
+            .await?;
 
         if let Some(old) = &req.renewal_of {
             self.check_renewal(
@@ -538,6 +529,103 @@ impl CertificateAuthority {
             crl_url,
             supersedes: req.renewal_of,
             der,
+        })
+    }
+
+    /// The subject of a certificate for `subject`, built from the registry as it is now: the
+    /// name, its text, the CN the linter expects, and the registry links of the record.
+    async fn registry_subject(
+        &self,
+        subject: &RequestSubject,
+        requested_dns_names: &[String],
+    ) -> Result<RegistrySubject> {
+        let mut out = RegistrySubject::default();
+        match subject {
+            RequestSubject::Professional(idnat) => {
+                let p = self.store.find_professional(idnat).await?.ok_or_else(|| {
+                    Error::ProfessionalNotFound {
+                        idnat: idnat.to_string(),
+                    }
+                })?;
+                if !p.is_active() {
+                    return Err(Error::ProfessionalNotActive {
+                        idnat: idnat.to_string(),
+                    });
+                }
+                let profession = self.professions.get(&p.profession)?;
+                let structure = match &p.structure {
+                    Some(s) => Some(self.store.find_structure(s).await?.ok_or_else(|| {
+                        Error::StructureNotFound {
+                            idnat: s.to_string(),
+                        }
+                    })?),
+                    None => None,
+                };
+                let (name, text) = professional_dn(
+                    &p,
+                    profession,
+                    structure.as_ref(),
+                    &self.policy.registration_office,
+                )?;
+                out.name = name;
+                out.text = text;
+                out.expected_cn = idnat.to_string();
+                out.professional = Some(idnat.clone());
+            }
+            RequestSubject::Structure(idnat) => {
+                let s = self.store.find_structure(idnat).await?.ok_or_else(|| {
+                    Error::StructureNotFound {
+                        idnat: idnat.to_string(),
+                    }
+                })?;
+                out.dns_names = check_dns_names(requested_dns_names)?;
+                let host = out.dns_names.first().cloned().unwrap_or_default();
+                let (name, text) = server_dn(&s, &host)?;
+                out.name = name;
+                out.text = text;
+                out.expected_cn = host;
+                out.structure = Some(idnat.clone());
+            }
+            RequestSubject::Operator(login) => {
+                let (name, text) = operator_dn(login, &self.operator_organization)?;
+                out.name = name;
+                out.text = text;
+                out.expected_cn = login.to_string();
+            }
+        }
+        Ok(out)
+    }
+
+    /// What this CA would sign for `request` if it issued it now: subject built from the
+    /// registry, profile, validity, policy, and the key of the CSR. The approver is shown
+    /// this, so that what is approved is what is signed.
+    pub async fn preview(&self, request: &CertificateRequest) -> Result<IssuancePreview> {
+        let profile = request.profile;
+        let (Some(profile_policy), Some(policy_oid)) = (
+            self.policy.profiles.get(profile),
+            self.policy_oids.get(&profile),
+        ) else {
+            return Err(Error::ProfileNotIssued {
+                ca: self.name.to_string(),
+                profile,
+            });
+        };
+        let (csr, key_kind) = check_csr(&request.csr_der)?;
+        // A server's host names are given at issuance; the preview shows the rest of its name.
+        let subject = self.registry_subject(&request.subject, &[]).await?;
+        let spki_der = csr.subject_spki.to_der().map_err(X509Error::from)?;
+        Ok(IssuancePreview {
+            ca: self.name.to_string(),
+            profile,
+            subject: subject.text,
+            validity_days: profile_policy.validity_days,
+            policy_oid: policy_oid.to_string(),
+            key: match key_kind {
+                PublicKeyKind::EcP256 => "EC P-256".to_owned(),
+                PublicKeyKind::EcP384 => "EC P-384".to_owned(),
+                PublicKeyKind::Rsa { bits, .. } => format!("RSA {bits} bits"),
+            },
+            spki_sha256: crate::storage::sha256_hex(&spki_der),
         })
     }
 

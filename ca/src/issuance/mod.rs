@@ -15,7 +15,7 @@ mod signer;
 pub mod subject;
 
 pub use authority::{
-    check_csr, subject_text, CertificateAuthority, IssueRequest, IssuedCertificate,
+    check_csr, subject_text, CertificateAuthority, IssuancePreview, IssueRequest, IssuedCertificate,
 };
 pub use config::{CrlPolicy, PolicyConfig, ProfilePolicies, ProfilePolicy};
 pub use revocation::{RevocationOutcome, Revocations};

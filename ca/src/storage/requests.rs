@@ -223,11 +223,12 @@ impl Store {
                 return Err(Error::StructureNotFound { idnat: s.clone() });
             }
         }
+        let subject_digest = self.subject_digest(tx, &request.subject).await?;
         let id = next_id(tx, "certificate_requests").await?;
         sqlx::query(
             "INSERT INTO certificate_requests (id, profile, professional, structure, operator, \
-             csr_der, status, filed_by, filed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'filed', $7, $8)",
+             csr_der, status, filed_by, filed_at, subject_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'filed', $7, $8, $9)",
         )
         .bind(id)
         .bind(request.profile.as_str())
@@ -237,6 +238,7 @@ impl Store {
         .bind(b64(&request.csr_der))
         .bind(actor.id.as_str())
         .bind(&filed_at)
+        .bind(&subject_digest)
         .execute(&mut **tx)
         .await?;
         self.append_audit(
@@ -315,6 +317,20 @@ impl Store {
         if let Some(p) = &professional {
             self.check_professional_active(&mut tx, p).await?;
         }
+        // What was filed is what is approved: the subject's record has not changed since.
+        let request = self
+            .request_in_tx(&mut tx, id)
+            .await?
+            .ok_or(Error::RequestNotFound { id: id.0 })?;
+        let filed_digest: Option<String> =
+            sqlx::query_scalar("SELECT subject_digest FROM certificate_requests WHERE id = $1")
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        let now_digest = self.subject_digest(&mut tx, &request.subject).await?;
+        if filed_digest.as_deref() != Some(now_digest.as_str()) {
+            return Err(Error::RequestStale { id: id.0 });
+        }
         self.append_audit(
             &mut tx,
             actor,
@@ -361,6 +377,112 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn request_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: RequestId,
+    ) -> Result<Option<CertificateRequest>> {
+        let row = sqlx::query(select_requests!("WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    /// SHA-256 (hex) of everything the registry holds about `subject` that a certificate or
+    /// its approval rests on: a professional's record, identity proofings and structure; a
+    /// structure's record; an operator's account. Each value is length-prefixed.
+    async fn subject_digest(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        subject: &RequestSubject,
+    ) -> Result<String> {
+        let mut values: Vec<Option<String>> = Vec::new();
+        let mut structure = None;
+        match subject {
+            RequestSubject::Professional(idnat) => {
+                values.push(Some("professional".into()));
+                let row = sqlx::query(
+                    "SELECT idnat, surname, given_names, profession, structure, status \
+                     FROM professionals WHERE idnat = $1",
+                )
+                .bind(idnat.to_string())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| Error::ProfessionalNotFound {
+                    idnat: idnat.to_string(),
+                })?;
+                for c in [
+                    "idnat",
+                    "surname",
+                    "given_names",
+                    "profession",
+                    "structure",
+                    "status",
+                ] {
+                    values.push(row.try_get(c)?);
+                }
+                structure = row.try_get::<Option<String>, _>("structure")?;
+                let proofings = sqlx::query(
+                    "SELECT id, document_type, document_number, mode, checked_by, checked_at \
+                     FROM identity_proofings WHERE professional = $1 ORDER BY id",
+                )
+                .bind(idnat.to_string())
+                .fetch_all(&mut **tx)
+                .await?;
+                for p in &proofings {
+                    let id: i64 = p.try_get("id")?;
+                    values.push(Some(id.to_string()));
+                    for c in [
+                        "document_type",
+                        "document_number",
+                        "mode",
+                        "checked_by",
+                        "checked_at",
+                    ] {
+                        values.push(p.try_get(c)?);
+                    }
+                }
+            }
+            RequestSubject::Structure(idnat) => structure = Some(idnat.to_string()),
+            RequestSubject::Operator(login) => {
+                values.push(Some("operator".into()));
+                let row = sqlx::query(
+                    "SELECT login, display_name, role, order_slug, status \
+                     FROM ra_operators WHERE login = $1",
+                )
+                .bind(login.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+                if let Some(row) = row {
+                    for c in ["login", "display_name", "role", "order_slug", "status"] {
+                        values.push(row.try_get(c)?);
+                    }
+                }
+            }
+        }
+        if let Some(s) = structure {
+            values.push(Some("structure".into()));
+            let row =
+                sqlx::query("SELECT idnat, name, departement FROM structures WHERE idnat = $1")
+                    .bind(&s)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(Error::StructureNotFound { idnat: s })?;
+            for c in ["idnat", "name", "departement"] {
+                values.push(row.try_get(c)?);
+            }
+        }
+        let mut encoded = Vec::new();
+        for v in values {
+            match v {
+                Some(v) => encoded.extend_from_slice(format!("{}:{v};", v.len()).as_bytes()),
+                None => encoded.extend_from_slice(b"-;"),
+            }
+        }
+        Ok(sha256_hex(&encoded))
     }
 
     pub async fn request(&self, id: RequestId) -> Result<Option<CertificateRequest>> {
