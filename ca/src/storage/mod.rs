@@ -54,8 +54,8 @@ pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
 pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
 pub use operators::{
-    NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
-    SessionRecord, SessionStage,
+    totp_secret_aad, NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole,
+    OperatorStatus, SessionRecord, SessionStage,
 };
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 pub use tokens::TimestampTokenRecord;
@@ -96,6 +96,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals the secrets the store keeps (TOTP secrets); none = such secrets are refused.
+    sealer: Option<crate::sealing::SharedSealer>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -143,7 +145,11 @@ impl Store {
             .connect_with(connect_options)
             .await?;
 
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            sealer: None,
+        };
         if options.migrate {
             store.migrate().await?;
         }
@@ -155,6 +161,16 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// The same store, sealing the secrets it keeps (TOTP secrets) with `sealer`. A store
+    /// without one refuses to write or read such a secret rather than keep it in clear.
+    pub fn with_sealer(
+        mut self,
+        sealer: std::sync::Arc<dyn crate::sealing::SecretSealer>,
+    ) -> Store {
+        self.sealer = Some(crate::sealing::SharedSealer(sealer));
+        self
     }
 
     pub fn backend(&self) -> Backend {
