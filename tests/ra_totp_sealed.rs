@@ -156,6 +156,12 @@ fn scenario(pki: &DevPki, db_url: &str, dump: &dyn Fn() -> Vec<u8>) {
         found.is_empty(),
         "the database dump holds TOTP secrets: {found:?}"
     );
+    // Not vacuous: every enrolled operator's secret is there, sealed.
+    let sealed = dumped.windows(10).filter(|w| w == b"sealed:v1:").count();
+    assert!(
+        sealed >= secrets.len(),
+        "{sealed} sealed values in the dump"
+    );
 
     // A row written in clear before the upgrade is sealed at the next start.
     let (login, secret) = &secrets[1];
@@ -196,4 +202,58 @@ fn postgres_dump_holds_no_totp_secret() {
         out.stdout
     };
     scenario(&pki, &url, &dump);
+}
+
+/// Without its sealing key in the token, `igc serve` stops at start and says which key is
+/// missing, rather than serving with TOTP secrets it could not seal.
+#[test]
+fn serve_refuses_to_start_without_the_sealing_key() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let pki = DevPki::new();
+    let config = pki.path("var/igc.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let changed = text.replace(
+        "totp_seal_key_label = \"ra-totp-seal\"",
+        "totp_seal_key_label = \"ra-totp-absent\"",
+    );
+    assert_ne!(changed, text, "the dev configuration names the sealing key");
+    std::fs::write(&config, changed).unwrap();
+    let mut child = Command::new(common::IGC)
+        .current_dir(pki.dir.path())
+        .args([
+            "serve",
+            "--config",
+            "var/igc.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--portal-listen",
+            "127.0.0.1:0",
+            "--tsa-listen",
+            "127.0.0.1:0",
+        ])
+        .env("SOFTHSM2_CONF", pki.softhsm_conf())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("igc serve kept running without its TOTP sealing key");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("TOTP sealing key \"ra-totp-absent\""),
+        "the refusal names the key: {err}"
+    );
 }
