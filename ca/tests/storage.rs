@@ -621,9 +621,8 @@ mod scenarios {
         assert!(s.session("t-a0").await.unwrap().is_none());
         assert_eq!(audit_len(s).await, before);
         let creds = s.operator_credentials("agent-a").await.unwrap().unwrap();
-        assert_eq!(
+        assert!(
             creds.otp_expires_at.is_some(),
-            true,
             "one-time password not spent"
         );
 
