@@ -73,6 +73,7 @@ pub fn check_sealing_key(token: &Token, label: &str) -> Result<()> {
                 AttributeType::KeyType,
                 AttributeType::ValueLen,
                 AttributeType::Token,
+                AttributeType::Private,
                 AttributeType::Sensitive,
                 AttributeType::Extractable,
                 AttributeType::AlwaysSensitive,
@@ -84,26 +85,36 @@ pub fn check_sealing_key(token: &Token, label: &str) -> Result<()> {
     })?;
     let mut problems = Vec::new();
     let (mut key_type, mut len) = (None, None);
+    // Each flag as read, true when it has the value a sealing key needs.
     let mut flags = std::collections::HashMap::new();
     for a in attrs {
-        match a {
-            Attribute::KeyType(k) => key_type = Some(k),
-            Attribute::ValueLen(l) => len = Some(u64::from(l)),
-            Attribute::Token(b) => drop(flags.insert("CKA_TOKEN", b)),
-            Attribute::Sensitive(b) => drop(flags.insert("CKA_SENSITIVE", b)),
-            Attribute::Extractable(b) => drop(flags.insert("CKA_EXTRACTABLE", !b)),
-            Attribute::AlwaysSensitive(b) => drop(flags.insert("CKA_ALWAYS_SENSITIVE", b)),
-            Attribute::NeverExtractable(b) => drop(flags.insert("CKA_NEVER_EXTRACTABLE", b)),
-            Attribute::Encrypt(b) => drop(flags.insert("CKA_ENCRYPT", b)),
-            Attribute::Decrypt(b) => drop(flags.insert("CKA_DECRYPT", b)),
-            _ => {}
-        }
+        let (name, good) = match a {
+            Attribute::KeyType(k) => {
+                key_type = Some(k);
+                continue;
+            }
+            Attribute::ValueLen(l) => {
+                len = Some(u64::from(l));
+                continue;
+            }
+            Attribute::Token(b) => ("CKA_TOKEN", b),
+            Attribute::Private(b) => ("CKA_PRIVATE", b),
+            Attribute::Sensitive(b) => ("CKA_SENSITIVE", b),
+            Attribute::Extractable(b) => ("CKA_EXTRACTABLE", !b),
+            Attribute::AlwaysSensitive(b) => ("CKA_ALWAYS_SENSITIVE", b),
+            Attribute::NeverExtractable(b) => ("CKA_NEVER_EXTRACTABLE", b),
+            Attribute::Encrypt(b) => ("CKA_ENCRYPT", b),
+            Attribute::Decrypt(b) => ("CKA_DECRYPT", b),
+            _ => continue,
+        };
+        flags.insert(name, good);
     }
     if key_type != Some(KeyType::AES) || len != Some(KEY_LEN) {
         problems.push("not an AES-256 key".to_owned());
     }
     for name in [
         "CKA_TOKEN",
+        "CKA_PRIVATE",
         "CKA_SENSITIVE",
         "CKA_EXTRACTABLE",
         "CKA_ALWAYS_SENSITIVE",
@@ -191,6 +202,7 @@ impl SecretSealer for HsmSealer {
         if sealed.len() < IV_LEN + TAG_LEN {
             return Err(SealError::DoesNotOpen);
         }
+        // At least IV_LEN bytes long (checked above): split_at cannot panic.
         let (sealed_iv, body) = sealed.split_at(IV_LEN);
         let opened = self
             .token
