@@ -35,6 +35,7 @@ mod operators;
 mod registry;
 mod requests;
 mod tokens;
+mod totp;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -54,11 +55,12 @@ pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
 pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
 pub use operators::{
-    totp_secret_aad, NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole,
-    OperatorStatus, SessionRecord, SessionStage,
+    NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
+    SessionRecord, SessionStage,
 };
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 pub use tokens::TimestampTokenRecord;
+pub use totp::totp_secret_aad;
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

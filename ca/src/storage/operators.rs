@@ -16,17 +16,8 @@ use super::requests::{NewRequest, RequestId};
 use super::{db_time, now, parse_col, parse_db_time, Store};
 use crate::domain::{Actor, ActorId, Order, Serial};
 use crate::error::{Error, Result};
-use crate::sealing::{decode_sealed, encode_sealed, is_sealed, SealError, SharedSealer};
 
 const T: &str = "ra_operators";
-
-/// Associated data of an operator's sealed TOTP secret: what it is and whose it is, so that a
-/// sealed value copied to another operator's row does not open there.
-pub fn totp_secret_aad(login: &str) -> Vec<u8> {
-    let mut aad = b"igc ra_operators.totp_secret v1\0".to_vec();
-    aad.extend_from_slice(login.as_bytes());
-    aad
-}
 
 /// What an operator may do (the portal maps roles to permissions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -264,7 +255,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
     })
 }
 
-fn operator_object(login: &str) -> String {
+pub(super) fn operator_object(login: &str) -> String {
     let clean: String = login
         .chars()
         .filter(|c| !c.is_control())
@@ -376,87 +367,6 @@ impl Store {
 
     pub async fn operator(&self, login: &str) -> Result<Option<Operator>> {
         Ok(self.stored_credentials(login).await?.map(|c| c.operator))
-    }
-
-    fn totp_sealer(&self) -> Result<&SharedSealer> {
-        self.sealer.as_ref().ok_or_else(|| {
-            Error::Sealing(SealError::Unavailable(
-                "this store was given no sealer, and TOTP secrets are never kept in clear".into(),
-            ))
-        })
-    }
-
-    /// The column value of `login`'s TOTP secret: sealed, bound to the login.
-    async fn seal_totp_secret(&self, login: &str, secret: &str) -> Result<String> {
-        let sealed = self
-            .totp_sealer()?
-            .seal(secret.as_bytes().to_vec(), totp_secret_aad(login))
-            .await?;
-        Ok(encode_sealed(&sealed))
-    }
-
-    /// `login`'s TOTP secret from its column value; a clear value is refused.
-    async fn open_totp_secret(&self, login: &str, stored: &str) -> Result<String> {
-        let sealer = self.totp_sealer()?;
-        if !is_sealed(stored) {
-            return Err(Error::corrupt(
-                T,
-                format!(
-                    "the TOTP secret of {} is not sealed (igc serve seals clear secrets when it starts)",
-                    operator_object(login)
-                ),
-            ));
-        }
-        let clear = sealer
-            .open(decode_sealed(stored)?, totp_secret_aad(login))
-            .await?;
-        String::from_utf8(clear).map_err(|_| Error::Sealing(SealError::DoesNotOpen))
-    }
-
-    /// Seals every TOTP secret still in clear (written by a version before sealing), each in
-    /// its own transaction with its journal entry. Each update applies only while the clear
-    /// value is still there, so several instances starting at once seal every secret once.
-    /// Returns how many this call sealed.
-    pub async fn seal_clear_totp_secrets(&self) -> Result<usize> {
-        let rows = sqlx::query(
-            "SELECT login, totp_secret FROM ra_operators \
-             WHERE totp_secret IS NOT NULL AND totp_secret NOT LIKE 'sealed:%' ORDER BY login",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let actor = Actor::system("totp-sealing")?;
-        let mut sealed = 0;
-        for row in rows {
-            let login: String = row.try_get("login")?;
-            let clear: String = row.try_get("totp_secret")?;
-            let value = self.seal_totp_secret(&login, &clear).await?;
-            let mut tx = self.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE ra_operators SET totp_secret = $1 WHERE login = $2 AND totp_secret = $3",
-            )
-            .bind(&value)
-            .bind(&login)
-            .bind(&clear)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 1 {
-                self.append_audit(
-                    &mut tx,
-                    &actor,
-                    "operator.totp-sealed",
-                    &operator_object(&login),
-                    Outcome::Success,
-                    &json!({ "format": "sealed:v1" }),
-                )
-                .await?;
-                sealed += 1;
-            }
-            tx.commit().await?;
-        }
-        Ok(sealed)
     }
 
     /// Every operator, by login.
