@@ -8,7 +8,7 @@ want=${1:-run}
 apt_pkgs=(softhsm2 openssl)
 case "$want" in
   run) ;;
-  test) apt_pkgs+=(postgresql python3-venv chromium chromium-driver curl) ;;
+  test) apt_pkgs+=(postgresql sqlite3 python3-venv chromium chromium-driver curl) ;;
   bench) apt_pkgs+=(wrk python3-venv) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -12,7 +12,7 @@ use ca::domain::{CaName, ProfessionTable, Profile};
 use ca::issuance::{CaSigner, CertificateAuthority, Revocations};
 use ca::storage::Store;
 use der::Decode;
-use hsm_config::{HsmSigner, Token};
+use hsm_config::{HsmSealer, HsmSigner, Token};
 use x509_cert::Certificate;
 
 use crate::config::{CaConfig, IgcConfig};
@@ -123,8 +123,19 @@ impl Pki {
         Self::with(cfg, store, token)
     }
 
-    /// Same, with a store and token already open.
+    /// Same, with a store and token already open. The store is given the token's TOTP
+    /// sealing key, so that every reader of operator credentials gets the secrets opened and
+    /// the database only ever holds them sealed.
     pub fn with(cfg: &IgcConfig, store: Store, token: Token) -> Result<Pki> {
+        let label = &cfg.hsm.totp_seal_key_label;
+        let sealer = HsmSealer::new(&token, label).with_context(|| {
+            format!(
+                "TOTP sealing key {label:?} of token {:?} ([hsm] totp_seal_key_label; created by \
+                 a secret-key ceremony such as hsm-config/ceremonies/dev/10-key-ra-totp-seal.yaml)",
+                cfg.hsm.token_label
+            )
+        })?;
+        let store = store.with_sealer(Arc::new(sealer));
         let professions = Arc::new(ProfessionTable::builtin()?);
         let mut cas = Vec::new();
         for c in &cfg.cas {

@@ -66,6 +66,15 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
     );
     let root_crl = read_pem_der(&cfg.pki.root_crl, "X509 CRL")?;
     let pki = Pki::open(cfg).await?;
+    // TOTP secrets left in clear by an older version are sealed before anything serves.
+    let sealed = pki
+        .store
+        .seal_clear_totp_secrets()
+        .await
+        .context("sealing the TOTP secrets still in clear")?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed TOTP secrets found in clear");
+    }
     let mut ocsp_cas = Vec::new();
     for c in &pki.cas {
         let ca_cert = c.authority.certificate();

@@ -154,7 +154,7 @@ fn dev_setup_is_idempotent_and_never_regenerates() {
     );
     assert_success(&out, "second dev-setup");
     assert!(
-        stderr(&out).contains("0 ceremonies run, 13 reused"),
+        stderr(&out).contains("0 ceremonies run, 14 reused"),
         "{}",
         stderr(&out)
     );

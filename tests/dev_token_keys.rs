@@ -1,5 +1,6 @@
-//! Every private key of the development tokens was generated inside the
-//! token and can never leave it: read through cryptoki directly.
+//! Every private key of the development tokens, and the secret key that seals the RA's
+//! TOTP secrets, was generated inside the token and can never leave it: read through
+//! cryptoki directly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -39,6 +40,7 @@ fn private_keys_are_sensitive_and_never_extractable() {
                 "ca-personnes",
                 "ocsp-organisations",
                 "ocsp-personnes",
+                "ra-totp-seal",
                 "tsa-unit-1",
             ],
         ),
@@ -59,10 +61,15 @@ fn private_keys_are_sensitive_and_never_extractable() {
             )
             .unwrap();
         let mut labels = vec![];
-        for key in session
+        let mut keys = session
             .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
-            .unwrap()
-        {
+            .unwrap();
+        keys.extend(
+            session
+                .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
+                .unwrap(),
+        );
+        for key in keys {
             let attrs = session
                 .get_attributes(
                     key,
@@ -93,9 +100,9 @@ fn private_keys_are_sensitive_and_never_extractable() {
             labels.push(name);
         }
         labels.sort();
-        assert_eq!(labels, expected, "private keys of {label}");
+        assert_eq!(labels, expected, "private and secret keys of {label}");
         seen.extend(labels);
         session.logout().unwrap();
     }
-    assert_eq!(seen.len(), 6);
+    assert_eq!(seen.len(), 7);
 }

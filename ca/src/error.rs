@@ -163,6 +163,8 @@ pub enum Error {
     UnknownCa { name: String },
     #[error("{0}")]
     Task(String),
+    #[error("secret sealing: {0}")]
+    Sealing(#[from] crate::sealing::SealError),
 
     // ----- storage -----------------------------------------------------------------------
     #[error("unsupported database URL scheme {scheme:?} (use sqlite:// or postgres://)")]
@@ -204,6 +206,7 @@ impl Error {
             | Error::Migration(_)
             | Error::UnsupportedDatabaseUrl { .. }
             | Error::Task(_)
+            | Error::Sealing(_)
             | Error::Signer(_)
             | Error::SignerKeyMismatch { .. }
             | Error::UnknownCa { .. }

@@ -12,6 +12,7 @@ pub mod domain;
 mod error;
 pub mod issuance;
 pub mod ocsp;
+pub mod sealing;
 pub mod storage;
 pub mod verify;
 pub mod x509;

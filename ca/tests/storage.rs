@@ -3,6 +3,8 @@
 //! unless `IGC_SKIP_PG=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/sealer.rs"]
+mod sealing;
 mod support;
 
 use std::collections::BTreeSet;
@@ -31,6 +33,14 @@ struct Db {
 impl Db {
     /// A second, independent pool on the same database (another "instance").
     async fn second_store(&self) -> Store {
+        Store::connect(&self.url)
+            .await
+            .unwrap()
+            .with_sealer(sealing::sealer())
+    }
+
+    /// A store on the same database that was given no sealer.
+    async fn unsealed_store(&self) -> Store {
         Store::connect(&self.url).await.unwrap()
     }
 
@@ -44,7 +54,10 @@ impl Db {
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("ca.db").display());
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(&url)
+        .await
+        .unwrap()
+        .with_sealer(sealing::sealer());
     Db {
         store,
         url,
@@ -64,7 +77,10 @@ async fn postgres() -> Option<Db> {
         Err(e) => panic!("PostgreSQL test cluster: {e}"),
     };
     let url = pg.create_database("igc_test").unwrap();
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(&url)
+        .await
+        .unwrap()
+        .with_sealer(sealing::sealer());
     Some(Db {
         store,
         url,
@@ -116,6 +132,7 @@ on_both_backends!(
     import_jobs_report_each_line_once,
     one_time_password_opens_one_enrolment,
     administration_needs_two_administrators,
+    totp_secrets_are_sealed,
 );
 
 fn in_a_day() -> OffsetDateTime {
@@ -683,6 +700,211 @@ mod scenarios {
     /// CSV import jobs: a good line is registered and reported in one transaction, a refused
     /// line is reported alone, every line once and only by the job's operator; another
     /// instance reads the same job; old reports are forgotten when a job is created.
+    /// Issue 19, finding 4: TOTP secrets are kept sealed by the HSM key. Without a sealer
+    /// nothing is written; with one the column never holds the secret, in any encoding; a
+    /// tampered value, or one moved to another operator's row, does not open; clear values
+    /// left by an older version are sealed once, even by two instances at once.
+    pub async fn totp_secrets_are_sealed(db: &Db) {
+        use ca::sealing::SealError;
+        use ca::storage::{NewSession, SessionStage};
+        let s = &db.store;
+        let raw = db.raw().await;
+        let admin = Actor::system("test-admin").unwrap();
+        let agent = |login: &str| NewOperator {
+            login: login.parse().unwrap(),
+            display_name: "Agent".into(),
+            role: OperatorRole::Clerk,
+            order: Some(ca::domain::Order::Medecins),
+        };
+        let session = |token: &str, login: &str| NewSession {
+            token_hash: token.into(),
+            login: login.parse().unwrap(),
+            auth_method: "test".into(),
+            stage: SessionStage::Enrolment,
+            csrf_token: "c".repeat(64),
+            expires_at: in_a_day(),
+        };
+        let column = |login: &'static str| {
+            let raw = raw.clone();
+            async move {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT totp_secret FROM ra_operators WHERE login = $1",
+                )
+                .bind(login)
+                .fetch_one(&raw)
+                .await
+                .unwrap()
+            }
+        };
+        let leaks = |stored: &str, secret: &str| {
+            use base64::Engine as _;
+            let bytes = secret.as_bytes();
+            let b64 = base64::engine::general_purpose::STANDARD;
+            [
+                secret.to_owned(),
+                secret.to_lowercase(),
+                hex::encode(bytes),
+                b64.encode(bytes),
+                b64.encode(bytes).trim_end_matches('=').to_owned(),
+            ]
+            .iter()
+            .any(|enc| stored.contains(enc.as_str()))
+        };
+        const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        let second = Actor::system("test-admin-2").unwrap();
+        for login in ["agent-a", "agent-b", "agent-c"] {
+            s.create_operator(&agent(login), &admin).await.unwrap();
+            s.confirm_operator(login, "hash-1", in_a_day(), &second)
+                .await
+                .unwrap();
+        }
+
+        // No sealer: the secret is refused, and nothing (not even the session) is written.
+        let unsealed = db.unsealed_store().await;
+        let before = audit_len(s).await;
+        let err = unsealed
+            .open_session(
+                &session("t-a0", "agent-a"),
+                None,
+                Some(SECRET),
+                &clerk("agent-a"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Sealing(SealError::Unavailable(_))),
+            "{err}"
+        );
+        assert_eq!(column("agent-a").await, None);
+        assert!(s.session("t-a0").await.unwrap().is_none());
+        assert_eq!(audit_len(s).await, before);
+        let creds = s.operator_credentials("agent-a").await.unwrap().unwrap();
+        assert!(
+            creds.otp_expires_at.is_some(),
+            "one-time password not spent"
+        );
+
+        // With the sealer: sealed in the column, clear to the reader.
+        s.open_session(
+            &session("t-a1", "agent-a"),
+            None,
+            Some(SECRET),
+            &clerk("agent-a"),
+        )
+        .await
+        .unwrap();
+        let stored = column("agent-a").await.unwrap();
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        assert!(!leaks(&stored, SECRET), "{stored}");
+        let creds = s.operator_credentials("agent-a").await.unwrap().unwrap();
+        assert_eq!(creds.totp_secret.as_deref(), Some(SECRET));
+        // The same secret sealed twice reads differently (a fresh IV each time).
+        s.open_session(
+            &session("t-b1", "agent-b"),
+            None,
+            Some(SECRET),
+            &clerk("agent-b"),
+        )
+        .await
+        .unwrap();
+        assert_ne!(column("agent-b").await.unwrap(), stored);
+        // Without a sealer, a reader gets an error, never the sealed bytes as a secret.
+        assert!(matches!(
+            unsealed.operator_credentials("agent-a").await,
+            Err(Error::Sealing(SealError::Unavailable(_)))
+        ));
+        // What carries no secret still reads without a sealer.
+        assert!(unsealed.operator("agent-a").await.unwrap().is_some());
+
+        let set = |login: &'static str, value: String| {
+            let raw = raw.clone();
+            async move {
+                sqlx::query("UPDATE ra_operators SET totp_secret = $1 WHERE login = $2")
+                    .bind(value)
+                    .bind(login)
+                    .execute(&raw)
+                    .await
+                    .unwrap();
+            }
+        };
+        // Tampered: one byte of the ciphertext changed.
+        let mut bytes = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(stored.strip_prefix("sealed:v1:").unwrap())
+                .unwrap()
+        };
+        bytes[14] ^= 1;
+        set("agent-a", ca::sealing::encode_sealed(&bytes)).await;
+        let r = s.operator_credentials("agent-a").await;
+        assert!(
+            matches!(r, Err(Error::Sealing(SealError::DoesNotOpen))),
+            "{r:?}"
+        );
+        set("agent-a", "sealed:v1:AAAA".into()).await;
+        let r = s.operator_credentials("agent-a").await;
+        assert!(
+            matches!(r, Err(Error::Sealing(SealError::DoesNotOpen))),
+            "{r:?}"
+        );
+        // Moved: agent-a's sealed secret copied into agent-c's row does not open there.
+        set("agent-a", stored.clone()).await;
+        set("agent-c", stored.clone()).await;
+        let r = s.operator_credentials("agent-c").await;
+        assert!(
+            matches!(r, Err(Error::Sealing(SealError::DoesNotOpen))),
+            "{r:?}"
+        );
+        assert_eq!(
+            s.operator_credentials("agent-a")
+                .await
+                .unwrap()
+                .unwrap()
+                .totp_secret
+                .as_deref(),
+            Some(SECRET)
+        );
+
+        // Clear values left by an older version: refused to readers, sealed by the start-up
+        // migration, once, even with two instances running it at once.
+        set("agent-b", SECRET.into()).await;
+        set("agent-c", "KRSXG5CTMVRXEZLU".into()).await;
+        assert!(matches!(
+            s.operator_credentials("agent-b").await,
+            Err(Error::CorruptRow { .. })
+        ));
+        let before = audit_len(s).await;
+        let other = db.second_store().await;
+        let (n1, n2) = tokio::join!(s.seal_clear_totp_secrets(), other.seal_clear_totp_secrets());
+        assert_eq!(n1.unwrap() + n2.unwrap(), 2);
+        assert_eq!(audit_len(s).await, before + 2);
+        assert_eq!(
+            last_actions(s, 2).await,
+            ["operator.totp-sealed", "operator.totp-sealed"]
+        );
+        assert_eq!(s.seal_clear_totp_secrets().await.unwrap(), 0);
+        for (login, secret) in [("agent-b", SECRET), ("agent-c", "KRSXG5CTMVRXEZLU")] {
+            let stored = column(login).await.unwrap();
+            assert!(
+                stored.starts_with("sealed:v1:") && !leaks(&stored, secret),
+                "{stored}"
+            );
+            let creds = s.operator_credentials(login).await.unwrap().unwrap();
+            assert_eq!(creds.totp_secret.as_deref(), Some(secret));
+        }
+        // The journal names the operators, never a secret.
+        let entries = s.audit_entries(0, 10_000).await.unwrap();
+        let journal = serde_json::to_string(&entries).unwrap();
+        assert!(!leaks(&journal, SECRET) && !journal.contains("sealed:v1:"));
+        // Without a sealer there is nothing to seal with: the migration refuses.
+        set("agent-b", SECRET.into()).await;
+        assert!(unsealed.seal_clear_totp_secrets().await.is_err());
+        assert_eq!(column("agent-b").await.as_deref(), Some(SECRET));
+        raw.close().await;
+        unsealed.close().await;
+        other.close().await;
+    }
+
     pub async fn import_jobs_report_each_line_once(db: &Db) {
         use ca::storage::{ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
         let s = &db.store;

@@ -35,6 +35,10 @@ pub struct HsmConfig {
     /// before the module is loaded (when that variable is not set already).
     #[serde(default)]
     pub softhsm2_conf: Option<PathBuf>,
+    /// Label of the AES-256 key of this token that seals the RA operators' TOTP secrets
+    /// (created by a `secret-key` ceremony).
+    #[serde(default = "default_totp_seal_key_label")]
+    pub totp_seal_key_label: String,
 }
 
 fn default_module() -> PathBuf {
@@ -49,6 +53,11 @@ fn default_session_wait_ms() -> u64 {
 fn default_retry_interval_ms() -> u64 {
     250
 }
+/// Label of the TOTP sealing key of the development ceremonies.
+pub const DEFAULT_TOTP_SEAL_KEY_LABEL: &str = "ra-totp-seal";
+fn default_totp_seal_key_label() -> String {
+    DEFAULT_TOTP_SEAL_KEY_LABEL.to_owned()
+}
 
 impl HsmConfig {
     /// A configuration with defaults for everything but the token and PIN file.
@@ -61,6 +70,7 @@ impl HsmConfig {
             session_wait_ms: default_session_wait_ms(),
             retry_interval_ms: default_retry_interval_ms(),
             softhsm2_conf: None,
+            totp_seal_key_label: default_totp_seal_key_label(),
         }
     }
 
@@ -69,6 +79,11 @@ impl HsmConfig {
         if self.token_label.is_empty() || self.token_label.len() > 32 {
             return Err(Error::Config(
                 "hsm.token_label must be 1 to 32 bytes (PKCS#11 label size)".into(),
+            ));
+        }
+        if self.totp_seal_key_label.is_empty() || self.totp_seal_key_label.len() > 64 {
+            return Err(Error::Config(
+                "hsm.totp_seal_key_label must be 1 to 64 bytes".into(),
             ));
         }
         if self.max_sessions == 0 || self.max_sessions > 1024 {

@@ -3,6 +3,7 @@
 //! - [`token`]: a loaded module, a logged-in token, a bounded session pool
 //!   with recovery after the token goes away;
 //! - [`keys`]: key generation inside the token, public-key export;
+//! - [`sealer`]: AES-256-GCM sealing with a key that never leaves the token;
 //! - [`signer`]: one signer adapter for rcgen and the RustCrypto builders;
 //! - [`ceremony`]: the key-ceremony engine (one YAML file per ceremony).
 #![forbid(unsafe_code)]
@@ -11,12 +12,14 @@ pub mod ceremony;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod sealer;
 pub mod signer;
 pub mod token;
 
 pub use config::HsmConfig;
 pub use error::{Error, Result};
 pub use keys::{KeyInfo, KeySpec};
+pub use sealer::HsmSealer;
 pub use signer::{HsmSignature, HsmSigner, SignatureScheme};
 pub use token::{Module, PoolOptions, Token};
 

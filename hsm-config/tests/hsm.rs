@@ -226,3 +226,76 @@ fn async_callers_share_a_small_pool() {
         }
     });
 }
+
+/// The TOTP sealing key: AES-256-GCM in the token, a fresh IV per seal, the associated data
+/// bound, any change refused as "does not open" (not as an unavailable token), and a
+/// key that could leave the token refused.
+#[test]
+fn sealing_key_seals_and_refuses_what_was_changed() {
+    use ca::sealing::{SealError, SecretSealer};
+    use hsm_config::cryptoki::mechanism::Mechanism;
+    use hsm_config::cryptoki::object::{Attribute, KeyType, ObjectClass};
+    use hsm_config::sealer::{generate_sealing_key, IV_LEN, TAG_LEN};
+    use hsm_config::HsmSealer;
+
+    let token = common::token("sealing", PoolOptions::default());
+    assert!(matches!(
+        HsmSealer::new(&token, "seal"),
+        Err(hsm_config::Error::KeyNotFound(_))
+    ));
+    generate_sealing_key(&token, "seal").unwrap();
+    assert!(matches!(
+        generate_sealing_key(&token, "seal"),
+        Err(hsm_config::Error::KeyExists(_))
+    ));
+    let sealer = HsmSealer::new(&token, "seal").unwrap();
+    let secret = b"JBSWY3DPEHPK3PXP";
+    let a = sealer.seal(secret, b"login-a").unwrap();
+    let b = sealer.seal(secret, b"login-a").unwrap();
+    assert_eq!(a.len(), IV_LEN + secret.len() + TAG_LEN);
+    assert_ne!(a[..IV_LEN], b[..IV_LEN], "a fresh IV each time");
+    assert!(!a.windows(secret.len()).any(|w| w == secret));
+    assert_eq!(sealer.open(&a, b"login-a").unwrap(), secret);
+    assert_eq!(sealer.open(&a, b"login-b"), Err(SealError::DoesNotOpen));
+    for i in [0, IV_LEN, a.len() - 1] {
+        let mut t = a.clone();
+        t[i] ^= 0x80;
+        assert_eq!(
+            sealer.open(&t, b"login-a"),
+            Err(SealError::DoesNotOpen),
+            "byte {i}"
+        );
+    }
+    assert_eq!(
+        sealer.open(&a[..IV_LEN + TAG_LEN - 1], b"login-a"),
+        Err(SealError::DoesNotOpen)
+    );
+    // After the refusals, what is intact still opens.
+    assert_eq!(sealer.open(&b, b"login-a").unwrap(), secret);
+
+    // An AES key that may be extracted is no sealing key.
+    token
+        .with_session(|s| {
+            s.generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                    Attribute::Label(b"weak".to_vec()),
+                ],
+            )
+        })
+        .unwrap();
+    let err = HsmSealer::new(&token, "weak").unwrap_err().to_string();
+    assert!(
+        err.contains("CKA_EXTRACTABLE") && err.contains("CKA_SENSITIVE"),
+        "{err}"
+    );
+}

@@ -35,6 +35,7 @@ mod operators;
 mod registry;
 mod requests;
 mod tokens;
+mod totp;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub use operators::{
 };
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 pub use tokens::TimestampTokenRecord;
+pub use totp::totp_secret_aad;
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals the secrets the store keeps (TOTP secrets); none = such secrets are refused.
+    sealer: Option<crate::sealing::SharedSealer>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -145,7 +149,11 @@ impl Store {
             .connect_with(connect_options)
             .await?;
 
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            sealer: None,
+        };
         if options.migrate {
             store.migrate().await?;
         }
@@ -157,6 +165,16 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// The same store, sealing the secrets it keeps (TOTP secrets) with `sealer`. A store
+    /// without one refuses to write or read such a secret rather than keep it in clear.
+    pub fn with_sealer(
+        mut self,
+        sealer: std::sync::Arc<dyn crate::sealing::SecretSealer>,
+    ) -> Store {
+        self.sealer = Some(crate::sealing::SharedSealer(sealer));
+        self
     }
 
     pub fn backend(&self) -> Backend {

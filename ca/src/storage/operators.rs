@@ -142,6 +142,7 @@ pub struct Operator {
 pub struct OperatorCredentials {
     pub operator: Operator,
     pub password_hash: String,
+    /// In clear (opened by the store's sealer); the database holds it sealed only.
     pub totp_secret: Option<String>,
     pub last_totp_step: Option<i64>,
     pub failed_logins: i64,
@@ -266,7 +267,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
     })
 }
 
-fn operator_object(login: &str) -> String {
+pub(super) fn operator_object(login: &str) -> String {
     let clean: String = login
         .chars()
         .filter(|c| !c.is_control())
@@ -526,7 +527,20 @@ impl Store {
             .await?)
     }
 
+    /// An operator's credentials, the TOTP secret opened (in clear, in memory only).
     pub async fn operator_credentials(&self, login: &str) -> Result<Option<OperatorCredentials>> {
+        let Some(mut creds) = self.stored_credentials(login).await? else {
+            return Ok(None);
+        };
+        if let Some(stored) = creds.totp_secret.take() {
+            let login = creds.operator.login.as_str();
+            creds.totp_secret = Some(self.open_totp_secret(login, &stored).await?);
+        }
+        Ok(Some(creds))
+    }
+
+    /// The credentials as stored (the TOTP secret sealed).
+    async fn stored_credentials(&self, login: &str) -> Result<Option<OperatorCredentials>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{SELECT_OPERATORS} WHERE login = $1"
         )))
@@ -537,7 +551,7 @@ impl Store {
     }
 
     pub async fn operator(&self, login: &str) -> Result<Option<Operator>> {
-        Ok(self.operator_credentials(login).await?.map(|c| c.operator))
+        Ok(self.stored_credentials(login).await?.map(|c| c.operator))
     }
 
     /// Every operator, by login.
@@ -601,6 +615,11 @@ impl Store {
         actor: &Actor,
     ) -> Result<()> {
         let login = session.login.as_str();
+        // Sealed before the transaction: an HSM call never holds the write lock.
+        let new_totp_secret = match new_totp_secret {
+            Some(secret) => Some(self.seal_totp_secret(login, secret).await?),
+            None => None,
+        };
         let at = db_time(now())?;
         let spends_otp = i64::from(session.stage == SessionStage::Enrolment);
         let mut tx = self.begin_write().await?;
@@ -625,7 +644,7 @@ impl Store {
                  spent or expired",
             ));
         }
-        if let Some(secret) = new_totp_secret {
+        if let Some(secret) = &new_totp_secret {
             sqlx::query(
                 "UPDATE ra_operators SET totp_secret = $1 WHERE login = $2 AND totp_enrolled = 0",
             )

@@ -42,7 +42,17 @@ pub struct Pki {
     pub orgs_pem: PathBuf,
     pub orgs_signer: HsmSigner,
     pub token: Token,
+    /// Seals the RA operators' TOTP secrets (an AES-256 key of the token).
+    pub sealer: hsm_config::HsmSealer,
     _keep: tempfile::TempDir,
+}
+
+/// A store on `url` that seals TOTP secrets with the test token's key, as `igc` wires it.
+pub async fn sealed_store(url: &str) -> Store {
+    Store::connect(url)
+        .await
+        .unwrap()
+        .with_sealer(std::sync::Arc::new(pki().sealer.clone()))
 }
 
 pub fn pki() -> &'static Pki {
@@ -91,6 +101,8 @@ fn build_pki() -> Pki {
     generate_key(&token, KeySpec::EcP384, "root").unwrap();
     generate_key(&token, KeySpec::EcP256, "ca-personnes").unwrap();
     generate_key(&token, KeySpec::EcP384, "ca-organisations").unwrap();
+    hsm_config::sealer::generate_sealing_key(&token, "ra-totp-seal").unwrap();
+    let sealer = hsm_config::HsmSealer::new(&token, "ra-totp-seal").unwrap();
     let root_signer = HsmSigner::new(&token, "root").unwrap();
     let personnes_signer = HsmSigner::new(&token, "ca-personnes").unwrap();
     let orgs_signer = HsmSigner::new(&token, "ca-organisations").unwrap();
@@ -152,6 +164,7 @@ fn build_pki() -> Pki {
         personnes_signer,
         orgs,
         orgs_signer,
+        sealer,
         token,
         _keep: keep,
     }
@@ -184,14 +197,14 @@ impl Db {
 
     /// Another pool on the same database (a second instance).
     pub async fn second_store(&self) -> Store {
-        Store::connect(&self.url).await.unwrap()
+        sealed_store(&self.url).await
     }
 }
 
 pub async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("ca.db").display());
-    let store = Store::connect(&url).await.unwrap();
+    let store = sealed_store(&url).await;
     Db {
         store,
         url,
@@ -211,7 +224,7 @@ pub async fn postgres() -> Option<Db> {
         Err(e) => panic!("PostgreSQL test cluster: {e}"),
     };
     let url = pg.create_database("igc_test").unwrap();
-    let store = Store::connect(&url).await.unwrap();
+    let store = sealed_store(&url).await;
     Some(Db {
         store,
         url,

@@ -31,6 +31,7 @@ use x509_cert::Certificate;
 use crate::config::{read_pin_file, write_secret_file};
 use crate::error::{Error, Result};
 use crate::keys::{generate_key, public_key, KeyInfo};
+use crate::sealer::generate_sealing_key;
 use crate::signer::{HsmSignature, HsmSigner, SignatureScheme};
 use crate::token::{Module, PoolOptions, Token};
 use ca::verify;
@@ -172,6 +173,12 @@ impl Ceremony {
                 Plan::Key {
                     pin: resolve_pin(&s.token)?,
                     csr_subject,
+                }
+            }
+            CeremonySpec::SecretKey(s) => {
+                check_label("key.label", &s.key.label)?;
+                Plan::SecretKey {
+                    pin: resolve_pin(&s.token)?,
                 }
             }
             CeremonySpec::Cert(s) => {
@@ -373,6 +380,9 @@ enum Plan {
         pin: AuthPin,
         csr_subject: Option<Name>,
     },
+    SecretKey {
+        pin: AuthPin,
+    },
     Cert {
         issuer: LoadedIssuer,
         params: Box<profiles::InfraCertParams>,
@@ -451,7 +461,8 @@ pub struct TranscriptKey {
     pub spec: String,
     /// Whether the ceremony created it.
     pub created: bool,
-    /// SHA-256 of the DER SubjectPublicKeyInfo, hex.
+    /// SHA-256 of the DER SubjectPublicKeyInfo, hex (none for a secret key).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub spki_sha256: String,
 }
 
@@ -680,6 +691,23 @@ impl Prepared {
                     });
                     rec.write(&out.path, "csr", pem.as_bytes(), false)?;
                 }
+            }
+            (CeremonySpec::SecretKey(s), Plan::SecretKey { pin }) => {
+                let token = open(&module, &s.token.label, pin, progress)?;
+                progress(&format!(
+                    "generating secret key {} ({}) inside the token",
+                    s.key.label,
+                    s.key.spec.name()
+                ));
+                generate_sealing_key(&token, &s.key.label)?;
+                progress("checked: sensitive, never extractable, encrypt and decrypt only");
+                rec.keys.push(TranscriptKey {
+                    token: s.token.label.clone(),
+                    label: s.key.label.clone(),
+                    spec: s.key.spec.name().to_owned(),
+                    created: true,
+                    spki_sha256: String::new(),
+                });
             }
             (CeremonySpec::Cert(s), Plan::Cert { issuer, params }) => {
                 let token = open(&module, &s.issuer.token.label, issuer.pin.clone(), progress)?;

@@ -23,6 +23,8 @@ pub enum CeremonySpec {
     Intermediate(IntermediateSpec),
     /// New key (OCSP signer, TSA unit, …): public key and/or CSR out.
     Key(KeySpecCeremony),
+    /// New secret key that never leaves the token (the RA's TOTP sealing key).
+    SecretKey(SecretKeyCeremony),
     /// Infrastructure certificate for an existing public key, signed by a sub-CA.
     Cert(CertSpec),
     /// The root's CRL (ARL) covering its sub-CAs.
@@ -39,6 +41,7 @@ impl CeremonySpec {
             CeremonySpec::Root(_) => "root",
             CeremonySpec::Intermediate(_) => "intermediate",
             CeremonySpec::Key(_) => "key",
+            CeremonySpec::SecretKey(_) => "secret-key",
             CeremonySpec::Cert(_) => "cert",
             CeremonySpec::Crl(_) => "crl",
             CeremonySpec::RaAdministrators(_) => "ra-administrators",
@@ -52,6 +55,7 @@ impl CeremonySpec {
             CeremonySpec::Root(s) => s.common(),
             CeremonySpec::Intermediate(s) => s.common(),
             CeremonySpec::Key(s) => s.common(),
+            CeremonySpec::SecretKey(s) => s.common(),
             CeremonySpec::Cert(s) => s.common(),
             CeremonySpec::Crl(s) => s.common(),
             CeremonySpec::RaAdministrators(s) => s.common(),
@@ -233,6 +237,44 @@ ceremony_struct! {
         /// Output CSR signed by the new key (proof of possession).
         #[serde(default)]
         pub csr: Option<CsrOut>,
+    }
+}
+
+ceremony_struct! {
+    /// `ceremony: secret-key`.
+    pub struct SecretKeyCeremony {
+        /// Token where the key is created.
+        pub token: TokenRef,
+        /// The key to create.
+        pub key: NewSecretKey,
+    }
+}
+
+/// A secret key to create.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSecretKey {
+    /// Label of the key in the token (must be new).
+    pub label: String,
+    /// Key type and size.
+    pub spec: SecretKeyType,
+}
+
+/// Secret key types a `secret-key` ceremony creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretKeyType {
+    /// AES-256, used with AES-GCM (sealing).
+    #[serde(rename = "aes-256")]
+    Aes256,
+}
+
+impl SecretKeyType {
+    /// The name as written in ceremony files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecretKeyType::Aes256 => "aes-256",
+        }
     }
 }
 
