@@ -95,6 +95,12 @@ pub enum Error {
     },
     #[error("{actor} filed certificate request {id} and cannot also decide it (four eyes)")]
     SelfApproval { id: i64, actor: String },
+    /// An operator's password, TOTP code, session or certificate was not accepted.
+    #[error("operator {login}: authentication refused: {why}")]
+    AuthenticationRefused { login: String, why: String },
+    /// An authenticated operator's role or scope does not allow the action.
+    #[error("operator {actor} is not allowed to do this: {reason}")]
+    NotPermitted { actor: String, reason: String },
     #[error("certificate does not match request {id}: {reason}")]
     RequestMismatch { id: i64, reason: String },
     #[error(
@@ -217,6 +223,8 @@ impl Error {
             | Error::RequestNotFound { .. }
             | Error::RequestNotInState { .. }
             | Error::SelfApproval { .. }
+            | Error::AuthenticationRefused { .. }
+            | Error::NotPermitted { .. }
             | Error::RequestMismatch { .. }
             | Error::CertificateNotFound { .. }
             | Error::AlreadyRevoked { .. }
