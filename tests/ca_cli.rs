@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    assert_success, http_get, igc, pkilint_errors, rpps, stderr, stdout, tool, use_database,
-    wait_until, DevPki, Server,
+    assert_success, cli_operators, db_url, http_get, igc, igc_with_credentials, pkilint_errors,
+    rpps, stderr, stdout, tool, use_database, wait_until, CliOperator, DevPki, Server,
 };
 
 /// The dev configuration, made quick to follow changes made by other processes.
@@ -38,6 +38,9 @@ fn fast_polling(pki: &DevPki) {
 struct Ctx {
     pki: DevPki,
     server: Server,
+    /// A clerk and an approver of the Ordre des médecins, who authenticate on the CLI.
+    clerk: CliOperator,
+    approver: CliOperator,
 }
 
 impl Ctx {
@@ -48,7 +51,46 @@ impl Ctx {
         }
         fast_polling(&pki);
         let server = Server::start(pki.dir.path());
-        Ctx { pki, server }
+        let mut ops = cli_operators(
+            &db_url(&pki),
+            &[
+                ("clerk-a", "clerk", Some("medecins")),
+                ("approb-b", "approver", Some("medecins")),
+            ],
+        )
+        .into_iter();
+        let (clerk, approver) = (ops.next().unwrap(), ops.next().unwrap());
+        Ctx {
+            pki,
+            server,
+            clerk,
+            approver,
+        }
+    }
+
+    /// `igc` with the clerk's credentials on descriptor 3 and the approver's on 4; `used`
+    /// false for a command expected to be refused before anybody authenticates.
+    fn igc_as_operators(&self, args: &[&str], used: bool) -> std::process::Output {
+        let creds = if used {
+            [self.clerk.credentials(), self.approver.credentials()]
+        } else {
+            [
+                self.clerk.credentials_not_used(),
+                self.approver.credentials_not_used(),
+            ]
+        };
+        let mut args = args.to_vec();
+        args.extend([
+            "--actor",
+            "clerk-a",
+            "--actor-credentials-fd",
+            "3",
+            "--approver",
+            "approb-b",
+            "--approver-credentials-fd",
+            "4",
+        ]);
+        igc_with_credentials(self.dir(), &args, &creds)
     }
 
     fn dir(&self) -> &Path {
@@ -108,23 +150,22 @@ impl Ctx {
     fn issue(&self, idnat: &str, profile: &str, key: &str) -> (serde_json::Value, PathBuf) {
         let csr = self.csr(&format!("{idnat}-{profile}"), key);
         let out_path = self.dir().join(format!("{idnat}-{profile}.pem"));
-        let out = self.igc(&[
-            "cert",
-            "issue",
-            "--idnat",
-            idnat,
-            "--profile",
-            profile,
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            out_path.to_str().unwrap(),
-            "--actor",
-            "clerk-a",
-            "--approver",
-            "clerk-b",
-            "--json",
-        ]);
+        let out = self.igc_as_operators(
+            &[
+                "cert",
+                "issue",
+                "--idnat",
+                idnat,
+                "--profile",
+                profile,
+                "--csr",
+                csr.to_str().unwrap(),
+                "--out",
+                out_path.to_str().unwrap(),
+                "--json",
+            ],
+            true,
+        );
         assert_success(&out, "cert issue");
         (serde_json::from_slice(&out.stdout).unwrap(), out_path)
     }
@@ -263,20 +304,22 @@ fn lifecycle(db: Option<&str>) {
         (unknown.as_str(), &good_csr, "professional"),
         (bad_luhn.as_str(), &good_csr, "check digit"),
     ] {
-        let out = ctx.igc(&[
-            "cert",
-            "issue",
-            "--idnat",
-            who,
-            "--profile",
-            "auth",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            "never.pem",
-            "--approver",
-            "clerk-b",
-        ]);
+        // Refused before the operators' credentials are checked (not consumed).
+        let out = ctx.igc_as_operators(
+            &[
+                "cert",
+                "issue",
+                "--idnat",
+                who,
+                "--profile",
+                "auth",
+                "--csr",
+                csr.to_str().unwrap(),
+                "--out",
+                "never.pem",
+            ],
+            false,
+        );
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(
             stderr(&out).contains(expect),

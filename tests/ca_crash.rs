@@ -10,14 +10,20 @@ mod common;
 mod pg;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{assert_success, igc, rpps, tool, use_database, DevPki, IGC};
+use common::{
+    assert_success, cli_operators, igc, igc_command_with_credentials, igc_with_credentials, rpps,
+    tool, use_database, DevPki,
+};
 use der::{Decode, Encode};
 
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 8;
+/// Pairs of operators (clerk, approver) who authenticate with password + TOTP: each one's
+/// codes are accepted once, three in any 30 s, so the issuances are spread over several.
+const PAIRS: usize = ROUNDS * PER_ROUND / 3 + 1;
 
 fn scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
@@ -63,31 +69,57 @@ fn scenario(pki: &DevPki, db_url: &str) {
         );
         assert_success(&out, "openssl req");
     }
+    let logins: Vec<(String, String)> = (0..PAIRS)
+        .map(|k| (format!("clerk-{k}"), format!("approb-{k}")))
+        .collect();
+    let specs: Vec<(&str, &str, Option<&str>)> = logins
+        .iter()
+        .flat_map(|(c, a)| {
+            [
+                (c.as_str(), "clerk", Some("medecins")),
+                (a.as_str(), "approver", Some("medecins")),
+            ]
+        })
+        .collect();
+    let operators = cli_operators(db_url, &specs);
+    let pair = |i: usize| (&operators[2 * (i % PAIRS)], &operators[2 * (i % PAIRS) + 1]);
     let mut killed = 0;
     for round in 0..ROUNDS {
         let mut children = Vec::new();
         for j in 0..PER_ROUND {
             let i = round * PER_ROUND + j;
-            let mut child = Command::new(IGC)
-                .current_dir(d)
-                .env("SOFTHSM2_CONF", d.join("var/hsm/softhsm2.conf"))
-                .env("RUST_LOG", "warn,hsm_config=debug")
-                .args([
+            let (clerk, approver) = pair(i);
+            let (profile, csr, pem) = (
+                ["auth", "sign", "conf"][i % 3],
+                format!("{i}.csr"),
+                format!("{i}.pem"),
+            );
+            let (mut cmd, credential_files) = igc_command_with_credentials(
+                d,
+                &[
                     "cert",
                     "issue",
                     "--idnat",
                     &idnat,
                     "--profile",
-                    ["auth", "sign", "conf"][i % 3],
+                    profile,
                     "--csr",
-                    &format!("{i}.csr"),
+                    &csr,
                     "--out",
-                    &format!("{i}.pem"),
+                    &pem,
                     "--actor",
-                    "clerk-a",
+                    &clerk.login,
+                    "--actor-credentials-fd",
+                    "3",
                     "--approver",
-                    "clerk-b",
-                ])
+                    &approver.login,
+                    "--approver-credentials-fd",
+                    "4",
+                ],
+                &[clerk.credentials(), approver.credentials()],
+            );
+            let mut child = cmd
+                .env("RUST_LOG", "warn,hsm_config=debug")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -124,6 +156,7 @@ fn scenario(pki: &DevPki, db_url: &str) {
                     }
                 }
                 let status = child.wait().unwrap();
+                drop(credential_files);
                 let log = log.join().unwrap();
                 // Concurrent processes sharing the token and the database all succeed.
                 assert!(
@@ -165,7 +198,8 @@ fn scenario(pki: &DevPki, db_url: &str) {
         ],
     );
     assert_success(&out, "openssl req");
-    let out = igc(
+    let (clerk, approver) = pair(0);
+    let out = igc_with_credentials(
         d,
         &[
             "cert",
@@ -178,9 +212,16 @@ fn scenario(pki: &DevPki, db_url: &str) {
             "after.csr",
             "--out",
             "after.pem",
+            "--actor",
+            &clerk.login,
+            "--actor-credentials-fd",
+            "3",
             "--approver",
-            "clerk-b",
+            &approver.login,
+            "--approver-credentials-fd",
+            "4",
         ],
+        &[clerk.credentials(), approver.credentials()],
     );
     assert_success(&out, "issue after crashes");
     let cert = x509_cert::Certificate::from_der(

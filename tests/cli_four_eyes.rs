@@ -1,106 +1,355 @@
 //! Issue 19, finding 3: the CLI's four eyes are not self-declared. Every operator named on
-//! `igc cert issue` must authenticate; the attack is made as an attacker would, with the real
-//! `igc` binary.
+//! `igc cert issue` authenticates (password + TOTP, here on file descriptors as a script
+//! gives them) and must hold the role the action needs in the professional's Order. Each
+//! attempt is made as an attacker would, with the real `igc` binary; each refused attempt
+//! exits 1 with a clear message and writes nothing: no request, no certificate, no journal
+//! entry — except the journaled refusal of a failed authentication (one `auth.login` denied
+//! entry, as the portal writes), which is checked to be the only addition.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{assert_success, igc, rpps, stderr, tool, DevPki};
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{
+    assert_success, cli_operators, db_url, igc, igc_with_credentials, rpps, stderr, tool,
+    CliOperator, DevPki,
+};
 
 /// Rows of the request and certificate tables, and the journal's head.
-fn written(pki: &DevPki) -> (i64, i64, i64) {
-    let url = format!("sqlite://{}", pki.path("var/igc.sqlite").display());
-    common::with_db(&url, |pool| async move {
-        let q = |sql: &'static str| {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>(sql)
+#[derive(Debug, PartialEq, Eq)]
+struct Written {
+    requests: i64,
+    certificates: i64,
+    journal_head: u64,
+}
+
+struct Scene {
+    pki: DevPki,
+    db: String,
+    idnat: String,
+    csr: PathBuf,
+    clerk: CliOperator,
+    approver: CliOperator,
+    pharmacist_approver: CliOperator,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let pki = DevPki::new();
+        let d = pki.dir.path();
+        let rpps = rpps(1_000_777_001);
+        let out = igc(
+            d,
+            &[
+                "professional",
+                "add",
+                "--rpps",
+                &rpps,
+                "--surname",
+                "DURAND",
+                "--given-name",
+                "Paul",
+                "--profession",
+                "10",
+                "--document-number",
+                "X4RTBPFW4",
+            ],
+        );
+        assert_success(&out, "professional add");
+        let csr = d.join("auth.csr");
+        let out = tool(
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-nodes",
+                "-subj",
+                "/CN=ignored",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-keyout",
+                d.join("auth.key").to_str().unwrap(),
+                "-out",
+                csr.to_str().unwrap(),
+            ],
+        );
+        assert_success(&out, "openssl req");
+        let db = db_url(&pki);
+        let mut ops = cli_operators(
+            &db,
+            &[
+                ("clerk-a", "clerk", Some("medecins")),
+                ("approb-b", "approver", Some("medecins")),
+                ("approb-pharma", "approver", Some("pharmaciens")),
+            ],
+        )
+        .into_iter();
+        Scene {
+            pki,
+            db,
+            idnat: format!("8{rpps}"),
+            csr,
+            clerk: ops.next().unwrap(),
+            approver: ops.next().unwrap(),
+            pharmacist_approver: ops.next().unwrap(),
+        }
+    }
+
+    fn written(&self) -> Written {
+        common::with_db(&self.db, |pool| async move {
+            let count = |table: &'static str| {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM {table}"
+                    )))
                     .fetch_one(&pool)
                     .await
                     .unwrap()
+                }
+            };
+            let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            Written {
+                requests: count("certificate_requests").await,
+                certificates: count("certificates").await,
+                journal_head: u64::try_from(head).unwrap(),
             }
-        };
-        (
-            q("SELECT COUNT(*) FROM certificate_requests").await,
-            q("SELECT COUNT(*) FROM certificates").await,
-            q("SELECT COALESCE(MAX(seq), 0) FROM audit_log").await,
-        )
-    })
-}
+        })
+    }
 
-/// The attack of the finding: two invented names on the command line, nobody authenticated.
-#[test]
-fn invented_operators_issue_nothing() {
-    let pki = DevPki::new();
-    let d = pki.dir.path();
-    let rpps = rpps(1_000_777_001);
-    let out = igc(
-        d,
-        &[
-            "professional",
-            "add",
-            "--rpps",
-            &rpps,
-            "--surname",
-            "DURAND",
-            "--given-name",
-            "Paul",
-            "--profession",
-            "10",
-            "--document-number",
-            "X4RTBPFW4",
-        ],
-    );
-    assert_success(&out, "professional add");
-    let csr = d.join("auth.csr");
-    let out = tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-nodes",
-            "-subj",
-            "/CN=ignored",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-keyout",
-            d.join("auth.key").to_str().unwrap(),
-            "-out",
-            csr.to_str().unwrap(),
-        ],
-    );
-    assert_success(&out, "openssl req");
-    let before = written(&pki);
-    let idnat = format!("8{rpps}");
-    let out = igc(
-        d,
-        &[
+    /// Journal entries after `seq`: (actor, auth method, action, outcome, reason).
+    fn journal_after(&self, seq: u64) -> Vec<(String, String, String, String, String)> {
+        let db = self.db.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let store = ca::storage::Store::connect(&db).await.unwrap();
+            let entries = store.audit_entries(seq, 100).await.unwrap();
+            store.close().await;
+            entries
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.actor,
+                        e.auth_method,
+                        e.action,
+                        e.outcome.to_string(),
+                        e.details["reason"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    fn issue_args<'a>(&'a self, actor: &'a str, approver: &'a str, out: &'a str) -> Vec<&'a str> {
+        vec![
             "cert",
             "issue",
             "--idnat",
-            &idnat,
+            &self.idnat,
             "--profile",
             "auth",
             "--csr",
-            csr.to_str().unwrap(),
+            self.csr.to_str().unwrap(),
             "--out",
-            "never.pem",
+            out,
             "--actor",
-            "mallory",
+            actor,
             "--approver",
-            "mallory-bis",
-        ],
+            approver,
+        ]
+    }
+
+    /// `igc cert issue` with both operators' credentials on descriptors 3 and 4.
+    fn issue(&self, actor: &str, approver: &str, creds: [String; 2], out: &str) -> Output {
+        let mut args = self.issue_args(actor, approver, out);
+        args.extend([
+            "--actor-credentials-fd",
+            "3",
+            "--approver-credentials-fd",
+            "4",
+        ]);
+        igc_with_credentials(self.pki.dir.path(), &args, &creds)
+    }
+
+    fn assert_refused(&self, out: &Output, expect: &str, what: &str) {
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: expected exit 1 (refused)\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        );
+        assert!(
+            stderr(out).contains(expect),
+            "{what}: expected {expect:?} in: {}",
+            stderr(out)
+        );
+        assert!(
+            !self.pki.path("never.pem").exists(),
+            "{what}: a certificate was written"
+        );
+    }
+}
+
+/// The attack of the finding: two invented names on the command line, nobody authenticated.
+/// Before the fix this issued a certificate.
+#[test]
+fn invented_operators_issue_nothing() {
+    let s = Scene::new();
+    let before = s.written();
+    let out = igc(
+        s.pki.dir.path(),
+        &s.issue_args("mallory", "mallory-bis", "never.pem"),
+    );
+    s.assert_refused(&out, "no terminal", "invented --actor/--approver");
+    assert_eq!(s.written(), before, "invented names wrote something");
+    // Even named after real operators, without their credentials nothing happens.
+    let out = igc(
+        s.pki.dir.path(),
+        &s.issue_args("clerk-a", "approb-b", "never.pem"),
+    );
+    s.assert_refused(&out, "no terminal", "no terminal, no descriptor");
+    assert_eq!(s.written(), before, "missing credentials wrote something");
+}
+
+#[test]
+fn cli_issue_refusals_write_nothing() {
+    let s = Scene::new();
+
+    // 1. The approver's TOTP code is wrong: refused; the only write is the journaled
+    //    authentication refusal (as the portal journals a refused login).
+    let before = s.written();
+    let out = s.issue(
+        "clerk-a",
+        "approb-b",
+        [s.clerk.credentials(), s.approver.credentials_wrong_totp()],
+        "never.pem",
+    );
+    s.assert_refused(
+        &out,
+        "authentication refused",
+        "wrong TOTP for the approver",
+    );
+    let after = s.written();
+    assert_eq!(
+        (after.requests, after.certificates),
+        (before.requests, before.certificates)
     );
     assert_eq!(
-        out.status.code(),
-        Some(1),
-        "invented --actor/--approver: expected exit 1 (refused)\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr(&out)
+        s.journal_after(before.journal_head),
+        vec![(
+            "approb-b".to_owned(),
+            "cli:password+totp".to_owned(),
+            "auth.login".to_owned(),
+            "denied".to_owned(),
+            "bad-totp".to_owned()
+        )],
+        "a wrong TOTP code must add exactly one journaled authentication refusal"
     );
-    assert!(stderr(&out).contains("no terminal"), "{}", stderr(&out));
-    assert!(!pki.path("never.pem").exists(), "a certificate was written");
-    assert_eq!(written(&pki), before, "invented names wrote something");
+
+    // 2. The approver is the actor: refused before anything is read or written.
+    let before = s.written();
+    let out = s.issue(
+        "approb-b",
+        "approb-b",
+        [
+            s.approver.credentials_not_used(),
+            s.approver.credentials_not_used(),
+        ],
+        "never.pem",
+    );
+    s.assert_refused(&out, "four eyes", "approver = actor");
+    assert_eq!(s.written(), before, "approver = actor wrote something");
+
+    // 3. The approver, authenticated, approves for another Order: refused, nothing written.
+    let before = s.written();
+    let out = s.issue(
+        "clerk-a",
+        "approb-pharma",
+        [s.clerk.credentials(), s.pharmacist_approver.credentials()],
+        "never.pem",
+    );
+    s.assert_refused(
+        &out,
+        "outside the operator's scope",
+        "approver of another Order",
+    );
+    assert_eq!(
+        s.written(),
+        before,
+        "an approver of another Order wrote something"
+    );
+
+    // 4. Neither a terminal nor a descriptor: refused, nothing written.
+    let out = igc(
+        s.pki.dir.path(),
+        &s.issue_args("clerk-a", "approb-b", "never.pem"),
+    );
+    s.assert_refused(&out, "no terminal", "no terminal, no descriptor");
+    assert_eq!(s.written(), before, "missing credentials wrote something");
+
+    // 5. A clerk cannot approve, even when both authenticate.
+    let out = s.issue(
+        "approb-b",
+        "clerk-a",
+        [s.approver.credentials(), s.clerk.credentials()],
+        "never.pem",
+    );
+    s.assert_refused(&out, "may not approve", "a clerk as approver");
+    assert_eq!(s.written(), before, "a clerk as approver wrote something");
+
+    // The right operators, authenticated: issued, each journaled under their login with
+    // how they authenticated.
+    let out = s.issue(
+        "clerk-a",
+        "approb-b",
+        [s.clerk.credentials(), s.approver.credentials_ahead()],
+        "issued.pem",
+    );
+    assert_success(&out, "cert issue by clerk-a and approb-b");
+    let after = s.written();
+    assert_eq!(
+        (after.requests, after.certificates),
+        (before.requests + 1, before.certificates + 1)
+    );
+    let journal = s.journal_after(before.journal_head);
+    let who = |action: &str| {
+        journal
+            .iter()
+            .find(|e| e.2 == action)
+            .map(|e| (e.0.as_str(), e.1.as_str()))
+    };
+    assert_eq!(who("request.file"), Some(("clerk-a", "cli:password+totp")));
+    assert_eq!(
+        who("request.approve"),
+        Some(("approb-b", "cli:password+totp"))
+    );
+
+    // The approver's code again: a replay, refused and journaled.
+    let before = s.written();
+    let out = s.issue(
+        "clerk-a",
+        "approb-b",
+        [s.clerk.credentials(), s.approver.last_credentials()],
+        "never.pem",
+    );
+    s.assert_refused(&out, "already been used", "replayed TOTP code");
+    let after = s.written();
+    assert_eq!(
+        (after.requests, after.certificates),
+        (before.requests, before.certificates)
+    );
+    let journal = s.journal_after(before.journal_head);
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0].4, "totp-replay");
 }

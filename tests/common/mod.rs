@@ -520,3 +520,220 @@ pub fn with_db<T, F: std::future::Future<Output = T>>(
         out
     })
 }
+
+// ----- operators who authenticate on the command line ---------------------------------------
+
+/// The password of every operator made by [`cli_operators`].
+pub const CLI_PASSWORD: &str = "un mot de passe d'opérateur assez long";
+
+/// The database URL of a development PKI's `var/igc.toml` (SQLite paths are relative to it).
+pub fn db_url(pki: &DevPki) -> String {
+    let text = std::fs::read_to_string(pki.path("var/igc.toml")).unwrap();
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("[database] url in var/igc.toml")
+        .to_owned();
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') => {
+            format!("sqlite://{}", pki.path("var").join(rest).display())
+        }
+        _ => url,
+    }
+}
+
+/// An RA operator, created and enrolled in the database as an administrator and the
+/// operator's own first login would, whose password and TOTP codes the tests hand to `igc`
+/// on a file descriptor, as a script does.
+pub struct CliOperator {
+    pub login: String,
+    secret: Vec<u8>,
+    /// The last TOTP step handed out (a step is accepted once).
+    last_step: std::cell::Cell<i64>,
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl CliOperator {
+    fn step_after(&self, last: i64) -> i64 {
+        loop {
+            let now = ca::credentials::current_step(unix_now());
+            let step = (last + 1).max(now - 1);
+            if step <= now + 1 {
+                return step;
+            }
+            // Every code of the ±1 window has been used: wait for the next step.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Password and a fresh TOTP code (two lines), the code counted as used.
+    pub fn credentials(&self) -> String {
+        let step = self.step_after(self.last_step.get());
+        self.last_step.set(step);
+        format!(
+            "{CLI_PASSWORD}\n{}\n",
+            ca::credentials::totp_code(&self.secret, step)
+        )
+    }
+
+    /// Password and a fresh code not counted as used: for commands that must be refused
+    /// before anybody is authenticated (a later use of the same code then succeeds).
+    pub fn credentials_not_used(&self) -> String {
+        let step = self.step_after(self.last_step.get());
+        format!(
+            "{CLI_PASSWORD}\n{}\n",
+            ca::credentials::totp_code(&self.secret, step)
+        )
+    }
+
+    /// Password and the code of the step after the current one (accepted for clock skew), so
+    /// that a replay of it within 30 s is still inside the accepted window.
+    pub fn credentials_ahead(&self) -> String {
+        loop {
+            let step = ca::credentials::current_step(unix_now()) + 1;
+            if step > self.last_step.get() {
+                self.last_step.set(step);
+                return format!(
+                    "{CLI_PASSWORD}\n{}\n",
+                    ca::credentials::totp_code(&self.secret, step)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Password and the code last handed out (a replay).
+    pub fn last_credentials(&self) -> String {
+        format!(
+            "{CLI_PASSWORD}\n{}\n",
+            ca::credentials::totp_code(&self.secret, self.last_step.get())
+        )
+    }
+
+    /// The right password with a TOTP code valid at no step around now.
+    pub fn credentials_wrong_totp(&self) -> String {
+        let now = ca::credentials::current_step(unix_now());
+        let valid: Vec<String> = (now - 2..=now + 2)
+            .map(|s| ca::credentials::totp_code(&self.secret, s))
+            .collect();
+        let wrong = (0..)
+            .map(|n: u32| format!("{:06}", 999_999 - n))
+            .find(|c| !valid.contains(c))
+            .unwrap();
+        format!("{CLI_PASSWORD}\n{wrong}\n")
+    }
+}
+
+/// Creates operators `(login, role, Order slug)` in the database at `db_url` and enrols
+/// their TOTP, through `ca::storage::Store` (there is no CLI to create operators).
+pub fn cli_operators(db_url: &str, specs: &[(&str, &str, Option<&str>)]) -> Vec<CliOperator> {
+    use ca::storage::{NewOperator, NewSession, SessionStage, Store};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::connect(db_url).await.unwrap();
+        let admin = ca::domain::Actor::new("test-admin", "test").unwrap();
+        let mut made = Vec::new();
+        for (login, role, order) in specs {
+            let hash = ca::credentials::hash_password(CLI_PASSWORD).unwrap();
+            store
+                .create_operator(
+                    &NewOperator {
+                        login: login.parse().unwrap(),
+                        display_name: (*login).to_owned(),
+                        role: role.parse().unwrap(),
+                        order: order.map(|o| ca::domain::Order::from_slug(o).unwrap()),
+                    },
+                    &hash,
+                    &admin,
+                )
+                .await
+                .unwrap();
+            // First login: an enrolment session carries the new TOTP secret, which the
+            // enrolment confirms (with a step before the window the CLI will use).
+            let secret = ca::credentials::new_totp_secret();
+            let me = ca::domain::Actor::new(login, "password+totp").unwrap();
+            let token_hash = format!("{:064x}", made.len() as u64 + 1)
+                .chars()
+                .chain(login.chars())
+                .collect::<String>();
+            store
+                .open_session(
+                    &NewSession {
+                        token_hash: token_hash.clone(),
+                        login: login.parse().unwrap(),
+                        auth_method: "password+totp".into(),
+                        stage: SessionStage::Enrolment,
+                        csrf_token: "test".into(),
+                        expires_at: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+                    },
+                    None,
+                    Some(&secret),
+                    &me,
+                )
+                .await
+                .unwrap();
+            let step = ca::credentials::current_step(unix_now()) - 2;
+            store
+                .complete_enrolment(&token_hash, &hash, step, &me)
+                .await
+                .unwrap();
+            store.close_session(&token_hash, false, &me).await.unwrap();
+            made.push(CliOperator {
+                login: (*login).to_owned(),
+                secret: ca::credentials::base32_decode(&secret).unwrap(),
+                last_step: std::cell::Cell::new(step),
+            });
+        }
+        store.close().await;
+        made
+    })
+}
+
+/// `igc` with operators' credentials on descriptors 3, 4, … (`creds[0]` on 3), opened by a
+/// shell as a script would (`igc … 3<clerk.credentials`), and stdin closed (no terminal).
+/// The credential files live in the returned directory, to be kept until the process ends.
+pub fn igc_command_with_credentials(
+    cwd: &Path,
+    args: &[&str],
+    creds: &[String],
+) -> (Command, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let files = tempfile::tempdir().unwrap();
+    let mut script = String::from("exec \"$0\" \"$@\"");
+    let mut cmd = Command::new("sh");
+    for (i, c) in creds.iter().enumerate() {
+        let fd = i + 3;
+        let path = files.path().join(format!("fd{fd}"));
+        std::fs::write(&path, c).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        script.push_str(&format!(" {fd}<\"$IGC_TEST_FD{fd}\""));
+        cmd.env(format!("IGC_TEST_FD{fd}"), &path);
+    }
+    cmd.arg("-c")
+        .arg(script)
+        .arg(IGC)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("IGC_CONFIG")
+        .stdin(Stdio::null());
+    let conf = cwd.join("var/hsm/softhsm2.conf");
+    if conf.exists() {
+        cmd.env("SOFTHSM2_CONF", conf);
+    } else {
+        cmd.env_remove("SOFTHSM2_CONF");
+    }
+    (cmd, files)
+}
+
+/// Runs [`igc_command_with_credentials`] to completion.
+pub fn igc_with_credentials(cwd: &Path, args: &[&str], creds: &[String]) -> Output {
+    let (mut cmd, _files) = igc_command_with_credentials(cwd, args, creds);
+    cmd.output().unwrap()
+}
