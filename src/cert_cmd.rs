@@ -14,7 +14,6 @@ use clap::{Args, Subcommand};
 
 use crate::config::IgcConfig;
 use crate::credentials::{lockout_policy, OperatorArgs, Secret};
-use crate::operator::ActorArgs;
 use crate::pki::Pki;
 
 #[derive(Debug, Subcommand)]
@@ -72,7 +71,7 @@ pub enum CertCommand {
     },
     /// Revoke a certificate with an RFC 5280 reason.
     #[command(
-        after_help = "Example:\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise\n\nReasons: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\ncessationOfOperation, privilegeWithdrawn, aACompromise (use `suspend` for certificateHold)."
+        after_help = "Example:\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise --actor clerk-a\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise --actor clerk-a \\\n      --actor-credentials-fd 3 3<clerk-a.credentials\n\nThe actor (a clerk or approver of the holder's Order; the registration office for\nstructures, RA operators and professions without an Order) authenticates with their password\nand TOTP code (terminal, or descriptor).\n\nReasons: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\ncessationOfOperation, privilegeWithdrawn, aACompromise (use `suspend` for certificateHold)."
     )]
     Revoke {
         /// Serial number (hex, as printed by `issue`).
@@ -84,6 +83,9 @@ pub enum CertCommand {
         common: ChangeArgs,
     },
     /// Suspend a certificate (certificateHold; undone by `reinstate`).
+    #[command(
+        after_help = "Example:\n  igc cert suspend --serial 5f3a…e1 --actor clerk-a --actor-credentials-fd 3 3<clerk-a.credentials\n\nThe actor authenticates (see `igc cert revoke --help`)."
+    )]
     Suspend {
         #[arg(long)]
         serial: String,
@@ -91,6 +93,9 @@ pub enum CertCommand {
         common: ChangeArgs,
     },
     /// Lift a suspension: the certificate leaves the next CRLs and OCSP says good again.
+    #[command(
+        after_help = "Example:\n  igc cert reinstate --serial 5f3a…e1 --actor clerk-a\n\nThe actor authenticates (see `igc cert revoke --help`)."
+    )]
     Reinstate {
         #[arg(long)]
         serial: String,
@@ -147,7 +152,7 @@ pub struct OutArgs {
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
     #[command(flatten)]
-    pub actor: ActorArgs,
+    pub actor: OperatorArgs,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -367,7 +372,14 @@ fn credentials_of(cmd: &CertCommand) -> Result<Vec<Secret>> {
                 Secret::read(approver, "--approver", *approver_credentials_fd)?,
             ]
         }
-        _ => Vec::new(),
+        CertCommand::Revoke { common, .. }
+        | CertCommand::Suspend { common, .. }
+        | CertCommand::Reinstate { common, .. } => vec![Secret::read(
+            &common.actor.login()?,
+            "--actor",
+            common.actor.actor_credentials_fd,
+        )?],
+        CertCommand::Show { .. } => Vec::new(),
     })
 }
 
@@ -457,24 +469,30 @@ async fn run_cert(
             common,
         } => {
             let reason: RevocationReason = reason.parse()?;
+            if reason == RevocationReason::CertificateHold {
+                bail!("certificateHold is a suspension: use `igc cert suspend`");
+            }
+            let serial: Serial = serial.parse()?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow.check_manage_certificate(&who, &serial).await?;
             let o = pki
                 .revocations
-                .revoke(&serial.parse()?, reason, &common.actor.actor()?)
+                .revoke(&serial, reason, &who.actor()?)
                 .await?;
             report_change("revoked", &o, common.json);
         }
         CertCommand::Suspend { serial, common } => {
-            let o = pki
-                .revocations
-                .suspend(&serial.parse()?, &common.actor.actor()?)
-                .await?;
+            let serial: Serial = serial.parse()?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow.check_manage_certificate(&who, &serial).await?;
+            let o = pki.revocations.suspend(&serial, &who.actor()?).await?;
             report_change("suspended", &o, common.json);
         }
         CertCommand::Reinstate { serial, common } => {
-            let o = pki
-                .revocations
-                .reinstate(&serial.parse()?, &common.actor.actor()?)
-                .await?;
+            let serial: Serial = serial.parse()?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow.check_manage_certificate(&who, &serial).await?;
+            let o = pki.revocations.reinstate(&serial, &who.actor()?).await?;
             report_change("reinstated", &o, common.json);
         }
         CertCommand::Show { serial, pem, json } => {

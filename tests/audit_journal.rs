@@ -7,12 +7,25 @@ mod common;
 #[path = "../ca/tests/support/pg.rs"]
 mod pg;
 
-use common::{assert_success, igc, rpps, stderr, DevPki};
+use common::{assert_success, cli_operators, igc, igc_with_credentials, rpps, stderr, DevPki};
+
+fn journal_entries(d: &std::path::Path) -> u64 {
+    let out = igc(d, &["audit", "verify", "--json"]);
+    assert_success(&out, "audit verify");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["intact"], true);
+    v["entries_checked"].as_u64().unwrap()
+}
 
 fn scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
+    // The registering clerk, an RA operator who authenticates (journaled: creation, enrolment).
+    let clerk = cli_operators(db_url, &[("clerk-medecins", "clerk", Some("medecins"))])
+        .pop()
+        .unwrap();
+    let before = journal_entries(d);
     for (i, name) in ["MARTIN", "BERNARD", "PETIT"].iter().enumerate() {
-        let out = igc(
+        let out = igc_with_credentials(
             d,
             &[
                 "professional",
@@ -29,7 +42,10 @@ fn scenario(pki: &DevPki, db_url: &str) {
                 "AB12345",
                 "--actor",
                 "clerk-medecins",
+                "--actor-credentials-fd",
+                "3",
             ],
+            &[clerk.credentials()],
         );
         assert_success(&out, "professional add");
     }
@@ -51,16 +67,17 @@ fn scenario(pki: &DevPki, db_url: &str) {
             "Y",
             "--document-number",
             "Z1",
+            "--actor",
+            "clerk-medecins",
+            "--actor-credentials-fd",
+            "3",
         ];
         all.extend(args);
-        let out = igc(d, &all);
+        // Refused before the clerk authenticates: the code is not used.
+        let out = igc_with_credentials(d, &all, &[clerk.credentials_not_used()]);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     }
-    let out = igc(d, &["audit", "verify", "--json"]);
-    assert_success(&out, "audit verify");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["entries_checked"], 3, "{v}");
-    assert_eq!(v["intact"], true);
+    assert_eq!(journal_entries(d), before + 3);
 
     // Tamper with entry 2 directly in the database.
     common::with_db(db_url, |pool| async move {

@@ -22,13 +22,29 @@ use der::{Decode, Encode};
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 8;
 /// Pairs of operators (clerk, approver) who authenticate with password + TOTP: each one's
-/// codes are accepted once, three in any 30 s, so the issuances are spread over several.
-const PAIRS: usize = ROUNDS * PER_ROUND / 3 + 1;
+/// codes are accepted once (two usable per 30 s here), so the issuances are spread
+/// over several.
+const PAIRS: usize = ROUNDS * PER_ROUND / 2 + 1;
 
 fn scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
     let idnat = format!("8{}", rpps(1_000_777_001));
-    let out = igc(
+    let logins: Vec<(String, String)> = (0..PAIRS)
+        .map(|k| (format!("clerk-{k}"), format!("approb-{k}")))
+        .collect();
+    let specs: Vec<(&str, &str, Option<&str>)> = logins
+        .iter()
+        .flat_map(|(c, a)| {
+            [
+                (c.as_str(), "clerk", Some("medecins")),
+                (a.as_str(), "approver", Some("medecins")),
+            ]
+        })
+        .collect();
+    let operators = cli_operators(db_url, &specs);
+    let pair = |i: usize| (&operators[2 * (i % PAIRS)], &operators[2 * (i % PAIRS) + 1]);
+    let (clerk, _) = pair(0);
+    let out = igc_with_credentials(
         d,
         &[
             "professional",
@@ -43,7 +59,12 @@ fn scenario(pki: &DevPki, db_url: &str) {
             "10",
             "--document-number",
             "X1",
+            "--actor",
+            &clerk.login,
+            "--actor-credentials-fd",
+            "3",
         ],
+        &[clerk.credentials()],
     );
     assert_success(&out, "professional add");
     // Keys and CSRs made beforehand, outside our process.
@@ -69,20 +90,6 @@ fn scenario(pki: &DevPki, db_url: &str) {
         );
         assert_success(&out, "openssl req");
     }
-    let logins: Vec<(String, String)> = (0..PAIRS)
-        .map(|k| (format!("clerk-{k}"), format!("approb-{k}")))
-        .collect();
-    let specs: Vec<(&str, &str, Option<&str>)> = logins
-        .iter()
-        .flat_map(|(c, a)| {
-            [
-                (c.as_str(), "clerk", Some("medecins")),
-                (a.as_str(), "approver", Some("medecins")),
-            ]
-        })
-        .collect();
-    let operators = cli_operators(db_url, &specs);
-    let pair = |i: usize| (&operators[2 * (i % PAIRS)], &operators[2 * (i % PAIRS) + 1]);
     let mut killed = 0;
     for round in 0..ROUNDS {
         let mut children = Vec::new();

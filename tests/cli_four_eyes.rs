@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use common::{
-    assert_success, cli_operators, db_url, igc, igc_with_credentials, rpps, stderr, tool,
+    assert_success, cli_operators, db_url, igc, igc_with_credentials, rpps, stderr, stdout, tool,
     CliOperator, DevPki,
 };
 
@@ -40,7 +40,18 @@ impl Scene {
         let pki = DevPki::new();
         let d = pki.dir.path();
         let rpps = rpps(1_000_777_001);
-        let out = igc(
+        let db = db_url(&pki);
+        let mut ops = cli_operators(
+            &db,
+            &[
+                ("clerk-a", "clerk", Some("medecins")),
+                ("approb-b", "approver", Some("medecins")),
+                ("approb-pharma", "approver", Some("pharmaciens")),
+            ],
+        )
+        .into_iter();
+        let clerk = ops.next().unwrap();
+        let out = igc_with_credentials(
             d,
             &[
                 "professional",
@@ -55,7 +66,12 @@ impl Scene {
                 "10",
                 "--document-number",
                 "X4RTBPFW4",
+                "--actor",
+                "clerk-a",
+                "--actor-credentials-fd",
+                "3",
             ],
+            &[clerk.credentials()],
         );
         assert_success(&out, "professional add");
         let csr = d.join("auth.csr");
@@ -78,22 +94,12 @@ impl Scene {
             ],
         );
         assert_success(&out, "openssl req");
-        let db = db_url(&pki);
-        let mut ops = cli_operators(
-            &db,
-            &[
-                ("clerk-a", "clerk", Some("medecins")),
-                ("approb-b", "approver", Some("medecins")),
-                ("approb-pharma", "approver", Some("pharmaciens")),
-            ],
-        )
-        .into_iter();
         Scene {
             pki,
             db,
             idnat: format!("8{rpps}"),
             csr,
-            clerk: ops.next().unwrap(),
+            clerk,
             approver: ops.next().unwrap(),
             pharmacist_approver: ops.next().unwrap(),
         }
@@ -177,6 +183,7 @@ impl Scene {
             "3",
             "--approver-credentials-fd",
             "4",
+            "--json",
         ]);
         igc_with_credentials(self.pki.dir.path(), &args, &creds)
     }
@@ -352,4 +359,191 @@ fn cli_issue_refusals_write_nothing() {
     let journal = s.journal_after(before.journal_head);
     assert_eq!(journal.len(), 1, "{journal:?}");
     assert_eq!(journal[0].4, "totp-replay");
+}
+
+/// The two-step flow: `igc cert request` by one authenticated operator, `igc cert approve` or
+/// `reject` by another; the filer never decides their own request.
+#[test]
+fn cli_request_then_approve_or_reject() {
+    let s = Scene::new();
+    let d = s.pki.dir.path();
+    let file = |who: &CliOperator| {
+        let out = igc_with_credentials(
+            d,
+            &[
+                "cert",
+                "request",
+                "--idnat",
+                &s.idnat,
+                "--profile",
+                "auth",
+                "--csr",
+                s.csr.to_str().unwrap(),
+                "--actor",
+                &who.login,
+                "--actor-credentials-fd",
+                "3",
+                "--json",
+            ],
+            &[who.credentials()],
+        );
+        assert_success(&out, "cert request");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["request"].as_i64().unwrap().to_string()
+    };
+    let decide = |who: &CliOperator, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--actor", &who.login, "--actor-credentials-fd", "3"]);
+        igc_with_credentials(d, &args, &[who.credentials()])
+    };
+
+    // The approver files; approving their own request is refused (four eyes), nothing written.
+    let own = file(&s.approver);
+    let before = s.written();
+    let out = decide(
+        &s.approver,
+        &["cert", "approve", "--request", &own, "--out", "never.pem"],
+    );
+    s.assert_refused(&out, "four eyes", "approving one's own request");
+    assert_eq!(s.written(), before);
+
+    // A clerk may not approve.
+    let filed = file(&s.clerk);
+    let before = s.written();
+    let out = decide(
+        &s.clerk,
+        &["cert", "approve", "--request", &filed, "--out", "never.pem"],
+    );
+    s.assert_refused(&out, "may not approve", "a clerk approving");
+    assert_eq!(s.written(), before);
+
+    // An approver of another Order may neither approve nor reject.
+    for args in [
+        vec!["cert", "approve", "--request", &filed, "--out", "never.pem"],
+        vec!["cert", "reject", "--request", &filed, "--reason", "no"],
+    ] {
+        let out = decide(&s.pharmacist_approver, &args);
+        s.assert_refused(
+            &out,
+            "outside the operator's scope",
+            "another Order deciding",
+        );
+        assert_eq!(s.written(), before);
+    }
+
+    // The approver of the Order approves the clerk's request; the clerk's is issued.
+    let out = decide(
+        &s.approver,
+        &[
+            "cert",
+            "approve",
+            "--request",
+            &filed,
+            "--out",
+            "approved.pem",
+        ],
+    );
+    assert_success(&out, "cert approve");
+    assert!(s.pki.path("approved.pem").exists());
+
+    // A clerk may not reject either.
+    let out = decide(
+        &s.clerk,
+        &["cert", "reject", "--request", &own, "--reason", "doublon"],
+    );
+    s.assert_refused(&out, "may not approve or reject", "a clerk rejecting");
+
+    // The approver withdraws their own request (a rejection needs no second operator).
+    let out = decide(
+        &s.approver,
+        &["cert", "reject", "--request", &own, "--reason", "doublon"],
+    );
+    assert_success(&out, "cert reject");
+    assert!(stdout(&out).contains("rejected"), "{}", stdout(&out));
+}
+
+/// Registering professionals and suspending, reinstating, revoking certificates: the operator
+/// authenticates too, and acts only within their Order.
+#[test]
+fn cli_register_and_revoke_need_the_order() {
+    let s = Scene::new();
+    let d = s.pki.dir.path();
+    let out = s.issue(
+        "clerk-a",
+        "approb-b",
+        [s.clerk.credentials(), s.approver.credentials()],
+        "issued.pem",
+    );
+    assert_success(&out, "cert issue");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let serial = report["serial"].as_str().unwrap().to_owned();
+    let as_operator = |who: &CliOperator, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--actor", &who.login, "--actor-credentials-fd", "3"]);
+        igc_with_credentials(d, &args, &[who.credentials()])
+    };
+
+    // Another Order's approver may not revoke a médecin's certificate.
+    let before = s.written();
+    let out = as_operator(
+        &s.pharmacist_approver,
+        &[
+            "cert",
+            "revoke",
+            "--serial",
+            &serial,
+            "--reason",
+            "keyCompromise",
+        ],
+    );
+    s.assert_refused(
+        &out,
+        "outside the operator's scope",
+        "revoke by another Order",
+    );
+    assert_eq!(s.written(), before);
+    // Without credentials, nothing either.
+    let out = igc(
+        d,
+        &["cert", "suspend", "--serial", &serial, "--actor", "clerk-a"],
+    );
+    s.assert_refused(&out, "no terminal", "suspend without credentials");
+    assert_eq!(s.written(), before);
+    // Nor may they register a médecin.
+    let out = as_operator(
+        &s.pharmacist_approver,
+        &[
+            "professional",
+            "add",
+            "--rpps",
+            &rpps(1_000_777_002),
+            "--surname",
+            "MARTIN",
+            "--given-name",
+            "Anne",
+            "--profession",
+            "10",
+            "--document-number",
+            "X4RTBPFW5",
+        ],
+    );
+    s.assert_refused(
+        &out,
+        "outside the operator's scope",
+        "register by another Order",
+    );
+    assert_eq!(s.written(), before);
+
+    // The médecins' clerk suspends and reinstates it, journaled under their login.
+    for action in ["suspend", "reinstate"] {
+        let out = as_operator(&s.clerk, &["cert", action, "--serial", &serial]);
+        assert_success(&out, action);
+    }
+    let journal = s.journal_after(before.journal_head);
+    assert!(
+        journal
+            .iter()
+            .any(|e| e.0 == "clerk-a" && e.1 == "cli:password+totp"),
+        "{journal:?}"
+    );
 }

@@ -12,8 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    assert_success, cli_operators, db_url, igc, igc_with_credentials, stdout, tool, DevPki,
-    PortalServer,
+    assert_success, cli_operators, db_url, igc_with_credentials, stdout, tool, DevPki, PortalServer,
 };
 
 struct Resp {
@@ -376,7 +375,7 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
     );
 
     // 4. Revoked: the open session ends at its next request, and a new login is refused.
-    let out = igc(
+    let out = igc_with_credentials(
         pki.dir.path(),
         &[
             "cert",
@@ -387,7 +386,10 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
             "keyCompromise",
             "--actor",
             "ops-a",
+            "--actor-credentials-fd",
+            "3",
         ],
+        &[ops[0].credentials()],
     );
     assert_success(&out, "igc cert revoke");
     let after = curl(&dir, &jar, card, &format!("{portal}/"), None);

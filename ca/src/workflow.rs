@@ -20,7 +20,9 @@ use std::fmt;
 use time::OffsetDateTime;
 
 use crate::credentials;
-use crate::domain::{Actor, ActorId, Order, ProfessionTable, RegistrationAuthority};
+use crate::domain::{
+    Actor, ActorId, Order, ProfessionCode, ProfessionTable, RegistrationAuthority, Serial,
+};
 use crate::error::{Error, Result};
 use crate::storage::{
     CertificateRequest, NewRequest, Operator, OperatorRole, OperatorStatus, RequestId,
@@ -34,6 +36,10 @@ pub enum Duty {
     File,
     /// Approve or reject a request.
     Decide,
+    /// Register a professional (identity proofing).
+    Register,
+    /// Suspend, reinstate or revoke a certificate.
+    ManageCertificates,
 }
 
 impl fmt::Display for Duty {
@@ -41,6 +47,8 @@ impl fmt::Display for Duty {
         f.write_str(match self {
             Duty::File => "file certificate requests",
             Duty::Decide => "approve or reject certificate requests",
+            Duty::Register => "register professionals",
+            Duty::ManageCertificates => "suspend, reinstate or revoke certificates",
         })
     }
 }
@@ -48,7 +56,7 @@ impl fmt::Display for Duty {
 /// Whether `role` may perform `duty` (deny by default).
 pub fn role_may(role: OperatorRole, duty: Duty) -> bool {
     match duty {
-        Duty::File => matches!(
+        Duty::File | Duty::Register | Duty::ManageCertificates => matches!(
             role,
             OperatorRole::Clerk | OperatorRole::Approver | OperatorRole::RegistrationOffice
         ),
@@ -377,6 +385,41 @@ impl<'a> Workflow<'a> {
         self.store
             .reject_request(id, reason, &decider.actor()?)
             .await
+    }
+
+    /// May `who` register a professional of `profession`?
+    pub fn check_register(
+        &self,
+        who: &AuthenticatedOperator,
+        profession: &ProfessionCode,
+    ) -> Result<()> {
+        let authority = self.professions.registration_authority(profession)?;
+        Self::allow(who, Duty::Register, authority)
+    }
+
+    /// May `who` suspend, reinstate or revoke certificate `serial`? A professional's
+    /// certificate belongs to the professional's Order; others (structures, RA operators) to
+    /// the registration office.
+    pub async fn check_manage_certificate(
+        &self,
+        who: &AuthenticatedOperator,
+        serial: &Serial,
+    ) -> Result<()> {
+        let cert =
+            self.store
+                .certificate(serial)
+                .await?
+                .ok_or_else(|| Error::CertificateNotFound {
+                    serial: serial.to_string(),
+                })?;
+        let authority = match &cert.professional {
+            Some(idnat) => {
+                self.authority_of(&RequestSubject::Professional(idnat.clone()))
+                    .await?
+            }
+            None => RegistrationAuthority::RegistrationOffice,
+        };
+        Self::allow(who, Duty::ManageCertificates, authority)
     }
 
     /// Checks, before anything is written, that `filer` may file about `subject` and

@@ -108,11 +108,14 @@ pub fn role_allows(role: OperatorRole, p: Permission) -> bool {
     match p {
         P::Public | P::Authenticated | P::AnySession => true,
         P::Enrolment => false,
-        P::ViewProfessionals | P::Register | P::ManageCertificates => matches!(
+        P::ViewProfessionals => matches!(
             role,
             OperatorRole::Clerk | OperatorRole::Approver | OperatorRole::RegistrationOffice
         ),
-        // Filing and deciding requests: the workflow's rule, shared with the API and the CLI.
+        // What changes professionals, requests and certificates: the workflow's rule,
+        // shared with the API and the CLI.
+        P::Register => role_may(role, Duty::Register),
+        P::ManageCertificates => role_may(role, Duty::ManageCertificates),
         P::FileRequest => role_may(role, Duty::File),
         P::Decide => role_may(role, Duty::Decide),
         P::ReadJournal => role == OperatorRole::Auditor,

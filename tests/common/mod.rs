@@ -560,8 +560,10 @@ fn unix_now() -> i64 {
 impl CliOperator {
     fn step_after(&self, last: i64) -> i64 {
         loop {
+            // Never the previous step (accepted for clock skew): a slow start of `igc` could
+            // see it expire before the check; the current or the next one stays valid ≥ 30 s.
             let now = ca::credentials::current_step(unix_now());
-            let step = (last + 1).max(now - 1);
+            let step = (last + 1).max(now);
             if step <= now + 1 {
                 return step;
             }
@@ -628,6 +630,12 @@ impl CliOperator {
     }
 }
 
+/// The operator of `ops` whose next TOTP code can be used soonest (at once if any can):
+/// spreading commands over several operators keeps tests from waiting for new codes.
+pub fn ready(ops: &[CliOperator]) -> &CliOperator {
+    ops.iter().min_by_key(|o| o.last_step.get()).unwrap()
+}
+
 /// Creates operators `(login, role, Order slug)` in the database at `db_url` and enrols
 /// their TOTP, through `ca::storage::Store` (there is no CLI to create operators).
 pub fn cli_operators(db_url: &str, specs: &[(&str, &str, Option<&str>)]) -> Vec<CliOperator> {
@@ -638,6 +646,7 @@ pub fn cli_operators(db_url: &str, specs: &[(&str, &str, Option<&str>)]) -> Vec<
         .unwrap();
     rt.block_on(async {
         let store = Store::connect(db_url).await.unwrap();
+        store.migrate().await.unwrap();
         let admin = ca::domain::Actor::new("test-admin", "test").unwrap();
         let mut made = Vec::new();
         for (login, role, order) in specs {
