@@ -547,3 +547,102 @@ fn cli_register_and_revoke_need_the_order() {
         "{journal:?}"
     );
 }
+
+/// A disabled operator, an operator who never enrolled TOTP, and an account locked after
+/// repeated failures are refused, as on the portal.
+#[test]
+fn cli_disabled_unenrolled_or_locked_operators_refused() {
+    let s = Scene::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = ca::domain::Actor::new("test-admin", "test").unwrap();
+    rt.block_on(async {
+        let store = ca::storage::Store::connect(&s.db).await.unwrap();
+        // Created with a one-time password, never logged in: no TOTP enrolled.
+        let hash = ca::credentials::hash_password(common::CLI_PASSWORD).unwrap();
+        store
+            .create_operator(
+                &ca::storage::NewOperator {
+                    login: "approb-new".parse().unwrap(),
+                    display_name: "approb-new".into(),
+                    role: ca::storage::OperatorRole::Approver,
+                    order: Some(ca::domain::Order::Medecins),
+                },
+                &hash,
+                &admin,
+            )
+            .await
+            .unwrap();
+        store
+            .set_operator_status("approb-b", ca::storage::OperatorStatus::Disabled, &admin)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let before = s.written();
+    let out = s.issue(
+        "clerk-a",
+        "approb-b",
+        [s.clerk.credentials(), s.approver.credentials()],
+        "never.pem",
+    );
+    s.assert_refused(&out, "authentication refused", "disabled approver");
+    let out = s.issue(
+        "clerk-a",
+        "approb-new",
+        [
+            s.clerk.credentials(),
+            format!("{}\n123456\n", common::CLI_PASSWORD),
+        ],
+        "never.pem",
+    );
+    s.assert_refused(&out, "has not enrolled TOTP", "approver without TOTP");
+    let after = s.written();
+    assert_eq!(
+        (after.requests, after.certificates),
+        (before.requests, before.certificates)
+    );
+    let reasons: Vec<String> = s
+        .journal_after(before.journal_head)
+        .into_iter()
+        .map(|e| e.4)
+        .collect();
+    assert_eq!(reasons, ["disabled", "not-enrolled"]);
+
+    // Wrong codes until the clerk's account locks; then even the right code is refused.
+    let mut locked = false;
+    for _ in 0..10 {
+        let out = s.issue(
+            "clerk-a",
+            "approb-pharma",
+            [
+                s.clerk.credentials_wrong_totp(),
+                s.pharmacist_approver.credentials_not_used(),
+            ],
+            "never.pem",
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        if stderr(&out).contains("locked") {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "the clerk's account never locked");
+    let out = s.issue(
+        "clerk-a",
+        "approb-pharma",
+        [
+            s.clerk.credentials(),
+            s.pharmacist_approver.credentials_not_used(),
+        ],
+        "never.pem",
+    );
+    s.assert_refused(&out, "locked", "locked clerk with the right code");
+    let after = s.written();
+    assert_eq!(
+        (after.requests, after.certificates),
+        (before.requests, before.certificates)
+    );
+}
