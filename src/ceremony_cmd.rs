@@ -17,8 +17,6 @@ use clap::{Args, Subcommand};
 use hsm_config::ceremony::Ceremony;
 use sha2::{Digest as _, Sha256};
 
-use crate::operator::ActorArgs;
-
 #[derive(Debug, Subcommand)]
 pub enum CeremonyCommand {
     /// Validate a ceremony file without touching the HSM.
@@ -34,7 +32,7 @@ pub enum CeremonyCommand {
     /// Append a transcript's SHA-256 (and its ceremony, operators and times) to the audit
     /// journal: for ceremonies held where the CA database is not reachable. Idempotent.
     #[command(
-        after_help = "Example (on the online system, after the offline root ceremony):\n  igc ceremony journal var/ceremonies/03-root.json --actor alice"
+        after_help = "Example (on the online system, after the offline root ceremony):\n  igc ceremony journal var/ceremonies/03-root.json"
     )]
     Journal {
         /// The transcript (JSON) written by `igc ceremony run`.
@@ -42,8 +40,6 @@ pub enum CeremonyCommand {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        actor: ActorArgs,
     },
 }
 
@@ -87,13 +83,11 @@ pub fn run(config: &Path, cmd: CeremonyCommand) -> Result<()> {
             }
             Ok(())
         }
-        CeremonyCommand::Journal {
-            transcript,
-            json,
-            actor,
-        } => {
+        CeremonyCommand::Journal { transcript, json } => {
             let cfg = crate::config::IgcConfig::load(config)?;
-            let actor = actor.actor()?;
+            // The people are those the transcript names; the journal records who ran the
+            // command no better than a self-declared name would.
+            let actor = ceremony_actor()?;
             let journaled = runtime()?.block_on(async {
                 let store = crate::pki::open_store(&cfg).await?;
                 let out = journal_transcript(&store, &transcript, &actor).await;

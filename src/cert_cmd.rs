@@ -6,13 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ca::domain::{Actor, IdNatPs, IdNatStruct, Profile, RevocationReason, Serial};
+use ca::domain::{Actor, IdNatPs, IdNatStruct, ProfessionTable, Profile, RevocationReason, Serial};
 use ca::issuance::{IssueRequest, IssuedCertificate, RevocationOutcome};
 use ca::storage::{NewRequest, RequestId, RequestSubject};
+use ca::workflow::{check_distinct, LockoutPolicy, Workflow};
 use clap::{Args, Subcommand};
 
 use crate::config::IgcConfig;
-use crate::operator::ActorArgs;
+use crate::credentials::{lockout_policy, OperatorArgs, Secret};
 use crate::pki::Pki;
 
 #[derive(Debug, Subcommand)]
@@ -20,12 +21,12 @@ pub enum CertCommand {
     /// File a certificate request for a professional or a structure (first half of the
     /// four-eyes flow; another operator approves it with `igc cert approve`).
     #[command(
-        after_help = "Example:\n  igc cert request --idnat 810003456788 --profile sign --csr sign.csr --actor clerk-a"
+        after_help = "Examples:\n  igc cert request --idnat 810003456788 --profile sign --csr sign.csr --actor clerk-a\n  igc cert request --idnat 810003456788 --profile sign --csr sign.csr --actor clerk-a \\\n      --actor-credentials-fd 3 3<clerk-a.credentials\n\nEach operator named (--actor, --approver) authenticates: see `igc cert issue --help`."
     )]
     Request(RequestArgs),
     /// Approve a filed request as a second operator and issue the certificate.
     #[command(
-        after_help = "Example:\n  igc cert approve --request 12 --out sign.pem --actor clerk-b"
+        after_help = "Examples:\n  igc cert approve --request 12 --out sign.pem --actor approb-b\n  igc cert approve --request 12 --out sign.pem --actor approb-b --actor-credentials-fd 3 \\\n      3<approb-b.credentials\n\nThe actor (an approver of the professional's Order, not the operator who filed) authenticates\nwith their password and TOTP code: see `igc cert issue --help`."
     )]
     Approve {
         /// Request id printed by `igc cert request`.
@@ -34,9 +35,12 @@ pub enum CertCommand {
         #[command(flatten)]
         out: OutArgs,
         #[command(flatten)]
-        actor: ActorArgs,
+        actor: OperatorArgs,
     },
-    /// Reject a filed request.
+    /// Reject a filed request (an approver of the professional's Order, authenticated).
+    #[command(
+        after_help = "Example:\n  igc cert reject --request 12 --reason \"wrong key usage\" --actor approb-b"
+    )]
     Reject {
         #[arg(long)]
         request: i64,
@@ -44,25 +48,30 @@ pub enum CertCommand {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        actor: ActorArgs,
+        actor: OperatorArgs,
     },
     /// File, approve and issue in one step: `--actor` files, `--approver` (a different
-    /// operator, present at the terminal) approves. Both are recorded in the journal.
+    /// operator, present at the terminal) approves; both authenticate. Both are recorded in
+    /// the journal.
     #[command(
-        after_help = "Examples:\n  igc cert issue --idnat 810003456788 --profile auth --csr auth.csr --out auth.pem \\\n      --actor clerk-a --approver clerk-b\n  igc cert issue --idnat 1750000001 --profile server --dns www.chu.test --csr srv.csr \\\n      --out srv.pem --approver clerk-b --json"
+        after_help = "Examples:\n  igc cert issue --idnat 810003456788 --profile auth --csr auth.csr --out auth.pem \\\n      --actor clerk-a --approver approb-b\n  igc cert issue --idnat 810003456788 --profile auth --csr auth.csr --out auth.pem \\\n      --actor clerk-a --actor-credentials-fd 3 --approver approb-b --approver-credentials-fd 4 \\\n      3<clerk-a.credentials 4<approb-b.credentials\n  igc cert issue --idnat 1750000001 --profile server --dns www.chu.test --csr srv.csr \\\n      --out srv.pem --actor bureau-a --approver bureau-b --json\n\nEach operator named (--actor, --approver) authenticates with their password and TOTP code:\nasked on the terminal (no echo), or read from the descriptor given by --actor-credentials-fd /\n--approver-credentials-fd (two lines: password, then code). Without a terminal or a\ndescriptor, nothing is done. The actor must be a clerk or approver of the professional's\nOrder (the registration office for professions without an Order, for structures and RA\noperators); the approver an approver of that Order (or the registration office), never the\nactor. Exit codes: 0 issued, 1 refused or failed (nothing written when refused before\nfiling), 2 usage error, 3 HSM unavailable."
     )]
     Issue {
         #[command(flatten)]
         request: RequestArgs,
-        /// The second operator, who approves.
+        /// Login of the second operator, who approves (authenticates too).
         #[arg(long)]
         approver: String,
+        /// Read the approver's password and TOTP code from this open file descriptor (two
+        /// lines) instead of the terminal.
+        #[arg(long, value_name = "FD")]
+        approver_credentials_fd: Option<u32>,
         #[command(flatten)]
         out: OutArgs,
     },
     /// Revoke a certificate with an RFC 5280 reason.
     #[command(
-        after_help = "Example:\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise\n\nReasons: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\ncessationOfOperation, privilegeWithdrawn, aACompromise (use `suspend` for certificateHold)."
+        after_help = "Example:\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise --actor clerk-a\n  igc cert revoke --serial 5f3a…e1 --reason keyCompromise --actor clerk-a \\\n      --actor-credentials-fd 3 3<clerk-a.credentials\n\nThe actor (a clerk or approver of the holder's Order; the registration office for\nstructures, RA operators and professions without an Order) authenticates with their password\nand TOTP code (terminal, or descriptor).\n\nReasons: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\ncessationOfOperation, privilegeWithdrawn, aACompromise (use `suspend` for certificateHold)."
     )]
     Revoke {
         /// Serial number (hex, as printed by `issue`).
@@ -74,6 +83,9 @@ pub enum CertCommand {
         common: ChangeArgs,
     },
     /// Suspend a certificate (certificateHold; undone by `reinstate`).
+    #[command(
+        after_help = "Example:\n  igc cert suspend --serial 5f3a…e1 --actor clerk-a --actor-credentials-fd 3 3<clerk-a.credentials\n\nThe actor authenticates (see `igc cert revoke --help`)."
+    )]
     Suspend {
         #[arg(long)]
         serial: String,
@@ -81,6 +93,9 @@ pub enum CertCommand {
         common: ChangeArgs,
     },
     /// Lift a suspension: the certificate leaves the next CRLs and OCSP says good again.
+    #[command(
+        after_help = "Example:\n  igc cert reinstate --serial 5f3a…e1 --actor clerk-a\n\nThe actor authenticates (see `igc cert revoke --help`)."
+    )]
     Reinstate {
         #[arg(long)]
         serial: String,
@@ -121,7 +136,7 @@ pub struct RequestArgs {
     #[arg(long)]
     pub renews: Option<String>,
     #[command(flatten)]
-    pub actor: ActorArgs,
+    pub actor: OperatorArgs,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -137,7 +152,7 @@ pub struct OutArgs {
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
     #[command(flatten)]
-    pub actor: ActorArgs,
+    pub actor: OperatorArgs,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -187,8 +202,9 @@ fn subject_of(idnat: &str, profile: Profile) -> Result<RequestSubject> {
     })
 }
 
-/// Files a request after checking the CSR (proof of possession, key policy).
-async fn file(pki: &Pki, a: &RequestArgs, actor: &Actor) -> Result<(RequestId, Profile)> {
+/// Checks a request before anything is written: profile, issuing CA, CSR (proof of
+/// possession, key policy), subject identifier.
+async fn prepare(pki: &Pki, a: &RequestArgs) -> Result<NewRequest> {
     let profile: Profile = a.profile.parse()?;
     if !profile.is_requestable() {
         bail!("the {profile} profile is issued by ceremonies, not by request");
@@ -207,18 +223,21 @@ async fn file(pki: &Pki, a: &RequestArgs, actor: &Actor) -> Result<(RequestId, P
     } else {
         bytes
     };
-    let id = pki
-        .store
-        .file_request(
-            &NewRequest {
-                profile,
-                subject: subject_of(&a.idnat, profile)?,
-                csr_der: der,
-            },
-            actor,
-        )
-        .await?;
-    Ok((id, profile))
+    let subject = subject_of(&a.idnat, profile)?;
+    // An unknown professional is an input error, reported before anybody authenticates.
+    if let RequestSubject::Professional(idnat) = &subject {
+        if pki.store.find_professional(idnat).await?.is_none() {
+            return Err(ca::Error::ProfessionalNotFound {
+                idnat: idnat.to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(NewRequest {
+        profile,
+        subject,
+        csr_der: der,
+    })
 }
 
 async fn issue(
@@ -318,21 +337,83 @@ fn report_change(what: &str, o: &RevocationOutcome, json: bool) {
     }
 }
 
+/// The credentials every operator named by `cmd` must give, read (terminal or descriptor)
+/// before anything is opened.
+fn credentials_of(cmd: &CertCommand) -> Result<Vec<Secret>> {
+    Ok(match cmd {
+        CertCommand::Request(a) => {
+            vec![Secret::read(
+                &a.actor.login()?,
+                "--actor",
+                a.actor.actor_credentials_fd,
+            )?]
+        }
+        CertCommand::Approve { actor, .. } | CertCommand::Reject { actor, .. } => {
+            vec![Secret::read(
+                &actor.login()?,
+                "--actor",
+                actor.actor_credentials_fd,
+            )?]
+        }
+        CertCommand::Issue {
+            request,
+            approver,
+            approver_credentials_fd,
+            out,
+        } => {
+            if out.out.exists() {
+                bail!("{} exists (never overwritten)", out.out.display());
+            }
+            let clerk = request.actor.login()?;
+            // Four eyes, before anybody is asked for anything.
+            check_distinct(&clerk, approver)?;
+            vec![
+                Secret::read(&clerk, "--actor", request.actor.actor_credentials_fd)?,
+                Secret::read(approver, "--approver", *approver_credentials_fd)?,
+            ]
+        }
+        CertCommand::Revoke { common, .. }
+        | CertCommand::Suspend { common, .. }
+        | CertCommand::Reinstate { common, .. } => vec![Secret::read(
+            &common.actor.login()?,
+            "--actor",
+            common.actor.actor_credentials_fd,
+        )?],
+        CertCommand::Show { .. } => Vec::new(),
+    })
+}
+
 pub fn cert(config: &Path, cmd: CertCommand) -> Result<()> {
     let (cfg, rt) = open(config)?;
+    let secrets = credentials_of(&cmd)?;
+    let policy = lockout_policy(&cfg);
     rt.block_on(async {
         let pki = Pki::open(&cfg).await?;
-        let r = run_cert(&pki, cmd).await;
+        let r = run_cert(&pki, cmd, &secrets, policy).await;
         pki.store.close().await;
         r
     })
 }
 
-async fn run_cert(pki: &Pki, cmd: CertCommand) -> Result<()> {
+async fn run_cert(
+    pki: &Pki,
+    cmd: CertCommand,
+    secrets: &[Secret],
+    policy: LockoutPolicy,
+) -> Result<()> {
+    let professions = ProfessionTable::builtin()?;
+    let workflow = Workflow::new(&pki.store, &professions);
+    let operator = |i: usize| {
+        secrets
+            .get(i)
+            .context("internal: the operator's credentials were not read")
+    };
     match cmd {
         CertCommand::Request(a) => {
-            let actor = a.actor.actor()?;
-            let (id, profile) = file(pki, &a, &actor).await?;
+            let request = prepare(pki, &a).await?;
+            let profile = request.profile;
+            let clerk = operator(0)?.authenticate(&pki.store, policy).await?;
+            let id = workflow.file(&clerk, &request).await?;
             if a.json {
                 println!(
                     "{}",
@@ -342,49 +423,42 @@ async fn run_cert(pki: &Pki, cmd: CertCommand) -> Result<()> {
                 println!("request {id} filed ({profile}); another operator approves it with: igc cert approve --request {id} --out FILE");
             }
         }
-        CertCommand::Approve {
-            request,
-            out,
-            actor,
-        } => {
-            let actor = actor.actor()?;
+        CertCommand::Approve { request, out, .. } => {
+            if out.out.exists() {
+                bail!("{} exists (never overwritten)", out.out.display());
+            }
+            let approver = operator(0)?.authenticate(&pki.store, policy).await?;
             let id = RequestId(request);
-            pki.store.approve_request(id, &actor).await?;
-            let c = issue(pki, id, None, Vec::new(), None, &actor).await?;
+            workflow.approve(&approver, id).await?;
+            let c = issue(pki, id, None, Vec::new(), None, &approver.actor()?).await?;
             report_issued(&c, &out.out, id, false)?;
         }
         CertCommand::Reject {
-            request,
-            reason,
-            actor,
+            request, reason, ..
         } => {
-            pki.store
-                .reject_request(RequestId(request), &reason, &actor.actor()?)
+            let decider = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow
+                .reject(&decider, RequestId(request), &reason)
                 .await?;
             println!("request {request} rejected");
         }
         CertCommand::Issue {
-            request: a,
-            approver,
-            out,
+            request: a, out, ..
         } => {
-            if out.out.exists() {
-                bail!("{} exists (never overwritten)", out.out.display());
-            }
-            let clerk = a.actor.actor()?;
-            let approver = Actor::new(&approver, "cli")?;
-            if approver.id == clerk.id {
-                bail!("the approver must be a different operator from the one filing the request (four eyes)");
-            }
-            let (id, _) = file(pki, &a, &clerk).await?;
-            pki.store.approve_request(id, &approver).await?;
+            let request = prepare(pki, &a).await?;
+            let clerk = operator(0)?.authenticate(&pki.store, policy).await?;
+            let approver = operator(1)?.authenticate(&pki.store, policy).await?;
+            // Role, Order and four eyes are checked before the request is filed.
+            let id = workflow
+                .file_and_approve(&clerk, &approver, &request)
+                .await?;
             let c = issue(
                 pki,
                 id,
                 a.ca.as_deref(),
                 a.dns_names.clone(),
                 a.renews.as_deref(),
-                &approver,
+                &approver.actor()?,
             )
             .await?;
             report_issued(&c, &out.out, id, a.json)?;
@@ -395,24 +469,30 @@ async fn run_cert(pki: &Pki, cmd: CertCommand) -> Result<()> {
             common,
         } => {
             let reason: RevocationReason = reason.parse()?;
+            if reason == RevocationReason::CertificateHold {
+                bail!("certificateHold is a suspension: use `igc cert suspend`");
+            }
+            let serial: Serial = serial.parse()?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow.check_manage_certificate(&who, &serial).await?;
             let o = pki
                 .revocations
-                .revoke(&serial.parse()?, reason, &common.actor.actor()?)
+                .revoke(&serial, reason, &who.actor()?)
                 .await?;
             report_change("revoked", &o, common.json);
         }
         CertCommand::Suspend { serial, common } => {
-            let o = pki
-                .revocations
-                .suspend(&serial.parse()?, &common.actor.actor()?)
-                .await?;
+            let serial: Serial = serial.parse()?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow.check_manage_certificate(&who, &serial).await?;
+            let o = pki.revocations.suspend(&serial, &who.actor()?).await?;
             report_change("suspended", &o, common.json);
         }
         CertCommand::Reinstate { serial, common } => {
-            let o = pki
-                .revocations
-                .reinstate(&serial.parse()?, &common.actor.actor()?)
-                .await?;
+            let serial: Serial = serial.parse()?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            workflow.check_manage_certificate(&who, &serial).await?;
+            let o = pki.revocations.reinstate(&serial, &who.actor()?).await?;
             report_change("reinstated", &o, common.json);
         }
         CertCommand::Show { serial, pem, json } => {

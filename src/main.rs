@@ -7,6 +7,7 @@
 mod ceremony_cmd;
 mod cert_cmd;
 mod config;
+mod credentials;
 mod dev;
 mod operator;
 mod pki;

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crate::pki::{anchor_trust, open_store};
 use anyhow::{bail, Context, Result};
-use ca::domain::{
-    Actor, IdNatPs, IdentityProofing, ProfessionTable, Professional, ProfessionalStatus,
-};
+use ca::domain::{IdNatPs, IdentityProofing, ProfessionTable, Professional, ProfessionalStatus};
+use ca::workflow::Workflow;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::config::IgcConfig;
+use crate::credentials::{lockout_policy, OperatorArgs, Secret};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -21,32 +21,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Who is acting, as recorded in the audit journal.
-#[derive(Debug, Args)]
-pub struct ActorArgs {
-    /// Operator name recorded in the audit journal (default: $USER).
-    #[arg(long)]
-    pub actor: Option<String>,
-}
-
-impl ActorArgs {
-    pub fn actor(&self) -> Result<Actor> {
-        let id = self
-            .actor
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "operator".into());
-        Ok(Actor::new(&id, "cli")?)
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum ProfessionalCommand {
     /// Register a professional, with the identity proofing done.
     #[command(
-        after_help = "Example:\n  igc professional add --rpps 10003456788 --surname DUPONT --given-name Jean \\\n      --profession 10 --document-type cni --document-number X4RTBPFW4 --proofing face-to-face"
+        after_help = "Examples:\n  igc professional add --rpps 10003456788 --surname DUPONT --given-name Jean \\\n      --profession 10 --document-type cni --document-number X4RTBPFW4 --proofing face-to-face \\\n      --actor clerk-a\n  igc professional add … --actor clerk-a --actor-credentials-fd 3 3<clerk-a.credentials\n\nThe actor (a clerk or approver of the profession's Order, or the registration office for\nprofessions without an Order) authenticates with their password and TOTP code: asked on the\nterminal (no echo), or read from --actor-credentials-fd (two lines: password, then code)."
     )]
-    Add(AddProfessional),
+    Add(Box<AddProfessional>),
     /// Show a professional by IdNat (8 + RPPS, or 0 + ADELI).
     Show {
         /// IdNat_PS.
@@ -87,13 +68,27 @@ pub struct AddProfessional {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub actor: ActorArgs,
+    pub actor: OperatorArgs,
 }
 
 pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
     let cfg = IgcConfig::load(config)?;
+    // The registering operator's credentials, read before anything is opened.
+    let secret = match &cmd {
+        ProfessionalCommand::Add(a) => Some(Secret::read(
+            &a.actor.login()?,
+            "--actor",
+            a.actor.actor_credentials_fd,
+        )?),
+        ProfessionalCommand::Show { .. } => None,
+    };
+    let policy = lockout_policy(&cfg);
     runtime()?.block_on(async {
-        let store = open_store(&cfg).await?;
+        // Registering authenticates the clerk, whose TOTP secret is sealed by the token.
+        let store = match cmd {
+            ProfessionalCommand::Add(_) => crate::pki::open_operator_store(&cfg).await?,
+            ProfessionalCommand::Show { .. } => open_store(&cfg).await?,
+        };
         match cmd {
             ProfessionalCommand::Add(a) => {
                 let idnat: IdNatPs = match (&a.rpps, &a.adeli) {
@@ -104,7 +99,6 @@ pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
                 let table = ProfessionTable::builtin()?;
                 let profession = a.profession.parse()?;
                 table.get(&profession)?;
-                let actor = a.actor.actor()?;
                 let professional = Professional {
                     idnat: idnat.clone(),
                     surname: a.surname.parse()?,
@@ -113,10 +107,23 @@ pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
                     structure: None,
                     status: ProfessionalStatus::Active,
                 };
+                let (document_type, document_number, mode) = (
+                    a.document_type.parse()?,
+                    a.document_number.parse()?,
+                    a.proofing.parse()?,
+                );
+                // Input checked: now the operator authenticates, and the workflow decides
+                // whether their role and Order let them register this profession.
+                let Some(secret) = &secret else {
+                    bail!("internal: the operator's credentials were not read");
+                };
+                let who = secret.authenticate(&store, policy).await?;
+                Workflow::new(&store, &table).check_register(&who, &professional.profession)?;
+                let actor = who.actor()?;
                 let proofing = IdentityProofing {
-                    document_type: a.document_type.parse()?,
-                    document_number: a.document_number.parse()?,
-                    mode: a.proofing.parse()?,
+                    document_type,
+                    document_number,
+                    mode,
                     checked_by: actor.id.clone(),
                     checked_at: time::OffsetDateTime::now_utc(),
                 };

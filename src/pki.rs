@@ -114,6 +114,25 @@ pub async fn open_store(cfg: &IgcConfig) -> Result<Store> {
     Ok(store)
 }
 
+/// The store with the online token's TOTP sealing key, for commands that authenticate
+/// operators without needing the CAs (`igc professional add`).
+pub async fn open_operator_store(cfg: &IgcConfig) -> Result<Store> {
+    let store = open_store(cfg).await?;
+    let token = Token::from_config(&cfg.hsm).context("opening the online token")?;
+    Ok(store.with_sealer(Arc::new(sealer_of(cfg, &token)?)))
+}
+
+fn sealer_of(cfg: &IgcConfig, token: &Token) -> Result<HsmSealer> {
+    let label = &cfg.hsm.totp_seal_key_label;
+    HsmSealer::new(token, label).with_context(|| {
+        format!(
+            "TOTP sealing key {label:?} of token {:?} ([hsm] totp_seal_key_label; created by \
+             a secret-key ceremony such as hsm-config/ceremonies/dev/10-key-ra-totp-seal.yaml)",
+            cfg.hsm.token_label
+        )
+    })
+}
+
 impl Pki {
     /// Opens the store and the token and sets up every configured CA; fails when a key in
     /// the token does not match its certificate.
@@ -127,15 +146,7 @@ impl Pki {
     /// sealing key, so that every reader of operator credentials gets the secrets opened and
     /// the database only ever holds them sealed.
     pub fn with(cfg: &IgcConfig, store: Store, token: Token) -> Result<Pki> {
-        let label = &cfg.hsm.totp_seal_key_label;
-        let sealer = HsmSealer::new(&token, label).with_context(|| {
-            format!(
-                "TOTP sealing key {label:?} of token {:?} ([hsm] totp_seal_key_label; created by \
-                 a secret-key ceremony such as hsm-config/ceremonies/dev/10-key-ra-totp-seal.yaml)",
-                cfg.hsm.token_label
-            )
-        })?;
-        let store = store.with_sealer(Arc::new(sealer));
+        let store = store.with_sealer(Arc::new(sealer_of(cfg, &token)?));
         let professions = Arc::new(ProfessionTable::builtin()?);
         let mut cas = Vec::new();
         for c in &cfg.cas {

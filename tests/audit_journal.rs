@@ -12,17 +12,30 @@ mod pg;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{assert_success, igc, rpps, stderr, stdout, tool, wait_until, DevPki, Server, Sntp};
+use common::{
+    assert_success, cli_operators, igc, igc_with_credentials, rpps, stderr, stdout, tool,
+    wait_until, CliOperator, DevPki, Server, Sntp,
+};
 
-fn scenario(pki: &DevPki, db_url: &str) {
-    let d = pki.dir.path();
-    // What the journal holds already (on SQLite: the transcripts of the dev ceremonies).
+/// Entries in the journal (checked intact).
+fn journal_entries(d: &Path) -> u64 {
     let out = igc(d, &["audit", "verify", "--json"]);
     assert_success(&out, "audit verify");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let before = v["entries_checked"].as_u64().unwrap();
+    assert_eq!(v["intact"], true, "{v}");
+    v["entries_checked"].as_u64().unwrap()
+}
+
+fn scenario(pki: &DevPki, db_url: &str) {
+    let d = pki.dir.path();
+    // The registering clerk, an RA operator who authenticates (journaled: creation, enrolment).
+    let clerk = cli_operators(pki, &[("clerk-medecins", "clerk", Some("medecins"))])
+        .pop()
+        .unwrap();
+    // What the journal holds already (the dev ceremonies' transcripts, the clerk's account).
+    let before = journal_entries(d);
     for (i, name) in ["MARTIN", "BERNARD", "PETIT"].iter().enumerate() {
-        let out = igc(
+        let out = igc_with_credentials(
             d,
             &[
                 "professional",
@@ -39,7 +52,10 @@ fn scenario(pki: &DevPki, db_url: &str) {
                 "AB12345",
                 "--actor",
                 "clerk-medecins",
+                "--actor-credentials-fd",
+                "3",
             ],
+            &[clerk.credentials()],
         );
         assert_success(&out, "professional add");
     }
@@ -61,16 +77,17 @@ fn scenario(pki: &DevPki, db_url: &str) {
             "Y",
             "--document-number",
             "Z1",
+            "--actor",
+            "clerk-medecins",
+            "--actor-credentials-fd",
+            "3",
         ];
         all.extend(args);
-        let out = igc(d, &all);
+        // Refused before the clerk authenticates: the code is not used.
+        let out = igc_with_credentials(d, &all, &[clerk.credentials_not_used()]);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     }
-    let out = igc(d, &["audit", "verify", "--json"]);
-    assert_success(&out, "audit verify");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["entries_checked"], before + 3, "{v}");
-    assert_eq!(v["intact"], true);
+    assert_eq!(journal_entries(d), before + 3);
 
     // Tamper with the second registration directly in the database.
     let second = before + 2;
@@ -105,8 +122,7 @@ fn postgres_journal_detects_tampering() {
         return; // IGC_SKIP_PG=1
     };
     let url = cluster.create_database("audit").unwrap();
-    let pki = DevPki::new();
-    common::use_database(&pki, &url);
+    let pki = DevPki::with_database(&url);
     scenario(&pki, &url);
 }
 
@@ -127,8 +143,15 @@ fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
     std::fs::write(path, text).unwrap();
 }
 
-fn add_professional(d: &Path, n: u64, surname: &str) {
-    let out = igc(
+/// The pharmaciens' clerk of the anchor tests, an RA operator who authenticates on the CLI.
+fn pharmacy_clerk(pki: &DevPki) -> CliOperator {
+    cli_operators(pki, &[("clerk-pharmaciens", "clerk", Some("pharmaciens"))])
+        .pop()
+        .unwrap()
+}
+
+fn add_professional(d: &Path, clerk: &CliOperator, n: u64, surname: &str) {
+    let out = igc_with_credentials(
         d,
         &[
             "professional",
@@ -145,7 +168,10 @@ fn add_professional(d: &Path, n: u64, surname: &str) {
             "CD67890",
             "--actor",
             "clerk-pharmaciens",
+            "--actor-credentials-fd",
+            "3",
         ],
+        &[clerk.credentials()],
     );
     assert_success(&out, "professional add");
 }
@@ -197,8 +223,9 @@ fn verify_json(d: &Path) -> (Option<i32>, serde_json::Value, String) {
 
 fn anchor_scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
+    let clerk = pharmacy_clerk(pki);
     for (i, name) in ["LEROY", "MOREAU"].iter().enumerate() {
-        add_professional(d, i as u64, name);
+        add_professional(d, &clerk, i as u64, name);
     }
     serve_then_stop(d);
 
@@ -219,7 +246,7 @@ fn anchor_scenario(pki: &DevPki, db_url: &str) {
     assert_eq!(anchors[0]["head_hash"], head_hash.as_str());
 
     // A new entry after the anchor: intact, with an unanchored tail.
-    add_professional(d, 7, "GIRARD");
+    add_professional(d, &clerk, 7, "GIRARD");
     let (code, v, err) = verify_json(d);
     assert_eq!(code, Some(0), "{v}\n{err}");
     assert_eq!(v["anchored"], serde_json::json!([[1, head]]), "{v}");
@@ -364,8 +391,7 @@ fn postgres_journal_anchors_verified_and_exported() {
         return; // IGC_SKIP_PG=1
     };
     let url = cluster.create_database("anchors").unwrap();
-    let pki = DevPki::new();
-    common::use_database(&pki, &url);
+    let pki = DevPki::with_database(&url);
     let (a, b) = (Sntp::start(0), Sntp::start(0));
     configure_clock(&pki, &a, &b);
     anchor_scenario(&pki, &url);
@@ -476,7 +502,8 @@ fn anchoring_without_a_confirmed_clock_fails_cleanly() {
     let (a, b) = (Sntp::start(5_000), Sntp::start(5_000));
     configure_clock(&pki, &a, &b);
     let d = pki.dir.path();
-    add_professional(d, 20, "FOURNIER");
+    let clerk = pharmacy_clerk(&pki);
+    add_professional(d, &clerk, 20, "FOURNIER");
     let server = Server::start(d);
     // Not ready: the TSA refuses while its clock is not confirmed.
     assert!(
@@ -522,7 +549,8 @@ fn anchors_catch_a_rewritten_or_truncated_journal() {
     configure_clock(&pki, &a, &b);
     let d = pki.dir.path();
     let url = format!("sqlite://{}?mode=rwc", pki.path("var/igc.sqlite").display());
-    add_professional(d, 30, "ROUSSEAU");
+    let clerk = pharmacy_clerk(&pki);
+    add_professional(d, &clerk, 30, "ROUSSEAU");
     serve_then_stop(d);
     let (code, v, err) = verify_json(d);
     assert_eq!(code, Some(0), "{v}\n{err}");

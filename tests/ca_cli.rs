@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    assert_success, http_get, igc, pkilint_errors, rpps, stderr, stdout, tool, use_database,
-    wait_until, DevPki, Server,
+    assert_success, cli_operators, http_get, igc, igc_with_credentials, pkilint_errors, ready,
+    rpps, stderr, stdout, tool, wait_until, CliOperator, DevPki, Server,
 };
 
 /// The dev configuration, made quick to follow changes made by other processes.
@@ -38,17 +38,78 @@ fn fast_polling(pki: &DevPki) {
 struct Ctx {
     pki: DevPki,
     server: Server,
+    /// A clerk and an approver of the Ordre des médecins, who authenticate on the CLI.
+    clerk: CliOperator,
+    approver: CliOperator,
+    /// Clerks of the same Order who register professionals and manage certificates.
+    managers: Vec<CliOperator>,
 }
 
 impl Ctx {
     fn new(db: Option<&str>) -> Ctx {
-        let pki = DevPki::new();
-        if let Some(url) = db {
-            use_database(&pki, url);
-        }
+        let pki = match db {
+            Some(url) => DevPki::with_database(url),
+            None => DevPki::new(),
+        };
         fast_polling(&pki);
         let server = Server::start(pki.dir.path());
-        Ctx { pki, server }
+        let mut ops = cli_operators(
+            &pki,
+            &[
+                ("clerk-a", "clerk", Some("medecins")),
+                ("approb-b", "approver", Some("medecins")),
+                ("clerk-c", "clerk", Some("medecins")),
+                ("clerk-d", "clerk", Some("medecins")),
+            ],
+        )
+        .into_iter();
+        let (clerk, approver) = (ops.next().unwrap(), ops.next().unwrap());
+        Ctx {
+            pki,
+            server,
+            clerk,
+            approver,
+            managers: ops.collect(),
+        }
+    }
+
+    /// `igc` as one authenticated operator (a manager, credentials on descriptor 3); `used`
+    /// false for a command expected to be refused before the operator authenticates.
+    fn igc_as(&self, args: &[&str], used: bool) -> std::process::Output {
+        let who = ready(&self.managers);
+        let creds = if used {
+            who.credentials()
+        } else {
+            who.credentials_not_used()
+        };
+        let mut args = args.to_vec();
+        args.extend(["--actor", &who.login, "--actor-credentials-fd", "3"]);
+        igc_with_credentials(self.dir(), &args, &[creds])
+    }
+
+    /// `igc` with the clerk's credentials on descriptor 3 and the approver's on 4; `used`
+    /// false for a command expected to be refused before anybody authenticates.
+    fn igc_as_operators(&self, args: &[&str], used: bool) -> std::process::Output {
+        let creds = if used {
+            [self.clerk.credentials(), self.approver.credentials()]
+        } else {
+            [
+                self.clerk.credentials_not_used(),
+                self.approver.credentials_not_used(),
+            ]
+        };
+        let mut args = args.to_vec();
+        args.extend([
+            "--actor",
+            "clerk-a",
+            "--actor-credentials-fd",
+            "3",
+            "--approver",
+            "approb-b",
+            "--approver-credentials-fd",
+            "4",
+        ]);
+        igc_with_credentials(self.dir(), &args, &creds)
     }
 
     fn dir(&self) -> &Path {
@@ -60,22 +121,23 @@ impl Ctx {
     }
 
     fn register(&self, rpps: &str, surname: &str, profession: &str) -> String {
-        let out = self.igc(&[
-            "professional",
-            "add",
-            "--rpps",
-            rpps,
-            "--surname",
-            surname,
-            "--given-name",
-            "Anne",
-            "--profession",
-            profession,
-            "--document-number",
-            "X4RTBPFW4",
-            "--actor",
-            "clerk-a",
-        ]);
+        let out = self.igc_as(
+            &[
+                "professional",
+                "add",
+                "--rpps",
+                rpps,
+                "--surname",
+                surname,
+                "--given-name",
+                "Anne",
+                "--profession",
+                profession,
+                "--document-number",
+                "X4RTBPFW4",
+            ],
+            true,
+        );
         assert_success(&out, "professional add");
         format!("8{rpps}")
     }
@@ -108,23 +170,22 @@ impl Ctx {
     fn issue(&self, idnat: &str, profile: &str, key: &str) -> (serde_json::Value, PathBuf) {
         let csr = self.csr(&format!("{idnat}-{profile}"), key);
         let out_path = self.dir().join(format!("{idnat}-{profile}.pem"));
-        let out = self.igc(&[
-            "cert",
-            "issue",
-            "--idnat",
-            idnat,
-            "--profile",
-            profile,
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            out_path.to_str().unwrap(),
-            "--actor",
-            "clerk-a",
-            "--approver",
-            "clerk-b",
-            "--json",
-        ]);
+        let out = self.igc_as_operators(
+            &[
+                "cert",
+                "issue",
+                "--idnat",
+                idnat,
+                "--profile",
+                profile,
+                "--csr",
+                csr.to_str().unwrap(),
+                "--out",
+                out_path.to_str().unwrap(),
+                "--json",
+            ],
+            true,
+        );
         assert_success(&out, "cert issue");
         (serde_json::from_slice(&out.stdout).unwrap(), out_path)
     }
@@ -263,20 +324,22 @@ fn lifecycle(db: Option<&str>) {
         (unknown.as_str(), &good_csr, "professional"),
         (bad_luhn.as_str(), &good_csr, "check digit"),
     ] {
-        let out = ctx.igc(&[
-            "cert",
-            "issue",
-            "--idnat",
-            who,
-            "--profile",
-            "auth",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            "never.pem",
-            "--approver",
-            "clerk-b",
-        ]);
+        // Refused before the operators' credentials are checked (not consumed).
+        let out = ctx.igc_as_operators(
+            &[
+                "cert",
+                "issue",
+                "--idnat",
+                who,
+                "--profile",
+                "auth",
+                "--csr",
+                csr.to_str().unwrap(),
+                "--out",
+                "never.pem",
+            ],
+            false,
+        );
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(
             stderr(&out).contains(expect),
@@ -286,21 +349,24 @@ fn lifecycle(db: Option<&str>) {
         );
         assert!(!ctx.dir().join("never.pem").exists());
     }
-    // An unknown profession is refused at registration.
-    let out = ctx.igc(&[
-        "professional",
-        "add",
-        "--rpps",
-        &rpps(1_000_555_111),
-        "--surname",
-        "X",
-        "--given-name",
-        "Y",
-        "--profession",
-        "99",
-        "--document-number",
-        "Z1",
-    ]);
+    // An unknown profession is refused at registration (before the operator authenticates).
+    let out = ctx.igc_as(
+        &[
+            "professional",
+            "add",
+            "--rpps",
+            &rpps(1_000_555_111),
+            "--surname",
+            "X",
+            "--given-name",
+            "Y",
+            "--profession",
+            "99",
+            "--document-number",
+            "Z1",
+        ],
+        false,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         audit_entries(&ctx),
@@ -378,15 +444,18 @@ fn lifecycle(db: Option<&str>) {
     assert_eq!(report["indication"], "TOTAL_PASSED", "{report}");
 
     // Revoke SIGN (keyCompromise): the served CRL and OCSP say so.
-    let out = ctx.igc(&[
-        "cert",
-        "revoke",
-        "--serial",
-        &sign.0,
-        "--reason",
-        "keyCompromise",
-        "--json",
-    ]);
+    let out = ctx.igc_as(
+        &[
+            "cert",
+            "revoke",
+            "--serial",
+            &sign.0,
+            "--reason",
+            "keyCompromise",
+            "--json",
+        ],
+        true,
+    );
     assert_success(&out, "cert revoke");
     let text = ctx.wait_verify(&sign.1, &sign.2, false, "revoked SIGN");
     assert!(text.contains("certificate revoked"), "{text}");
@@ -407,30 +476,36 @@ fn lifecycle(db: Option<&str>) {
         "{report}"
     );
     // Revoking it again is a clear error, not a second entry.
-    let out = ctx.igc(&[
-        "cert",
-        "revoke",
-        "--serial",
-        &sign.0,
-        "--reason",
-        "superseded",
-    ]);
+    let out = ctx.igc_as(
+        &[
+            "cert",
+            "revoke",
+            "--serial",
+            &sign.0,
+            "--reason",
+            "superseded",
+        ],
+        true,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("already revoked"), "{}", stderr(&out));
     // certificateHold goes through suspend, not revoke.
-    let out = ctx.igc(&[
-        "cert",
-        "revoke",
-        "--serial",
-        &auth.0,
-        "--reason",
-        "certificateHold",
-    ]);
+    let out = ctx.igc_as(
+        &[
+            "cert",
+            "revoke",
+            "--serial",
+            &auth.0,
+            "--reason",
+            "certificateHold",
+        ],
+        false,
+    );
     assert_eq!(out.status.code(), Some(1));
 
     // Suspend AUTH, then reinstate it: rejected, then accepted again.
     assert_success(
-        &ctx.igc(&["cert", "suspend", "--serial", &auth.0]),
+        &ctx.igc_as(&["cert", "suspend", "--serial", &auth.0], true),
         "suspend",
     );
     let text = ctx.wait_verify(&auth.1, &auth.2, false, "suspended AUTH");
@@ -439,7 +514,7 @@ fn lifecycle(db: Option<&str>) {
         .ocsp(&auth.1)
         .contains("Reason: certificateHold")));
     assert_success(
-        &ctx.igc(&["cert", "reinstate", "--serial", &auth.0]),
+        &ctx.igc_as(&["cert", "reinstate", "--serial", &auth.0], true),
         "reinstate",
     );
     ctx.wait_verify(&auth.1, &auth.2, true, "reinstated AUTH");
@@ -599,14 +674,17 @@ fn postgres_two_instances_share_revocations() {
     }
     let started = std::time::Instant::now();
     assert_success(
-        &ctx.igc(&[
-            "cert",
-            "revoke",
-            "--serial",
-            &serial,
-            "--reason",
-            "affiliationChanged",
-        ]),
+        &ctx.igc_as(
+            &[
+                "cert",
+                "revoke",
+                "--serial",
+                &serial,
+                "--reason",
+                "affiliationChanged",
+            ],
+            true,
+        ),
         "revoke",
     );
     // Configured interval: OCSP polls every 0.5 s, CRLs every 1 s; allow for load.

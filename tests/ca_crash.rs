@@ -10,19 +10,41 @@ mod common;
 mod pg;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{assert_success, igc, rpps, tool, use_database, DevPki, IGC};
+use common::{
+    assert_success, cli_operators, igc, igc_command_with_credentials, igc_with_credentials, rpps,
+    tool, DevPki,
+};
 use der::{Decode, Encode};
 
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 8;
+/// Pairs of operators (clerk, approver) who authenticate with password + TOTP: each one's
+/// codes are accepted once (two usable per 30 s here), so the issuances are spread
+/// over several.
+const PAIRS: usize = ROUNDS * PER_ROUND / 2 + 1;
 
 fn scenario(pki: &DevPki, db_url: &str) {
     let d = pki.dir.path();
     let idnat = format!("8{}", rpps(1_000_777_001));
-    let out = igc(
+    let logins: Vec<(String, String)> = (0..PAIRS)
+        .map(|k| (format!("clerk-{k}"), format!("approb-{k}")))
+        .collect();
+    let specs: Vec<(&str, &str, Option<&str>)> = logins
+        .iter()
+        .flat_map(|(c, a)| {
+            [
+                (c.as_str(), "clerk", Some("medecins")),
+                (a.as_str(), "approver", Some("medecins")),
+            ]
+        })
+        .collect();
+    let operators = cli_operators(pki, &specs);
+    let pair = |i: usize| (&operators[2 * (i % PAIRS)], &operators[2 * (i % PAIRS) + 1]);
+    let (clerk, _) = pair(0);
+    let out = igc_with_credentials(
         d,
         &[
             "professional",
@@ -37,7 +59,12 @@ fn scenario(pki: &DevPki, db_url: &str) {
             "10",
             "--document-number",
             "X1",
+            "--actor",
+            &clerk.login,
+            "--actor-credentials-fd",
+            "3",
         ],
+        &[clerk.credentials()],
     );
     assert_success(&out, "professional add");
     // Keys and CSRs made beforehand, outside our process.
@@ -68,26 +95,38 @@ fn scenario(pki: &DevPki, db_url: &str) {
         let mut children = Vec::new();
         for j in 0..PER_ROUND {
             let i = round * PER_ROUND + j;
-            let mut child = Command::new(IGC)
-                .current_dir(d)
-                .env("SOFTHSM2_CONF", d.join("var/hsm/softhsm2.conf"))
-                .env("RUST_LOG", "warn,hsm_config=debug")
-                .args([
+            let (clerk, approver) = pair(i);
+            let (profile, csr, pem) = (
+                ["auth", "sign", "conf"][i % 3],
+                format!("{i}.csr"),
+                format!("{i}.pem"),
+            );
+            let (mut cmd, credential_files) = igc_command_with_credentials(
+                d,
+                &[
                     "cert",
                     "issue",
                     "--idnat",
                     &idnat,
                     "--profile",
-                    ["auth", "sign", "conf"][i % 3],
+                    profile,
                     "--csr",
-                    &format!("{i}.csr"),
+                    &csr,
                     "--out",
-                    &format!("{i}.pem"),
+                    &pem,
                     "--actor",
-                    "clerk-a",
+                    &clerk.login,
+                    "--actor-credentials-fd",
+                    "3",
                     "--approver",
-                    "clerk-b",
-                ])
+                    &approver.login,
+                    "--approver-credentials-fd",
+                    "4",
+                ],
+                &[clerk.credentials(), approver.credentials()],
+            );
+            let mut child = cmd
+                .env("RUST_LOG", "warn,hsm_config=debug")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -124,6 +163,7 @@ fn scenario(pki: &DevPki, db_url: &str) {
                     }
                 }
                 let status = child.wait().unwrap();
+                drop(credential_files);
                 let log = log.join().unwrap();
                 // Concurrent processes sharing the token and the database all succeed.
                 assert!(
@@ -165,7 +205,8 @@ fn scenario(pki: &DevPki, db_url: &str) {
         ],
     );
     assert_success(&out, "openssl req");
-    let out = igc(
+    let (clerk, approver) = pair(0);
+    let out = igc_with_credentials(
         d,
         &[
             "cert",
@@ -178,9 +219,16 @@ fn scenario(pki: &DevPki, db_url: &str) {
             "after.csr",
             "--out",
             "after.pem",
+            "--actor",
+            &clerk.login,
+            "--actor-credentials-fd",
+            "3",
             "--approver",
-            "clerk-b",
+            &approver.login,
+            "--approver-credentials-fd",
+            "4",
         ],
+        &[clerk.credentials(), approver.credentials()],
     );
     assert_success(&out, "issue after crashes");
     let cert = x509_cert::Certificate::from_der(
@@ -286,7 +334,6 @@ fn postgres_issuance_survives_sigkill() {
         return; // IGC_SKIP_PG=1
     };
     let url = cluster.create_database("crash").unwrap();
-    let pki = DevPki::new();
-    use_database(&pki, &url);
+    let pki = DevPki::with_database(&url);
     scenario(&pki, &url);
 }

@@ -11,7 +11,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_success, igc, stdout, tool, DevPki, PortalServer};
+use common::{
+    assert_success, cli_operators, igc_with_credentials, stdout, tool, DevPki, PortalServer,
+};
 
 struct Resp {
     /// curl's exit code (0: the HTTP exchange happened).
@@ -173,8 +175,16 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
     let f = |n: &str| dir.join(n).to_str().unwrap().to_owned();
 
     // An RA operator certificate for the administrator created at the first start.
+    // Issued on the CLI by two operators of the registration office, who authenticate.
     let (key, csr) = key_and_csr(&dir, "admin-carte");
-    let out = igc(
+    let ops = cli_operators(
+        &pki,
+        &[
+            ("ops-a", "registration-office", None),
+            ("ops-b", "registration-office", None),
+        ],
+    );
+    let out = igc_with_credentials(
         pki.dir.path(),
         &[
             "cert",
@@ -189,10 +199,15 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
             &f("admin-carte.pem"),
             "--actor",
             "ops-a",
+            "--actor-credentials-fd",
+            "3",
             "--approver",
             "ops-b",
+            "--approver-credentials-fd",
+            "4",
             "--json",
         ],
+        &[ops[0].credentials(), ops[1].credentials()],
     );
     assert_success(&out, "igc cert issue --profile ra-operator");
     let issued: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -360,7 +375,7 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
     );
 
     // 4. Revoked: the open session ends at its next request, and a new login is refused.
-    let out = igc(
+    let out = igc_with_credentials(
         pki.dir.path(),
         &[
             "cert",
@@ -371,7 +386,10 @@ fn operator_certificate_logs_in_foreign_or_revoked_refused() {
             "keyCompromise",
             "--actor",
             "ops-a",
+            "--actor-credentials-fd",
+            "3",
         ],
+        &[ops[0].credentials()],
     );
     assert_success(&out, "igc cert revoke");
     let after = curl(&dir, &jar, card, &format!("{portal}/"), None);

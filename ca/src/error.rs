@@ -110,6 +110,12 @@ pub enum Error {
          disabled (dual control needs two)"
     )]
     LastAdministrators { login: String, minimum: usize },
+    /// An operator's password, TOTP code, session or certificate was not accepted.
+    #[error("operator {login}: authentication refused: {why}")]
+    AuthenticationRefused { login: String, why: String },
+    /// An authenticated operator's role or scope does not allow the action.
+    #[error("operator {actor} is not allowed to do this: {reason}")]
+    NotPermitted { actor: String, reason: String },
     #[error("certificate does not match request {id}: {reason}")]
     RequestMismatch { id: i64, reason: String },
     #[error(
@@ -238,6 +244,8 @@ impl Error {
             | Error::SelfConfirmation { .. }
             | Error::RequestStale { .. }
             | Error::LastAdministrators { .. }
+            | Error::AuthenticationRefused { .. }
+            | Error::NotPermitted { .. }
             | Error::RequestMismatch { .. }
             | Error::CertificateNotFound { .. }
             | Error::AlreadyRevoked { .. }

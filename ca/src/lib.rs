@@ -7,6 +7,7 @@
 //! linking the HSM layer.
 #![forbid(unsafe_code)]
 
+pub mod credentials;
 pub mod crl;
 pub mod domain;
 mod error;
@@ -15,6 +16,7 @@ pub mod ocsp;
 pub mod sealing;
 pub mod storage;
 pub mod verify;
+pub mod workflow;
 pub mod x509;
 
 pub use error::{Error, IdKind, Result};

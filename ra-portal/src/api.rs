@@ -521,17 +521,16 @@ pub async fn file_request(
     let (Some(profile), Some(der)) = (profile, der) else {
         return Err(ApiError::invalid(&errors));
     };
-    let id = state
-        .store()
-        .file_request(
-            &NewRequest {
-                profile,
-                subject: RequestSubject::Professional(p.idnat.clone()),
-                csr_der: der,
-            },
-            &ctx.actor,
-        )
-        .await?;
+    let id = h::file_with_workflow(
+        &state,
+        &ctx,
+        &NewRequest {
+            profile,
+            subject: RequestSubject::Professional(p.idnat.clone()),
+            csr_der: der,
+        },
+    )
+    .await?;
     let r = h::request_of(&state, &id.to_string()).await?;
     ok(StatusCode::CREATED, request_json(&r))
 }

@@ -53,6 +53,8 @@ impl From<ca::Error> for PortalError {
             | E::RequestNotFound { .. }
             | E::CertificateNotFound { .. } => PortalError::NotFound(msg),
             E::SelfApproval { .. } | E::SelfConfirmation { .. } => PortalError::FourEyes(msg),
+            E::NotPermitted { .. } => PortalError::Forbidden(msg),
+            E::AuthenticationRefused { .. } => PortalError::Unauthenticated,
             E::AlreadyRegistered { .. }
             | E::RequestNotInState { .. }
             | E::AlreadyRevoked { .. }

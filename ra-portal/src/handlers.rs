@@ -18,6 +18,7 @@ use ca::storage::{
     AuditEntry, CertificateRecord, CertificateRequest, CertificateStatus, NewOperator, NewRequest,
     NewSession, OperatorRole, OperatorStatus, RequestId, RequestSubject, SessionStage,
 };
+use ca::workflow::{AuthenticatedOperator, Workflow};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -1043,18 +1044,30 @@ pub async fn file_request(
     let (Some(profile), Some(der)) = (profile, der) else {
         return file_request_view(&state, &ctx, None, errors).await;
     };
-    let id = state
-        .store()
-        .file_request(
-            &NewRequest {
-                profile,
-                subject: RequestSubject::Professional(p.idnat.clone()),
-                csr_der: der,
-            },
-            &ctx.actor,
-        )
-        .await?;
+    let id = file_with_workflow(
+        &state,
+        &ctx,
+        &NewRequest {
+            profile,
+            subject: RequestSubject::Professional(p.idnat.clone()),
+            csr_der: der,
+        },
+    )
+    .await?;
     Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
+}
+
+/// Files a request as the session's operator; the workflow decides (role, Order), as for the
+/// API and the CLI.
+pub(crate) async fn file_with_workflow(
+    state: &PortalState,
+    ctx: &Ctx,
+    request: &NewRequest,
+) -> PortalResult<RequestId> {
+    let me = AuthenticatedOperator::from_session(state.store(), &ctx.token_hash).await?;
+    Ok(Workflow::new(state.store(), state.professions())
+        .file(&me, request)
+        .await?)
 }
 
 pub(crate) async fn request_of(
@@ -1189,32 +1202,32 @@ async fn issue_approved(state: &PortalState, ctx: &Ctx, r: &CertificateRequest) 
     Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
 }
 
-/// Approves a request filed by someone else (four eyes, journaled when refused) and issues
-/// its certificate.
+/// Approves a request filed by someone else and issues its certificate. The decision (role,
+/// Order, four eyes) is the workflow's ([`ca::workflow::Workflow`]), shared with the CLI; a
+/// four-eyes refusal is journaled.
 pub(crate) async fn approve_and_issue(
     state: &PortalState,
     ctx: &Ctx,
     id: &str,
 ) -> PortalResult<ca::issuance::IssuedCertificate> {
     let r = request_of(state, id).await?;
-    if r.filed_by == ctx.actor.id {
-        let _ = state
-            .store()
-            .record_event(
-                &ctx.actor,
-                "request.approve",
-                &format!("request:{}", r.id),
-                ca::storage::Outcome::Denied,
-                &serde_json::json!({ "why": "four-eyes" }),
-            )
-            .await;
-        return Err(ca::Error::SelfApproval {
-            id: r.id.0,
-            actor: ctx.actor.id.to_string(),
+    let me = AuthenticatedOperator::from_session(state.store(), &ctx.token_hash).await?;
+    let workflow = Workflow::new(state.store(), state.professions());
+    if let Err(e) = workflow.approve(&me, r.id).await {
+        if matches!(e, ca::Error::SelfApproval { .. }) {
+            let _ = state
+                .store()
+                .record_event(
+                    &ctx.actor,
+                    "request.approve",
+                    &format!("request:{}", r.id),
+                    ca::storage::Outcome::Denied,
+                    &serde_json::json!({ "why": "four-eyes" }),
+                )
+                .await;
         }
-        .into());
+        return Err(e.into());
     }
-    state.store().approve_request(r.id, &ctx.actor).await?;
     let r = request_of(state, id).await?;
     issue_approved_cert(state, ctx, &r).await
 }
@@ -1273,9 +1286,9 @@ pub(crate) async fn reject_request(
     if reason.trim().is_empty() {
         return Err(PortalError::BadRequest(REJECT_REASON_MISSING.into()));
     }
-    state
-        .store()
-        .reject_request(r.id, reason, &ctx.actor)
+    let me = AuthenticatedOperator::from_session(state.store(), &ctx.token_hash).await?;
+    Workflow::new(state.store(), state.professions())
+        .reject(&me, r.id, reason)
         .await?;
     request_of(state, id).await
 }

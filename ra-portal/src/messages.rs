@@ -102,6 +102,12 @@ pub fn french(e: &Error) -> String {
              certification est indisponible ; réessayez plus tard."
             .to_owned(),
         Error::RenewalRefused { reason, .. } => format!("Renouvellement refusé : {reason}."),
+        Error::AuthenticationRefused { .. } => {
+            "Authentification refusée : reconnectez-vous.".to_owned()
+        }
+        Error::NotPermitted { .. } => {
+            "Votre rôle ou votre Ordre ne permet pas cette opération sur cette demande.".to_owned()
+        }
         other => format!("Opération refusée : {other}."),
     }
 }

@@ -27,6 +27,16 @@ impl DevPki {
         Self::with_config(|c| c)
     }
 
+    /// A development hierarchy whose database is `url` from the start (the ceremonies create
+    /// the first RA administrators there).
+    pub fn with_database(url: &str) -> DevPki {
+        Self::with_config(|c| {
+            let sqlite = "url = \"sqlite://igc.sqlite?mode=rwc\"";
+            assert!(c.contains(sqlite));
+            c.replace(sqlite, &format!("url = \"{url}\""))
+        })
+    }
+
     /// A development hierarchy whose `var/igc.toml` is the development configuration changed
     /// by `edit` before `igc dev-setup` runs (the ceremonies read it).
     pub fn with_config(edit: impl FnOnce(String) -> String) -> DevPki {
@@ -537,4 +547,189 @@ pub fn with_db<T, F: std::future::Future<Output = T>>(
         pool.close().await;
         out
     })
+}
+
+// ----- operators who authenticate on the command line ---------------------------------------
+
+/// The password of every operator made by [`cli_operators`].
+pub const CLI_PASSWORD: &str = browser::PASSWORD;
+
+/// The database URL of a development PKI's `var/igc.toml` (SQLite paths are relative to it).
+pub fn db_url(pki: &DevPki) -> String {
+    let text = std::fs::read_to_string(pki.path("var/igc.toml")).unwrap();
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("[database] url in var/igc.toml")
+        .to_owned();
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') => {
+            format!("sqlite://{}", pki.path("var").join(rest).display())
+        }
+        _ => url,
+    }
+}
+
+/// An RA operator, created and enrolled in the database as an administrator and the
+/// operator's own first login would, whose password and TOTP codes the tests hand to `igc`
+/// on a file descriptor, as a script does.
+pub struct CliOperator {
+    pub login: String,
+    secret: Vec<u8>,
+    /// The last TOTP step handed out (a step is accepted once).
+    last_step: std::cell::Cell<i64>,
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl CliOperator {
+    fn step_after(&self, last: i64) -> i64 {
+        loop {
+            // Never the previous step (accepted for clock skew): a slow start of `igc` could
+            // see it expire before the check; the current or the next one stays valid ≥ 30 s.
+            let now = ca::credentials::current_step(unix_now());
+            let step = (last + 1).max(now);
+            if step <= now + 1 {
+                return step;
+            }
+            // Every code of the ±1 window has been used: wait for the next step.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Password and a fresh TOTP code (two lines), the code counted as used.
+    pub fn credentials(&self) -> String {
+        let step = self.step_after(self.last_step.get());
+        self.last_step.set(step);
+        format!(
+            "{CLI_PASSWORD}\n{}\n",
+            ca::credentials::totp_code(&self.secret, step)
+        )
+    }
+
+    /// Password and a fresh code not counted as used: for commands that must be refused
+    /// before anybody is authenticated (a later use of the same code then succeeds).
+    pub fn credentials_not_used(&self) -> String {
+        let step = self.step_after(self.last_step.get());
+        format!(
+            "{CLI_PASSWORD}\n{}\n",
+            ca::credentials::totp_code(&self.secret, step)
+        )
+    }
+
+    /// Password and the code of the step after the current one (accepted for clock skew), so
+    /// that a replay of it within 30 s is still inside the accepted window.
+    pub fn credentials_ahead(&self) -> String {
+        loop {
+            let step = ca::credentials::current_step(unix_now()) + 1;
+            if step > self.last_step.get() {
+                self.last_step.set(step);
+                return format!(
+                    "{CLI_PASSWORD}\n{}\n",
+                    ca::credentials::totp_code(&self.secret, step)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Password and the code last handed out (a replay).
+    pub fn last_credentials(&self) -> String {
+        format!(
+            "{CLI_PASSWORD}\n{}\n",
+            ca::credentials::totp_code(&self.secret, self.last_step.get())
+        )
+    }
+
+    /// The right password with a TOTP code valid at no step around now.
+    pub fn credentials_wrong_totp(&self) -> String {
+        let now = ca::credentials::current_step(unix_now());
+        let valid: Vec<String> = (now - 2..=now + 2)
+            .map(|s| ca::credentials::totp_code(&self.secret, s))
+            .collect();
+        let wrong = (0..)
+            .map(|n: u32| format!("{:06}", 999_999 - n))
+            .find(|c| !valid.contains(c))
+            .unwrap();
+        format!("{CLI_PASSWORD}\n{wrong}\n")
+    }
+}
+
+/// The operator of `ops` whose next TOTP code can be used soonest (at once if any can):
+/// spreading commands over several operators keeps tests from waiting for new codes.
+pub fn ready(ops: &[CliOperator]) -> &CliOperator {
+    ops.iter().min_by_key(|o| o.last_step.get()).unwrap()
+}
+
+/// Creates operators `(login, role, Order slug)` as the RA does it, through the portal of an
+/// `igc serve` started on `pki` for the purpose: the ceremony's administrator A creates each
+/// account, administrator B confirms it (and is shown its one-time password), and the
+/// operator enrols TOTP with the password [`CLI_PASSWORD`]. Uses the administrators' first
+/// logins: once per `DevPki`.
+pub fn cli_operators(pki: &DevPki, specs: &[(&str, &str, Option<&str>)]) -> Vec<CliOperator> {
+    let srv = PortalServer::start(pki.dir.path());
+    let dir = pki.path("cli-operators");
+    let a = browser::Browser::new(&dir, "admin-a", &srv.portal);
+    let b = browser::Browser::new(&dir, "admin-b", &srv.portal);
+    a.enrol("admin", &pki.first_login("admin"));
+    b.enrol("admin.b", &pki.first_login("admin.b"));
+    let mut made = Vec::new();
+    for (login, role, order) in specs {
+        a.create_operator(login, role, order.unwrap_or(""));
+        let otp = b.confirm_operator(login);
+        let operator = browser::Browser::new(&dir, login, &srv.portal);
+        let secret = operator.enrol(login, &otp);
+        made.push(CliOperator {
+            login: (*login).to_owned(),
+            secret: ca::credentials::base32_decode(&secret).unwrap(),
+            // Enrolment used the code of the current step.
+            last_step: std::cell::Cell::new(ca::credentials::current_step(unix_now())),
+        });
+    }
+    made
+}
+
+/// `igc` with operators' credentials on descriptors 3, 4, … (`creds[0]` on 3), opened by a
+/// shell as a script would (`igc … 3<clerk.credentials`), and stdin closed (no terminal).
+/// The credential files live in the returned directory, to be kept until the process ends.
+pub fn igc_command_with_credentials(
+    cwd: &Path,
+    args: &[&str],
+    creds: &[String],
+) -> (Command, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let files = tempfile::tempdir().unwrap();
+    let mut script = String::from("exec \"$0\" \"$@\"");
+    let mut cmd = Command::new("sh");
+    for (i, c) in creds.iter().enumerate() {
+        let fd = i + 3;
+        let path = files.path().join(format!("fd{fd}"));
+        std::fs::write(&path, c).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        script.push_str(&format!(" {fd}<\"$IGC_TEST_FD{fd}\""));
+        cmd.env(format!("IGC_TEST_FD{fd}"), &path);
+    }
+    cmd.arg("-c")
+        .arg(script)
+        .arg(IGC)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("IGC_CONFIG")
+        .stdin(Stdio::null());
+    let conf = cwd.join("var/hsm/softhsm2.conf");
+    if conf.exists() {
+        cmd.env("SOFTHSM2_CONF", conf);
+    } else {
+        cmd.env_remove("SOFTHSM2_CONF");
+    }
+    (cmd, files)
+}
+
+/// Runs [`igc_command_with_credentials`] to completion.
+pub fn igc_with_credentials(cwd: &Path, args: &[&str], creds: &[String]) -> Output {
+    let (mut cmd, _files) = igc_command_with_credentials(cwd, args, creds);
+    cmd.output().unwrap()
 }

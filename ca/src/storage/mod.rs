@@ -31,6 +31,7 @@ mod crl;
 pub mod crl_store;
 mod imports;
 pub mod ocsp;
+mod operator_auth;
 mod operators;
 mod registry;
 mod requests;
