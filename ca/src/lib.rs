@@ -12,6 +12,7 @@ pub mod crl;
 pub mod domain;
 mod error;
 pub mod issuance;
+pub mod limits;
 pub mod ocsp;
 pub mod sealing;
 pub mod storage;
