@@ -82,6 +82,9 @@ pub struct ServerConfig {
     /// Base URL relying parties use (appears in certificates).
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// What the main listener grants each connection (`[server.limits]`).
+    #[serde(default)]
+    pub limits: ca::limits::ListenerLimits,
 }
 
 fn default_listen() -> SocketAddr {
@@ -276,7 +279,14 @@ impl IgcConfig {
         if let Some(t) = &self.tsa {
             t.validate().context("[tsa]")?;
         }
+        self.server
+            .limits
+            .validate("server.limits")
+            .map_err(anyhow::Error::msg)?;
         if let Some(p) = &self.portal {
+            p.limits
+                .validate("portal.limits")
+                .map_err(anyhow::Error::msg)?;
             if p.tls_cert.is_some() != p.tls_key.is_some() {
                 bail!("[portal]: give both tls_cert and tls_key, or neither (self-signed)");
             }
@@ -331,6 +341,23 @@ mod tests {
             ("anchor_minutes = 10", "anchor_minutes = 0"),
             ("anchor_minutes = 10", "anchor_minutes = 1441"),
             ("anchor_minutes = 10", "anchor_minutes = 10\nother = 1"),
+            (
+                "base_url = \"http://127.0.0.1:8080\"",
+                "base_url = \"http://127.0.0.1:8080\"\n[server.limits]\nmax_connections = 4",
+            ),
+            (
+                "[portal.limits]\nmax_connections = 4096",
+                "[portal.limits]\nmax_connections = 8",
+            ),
+            (
+                "header_read_timeout_secs = 10",
+                "header_read_timeout_secs = 0",
+            ),
+            (
+                "header_read_timeout_secs = 10\nbody_read_timeout_secs = 30\n\n[tsa.clock]",
+                "header_read_timeout_secs = 10\nbody_read_timeout_secs = 7200\n\n[tsa.clock]",
+            ),
+            ("[tsa.limits]", "[tsa.limits]\nmax_conections = 10"),
         ] {
             assert!(dev.contains(from), "{from}");
             let text = dev.replacen(from, to, 1);

@@ -530,7 +530,7 @@ async fn start_portal(
         pki.cas.iter().map(|c| c.authority.clone()).collect(),
         pki.revocations.clone(),
         pki.professions.clone(),
-        pc,
+        pc.clone(),
     );
     // Revocations made in the portal are answered by this instance's OCSP at once.
     let ocsp = services.ocsp.clone();
@@ -549,11 +549,12 @@ async fn start_portal(
         );
     }
     let app = ra_portal::router(state);
+    let limits = pc.limits;
     Ok(Some(tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = ra_portal::serve_tls(listener, tls, app, shutdown).await {
+        if let Err(e) = ra_portal::serve_tls(listener, tls, limits, app, shutdown).await {
             tracing::error!(error = %e, "RA portal stopped");
         }
     })))
@@ -633,6 +634,7 @@ fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa
         addr,
         threads,
         tsa::listener::stall_limit(tsa, Duration::from_millis(cfg.hsm.session_wait_ms)),
+        t.limits,
         tsa::http::listener_router(tsa.clone()),
     )
     .context("starting the TSA listener")?;
@@ -661,6 +663,7 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         Ok(())
     })?;
     cfg.export_softhsm_conf();
+    raise_open_files_limit(&cfg);
     let metrics = install_metrics()
         .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
         .ok();
@@ -733,12 +736,18 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
                 }
             }
         };
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
+        let served = ca::limits::serve(
+            listener,
+            ca::limits::LISTENER_MAIN,
+            cfg.server.limits,
+            app,
+            ca::limits::PlainTcp,
+            async move {
                 shutdown_signal().await;
                 stop_all();
-            })
-            .await;
+            },
+        )
+        .await;
         // Also when the main listener failed: the rest still shuts down in order, and the
         // tokens delivered are recorded.
         let _ = stop_tx.send(true);
@@ -762,6 +771,48 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         services.state.pki.store.close().await;
         served.context("serving HTTP")
     })
+}
+
+/// File descriptors kept for everything but client connections: the database pool, the HSM,
+/// log files, the CRL and certificate files.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the soft open-files limit to the hard one: each connection is a descriptor, and the
+/// listeners' `max_connections` must fit, with [`RESERVED_FILES`] besides. Says so when they do
+/// not: then `accept` fails (counted as `accept_error`) before the caps are reached.
+fn raise_open_files_limit(cfg: &IgcConfig) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    let current = match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => limit.maximum,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+            limit.current
+        }
+    };
+    let wanted = cfg.server.limits.max_connections as u64
+        + cfg
+            .portal
+            .as_ref()
+            .map_or(0, |p| p.limits.max_connections as u64)
+        + cfg
+            .tsa
+            .as_ref()
+            .filter(|t| t.listen.is_some())
+            .map_or(0, |t| t.limits.max_connections as u64)
+        + RESERVED_FILES;
+    if let Some(current) = current.filter(|c| *c < wanted) {
+        tracing::warn!(
+            open_files_limit = current,
+            wanted,
+            "the open-files limit is below the listeners' max_connections (plus {RESERVED_FILES}): \
+             raise it (LimitNOFILE= in the systemd unit) or lower [*.limits] max_connections"
+        );
+    }
 }
 
 async fn shutdown_signal() {

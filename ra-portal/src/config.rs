@@ -42,6 +42,9 @@ pub struct PortalConfig {
     /// session (seconds).
     #[serde(default = "default_otp_validity")]
     pub one_time_password_validity_secs: u64,
+    /// What the portal's TLS listener grants each connection (`[portal.limits]`).
+    #[serde(default)]
+    pub limits: ca::limits::ListenerLimits,
 }
 
 fn default_listen() -> SocketAddr {
@@ -82,6 +85,7 @@ impl Default for PortalConfig {
             totp_issuer: default_totp_issuer(),
             max_body_bytes: default_max_body(),
             one_time_password_validity_secs: default_otp_validity(),
+            limits: ca::limits::ListenerLimits::default(),
         }
     }
 }

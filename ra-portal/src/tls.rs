@@ -4,12 +4,11 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
+use axum::http::Extensions;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 /// Installs ring as the process-wide rustls provider (idempotent).
@@ -117,54 +116,53 @@ pub fn self_signed_with_clients(
     Ok((config, pem))
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` resolves.
+/// The portal's TLS handshake for [`ca::limits::serve`]: the client certificate presented, if
+/// any, becomes the [`PeerCertificate`] extension of every request of the connection.
+#[derive(Clone)]
+pub struct TlsHandshake(TlsAcceptor);
+
+impl std::fmt::Debug for TlsHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsHandshake")
+    }
+}
+
+impl TlsHandshake {
+    pub fn new(tls: Arc<ServerConfig>) -> Self {
+        install_crypto_provider();
+        Self(TlsAcceptor::from(tls))
+    }
+}
+
+impl ca::limits::Handshake for TlsHandshake {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+
+    async fn handshake(&self, tcp: TcpStream) -> std::io::Result<(Self::Io, Extensions)> {
+        let tls = self.0.accept(tcp).await?;
+        let mut extensions = Extensions::new();
+        if let Some(c) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            extensions.insert(PeerCertificate(Arc::new(c.as_ref().to_vec())));
+        }
+        Ok((tls, extensions))
+    }
+}
+
+/// Serves `router` over TLS on `listener` under `limits` until `shutdown` resolves (see
+/// [`ca::limits::serve`]: connection cap, handshake, header, body and idle deadlines).
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
+    limits: ca::limits::ListenerLimits,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    install_crypto_provider();
-    let acceptor = TlsAcceptor::from(tls);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = &mut shutdown => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                acceptor.accept(tcp),
-            )
-            .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let peer_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| PeerCertificate(Arc::new(c.as_ref().to_vec())));
-            let router = match peer_cert {
-                Some(p) => router.layer(axum::Extension(p)),
-                None => router,
-            };
-            let service = TowerToHyperService::new(router);
-            if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "portal connection ended with an error");
-            }
-        });
-    }
+    ca::limits::serve(
+        listener,
+        ca::limits::LISTENER_PORTAL,
+        limits,
+        router,
+        TlsHandshake::new(tls),
+        shutdown,
+    )
+    .await
 }

@@ -105,6 +105,10 @@ pub struct TsaConfig {
     /// ([`crate::listener::default_threads`]).
     #[serde(default)]
     pub listen_threads: Option<usize>,
+    /// What that listener grants each connection (`[tsa.limits]`; HTTP/1 only, so the
+    /// HTTP/2 and TLS keys do not apply).
+    #[serde(default)]
+    pub limits: ca::limits::ListenerLimits,
     /// The clock guard.
     pub clock: ClockConfig,
     /// Recording of issued tokens.
@@ -251,6 +255,7 @@ impl TsaConfig {
             queue_timeout_ms: default_queue_timeout_ms(),
             listen: None,
             listen_threads: None,
+            limits: ca::limits::ListenerLimits::default(),
             clock,
             recorder: RecorderConfig::default(),
         }
@@ -303,6 +308,7 @@ impl TsaConfig {
                 )));
             }
         }
+        self.limits.validate("tsa.limits").map_err(Error::config)?;
         self.clock.validate()?;
         self.recorder.validate()
     }

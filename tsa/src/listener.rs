@@ -30,9 +30,11 @@
 //!   its accept queue are reset; new ones go to the other threads, or are
 //!   refused if every thread is stalled, which a load balancer sees at
 //!   once), and the thread binds a new socket when it runs again;
-//! - a request's headers must arrive within [`HEADER_READ_TIMEOUT`], which
-//!   also closes keep-alive connections idle that long: a load balancer in
-//!   front must close its idle connections sooner;
+//! - the limits of `[tsa.limits]` ([`ListenerLimits`]): a cap on open
+//!   connections shared by the threads (one over it is closed at once), a
+//!   deadline on a request's headers, which also closes keep-alive
+//!   connections idle that long (a load balancer in front must close its
+//!   idle connections sooner), and a deadline on its body (408);
 //! - `/readyz` ([`crate::http::listener_readyz`]) also makes a probe
 //!   signature, at most one a second, so that a load balancer in front of
 //!   this port sees an HSM outage.
@@ -54,13 +56,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
 
+use ca::limits::{count_refused, BodyDeadline, ConnectionGate, ListenerLimits, LISTENER_TSA};
+
 use crate::authority::TimeStampAuthority;
 use crate::error::{Error, Result};
 use crate::lanes::LocalSigner;
-
-/// Longest time a client may take to send a request's headers, and so the
-/// longest a keep-alive connection may stay idle.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Most threads a listener may run.
 pub const MAX_THREADS: usize = 256;
@@ -240,6 +240,7 @@ impl TsaListener {
         addr: SocketAddr,
         threads: usize,
         stall_limit: Duration,
+        limits: ListenerLimits,
         app: Router,
     ) -> Result<TsaListener> {
         if !(1..=MAX_THREADS).contains(&threads) {
@@ -254,6 +255,12 @@ impl TsaListener {
         for _ in 1..threads {
             sockets.push(bind(addr)?);
         }
+        let app = BodyDeadline {
+            listener: LISTENER_TSA,
+            limit: limits.body_read_timeout(),
+        }
+        .apply(app);
+        let gate = ConnectionGate::new(limits.max_connections);
         let (stop, stop_rx) = watch::channel(false);
         let watch = Arc::new(Watch {
             base: Instant::now(),
@@ -273,6 +280,7 @@ impl TsaListener {
                 .map_err(|source| Error::Listen { addr, source })?;
             watch.register(i, &socket);
             let (app, stop, watch) = (app.clone(), stop_rx.clone(), watch.clone());
+            let gate = gate.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("tsa-listener-{i}"))
                 .spawn(move || {
@@ -289,6 +297,7 @@ impl TsaListener {
                                 index: i,
                                 addr,
                             },
+                            Admission { limits, gate },
                         )
                         .await;
                     });
@@ -478,6 +487,13 @@ impl Thread {
     }
 }
 
+/// What a thread grants the connections it accepts.
+struct Admission {
+    limits: ListenerLimits,
+    /// Shared by the threads: the cap is the listener's, not each thread's.
+    gate: ConnectionGate,
+}
+
 /// One thread's accept loop, until `stop`; then a graceful drain of its
 /// connections, at most `SHUTDOWN_GRACE`.
 async fn serve(
@@ -485,6 +501,7 @@ async fn serve(
     app: Router,
     mut stop: watch::Receiver<bool>,
     thread: Thread,
+    admission: Admission,
 ) {
     let mut listener = match tokio::net::TcpListener::from_std(socket) {
         Ok(l) => l,
@@ -497,7 +514,8 @@ async fn serve(
     };
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(admission.limits.header_read_timeout())
+        .max_buf_size(admission.limits.max_header_bytes)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     // For the branches' bodies: `select!` holds `stop` while they run.
@@ -513,6 +531,11 @@ async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let Some(permit) = admission.gate.admit() else {
+                        // Closed at once rather than queued: see `ca::limits::serve`.
+                        count_refused(LISTENER_TSA, "connection_limit");
+                        continue;
+                    };
                     // Replies are small and written at once: no Nagle delay.
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(app.clone());
@@ -520,7 +543,12 @@ async fn serve(
                     tokio::spawn(async move {
                         // A client that goes away or sends garbage ends its
                         // connection; hyper has answered what it could.
-                        let _ = connection.await;
+                        if let Err(e) = connection.await {
+                            if e.is_timeout() {
+                                count_refused(LISTENER_TSA, "header_timeout");
+                            }
+                        }
+                        drop(permit);
                     });
                 }
                 // Shut down by `close_all`: the loop ends.
@@ -642,6 +670,7 @@ mod tests {
             "127.0.0.1:0".parse().unwrap(),
             threads,
             stall_limit,
+            ListenerLimits::default(),
             app_with(gate),
         )
         .unwrap();
@@ -854,16 +883,31 @@ mod tests {
         assert!(again.starts_with("HTTP/1.1 200"), "{again}");
         // A second listener cannot take a port bound without SO_REUSEPORT.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let err = TsaListener::start(taken.local_addr().unwrap(), 2, TEST_STALL_LIMIT, app())
-            .unwrap_err();
+        let err = TsaListener::start(
+            taken.local_addr().unwrap(),
+            2,
+            TEST_STALL_LIMIT,
+            ListenerLimits::default(),
+            app(),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Listen { .. }), "{err}");
-        assert!(
-            TsaListener::start("127.0.0.1:0".parse().unwrap(), 0, TEST_STALL_LIMIT, app()).is_err()
-        );
-        assert!(
-            TsaListener::start("127.0.0.1:0".parse().unwrap(), 257, TEST_STALL_LIMIT, app())
-                .is_err()
-        );
+        assert!(TsaListener::start(
+            "127.0.0.1:0".parse().unwrap(),
+            0,
+            TEST_STALL_LIMIT,
+            ListenerLimits::default(),
+            app()
+        )
+        .is_err());
+        assert!(TsaListener::start(
+            "127.0.0.1:0".parse().unwrap(),
+            257,
+            TEST_STALL_LIMIT,
+            ListenerLimits::default(),
+            app()
+        )
+        .is_err());
         // Shut down with an idle keep-alive connection and a request in
         // progress: the request is answered, the idle connection closed,
         // the threads end at once, and the port is free again.

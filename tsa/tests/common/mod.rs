@@ -368,6 +368,7 @@ pub async fn start_tsa_with<R: TokenRecorder + Clone>(
         cfg.listen_threads
             .unwrap_or_else(|| tsa::listener::default_threads(&tsa)),
         tsa::listener::stall_limit(&tsa, pool_options().session_wait),
+        cfg.limits,
         tsa::http::listener_router(tsa.clone()),
     )
     .unwrap();
