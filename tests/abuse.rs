@@ -365,14 +365,15 @@ fn report(rec: &Recorder, size: &Size) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Machine: {}. Form: {} (build: {}).\n",
+        "Machine: {}. Form: {} (build: {}). Server's open files limit: {}.\n",
         machine(),
         if size.full { "full" } else { "bounded" },
         if cfg!(debug_assertions) {
             "debug"
         } else {
             "release"
-        }
+        },
+        nofile_of(rec.server_pid)
     );
     let _ = writeln!(
         out,
@@ -414,16 +415,17 @@ fn report(rec: &Recorder, size: &Size) -> String {
     }
     let _ = writeln!(
         out,
-        "\n| phase | attacker | requests | 2xx | p50 ms | p99 ms | other outcomes |"
+        "\n| phase | attacker | sent | answered | 2xx | p50 ms | p99 ms | other outcomes |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|");
     for p in phases.iter() {
         for (svc, s) in p.stats.iter().filter(|(s, _)| !s.legit()) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.name,
                 svc.name(),
+                s.sent,
                 s.count(),
                 s.ok_us.len(),
                 ms(s.pct(50.0)),
@@ -450,6 +452,16 @@ fn report(rec: &Recorder, size: &Size) -> String {
         }
     }
     out
+}
+
+/// The soft "Max open files" of a process (`/proc/<pid>/limits`).
+fn nofile_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn kinds(errors: &BTreeMap<String, u64>) -> String {
@@ -689,7 +701,9 @@ fn abuse_harness() {
             tokio::time::sleep_until(recovery_end.into()).await;
         }
         stop_all.store(true, Ordering::Relaxed);
-        while legit_tasks.join_next().await.is_some() {}
+        while let Some(r) = legit_tasks.join_next().await {
+            r.unwrap();
+        }
         rec.end();
         while background.join_next().await.is_some() {}
         (rec, recoveries)

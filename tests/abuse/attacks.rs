@@ -152,6 +152,7 @@ pub fn hostile_cms(
         tasks.spawn(async move {
             loop {
                 let sent = Instant::now();
+                rec.sent(Svc::AtkCms, sent);
                 let r = tokio::time::timeout(
                     Duration::from_secs(120),
                     pool.post(

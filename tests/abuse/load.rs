@@ -51,6 +51,8 @@ impl Svc {
 /// Samples of one service in one phase.
 #[derive(Default, Debug, Clone)]
 pub struct Stats {
+    /// Requests sent (scheduled); more than answered when an attack is cut short.
+    pub sent: u64,
     /// Latency of the successful requests, microseconds.
     pub ok_us: Vec<u64>,
     /// Failures by kind ("HTTP 503", "timeout", "connect: ConnectionRefused", …).
@@ -199,6 +201,14 @@ impl Recorder {
         }
     }
 
+    /// Counts a request sent (scheduled) at `scheduled`.
+    pub fn sent(&self, svc: Svc, scheduled: Instant) {
+        let mut phases = self.phases.lock().unwrap();
+        if let Some(p) = phases.iter_mut().rev().find(|p| p.start <= scheduled) {
+            p.stats.entry(svc).or_default().sent += 1;
+        }
+    }
+
     fn sample(&self) {
         if let Some((rss, threads)) = rss_and_threads(self.server_pid) {
             if let Some(p) = self.phases.lock().unwrap().last_mut() {
@@ -251,8 +261,11 @@ pub async fn open_loop<F, Fut>(
         }
         let scheduled = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
+        rec.sent(svc, scheduled);
         // Reap what has finished, so the set does not grow over a long run.
-        while tasks.try_join_next().is_some() {}
+        while let Some(r) = tasks.try_join_next() {
+            rethrow(r);
+        }
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             rec.record(svc, scheduled, Err("client saturated".into()));
             continue;
@@ -270,5 +283,16 @@ pub async fn open_loop<F, Fut>(
         });
     }
     // Requests still in flight finish (each bounded by `timeout`).
-    while tasks.join_next().await.is_some() {}
+    while let Some(r) = tasks.join_next().await {
+        rethrow(r);
+    }
+}
+
+/// A request that panicked is a bug of the harness: it must fail the run, not vanish.
+fn rethrow(r: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = r {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
 }

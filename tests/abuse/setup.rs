@@ -391,7 +391,7 @@ pub fn ocsp_good(der: &[u8]) -> Result<(), String> {
 /// A TimeStampReq (RFC 3161) for a SHA-256 imprint with a fresh 64-bit nonce and certReq,
 /// encoded by hand (the TSA's own types are what is being tested).
 pub fn tsa_request(data: &[u8], nonce: u64) -> Vec<u8> {
-    let mut out = vec![0x30, 0x43, 0x02, 0x01, 0x01, 0x30, 0x2f, 0x30, 0x0b];
+    let mut out = vec![0x30, 0x41, 0x02, 0x01, 0x01, 0x30, 0x2f, 0x30, 0x0b];
     // AlgorithmIdentifier sha256 (parameters absent).
     out.extend_from_slice(&[
         0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
@@ -404,7 +404,7 @@ pub fn tsa_request(data: &[u8], nonce: u64) -> Vec<u8> {
     out.extend_from_slice(&[0x02, 0x08]);
     out.extend_from_slice(&n);
     out.extend_from_slice(&[0x01, 0x01, 0xff]);
-    debug_assert_eq!(out.len(), 0x45);
+    debug_assert_eq!(out.len(), 2 + 0x41);
     out
 }
 
