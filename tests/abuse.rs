@@ -365,7 +365,7 @@ fn report(rec: &Recorder, size: &Size) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Machine: {}. Form: {} (build: {}). Server's open files limit: {}.\n",
+        "Machine: {}. Form: {} (build: {}). Server: `{}`, its open files limit {}.\n",
         machine(),
         if size.full { "full" } else { "bounded" },
         if cfg!(debug_assertions) {
@@ -373,6 +373,7 @@ fn report(rec: &Recorder, size: &Size) -> String {
         } else {
             "release"
         },
+        setup::igc_bin().display(),
         nofile_of(rec.server_pid)
     );
     let _ = writeln!(

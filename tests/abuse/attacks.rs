@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use super::http::{Pool, Target};
@@ -61,8 +60,11 @@ pub fn slowloris(
             loop {
                 let cut = match &target {
                     Target::Plain(addr) => {
-                        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-                            .await
+                        match tokio::time::timeout(
+                            Duration::from_secs(5),
+                            super::http::tcp(*addr, true),
+                        )
+                        .await
                         {
                             Ok(Ok(s)) => {
                                 trickle(s, path, content_type, tick, headers_until, &stats).await
@@ -73,7 +75,7 @@ pub fn slowloris(
                     Target::Tls(addr, cfg) => {
                         match tokio::time::timeout(
                             Duration::from_secs(5),
-                            super::http::raw_tls(*addr, cfg.clone()),
+                            super::http::raw_tls(*addr, cfg.clone(), true),
                         )
                         .await
                         {
@@ -147,7 +149,7 @@ pub fn hostile_cms(
     clients: usize,
 ) {
     for _ in 0..clients {
-        let pool = Pool::new(main.clone(), 1, u32::MAX);
+        let pool = Pool::attacker(main.clone(), 1);
         let (rec, body) = (rec.clone(), body.clone());
         tasks.spawn(async move {
             loop {
@@ -209,8 +211,8 @@ pub fn login_flood(
     rate: f64,
     stop: Arc<AtomicBool>,
 ) {
-    let form_pool = Pool::new(portal.clone(), 256, u32::MAX);
-    let api_pool = Pool::new(portal, 256, u32::MAX);
+    let form_pool = Pool::attacker(portal.clone(), 256);
+    let api_pool = Pool::attacker(portal, 256);
     let (r1, s1) = (rec.clone(), stop.clone());
     tasks.spawn(open_loop(
         r1,
@@ -279,7 +281,7 @@ pub fn ocsp_flood(
     rate: f64,
     stop: Arc<AtomicBool>,
 ) {
-    let pool = Pool::new(main, 512, u32::MAX);
+    let pool = Pool::attacker(main, 512);
     tasks.spawn(open_loop(
         rec,
         Svc::AtkOcsp,

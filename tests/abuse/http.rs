@@ -111,12 +111,28 @@ pub fn tls_config() -> Arc<rustls::ClientConfig> {
     Arc::new(cfg)
 }
 
-/// A TCP (or TLS) stream to `target`, for the raw users (slowloris).
+/// A TCP connection to `addr`; with `spread`, from a random source address of 127.1.0.0/16
+/// rather than 127.0.0.1 (Linux routes all of 127/8 to loopback): attackers come from many
+/// addresses, legitimate clients from 127.0.0.1, so per-address limits are put to the test
+/// rather than defeated or triggered by the harness itself.
+pub async fn tcp(addr: SocketAddr, spread: bool) -> std::io::Result<TcpStream> {
+    if !spread {
+        return TcpStream::connect(addr).await;
+    }
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    let [a, b]: [u8; 2] = rand::random();
+    let src = std::net::Ipv4Addr::new(127, 1, a, b.max(1));
+    sock.bind(SocketAddr::new(src.into(), 0))?;
+    sock.connect(addr).await
+}
+
+/// A TLS stream to `addr`, for the raw users (slowloris).
 pub async fn raw_tls(
     addr: SocketAddr,
     cfg: Arc<rustls::ClientConfig>,
+    spread: bool,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
+    let tcp = tcp(addr, spread).await?;
     tcp.set_nodelay(true)?;
     tokio_rustls::TlsConnector::from(cfg)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -136,12 +152,23 @@ pub struct Pool {
     idle: Mutex<Vec<Idle>>,
     max_idle: usize,
     max_uses: u32,
+    /// Connect from many source addresses (see [`tcp`]).
+    spread: bool,
     /// Connections opened so far.
     pub opened: AtomicU64,
 }
 
 impl Pool {
     pub fn new(target: Target, max_idle: usize, max_uses: u32) -> Arc<Pool> {
+        Self::with_spread(target, max_idle, max_uses, false)
+    }
+
+    /// A pool whose connections come from many source addresses (attackers).
+    pub fn attacker(target: Target, max_idle: usize) -> Arc<Pool> {
+        Self::with_spread(target, max_idle, u32::MAX, true)
+    }
+
+    fn with_spread(target: Target, max_idle: usize, max_uses: u32, spread: bool) -> Arc<Pool> {
         let host = HeaderValue::from_str(&target.addr().to_string()).unwrap();
         Arc::new(Pool {
             target,
@@ -149,13 +176,14 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             max_idle,
             max_uses,
+            spread,
             opened: AtomicU64::new(0),
         })
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
         let addr = self.target.addr();
-        let tcp = TcpStream::connect(addr)
+        let tcp = tcp(addr, self.spread)
             .await
             .map_err(|e| format!("connect: {}", e.kind()))?;
         let _ = tcp.set_nodelay(true);

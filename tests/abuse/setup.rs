@@ -4,7 +4,7 @@
 //! professionals, CSRs, a real certificate for OCSP, and the hostile CMS.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ fn addr_of(url: &str) -> SocketAddr {
 impl Serve {
     pub fn start(cwd: &Path) -> Serve {
         let log = cwd.join("serve.log");
-        let mut child = Command::new(IGC)
+        let mut child = Command::new(igc_bin())
             .current_dir(cwd)
             .args([
                 "serve",
@@ -121,17 +121,48 @@ impl Serve {
     }
 }
 
-/// The development PKI, its TSA checking the clock against two SNTP responders on loopback
-/// (the machine may have no NTP access).
+/// The `igc` under test: `IGC_ABUSE_BIN` when set, else the one cargo built for this test.
+/// Worktrees sharing one `CARGO_TARGET_DIR` overwrite each other's `target/*/igc` (the path
+/// cargo gives the test): pinning the binary (its `deps/igc-<hash>` twin) makes sure which code
+/// a benchmark measured.
+pub fn igc_bin() -> PathBuf {
+    std::env::var_os("IGC_ABUSE_BIN").map_or_else(|| PathBuf::from(IGC), PathBuf::from)
+}
+
+/// The development PKI made by [`igc_bin`]'s `dev-setup` (as [`DevPki::with_config`] does with
+/// cargo's binary), its TSA checking the clock against two SNTP responders on loopback (the
+/// machine may have no NTP access).
 pub fn pki_with_clock() -> (DevPki, Sntp, Sntp) {
     let (a, b) = (Sntp::start(0), Sntp::start(0));
     let servers = format!("servers = [\"{}\", \"{}\"]", a.addr, b.addr);
-    let pki = DevPki::with_config(|c| {
-        let start = c.find("servers = [").unwrap();
-        let end = start + c[start..].find('\n').unwrap();
-        format!("{}{servers}{}", &c[..start], &c[end..])
-    });
-    (pki, a, b)
+    let dir = tempfile::tempdir().unwrap();
+    let c = std::fs::read_to_string(common::repo().join("src/dev-igc.toml")).unwrap();
+    let start = c.find("servers = [").unwrap();
+    let end = start + c[start..].find('\n').unwrap();
+    std::fs::create_dir_all(dir.path().join("var")).unwrap();
+    std::fs::write(
+        dir.path().join("var/igc.toml"),
+        format!("{}{servers}{}", &c[..start], &c[end..]),
+    )
+    .unwrap();
+    let out = Command::new(igc_bin())
+        .current_dir(dir.path())
+        .args(["dev-setup", "--ceremonies"])
+        .arg(common::dev_ceremonies())
+        .env_remove("IGC_CONFIG")
+        .env_remove("SOFTHSM2_CONF")
+        .output()
+        .unwrap();
+    common::assert_success(&out, "igc dev-setup");
+    let first_logins = common::stdout(&out)
+        .lines()
+        .filter_map(|l| {
+            let login = l.split("identifiant « ").nth(1)?.split(" »").next()?;
+            let otp = l.split("usage unique « ").nth(1)?.split(" »").next()?;
+            Some((login.to_owned(), otp.to_owned()))
+        })
+        .collect();
+    (DevPki { dir, first_logins }, a, b)
 }
 
 /// An operator with a TOTP secret, and the last step it used (a step is accepted once).
@@ -173,37 +204,20 @@ pub fn operators(pki: &DevPki, portal: &str, specs: &[(String, &str)]) -> Vec<Op
         a.create_operator(login, role, "medecins");
         otps.push((login.clone(), b.confirm_operator(login)));
     }
-    // Enrolments in parallel (each browser in its own directory: curl's files are per dir).
-    let made: Vec<Operator> = std::thread::scope(|s| {
-        let chunks: Vec<_> = otps.chunks(otps.len().div_ceil(4).max(1)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                let dir = &dir;
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(login, otp)| {
-                            let d = dir.join(login);
-                            let secret =
-                                browser::Browser::new(&d, login, portal).enrol(login, otp);
-                            Operator {
-                                login: login.clone(),
-                                key: ra_portal::base32_decode(&secret).unwrap(),
-                                // Enrolment used the current step.
-                                last_step: Mutex::new(now_step()),
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    made
+    // One after the other: a portal that limits login attempts per address would refuse
+    // enrolments in parallel from 127.0.0.1.
+    otps.iter()
+        .map(|(login, otp)| {
+            let d = dir.join(login);
+            let secret = browser::Browser::new(&d, login, portal).enrol(login, otp);
+            Operator {
+                login: login.clone(),
+                key: ra_portal::base32_decode(&secret).unwrap(),
+                // Enrolment used the current step.
+                last_step: Mutex::new(now_step()),
+            }
+        })
+        .collect()
 }
 
 /// A bearer token of the portal's API for `op`.
