@@ -242,7 +242,9 @@ impl Pool {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let req = b.body(Full::new(body)).map_err(|e| format!("request: {e}"))?;
+        let req = b
+            .body(Full::new(body))
+            .map_err(|e| format!("request: {e}"))?;
         sender.ready().await.map_err(|_| "closed".to_owned())?;
         let res = sender.send_request(req).await.map_err(|e| {
             if e.is_incomplete_message() {

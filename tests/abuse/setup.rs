@@ -357,8 +357,7 @@ pub fn ocsp_request(id: CertId, nonce: Option<&[u8]>) -> Vec<u8> {
         vec![Extension {
             extn_id: const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE,
             critical: false,
-            extn_value: OctetString::new(OctetString::new(n).unwrap().to_der().unwrap())
-                .unwrap(),
+            extn_value: OctetString::new(OctetString::new(n).unwrap().to_der().unwrap()).unwrap(),
         }]
     });
     OcspRequest {
@@ -396,7 +395,12 @@ pub fn ocsp_good(der: &[u8]) -> Result<(), String> {
             .as_bytes(),
     )
     .map_err(|_| "OCSP: undecodable basic response")?;
-    match b.tbs_response_data.responses.first().map(|s| &s.cert_status) {
+    match b
+        .tbs_response_data
+        .responses
+        .first()
+        .map(|s| &s.cert_status)
+    {
         Some(x509_ocsp::CertStatus::Good(_)) => Ok(()),
         other => Err(format!("OCSP status {other:?}")),
     }
@@ -565,7 +569,10 @@ pub fn hostile_cms(personnes: &Certificate, decoys: usize) -> String {
     // The certificate set is outside what the signature covers: swap it for the big one
     // (`sign_cades_b` inserts one by one, quadratic in the set's size).
     let ci = cms::content_info::ContentInfo::from_der(&cms).unwrap();
-    let mut sd = ci.content.decode_as::<cms::signed_data::SignedData>().unwrap();
+    let mut sd = ci
+        .content
+        .decode_as::<cms::signed_data::SignedData>()
+        .unwrap();
     let set = der::asn1::SetOfVec::try_from(
         certs
             .into_iter()
