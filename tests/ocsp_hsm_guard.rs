@@ -271,3 +271,154 @@ async fn nonces_of_up_to_128_octets_are_echoed() {
         );
     }
 }
+
+/// The process's Prometheus recorder (installed once; tests of this binary share it).
+fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap()
+    })
+}
+
+/// `igc_http_refused_total{listener="main",reason=…}` now.
+fn refused(reason: &str) -> u64 {
+    let needle = format!("reason=\"{reason}\"");
+    metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with(ca::limits::REFUSED_METRIC) && l.contains(&needle))
+        .filter(|l| l.contains("listener=\"main\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Per limit: a burst of exactly the budget gets its nonces; beyond it, the real
+/// certificate's pre-signed response (good, verified by OpenSSL) without the nonce, and a
+/// request with several CertIDs `tryLater`; each degraded answer counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_budget_nonces_are_echoed_beyond_it_dropped() {
+    let p = pki();
+    let ca = &p.personnes;
+    metrics();
+    let config = OcspConfig {
+        fresh_signatures_per_sec: 2,
+        ..OcspConfig::default()
+    };
+    let (_db, _r, addr, cert) = setup(config).await;
+    let serial = cert.tbs_certificate.serial_number.as_bytes().to_vec();
+    let dropped_before = refused("ocsp_nonce_dropped");
+    let multi_before = refused("ocsp_multi_try_later");
+
+    let started = Instant::now();
+    // At the budget: both nonces echoed.
+    for _ in 0..2 {
+        let nonce: [u8; 32] = rand::random();
+        let body = ask(addr, &request(vec![cert_id(&ca.cert, &serial)], Some(&nonce))).await;
+        assert_eq!(nonce_of(&basic(&body)).as_deref(), Some(&nonce[..]));
+    }
+    // Beyond it.
+    let mut echoed = 0;
+    let mut dropped = HashSet::new();
+    for _ in 0..8 {
+        let nonce: [u8; 32] = rand::random();
+        let body = ask(addr, &request(vec![cert_id(&ca.cert, &serial)], Some(&nonce))).await;
+        let b = basic(&body);
+        assert!(matches!(
+            b.tbs_response_data.responses[0].cert_status,
+            CertStatus::Good(_)
+        ));
+        match nonce_of(&b) {
+            Some(n) => {
+                assert_eq!(&n[..], &nonce[..]);
+                echoed += 1;
+            }
+            None => {
+                dropped.insert(body);
+            }
+        }
+    }
+    let multi = request(
+        vec![cert_id(&ca.cert, &serial), cert_id(&ca.cert, &random_serial())],
+        None,
+    );
+    let multi_status = status_of(&ask(addr, &multi).await);
+    let elapsed = started.elapsed().as_secs_f64();
+    let refilled = (2.0 * elapsed).floor() as usize;
+    assert!(
+        echoed <= refilled,
+        "{echoed} nonces echoed beyond the budget in {elapsed:.2} s"
+    );
+    if refilled == 0 {
+        assert_eq!(multi_status, OcspResponseStatus::TryLater);
+        assert!(refused("ocsp_multi_try_later") > multi_before);
+    }
+    assert_eq!(dropped.len(), 1, "one pre-signed response, served every time");
+    assert!(refused("ocsp_nonce_dropped") >= dropped_before + (8 - echoed) as u64);
+    let body = dropped.into_iter().next().unwrap();
+    let text = openssl_verdict(&body, &ca.pem_path, &hex::encode(&serial), &p.dir).await;
+    assert!(
+        text.contains("Response verify OK") && text.contains(": good"),
+        "{text}"
+    );
+}
+
+/// Unknown serials: a signed answer is cached per serial (short validity) and served again
+/// without signing; beyond the budget a new serial gets `tryLater`; a status change of the
+/// serial (its issuance) drops the cached answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_serials_beyond_the_budget_get_a_cached_answer_or_try_later() {
+    let p = pki();
+    let ca = &p.personnes;
+    metrics();
+    let config = OcspConfig {
+        fresh_signatures_per_sec: 1,
+        unknown_validity_secs: 60,
+        ..OcspConfig::default()
+    };
+    let (_db, r, addr, _cert) = setup(config).await;
+    let later_before = refused("ocsp_unknown_try_later");
+
+    let started = Instant::now();
+    let x = random_serial();
+    let first = ask(addr, &request(vec![cert_id(&ca.cert, &x)], None)).await;
+    let b = basic(&first);
+    let single = &b.tbs_response_data.responses[0];
+    assert!(matches!(single.cert_status, CertStatus::Unknown(_)));
+    let validity = single.next_update.unwrap().0.to_unix_duration().as_secs()
+        - single.this_update.0.to_unix_duration().as_secs();
+    assert_eq!(validity, 60, "a short validity for unknown answers");
+    // Asked again: the same signed answer, from the cache.
+    let again = ask(addr, &request(vec![cert_id(&ca.cert, &x)], None)).await;
+    assert_eq!(again, first);
+    // New serials beyond the budget.
+    let mut try_later = 0;
+    for _ in 0..5 {
+        let body = ask(addr, &request(vec![cert_id(&ca.cert, &random_serial())], None)).await;
+        match status_of(&body) {
+            OcspResponseStatus::TryLater => try_later += 1,
+            OcspResponseStatus::Successful => {}
+            s => panic!("{s:?}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        5 - try_later <= elapsed.floor() as usize,
+        "{} unknown serials signed beyond the budget in {elapsed:.2} s",
+        5 - try_later
+    );
+    assert!(refused("ocsp_unknown_try_later") >= later_before + try_later as u64);
+    let text = openssl_verdict(&first, &ca.pem_path, &hex::encode(&x), &p.dir).await;
+    assert!(
+        text.contains("Response verify OK") && text.contains(": unknown"),
+        "{text}"
+    );
+    // Bounded, per serial, and dropped when the serial's status changes.
+    assert!(r.unknown_cache_stats().serials >= 1);
+    assert_eq!(r.cache_stats().serials, 0, "random serials stay out of the main cache");
+    let before = r.unknown_cache_stats().serials;
+    r.notify_status_change(&ca::domain::Serial::from_be_bytes(&x).unwrap());
+    assert_eq!(r.unknown_cache_stats().serials, before - 1);
+}
