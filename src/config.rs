@@ -331,7 +331,10 @@ mod tests {
             ("anchor_minutes = 10", "anchor_minutes = 0"),
             ("anchor_minutes = 10", "anchor_minutes = 1441"),
             ("anchor_minutes = 10", "anchor_minutes = 10\nother = 1"),
-            ("fresh_signatures_per_sec = 100", "fresh_signatures_per_sec = 0"),
+            (
+                "fresh_signatures_per_sec = 100",
+                "fresh_signatures_per_sec = 0",
+            ),
             ("unknown_validity_secs = 300", "unknown_validity_secs = 5"),
         ] {
             assert!(dev.contains(from), "{from}");

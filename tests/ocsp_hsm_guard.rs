@@ -179,7 +179,10 @@ async fn a_burst_of_fresh_nonces_and_random_serials_is_capped() {
     for (kind, nonce, with_nonce, serial, body) in &answers {
         let status = status_of(body);
         if status == OcspResponseStatus::TryLater {
-            assert_ne!(*kind, "known", "a real certificate must always get its status");
+            assert_ne!(
+                *kind, "known",
+                "a real certificate must always get its status"
+            );
             try_later += 1;
             samples.1.get_or_insert((body.clone(), serial.clone()));
             continue;
@@ -190,7 +193,10 @@ async fn a_burst_of_fresh_nonces_and_random_serials_is_capped() {
         let cert_status = &b.tbs_response_data.responses[0].cert_status;
         match *kind {
             "known" => {
-                assert!(matches!(cert_status, CertStatus::Good(_)), "{cert_status:?}");
+                assert!(
+                    matches!(cert_status, CertStatus::Good(_)),
+                    "{cert_status:?}"
+                );
                 match nonce_of(&b) {
                     Some(n) => assert_eq!(&n[..], &nonce[..]),
                     None => {
@@ -200,7 +206,10 @@ async fn a_burst_of_fresh_nonces_and_random_serials_is_capped() {
                 }
             }
             _ => {
-                assert!(matches!(cert_status, CertStatus::Unknown(_)), "{cert_status:?}");
+                assert!(
+                    matches!(cert_status, CertStatus::Unknown(_)),
+                    "{cert_status:?}"
+                );
                 if let Some(n) = nonce_of(&b) {
                     assert!(*with_nonce && n[..] == nonce[..]);
                 }
@@ -316,7 +325,11 @@ async fn at_the_budget_nonces_are_echoed_beyond_it_dropped() {
     // At the budget: both nonces echoed.
     for _ in 0..2 {
         let nonce: [u8; 32] = rand::random();
-        let body = ask(addr, &request(vec![cert_id(&ca.cert, &serial)], Some(&nonce))).await;
+        let body = ask(
+            addr,
+            &request(vec![cert_id(&ca.cert, &serial)], Some(&nonce)),
+        )
+        .await;
         assert_eq!(nonce_of(&basic(&body)).as_deref(), Some(&nonce[..]));
     }
     // Beyond it.
@@ -324,7 +337,11 @@ async fn at_the_budget_nonces_are_echoed_beyond_it_dropped() {
     let mut dropped = HashSet::new();
     for _ in 0..8 {
         let nonce: [u8; 32] = rand::random();
-        let body = ask(addr, &request(vec![cert_id(&ca.cert, &serial)], Some(&nonce))).await;
+        let body = ask(
+            addr,
+            &request(vec![cert_id(&ca.cert, &serial)], Some(&nonce)),
+        )
+        .await;
         let b = basic(&body);
         assert!(matches!(
             b.tbs_response_data.responses[0].cert_status,
@@ -341,7 +358,10 @@ async fn at_the_budget_nonces_are_echoed_beyond_it_dropped() {
         }
     }
     let multi = request(
-        vec![cert_id(&ca.cert, &serial), cert_id(&ca.cert, &random_serial())],
+        vec![
+            cert_id(&ca.cert, &serial),
+            cert_id(&ca.cert, &random_serial()),
+        ],
         None,
     );
     let multi_status = status_of(&ask(addr, &multi).await);
@@ -355,7 +375,11 @@ async fn at_the_budget_nonces_are_echoed_beyond_it_dropped() {
         assert_eq!(multi_status, OcspResponseStatus::TryLater);
         assert!(refused("ocsp_multi_try_later") > multi_before);
     }
-    assert_eq!(dropped.len(), 1, "one pre-signed response, served every time");
+    assert_eq!(
+        dropped.len(),
+        1,
+        "one pre-signed response, served every time"
+    );
     assert!(refused("ocsp_nonce_dropped") >= dropped_before + (8 - echoed) as u64);
     let body = dropped.into_iter().next().unwrap();
     let text = openssl_verdict(&body, &ca.pem_path, &hex::encode(&serial), &p.dir).await;
@@ -396,7 +420,11 @@ async fn unknown_serials_beyond_the_budget_get_a_cached_answer_or_try_later() {
     // New serials beyond the budget.
     let mut try_later = 0;
     for _ in 0..5 {
-        let body = ask(addr, &request(vec![cert_id(&ca.cert, &random_serial())], None)).await;
+        let body = ask(
+            addr,
+            &request(vec![cert_id(&ca.cert, &random_serial())], None),
+        )
+        .await;
         match status_of(&body) {
             OcspResponseStatus::TryLater => try_later += 1,
             OcspResponseStatus::Successful => {}
@@ -417,7 +445,11 @@ async fn unknown_serials_beyond_the_budget_get_a_cached_answer_or_try_later() {
     );
     // Bounded, per serial, and dropped when the serial's status changes.
     assert!(r.unknown_cache_stats().serials >= 1);
-    assert_eq!(r.cache_stats().serials, 0, "random serials stay out of the main cache");
+    assert_eq!(
+        r.cache_stats().serials,
+        0,
+        "random serials stay out of the main cache"
+    );
     let before = r.unknown_cache_stats().serials;
     r.notify_status_change(&ca::domain::Serial::from_be_bytes(&x).unwrap());
     assert_eq!(r.unknown_cache_stats().serials, before - 1);

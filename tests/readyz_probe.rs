@@ -59,7 +59,11 @@ fn a_crowd_on_readyz_costs_one_probe_signature_a_second() {
     let started = Instant::now();
     let handles: Vec<_> = (0..CALLERS)
         .map(|i| {
-            let url = if i % 2 == 0 { main.clone() } else { tsa.clone() };
+            let url = if i % 2 == 0 {
+                main.clone()
+            } else {
+                tsa.clone()
+            };
             std::thread::spawn(move || {
                 (0..CALLS)
                     .map(|_| (i % 2, readyz(&url)))

@@ -53,10 +53,16 @@ mod tests {
     fn at_the_rate_passes_over_it_refused_then_refilled() {
         let b = Budget::new(3);
         let t0 = Instant::now();
-        assert!((0..3).all(|_| b.try_take_at(t0)), "a full second's worth at once");
+        assert!(
+            (0..3).all(|_| b.try_take_at(t0)),
+            "a full second's worth at once"
+        );
         assert!(!b.try_take_at(t0));
         assert!(!b.try_take_at(t0 + Duration::from_millis(300)));
-        assert!(b.try_take_at(t0 + Duration::from_millis(340)), "1/3 s refills one");
+        assert!(
+            b.try_take_at(t0 + Duration::from_millis(340)),
+            "1/3 s refills one"
+        );
         assert!(!b.try_take_at(t0 + Duration::from_millis(340)));
         // Never more than one second's worth, however long it was idle.
         let later = t0 + Duration::from_secs(60);
