@@ -358,6 +358,11 @@ mod tests {
                 "header_read_timeout_secs = 10\nbody_read_timeout_secs = 7200\n\n[tsa.clock]",
             ),
             ("[tsa.limits]", "[tsa.limits]\nmax_conections = 10"),
+            (
+                "fresh_signatures_per_sec = 100",
+                "fresh_signatures_per_sec = 0",
+            ),
+            ("unknown_validity_secs = 300", "unknown_validity_secs = 5"),
         ] {
             assert!(dev.contains(from), "{from}");
             let text = dev.replacen(from, to, 1);

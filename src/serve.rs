@@ -40,8 +40,9 @@ pub struct AppState {
     /// The root's ARL (DER).
     root_crl: Vec<u8>,
     pki: Pki,
-    /// Signers whose keys must be reachable for the service to be ready.
-    probe: HsmSigner,
+    /// The HSM readiness probe, shared by every listener's `/readyz`: one signature (with
+    /// the first CA's key) a second at most, whoever asks (`/readyz` is public).
+    probe: Arc<tsa::probe::SignerProbe>,
     tsa: Option<tsa::TimeStampAuthority>,
     /// What the journal anchors made by `tsa` are checked against (with a `[tsa]` only).
     anchor_trust: Option<tsa::anchor::AnchorTrust>,
@@ -117,7 +118,20 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
     let Some(first) = cfg.cas.first() else {
         bail!("no [[ca]] configured");
     };
-    let probe = HsmSigner::new(&pki.token, &first.key_label)?;
+    let probe_signer = HsmSigner::new(&pki.token, &first.key_label)?;
+    let probe = Arc::new(tsa::probe::SignerProbe::new(
+        tsa::probe::PROBE_INTERVAL,
+        move || {
+            probe_signer
+                .sign(b"readiness probe")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    ));
+    // The first probe now: `/readyz` is right from the first call.
+    if let Err(e) = probe.check().await.outcome {
+        tracing::warn!(error = %e, "HSM readiness probe failed");
+    }
     let tsa = match &cfg.tsa {
         None => None,
         Some(t) => {
@@ -218,16 +232,8 @@ fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let probe_state = state.clone();
-    let hsm = tokio::task::spawn_blocking(move || {
-        probe_state
-            .probe
-            .sign(b"readiness probe")
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    let probe = state.probe.check().await;
+    let hsm = probe.outcome;
     let db = state
         .pki
         .store
@@ -250,6 +256,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         serde_json::json!({
             "status": if ready { "ready" } else { "not ready" },
             "hsm": show(&hsm),
+            "hsm_checked_unix_ms": probe.checked_unix_ms,
             "database": show(&db),
             "tsa": tsa,
         }),
@@ -635,7 +642,7 @@ fn start_tsa_listener(cfg: &IgcConfig, services: &Services) -> Result<Option<tsa
         threads,
         tsa::listener::stall_limit(tsa, Duration::from_millis(cfg.hsm.session_wait_ms)),
         t.limits,
-        tsa::http::listener_router(tsa.clone()),
+        tsa::http::listener_router_with_probe(tsa.clone(), services.state.probe.clone()),
     )
     .context("starting the TSA listener")?;
     Ok(Some(listener))

@@ -793,17 +793,20 @@ async fn nonce_handling() {
     let p1 = post(addr, "/ocsp", &plain).await;
     assert!(basic(&p1.body).nonce().is_none());
     assert_eq!(post(addr, "/ocsp", &plain).await.body, p1.body);
-    // RFC 8954 limits: 1..=32 octets.
-    let one = request_der(vec![id()], Some(vec![nonce_extension(&[1])]));
-    assert_eq!(
-        basic(&post(addr, "/ocsp", &one).await.body)
-            .nonce()
-            .unwrap()
-            .0
-            .as_bytes(),
-        &[1]
-    );
-    for bad in [&[0u8; 33][..], &[][..]] {
+    // RFC 9654 limits (RFC 8954's 32 octets lifted): 1..=128 octets.
+    for len in [1usize, 33, 128] {
+        let nonce = vec![0x5a; len];
+        let der = request_der(vec![id()], Some(vec![nonce_extension(&nonce)]));
+        assert_eq!(
+            basic(&post(addr, "/ocsp", &der).await.body)
+                .nonce()
+                .unwrap()
+                .0
+                .as_bytes(),
+            &nonce[..]
+        );
+    }
+    for bad in [&[0u8; 129][..], &[][..]] {
         let der = request_der(vec![id()], Some(vec![nonce_extension(bad)]));
         assert_ocsp_error(
             &post(addr, "/ocsp", &der).await,

@@ -46,6 +46,7 @@ use crate::clock::{ClockGuard, ClockStatus};
 use crate::config::TsaConfig;
 use crate::error::{chain, Error, Result};
 use crate::lanes::{Lanes, NotRun};
+use crate::probe::SignerProbe;
 use crate::recorder::{IssuedToken, RecorderStatus, TokenLog};
 use crate::request::{parse_request, Rejection, ValidRequest};
 use crate::serial::SerialGenerator;
@@ -589,7 +590,7 @@ fn default_signing_lanes(signature_algorithm: &ObjectIdentifier) -> usize {
 
 /// How long a readiness probe of the signer stands (see
 /// [`TimeStampAuthority::probe_signer`]).
-pub const SIGNER_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+pub const SIGNER_PROBE_INTERVAL: Duration = crate::probe::PROBE_INTERVAL;
 
 /// The histogram of the time from a request's arrival to its token (seconds).
 pub const REQUEST_DURATION_METRIC: &str = "tsa_request_duration_seconds";
@@ -619,7 +620,7 @@ struct Inner {
     /// certificates for every token cost as much as the rest of the
     /// encoding together.
     certificates: Vec<u8>,
-    signer: Box<dyn TokenSigner>,
+    signer: Arc<dyn TokenSigner>,
     serials: SerialGenerator,
     clock: ClockGuard,
     log: TokenLog,
@@ -628,10 +629,8 @@ struct Inner {
     queue_timeout: Duration,
     max_request_bytes: usize,
     last_signing_error: std::sync::Mutex<Option<String>>,
-    /// The last readiness probe of the signer: when, and its error if any.
-    signer_probe: std::sync::Mutex<Option<(Instant, Option<String>)>>,
-    /// When the probe in progress, if any, started.
-    signer_probe_started: std::sync::Mutex<Option<Instant>>,
+    /// The readiness probe of the signer (at most one signature a second).
+    signer_probe: Arc<SignerProbe>,
     rejected: std::sync::atomic::AtomicU64,
 }
 
@@ -761,6 +760,10 @@ impl TimeStampAuthority {
             accuracy_of(cfg.accuracy()).as_ref(),
             tsa_name.as_ref(),
         )?;
+        let token_signer: Arc<dyn TokenSigner> = Arc::new(RawSigner {
+            signer,
+            _sig: PhantomData::<fn() -> Sig>,
+        });
         Ok(TimeStampAuthority {
             inner: Arc::new(Inner {
                 policy: cfg.policy,
@@ -771,10 +774,16 @@ impl TimeStampAuthority {
                 signer_info,
                 digest_algorithms,
                 certificates,
-                signer: Box::new(RawSigner {
-                    signer,
-                    _sig: PhantomData::<fn() -> Sig>,
-                }),
+                signer_probe: Arc::new(SignerProbe::new(SIGNER_PROBE_INTERVAL, {
+                    let signer = token_signer.clone();
+                    move || {
+                        signer
+                            .sign(b"TSA readiness probe")
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                })),
+                signer: token_signer,
                 serials: SerialGenerator::new(cfg.instance_id)?,
                 clock,
                 log,
@@ -788,8 +797,6 @@ impl TimeStampAuthority {
                 queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
                 max_request_bytes: cfg.max_request_bytes,
                 last_signing_error: std::sync::Mutex::new(None),
-                signer_probe: std::sync::Mutex::new(None),
-                signer_probe_started: std::sync::Mutex::new(None),
                 rejected: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -951,57 +958,16 @@ impl TimeStampAuthority {
     /// progress the last answer stands, without waiting for it — unless that
     /// probe has gone unanswered for [`SIGNER_PROBE_INTERVAL`] or longer,
     /// which is itself the answer (a hung HSM). `Err` carries the reason.
+    /// (See [`crate::probe`].)
     pub fn probe_signer(&self) -> std::result::Result<(), String> {
-        let as_result = |e: &Option<String>| e.clone().map_or(Ok(()), Err);
-        let last = self
-            .inner
-            .signer_probe
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some((at, e)) = &last {
-            if at.elapsed() < SIGNER_PROBE_INTERVAL {
-                return as_result(e);
-            }
-        }
-        {
-            let mut started = self
-                .inner
-                .signer_probe_started
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(since) = *started {
-                let waited = since.elapsed();
-                if waited >= SIGNER_PROBE_INTERVAL {
-                    return Err(format!(
-                        "the HSM has not answered a probe signature for {:.1} s",
-                        waited.as_secs_f64()
-                    ));
-                }
-                return last.map_or(Ok(()), |(_, e)| as_result(&e));
-            }
-            *started = Some(Instant::now());
-        }
-        // Clears the mark even if the signer panics.
-        struct Done<'a>(&'a std::sync::Mutex<Option<Instant>>);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            }
-        }
-        let _done = Done(&self.inner.signer_probe_started);
-        let outcome = self
-            .inner
-            .signer
-            .sign(b"TSA readiness probe")
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        *self
-            .inner
-            .signer_probe
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), outcome.clone().err()));
-        outcome
+        self.inner.signer_probe.check_blocking().outcome
+    }
+
+    /// The probe behind [`Self::probe_signer`], to share (the dedicated
+    /// listener's `/readyz` uses it unless given another:
+    /// [`crate::http::listener_router_with_probe`]).
+    pub fn signer_probe(&self) -> Arc<SignerProbe> {
+        self.inner.signer_probe.clone()
     }
 
     /// Whether tokens can be issued now (cheaper than [`Self::status`]).

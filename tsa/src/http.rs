@@ -16,12 +16,17 @@
 //!   browsers, probes).
 //!
 //! [`router`] serves `POST /tsa` only; [`listener_router`] adds `/healthz`
-//! and `/readyz` (the TSA's dedicated listener serves it);
+//! and `/readyz` (the TSA's dedicated listener serves it; `igc serve` gives
+//! it, through [`listener_router_with_probe`], the HSM probe its main
+//! listener uses, so that every `/readyz` shares one probe signature a
+//! second);
 //! [`standalone_router`] adds `GET /tsa/status` too (JSON
 //! [`crate::TsaStatus`]: clock offsets, recorder errors — operator
 //! information, best not exposed to the Internet), for running the TSA on
 //! its own (tests, benchmarks). In `igc serve`, the main `/readyz` should
 //! AND in [`TimeStampAuthority::is_ready`].
+
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::extract::State;
@@ -32,6 +37,7 @@ use axum::Router;
 
 use crate::asn1::{rejection_der, FailureInfo};
 use crate::authority::TimeStampAuthority;
+use crate::probe::{ProbeReport, SignerProbe};
 
 /// Request media type (RFC 3161 §3.4).
 pub const QUERY_CONTENT_TYPE: &str = "application/timestamp-query";
@@ -50,11 +56,28 @@ pub fn router(tsa: TimeStampAuthority) -> Router {
 /// ([`crate::listener`]) serves, for the load balancer in front of it (no
 /// status page: operator information stays on the main listener).
 pub fn listener_router(tsa: TimeStampAuthority) -> Router {
+    let probe = tsa.signer_probe();
+    listener_router_with_probe(tsa, probe)
+}
+
+/// [`listener_router`] whose `/readyz` reports `probe`: the HSM probe shared
+/// with the other listeners of the process.
+pub fn listener_router_with_probe(tsa: TimeStampAuthority, probe: Arc<SignerProbe>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(listener_readyz))
-        .with_state(tsa.clone())
+        .with_state(ListenerState {
+            tsa: tsa.clone(),
+            probe,
+        })
         .merge(router(tsa))
+}
+
+/// What the dedicated listener's `/readyz` reads.
+#[derive(Clone, Debug)]
+pub struct ListenerState {
+    tsa: TimeStampAuthority,
+    probe: Arc<SignerProbe>,
 }
 
 /// [`listener_router`] plus `GET /tsa/status`.
@@ -166,18 +189,20 @@ pub async fn readyz(State(tsa): State<TimeStampAuthority>) -> Response {
     readiness(&tsa, None)
 }
 
-/// `/readyz` of the dedicated listener: [`readyz`] and a probe signature
-/// ([`TimeStampAuthority::probe_signer`], at most one a second), so that a
-/// load balancer in front of the TSA port also sees an HSM outage. Signs
-/// inline: the listener's threads are signing threads.
-pub async fn listener_readyz(State(tsa): State<TimeStampAuthority>) -> Response {
-    let hsm = tsa.probe_signer();
-    readiness(&tsa, Some(hsm))
+/// `/readyz` of the dedicated listener: [`readyz`] and the HSM probe
+/// ([`crate::probe::SignerProbe`]: at most one signature a second, shared by
+/// every caller and, in `igc serve`, every listener), so that a load
+/// balancer in front of the TSA port also sees an HSM outage. The probe
+/// signs on a blocking thread: a listener thread's connections do not wait
+/// for it.
+pub async fn listener_readyz(State(state): State<ListenerState>) -> Response {
+    let hsm = state.probe.check().await;
+    readiness(&state.tsa, Some(hsm))
 }
 
-fn readiness(tsa: &TimeStampAuthority, hsm: Option<Result<(), String>>) -> Response {
+fn readiness(tsa: &TimeStampAuthority, hsm: Option<ProbeReport>) -> Response {
     let st = tsa.status();
-    let ready = st.ready && hsm.as_ref().is_none_or(|h| h.is_ok());
+    let ready = st.ready && hsm.as_ref().is_none_or(|h| h.outcome.is_ok());
     let code = if ready {
         StatusCode::OK
     } else {
@@ -190,10 +215,13 @@ fn readiness(tsa: &TimeStampAuthority, hsm: Option<Result<(), String>>) -> Respo
         "recorder_healthy": st.recorder.healthy,
     });
     if let Some(h) = hsm {
-        body["hsm"] = serde_json::Value::String(match h {
+        body["hsm"] = serde_json::Value::String(match h.outcome {
             Ok(()) => "ok".to_owned(),
             Err(e) => e,
         });
+        if let Some(at) = h.checked_unix_ms {
+            body["hsm_checked_unix_ms"] = at.into();
+        }
     }
     (code, axum::Json(body)).into_response()
 }

@@ -39,6 +39,7 @@ mod error;
 pub mod http;
 mod lanes;
 pub mod listener;
+pub mod probe;
 pub mod recorder;
 pub mod request;
 pub mod serial;

@@ -100,9 +100,18 @@ impl Slot {
     }
 }
 
-/// A signing attempt shared by concurrent requests for the same response: its result, or
-/// `None` when it failed (every waiter answers `tryLater`; the next request tries again).
-pub(crate) type Flight = Arc<OnceCell<Option<Arc<Cached>>>>;
+/// Why a signing attempt gave no response: every waiter answers `tryLater`, and the next
+/// request tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Miss {
+    /// The database or the HSM failed.
+    Failed,
+    /// The answer needed a fresh signature and the fresh-signing budget was spent.
+    OverBudget,
+}
+
+/// A signing attempt shared by concurrent requests for the same response.
+pub(crate) type Flight = Arc<OnceCell<Result<Arc<Cached>, Miss>>>;
 
 #[derive(Debug, Default)]
 struct Shard {

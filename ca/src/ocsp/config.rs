@@ -17,6 +17,9 @@ use super::OcspError;
 /// max_certs_per_request = 8
 /// max_request_bytes = 8192
 /// cache_capacity = 500000         # serials whose signed responses are kept in memory
+/// fresh_signatures_per_sec = 100  # HSM signatures the public may cause (nonces, unknown serials)
+/// unknown_cache_capacity = 10000  # signed "unknown" answers kept, per serial
+/// unknown_validity_secs = 300     # their nextUpdate - thisUpdate
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +40,21 @@ pub struct OcspConfig {
     /// Most serials (per responder instance) whose pre-signed responses are kept in memory;
     /// beyond it, random entries are evicted and signed again on demand.
     pub cache_capacity: usize,
+    /// Most responses signed per second on the request path for answers that cannot come
+    /// from the pre-signed cache: a nonce to echo, several CertIDs in one request, a serial no
+    /// CA issued. Beyond it a nonce is dropped (the pre-signed response is served, RFC 9654
+    /// lets a responder ignore the nonce), an unknown serial gets its cached signed answer or
+    /// `tryLater`, a request with several CertIDs `tryLater`. Keeps the HSM sessions that
+    /// issuance and time-stamping need out of the public's reach.
+    pub fresh_signatures_per_sec: u32,
+    /// Most serials whose signed `unknown` answers are kept in memory (apart from the cache of
+    /// real certificates, which random serials therefore cannot evict).
+    pub unknown_cache_capacity: usize,
+    /// Validity (nextUpdate - thisUpdate) of an `unknown` answer, and so how long it is
+    /// served from memory: short, as the serial may be issued (issuance here, or the journal
+    /// for other instances, drops it at once). Never longer than `response_validity_secs`
+    /// (clamped).
+    pub unknown_validity_secs: u64,
 }
 
 impl Default for OcspConfig {
@@ -48,6 +66,9 @@ impl Default for OcspConfig {
             max_certs_per_request: 8,
             max_request_bytes: 8192,
             cache_capacity: 500_000,
+            fresh_signatures_per_sec: 100,
+            unknown_cache_capacity: 10_000,
+            unknown_validity_secs: 300,
         }
     }
 }
@@ -100,7 +121,36 @@ impl OcspConfig {
                 format!("{} is below 64", self.cache_capacity),
             ));
         }
+        if !(1..=100_000).contains(&self.fresh_signatures_per_sec) {
+            return Err(bad(
+                "fresh_signatures_per_sec",
+                format!(
+                    "{} is outside 1..=100000 (HSM signatures per second the public may cause)",
+                    self.fresh_signatures_per_sec
+                ),
+            ));
+        }
+        if !(64..=10_000_000).contains(&self.unknown_cache_capacity) {
+            return Err(bad(
+                "unknown_cache_capacity",
+                format!("{} is outside 64..=10000000", self.unknown_cache_capacity),
+            ));
+        }
+        if !(10..=7 * 24 * 3600).contains(&self.unknown_validity_secs) {
+            return Err(bad(
+                "unknown_validity_secs",
+                format!(
+                    "{} is outside 10..=604800 (10 seconds to 7 days)",
+                    self.unknown_validity_secs
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Validity of the signed answers for unknown serials.
+    pub(crate) fn unknown_validity(&self) -> u64 {
+        self.unknown_validity_secs.min(self.response_validity_secs)
     }
 
     pub(crate) fn poll_interval(&self) -> Duration {
@@ -148,5 +198,35 @@ mod tests {
             ..OcspConfig::default()
         };
         assert!(c.validate().is_err());
+        for (rate, ok) in [(0, false), (1, true), (100_000, true), (100_001, false)] {
+            let c = OcspConfig {
+                fresh_signatures_per_sec: rate,
+                ..OcspConfig::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "{rate}");
+        }
+        let c = OcspConfig {
+            unknown_cache_capacity: 63,
+            ..OcspConfig::default()
+        };
+        assert!(c.validate().is_err());
+        for (secs, ok) in [(9, false), (10, true), (604_800, true), (604_801, false)] {
+            let c = OcspConfig {
+                unknown_validity_secs: secs,
+                ..OcspConfig::default()
+            };
+            let r = c.validate();
+            assert_eq!(r.is_ok(), ok, "{secs}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("ocsp.unknown_validity_secs"), "{e}");
+            }
+        }
+        let c = OcspConfig {
+            response_validity_secs: 60,
+            refresh_margin_secs: 30,
+            ..OcspConfig::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.unknown_validity(), 60, "never longer than a real answer");
     }
 }

@@ -1,4 +1,4 @@
-//! OCSP responder (RFC 6960, RFC 5019 lightweight profile, RFC 8954 nonces).
+//! OCSP responder (RFC 6960, RFC 5019 lightweight profile, RFC 9654 nonces).
 //!
 //! # Pieces
 //!
@@ -26,6 +26,37 @@
 //! never signed on the request path; concurrent misses for the same response share one
 //! signature.
 //!
+//! # What the public may make the HSM sign
+//!
+//! The HSM sessions are shared with issuance and time-stamping, so what anyone on the network
+//! can make the HSM sign is bounded. Responses for the certificates the CAs issued are signed
+//! once per validity period and form (bounded by the certificates issued). Everything else —
+//! a nonce to echo, several CertIDs in one request, a serial no CA issued — draws on one
+//! budget of [`OcspConfig::fresh_signatures_per_sec`] signatures a second (a token bucket
+//! holding one second's worth), and beyond it:
+//!
+//! - a request with a nonce and one CertID is answered as without nonce: the pre-signed
+//!   response, which does not carry the nonce (the extension is optional for a responder,
+//!   RFC 6960 §4.4, which RFC 9654 keeps; RFC 5019 §4 has a client that gets no nonce back
+//!   fall back to checking freshness by time). A real certificate
+//!   thus always gets its correct status, signed; counted as `ocsp_nonce_dropped`;
+//! - a serial no CA issued is answered from a separate cache of signed `unknown` answers
+//!   (per serial and CertID form, at most [`OcspConfig::unknown_cache_capacity`] serials,
+//!   valid [`OcspConfig::unknown_validity_secs`], never refreshed, dropped at once when the
+//!   serial's status changes, e.g. at its issuance), or, when it has none, with the unsigned
+//!   `tryLater` status; counted as `ocsp_unknown_try_later`. Random serials never evict the
+//!   responses of real certificates;
+//! - a request with several CertIDs gets `tryLater` (`ocsp_multi_try_later`).
+//!
+//! The counts go to [`crate::limits::REFUSED_METRIC`] (listener `main`).
+//!
+//! # Nonces
+//!
+//! RFC 9654 (which obsoletes RFC 8954 and its 32-octet cap) allows nonces of 1 to 128 octets;
+//! every such nonce is echoed (within the budget above). A nonce that is empty, longer than
+//! 128 octets, not an OCTET STRING, or present twice makes the request `malformedRequest`, as
+//! RFC 9654 §2.1 requires of a responder that supports nonces.
+//!
 //! # Status changes
 //!
 //! Revocation, suspension and reinstatement go through the store, which journals them.
@@ -42,6 +73,7 @@
 //! `application/ocsp-response` body, never an HTTP error page. Cached responses keep being
 //! served while the database or the HSM is away.
 
+mod budget;
 mod cache;
 mod config;
 mod http;

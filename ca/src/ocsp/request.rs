@@ -56,8 +56,8 @@ impl RequestedCert {
 pub struct ParsedRequest {
     /// One entry per Request of the requestList, in order (at least one).
     pub certs: Vec<RequestedCert>,
-    /// The nonce extension's extnValue, to be echoed as is (RFC 8954 checked: an OCTET
-    /// STRING of 1 to 32 octets).
+    /// The nonce extension's extnValue, to be echoed as is (RFC 9654 checked: an OCTET
+    /// STRING of 1 to [`MAX_NONCE_LEN`] octets).
     pub nonce: Option<OctetString>,
 }
 
@@ -75,7 +75,7 @@ pub enum RequestError {
     NoCertificates,
     #[error("{found} certificates in one request, at most {max}")]
     TooManyCertificates { found: usize, max: usize },
-    #[error("nonce must be an OCTET STRING of 1 to 32 octets (RFC 8954): {0}")]
+    #[error("nonce must be an OCTET STRING of 1 to 128 octets (RFC 9654): {0}")]
     BadNonce(&'static str),
     #[error("nonce extension present twice")]
     DuplicateNonce,
@@ -87,8 +87,11 @@ pub enum RequestError {
     BadGetPath(&'static str),
 }
 
-/// Largest nonce accepted (RFC 8954 §2.1).
-pub const MAX_NONCE_LEN: usize = 32;
+/// Largest nonce accepted: RFC 9654 §2.1 (which obsoletes RFC 8954 and its 32-octet cap)
+/// allows 1 to 128 octets in a request, and a responder that supports nonces rejects a request
+/// whose nonce is empty or longer with `malformedRequest`. Every length in between is echoed
+/// (when the fresh-signing budget allows: see the module documentation).
+pub const MAX_NONCE_LEN: usize = 128;
 
 /// Parses a DER OCSPRequest, keeping at most `max_certs` CertIDs.
 pub fn parse_request(der: &[u8], max_certs: usize) -> Result<ParsedRequest, RequestError> {
@@ -331,7 +334,9 @@ mod tests {
         };
         assert!(ok(1).unwrap().nonce.is_some());
         assert!(ok(32).is_ok());
-        assert_eq!(ok(33), Err(RequestError::BadNonce("too long")));
+        assert!(ok(33).is_ok());
+        assert_eq!(ok(128).unwrap().nonce.unwrap().as_bytes().len(), 128 + 3);
+        assert_eq!(ok(129), Err(RequestError::BadNonce("too long")));
         assert_eq!(ok(0), Err(RequestError::BadNonce("empty")));
         let raw = request(
             vec![cert_id(ID_SHA_1, true, 20)],

@@ -18,13 +18,15 @@ use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_ocsp::{CertId, OcspResponseStatus};
 
-use super::cache::{Cache, CacheStats, Cached, SerialKey, VARIANTS};
+use super::budget::Budget;
+use super::cache::{Cache, CacheStats, Cached, Miss, SerialKey, VARIANTS};
 use super::request::{parse_request, CertIdHash, ParsedRequest};
 use super::response::{
     assemble, core, error_response, response_data, single_response, unix_now, ResponseStatus,
 };
 use super::{OcspCa, OcspConfig, OcspError};
 use crate::domain::Serial;
+use crate::limits::{count_refused, LISTENER_MAIN};
 use crate::storage::Store;
 
 /// Journal entries read per poll query.
@@ -127,6 +129,9 @@ struct Item {
     status: ResponseStatus,
     ticket: u64,
     hot: bool,
+    /// An answer for a serial no CA issued, for the cache of such answers: valid
+    /// [`OcspConfig::unknown_validity_secs`], never refreshed.
+    short: bool,
 }
 
 /// Response form of a CertID: hash algorithm × NULL-or-absent parameters.
@@ -208,6 +213,11 @@ struct Inner {
     config: OcspConfig,
     cas: Vec<OcspCa>,
     cache: Cache,
+    /// Signed answers for serials no CA issued, apart so that random serials cannot evict
+    /// the responses of real certificates.
+    unknowns: Cache,
+    /// Fresh signatures the public may still cause this second.
+    budget: Budget,
     /// Journal position of the change feed.
     cursor: tokio::sync::Mutex<u64>,
     /// Unix second of the last warning about a failure on the request path (rate limit).
@@ -247,6 +257,8 @@ impl OcspResponder {
         let inner = Arc::new(Inner {
             store,
             cache: Cache::new(config.cache_capacity),
+            unknowns: Cache::new(config.unknown_cache_capacity),
+            budget: Budget::new(config.fresh_signatures_per_sec),
             config,
             cas,
             cursor: tokio::sync::Mutex::new(cursor),
@@ -277,13 +289,24 @@ impl OcspResponder {
         &self.inner.cas
     }
 
-    /// Size of the response cache.
+    /// Size of the response cache (real certificates).
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.stats()
     }
 
+    /// Size of the cache of signed answers for serials no CA issued.
+    pub fn unknown_cache_stats(&self) -> CacheStats {
+        self.inner.unknowns.stats()
+    }
+
     /// Answers a DER OCSPRequest. Never fails: problems are OCSP statuses
     /// (`malformedRequest`, `unauthorized`, `tryLater`).
+    ///
+    /// A response that cannot come from a cache (a nonce to echo, several CertIDs, a serial
+    /// that cannot be cached) is signed fresh while the budget of
+    /// [`OcspConfig::fresh_signatures_per_sec`] lasts; beyond it a single CertID is answered
+    /// as if it came without nonce (RFC 9654 lets a responder ignore the nonce), so a real
+    /// certificate always gets its status, and several CertIDs get `tryLater`.
     pub async fn respond(&self, der: &[u8]) -> OcspReply {
         let req = match parse_request(der, self.inner.config.max_certs_per_request) {
             Ok(r) => r,
@@ -295,16 +318,41 @@ impl OcspResponder {
         let Some(ca) = self.inner.issuer_of(&req) else {
             return OcspReply::error(OcspResponseStatus::Unauthorized);
         };
-        if req.nonce.is_none() && req.certs.len() == 1 {
-            let c = &req.certs[0];
-            if let (Some(hash), Some(key)) = (c.hash, SerialKey::new(ca, c.serial_octets())) {
-                return self
-                    .inner
-                    .cached(key, variant_of(hash, c.null_params))
-                    .await;
+        let single = match req.certs.as_slice() {
+            [c] => c
+                .hash
+                .zip(SerialKey::new(ca, c.serial_octets()))
+                .map(|(hash, key)| (key, variant_of(hash, c.null_params))),
+            _ => None,
+        };
+        if let (None, Some((key, variant))) = (&req.nonce, single) {
+            return self.inner.cached(key, variant).await;
+        }
+        if self.inner.budget.try_take() {
+            return self.inner.fresh(ca, req).await;
+        }
+        match single {
+            // The nonce, over the budget: the pre-signed answer, without it.
+            Some((key, variant)) => {
+                let reply = self.inner.cached(key, variant).await;
+                if reply.status() == OcspResponseStatus::Successful {
+                    count_refused(LISTENER_MAIN, "ocsp_nonce_dropped");
+                }
+                reply
+            }
+            None => {
+                // Serials longer than any CA issues (not cacheable) are unknown by nature.
+                count_refused(
+                    LISTENER_MAIN,
+                    if req.certs.len() == 1 {
+                        "ocsp_unknown_try_later"
+                    } else {
+                        "ocsp_multi_try_later"
+                    },
+                );
+                OcspReply::error(OcspResponseStatus::TryLater)
             }
         }
-        self.inner.fresh(ca, req).await
     }
 
     /// Tells the responder that the status of `serial` changed (revoked, suspended,
@@ -358,6 +406,7 @@ impl OcspResponder {
                             status: ResponseStatus::from_stored(Some(status)),
                             ticket,
                             hot: true,
+                            short: false,
                         })
                     })
                     .collect();
@@ -464,10 +513,20 @@ impl Inner {
         )
     }
 
-    /// A single CertID without nonce: from the cache, or signed once for all concurrent
-    /// requests and cached.
+    /// A cached response of either cache, still valid.
+    fn cache_get(&self, key: &SerialKey, variant: usize) -> Option<Arc<Cached>> {
+        let now = unix_now();
+        self.cache
+            .get(key, variant, now)
+            .or_else(|| self.unknowns.get(key, variant, now))
+    }
+
+    /// A single CertID without nonce: from a cache, or signed once for all concurrent
+    /// requests and cached. A real certificate's response is always signed (their number is
+    /// bounded by the certificates issued); an unknown serial's only within the fresh-signing
+    /// budget, `tryLater` beyond.
     async fn cached(self: &Arc<Self>, key: SerialKey, variant: usize) -> OcspReply {
-        if let Some(e) = self.cache.get(&key, variant, unix_now()) {
+        if let Some(e) = self.cache_get(&key, variant) {
             return self.reply(key.ca(), &e);
         }
         let flight = self.cache.flight(&key, variant);
@@ -475,8 +534,8 @@ impl Inner {
         let result = flight
             .get_or_init(|| async move {
                 // Another flight may have landed between our miss and this one.
-                if let Some(e) = inner.cache.get(&key, variant, unix_now()) {
-                    return Some(e);
+                if let Some(e) = inner.cache_get(&key, variant) {
+                    return Ok(e);
                 }
                 inner.sign_and_cache(key, variant).await
             })
@@ -484,8 +543,13 @@ impl Inner {
             .clone();
         self.cache.land(&key, variant, &flight);
         match result {
-            Some(e) => self.reply(key.ca(), &e),
-            None => OcspReply::error(OcspResponseStatus::TryLater),
+            Ok(e) => self.reply(key.ca(), &e),
+            Err(miss) => {
+                if miss == Miss::OverBudget {
+                    count_refused(LISTENER_MAIN, "ocsp_unknown_try_later");
+                }
+                OcspReply::error(OcspResponseStatus::TryLater)
+            }
         }
     }
 
@@ -493,22 +557,30 @@ impl Inner {
         self: &Arc<Self>,
         key: SerialKey,
         variant: usize,
-    ) -> Option<Arc<Cached>> {
+    ) -> Result<Arc<Cached>, Miss> {
+        // Tickets of both caches before the read: a status change (issuance of this serial
+        // included) after it refuses what this read builds.
         let ticket = self.cache.ticket();
+        let unknown_ticket = self.unknowns.ticket();
         let status = match self.lookup(key.ca(), key.serial()).await {
             Ok(s) => s,
             Err(e) => {
                 self.warn_throttled("certificate status lookup failed", &e);
-                return None;
+                return Err(Miss::Failed);
             }
         };
+        let short = status == ResponseStatus::Unknown;
+        if short && !self.budget.try_take() {
+            return Err(Miss::OverBudget);
+        }
         // Not hot yet: a response asked for once is dropped rather than refreshed.
         let item = Item {
             key,
             variant,
             status,
-            ticket,
+            ticket: if short { unknown_ticket } else { ticket },
             hot: false,
+            short,
         };
         let inner = self.clone();
         let signed = tokio::task::spawn_blocking(move || inner.sign_item(&item))
@@ -517,21 +589,20 @@ impl Inner {
             .and_then(|r| r);
         match signed {
             Ok(entry) => {
-                self.cache.insert(key, variant, entry.clone());
-                Some(entry)
+                let cache = if short { &self.unknowns } else { &self.cache };
+                cache.insert(key, variant, entry.clone());
+                Ok(entry)
             }
             Err(e) => {
                 self.warn_throttled("signing a response failed", &e);
-                None
+                Err(Miss::Failed)
             }
         }
     }
 
-    /// nextUpdate for a response signed at `now` by CA `ca`.
-    fn next_update(&self, ca: &OcspCa, now: u64) -> Result<u64, OcspError> {
-        let next = now
-            .saturating_add(self.config.response_validity_secs)
-            .min(ca.not_after);
+    /// nextUpdate for a response signed at `now` by CA `ca`, valid `validity` seconds.
+    fn next_update(&self, ca: &OcspCa, now: u64, validity: u64) -> Result<u64, OcspError> {
+        let next = now.saturating_add(validity).min(ca.not_after);
         if next <= now {
             return Err(OcspError::ResponderCertificate {
                 ca: ca.name.to_string(),
@@ -545,7 +616,12 @@ impl Inner {
     fn sign_item(&self, item: &Item) -> Result<Arc<Cached>, OcspError> {
         let ca = &self.cas[item.key.ca()];
         let now = unix_now();
-        let next_update = self.next_update(ca, now)?;
+        let validity = if item.short {
+            self.config.unknown_validity()
+        } else {
+            self.config.response_validity_secs
+        };
+        let next_update = self.next_update(ca, now, validity)?;
         let cert_id = cert_id_for(ca, item.variant, item.key.serial())?;
         let single = single_response(cert_id, item.status, now, next_update)?;
         let tbs = response_data(&ca.responder_key_hash, now, vec![single], None)?.to_der()?;
@@ -553,12 +629,18 @@ impl Inner {
         let core = core(&tbs, &ca.alg_der, &signature)?;
         let margin = self.config.refresh_margin_secs;
         let jitter = rand::thread_rng().gen_range(0..=margin / 2);
+        // Answers for unknown serials are never re-signed: they expire and go.
+        let refresh_at = if item.short {
+            next_update
+        } else {
+            next_update.saturating_sub(margin + jitter).max(now + 1)
+        };
         Ok(Arc::new(Cached {
             etag: etag_of(&core),
             core: core.into_boxed_slice(),
             this_update: now,
             next_update,
-            refresh_at: next_update.saturating_sub(margin + jitter).max(now + 1),
+            refresh_at,
             ticket: item.ticket,
             hot: AtomicBool::new(item.hot),
             refreshing: AtomicBool::new(false),
@@ -632,7 +714,7 @@ impl Inner {
     ) -> Result<OcspReply, OcspError> {
         let ca_ref = &self.cas[ca];
         let now = unix_now();
-        let next_update = self.next_update(ca_ref, now)?;
+        let next_update = self.next_update(ca_ref, now, self.config.response_validity_secs)?;
         let singles = answers
             .into_iter()
             .map(|(id, status)| single_response(id, status, now, next_update))
@@ -660,6 +742,8 @@ impl Inner {
         let mut work = Vec::new();
         for ca in 0..self.cas.len() {
             if let Some(key) = SerialKey::new(ca, &octets) {
+                // An answer that said the serial was unknown goes too, unsigned again.
+                self.unknowns.invalidate(&key);
                 let (_, forms) = self.cache.invalidate(&key);
                 work.extend(forms.into_iter().map(|(v, hot)| (key, v, hot)));
             }
@@ -694,6 +778,7 @@ impl Inner {
                 },
                 ticket,
                 hot,
+                short: false,
             })
             .collect();
         for (item, signed) in self.sign_bulk(items).await {
@@ -727,6 +812,9 @@ impl Inner {
 
     /// Re-signs the hot responses that are close to their nextUpdate; drops the cold ones.
     async fn refresh_due(self: &Arc<Self>) {
+        // Expired unknown answers are dropped; none is ever due (refresh_at = nextUpdate).
+        let stale = self.unknowns.sweep(unix_now());
+        debug_assert!(stale.is_empty());
         let due = self.cache.sweep(unix_now());
         if due.is_empty() {
             return;
@@ -745,6 +833,7 @@ impl Inner {
                             status,
                             ticket,
                             hot: false,
+                            short: false,
                         });
                         olds.insert((d.key, d.variant), d.entry.clone());
                     }
