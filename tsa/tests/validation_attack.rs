@@ -82,11 +82,17 @@ async fn a_signature_stuffed_with_look_alike_issuers_is_refused_at_once() {
         reply.status == 422 && took < Duration::from_secs(3),
         "hostile signature answered {} after {took:?} (expected a 422 refusal within 3 s): {}",
         reply.status,
-        String::from_utf8_lossy(&reply.body).chars().take(400).collect::<String>()
+        String::from_utf8_lossy(&reply.body)
+            .chars()
+            .take(400)
+            .collect::<String>()
     );
     assert_eq!(v["error"], "validation limit exceeded", "{v}");
     assert_eq!(v["limit"], "max_certificates", "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("certificates"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("certificates"),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +106,10 @@ async fn a_legitimate_verification_is_answered_while_hostile_ones_are_in_flight(
     // Warm up: the legitimate request alone.
     let (reply, alone) =
         timed_post(&base, "/api/v1/verify", body(&sig), Duration::from_secs(30)).await;
-    assert_eq!(reply.expect("no answer").json()["indication"], "TOTAL_PASSED");
+    assert_eq!(
+        reply.expect("no answer").json()["indication"],
+        "TOTAL_PASSED"
+    );
     // Four attackers, each sending hostile signatures one after the other.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut attackers = Vec::new();
@@ -122,8 +131,13 @@ async fn a_legitimate_verification_is_answered_while_hostile_ones_are_in_flight(
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (reply, took) =
-        timed_post(&base, "/api/v1/verify", body(&sig), Duration::from_secs(120)).await;
+    let (reply, took) = timed_post(
+        &base,
+        "/api/v1/verify",
+        body(&sig),
+        Duration::from_secs(120),
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut hostile_answers = Vec::new();
     for a in attackers {

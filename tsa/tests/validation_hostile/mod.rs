@@ -66,6 +66,17 @@ pub fn look_alike(
     c
 }
 
+/// `template` with only the extensions an issuer needs (basicConstraints, keyUsage, subject
+/// key identifier): shorter than `template`, so its look-alikes come first in DER order.
+pub fn minimal_issuer(template: &Certificate) -> Certificate {
+    let keep = ["2.5.29.19", "2.5.29.15", "2.5.29.14"];
+    let mut c = template.clone();
+    if let Some(exts) = c.tbs_certificate.extensions.as_mut() {
+        exts.retain(|e| keep.contains(&e.extn_id.to_string().as_str()));
+    }
+    c
+}
+
 /// A certificate of exactly `size` DER octets: `template` (renamed `CN=padding <n>`, so it is
 /// nobody's issuer) with a padding extension.
 pub fn sized_certificate(template: &Certificate, size: usize) -> Vec<u8> {
