@@ -263,7 +263,7 @@ async fn certificate_size_at_the_limit_passes_and_one_octet_more_is_422() {
         &post(
             &base,
             "/api/v1/verify",
-            body(&with_certificates(&f.sig, &[at.clone()])),
+            body(&with_certificates(&f.sig, std::slice::from_ref(&at))),
         )
         .await,
     );
@@ -271,7 +271,7 @@ async fn certificate_size_at_the_limit_passes_and_one_octet_more_is_422() {
     let r = post(
         &base,
         "/api/v1/verify",
-        body(&with_certificates(&f.sig, &[over.clone()])),
+        body(&with_certificates(&f.sig, std::slice::from_ref(&over))),
     )
     .await;
     let v = refused_with(

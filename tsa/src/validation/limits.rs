@@ -657,7 +657,7 @@ mod tests {
     #[test]
     fn prescan_bounds_sets_and_nesting_and_ignores_garbage() {
         let l = ValidationLimits::default();
-        let set = |n: usize| tlv_bytes(0x31, &vec![0x05, 0x00].repeat(n));
+        let set = |n: usize| tlv_bytes(0x31, &[0x05, 0x00].repeat(n));
         prescan(&set(64), &l).unwrap();
         assert!(matches!(
             prescan(&set(65), &l),
