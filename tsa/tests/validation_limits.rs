@@ -238,6 +238,23 @@ async fn certificates_per_signature_at_the_limit_pass_and_one_more_is_422() {
         "{v}"
     );
     assert!(refused("validation_too_large") > before);
+    // Called directly (igc verify), the refusal is a report naming the limit.
+    let v = validator(
+        &f.env,
+        ValidationLimits {
+            max_certificates: carried + 2,
+            ..limits()
+        },
+        true,
+        Duration::ZERO,
+    );
+    let report = validate(&v, &over, None, DocumentKind::Prescription, None).await;
+    expect(&report, "INDETERMINATE", Some("GENERIC"));
+    assert!(
+        failed_detail(&report, "limits").contains("max_certificates"),
+        "{}",
+        report.summary
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
