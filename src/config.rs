@@ -37,6 +37,9 @@ pub struct IgcConfig {
     /// The audit journal (defaults apply when the table is absent).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Limits of the validation service (defaults apply when the table is absent).
+    #[serde(default)]
+    pub validation: tsa::validation::ValidationLimits,
 }
 
 /// `[audit]`.
@@ -283,6 +286,7 @@ impl IgcConfig {
             .limits
             .validate("server.limits")
             .map_err(anyhow::Error::msg)?;
+        self.validation.validate().context("[validation]")?;
         if let Some(p) = &self.portal {
             p.limits
                 .validate("portal.limits")
@@ -326,6 +330,8 @@ mod tests {
         // The signing lanes are left to the key.
         assert_eq!(tsa.max_concurrent_signatures, None);
         assert_eq!(cfg.audit.anchor_minutes, 10);
+        // The documented values are the defaults.
+        assert_eq!(cfg.validation, tsa::validation::ValidationLimits::default());
     }
 
     #[test]
@@ -363,6 +369,31 @@ mod tests {
                 "fresh_signatures_per_sec = 0",
             ),
             ("unknown_validity_secs = 300", "unknown_validity_secs = 5"),
+            ("max_body_bytes = 4194304", "max_body_bytes = 1024"),
+            ("max_body_bytes = 4194304", "max_body_bytes = 67108865"),
+            ("max_certificates = 32", "max_certificates = 0"),
+            ("max_certificates = 32", "max_certificates = 129"),
+            (
+                "max_certificate_bytes = 16384",
+                "max_certificate_bytes = 100",
+            ),
+            (
+                "max_candidates_per_level = 8",
+                "max_candidates_per_level = 0",
+            ),
+            ("max_work = 64", "max_work = 2"),
+            ("max_work = 64", "max_work = 5000"),
+            ("deadline_ms = 5000", "deadline_ms = 10"),
+            ("deadline_ms = 5000", "deadline_ms = 100"),
+            ("queue_wait_ms = 250", "queue_wait_ms = 20000"),
+            (
+                "queue_wait_ms = 250",
+                "queue_wait_ms = 250\nmax_concurrent = 0",
+            ),
+            (
+                "queue_wait_ms = 250",
+                "queue_wait_ms = 250\nmaximum_work = 1",
+            ),
         ] {
             assert!(dev.contains(from), "{from}");
             let text = dev.replacen(from, to, 1);

@@ -172,7 +172,8 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
 
 /// The validation service: our root as trust anchor, the issuing CAs as known intermediates,
 /// revocation from the CA database (end entities) and the root's ARL (the issuing CAs), the
-/// shipped signing rules, and the registry for signers whose certificate has no known title.
+/// shipped signing rules, and the registry for signers whose certificate has no known title;
+/// bounded by `[validation]`.
 fn validator(
     cfg: &IgcConfig,
     pki: &Pki,
@@ -193,7 +194,8 @@ fn validator(
         ca::domain::SigningRules::builtin()?,
         (*pki.professions).clone(),
     )?
-    .with_registry(pki.store.clone()))
+    .with_registry(pki.store.clone())
+    .with_limits(cfg.validation.clone())?)
 }
 
 /// The router: one function, so tests and `serve` share it.

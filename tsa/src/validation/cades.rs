@@ -67,21 +67,8 @@ pub struct ParsedCms {
 /// Decodes a DER (or PEM `CMS` / `PKCS7`) ContentInfo of type signedData with exactly one
 /// SignerInfo.
 pub fn parse_cms(input: &[u8]) -> Result<ParsedCms, String> {
-    let owned;
-    let der = if input.starts_with(b"-----BEGIN") {
-        let block = pem::parse(input).map_err(|e| format!("PEM: {e}"))?;
-        if block.tag() != "CMS" && block.tag() != "PKCS7" {
-            return Err(format!(
-                "PEM block {:?}, expected CMS or PKCS7",
-                block.tag()
-            ));
-        }
-        owned = block.into_contents();
-        owned.as_slice()
-    } else {
-        input
-    };
-    let ci = ContentInfo::from_der(der).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
+    let der = cms_der(input)?;
+    let ci = ContentInfo::from_der(&der).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
     if ci.content_type != oid::SIGNED_DATA {
         return Err(format!(
             "content type {} is not id-signedData",
@@ -89,6 +76,22 @@ pub fn parse_cms(input: &[u8]) -> Result<ParsedCms, String> {
         ));
     }
     parse_signed_data(&ci.content)
+}
+
+/// The DER of a CMS given as DER or as a PEM `CMS` / `PKCS7` block.
+pub fn cms_der(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if input.starts_with(b"-----BEGIN") {
+        let block = pem::parse(input).map_err(|e| format!("PEM: {e}"))?;
+        if block.tag() != "CMS" && block.tag() != "PKCS7" {
+            return Err(format!(
+                "PEM block {:?}, expected CMS or PKCS7",
+                block.tag()
+            ));
+        }
+        Ok(std::borrow::Cow::Owned(block.into_contents()))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(input))
+    }
 }
 
 /// Decodes the `content` of a ContentInfo as SignedData.

@@ -6,13 +6,27 @@
 //!   the [`SignatureReport`](super::SignatureReport) whatever the indication; `422` with the
 //!   report when the signature cannot even be decoded (FORMAT_FAILURE of undecodable
 //!   input); `400` for a malformed request (JSON, base64, document type, time); `413` over
-//!   the size limit; `415` without a JSON content type.
+//!   `validation.max_body_bytes`; `415` without a JSON content type.
 //! - `POST /api/v1/verify/certificate` — JSON `{"certificate": base64 DER or PEM text,
 //!   "validation_time"?}` → `200` with the [`CertificateReport`](super::CertificateReport).
 //!
-//! Errors are JSON `{"error": "...", "detail": "..."}`.
+//! Errors are JSON `{"error": "...", "detail": "..."}`, with `"limit"` (the configuration key
+//! of the limit) when a limit refused the request and `"retry_after"` (seconds, also in the
+//! `Retry-After` header) when trying again later may succeed:
+//! - `413` `payload too large`, limit `max_body_bytes`;
+//! - `422` `validation limit exceeded`: the input needs more than the limits allow —
+//!   `max_certificates`, `max_certificate_bytes`, `der_set_elements`, `der_nesting`,
+//!   `max_candidates_per_level`, `max_work`;
+//! - `503` `validation service busy` (every slot of `max_concurrent` taken for
+//!   `queue_wait_ms`) and `503` `validation deadline exceeded` (limit `deadline_ms`).
+//!
+//! Validations run on Tokio's blocking pool, at most
+//! [`ValidationLimits::concurrency`](super::ValidationLimits::concurrency) at once, so that
+//! the async workers keep serving OCSP, CRLs and the other requests. Each refusal is counted
+//! in `igc_http_refused_total{listener="main", reason}` ([`ca::limits`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -24,10 +38,32 @@ use base64::Engine;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{parse_certificates, DocumentKind, SignatureInput, SubIndication, Validator};
+use der::Decode;
 
-/// Largest request body accepted (base64 of a signature plus its content).
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+use super::{
+    limits, Budget, DocumentKind, LimitExceeded, SignatureInput, SubIndication, Validator,
+};
+
+/// The DER of the first certificate of PEM text (one or several blocks) or DER bytes.
+fn first_certificate_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let text_start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if text_start.is_some_and(|i| bytes[i..].starts_with(b"-----")) {
+        let blocks = pem::parse_many(bytes).map_err(|e| format!("PEM certificate: {e}"))?;
+        blocks
+            .into_iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .map(pem::Pem::into_contents)
+            .ok_or_else(|| "no CERTIFICATE block in the PEM text".to_owned())
+    } else if bytes.is_empty() {
+        Err("no certificate".into())
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Seconds a refused client is asked to wait (`Retry-After`) when the service is busy or late:
+/// a validation takes milliseconds, so a slot frees up quickly.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// The routes, over a shared validator.
 pub fn router(validator: Arc<Validator>) -> Router {
@@ -37,21 +73,34 @@ pub fn router(validator: Arc<Validator>) -> Router {
         .with_state(validator)
 }
 
-/// A refused request: status and JSON `{"error", "detail"}`.
+/// A refused request: status and JSON `{"error", "detail", "limit"?, "retry_after"?}`.
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
     error: &'static str,
     detail: String,
+    limit: Option<&'static str>,
+    retry_after: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({"error": self.error, "detail": self.detail})),
-        )
-            .into_response()
+        let mut body = serde_json::json!({"error": self.error, "detail": self.detail});
+        if let Some(o) = body.as_object_mut() {
+            if let Some(l) = self.limit {
+                o.insert("limit".into(), l.into());
+            }
+            if let Some(r) = self.retry_after {
+                o.insert("retry_after".into(), r.into());
+            }
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(r) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(r));
+        }
+        response
     }
 }
 
@@ -60,6 +109,34 @@ fn error(status: StatusCode, error: &'static str, detail: impl Into<String>) -> 
         status,
         error,
         detail: detail.into(),
+        limit: None,
+        retry_after: None,
+    }
+}
+
+fn refused(reason: &'static str) {
+    ca::limits::count_refused(ca::limits::LISTENER_MAIN, reason);
+}
+
+/// `422` for an input beyond a limit, `503` with `Retry-After` for the deadline; counted.
+fn limit_error(e: &LimitExceeded) -> ApiError {
+    refused(e.reason());
+    if e.is_deadline() {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "validation deadline exceeded",
+            detail: format!("{e}; the service is loaded, try again later"),
+            limit: Some(e.limit()),
+            retry_after: Some(RETRY_AFTER_SECS),
+        }
+    } else {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: "validation limit exceeded",
+            detail: e.to_string(),
+            limit: Some(e.limit()),
+            retry_after: None,
+        }
     }
 }
 
@@ -111,24 +188,90 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
 
 /// The body, refused with `413` as soon as its declared length exceeds the limit (a client
 /// announcing a huge body gets its answer at once), or once more than the limit was read.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+async fn read_body(
+    max: usize,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
     let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload too large",
-            format!("the request body is limited to {MAX_BODY_BYTES} bytes"),
-        )
+        refused("validation_body_too_large");
+        ApiError {
+            limit: Some("max_body_bytes"),
+            ..error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload too large",
+                format!("the request body is limited to {max} bytes"),
+            )
+        }
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
+    axum::body::to_bytes(body, max)
         .await
         .map_err(|_| too_large())
+}
+
+/// Runs `work` on the blocking pool in one of the validator's slots, within the request's
+/// [`Budget`] and deadline (counted from now). Refuses with `503` when no slot frees up within
+/// `queue_wait_ms` rather than queueing without bound.
+async fn run<T, F, Fut>(v: &Arc<Validator>, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<Validator>, Budget) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, LimitExceeded>>,
+{
+    let start = Instant::now();
+    let limits = v.limits();
+    let deadline = tokio::time::Instant::from_std(start + limits.deadline());
+    let slot = tokio::time::timeout(limits.queue_wait(), v.slots().clone().acquire_owned()).await;
+    let Ok(Ok(permit)) = slot else {
+        refused("validation_busy");
+        return Err(ApiError {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "validation service busy",
+                format!(
+                    "all {} validation slots stayed busy for {} ms; try again later",
+                    limits.concurrency(),
+                    limits.queue_wait_ms
+                ),
+            )
+        });
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let validator = v.clone();
+    let deadline_ms = limits.deadline_ms;
+    let task = tokio::task::spawn_blocking(move || {
+        // The slot is held until the work really ends, even when the client was answered at
+        // the deadline: the concurrency limit counts what runs, not what is awaited.
+        let _permit = permit;
+        let budget = Budget::new(validator.limits(), start);
+        // The revocation and registry look-ups are awaited here; the timeout cancels one that
+        // hangs, the budget stops the computation between them.
+        runtime
+            .block_on(tokio::time::timeout_at(deadline, work(validator, budget)))
+            .unwrap_or(Err(LimitExceeded::Deadline { ms: deadline_ms }))
+    });
+    match tokio::time::timeout_at(deadline, task).await {
+        Ok(Ok(Ok(done))) => Ok(done),
+        Ok(Ok(Err(limit))) => Err(limit_error(&limit)),
+        Ok(Err(join)) => {
+            tracing::error!(error = %join, "validation task failed");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                "the validation failed unexpectedly",
+            ))
+        }
+        // Still computing between two checks of its budget: answer now, it stops soon.
+        Err(_) => Err(limit_error(&LimitExceeded::Deadline { ms: deadline_ms })),
+    }
 }
 
 fn b64(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
@@ -151,7 +294,7 @@ async fn verify_signature(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_body(&headers, body).await {
+    let body = match read_body(v.limits().max_body_bytes, &headers, body).await {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
@@ -188,14 +331,19 @@ async fn verify_signature(
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    let report = v
-        .validate_signature(SignatureInput {
+    let work = move |v: Arc<Validator>, budget: Budget| async move {
+        let input = SignatureInput {
             signature: &signature,
             content: content.as_deref(),
             document,
             validation_time,
-        })
-        .await;
+        };
+        v.validate_signature_within(input, &budget).await
+    };
+    let report = match run(&v, work).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     let undecodable = report.sub_indication == Some(SubIndication::FormatFailure)
         && report.checks.failed("format");
     let status = if undecodable {
@@ -220,7 +368,7 @@ async fn verify_certificate(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_body(&headers, body).await {
+    let body = match read_body(v.limits().max_body_bytes, &headers, body).await {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
@@ -237,17 +385,39 @@ async fn verify_certificate(
             Err(r) => return r.into_response(),
         }
     };
-    let cert = match parse_certificates(&bytes) {
-        Ok(mut c) if !c.is_empty() => c.swap_remove(0),
-        Ok(_) => return bad_request("no certificate").into_response(),
+    // Measured and pre-scanned before it is decoded: decoding sorts the SETs of its names.
+    let der = match first_certificate_der(&bytes) {
+        Ok(d) => d,
         Err(e) => {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "not a certificate", e).into_response()
+        }
+    };
+    if let Err(e) = limits::check_certificate_size(der.len(), v.limits())
+        .and_then(|()| limits::prescan(&der, v.limits()))
+    {
+        return limit_error(&e).into_response();
+    }
+    let cert = match x509_cert::Certificate::from_der(&der) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not a certificate",
+                format!("DER certificate: {e}"),
+            )
+            .into_response()
         }
     };
     let validation_time = match time_of(req.validation_time.as_deref()) {
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
-    let report = v.validate_certificate(&cert, validation_time).await;
-    (StatusCode::OK, Json(report)).into_response()
+    let work = move |v: Arc<Validator>, budget: Budget| async move {
+        v.validate_certificate_within(&cert, validation_time, &budget)
+            .await
+    };
+    match run(&v, work).await {
+        Ok(report) => (StatusCode::OK, Json(report)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

@@ -12,6 +12,8 @@
 //! - [`sign`]: CAdES-B signing through any RustCrypto signer, and CAdES-T by adding a
 //!   time-stamp token.
 //! - [`http`]: `POST /api/v1/verify` and `POST /api/v1/verify/certificate`.
+//! - [`limits`]: what one validation may cost (`[validation]` of `igc.toml`): the size and
+//!   number of certificates, candidate issuers, verification work and time, concurrency.
 //!
 //! Validation policy decisions (documented here because they go beyond ETSI's defaults):
 //! - the SIGN key usage and the signer's profession are *definitive* constraints of this
@@ -40,6 +42,7 @@
 
 pub mod cades;
 pub mod http;
+pub mod limits;
 pub mod path;
 pub mod report;
 pub mod revocation;
@@ -48,6 +51,7 @@ pub mod timestamp;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ca::domain::{
     DocumentType, IdNatPs, ProfessionCode, ProfessionTable, SigningDecision, SigningRules,
@@ -59,6 +63,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
+pub use limits::{Budget, LimitExceeded, ValidationLimits};
 pub use report::{
     CertificateInfo, CertificateReport, Check, CheckResult, Checks, Indication, RevocationUsed,
     SignatureReport, SignerIdentity, SubIndication, TimestampInfo,
@@ -177,6 +182,9 @@ pub struct Validator {
     registry: Option<Store>,
     policy: ValidationPolicy,
     links: path::LinkCache,
+    limits: ValidationLimits,
+    /// Validations running at once ([`ValidationLimits::concurrency`]), taken by [`http`].
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Reads every certificate of PEM (one or several) or DER bytes.
@@ -211,7 +219,10 @@ impl Validator {
             return Err(ValidationError::Config("no trust anchor".into()));
         }
         rules.check_against(&professions)?;
+        let limits = ValidationLimits::default();
         Ok(Validator {
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrency())),
+            limits,
             anchors,
             intermediates,
             revocation,
@@ -236,48 +247,91 @@ impl Validator {
         self
     }
 
+    /// Replaces the limits (checked first).
+    pub fn with_limits(mut self, limits: ValidationLimits) -> Result<Self, ValidationError> {
+        limits.validate()?;
+        self.slots = Arc::new(tokio::sync::Semaphore::new(limits.concurrency()));
+        self.limits = limits;
+        Ok(self)
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &ValidationLimits {
+        &self.limits
+    }
+
+    /// The slots of concurrent validations (one permit per validation running).
+    pub fn slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.slots
+    }
+
     /// The trust anchors.
     pub fn anchors(&self) -> &[Certificate] {
         &self.anchors
     }
 
+    /// The known CA certificates first, then those the signature carries: a signature carrying
+    /// many certificates named like our CAs cannot make the search examine them before ours.
     fn pool<'a>(&'a self, extra: &'a [Certificate]) -> Vec<&'a Certificate> {
-        extra.iter().chain(self.intermediates.iter()).collect()
+        self.intermediates.iter().chain(extra.iter()).collect()
     }
 
-    /// Validates a CAdES signature. Never fails: problems are in the report.
+    /// Validates a CAdES signature within this validator's [`ValidationLimits`] (the deadline
+    /// counted from now). Never fails: problems, a limit exceeded included, are in the report.
     pub async fn validate_signature(&self, input: SignatureInput<'_>) -> SignatureReport {
+        let budget = Budget::new(&self.limits, Instant::now());
+        match self.validate_signature_within(input, &budget).await {
+            Ok(r) => r,
+            Err(e) => {
+                let mut report = empty_signature_report(
+                    &input,
+                    input
+                        .validation_time
+                        .unwrap_or_else(OffsetDateTime::now_utc),
+                );
+                report.checks.fail(
+                    "limits",
+                    Indeterminate,
+                    SubIndication::Generic,
+                    format!("validation refused ({}): {e}", e.limit()),
+                );
+                finish_signature(&mut report);
+                report
+            }
+        }
+    }
+
+    /// Validates a CAdES signature within `budget`, after a pre-scan of its structure
+    /// ([`limits::prescan`]). `Err` when a limit was exceeded: the report would then say
+    /// nothing about the signature.
+    pub async fn validate_signature_within(
+        &self,
+        input: SignatureInput<'_>,
+        budget: &Budget,
+    ) -> Result<SignatureReport, LimitExceeded> {
+        if let Ok(der) = cades::cms_der(input.signature) {
+            limits::prescan(&der, &self.limits).map_err(|e| budget.exceed(e))?;
+        }
         let validation_time = input
             .validation_time
             .unwrap_or_else(OffsetDateTime::now_utc);
         let mut checks = Checks::default();
-        let mut report = SignatureReport {
-            indication: Indication::TotalPassed,
-            sub_indication: None,
-            summary: String::new(),
-            signature_format: "CMS".into(),
-            document_type: input.document.as_str().into(),
-            detached: input.content.is_some(),
-            validation_time,
-            signer: None,
-            claimed_signing_time: None,
-            timestamp: None,
-            timestamp_time: None,
-            chain: Vec::new(),
-            revocation: None,
-            checks: Checks::default(),
-        };
-        self.run_signature_checks(&input, validation_time, &mut checks, &mut report)
+        let mut report = empty_signature_report(&input, validation_time);
+        self.run_signature_checks(&input, validation_time, budget, &mut checks, &mut report)
             .await;
+        if let Some(e) = budget.exceeded() {
+            return Err(e);
+        }
         report.checks = checks;
         finish_signature(&mut report);
-        report
+        Ok(report)
     }
 
     async fn run_signature_checks(
         &self,
         input: &SignatureInput<'_>,
         validation_time: OffsetDateTime,
+        budget: &Budget,
         checks: &mut Checks,
         report: &mut SignatureReport,
     ) {
@@ -384,6 +438,9 @@ impl Validator {
             ),
         }
         // --- signature value
+        if budget.spend(1).is_err() {
+            return; // the caller reports the limit
+        }
         match cades::check_signature(si, &signer_cert) {
             SignatureCheck::Ok(d) => checks.pass("signature", d),
             SignatureCheck::Bad(e) => {
@@ -429,7 +486,7 @@ impl Validator {
                 }
             }
             [token, ..] => {
-                let out = timestamp::verify_token(
+                let out = timestamp::verify_token_within(
                     token,
                     si.signature.as_bytes(),
                     &self.anchors,
@@ -437,8 +494,12 @@ impl Validator {
                     &self.links,
                     self.revocation.as_ref(),
                     validation_time,
+                    budget,
                 )
                 .await;
+                if budget.exceeded().is_some() {
+                    return;
+                }
                 report.timestamp = out.info.clone();
                 match (&out.error, out.poe) {
                     (None, Some(t)) => {
@@ -500,11 +561,15 @@ impl Validator {
             reference,
             poe.map(|_| "the signature time-stamp"),
             validation_time,
+            budget,
             checks,
             &mut report.chain,
             &mut report.revocation,
         )
         .await;
+        if budget.exceeded().is_some() {
+            return;
+        }
         match path::check_sign_key_usage(&signer_cert) {
             Ok(()) => checks.pass(
                 "signer-key-usage",
@@ -533,13 +598,14 @@ impl Validator {
         reference: OffsetDateTime,
         established: Option<&str>,
         validation_time: OffsetDateTime,
+        budget: &Budget,
         checks: &mut Checks,
         chain_out: &mut Vec<CertificateInfo>,
         revocation_out: &mut Option<RevocationUsed>,
     ) {
         let have_poe = established.is_some();
         let proven = established.unwrap_or("the validation time");
-        let chain = match path::build_path(cert, pool, &self.anchors, &self.links) {
+        let chain = match path::build_path_within(cert, pool, &self.anchors, &self.links, budget) {
             Ok(c) => {
                 checks.pass(
                     "certificate-chain",
@@ -551,6 +617,7 @@ impl Validator {
                 );
                 c
             }
+            Err(e) if e.limit.is_some() => return, // the caller reports the limit
             Err(e) => {
                 chain_out.extend(e.partial.iter().map(path::info));
                 checks.fail("certificate-chain", Indeterminate, e.sub, e.detail);
@@ -815,12 +882,57 @@ impl Validator {
     }
 
     /// Validates a certificate (DER or PEM) at `at` (now when `None`): path to a trust
-    /// anchor, validity, revocation status at that time.
+    /// anchor, validity, revocation status at that time; within this validator's
+    /// [`ValidationLimits`] (a limit exceeded is in the report).
     pub async fn validate_certificate(
         &self,
         cert: &Certificate,
         at: Option<OffsetDateTime>,
     ) -> CertificateReport {
+        let budget = Budget::new(&self.limits, Instant::now());
+        match self.validate_certificate_within(cert, at, &budget).await {
+            Ok(r) => r,
+            Err(e) => {
+                let t = at.unwrap_or_else(OffsetDateTime::now_utc);
+                let mut checks = Checks::default();
+                checks.fail(
+                    "limits",
+                    Indeterminate,
+                    SubIndication::Generic,
+                    format!("validation refused ({}): {e}", e.limit()),
+                );
+                let info = path::info(cert);
+                CertificateReport {
+                    indication: Indeterminate,
+                    sub_indication: Some(SubIndication::Generic),
+                    summary: format!(
+                        "INDETERMINATE — validation refusée / the validation of {} was refused: {e}",
+                        info.subject
+                    ),
+                    validation_time: t,
+                    certificate: info,
+                    holder: None,
+                    chain: Vec::new(),
+                    revocation: None,
+                    checks,
+                }
+            }
+        }
+    }
+
+    /// [`Self::validate_certificate`] within `budget`; `Err` when a limit was exceeded (the
+    /// certificate larger than `max_certificate_bytes`, the work, the deadline).
+    pub async fn validate_certificate_within(
+        &self,
+        cert: &Certificate,
+        at: Option<OffsetDateTime>,
+        budget: &Budget,
+    ) -> Result<CertificateReport, LimitExceeded> {
+        let size = der::Encode::encoded_len(cert)
+            .ok()
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(usize::MAX);
+        limits::check_certificate_size(size, &self.limits).map_err(|e| budget.exceed(e))?;
         let t = at.unwrap_or_else(OffsetDateTime::now_utc);
         let mut checks = Checks::default();
         let mut chain = Vec::new();
@@ -834,6 +946,7 @@ impl Validator {
             t,
             Some("the validation time"),
             t,
+            budget,
             &mut checks,
             &mut chain,
             &mut revocation,
@@ -853,8 +966,11 @@ impl Validator {
                 first.map(|c| c.detail.as_str()).unwrap_or("")
             ),
         };
+        if let Some(e) = budget.exceeded() {
+            return Err(e);
+        }
         let holder = Some(self.identity(cert).await);
-        CertificateReport {
+        Ok(CertificateReport {
             indication,
             sub_indication: sub,
             summary,
@@ -864,7 +980,7 @@ impl Validator {
             chain,
             revocation,
             checks,
-        }
+        })
     }
 }
 
@@ -883,6 +999,29 @@ fn attr_text(v: &Any) -> Option<String> {
             String::from_utf16(&units).ok()
         }
         _ => None,
+    }
+}
+
+/// A report before any check.
+fn empty_signature_report(
+    input: &SignatureInput<'_>,
+    validation_time: OffsetDateTime,
+) -> SignatureReport {
+    SignatureReport {
+        indication: Indication::TotalPassed,
+        sub_indication: None,
+        summary: String::new(),
+        signature_format: "CMS".into(),
+        document_type: input.document.as_str().into(),
+        detached: input.content.is_some(),
+        validation_time,
+        signer: None,
+        claimed_signing_time: None,
+        timestamp: None,
+        timestamp_time: None,
+        chain: Vec::new(),
+        revocation: None,
+        checks: Checks::default(),
     }
 }
 

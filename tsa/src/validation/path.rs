@@ -10,7 +10,15 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
 use x509_cert::Certificate;
 
+use super::limits::{Budget, LimitExceeded};
 use super::report::{CertificateInfo, SubIndication};
+
+/// Why a link was not verified.
+#[derive(Debug)]
+enum LinkError {
+    Verify(VerifyError),
+    Limit(LimitExceeded),
+}
 
 /// Longest chain tried (end entity, intermediates, anchor).
 const MAX_DEPTH: usize = 6;
@@ -39,6 +47,22 @@ impl LinkCache {
 
     /// [`ca::verify::verify_certificate_signed_by`], remembered.
     pub fn verify(&self, cert: &Certificate, issuer: &Certificate) -> Result<(), VerifyError> {
+        self.verify_within(cert, issuer, &Budget::unlimited())
+            .map_err(|e| match e {
+                LinkError::Verify(v) => v,
+                // An unlimited budget is never exceeded.
+                LinkError::Limit(_) => VerifyError::BadSignature,
+            })
+    }
+
+    /// [`Self::verify`], spending one unit of `budget` when the signature is verified (a
+    /// remembered link costs nothing).
+    fn verify_within(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+        budget: &Budget,
+    ) -> Result<(), LinkError> {
         let key = Self::key(cert, issuer);
         let lock = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = &key {
@@ -46,7 +70,8 @@ impl LinkCache {
                 return Ok(());
             }
         }
-        ca::verify::verify_certificate_signed_by(cert, issuer)?;
+        budget.spend(1).map_err(LinkError::Limit)?;
+        ca::verify::verify_certificate_signed_by(cert, issuer).map_err(LinkError::Verify)?;
         if let Some(k) = key {
             let mut set = lock();
             if set.len() >= LINK_CACHE_MAX {
@@ -68,6 +93,9 @@ pub struct PathError {
     pub detail: String,
     /// The partial chain found (end entity first).
     pub partial: Vec<Certificate>,
+    /// Set when a limit of the request stopped the search (the result then says nothing
+    /// about the certificate).
+    pub limit: Option<LimitExceeded>,
 }
 
 fn classify(e: &VerifyError) -> SubIndication {
@@ -86,41 +114,83 @@ fn classify(e: &VerifyError) -> SubIndication {
     }
 }
 
+/// Equal certificates. Compared as decoded values: re-encoding both for each candidate made
+/// every candidate cost two encodings per certificate already in the chain.
 fn same(a: &Certificate, b: &Certificate) -> bool {
-    a.to_der().ok() == b.to_der().ok()
+    a == b
 }
 
 /// Builds a chain from `ee` to one of `anchors` through `pool`, checking each signature
 /// (and issuer CA flag and keyCertSign) on the way, then pathLen constraints. Returns the
-/// chain, `ee` first and the anchor last.
+/// chain, `ee` first and the anchor last. Without limits: see [`build_path_within`].
 pub fn build_path(
     ee: &Certificate,
     pool: &[&Certificate],
     anchors: &[Certificate],
     links: &LinkCache,
 ) -> Result<Vec<Certificate>, PathError> {
+    build_path_within(ee, pool, anchors, links, &Budget::unlimited())
+}
+
+/// [`build_path`] within `budget`: each candidate issuer examined (a certificate whose subject
+/// is the issuer sought, anchors included) costs one unit, each signature verified another,
+/// and at most [`Budget::max_candidates`] candidates are examined per level. The search is
+/// depth-first without backtracking (the first candidate whose signature verifies is kept),
+/// so the work is at most depth × candidates per level. When a limit stops it, the error
+/// carries the limit.
+pub fn build_path_within(
+    ee: &Certificate,
+    pool: &[&Certificate],
+    anchors: &[Certificate],
+    links: &LinkCache,
+    budget: &Budget,
+) -> Result<Vec<Certificate>, PathError> {
     let mut chain = vec![ee.clone()];
     if anchors.iter().any(|a| same(a, ee)) {
         return Ok(chain);
     }
+    let limited = |chain: &[Certificate], e: LimitExceeded| PathError {
+        sub: SubIndication::Generic,
+        detail: format!("path building stopped: {e}"),
+        partial: chain.to_vec(),
+        limit: Some(e),
+    };
     let mut last_error: Option<(SubIndication, String)> = None;
     'up: while chain.len() < MAX_DEPTH {
         let cur = chain.last().cloned().ok_or_else(|| PathError {
             sub: SubIndication::Generic,
             detail: "empty chain".into(),
             partial: vec![],
+            limit: None,
         })?;
+        let wanted = &cur.tbs_certificate.issuer;
+        let mut candidates = 0usize;
+        let mut examine = |chain: &[Certificate]| {
+            candidates += 1;
+            if candidates > budget.max_candidates() {
+                return Err(limited(
+                    chain,
+                    budget.exceed(LimitExceeded::Candidates {
+                        issuer: ca::x509::name_to_string(wanted),
+                        max: budget.max_candidates(),
+                    }),
+                ));
+            }
+            budget.spend(1).map_err(|e| limited(chain, e))
+        };
         for anchor in anchors {
-            if anchor.tbs_certificate.subject != cur.tbs_certificate.issuer {
+            if anchor.tbs_certificate.subject != *wanted {
                 continue;
             }
-            match links.verify(&cur, anchor) {
+            examine(&chain)?;
+            match links.verify_within(&cur, anchor, budget) {
                 Ok(()) => {
                     chain.push(anchor.clone());
                     check_path_len(&chain)?;
                     return Ok(chain);
                 }
-                Err(e) => {
+                Err(LinkError::Limit(e)) => return Err(limited(&chain, e)),
+                Err(LinkError::Verify(e)) => {
                     last_error = Some((
                         classify(&e),
                         format!(
@@ -133,17 +203,17 @@ pub fn build_path(
             }
         }
         for cand in pool {
-            if cand.tbs_certificate.subject != cur.tbs_certificate.issuer
-                || chain.iter().any(|c| same(c, cand))
-            {
+            if cand.tbs_certificate.subject != *wanted || chain.iter().any(|c| same(c, cand)) {
                 continue;
             }
-            match links.verify(&cur, cand) {
+            examine(&chain)?;
+            match links.verify_within(&cur, cand, budget) {
                 Ok(()) => {
                     chain.push((*cand).clone());
                     continue 'up;
                 }
-                Err(e) => {
+                Err(LinkError::Limit(e)) => return Err(limited(&chain, e)),
+                Err(LinkError::Verify(e)) => {
                     last_error = Some((
                         classify(&e),
                         format!(
@@ -175,6 +245,7 @@ pub fn build_path(
         sub,
         detail,
         partial: chain,
+        limit: None,
     })
 }
 
@@ -189,6 +260,7 @@ fn check_path_len(chain: &[Certificate]) -> Result<(), PathError> {
                 sub: SubIndication::CertificateChainGeneralFailure,
                 detail: format!("basicConstraints of {}: {e}", subject(ca_cert)),
                 partial: chain.to_vec(),
+                limit: None,
             })?;
         if let Some((
             _,
@@ -207,6 +279,7 @@ fn check_path_len(chain: &[Certificate]) -> Result<(), PathError> {
                         subject(ca_cert)
                     ),
                     partial: chain.to_vec(),
+                    limit: None,
                 });
             }
         }

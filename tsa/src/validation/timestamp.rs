@@ -10,6 +10,7 @@ use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 
 use super::cades::{self, DigestCheck, SignatureCheck};
+use super::limits::Budget;
 use super::path;
 use super::report::TimestampInfo;
 use super::revocation::{RevocationSource, RevocationStatus};
@@ -75,6 +76,32 @@ pub async fn verify_token(
     links: &path::LinkCache,
     revocation: &dyn RevocationSource,
     validation_time: OffsetDateTime,
+) -> TimestampOutcome {
+    verify_token_within(
+        token,
+        signature_value,
+        anchors,
+        pool,
+        links,
+        revocation,
+        validation_time,
+        &Budget::unlimited(),
+    )
+    .await
+}
+
+/// [`verify_token`] within `budget` (the token's signature and the TSA's path are work); a
+/// limit exceeded makes the token fail and stays recorded in `budget`.
+#[allow(clippy::too_many_arguments)]
+pub async fn verify_token_within(
+    token: &Any,
+    signature_value: &[u8],
+    anchors: &[Certificate],
+    pool: &[&Certificate],
+    links: &path::LinkCache,
+    revocation: &dyn RevocationSource,
+    validation_time: OffsetDateTime,
+    budget: &Budget,
 ) -> TimestampOutcome {
     let mut out = TimestampOutcome {
         info: None,
@@ -158,6 +185,9 @@ pub async fn verify_token(
     if let Err(e) = cades::check_signing_certificate_v2(si, &tsa_cert) {
         fail!("time-stamp token: {e}");
     }
+    if let Err(e) = budget.spend(1) {
+        fail!("time-stamp token: {e}");
+    }
     match cades::check_signature(si, &tsa_cert) {
         SignatureCheck::Ok(_) => out.passed.push("the token's signature verifies".into()),
         SignatureCheck::Bad(e) | SignatureCheck::Policy(e) | SignatureCheck::Format(e) => {
@@ -167,9 +197,10 @@ pub async fn verify_token(
     if let Err(e) = check_tsa_eku(&tsa_cert) {
         fail!("{e}");
     }
-    let mut tpool: Vec<&Certificate> = parsed.certificates.iter().collect();
-    tpool.extend(pool.iter().copied());
-    let chain = match path::build_path(&tsa_cert, &tpool, anchors, links) {
+    // The known certificates first: the token's own are tried only when they do not suffice.
+    let mut tpool: Vec<&Certificate> = pool.to_vec();
+    tpool.extend(parsed.certificates.iter());
+    let chain = match path::build_path_within(&tsa_cert, &tpool, anchors, links, budget) {
         Ok(c) => c,
         Err(e) => fail!("TSA certificate: {}", e.detail),
     };
