@@ -280,6 +280,7 @@ impl IgcConfig {
             if p.tls_cert.is_some() != p.tls_key.is_some() {
                 bail!("[portal]: give both tls_cert and tls_key, or neither (self-signed)");
             }
+            p.validate()?;
         }
         Ok(())
     }
@@ -331,6 +332,14 @@ mod tests {
             ("anchor_minutes = 10", "anchor_minutes = 0"),
             ("anchor_minutes = 10", "anchor_minutes = 1441"),
             ("anchor_minutes = 10", "anchor_minutes = 10\nother = 1"),
+            (
+                "login_max_concurrent_hashes = 2",
+                "login_max_concurrent_hashes = 0",
+            ),
+            (
+                "login_attempts_per_login_per_minute = 10",
+                "login_attempts_per_login_per_minute = 0",
+            ),
         ] {
             assert!(dev.contains(from), "{from}");
             let text = dev.replacen(from, to, 1);

@@ -158,6 +158,8 @@ pub async fn serve_tls(
                 Some(p) => router.layer(axum::Extension(p)),
                 None => router,
             };
+            // The source address, for the login limits (`axum::extract::ConnectInfo`).
+            let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let service = TowerToHyperService::new(router);
             if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)
