@@ -43,9 +43,13 @@ fn random_hex(n: usize) -> String {
 fn burst_file(dir: &Path, portal: &str, n: usize) -> PathBuf {
     let mut text = String::new();
     for i in 0..n {
+        if i > 0 {
+            // `next` separates transfers; one after the last would be a transfer without URL.
+            text.push_str("next\n");
+        }
         let login = format!("{BOGUS}{}", random_hex(10));
         let password = random_hex(16);
-        text.push_str("insecure\nsilent\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n");
+        text.push_str("insecure\nsilent\nshow-error\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n");
         text.push_str("interface = \"127.0.0.1\"\n");
         if i % 2 == 0 {
             let token = random_hex(64);
@@ -60,7 +64,6 @@ fn burst_file(dir: &Path, portal: &str, n: usize) -> PathBuf {
                  data = \"{{\\\"login\\\":\\\"{login}\\\",\\\"password\\\":\\\"{password}\\\",\\\"totp\\\":\\\"123456\\\"}}\"\n"
             ));
         }
-        text.push_str("next\n");
     }
     let path = dir.join(format!("burst-{}.curl", random_hex(8)));
     std::fs::write(&path, text).unwrap();
@@ -73,7 +76,7 @@ fn flood(dir: PathBuf, portal: String, stop: Arc<AtomicBool>) -> Vec<u16> {
     while !stop.load(Ordering::SeqCst) {
         let file = burst_file(&dir, &portal, BATCH);
         let out = Command::new(find_tool("curl"))
-            .args(["--parallel", "--parallel-max", &PARALLEL.to_string(), "-K"])
+            .args(["-s", "--parallel", "--parallel-max", &PARALLEL.to_string(), "-K"])
             .arg(&file)
             .output()
             .unwrap();
@@ -82,6 +85,11 @@ fn flood(dir: PathBuf, portal: String, stop: Arc<AtomicBool>) -> Vec<u16> {
                 .lines()
                 .filter_map(|l| l.trim().parse::<u16>().ok()),
         );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("curl: (")).collect();
+        if !errors.is_empty() {
+            eprintln!("curl: {} failed transfers, first: {}", errors.len(), errors[0]);
+        }
         let _ = std::fs::remove_file(file);
     }
     statuses
