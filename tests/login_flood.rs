@@ -34,7 +34,9 @@ const BOGUS: &str = "inconnu-";
 
 fn random_hex(n: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| format!("{:x}", rng.gen_range(0..16u8))).collect()
+    (0..n)
+        .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+        .collect()
 }
 
 /// A curl configuration file of `n` bogus logins, alternately the HTML form (with a
@@ -76,7 +78,13 @@ fn flood(dir: PathBuf, portal: String, stop: Arc<AtomicBool>) -> Vec<u16> {
     while !stop.load(Ordering::SeqCst) {
         let file = burst_file(&dir, &portal, BATCH);
         let out = Command::new(find_tool("curl"))
-            .args(["-s", "--parallel", "--parallel-max", &PARALLEL.to_string(), "-K"])
+            .args([
+                "-s",
+                "--parallel",
+                "--parallel-max",
+                &PARALLEL.to_string(),
+                "-K",
+            ])
             .arg(&file)
             .output()
             .unwrap();
@@ -88,7 +96,11 @@ fn flood(dir: PathBuf, portal: String, stop: Arc<AtomicBool>) -> Vec<u16> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("curl: (")).collect();
         if !errors.is_empty() {
-            eprintln!("curl: {} failed transfers, first: {}", errors.len(), errors[0]);
+            eprintln!(
+                "curl: {} failed transfers, first: {}",
+                errors.len(),
+                errors[0]
+            );
         }
         let _ = std::fs::remove_file(file);
     }
@@ -216,7 +228,10 @@ fn a_flood_of_bogus_logins_stalls_nothing_and_is_journaled_in_aggregate() {
         .success());
     let stopped = Instant::now();
     while srv.server.child.try_wait().unwrap().is_none() {
-        assert!(stopped.elapsed() < Duration::from_secs(30), "igc serve did not stop");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "igc serve did not stop"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let after_stop = journal_after(&url, before);
@@ -281,7 +296,10 @@ fn a_flood_of_bogus_logins_stalls_nothing_and_is_journaled_in_aggregate() {
         })
         .map(|(_, _, _, details)| serde_json::from_str(details).unwrap())
         .collect();
-    let counted: u64 = aggregated.iter().map(|d| d["count"].as_u64().unwrap()).sum();
+    let counted: u64 = aggregated
+        .iter()
+        .map(|d| d["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(
         counted,
         statuses.len() as u64,

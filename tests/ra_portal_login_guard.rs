@@ -177,7 +177,12 @@ async fn per_login_limit_passes_its_burst_then_429_alike_for_known_and_unknown_l
     let mut answers = vec![];
     for login in ["agent.inconnu", "agent.connu"] {
         let r = send(&w.app, form_login(login, "mauvais mot de passe", "", None)).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{login}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{login}: {}",
+            r.body
+        );
         let secs = retry_after(&r);
         assert!((1..=20).contains(&secs), "{secs}");
         assert!(r.body.contains(THROTTLED), "{}", r.body);
@@ -185,7 +190,12 @@ async fn per_login_limit_passes_its_burst_then_429_alike_for_known_and_unknown_l
         assert!(r.body.contains("<form"), "the login form again: {}", r.body);
         answers.push(r.body.replace(&format!("dans {secs} s"), "dans N s"));
         let r = send(&w.app, api_login(login, "mauvais mot de passe", None)).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{login}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{login}: {}",
+            r.body
+        );
         assert!(retry_after(&r) >= 1);
         let v: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["error"], "too_many_attempts", "{v}");
@@ -198,7 +208,10 @@ async fn per_login_limit_passes_its_burst_then_429_alike_for_known_and_unknown_l
         page[i..i + end].to_owned()
     };
     assert_eq!(message(&answers[0]), message(&answers[1]));
-    assert_eq!(answers[0].len(), answers[1].len() + "agent.inconnu".len() - "agent.connu".len());
+    assert_eq!(
+        answers[0].len(),
+        answers[1].len() + "agent.inconnu".len() - "agent.connu".len()
+    );
     // Another login is not limited by these.
     let r = send(&w.app, form_login("agent.autre", "x", "", None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -214,11 +227,24 @@ async fn per_address_limit_passes_its_burst_then_429_and_other_addresses_pass() 
     .await;
     for i in 0..4 {
         let r = if i % 2 == 0 {
-            send(&w.app, form_login(&format!("x{i}"), "y", "", Some("192.0.2.1:5000"))).await
+            send(
+                &w.app,
+                form_login(&format!("x{i}"), "y", "", Some("192.0.2.1:5000")),
+            )
+            .await
         } else {
-            send(&w.app, api_login(&format!("x{i}"), "y", Some("192.0.2.1:5001"))).await
+            send(
+                &w.app,
+                api_login(&format!("x{i}"), "y", Some("192.0.2.1:5001")),
+            )
+            .await
         };
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {i}: {}",
+            r.body
+        );
     }
     let r = send(&w.app, form_login("x9", "y", "", Some("192.0.2.1:5002"))).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
@@ -230,7 +256,11 @@ async fn per_address_limit_passes_its_burst_then_429_and_other_addresses_pass() 
     assert!(retry_after(&r) >= 1);
     // IPv6: the whole /64 is one client.
     for i in 0..4 {
-        let r = send(&w.app, api_login(&format!("v{i}"), "y", Some(&format!("[2001:db8::{i}]:1")))).await;
+        let r = send(
+            &w.app,
+            api_login(&format!("v{i}"), "y", Some(&format!("[2001:db8::{i}]:1"))),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let r = send(&w.app, api_login("v9", "y", Some("[2001:db8::ffff]:1"))).await;
@@ -266,9 +296,9 @@ async fn saturated_hashing_answers_503_at_once() {
         .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
         .collect();
     assert!(
-        answers
-            .iter()
-            .all(|r| [StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE].contains(&r.status)),
+        answers.iter().all(
+            |r| [StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE].contains(&r.status)
+        ),
         "{:?}",
         answers.iter().map(|r| r.status).collect::<Vec<_>>()
     );
@@ -314,7 +344,11 @@ async fn unknown_logins_are_journaled_in_aggregate_existing_ones_one_by_one_with
     let (before, _) = w.store.audit_head().await.unwrap();
 
     for i in 0..7 {
-        let r = send(&w.app, form_login(&format!("fantome-{i}"), "y", "", Some("192.0.2.9:1"))).await;
+        let r = send(
+            &w.app,
+            form_login(&format!("fantome-{i}"), "y", "", Some("192.0.2.9:1")),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let r = send(&w.app, api_login("fantome-0", "y", None)).await;
@@ -324,16 +358,27 @@ async fn unknown_logins_are_journaled_in_aggregate_existing_ones_one_by_one_with
         let r = send(&w.app, form_login("agent.connu", "mauvais", "", None)).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let locked = w.store.operator_credentials("agent.connu").await.unwrap().unwrap();
+    let locked = w
+        .store
+        .operator_credentials("agent.connu")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(locked.failed_logins, 5);
     assert!(locked.locked_until.is_some());
-    let r = send(&w.app, form_login("agent.connu", NEW_PASSWORD, "000000", None)).await;
+    let r = send(
+        &w.app,
+        form_login("agent.connu", NEW_PASSWORD, "000000", None),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.body.contains(REFUSED));
 
     let entries = journal(&w.store, before).await;
     assert!(
-        !entries.iter().any(|(_, object, _)| object.starts_with("operator:fantome")),
+        !entries
+            .iter()
+            .any(|(_, object, _)| object.starts_with("operator:fantome")),
         "one entry per unknown login: {entries:?}"
     );
     let known: Vec<&str> = entries
@@ -341,7 +386,14 @@ async fn unknown_logins_are_journaled_in_aggregate_existing_ones_one_by_one_with
         .filter(|(a, o, _)| a == "auth.login" && o == "operator:agent.connu")
         .map(|(_, _, d)| d["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(known, ["bad-password"; 5].iter().copied().chain(["locked"]).collect::<Vec<_>>());
+    assert_eq!(
+        known,
+        ["bad-password"; 5]
+            .iter()
+            .copied()
+            .chain(["locked"])
+            .collect::<Vec<_>>()
+    );
 
     // The flush (every login_refusals_journal_secs, and at shutdown) writes one entry.
     w.state.flush_login_refusals().await;
@@ -391,7 +443,11 @@ async fn the_totp_secret_is_opened_only_after_the_right_password() {
         "a wrong password made the HSM open the TOTP secret"
     );
     // The right password with a wrong code: opened once, to check the code.
-    let r = send(&w.app, form_login("agent.hsm", NEW_PASSWORD, "000000", None)).await;
+    let r = send(
+        &w.app,
+        form_login("agent.hsm", NEW_PASSWORD, "000000", None),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(w.opens.load(Ordering::SeqCst), opens + 1);
 }

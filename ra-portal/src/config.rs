@@ -188,11 +188,7 @@ impl PortalConfig {
             self.login_attempts_per_login_per_minute,
             &PER_LOGIN,
         )?;
-        check(
-            "login_tracked_keys",
-            self.login_tracked_keys,
-            &TRACKED_KEYS,
-        )?;
+        check("login_tracked_keys", self.login_tracked_keys, &TRACKED_KEYS)?;
         check(
             "login_max_concurrent_hashes",
             self.login_max_concurrent_hashes,
@@ -251,16 +247,22 @@ mod tests {
     #[test]
     fn login_limits_out_of_range_are_refused_by_name() {
         assert!(PortalConfig::default().validate().is_ok());
-        let mut c = PortalConfig::default();
-        c.login_max_concurrent_hashes = 0;
+        let c = PortalConfig {
+            login_max_concurrent_hashes: 0,
+            ..PortalConfig::default()
+        };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("login_max_concurrent_hashes = 0"), "{e}");
         assert!(e.contains("between 1 and 64"), "{e}");
-        let mut c = PortalConfig::default();
-        c.login_attempts_per_login_per_minute = 0;
+        let c = PortalConfig {
+            login_attempts_per_login_per_minute: 0,
+            ..PortalConfig::default()
+        };
         assert!(c.validate().is_err());
-        let mut c = PortalConfig::default();
-        c.login_refusals_journal_secs = 3_601;
+        let c = PortalConfig {
+            login_refusals_journal_secs: 3_601,
+            ..PortalConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 

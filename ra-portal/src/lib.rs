@@ -37,9 +37,7 @@ pub use auth::{
 pub use config::{PortalConfig, PortalConfigError};
 pub use error::PortalError;
 pub use import::check_import_csv;
-pub use login_guard::{
-    ACTION_REFUSED_UNKNOWN, ACTION_THROTTLED, ADDRESS_SAMPLE_SIZE, SAMPLE_SIZE,
-};
+pub use login_guard::{ACTION_REFUSED_UNKNOWN, ACTION_THROTTLED, ADDRESS_SAMPLE_SIZE, SAMPLE_SIZE};
 pub use routes::{route_table, RouteMethod, RouteSpec, Target, PRELOGIN_COOKIE, SESSION_COOKIE};
 pub use tls::serve_tls;
 

@@ -135,7 +135,10 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
             (tokens - 1.0, Ok(()))
         } else {
             let wait = (1.0 - tokens) / self.per_second;
-            (tokens, Err(Duration::from_secs_f64(wait.clamp(0.0, 86_400.0))))
+            (
+                tokens,
+                Err(Duration::from_secs_f64(wait.clamp(0.0, 86_400.0))),
+            )
         };
         self.map.insert(
             key,
@@ -310,12 +313,11 @@ impl LoginGuard {
         let Ok(_admitted) = self.admission.try_acquire() else {
             return Err(Busy);
         };
-        let running = match tokio::time::timeout(self.wait, self.running.clone().acquire_owned())
-            .await
-        {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(Busy),
-        };
+        let running =
+            match tokio::time::timeout(self.wait, self.running.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => return Err(Busy),
+            };
         // The slot goes with the work: a client that gives up does not free it before the
         // hash it started has finished.
         let job = tokio::task::spawn_blocking(move || {
@@ -329,7 +331,12 @@ impl LoginGuard {
     }
 
     /// Counts a refused unknown login (its password was checked against the dummy hash).
-    pub(crate) fn refused_unknown(self: &Arc<Self>, store: &Store, login: &str, address: Option<IpAddr>) {
+    pub(crate) fn refused_unknown(
+        self: &Arc<Self>,
+        store: &Store,
+        login: &str,
+        address: Option<IpAddr>,
+    ) {
         lock(&self.refusals)
             .unknown
             .add("unknown-login", login, address);
@@ -468,7 +475,10 @@ mod tests {
         assert_eq!(d["count"], 2000);
         assert_eq!(d["sample"].as_array().unwrap().len(), SAMPLE_SIZE);
         assert_eq!(d["sample"][0]["login"], "x0");
-        assert_eq!(d["addresses"].as_object().unwrap().len(), ADDRESS_SAMPLE_SIZE);
+        assert_eq!(
+            d["addresses"].as_object().unwrap().len(),
+            ADDRESS_SAMPLE_SIZE
+        );
         assert_eq!(d["reasons"]["unknown-login"], 2000);
         let named: u64 = d["addresses"]
             .as_object()
@@ -477,6 +487,8 @@ mod tests {
             .map(|v| v.as_u64().unwrap())
             .sum();
         assert_eq!(named + d["other_addresses"].as_u64().unwrap(), 2000);
-        assert!(Tally::default().details(OffsetDateTime::now_utc()).is_none());
+        assert!(Tally::default()
+            .details(OffsetDateTime::now_utc())
+            .is_none());
     }
 }
