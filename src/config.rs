@@ -294,6 +294,7 @@ impl IgcConfig {
             if p.tls_cert.is_some() != p.tls_key.is_some() {
                 bail!("[portal]: give both tls_cert and tls_key, or neither (self-signed)");
             }
+            p.validate()?;
         }
         Ok(())
     }
@@ -393,6 +394,14 @@ mod tests {
             (
                 "queue_wait_ms = 250",
                 "queue_wait_ms = 250\nmaximum_work = 1",
+            ),
+            (
+                "login_max_concurrent_hashes = 2",
+                "login_max_concurrent_hashes = 0",
+            ),
+            (
+                "login_attempts_per_login_per_minute = 10",
+                "login_attempts_per_login_per_minute = 0",
             ),
         ] {
             assert!(dev.contains(from), "{from}");

@@ -557,7 +557,7 @@ async fn start_portal(
              administrateurs sont créés par la cérémonie ra-administrators (igc ceremony run …)."
         );
     }
-    let app = ra_portal::router(state);
+    let app = ra_portal::router(state.clone());
     let limits = pc.limits;
     Ok(Some(tokio::spawn(async move {
         let shutdown = async move {
@@ -566,6 +566,8 @@ async fn start_portal(
         if let Err(e) = ra_portal::serve_tls(listener, tls, limits, app, shutdown).await {
             tracing::error!(error = %e, "RA portal stopped");
         }
+        // The refused logins counted since the last aggregated journal entry.
+        state.flush_login_refusals().await;
     })))
 }
 

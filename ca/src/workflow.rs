@@ -206,10 +206,13 @@ impl AuthenticatedOperator {
             }
         };
         const WRONG: &str = "wrong login, password or TOTP code, or account disabled";
-        let Some(creds) = store.operator_credentials(login).await? else {
+        // The TOTP secret stays sealed until the password is right: a wrong password never
+        // makes the HSM work.
+        let Some(sealed) = store.sealed_operator_credentials(login).await? else {
             credentials::dummy_verify(password);
             return refuse("unknown-login", WRONG).await;
         };
+        let creds = sealed.credentials();
         if creds.locked_until.is_some_and(|t| t > now) {
             store
                 .record_login_failure(login, u32::MAX, lock_until, &attempt, "locked")
@@ -232,6 +235,7 @@ impl AuthenticatedOperator {
             )
             .await;
         }
+        let creds = store.open_operator_credentials(sealed).await?;
         let secret = creds.totp_secret.as_deref().unwrap_or_default();
         let Some(step) = credentials::check_totp(secret, totp, now.unix_timestamp()) else {
             return refuse("bad-totp", WRONG).await;

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::error::PortalError;
 use crate::handlers::{self as h, LoginRefusal, RegisterFields, StatusChange};
+use crate::login_guard::Throttle;
 use crate::views::FieldErrors;
 use crate::{Ctx, PortalState};
 
@@ -40,6 +41,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     fields: BTreeMap<String, String>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -49,6 +52,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            retry_after: None,
         }
     }
 
@@ -64,6 +68,7 @@ impl ApiError {
             message: "Données refusées : corrigez les champs indiqués ; rien n'a été enregistré."
                 .into(),
             fields,
+            retry_after: None,
         }
     }
 
@@ -134,6 +139,10 @@ impl IntoResponse for ApiError {
             body["fields"] = json!(self.fields);
         }
         let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -314,12 +323,31 @@ fn session_json(state: &PortalState, o: &h::OpenedSession) -> Value {
 /// an operator who has not enrolled TOTP yet is refused (enrol in the web portal first).
 pub async fn create_session(
     State(state): State<PortalState>,
+    peer: h::Peer,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
     let b: SessionBody = json_body(&headers, &body)?;
-    match h::password_login(&state, &b.login, &b.password, &b.totp, false).await? {
+    let peer = h::peer_address(peer);
+    match h::password_login(&state, peer, &b.login, &b.password, &b.totp, false).await? {
         Ok(o) => ok(StatusCode::CREATED, session_json(&state, &o)),
+        Err(LoginRefusal::Throttled { why, retry_after }) => {
+            let secs = h::retry_after_secs(retry_after);
+            let mut e = match why {
+                Throttle::Busy => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "login_busy",
+                    h::login_busy_message(secs),
+                ),
+                Throttle::Address | Throttle::Login => ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    h::login_throttled_message(secs),
+                ),
+            };
+            e.retry_after = Some(secs);
+            Err(e)
+        }
         Err(LoginRefusal::Refused) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",

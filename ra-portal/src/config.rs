@@ -45,6 +45,31 @@ pub struct PortalConfig {
     /// What the portal's TLS listener grants each connection (`[portal.limits]`).
     #[serde(default)]
     pub limits: ca::limits::ListenerLimits,
+    /// Password logins from one source address (an IPv6 /64 counts as one): a burst of this
+    /// many, then this many per minute; past it, 429 before any password check.
+    #[serde(default = "default_per_address")]
+    pub login_attempts_per_address_per_minute: u32,
+    /// Password logins naming one login, whether or not the account exists: a burst of this
+    /// many, then this many per minute; past it, 429 before any password check.
+    #[serde(default = "default_per_login")]
+    pub login_attempts_per_login_per_minute: u32,
+    /// Source addresses, and logins, whose attempts are remembered (each); past it the
+    /// least informative are forgotten, so memory stays bounded.
+    #[serde(default = "default_tracked_keys")]
+    pub login_tracked_keys: usize,
+    /// Password hashes and verifications (argon2) running at once, on the blocking pool.
+    #[serde(default = "default_concurrent_hashes")]
+    pub login_max_concurrent_hashes: usize,
+    /// Logins waiting for a hashing slot; one more is refused at once (503).
+    #[serde(default = "default_waiting_hashes")]
+    pub login_max_waiting_hashes: usize,
+    /// How long a login waits for a hashing slot before it is refused (503), milliseconds.
+    #[serde(default = "default_hash_wait")]
+    pub login_hash_wait_ms: u64,
+    /// Period of the aggregated journal entries of refused unknown logins and of attempts
+    /// refused by these limits (seconds).
+    #[serde(default = "default_refusals_journal")]
+    pub login_refusals_journal_secs: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -71,6 +96,63 @@ fn default_max_body() -> usize {
 fn default_otp_validity() -> u64 {
     72 * 3600
 }
+fn default_per_address() -> u32 {
+    30
+}
+fn default_per_login() -> u32 {
+    10
+}
+fn default_tracked_keys() -> usize {
+    10_000
+}
+fn default_concurrent_hashes() -> usize {
+    2
+}
+fn default_waiting_hashes() -> usize {
+    32
+}
+fn default_hash_wait() -> u64 {
+    2_000
+}
+fn default_refusals_journal() -> u64 {
+    60
+}
+
+/// Bounds of the login limits: beyond them a setting is a typo or disables the protection.
+const PER_ADDRESS: std::ops::RangeInclusive<u32> = 1..=100_000;
+const PER_LOGIN: std::ops::RangeInclusive<u32> = 1..=10_000;
+const TRACKED_KEYS: std::ops::RangeInclusive<usize> = 100..=1_000_000;
+const CONCURRENT_HASHES: std::ops::RangeInclusive<usize> = 1..=64;
+const WAITING_HASHES: std::ops::RangeInclusive<usize> = 0..=10_000;
+const HASH_WAIT_MS: std::ops::RangeInclusive<u64> = 1..=60_000;
+const REFUSALS_JOURNAL_SECS: std::ops::RangeInclusive<u64> = 1..=3_600;
+
+/// A `[portal]` setting out of its range.
+#[derive(Debug, thiserror::Error)]
+#[error("[portal] {key} = {value}: must be between {min} and {max}")]
+pub struct PortalConfigError {
+    pub key: &'static str,
+    pub value: String,
+    pub min: String,
+    pub max: String,
+}
+
+fn check<T: PartialOrd + std::fmt::Display>(
+    key: &'static str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<(), PortalConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(PortalConfigError {
+            key,
+            value: value.to_string(),
+            min: range.start().to_string(),
+            max: range.end().to_string(),
+        })
+    }
+}
 
 impl Default for PortalConfig {
     fn default() -> Self {
@@ -86,11 +168,50 @@ impl Default for PortalConfig {
             max_body_bytes: default_max_body(),
             one_time_password_validity_secs: default_otp_validity(),
             limits: ca::limits::ListenerLimits::default(),
+            login_attempts_per_address_per_minute: default_per_address(),
+            login_attempts_per_login_per_minute: default_per_login(),
+            login_tracked_keys: default_tracked_keys(),
+            login_max_concurrent_hashes: default_concurrent_hashes(),
+            login_max_waiting_hashes: default_waiting_hashes(),
+            login_hash_wait_ms: default_hash_wait(),
+            login_refusals_journal_secs: default_refusals_journal(),
         }
     }
 }
 
 impl PortalConfig {
+    /// Refuses settings out of range (the login limits), naming the key and its bounds.
+    pub fn validate(&self) -> Result<(), PortalConfigError> {
+        check(
+            "login_attempts_per_address_per_minute",
+            self.login_attempts_per_address_per_minute,
+            &PER_ADDRESS,
+        )?;
+        check(
+            "login_attempts_per_login_per_minute",
+            self.login_attempts_per_login_per_minute,
+            &PER_LOGIN,
+        )?;
+        check("login_tracked_keys", self.login_tracked_keys, &TRACKED_KEYS)?;
+        check(
+            "login_max_concurrent_hashes",
+            self.login_max_concurrent_hashes,
+            &CONCURRENT_HASHES,
+        )?;
+        check(
+            "login_max_waiting_hashes",
+            self.login_max_waiting_hashes,
+            &WAITING_HASHES,
+        )?;
+        check("login_hash_wait_ms", self.login_hash_wait_ms, &HASH_WAIT_MS)?;
+        check(
+            "login_refusals_journal_secs",
+            self.login_refusals_journal_secs,
+            &REFUSALS_JOURNAL_SECS,
+        )?;
+        Ok(())
+    }
+
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.session_idle_timeout_secs)
     }
@@ -125,6 +246,28 @@ mod tests {
         // serde_json stands in for TOML here (the crate does not depend on toml).
         let _ = s;
         serde_json::from_str(r#"{"portal": {}}"#).unwrap()
+    }
+
+    #[test]
+    fn login_limits_out_of_range_are_refused_by_name() {
+        assert!(PortalConfig::default().validate().is_ok());
+        let c = PortalConfig {
+            login_max_concurrent_hashes: 0,
+            ..PortalConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("login_max_concurrent_hashes = 0"), "{e}");
+        assert!(e.contains("between 1 and 64"), "{e}");
+        let c = PortalConfig {
+            login_attempts_per_login_per_minute: 0,
+            ..PortalConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = PortalConfig {
+            login_refusals_journal_secs: 3_601,
+            ..PortalConfig::default()
+        };
+        assert!(c.validate().is_err());
     }
 
     #[test]

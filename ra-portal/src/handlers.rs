@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use crate::auth::{self, Permission, Scope, AUTH_CLIENT_CERT, AUTH_PASSWORD_TOTP};
 use crate::error::{PortalError, PortalResult};
+use crate::login_guard::{self, Throttle};
 use crate::messages::{self, french};
 use crate::routes::{clear_cookie, set_cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::views::*;
@@ -213,6 +214,24 @@ pub struct LoginForm {
 
 pub(crate) const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP incorrect.";
 
+/// The answer over a rate limit of logins (429), the same whether the login exists or not;
+/// `{secs}` is the `Retry-After` delay.
+pub(crate) fn login_throttled_message(secs: u64) -> String {
+    format!("Trop de tentatives de connexion. Réessayez dans {secs} s.")
+}
+
+/// The answer when every password-checking slot is taken (503).
+pub(crate) fn login_busy_message(secs: u64) -> String {
+    format!("Service de connexion momentanément saturé. Réessayez dans {secs} s.")
+}
+
+/// A `Retry-After` delay in whole seconds (at least one).
+pub(crate) fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
+}
+
 /// Why a password + TOTP login was refused (already journaled and counted for throttling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LoginRefusal {
@@ -222,6 +241,12 @@ pub(crate) enum LoginRefusal {
     Refused,
     /// Right password, but TOTP is not enrolled yet (API logins only).
     NotEnrolled,
+    /// Refused before the password was checked: a rate limit (429) or every hashing slot
+    /// taken (503); try again after `retry_after`. Counted and journaled in aggregate.
+    Throttled {
+        why: Throttle,
+        retry_after: std::time::Duration,
+    },
 }
 
 /// A session opened by a login.
@@ -232,11 +257,15 @@ pub(crate) struct OpenedSession {
     pub(crate) expires_at: OffsetDateTime,
 }
 
-/// Password + TOTP login shared by the HTML form and the JSON API: throttling (lockout after
-/// repeated failures), timing-equalised unknown logins, TOTP replay refusal, journal. With
-/// `allow_enrolment` false (API), an operator who has not enrolled TOTP yet gets no session.
+/// Password + TOTP login shared by the HTML form and the JSON API: rate limits per source
+/// address (`peer`, when known) and per login before anything else, argon2 on the blocking
+/// pool within a bound, lockout after repeated failures, timing-equalised unknown logins,
+/// TOTP replay refusal, journal. The TOTP secret is opened (by the HSM) only once the password
+/// is right. With `allow_enrolment` false (API), an operator who has not enrolled TOTP yet
+/// gets no session.
 pub(crate) async fn password_login(
     state: &PortalState,
+    peer: Option<std::net::SocketAddr>,
     login: &str,
     password: &str,
     totp: &str,
@@ -244,7 +273,24 @@ pub(crate) async fn password_login(
 ) -> PortalResult<Result<OpenedSession, LoginRefusal>> {
     let store = state.store();
     let config = state.config();
+    let guard = state.login_guard();
     let login = login.trim().to_owned();
+    let address = peer.map(login_guard::address_key);
+    if let Err((why, retry_after)) = guard.admit(address, &login) {
+        guard.throttled(store, why, &login, address);
+        return Ok(Err(LoginRefusal::Throttled { why, retry_after }));
+    }
+    let busy = || {
+        guard.throttled(store, Throttle::Busy, &login, address);
+        Ok(Err(LoginRefusal::Throttled {
+            why: Throttle::Busy,
+            retry_after: guard.busy_retry_after(),
+        }))
+    };
+    let dummy_verify = || {
+        let password = password.to_owned();
+        guard.hash(move || auth::dummy_verify(&password))
+    };
     let now = OffsetDateTime::now_utc();
     let attempt_actor = Actor::new(
         if login.is_empty() || login.chars().count() > 128 || login.chars().any(char::is_control) {
@@ -267,24 +313,42 @@ pub(crate) async fn password_login(
             Ok::<_, PortalError>(Err(refusal))
         }
     };
-    let Some(creds) = store.operator_credentials(&login).await? else {
-        auth::dummy_verify(password);
-        return refuse("unknown-login", LoginRefusal::Refused).await;
+    let Some(sealed) = store.sealed_operator_credentials(&login).await? else {
+        // As long as a password check, so that the answer's time does not tell; journaled
+        // in aggregate (a flood of made-up logins writes no entry each).
+        if dummy_verify().await.is_err() {
+            return busy();
+        }
+        guard.refused_unknown(store, &login, address);
+        return Ok(Err(LoginRefusal::Refused));
     };
-    if creds.locked_until.is_some_and(|t| t > now) {
+    let known = sealed.credentials();
+    if known.locked_until.is_some_and(|t| t > now) {
         // As long as a password check, so that the answer's time does not tell either.
-        auth::dummy_verify(password);
+        if dummy_verify().await.is_err() {
+            return busy();
+        }
         store
             .record_login_failure(&login, u32::MAX, lock_until, &attempt_actor, "locked")
             .await?;
         return Ok(Err(LoginRefusal::Refused));
     }
-    if !auth::verify_password(password, &creds.password_hash) {
-        return refuse("bad-password", LoginRefusal::Refused).await;
+    let verified = {
+        let (password, hash) = (password.to_owned(), known.password_hash.clone());
+        guard
+            .hash(move || auth::verify_password(&password, &hash))
+            .await
+    };
+    match verified {
+        Err(login_guard::Busy) => return busy(),
+        Ok(false) => return refuse("bad-password", LoginRefusal::Refused).await,
+        Ok(true) => {}
     }
-    if creds.operator.status != OperatorStatus::Active {
+    if known.operator.status != OperatorStatus::Active {
         return refuse("disabled", LoginRefusal::Refused).await;
     }
+    // The password is right: only now does the HSM open the TOTP secret.
+    let creds = store.open_operator_credentials(sealed).await?;
     let actor = Actor::new(creds.operator.login.as_str(), AUTH_PASSWORD_TOTP)?;
     let (stage, step, new_secret) = if creds.operator.totp_enrolled {
         let secret = creds.totp_secret.clone().unwrap_or_default();
@@ -334,11 +398,40 @@ pub(crate) async fn password_login(
     }))
 }
 
-pub async fn login(State(state): State<PortalState>, Form(form): Form<LoginForm>) -> Page {
+/// The peer address of the TLS connection ([`crate::tls::serve_tls`] inserts it), absent when
+/// the router is driven without one (tests).
+pub(crate) type Peer = Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+pub(crate) fn peer_address(peer: Peer) -> Option<std::net::SocketAddr> {
+    peer.map(|Extension(axum::extract::ConnectInfo(a))| a)
+}
+
+pub async fn login(
+    State(state): State<PortalState>,
+    peer: Peer,
+    Form(form): Form<LoginForm>,
+) -> Page {
     let login = form.login.trim().to_owned();
-    let opened = match password_login(&state, &login, &form.password, &form.totp, true).await? {
+    let peer = peer_address(peer);
+    let attempt = password_login(&state, peer, &login, &form.password, &form.totp, true).await?;
+    let opened = match attempt {
         Ok(o) => o,
-        Err(_) => return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED),
+        Err(LoginRefusal::Throttled { why, retry_after }) => {
+            let secs = retry_after_secs(retry_after);
+            let (status, message) = match why {
+                Throttle::Busy => (StatusCode::SERVICE_UNAVAILABLE, login_busy_message(secs)),
+                Throttle::Address | Throttle::Login => {
+                    (StatusCode::TOO_MANY_REQUESTS, login_throttled_message(secs))
+                }
+            };
+            let mut res = login_form(&login, &message, status)?;
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            return Ok(res);
+        }
+        Err(LoginRefusal::Refused | LoginRefusal::NotEnrolled) => {
+            return login_form(&login, LOGIN_REFUSED, StatusCode::UNAUTHORIZED)
+        }
     };
     let to = match opened.stage {
         SessionStage::Enrolment => "/enrolement",
@@ -510,7 +603,10 @@ pub async fn enrol(
             "password",
             "Le mot de passe doit comporter au moins 12 caractères.",
         );
-    } else if auth::verify_password(&form.password, &creds.password_hash) {
+    } else if state
+        .verify_password(&form.password, &creds.password_hash)
+        .await?
+    {
         errors.add(
             "password",
             "Choisissez un mot de passe différent du mot de passe à usage unique.",
@@ -537,7 +633,7 @@ pub async fn enrol(
     let Some(step) = step.filter(|_| errors.is_empty()) else {
         return enrolment_view(&state, &ctx, errors).await;
     };
-    let hash = auth::hash_password(&form.password)?;
+    let hash = state.hash_password(&form.password).await?;
     if let Err(e) = store
         .complete_enrolment(&ctx.token_hash, &hash, step, &ctx.actor)
         .await
@@ -1711,7 +1807,7 @@ pub async fn confirm_operator(
     Path(login): Path<String>,
 ) -> Page {
     let otp = auth::one_time_password();
-    let hash = auth::hash_password(&otp)?;
+    let hash = state.hash_password(&otp).await?;
     state
         .store()
         .confirm_operator(

@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod handlers;
 mod import;
+mod login_guard;
 mod messages;
 mod routes;
 pub mod tls;
@@ -33,9 +34,10 @@ pub use auth::{
     base32_decode, check_totp, current_step, totp_code, Permission, Scope, AUTH_CLIENT_CERT,
     AUTH_PASSWORD_TOTP,
 };
-pub use config::PortalConfig;
+pub use config::{PortalConfig, PortalConfigError};
 pub use error::PortalError;
 pub use import::check_import_csv;
+pub use login_guard::{ACTION_REFUSED_UNKNOWN, ACTION_THROTTLED, ADDRESS_SAMPLE_SIZE, SAMPLE_SIZE};
 pub use routes::{route_table, RouteMethod, RouteSpec, Target, PRELOGIN_COOKIE, SESSION_COOKIE};
 pub use tls::serve_tls;
 
@@ -57,6 +59,7 @@ struct Inner {
     professions: Arc<ProfessionTable>,
     config: PortalConfig,
     status_listener: std::sync::OnceLock<StatusListener>,
+    login_guard: Arc<login_guard::LoginGuard>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -79,6 +82,7 @@ impl PortalState {
         professions: Arc<ProfessionTable>,
         config: PortalConfig,
     ) -> Self {
+        let login_guard = Arc::new(login_guard::LoginGuard::new(&config));
         PortalState {
             inner: Arc::new(Inner {
                 store,
@@ -87,6 +91,7 @@ impl PortalState {
                 professions,
                 config,
                 status_listener: std::sync::OnceLock::new(),
+                login_guard,
             }),
         }
     }
@@ -122,6 +127,50 @@ impl PortalState {
     pub fn config(&self) -> &PortalConfig {
         &self.inner.config
     }
+
+    pub(crate) fn login_guard(&self) -> &Arc<login_guard::LoginGuard> {
+        &self.inner.login_guard
+    }
+
+    /// Journals at once the refused logins counted since the last aggregated entries (a
+    /// background task does it every `login_refusals_journal_secs`): at shutdown, so that
+    /// none is lost, and in tests.
+    pub async fn flush_login_refusals(&self) {
+        self.inner.login_guard.flush(&self.inner.store).await;
+    }
+
+    /// Hashes a password for storage, on the blocking pool within the hashing bound.
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, PortalError> {
+        let password = password.to_owned();
+        self.inner
+            .login_guard
+            .hash(move || auth::hash_password(&password))
+            .await
+            .map_err(|_| busy())?
+    }
+
+    /// Whether `password` matches `hash`, checked on the blocking pool within the hashing
+    /// bound.
+    pub(crate) async fn verify_password(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> Result<bool, PortalError> {
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        self.inner
+            .login_guard
+            .hash(move || auth::verify_password(&password, &hash))
+            .await
+            .map_err(|_| busy())
+    }
+}
+
+/// The answer when every hashing slot is taken (operations of an authenticated operator).
+fn busy() -> PortalError {
+    ca::limits::count_refused(ca::limits::LISTENER_PORTAL, "password_hash_busy");
+    PortalError::Unavailable(
+        "Le service est momentanément saturé : réessayez dans quelques secondes.".into(),
+    )
 }
 
 /// The authenticated operator of a request, set by the authorization middleware.

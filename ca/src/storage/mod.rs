@@ -59,7 +59,7 @@ pub use crl_store::CrlNumbers;
 pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
 pub use operators::{
     NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
-    SessionRecord, SessionStage, MIN_ACTIVE_ADMINISTRATORS,
+    SealedCredentials, SessionRecord, SessionStage, MIN_ACTIVE_ADMINISTRATORS,
 };
 pub use requests::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 pub use tokens::TimestampTokenRecord;

@@ -152,6 +152,21 @@ pub struct OperatorCredentials {
     pub otp_expires_at: Option<OffsetDateTime>,
 }
 
+/// [`OperatorCredentials`] whose TOTP secret is still sealed
+/// ([`Store::sealed_operator_credentials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCredentials {
+    credentials: OperatorCredentials,
+    sealed_totp_secret: Option<String>,
+}
+
+impl SealedCredentials {
+    /// Everything but the TOTP secret (`totp_secret` is `None` here).
+    pub fn credentials(&self) -> &OperatorCredentials {
+        &self.credentials
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SessionStage {
@@ -529,14 +544,42 @@ impl Store {
 
     /// An operator's credentials, the TOTP secret opened (in clear, in memory only).
     pub async fn operator_credentials(&self, login: &str) -> Result<Option<OperatorCredentials>> {
-        let Some(mut creds) = self.stored_credentials(login).await? else {
-            return Ok(None);
-        };
-        if let Some(stored) = creds.totp_secret.take() {
-            let login = creds.operator.login.as_str();
-            creds.totp_secret = Some(self.open_totp_secret(login, &stored).await?);
+        match self.sealed_operator_credentials(login).await? {
+            Some(sealed) => Ok(Some(self.open_operator_credentials(sealed).await?)),
+            None => Ok(None),
         }
-        Ok(Some(creds))
+    }
+
+    /// An operator's credentials with the TOTP secret still sealed: what a login checks the
+    /// password against before any HSM work, so that only someone who knows the password
+    /// makes the HSM open a secret ([`Store::open_operator_credentials`]).
+    pub async fn sealed_operator_credentials(
+        &self,
+        login: &str,
+    ) -> Result<Option<SealedCredentials>> {
+        Ok(self.stored_credentials(login).await?.map(|mut creds| {
+            let sealed_totp_secret = creds.totp_secret.take();
+            SealedCredentials {
+                credentials: creds,
+                sealed_totp_secret,
+            }
+        }))
+    }
+
+    /// The credentials with the TOTP secret opened by the store's sealer (an HSM operation).
+    pub async fn open_operator_credentials(
+        &self,
+        sealed: SealedCredentials,
+    ) -> Result<OperatorCredentials> {
+        let SealedCredentials {
+            mut credentials,
+            sealed_totp_secret,
+        } = sealed;
+        if let Some(stored) = sealed_totp_secret {
+            let login = credentials.operator.login.as_str();
+            credentials.totp_secret = Some(self.open_totp_secret(login, &stored).await?);
+        }
+        Ok(credentials)
     }
 
     /// The credentials as stored (the TOTP secret sealed).
