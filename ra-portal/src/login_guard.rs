@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -253,6 +253,9 @@ pub(crate) struct LoginGuard {
     refusals: Mutex<Refusals>,
     flush_every: Duration,
     flusher_started: AtomicBool,
+    /// How long a password check takes here, waiting for a slot included (a moving average, in
+    /// microseconds; 0 until the first one): what a refusal without a check waits instead.
+    check_micros: AtomicU64,
 }
 
 /// A poisoned lock only means another thread panicked while counting: the counts are still
@@ -279,6 +282,7 @@ impl LoginGuard {
             refusals: Mutex::new(Refusals::default()),
             flush_every: Duration::from_secs(config.login_refusals_journal_secs.max(1)),
             flusher_started: AtomicBool::new(false),
+            check_micros: AtomicU64::new(0),
         }
     }
 
@@ -305,11 +309,31 @@ impl LoginGuard {
         self.wait.max(Duration::from_secs(1))
     }
 
+    /// Takes as long as a password check, without making one, for a login that has none to
+    /// check (unknown, or locked): the answer's time does not tell it apart from a wrong
+    /// password, and a flood of made-up logins costs no argon2 at all, so that it cannot take
+    /// the hashing slots the operators' real logins need. The first time, with no measure
+    /// yet, `check` runs (a dummy verification) and gives it.
+    pub(crate) async fn as_long_as_a_check(
+        &self,
+        check: impl FnOnce() + Send + 'static,
+    ) -> Result<(), Busy> {
+        let micros = self.check_micros.load(Ordering::Relaxed);
+        if micros == 0 {
+            return self.hash(check).await;
+        }
+        // A little jitter, as the real checks have.
+        let jitter = rand::random::<u64>() % (micros / 10 + 1);
+        tokio::time::sleep(Duration::from_micros(micros - micros / 20 + jitter)).await;
+        Ok(())
+    }
+
     /// Runs `f` (an argon2 hash or verification) on the blocking pool within the bound.
     pub(crate) async fn hash<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
+        let started = Instant::now();
         let Ok(_admitted) = self.admission.try_acquire() else {
             return Err(Busy);
         };
@@ -324,10 +348,26 @@ impl LoginGuard {
             let _running = running;
             f()
         });
-        job.await.map_err(|e| {
+        let done = job.await.map_err(|e| {
             tracing::error!(error = %e, "password hashing task failed");
             Busy
-        })
+        })?;
+        self.record_check(started.elapsed());
+        Ok(done)
+    }
+
+    /// Folds one check's time into the moving average (weight 1/8).
+    fn record_check(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .check_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    took
+                } else {
+                    old - old / 8 + took / 8
+                })
+            });
     }
 
     /// Counts a refused unknown login (its password was checked against the dummy hash).

@@ -62,7 +62,7 @@ pub fn slowloris(
                     Target::Plain(addr) => {
                         match tokio::time::timeout(
                             Duration::from_secs(5),
-                            super::http::tcp(*addr, true),
+                            super::http::tcp(*addr, super::http::Source::Spread),
                         )
                         .await
                         {

@@ -111,17 +111,30 @@ pub fn tls_config() -> Arc<rustls::ClientConfig> {
     Arc::new(cfg)
 }
 
-/// A TCP connection to `addr`; with `spread`, from a random source address of 127.1.0.0/16
-/// rather than 127.0.0.1 (Linux routes all of 127/8 to loopback): attackers come from many
-/// addresses, legitimate clients from 127.0.0.1, so per-address limits are put to the test
-/// rather than defeated or triggered by the harness itself.
-pub async fn tcp(addr: SocketAddr, spread: bool) -> std::io::Result<TcpStream> {
-    if !spread {
-        return TcpStream::connect(addr).await;
-    }
+/// Where a client's connections come from (Linux routes all of 127/8 to loopback).
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// 127.0.0.1: the relying parties' traffic.
+    Loopback,
+    /// A random address of 127.1.0.0/16 for each connection: attackers come from many
+    /// addresses, so per-address limits are put to the test rather than defeated or
+    /// triggered by the harness itself.
+    Spread,
+    /// One address: a person at a desk of their own (portal logins).
+    From(std::net::Ipv4Addr),
+}
+
+/// A TCP connection to `addr` from `source`.
+pub async fn tcp(addr: SocketAddr, source: Source) -> std::io::Result<TcpStream> {
+    let src = match source {
+        Source::Loopback => return TcpStream::connect(addr).await,
+        Source::Spread => {
+            let [a, b]: [u8; 2] = rand::random();
+            std::net::Ipv4Addr::new(127, 1, a, b.max(1))
+        }
+        Source::From(ip) => ip,
+    };
     let sock = tokio::net::TcpSocket::new_v4()?;
-    let [a, b]: [u8; 2] = rand::random();
-    let src = std::net::Ipv4Addr::new(127, 1, a, b.max(1));
     sock.bind(SocketAddr::new(src.into(), 0))?;
     sock.connect(addr).await
 }
@@ -132,7 +145,15 @@ pub async fn raw_tls(
     cfg: Arc<rustls::ClientConfig>,
     spread: bool,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = tcp(addr, spread).await?;
+    let tcp = tcp(
+        addr,
+        if spread {
+            Source::Spread
+        } else {
+            Source::Loopback
+        },
+    )
+    .await?;
     tcp.set_nodelay(true)?;
     tokio_rustls::TlsConnector::from(cfg)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -152,23 +173,33 @@ pub struct Pool {
     idle: Mutex<Vec<Idle>>,
     max_idle: usize,
     max_uses: u32,
-    /// Connect from many source addresses (see [`tcp`]).
-    spread: bool,
+    /// Where its connections come from (see [`tcp`]).
+    source: Source,
     /// Connections opened so far.
     pub opened: AtomicU64,
 }
 
 impl Pool {
     pub fn new(target: Target, max_idle: usize, max_uses: u32) -> Arc<Pool> {
-        Self::with_spread(target, max_idle, max_uses, false)
+        Self::from_source(target, max_idle, max_uses, Source::Loopback)
+    }
+
+    /// A pool whose connections come from `address` (one person's desk).
+    pub fn from_address(
+        target: Target,
+        max_idle: usize,
+        max_uses: u32,
+        address: std::net::Ipv4Addr,
+    ) -> Arc<Pool> {
+        Self::from_source(target, max_idle, max_uses, Source::From(address))
     }
 
     /// A pool whose connections come from many source addresses (attackers).
     pub fn attacker(target: Target, max_idle: usize) -> Arc<Pool> {
-        Self::with_spread(target, max_idle, u32::MAX, true)
+        Self::from_source(target, max_idle, u32::MAX, Source::Spread)
     }
 
-    fn with_spread(target: Target, max_idle: usize, max_uses: u32, spread: bool) -> Arc<Pool> {
+    fn from_source(target: Target, max_idle: usize, max_uses: u32, source: Source) -> Arc<Pool> {
         let host = HeaderValue::from_str(&target.addr().to_string()).unwrap();
         Arc::new(Pool {
             target,
@@ -176,14 +207,14 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             max_idle,
             max_uses,
-            spread,
+            source,
             opened: AtomicU64::new(0),
         })
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
         let addr = self.target.addr();
-        let tcp = tcp(addr, self.spread)
+        let tcp = tcp(addr, self.source)
             .await
             .map_err(|e| format!("connect: {}", e.kind()))?;
         let _ = tcp.set_nodelay(true);

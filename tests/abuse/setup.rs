@@ -168,6 +168,8 @@ pub fn pki_with_clock() -> (DevPki, Sntp, Sntp) {
 /// An operator with a TOTP secret, and the last step it used (a step is accepted once).
 pub struct Operator {
     pub login: String,
+    /// The address the operator logs in from: each at a desk of their own.
+    pub address: std::net::Ipv4Addr,
     key: Vec<u8>,
     last_step: Mutex<i64>,
 }
@@ -204,14 +206,19 @@ pub fn operators(pki: &DevPki, portal: &str, specs: &[(String, &str)]) -> Vec<Op
         a.create_operator(login, role, "medecins");
         otps.push((login.clone(), b.confirm_operator(login)));
     }
-    // One after the other: a portal that limits login attempts per address would refuse
-    // enrolments in parallel from 127.0.0.1.
+    // One after the other, each from the operator's own address (127.0.2.x): the portal limits
+    // login attempts per address, as it should against a flood from one place.
     otps.iter()
-        .map(|(login, otp)| {
+        .enumerate()
+        .map(|(i, (login, otp))| {
             let d = dir.join(login);
-            let secret = browser::Browser::new(&d, login, portal).enrol(login, otp);
+            let address = std::net::Ipv4Addr::new(127, 0, 2, u8::try_from(i % 250 + 2).unwrap());
+            let secret = browser::Browser::new(&d, login, portal)
+                .at_address(&address.to_string())
+                .enrol(login, otp);
             Operator {
                 login: login.clone(),
+                address,
                 key: ra_portal::base32_decode(&secret).unwrap(),
                 // Enrolment used the current step.
                 last_step: Mutex::new(now_step()),

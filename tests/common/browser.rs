@@ -19,6 +19,8 @@ pub struct Browser {
     dir: PathBuf,
     jar: PathBuf,
     portal: String,
+    /// The source address of its connections (curl's `--interface`); 127.0.0.1 when unset.
+    source: Option<String>,
 }
 
 fn enc(s: &str) -> String {
@@ -62,7 +64,15 @@ impl Browser {
             dir: dir.to_owned(),
             jar: dir.join(format!("{name}.jar")),
             portal: portal.to_owned(),
+            source: None,
         }
+    }
+
+    /// The same browser connecting from `address` (any of 127.0.0.0/8 on Linux): a person at
+    /// a desk of their own, for a portal that limits login attempts per address.
+    pub fn at_address(mut self, address: &str) -> Browser {
+        self.source = Some(address.to_owned());
+        self
     }
 
     pub fn get(&self, path: &str) -> Page {
@@ -139,6 +149,9 @@ impl Browser {
             .arg("-o")
             .arg(&body);
         cmd.args(extra);
+        if let Some(source) = &self.source {
+            cmd.args(["--interface", source]);
+        }
         let out = cmd.arg(format!("{}{path}", self.portal)).output().unwrap();
         let head = std::fs::read_to_string(&head).unwrap_or_default();
         let status = head
