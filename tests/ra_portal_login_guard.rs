@@ -277,16 +277,20 @@ async fn saturated_hashing_answers_503_at_once() {
     let w = world(PortalConfig {
         login_max_concurrent_hashes: 1,
         login_max_waiting_hashes: 0,
+        login_attempts_per_login_per_minute: 100,
+        max_failed_logins: 1000,
         ..PortalConfig::default()
     })
     .await;
+    // Wrong passwords of a real account: each is a real argon2 check.
+    enrolled(&w, "agent.occupe").await;
     let attempts = (0..12).map(|i| {
         let app = w.app.clone();
         async move {
             if i % 2 == 0 {
-                send(&app, form_login(&format!("z{i}"), "y", "", None)).await
+                send(&app, form_login("agent.occupe", "y", "", None)).await
             } else {
-                send(&app, api_login(&format!("z{i}"), "y", None)).await
+                send(&app, api_login("agent.occupe", "y", None)).await
             }
         }
     });
@@ -317,6 +321,51 @@ async fn saturated_hashing_answers_503_at_once() {
             assert!(r.body.contains(BUSY), "{}", r.body);
         }
     }
+}
+
+/// Made-up logins have no password to check: they wait as long as a check instead of making
+/// one, so that a crowd of them does not take the slots an operator's login needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_unknown_logins_leaves_the_hashing_slots_to_operators() {
+    let w = world(PortalConfig {
+        login_max_concurrent_hashes: 1,
+        login_max_waiting_hashes: 0,
+        ..PortalConfig::default()
+    })
+    .await;
+    enrolled(&w, "agent.reel").await;
+    // The first refusal also measures how long a check takes here.
+    let first = send(&w.app, form_login("inconnu.0", "y", "", None)).await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED, "{}", first.body);
+    let crowd = (1..=12).map(|i| {
+        let app = w.app.clone();
+        async move {
+            if i % 2 == 0 {
+                send(&app, form_login(&format!("inconnu.{i}"), "y", "", None)).await
+            } else {
+                send(&app, api_login(&format!("inconnu.{i}"), "y", None)).await
+            }
+        }
+    });
+    let operator = {
+        let app = w.app.clone();
+        tokio::spawn(async move {
+            send(&app, form_login("agent.reel", "pas le bon", "123456", None)).await
+        })
+    };
+    let answers = futures_join_all(crowd).await;
+    let operator = operator.await.unwrap();
+    assert!(
+        answers.iter().all(|r| r.status == StatusCode::UNAUTHORIZED),
+        "made-up logins were not all refused as wrong: {:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        operator.status,
+        StatusCode::UNAUTHORIZED,
+        "the operator's password was not checked while made-up logins ran: {}",
+        operator.body
+    );
 }
 
 /// `futures::future::join_all` without the dependency: every attempt at once, each on its
