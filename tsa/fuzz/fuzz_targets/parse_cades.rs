@@ -8,6 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use tsa::validation::{cades, sign, CrlRevocationSource};
 
 fuzz_target!(|data: &[u8]| {
+    // The linear pass that refuses hostile input before decoding (issue 20): never a panic,
+    // whatever the nesting or the lengths claimed.
+    let _ = tsa::validation::limits::prescan(data, &tsa::validation::ValidationLimits::default());
     if let Ok(parsed) = cades::parse_cms(data) {
         let si = &parsed.signer;
         let _ = cades::check_content_type(si, parsed.econtent_type);
