@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_success, cli_operators, igc, igc_with_credentials, rpps, stderr, stdout, tool,
-    wait_until, CliOperator, DevPki, Server, Sntp,
+    assert_success, cli_operators, configure_clock, igc, igc_with_credentials, rpps, stderr,
+    stdout, tool, wait_until, CliOperator, DevPki, Server, Sntp,
 };
 
 /// Entries in the journal (checked intact).
@@ -124,23 +124,6 @@ fn postgres_journal_detects_tampering() {
     let url = cluster.create_database("audit").unwrap();
     let pki = DevPki::with_database(&url);
     scenario(&pki, &url);
-}
-
-/// Points the TSA's clock guard at two SNTP responders on loopback (the development
-/// configuration names public NTP servers, which tests must not depend on).
-fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
-    let path = pki.path("var/igc.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("servers = [").unwrap();
-    let end = start + text[start..].find('\n').unwrap();
-    let text = format!(
-        "{}servers = [\"{}\", \"{}\"]\npoll_interval_ms = 300\nretry_interval_ms = 200\nquery_timeout_ms = 200{}",
-        &text[..start],
-        a.addr,
-        b.addr,
-        &text[end..]
-    );
-    std::fs::write(path, text).unwrap();
 }
 
 /// The pharmaciens' clerk of the anchor tests, an RA operator who authenticates on the CLI.

@@ -10,22 +10,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{http_get, wait_until, DevPki, Server, Sntp};
-
-fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
-    let path = pki.path("var/igc.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("servers = [").unwrap();
-    let end = start + text[start..].find('\n').unwrap();
-    let text = format!(
-        "{}servers = [\"{}\", \"{}\"]\npoll_interval_ms = 300\nretry_interval_ms = 200\nquery_timeout_ms = 200{}",
-        &text[..start],
-        a.addr,
-        b.addr,
-        &text[end..]
-    );
-    std::fs::write(path, text).unwrap();
-}
+use common::{configure_clock, http_get, wait_until, DevPki, Server, Sntp};
 
 /// (HTTP status, JSON body) of a `/readyz`.
 fn readyz(url: &str) -> (u16, serde_json::Value) {

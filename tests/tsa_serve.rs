@@ -18,22 +18,10 @@ use der::{Decode, Encode};
 use tsa::asn1::{PkiStatus, TimeStampResp, TstInfo};
 use tsa::FailureInfo;
 
-use common::{assert_success, http_post, stderr, stdout, tool, wait_until, DevPki, Server, Sntp};
-
-fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
-    let path = pki.path("var/igc.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("servers = [").unwrap();
-    let end = start + text[start..].find('\n').unwrap();
-    let text = format!(
-        "{}servers = [\"{}\", \"{}\"]\npoll_interval_ms = 300\nretry_interval_ms = 200\nquery_timeout_ms = 200{}",
-        &text[..start],
-        a.addr,
-        b.addr,
-        &text[end..]
-    );
-    std::fs::write(path, text).unwrap();
-}
+use common::{
+    assert_success, configure_clock, http_post, stderr, stdout, tool, wait_until, DevPki, Server,
+    Sntp,
+};
 
 /// The development hierarchy with its TSA checking the clock against two SNTP responders on
 /// loopback (in sync; the test may drift them), and `doc.txt` holding `doc`.

@@ -736,3 +736,20 @@ pub fn igc_with_credentials(cwd: &Path, args: &[&str], creds: &[String]) -> Outp
     let (mut cmd, _files) = igc_command_with_credentials(cwd, args, creds);
     cmd.output().unwrap()
 }
+
+/// Points the TSA's clock guard at two SNTP responders on loopback (the development
+/// configuration names public NTP servers, which tests must not depend on).
+pub fn configure_clock(pki: &DevPki, a: &Sntp, b: &Sntp) {
+    let path = pki.path("var/igc.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("servers = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!(
+        "{}servers = [\"{}\", \"{}\"]\npoll_interval_ms = 300\nretry_interval_ms = 200\nquery_timeout_ms = 200{}",
+        &text[..start],
+        a.addr,
+        b.addr,
+        &text[end..]
+    );
+    std::fs::write(path, text).unwrap();
+}
