@@ -236,6 +236,26 @@ fn served(addr: SocketAddr, request: Option<&[u8]>) -> bool {
     }
 }
 
+/// Bytes that are no HTTP request get `400 Bad Request` and the connection closed; the next
+/// client is served.
+fn assert_garbage_refused(what: &str, addr: SocketAddr) {
+    let closed = trickle_until_closed(
+        connect(addr),
+        b"\x16\x03\x01 not an HTTP request at all\r\n\r\n",
+        b"",
+        Duration::from_secs(5),
+    );
+    let (_, answer) = closed.unwrap_or_else(|| panic!("{what}: garbage kept its connection"));
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "{what}: garbage answered {answer:?}"
+    );
+    assert!(
+        served(addr, Some(b"GET /healthz HTTP/1.1\r\nHost: igc\r\n\r\n")),
+        "{what}: not serving after garbage"
+    );
+}
+
 /// The server's first HTTP/2 SETTINGS over cleartext (prior knowledge): (id, value) pairs.
 fn h2_settings(addr: SocketAddr) -> Vec<(u16, u32)> {
     let mut s = connect(addr);
@@ -303,7 +323,10 @@ fn slow_and_greedy_clients_are_cut_off_on_every_listener() {
         );
     }
 
+    // Garbage instead of a request: a 400, and the listener goes on serving.
+    assert_garbage_refused("main", main);
     // The TSA's own listener.
+    assert_garbage_refused("tsa", tsa);
     assert_slow_headers_cut("tsa", tsa, "/tsa");
     assert_slow_body_cut("tsa /tsa", tsa, "/tsa", "application/timestamp-query");
     assert_connection_cap(
