@@ -192,9 +192,12 @@ async fn portal_login(portal: Target, op: &setup::Operator) -> Result<(), String
     }
 }
 
-/// Starts the legitimate traffic; returns the tasks (they stop with `stop`).
+/// Starts the legitimate traffic on `relying_parties` (a runtime of its own: a pharmacy does
+/// not share a process with its attacker, and its latency must not include the attack tasks'
+/// turn on the harness's threads); returns the tasks (they stop with `stop`).
 fn start_legit(
     tasks: &mut JoinSet<()>,
+    relying_parties: &tokio::runtime::Handle,
     rec: &Arc<Recorder>,
     size: &Size,
     legit: &Arc<Legit>,
@@ -202,88 +205,100 @@ fn start_legit(
 ) {
     let ocsp = Pool::new(legit.main.clone(), 64, 100);
     let l = legit.clone();
-    tasks.spawn(open_loop(
-        rec.clone(),
-        Svc::Ocsp,
-        size.ocsp_rate,
-        Duration::from_secs(10),
-        4096,
-        stop.clone(),
-        move |_| {
-            let (pool, path) = (ocsp.clone(), l.ocsp_get.clone());
-            async move {
-                let r = pool.get(&path, &[]).await?;
-                if r.status != 200 {
-                    return Err(format!("HTTP {}", r.status));
+    tasks.spawn_on(
+        open_loop(
+            rec.clone(),
+            Svc::Ocsp,
+            size.ocsp_rate,
+            Duration::from_secs(10),
+            4096,
+            stop.clone(),
+            move |_| {
+                let (pool, path) = (ocsp.clone(), l.ocsp_get.clone());
+                async move {
+                    let r = pool.get(&path, &[]).await?;
+                    if r.status != 200 {
+                        return Err(format!("HTTP {}", r.status));
+                    }
+                    setup::ocsp_good(&r.body)
                 }
-                setup::ocsp_good(&r.body)
-            }
-        },
-    ));
+            },
+        ),
+        relying_parties,
+    );
     let tsa = Pool::new(legit.tsa.clone(), 64, 100);
-    tasks.spawn(open_loop(
-        rec.clone(),
-        Svc::Tsa,
-        size.tsa_rate,
-        Duration::from_secs(10),
-        4096,
-        stop.clone(),
-        move |i| {
-            let pool = tsa.clone();
-            let req = setup::tsa_request(format!("feuille de soins {i}").as_bytes(), i);
-            async move {
-                let r = pool
-                    .post("/tsa", "application/timestamp-query", &[], req)
-                    .await?;
-                if r.status != 200 {
-                    return Err(format!("HTTP {}", r.status));
+    tasks.spawn_on(
+        open_loop(
+            rec.clone(),
+            Svc::Tsa,
+            size.tsa_rate,
+            Duration::from_secs(10),
+            4096,
+            stop.clone(),
+            move |i| {
+                let pool = tsa.clone();
+                let req = setup::tsa_request(format!("feuille de soins {i}").as_bytes(), i);
+                async move {
+                    let r = pool
+                        .post("/tsa", "application/timestamp-query", &[], req)
+                        .await?;
+                    if r.status != 200 {
+                        return Err(format!("HTTP {}", r.status));
+                    }
+                    setup::tsa_granted(&r.body)
                 }
-                setup::tsa_granted(&r.body)
-            }
-        },
-    ));
+            },
+        ),
+        relying_parties,
+    );
     let l = legit.clone();
-    tasks.spawn(open_loop(
-        rec.clone(),
-        Svc::Login,
-        size.login_rate,
-        Duration::from_secs(10),
-        64,
-        stop.clone(),
-        move |i| {
-            let l = l.clone();
-            async move {
-                let op = &l.operators[i as usize % l.operators.len()];
-                portal_login(l.portal.clone(), op).await
-            }
-        },
-    ));
+    tasks.spawn_on(
+        open_loop(
+            rec.clone(),
+            Svc::Login,
+            size.login_rate,
+            Duration::from_secs(10),
+            64,
+            stop.clone(),
+            move |i| {
+                let l = l.clone();
+                async move {
+                    let op = &l.operators[i as usize % l.operators.len()];
+                    portal_login(l.portal.clone(), op).await
+                }
+            },
+        ),
+        relying_parties,
+    );
     let issuing = Pool::new(legit.portal.clone(), 8, u32::MAX);
     let l = legit.clone();
-    tasks.spawn(open_loop(
-        rec.clone(),
-        Svc::Issuance,
-        size.issue_rate,
-        Duration::from_secs(10),
-        64,
-        stop.clone(),
-        move |i| {
-            let (l, pool) = (l.clone(), issuing.clone());
-            async move {
-                let n = l.next_csr.fetch_add(1, Ordering::Relaxed) as usize;
-                let csr = l.csrs.get(n).ok_or("no CSR left")?;
-                let idnat = &l.idnats[i as usize % l.idnats.len()];
-                setup::issue(&pool, &l.clerk_token, &l.approver_token, idnat, csr)
-                    .await
-                    .map(|_| ())
-            }
-        },
-    ));
+    tasks.spawn_on(
+        open_loop(
+            rec.clone(),
+            Svc::Issuance,
+            size.issue_rate,
+            Duration::from_secs(10),
+            64,
+            stop.clone(),
+            move |i| {
+                let (l, pool) = (l.clone(), issuing.clone());
+                async move {
+                    let n = l.next_csr.fetch_add(1, Ordering::Relaxed) as usize;
+                    let csr = l.csrs.get(n).ok_or("no CSR left")?;
+                    let idnat = &l.idnats[i as usize % l.idnats.len()];
+                    setup::issue(&pool, &l.clerk_token, &l.approver_token, idnat, csr)
+                        .await
+                        .map(|_| ())
+                }
+            },
+        ),
+        relying_parties,
+    );
 }
 
 /// After an attack: how long until each listener answers a fresh client normally (probes
 /// every 100 ms on new connections, for at most 10 s).
-async fn recovery_probes(legit: &Arc<Legit>) -> Vec<(&'static str, Option<Duration>)> {
+async fn recovery_probes(legit: Arc<Legit>) -> Vec<(&'static str, Option<Duration>)> {
     let stopped = Instant::now();
     let probe = |name: &'static str, target: Target, kind: u8| {
         let legit = legit.clone();
@@ -449,6 +464,20 @@ fn report(rec: &Recorder, size: &Size) -> String {
                     kinds(&s.errors)
                 );
             }
+            if !s.slow_by_second.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "- {} / {}: over {} ms, by second of the phase: {}",
+                    p.name,
+                    svc.name(),
+                    svc.p99_ceiling().as_millis(),
+                    s.slow_by_second
+                        .iter()
+                        .map(|(second, n)| format!("{second} s ×{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
         for n in &p.notes {
             let _ = writeln!(out, "- {}: {n}", p.name);
@@ -551,6 +580,12 @@ fn abuse_harness() {
         .enable_all()
         .build()
         .unwrap();
+    let relying_parties = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("relying-party")
+        .enable_all()
+        .build()
+        .unwrap();
     let server_pid = serve.child.id();
     let (rec, notes) = rt.block_on(async {
         let portal = Pool::new(portal_t.clone(), 4, u32::MAX);
@@ -604,7 +639,14 @@ fn abuse_harness() {
         let mut background = JoinSet::new();
         background.spawn(load::sample_memory(rec.clone(), stop_all.clone()));
         let mut legit_tasks = JoinSet::new();
-        start_legit(&mut legit_tasks, &rec, &size, &legit, &stop_all);
+        start_legit(
+            &mut legit_tasks,
+            relying_parties.handle(),
+            &rec,
+            &size,
+            &legit,
+            &stop_all,
+        );
         tokio::time::sleep(size.baseline).await;
 
         let mut recoveries = Vec::new();
@@ -689,7 +731,10 @@ fn abuse_harness() {
             }
             rec.begin(&format!("after {}", attack.name()));
             let recovery_end = Instant::now() + size.recovery;
-            let probes = recovery_probes(&legit).await;
+            let probes = relying_parties
+                .spawn(recovery_probes(legit.clone()))
+                .await
+                .unwrap();
             rec.note(format!(
                 "first normal answer after the attack stopped: {}",
                 probes

@@ -57,6 +57,9 @@ pub struct Stats {
     pub ok_us: Vec<u64>,
     /// Failures by kind ("HTTP 503", "timeout", "connect: ConnectionRefused", …).
     pub errors: BTreeMap<String, u64>,
+    /// Successful requests slower than the service's p99 ceiling, by the second of the phase
+    /// they were scheduled in: when in an attack the tail happens.
+    pub slow_by_second: BTreeMap<u64, u64>,
 }
 
 impl Stats {
@@ -194,9 +197,17 @@ impl Recorder {
         let Some(i) = phases.iter().rposition(|p| p.start <= scheduled) else {
             return;
         };
+        let second = scheduled
+            .saturating_duration_since(phases[i].start)
+            .as_secs();
         let s = phases[i].stats.entry(svc).or_default();
         match outcome {
-            Ok(d) => s.ok_us.push(d.as_micros() as u64),
+            Ok(d) => {
+                s.ok_us.push(d.as_micros() as u64);
+                if d > svc.p99_ceiling() {
+                    *s.slow_by_second.entry(second).or_default() += 1;
+                }
+            }
             Err(kind) => *s.errors.entry(kind).or_default() += 1,
         }
     }
