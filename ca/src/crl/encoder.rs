@@ -18,12 +18,12 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use der::Encode;
+use pkix::X509Error;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::name::Name;
 use x509_cert::time::Time;
 
 use crate::error::{Error, Result};
-use crate::x509::X509Error;
 
 /// Room for the three headers whose length is only known at the end (outer, TBS,
 /// revokedCertificates): each at most 1 + 1 + 4 octets.

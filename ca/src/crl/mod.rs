@@ -53,6 +53,8 @@ use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 
+use pkix::profiles::oids;
+use pkix::{extension, x509_time, X509Error};
 pub use publisher::{CrlPublisher, PublishedCrl};
 
 use crate::domain::CaName;
@@ -60,8 +62,6 @@ use crate::error::{Error, Result};
 use crate::issuance::CertificateAuthority;
 use crate::storage::crl_store::{FullCrlWalk, PackedPage};
 use crate::storage::db_time;
-use crate::x509::profiles::oids;
-use crate::x509::{extension, x509_time, X509Error};
 use encoder::CrlEncoder;
 
 /// id-ce-cRLNumber
@@ -335,7 +335,7 @@ impl CertificateAuthority {
 
         if entries <= FULL_SELF_CHECK_MAX_ENTRIES {
             let crl = CertificateList::from_der(&der).map_err(x)?;
-            crate::verify::verify_crl_signed_by(&crl, self.certificate())
+            pkix::verify::verify_crl_signed_by(&crl, self.certificate())
                 .map_err(|e| Error::X509(X509Error::SelfCheck(e)))?;
             let listed = crl
                 .tbs_cert_list

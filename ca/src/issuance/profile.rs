@@ -12,6 +12,9 @@
 //! (caIssuers + OCSP), certificatePolicies (the profile's OID), no basicConstraints.
 
 use der::asn1::{Ia5String, OctetString};
+use pkix::profiles::oids;
+use pkix::verify::PublicKeyKind;
+use pkix::{extension, subject_key_identifier};
 use spki::{AlgorithmIdentifierOwned, ObjectIdentifier, SubjectPublicKeyInfoOwned};
 use x509_cert::certificate::{TbsCertificate, Version};
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
@@ -28,9 +31,6 @@ use x509_cert::time::Validity;
 
 use crate::domain::Profile;
 use crate::error::Result;
-use crate::verify::PublicKeyKind;
-use crate::x509::profiles::oids;
-use crate::x509::{extension, subject_key_identifier};
 
 /// OIDs of the end-entity profiles not already in [`oids`].
 pub mod ee_oids {
@@ -98,13 +98,13 @@ pub(crate) struct TbsInputs<'a> {
 
 fn uri(url: &str) -> Result<GeneralName> {
     Ok(GeneralName::UniformResourceIdentifier(
-        Ia5String::new(url).map_err(crate::x509::X509Error::from)?,
+        Ia5String::new(url).map_err(pkix::X509Error::from)?,
     ))
 }
 
 /// Builds the TBSCertificate of an end-entity profile.
 pub(crate) fn build_tbs(i: &TbsInputs<'_>) -> Result<TbsCertificate> {
-    let der_err = crate::x509::X509Error::from;
+    let der_err = pkix::X509Error::from;
     let mut exts: Vec<Extension> = Vec::with_capacity(9);
     exts.push(extension(
         oids::KEY_USAGE,

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use der::asn1::BitString;
 use der::Encode;
+use pkix::profiles::oids;
+use pkix::verify;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use signature::{Keypair, Signer};
@@ -22,8 +24,6 @@ use super::request::CertIdHash;
 use super::response::certs_field;
 use super::OcspError;
 use crate::domain::CaName;
-use crate::verify;
-use crate::x509::profiles::oids;
 
 /// Object-safe view of a RustCrypto signer: the raw octets of the signature BIT STRING.
 trait ResponseSigner: Send + Sync {
@@ -135,7 +135,7 @@ impl OcspCa {
             tracing::warn!(ca = %name, "OCSP responder certificate has no id-pkix-ocsp-nocheck");
         }
 
-        let (alg, spki) = crate::x509::signer_algorithm(&signer)?;
+        let (alg, spki) = pkix::signer_algorithm(&signer)?;
         if spki != rtbs.subject_public_key_info {
             return Err(bad(
                 "the signer's key is not the responder certificate's key".into(),

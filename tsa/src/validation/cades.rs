@@ -369,7 +369,7 @@ fn effective_signature_algorithm(si: &SignerInfo) -> Result<AlgorithmIdentifierO
 
 /// Verifies the SignerInfo's signature over its DER signed attributes with `cert`'s key.
 pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
-    use ca::verify::VerifyError as V;
+    use pkix::verify::VerifyError as V;
     let Some(attrs) = si.signed_attrs.as_ref() else {
         return SignatureCheck::Format("no signed attributes (CAdES requires them)".into());
     };
@@ -382,12 +382,12 @@ pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
         Err(e) => return SignatureCheck::Policy(e),
     };
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    match ca::verify::verify_signature(spki, &alg, &message, si.signature.as_bytes()) {
+    match pkix::verify::verify_signature(spki, &alg, &message, si.signature.as_bytes()) {
         Ok(()) => {
-            let kind = match ca::verify::check_public_key(spki) {
-                Ok(ca::verify::PublicKeyKind::EcP256) => "ECDSA P-256".to_owned(),
-                Ok(ca::verify::PublicKeyKind::EcP384) => "ECDSA P-384".to_owned(),
-                Ok(ca::verify::PublicKeyKind::Rsa { bits, .. }) => format!("RSA-{bits}"),
+            let kind = match pkix::verify::check_public_key(spki) {
+                Ok(pkix::verify::PublicKeyKind::EcP256) => "ECDSA P-256".to_owned(),
+                Ok(pkix::verify::PublicKeyKind::EcP384) => "ECDSA P-384".to_owned(),
+                Ok(pkix::verify::PublicKeyKind::Rsa { bits, .. }) => format!("RSA-{bits}"),
                 Err(_) => "key".to_owned(),
             };
             SignatureCheck::Ok(format!(

@@ -152,7 +152,7 @@ impl fmt::Display for Attr {
 /// Builder for a distinguished name; see the module documentation.
 ///
 /// ```
-/// use ca::x509::name::{Attr, DnBuilder};
+/// use pkix::name::{Attr, DnBuilder};
 /// let name = DnBuilder::new()
 ///     .country("FR")
 ///     .organization("Ordre des médecins")

@@ -126,7 +126,7 @@ impl InfraProfile {
 pub struct InfraCertParams {
     /// Which profile.
     pub profile: InfraProfile,
-    /// Subject DN (see [`super::name::DnBuilder`]).
+    /// Subject DN (see [`crate::name::DnBuilder`]).
     pub subject: Name,
     /// Subject public key (EC P-256/P-384 or RSA ≥ 2048).
     pub subject_spki: SubjectPublicKeyInfoOwned,

@@ -160,7 +160,7 @@ fn looks_like_pem(input: &[u8]) -> bool {
 
 /// The complete TLV of the first element of the outer SEQUENCE (the signed part of a
 /// certificate, CRL or request), byte for byte as received.
-pub(crate) fn first_element_tlv(der: &[u8]) -> der::Result<&[u8]> {
+pub fn first_element_tlv(der: &[u8]) -> der::Result<&[u8]> {
     let mut reader = SliceReader::new(der)?;
     let header = der::Header::decode(&mut reader)?;
     header.tag.assert_eq(der::Tag::Sequence)?;
