@@ -1,8 +1,8 @@
 //! PKIX building blocks of the IGC, below every other crate of the workspace: typed
 //! distinguished names ([`name`]), the infrastructure certificate profiles (root, sub-CA, OCSP
-//! signer, TSA unit, RA operator, [`profiles`]), PKCS#10 requests ([`csr`]), v2 CRLs ([`crl`]),
-//! signature and issuer-linkage verification ([`verify`]) and the secret-sealing trait
-//! ([`sealing`]).
+//! signer, TSA unit, RA operator, [`profiles`]), PKCS#10 requests ([`csr`]), v2 CRLs ([`crl`],
+//! the one CRL encoder of the workspace), signature and issuer-linkage verification
+//! ([`verify`]) and the secret-sealing trait ([`sealing`]).
 //!
 //! No storage, no HTTP, no async runtime and no PKCS#11 here: `hsm-config` (which implements
 //! the signer and sealer traits for HSM keys), `ca` and `tsa` build on this crate.
@@ -163,6 +163,10 @@ pub enum X509Error {
     /// A CRL parameter is not acceptable.
     #[error("invalid CRL: {0}")]
     InvalidCrl(String),
+    /// A revoked entry given as text ([`crl::CrlEncoder::push_stored`]) cannot be read: the
+    /// reason names the value (a store maps it to an unreadable row).
+    #[error("invalid CRL entry: {0}")]
+    InvalidCrlEntry(String),
     /// The request is larger than we accept.
     #[error("certificate request is too large ({0} bytes)")]
     CsrTooLarge(usize),
