@@ -1,5 +1,6 @@
 //! PKIX building blocks of the IGC, below every other crate of the workspace: typed
-//! distinguished names ([`name`]), the infrastructure certificate profiles (root, sub-CA, OCSP
+//! distinguished names ([`name`]), the object identifiers `const_oid::db` lacks ([`oid`]; use
+//! the db for every other one), the infrastructure certificate profiles (root, sub-CA, OCSP
 //! signer, TSA unit, RA operator, [`profiles`]), PKCS#10 requests ([`csr`]), v2 CRLs ([`crl`],
 //! the one CRL encoder of the workspace), signature and issuer-linkage verification
 //! ([`verify`]) and the secret-sealing trait ([`sealing`]).
@@ -38,6 +39,7 @@ use crate::verify::VerifyError;
 pub mod crl;
 pub mod csr;
 pub mod name;
+pub mod oid;
 pub mod profiles;
 pub mod sealing;
 pub mod verify;

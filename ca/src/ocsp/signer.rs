@@ -6,9 +6,9 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use const_oid::db::{rfc5280, rfc6960};
 use der::asn1::BitString;
 use der::Encode;
-use pkix::profiles::oids;
 use pkix::verify;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -122,7 +122,7 @@ impl OcspCa {
             .map_err(|e| bad(format!("not issued by the CA certificate: {e}")))?;
         let rtbs = &responder_cert.tbs_certificate;
         match rtbs.get::<ExtendedKeyUsage>() {
-            Ok(Some((_, eku))) if eku.0.contains(&oids::KP_OCSP_SIGNING) => {}
+            Ok(Some((_, eku))) if eku.0.contains(&rfc5280::ID_KP_OCSP_SIGNING) => {}
             Ok(_) => return Err(bad("extendedKeyUsage lacks id-kp-OCSPSigning".into())),
             Err(e) => return Err(bad(format!("extendedKeyUsage: {e}"))),
         }
@@ -130,7 +130,7 @@ impl OcspCa {
             .extensions
             .iter()
             .flatten()
-            .any(|e| e.extn_id == oids::OCSP_NOCHECK);
+            .any(|e| e.extn_id == rfc6960::ID_PKIX_OCSP_NOCHECK);
         if !has_nocheck {
             tracing::warn!(ca = %name, "OCSP responder certificate has no id-pkix-ocsp-nocheck");
         }
