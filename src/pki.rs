@@ -37,12 +37,12 @@ pub fn read_certificate(path: &Path) -> Result<(Certificate, Vec<u8>)> {
 
 /// The name a CA's certificates are recorded under: its subject CN ("CA Personnes").
 pub fn ca_name_of(cert: &Certificate, fallback: &str) -> Result<CaName> {
-    let subject = ca::x509::DnBuilder::from_name(&cert.tbs_certificate.subject)?;
+    let subject = pkix::DnBuilder::from_name(&cert.tbs_certificate.subject)?;
     let cn = subject
         .rdns()
         .iter()
         .flatten()
-        .find(|(a, _)| *a == ca::x509::Attr::CommonName)
+        .find(|(a, _)| *a == pkix::Attr::CommonName)
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| fallback.to_owned());
     Ok(cn.parse()?)

@@ -1,5 +1,5 @@
 //! CRLs: numbering across restarts and instances, partition naming and on-demand generation,
-//! the streaming encoder checked byte for byte against the reference encoder, a
+//! the CRL streamed from the store checked byte for byte against a reference, a
 //! 100 000-entry CRL checked by OpenSSL, and the pre-signing lint refusing bad TBSs. On
 //! SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -49,10 +49,8 @@ mod scenarios {
     use ca::issuance::lint::{lint_tbs, LintContext};
     use ca::issuance::{CrlPolicy, IssuedCertificate};
     use ca::storage::{RequestSubject, Store};
-    use ca::x509::{
-        build_crl, CrlParams, IssuerInfo, IssuingDistributionPointParams, RevokedEntry,
-    };
     use der::{Decode, Encode};
+    use pkix::{build_crl, CrlParams, IssuerInfo, IssuingDistributionPointParams, RevokedEntry};
     use time::{Duration, OffsetDateTime};
     use x509_cert::crl::CertificateList;
     use x509_cert::ext::pkix::CrlReason;
@@ -206,8 +204,10 @@ mod scenarios {
             .any(|r| hex::encode(r.serial_number.as_bytes()).ends_with(serial.as_str()))
     }
 
-    /// Our streaming encoder against x509-cert's encoding through `x509::build_crl` on the
-    /// same entries (taken from the store's own CRL walk): the TBSCertList must be identical.
+    /// The CA's CRL (entries streamed from the store's text columns) against `pkix::build_crl`
+    /// on the same entries taken from the store's typed walk, both re-encoded by x509-cert: the
+    /// TBSCertList must be identical, and what we serve must be x509-cert's own encoding.
+    /// (The encoder itself is checked against x509-cert's encoding in pkix's unit tests.)
     pub async fn streaming_encoder_matches_reference(db: Db) {
         let env = Env::new(db).await;
         let mut certs = Vec::new();
@@ -238,9 +238,9 @@ mod scenarios {
                 .unwrap();
             assert_eq!(ours.entries, 4);
             let parsed = CertificateList::from_der(&ours.der).unwrap();
-            ca::verify::verify_crl_signed_by(&parsed, &pki().personnes).unwrap();
+            pkix::verify::verify_crl_signed_by(&parsed, &pki().personnes).unwrap();
 
-            // The reference: the store's typed walk, x509-cert's encoder, the entries in the
+            // The reference: the store's typed walk into `pkix::build_crl`, the entries in the
             // order our CRL lists them (a CRL's entry order is free; the full CRL may be
             // produced in table order).
             let mut from_store = std::collections::HashMap::new();
@@ -657,7 +657,7 @@ mod scenarios {
         );
         tamper(
             &|t| {
-                t.subject = ca::x509::parse_dn("C=FR, O=Ordre des médecins, CN=x").unwrap();
+                t.subject = pkix::parse_dn("C=FR, O=Ordre des médecins, CN=x").unwrap();
             },
             "CN+SN+GN",
         );
@@ -672,7 +672,7 @@ mod scenarios {
         );
         tamper(
             &|t| {
-                t.issuer = ca::x509::parse_dn("C=FR, CN=Autre").unwrap();
+                t.issuer = pkix::parse_dn("C=FR, CN=Autre").unwrap();
             },
             "issuer is not",
         );

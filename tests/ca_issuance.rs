@@ -62,7 +62,7 @@ mod scenarios {
             let rec = store.certificate(&cert.serial).await.unwrap().unwrap();
             assert_eq!(rec.der, cert.der);
             let parsed = x509_cert::Certificate::from_der(&cert.der).unwrap();
-            ca::verify::verify_certificate_signed_by(&parsed, &pki().personnes).unwrap();
+            pkix::verify::verify_certificate_signed_by(&parsed, &pki().personnes).unwrap();
             assert_eq!(rec.status, CertificateStatus::Good);
             issued.push(cert);
         }
@@ -753,12 +753,11 @@ mod scenarios {
         let id = idnat(1_000_700_800);
         register(store, &id, "Roux", "Émile", "10", None).await;
         let subject = RequestSubject::Professional(id);
-        let name = ca::x509::parse_dn("CN=x").unwrap();
+        let name = pkix::parse_dn("CN=x").unwrap();
         let mut ids = Vec::new();
         for _ in 0..24 {
             let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-            let csr =
-                ca::x509::build_csr::<_, p256::ecdsa::DerSignature>(&name, &[], &key).unwrap();
+            let csr = pkix::build_csr::<_, p256::ecdsa::DerSignature>(&name, &[], &key).unwrap();
             let der = der::Encode::to_der(&csr).unwrap();
             ids.push(
                 env.approved_request(Profile::Auth, subject.clone(), &der)

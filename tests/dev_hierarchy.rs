@@ -134,8 +134,8 @@ fn tsa_unit_has_critical_sole_timestamping_and_ocsp_signers_nocheck() {
     // Sub-CAs are signed by the root, infrastructure certs by their sub-CA.
     let root = cert("root.pem");
     let pers = cert("personnes.pem");
-    ca::verify::verify_certificate_signed_by(&pers, &root).unwrap();
-    ca::verify::verify_certificate_signed_by(&cert("ocsp-personnes.pem"), &pers).unwrap();
+    pkix::verify::verify_certificate_signed_by(&pers, &root).unwrap();
+    pkix::verify::verify_certificate_signed_by(&cert("ocsp-personnes.pem"), &pers).unwrap();
 }
 
 #[test]

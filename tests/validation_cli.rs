@@ -58,8 +58,7 @@ async fn igc_sign_output_verifies_with_openssl_and_igc_verify() {
     generate_key(&p.token, KeySpec::EcP256, "card-cli").unwrap();
     let card = HsmSigner::new(&p.token, "card-cli").unwrap();
     let csr =
-        ca::x509::build_csr::<_, HsmSignature>(&ca::x509::parse_dn("CN=x").unwrap(), &[], &card)
-            .unwrap();
+        pkix::build_csr::<_, HsmSignature>(&pkix::parse_dn("CN=x").unwrap(), &[], &card).unwrap();
     let cert = env
         .request_and_issue(
             &env.personnes,
@@ -312,7 +311,7 @@ async fn sntp_server() -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn igc_sign_with_tsa_url_makes_cades_t_that_survives_revocation() {
-    use ca::x509::{build_certificate, certificate_to_pem, InfraCertParams, InfraProfile};
+    use pkix::{build_certificate, certificate_to_pem, InfraCertParams, InfraProfile};
     let env = Env::new(sqlite().await).await;
     let p = pki();
     // The TSA unit (CA Organisations) and the TSA on loopback.
@@ -322,9 +321,9 @@ async fn igc_sign_with_tsa_url_makes_cades_t_that_survives_revocation() {
     let tsa_cert = build_certificate::<_, HsmSignature>(
         &InfraCertParams {
             profile: InfraProfile::TsaUnit,
-            subject: ca::x509::parse_dn("C=FR, O=IGC Santé (test), CN=TSA (test)").unwrap(),
+            subject: pkix::parse_dn("C=FR, O=IGC Santé (test), CN=TSA (test)").unwrap(),
             subject_spki: tsa_key.spki().clone(),
-            issuer: Some(ca::x509::IssuerInfo::from_certificate(&p.orgs).unwrap()),
+            issuer: Some(pkix::IssuerInfo::from_certificate(&p.orgs).unwrap()),
             not_before: now,
             not_after: now + time::Duration::days(365),
             serial: None,
@@ -377,8 +376,7 @@ async fn igc_sign_with_tsa_url_makes_cades_t_that_survives_revocation() {
     generate_key(&p.token, KeySpec::EcP256, "card-cli-t").unwrap();
     let card = HsmSigner::new(&p.token, "card-cli-t").unwrap();
     let csr =
-        ca::x509::build_csr::<_, HsmSignature>(&ca::x509::parse_dn("CN=x").unwrap(), &[], &card)
-            .unwrap();
+        pkix::build_csr::<_, HsmSignature>(&pkix::parse_dn("CN=x").unwrap(), &[], &card).unwrap();
     let cert = env
         .request_and_issue(
             &env.personnes,

@@ -160,7 +160,7 @@ pub enum Error {
     #[error("renewal of {serial} refused: {reason}")]
     RenewalRefused { serial: String, reason: String },
     #[error("X.509: {0}")]
-    X509(#[from] crate::x509::X509Error),
+    X509(#[from] pkix::X509Error),
     #[error("CA signer: {0}")]
     Signer(String),
     #[error("the CA signer's key is not the key of the CA certificate {ca}")]
@@ -170,7 +170,7 @@ pub enum Error {
     #[error("{0}")]
     Task(String),
     #[error("secret sealing: {0}")]
-    Sealing(#[from] crate::sealing::SealError),
+    Sealing(#[from] pkix::sealing::SealError),
 
     // ----- storage -----------------------------------------------------------------------
     #[error("unsupported database URL scheme {scheme:?} (use sqlite:// or postgres://)")]

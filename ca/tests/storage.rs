@@ -705,8 +705,8 @@ mod scenarios {
     /// tampered value, or one moved to another operator's row, does not open; clear values
     /// left by an older version are sealed once, even by two instances at once.
     pub async fn totp_secrets_are_sealed(db: &Db) {
-        use ca::sealing::SealError;
         use ca::storage::{NewSession, SessionStage};
+        use pkix::sealing::SealError;
         let s = &db.store;
         let raw = db.raw().await;
         let admin = Actor::system("test-admin").unwrap();

@@ -5,20 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ca::verify::{
+use der::{Decode, Encode, Tag, Tagged};
+use pkix::crl::{build_crl, crl_to_pem, CrlParams, IssuingDistributionPointParams, RevokedEntry};
+use pkix::csr::{build_csr, csr_to_pem, parse_and_verify_csr};
+use pkix::name::{name_to_string, parse_dn, Attr, DnBuilder};
+use pkix::profiles::{
+    build_certificate, certificate_to_pem, subject_key_identifier, InfraCertParams, InfraProfile,
+};
+use pkix::verify::{
     check_public_key, verify_certificate_signed_by, verify_crl_signed_by, verify_signature,
     PublicKeyKind, VerifyError,
 };
-use ca::x509::crl::{
-    build_crl, crl_to_pem, CrlParams, IssuingDistributionPointParams, RevokedEntry,
-};
-use ca::x509::csr::{build_csr, csr_to_pem, parse_and_verify_csr};
-use ca::x509::name::{name_to_string, parse_dn, Attr, DnBuilder};
-use ca::x509::profiles::{
-    build_certificate, certificate_to_pem, subject_key_identifier, InfraCertParams, InfraProfile,
-};
-use ca::x509::{random_serial, x509_time, IssuerInfo, X509Error};
-use der::{Decode, Encode, Tag, Tagged};
+use pkix::{random_serial, x509_time, IssuerInfo, X509Error};
 use rand::rngs::OsRng;
 use sha2::Sha256;
 use signature::{Keypair, RandomizedSigner, SignatureEncoding, Signer};

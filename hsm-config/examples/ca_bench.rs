@@ -32,11 +32,11 @@ use ca::domain::{
 };
 use ca::issuance::{CaSigner, CertificateAuthority, IssueRequest, PolicyConfig};
 use ca::storage::{RequestId, Store};
-use ca::x509::{build_certificate, build_csr, parse_dn, InfraCertParams, InfraProfile};
 use der::Encode;
 use hsm_config::cryptoki::types::AuthPin;
 use hsm_config::keys::generate_key;
 use hsm_config::{HsmSigner, KeySpec, Module, PoolOptions, Token};
+use pkix::{build_certificate, build_csr, parse_dn, InfraCertParams, InfraProfile};
 use time::{Duration, OffsetDateTime};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -186,7 +186,7 @@ fn setup_hsm(dir: &Path) -> Hsm {
             profile: InfraProfile::SubCa,
             subject: parse_dn("C=FR, O=IGC Santé (bench), CN=CA Personnes (bench)").unwrap(),
             subject_spki: ca_signer.spki().clone(),
-            issuer: Some(ca::x509::IssuerInfo::from_certificate(&root).unwrap()),
+            issuer: Some(pkix::IssuerInfo::from_certificate(&root).unwrap()),
             not_before: now,
             not_after: now + Duration::days(3650),
             serial: None,

@@ -1,4 +1,4 @@
-//! The HSM side of [`ca::sealing::SecretSealer`]: AES-256-GCM with a secret key generated
+//! The HSM side of [`pkix::sealing::SecretSealer`]: AES-256-GCM with a secret key generated
 //! inside the online token that never leaves it (CKA_SENSITIVE, not CKA_EXTRACTABLE).
 //!
 //! Each seal draws a fresh 96-bit IV from the operating system and asks the token for
@@ -10,7 +10,7 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 
-use ca::sealing::{SealError, SecretSealer};
+use pkix::sealing::{SealError, SecretSealer};
 
 use crate::error::{Error, Result};
 use crate::token::Token;

@@ -232,11 +232,11 @@ fn async_callers_share_a_small_pool() {
 /// key that could leave the token refused.
 #[test]
 fn sealing_key_seals_and_refuses_what_was_changed() {
-    use ca::sealing::{SealError, SecretSealer};
     use hsm_config::cryptoki::mechanism::Mechanism;
     use hsm_config::cryptoki::object::{Attribute, KeyType, ObjectClass};
     use hsm_config::sealer::{generate_sealing_key, IV_LEN, TAG_LEN};
     use hsm_config::HsmSealer;
+    use pkix::sealing::{SealError, SecretSealer};
 
     let token = common::token("sealing", PoolOptions::default());
     assert!(matches!(

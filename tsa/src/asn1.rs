@@ -30,40 +30,6 @@ use x509_cert::serial_number::SerialNumber;
 
 pub use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion};
 
-/// Object identifiers used by the TSA.
-pub mod oid {
-    use const_oid::ObjectIdentifier;
-
-    /// id-ct-TSTInfo (RFC 3161).
-    pub const CT_TST_INFO: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
-    /// id-signedData (RFC 5652).
-    pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-    /// id-contentType signed attribute.
-    pub const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-    /// id-messageDigest signed attribute.
-    pub const MESSAGE_DIGEST: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-    /// id-signingTime signed attribute.
-    pub const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
-    /// id-aa-signingCertificateV2 (RFC 5035).
-    pub const SIGNING_CERTIFICATE_V2: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
-    /// id-sha1 (refused in imprints).
-    pub const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-    /// id-sha256.
-    pub const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-    /// id-sha384.
-    pub const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
-    /// id-sha512.
-    pub const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-    /// id-kp-timeStamping.
-    pub const KP_TIME_STAMPING: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
-    /// id-ce-extKeyUsage.
-    pub const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-}
-
 // ------------------------------------------------------------------ genTime
 
 /// Largest number of fraction digits [`GenTime`] encodes or accepts.

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use cms::cert::IssuerAndSerialNumber;
+use const_oid::db::{rfc5280, rfc5911, rfc5912};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Any, Int, OctetString, SetOfVec, UtcTime};
 use der::{Decode, Encode, Header, Length, Tag};
@@ -39,7 +40,7 @@ use x509_cert::Certificate;
 use x509_tsp::{Accuracy, TspVersion};
 
 use crate::asn1::{
-    oid, rejection_der, EssCertIdV2, FailureInfo, GenTime, IssuerSerial, MessageImprint,
+    rejection_der, EssCertIdV2, FailureInfo, GenTime, IssuerSerial, MessageImprint,
     SigningCertificateV2,
 };
 use crate::clock::{ClockGuard, ClockStatus};
@@ -109,13 +110,13 @@ impl TsaCertificates {
             .extensions
             .iter()
             .flatten()
-            .filter(|e| e.extn_id == oid::EXT_KEY_USAGE)
+            .filter(|e| e.extn_id == rfc5280::ID_CE_EXT_KEY_USAGE)
             .collect::<Vec<_>>();
         match eku.as_slice() {
             [e] if e.critical => {
                 let ExtendedKeyUsage(purposes) =
                     ExtendedKeyUsage::from_der(e.extn_value.as_bytes())?;
-                if purposes != [oid::KP_TIME_STAMPING] {
+                if purposes != [rfc5280::ID_KP_TIME_STAMPING] {
                     return Err(cert_err(
                         here,
                         "extended key usage must be timeStamping only (RFC 3161 §2.3)",
@@ -182,7 +183,7 @@ impl TsaCertificates {
 
 fn sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
-        oid: oid::SHA256,
+        oid: rfc5912::ID_SHA_256,
         parameters: None,
     }
 }
@@ -248,15 +249,15 @@ impl SignerInfoTemplate {
         sid.encode_to_vec(&mut head)?;
         sha256_alg().encode_to_vec(&mut head)?;
         let content_type = Attribute {
-            oid: oid::CONTENT_TYPE,
-            values: SetOfVec::try_from(vec![Any::encode_from(&oid::CT_TST_INFO)?])?,
+            oid: rfc5911::ID_CONTENT_TYPE,
+            values: SetOfVec::try_from(vec![Any::encode_from(&pkix::oid::ID_CT_TST_INFO)?])?,
         };
         Ok(SignerInfoTemplate {
             head,
             signature_algorithm: signature_algorithm.to_der()?,
             content_type: content_type.to_der()?,
             signing_certificate: signing_certificate.to_der()?,
-            message_digest_oid: oid::MESSAGE_DIGEST.to_der()?,
+            message_digest_oid: rfc5911::ID_MESSAGE_DIGEST.to_der()?,
         })
     }
 
@@ -580,8 +581,7 @@ pub struct TsaStatus {
 /// on the token's locks, and one lane more keeps the cores busy.
 fn default_signing_lanes(signature_algorithm: &ObjectIdentifier) -> usize {
     // Every RSA signature algorithm (PKCS #1 v1.5, PSS) sits under PKCS #1.
-    const PKCS1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1");
-    if signature_algorithm.parent() == Some(PKCS1) {
+    if signature_algorithm.parent() == Some(rfc5912::PKCS_1) {
         3
     } else {
         4
@@ -734,7 +734,7 @@ impl TimeStampAuthority {
             policies: None,
         };
         let ess_attribute = Attribute {
-            oid: oid::SIGNING_CERTIFICATE_V2,
+            oid: rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
             values: SetOfVec::try_from(vec![Any::from_der(&ess.to_der()?)?])?,
         };
         let sid = IssuerAndSerialNumber {
@@ -1000,7 +1000,7 @@ impl Inner {
             let secs = gen_time.datetime().unix_timestamp();
             let utc = UtcTime::from_unix_duration(Duration::from_secs(secs.max(0) as u64))?;
             let attribute = Attribute {
-                oid: oid::SIGNING_TIME,
+                oid: rfc5911::ID_SIGNING_TIME,
                 values: SetOfVec::try_from(vec![Any::encode_from(&utc)?])?,
             };
             Some(attribute.to_der()?)
@@ -1096,13 +1096,13 @@ mod tests {
             serial_number: x509_cert::serial_number::SerialNumber::new(&[0x42, 0x01]).unwrap(),
         };
         let ess = Attribute {
-            oid: oid::SIGNING_CERTIFICATE_V2,
+            oid: rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
             values: SetOfVec::try_from(vec![Any::new(Tag::Sequence, vec![0x30, 0x00]).unwrap()])
                 .unwrap(),
         };
         let utc = UtcTime::from_unix_duration(Duration::from_secs(1_800_000_000)).unwrap();
         let signing_time = Attribute {
-            oid: oid::SIGNING_TIME,
+            oid: rfc5911::ID_SIGNING_TIME,
             values: SetOfVec::try_from(vec![Any::encode_from(&utc).unwrap()]).unwrap(),
         };
         let tst = b"not really a TSTInfo, any octets do";
@@ -1122,7 +1122,7 @@ mod tests {
                 .unwrap();
 
             let encap = EncapsulatedContentInfo {
-                econtent_type: oid::CT_TST_INFO,
+                econtent_type: pkix::oid::ID_CT_TST_INFO,
                 econtent: Some(Any::new(Tag::OctetString, tst.to_vec()).unwrap()),
             };
             let mut builder = SignerInfoBuilder::new(
@@ -1149,8 +1149,11 @@ mod tests {
     #[test]
     fn constant_encodings_and_header_sizes() {
         use crate::asn1::{PkiStatus, PkiStatusInfo};
-        assert_eq!(SIGNED_DATA_OID_DER, oid::SIGNED_DATA.to_der().unwrap());
-        assert_eq!(CT_TST_INFO_DER, oid::CT_TST_INFO.to_der().unwrap());
+        assert_eq!(
+            SIGNED_DATA_OID_DER,
+            rfc5911::ID_SIGNED_DATA.to_der().unwrap()
+        );
+        assert_eq!(CT_TST_INFO_DER, pkix::oid::ID_CT_TST_INFO.to_der().unwrap());
         let granted = PkiStatusInfo {
             status: PkiStatus::Granted,
             status_string: None,
@@ -1190,7 +1193,7 @@ mod tests {
             },
             MessageImprint {
                 hash_algorithm: AlgorithmIdentifierOwned {
-                    oid: ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3"),
+                    oid: rfc5912::ID_SHA_512,
                     parameters: None,
                 },
                 hashed_message: OctetString::new(vec![0x01; 64]).unwrap(),
@@ -1261,7 +1264,7 @@ mod tests {
         let mut signature = Vec::new();
         tlv(&mut signature, Tag::OctetString, &[&[0x5a; 71]]).unwrap();
         let algorithm = AlgorithmIdentifierOwned {
-            oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+            oid: rfc5912::ECDSA_WITH_SHA_256,
             parameters: None,
         }
         .to_der()
@@ -1306,11 +1309,14 @@ mod tests {
                 assert_eq!(resp.to_der().unwrap(), der, "canonical, tst {tst_len}");
                 let content_info = ContentInfo::from_der(&der[token.clone()]).unwrap();
                 assert_eq!(content_info.to_der().unwrap(), &der[token]);
-                assert_eq!(content_info.content_type, oid::SIGNED_DATA);
+                assert_eq!(content_info.content_type, rfc5911::ID_SIGNED_DATA);
                 let signed: SignedData = content_info.content.decode_as().unwrap();
                 let econtent = signed.encap_content_info.econtent.unwrap();
                 assert_eq!(econtent.value(), tst_der.as_slice());
-                assert_eq!(signed.encap_content_info.econtent_type, oid::CT_TST_INFO);
+                assert_eq!(
+                    signed.encap_content_info.econtent_type,
+                    pkix::oid::ID_CT_TST_INFO
+                );
                 let infos: Vec<&SignerInfo> = signed.signer_infos.0.iter().collect();
                 assert_eq!(infos.len(), 1);
                 assert_eq!(infos[0].to_der().unwrap(), signer_info);
@@ -1333,7 +1339,7 @@ mod tests {
         for not_rsa in [
             rfc5912::ECDSA_WITH_SHA_256,
             rfc5912::ECDSA_WITH_SHA_384,
-            ObjectIdentifier::new_unwrap("1.3.101.112"), // Ed25519
+            const_oid::db::rfc8410::ID_ED_25519,
         ] {
             assert_eq!(default_signing_lanes(&not_rsa), 4, "{not_rsa}");
         }

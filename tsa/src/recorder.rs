@@ -506,7 +506,7 @@ mod tests {
             serial: vec![n],
             gen_time: OffsetDateTime::UNIX_EPOCH,
             policy: ObjectIdentifier::new_unwrap("1.2.3"),
-            imprint_algorithm: crate::asn1::oid::SHA256,
+            imprint_algorithm: const_oid::db::rfc5912::ID_SHA_256,
             imprint: vec![0; 32],
             token_sha256: [0; 32],
         }
@@ -531,9 +531,9 @@ mod tests {
                     other_policy
                 },
                 imprint_algorithm: if n < 3 {
-                    crate::asn1::oid::SHA256
+                    const_oid::db::rfc5912::ID_SHA_256
                 } else {
-                    crate::asn1::oid::SHA512
+                    const_oid::db::rfc5912::ID_SHA_512
                 },
                 imprint: vec![n; 32],
                 token_sha256: [n; 32],

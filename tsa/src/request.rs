@@ -4,11 +4,12 @@
 //! under `tsa/fuzz/`): every problem becomes a [`Rejection`] with the
 //! PKIFailureInfo the issue prescribes.
 
+use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
 use der::asn1::Int;
 use der::{Decode, Tag, Tagged};
 
-use crate::asn1::{oid, FailureInfo, MessageImprint, TimeStampReq};
+use crate::asn1::{FailureInfo, MessageImprint, TimeStampReq};
 
 /// Hash algorithms accepted in message imprints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,9 +26,9 @@ impl ImprintAlgorithm {
     /// The algorithm for `oid`, if accepted.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
         match *oid {
-            oid::SHA256 => Some(ImprintAlgorithm::Sha256),
-            oid::SHA384 => Some(ImprintAlgorithm::Sha384),
-            oid::SHA512 => Some(ImprintAlgorithm::Sha512),
+            rfc5912::ID_SHA_256 => Some(ImprintAlgorithm::Sha256),
+            rfc5912::ID_SHA_384 => Some(ImprintAlgorithm::Sha384),
+            rfc5912::ID_SHA_512 => Some(ImprintAlgorithm::Sha512),
             _ => None,
         }
     }
@@ -35,9 +36,9 @@ impl ImprintAlgorithm {
     /// The OID.
     pub fn oid(self) -> ObjectIdentifier {
         match self {
-            ImprintAlgorithm::Sha256 => oid::SHA256,
-            ImprintAlgorithm::Sha384 => oid::SHA384,
-            ImprintAlgorithm::Sha512 => oid::SHA512,
+            ImprintAlgorithm::Sha256 => rfc5912::ID_SHA_256,
+            ImprintAlgorithm::Sha384 => rfc5912::ID_SHA_384,
+            ImprintAlgorithm::Sha512 => rfc5912::ID_SHA_512,
         }
     }
 
@@ -119,7 +120,7 @@ pub fn parse_request(der: &[u8], policy: &ObjectIdentifier) -> Result<ValidReque
     let alg = &req.message_imprint.hash_algorithm;
     let algorithm = match ImprintAlgorithm::from_oid(&alg.oid) {
         Some(a) => a,
-        None if alg.oid == oid::SHA1 => {
+        None if alg.oid == rfc5912::ID_SHA_1 => {
             return Err(Rejection::new(
                 FailureInfo::BadAlg,
                 "SHA-1 message imprints are not accepted; use SHA-256, SHA-384 or SHA-512",

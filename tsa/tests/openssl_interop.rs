@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
+use const_oid::db::{rfc5911, rfc5912};
 use der::{Decode, Encode};
 use hsm_config::KeySpec;
-use tsa::asn1::oid;
 
 /// Every combination of hash, nonce and certReq verifies with OpenSSL, both
 /// against the data and against the query (which also checks the nonce and
@@ -50,9 +50,9 @@ async fn all_combinations(label: &str, key: KeySpec, instance: u16) {
                 let tst = tst_info(&reply);
                 assert_eq!(tst.nonce.is_some(), nonce, "{hash} nonce={nonce}");
                 let expected_alg = match hash {
-                    "-sha256" => oid::SHA256,
-                    "-sha384" => oid::SHA384,
-                    _ => oid::SHA512,
+                    "-sha256" => rfc5912::ID_SHA_256,
+                    "-sha384" => rfc5912::ID_SHA_384,
+                    _ => rfc5912::ID_SHA_512,
                 };
                 assert_eq!(tst.message_imprint.hash_algorithm.oid, expected_alg);
 
@@ -237,9 +237,12 @@ async fn reply_text_shows_the_configuration() {
     // asked for (TSA + chain).
     let resp = parse_reply(&reply);
     let ci = resp.time_stamp_token.unwrap();
-    assert_eq!(ci.content_type, oid::SIGNED_DATA);
+    assert_eq!(ci.content_type, rfc5911::ID_SIGNED_DATA);
     let sd = cms::signed_data::SignedData::from_der(&ci.content.to_der().unwrap()).unwrap();
-    assert_eq!(sd.encap_content_info.econtent_type, oid::CT_TST_INFO);
+    assert_eq!(
+        sd.encap_content_info.econtent_type,
+        pkix::oid::ID_CT_TST_INFO
+    );
     let certs = sd.certificates.as_ref().unwrap();
     assert_eq!(
         certs.0.len(),
@@ -247,11 +250,11 @@ async fn reply_text_shows_the_configuration() {
         "TSA certificate plus the configured chain"
     );
     let si = &sd.signer_infos.0.as_slice()[0];
-    assert_eq!(si.digest_alg.oid, oid::SHA256);
+    assert_eq!(si.digest_alg.oid, rfc5912::ID_SHA_256);
     let attrs = si.signed_attrs.as_ref().unwrap();
     let ess = attrs
         .iter()
-        .find(|a| a.oid == oid::SIGNING_CERTIFICATE_V2)
+        .find(|a| a.oid == rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2)
         .expect("signing-certificate-v2");
     let v = ess.values.get(0).unwrap().to_der().unwrap();
     let scv2 = tsa::asn1::SigningCertificateV2::from_der(&v).unwrap();
@@ -268,7 +271,11 @@ async fn reply_text_shows_the_configuration() {
     );
     let is = id.issuer_serial.as_ref().unwrap();
     assert_eq!(is.serial_number, pki.tsa_cert.tbs_certificate.serial_number);
-    for a in [oid::CONTENT_TYPE, oid::MESSAGE_DIGEST, oid::SIGNING_TIME] {
+    for a in [
+        rfc5911::ID_CONTENT_TYPE,
+        rfc5911::ID_MESSAGE_DIGEST,
+        rfc5911::ID_SIGNING_TIME,
+    ] {
         assert!(
             attrs.iter().any(|x| x.oid == a),
             "missing signed attribute {a}"

@@ -8,9 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use const_oid::db::rfc5912;
 use hsm_config::KeySpec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tsa::asn1::{oid, PkiStatus};
+use tsa::asn1::PkiStatus;
 use tsa::FailureInfo;
 
 const SHA256: &str = "2.16.840.1.101.3.4.2.1";
@@ -111,7 +112,7 @@ async fn every_rejection_has_its_fail_info() {
         ),
         (
             make_query(
-                oid::SHA1.to_string().as_str(),
+                rfc5912::ID_SHA_1.to_string().as_str(),
                 true,
                 &[1u8; 20],
                 None,

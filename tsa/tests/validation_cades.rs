@@ -234,7 +234,7 @@ fn graft_token(cms: &[u8], token: der::asn1::Any) -> Vec<u8> {
     let mut infos = sd.signer_infos.0.into_vec();
     infos[0].unsigned_attrs = Some(
         der::asn1::SetOfVec::try_from(vec![x509_cert::attr::Attribute {
-            oid: tsa::validation::cades::oids::SIGNATURE_TIME_STAMP_TOKEN,
+            oid: pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
             values: der::asn1::SetOfVec::try_from(vec![token]).unwrap(),
         }])
         .unwrap(),

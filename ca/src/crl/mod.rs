@@ -38,20 +38,17 @@
 //! (certificateHold while suspended; omitted for unspecified). CRL extensions: AKI and
 //! cRLNumber (+ IDP for partitions).
 
-mod encoder;
 mod publisher;
 
 use std::fmt;
 
 use bytes::Bytes;
-use der::asn1::{OctetString, Uint};
-use der::{Decode as _, Encode as _};
+use der::Decode as _;
+use pkix::crl::{crl_extensions, CrlEncoder, IssuingDistributionPointParams, PendingCrl};
+use pkix::{x509_time, X509Error};
 use serde::Serialize;
 use time::OffsetDateTime;
 use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
-use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 
 pub use publisher::{CrlPublisher, PublishedCrl};
 
@@ -60,15 +57,6 @@ use crate::error::{Error, Result};
 use crate::issuance::CertificateAuthority;
 use crate::storage::crl_store::{FullCrlWalk, PackedPage};
 use crate::storage::db_time;
-use crate::x509::profiles::oids;
-use crate::x509::{extension, x509_time, X509Error};
-use encoder::CrlEncoder;
-
-/// id-ce-cRLNumber
-const CRL_NUMBER: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("2.5.29.20");
-/// id-ce-issuingDistributionPoint
-const ISSUING_DISTRIBUTION_POINT: spki::ObjectIdentifier =
-    spki::ObjectIdentifier::new_unwrap("2.5.29.28");
 
 /// CRLs up to this many entries are decoded back and checked against the CA certificate
 /// after signing (larger ones: the signature is checked, the encoder is trusted).
@@ -130,13 +118,26 @@ impl GeneratedCrl {
     }
 }
 
+/// An entry of the store the CRL encoder cannot read is an unreadable row.
+fn stored_entry_error(e: X509Error) -> Error {
+    match e {
+        X509Error::InvalidCrlEntry(reason) => Error::CorruptRow {
+            table: "certificates",
+            reason,
+        },
+        e => Error::X509(e),
+    }
+}
+
 /// Encodes the entries of a packed page (`serial,revoked_at,reason;…`).
 fn push_packed(enc: &mut CrlEncoder, page: &PackedPage) -> Result<()> {
     let mut n = 0u64;
     for entry in page.entries.split(';') {
         let mut cols = entry.splitn(3, ',');
         match (cols.next(), cols.next(), cols.next()) {
-            (Some(serial), Some(at), Some(reason)) => enc.push(serial, at, reason)?,
+            (Some(serial), Some(at), Some(reason)) => enc
+                .push_stored(serial, at, reason)
+                .map_err(stored_entry_error)?,
             _ => {
                 return Err(Error::CorruptRow {
                     table: "certificates",
@@ -286,47 +287,17 @@ impl CertificateAuthority {
         }
 
         let url = self.crl_url(scope.partition());
-        let x = X509Error::from;
-        let mut exts = vec![
-            extension(
-                oids::AUTHORITY_KEY_IDENTIFIER,
-                false,
-                &AuthorityKeyIdentifier {
-                    key_identifier: Some(OctetString::new(issuer.ski.as_slice()).map_err(x)?),
-                    authority_cert_issuer: None,
-                    authority_cert_serial_number: None,
-                },
-            )?,
-            extension(
-                CRL_NUMBER,
-                false,
-                &Uint::new(&number.to_be_bytes()).map_err(x)?,
-            )?,
-        ];
-        if scope != CrlScope::Full {
-            exts.push(extension(
-                ISSUING_DISTRIBUTION_POINT,
-                true,
-                &IssuingDistributionPoint {
-                    distribution_point: Some(DistributionPointName::FullName(vec![
-                        GeneralName::UniformResourceIdentifier(
-                            der::asn1::Ia5String::new(&url).map_err(x)?,
-                        ),
-                    ])),
-                    only_contains_user_certs: true,
-                    only_contains_ca_certs: false,
-                    only_some_reasons: None,
-                    indirect_crl: false,
-                    only_contains_attribute_certs: false,
-                },
-            )?);
-        }
-        let exts_der = exts.to_der().map_err(x)?;
+        let idp = (scope != CrlScope::Full).then(|| IssuingDistributionPointParams {
+            url: url.clone(),
+            only_contains_user_certs: true,
+            only_contains_ca_certs: false,
+        });
+        let exts_der = crl_extensions(&issuer.ski, number, idp.as_ref())?;
         let pending = enc.finish_tbs(&exts_der)?;
         let entries = pending.entries;
         let range = pending.tbs.clone();
         let (buf, signature) = self.signer().sign_range(pending.buf, range.clone()).await?;
-        let der = encoder::PendingCrl {
+        let der = PendingCrl {
             buf,
             tbs: range,
             entries,
@@ -334,8 +305,8 @@ impl CertificateAuthority {
         .finish(self.signer().algorithm(), &signature)?;
 
         if entries <= FULL_SELF_CHECK_MAX_ENTRIES {
-            let crl = CertificateList::from_der(&der).map_err(x)?;
-            crate::verify::verify_crl_signed_by(&crl, self.certificate())
+            let crl = CertificateList::from_der(&der).map_err(X509Error::from)?;
+            pkix::verify::verify_crl_signed_by(&crl, self.certificate())
                 .map_err(|e| Error::X509(X509Error::SelfCheck(e)))?;
             let listed = crl
                 .tbs_cert_list

@@ -5,6 +5,11 @@ use std::sync::Arc;
 
 use der::asn1::BitString;
 use der::{Decode, Encode};
+use pkix::verify::{self, PublicKeyKind, VerifyError};
+use pkix::{
+    check_serial, name_to_string, parse_and_verify_csr, x509_time, CheckedCsr, IssuerInfo,
+    X509Error,
+};
 use serde::Serialize;
 use spki::ObjectIdentifier;
 use time::OffsetDateTime;
@@ -24,11 +29,6 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::storage::{
     CertificateRequest, CertificateStatus, NewCertificate, RequestId, RequestSubject, Store,
-};
-use crate::verify::{self, PublicKeyKind, VerifyError};
-use crate::x509::{
-    check_serial, name_to_string, parse_and_verify_csr, x509_time, CheckedCsr, IssuerInfo,
-    X509Error,
 };
 
 /// What to issue: an approved request (its profile, subject and CSR come from the store).
@@ -251,11 +251,11 @@ impl CertificateAuthority {
         }
         let operator_organization = match &policy.operator_organization {
             Some(o) => o.clone(),
-            None => crate::x509::DnBuilder::from_name(&tbs.subject)?
+            None => pkix::DnBuilder::from_name(&tbs.subject)?
                 .rdns()
                 .iter()
                 .flatten()
-                .find(|(a, _)| *a == crate::x509::Attr::Organization)
+                .find(|(a, _)| *a == pkix::Attr::Organization)
                 .map(|(_, v)| v.clone())
                 .unwrap_or_else(|| name.to_string()),
         };
@@ -491,7 +491,7 @@ impl CertificateAuthority {
         };
         let der = certificate.to_der().map_err(X509Error::from)?;
         // The certificate carries exactly the bytes that were linted, signed and verified.
-        let signed = crate::x509::csr::first_element_tlv(&der).map_err(X509Error::from)?;
+        let signed = pkix::csr::first_element_tlv(&der).map_err(X509Error::from)?;
         if signed != tbs_der.as_slice() {
             return Err(Error::Task(
                 "the encoded certificate does not carry the signed TBSCertificate".into(),

@@ -26,12 +26,12 @@
 
 use std::fmt::Write as _;
 
+use pkix::check_http_url;
 use serde::{Deserialize, Serialize};
 use spki::ObjectIdentifier;
 
 use crate::domain::Profile;
 use crate::error::{Error, Result};
-use crate::x509::check_http_url;
 
 /// Default validity of end-entity certificates (CPS3: three years).
 pub const DEFAULT_VALIDITY_DAYS: u32 = 1095;

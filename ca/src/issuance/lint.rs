@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 
 use der::asn1::{Ia5String, ObjectIdentifier, OctetString};
 use der::{Decode, Tag, Tagged};
+use pkix::verify::{self, PublicKeyKind};
+use pkix::{check_serial, subject_key_identifier, Attr, DnBuilder};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::certificate::{TbsCertificate, Version};
@@ -23,8 +25,6 @@ use x509_cert::name::Name;
 use x509_cert::time::Time;
 
 use crate::domain::Profile;
-use crate::verify::{self, PublicKeyKind};
-use crate::x509::{check_serial, subject_key_identifier, Attr, DnBuilder};
 
 /// What the certificate must say besides the profile rules.
 #[derive(Debug, Clone)]

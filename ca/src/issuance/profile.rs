@@ -11,7 +11,10 @@
 //! All of them: SKI (method 1), AKI (issuer SKI), CDP (the partition CRL's URL), AIA
 //! (caIssuers + OCSP), certificatePolicies (the profile's OID), no basicConstraints.
 
+use const_oid::db::rfc5280;
 use der::asn1::{Ia5String, OctetString};
+use pkix::verify::PublicKeyKind;
+use pkix::{extension, subject_key_identifier};
 use spki::{AlgorithmIdentifierOwned, ObjectIdentifier, SubjectPublicKeyInfoOwned};
 use x509_cert::certificate::{TbsCertificate, Version};
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
@@ -28,21 +31,6 @@ use x509_cert::time::Validity;
 
 use crate::domain::Profile;
 use crate::error::Result;
-use crate::verify::PublicKeyKind;
-use crate::x509::profiles::oids;
-use crate::x509::{extension, subject_key_identifier};
-
-/// OIDs of the end-entity profiles not already in [`oids`].
-pub mod ee_oids {
-    use spki::ObjectIdentifier;
-    /// id-kp-serverAuth
-    pub const KP_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
-    /// id-kp-emailProtection
-    pub const KP_EMAIL_PROTECTION: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
-    /// id-ce-subjectAltName
-    pub const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
-}
 
 /// Whether a key is RSA (keyEncipherment) or EC (keyAgreement) for the usages that depend on
 /// the key type.
@@ -68,12 +56,12 @@ pub(crate) fn key_usage(profile: Profile, kind: PublicKeyKind) -> KeyUsage {
 /// extKeyUsage of a profile (`None`: no extension).
 pub(crate) fn ext_key_usage(profile: Profile) -> Option<Vec<ObjectIdentifier>> {
     match profile {
-        Profile::Auth | Profile::RaOperator => Some(vec![oids::KP_CLIENT_AUTH]),
+        Profile::Auth | Profile::RaOperator => Some(vec![rfc5280::ID_KP_CLIENT_AUTH]),
         Profile::Sign => None,
-        Profile::Conf => Some(vec![ee_oids::KP_EMAIL_PROTECTION]),
-        Profile::Server => Some(vec![ee_oids::KP_SERVER_AUTH, oids::KP_CLIENT_AUTH]),
-        Profile::OcspSigner => Some(vec![oids::KP_OCSP_SIGNING]),
-        Profile::TsaUnit => Some(vec![oids::KP_TIME_STAMPING]),
+        Profile::Conf => Some(vec![rfc5280::ID_KP_EMAIL_PROTECTION]),
+        Profile::Server => Some(vec![rfc5280::ID_KP_SERVER_AUTH, rfc5280::ID_KP_CLIENT_AUTH]),
+        Profile::OcspSigner => Some(vec![rfc5280::ID_KP_OCSP_SIGNING]),
+        Profile::TsaUnit => Some(vec![rfc5280::ID_KP_TIME_STAMPING]),
     }
 }
 
@@ -98,22 +86,22 @@ pub(crate) struct TbsInputs<'a> {
 
 fn uri(url: &str) -> Result<GeneralName> {
     Ok(GeneralName::UniformResourceIdentifier(
-        Ia5String::new(url).map_err(crate::x509::X509Error::from)?,
+        Ia5String::new(url).map_err(pkix::X509Error::from)?,
     ))
 }
 
 /// Builds the TBSCertificate of an end-entity profile.
 pub(crate) fn build_tbs(i: &TbsInputs<'_>) -> Result<TbsCertificate> {
-    let der_err = crate::x509::X509Error::from;
+    let der_err = pkix::X509Error::from;
     let mut exts: Vec<Extension> = Vec::with_capacity(9);
     exts.push(extension(
-        oids::KEY_USAGE,
+        rfc5280::ID_CE_KEY_USAGE,
         true,
         &key_usage(i.profile, i.key_kind),
     )?);
     if let Some(eku) = ext_key_usage(i.profile) {
         exts.push(extension(
-            oids::EXT_KEY_USAGE,
+            rfc5280::ID_CE_EXT_KEY_USAGE,
             false,
             &ExtendedKeyUsage(eku),
         )?);
@@ -126,19 +114,19 @@ pub(crate) fn build_tbs(i: &TbsInputs<'_>) -> Result<TbsCertificate> {
             .collect::<der::Result<Vec<_>>>()
             .map_err(der_err)?;
         exts.push(extension(
-            ee_oids::SUBJECT_ALT_NAME,
+            rfc5280::ID_CE_SUBJECT_ALT_NAME,
             false,
             &SubjectAltName(names),
         )?);
     }
     let ski = subject_key_identifier(&i.spki);
     exts.push(extension(
-        oids::SUBJECT_KEY_IDENTIFIER,
+        rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
         false,
         &OctetString::new(ski).map_err(der_err)?,
     )?);
     exts.push(extension(
-        oids::AUTHORITY_KEY_IDENTIFIER,
+        rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
         false,
         &AuthorityKeyIdentifier {
             key_identifier: Some(OctetString::new(i.issuer_ski).map_err(der_err)?),
@@ -147,7 +135,7 @@ pub(crate) fn build_tbs(i: &TbsInputs<'_>) -> Result<TbsCertificate> {
         },
     )?);
     exts.push(extension(
-        oids::CRL_DISTRIBUTION_POINTS,
+        rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS,
         false,
         &CrlDistributionPoints(vec![DistributionPoint {
             distribution_point: Some(DistributionPointName::FullName(vec![uri(i.crl_url)?])),
@@ -156,21 +144,21 @@ pub(crate) fn build_tbs(i: &TbsInputs<'_>) -> Result<TbsCertificate> {
         }]),
     )?);
     exts.push(extension(
-        oids::AUTHORITY_INFO_ACCESS,
+        rfc5280::ID_PE_AUTHORITY_INFO_ACCESS,
         false,
         &AuthorityInfoAccessSyntax(vec![
             AccessDescription {
-                access_method: oids::AD_CA_ISSUERS,
+                access_method: rfc5280::ID_AD_CA_ISSUERS,
                 access_location: uri(i.ca_issuers_url)?,
             },
             AccessDescription {
-                access_method: oids::AD_OCSP,
+                access_method: rfc5280::ID_AD_OCSP,
                 access_location: uri(i.ocsp_url)?,
             },
         ]),
     )?);
     exts.push(extension(
-        oids::CERTIFICATE_POLICIES,
+        rfc5280::ID_CE_CERTIFICATE_POLICIES,
         false,
         &CertificatePolicies(vec![PolicyInformation {
             policy_identifier: i.policy_oid,

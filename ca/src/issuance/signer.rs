@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use der::asn1::BitString;
 use der::{Decode as _, Encode as _};
+use pkix::verify;
+use pkix::{signer_algorithm, X509Error};
 use signature::{Keypair, Signer};
 use spki::{
     AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
@@ -20,8 +22,6 @@ use spki::{
 };
 
 use crate::error::{Error, Result};
-use crate::verify;
-use crate::x509::{signer_algorithm, X509Error};
 
 type SignFn = dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, signature::Error> + Send + Sync;
 

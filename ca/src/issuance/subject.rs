@@ -6,11 +6,11 @@
 //! * server: `C=FR, ST=<département name (code)>, O=<structure>, OU=<IdNat_Struct>, CN=<host>`
 //! * RA operator: `C=FR, O=<operator organization>, OU=Autorité d'enregistrement, CN=<login>`
 
+use pkix::{Attr, DnBuilder};
 use x509_cert::name::Name;
 
 use crate::domain::{ActorId, Departement, Profession, Professional, Structure};
 use crate::error::{Error, Result};
-use crate::x509::{Attr, DnBuilder};
 
 /// OU of RA operator certificates.
 pub const OPERATOR_OU: &str = "Autorité d'enregistrement";

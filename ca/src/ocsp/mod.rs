@@ -93,8 +93,8 @@ pub use response::{error_response, ResponseStatus};
 pub use signer::OcspCa;
 pub use x509_ocsp::OcspResponseStatus;
 
-use crate::verify::VerifyError;
-use crate::x509::X509Error;
+use pkix::verify::VerifyError;
+use pkix::X509Error;
 
 /// Errors of the OCSP responder's set-up and background work. Request-level problems are not
 /// errors: they are OCSP response statuses.

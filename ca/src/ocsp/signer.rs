@@ -6,8 +6,10 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use const_oid::db::{rfc5280, rfc6960};
 use der::asn1::BitString;
 use der::Encode;
+use pkix::verify;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use signature::{Keypair, Signer};
@@ -22,8 +24,6 @@ use super::request::CertIdHash;
 use super::response::certs_field;
 use super::OcspError;
 use crate::domain::CaName;
-use crate::verify;
-use crate::x509::profiles::oids;
 
 /// Object-safe view of a RustCrypto signer: the raw octets of the signature BIT STRING.
 trait ResponseSigner: Send + Sync {
@@ -122,7 +122,7 @@ impl OcspCa {
             .map_err(|e| bad(format!("not issued by the CA certificate: {e}")))?;
         let rtbs = &responder_cert.tbs_certificate;
         match rtbs.get::<ExtendedKeyUsage>() {
-            Ok(Some((_, eku))) if eku.0.contains(&oids::KP_OCSP_SIGNING) => {}
+            Ok(Some((_, eku))) if eku.0.contains(&rfc5280::ID_KP_OCSP_SIGNING) => {}
             Ok(_) => return Err(bad("extendedKeyUsage lacks id-kp-OCSPSigning".into())),
             Err(e) => return Err(bad(format!("extendedKeyUsage: {e}"))),
         }
@@ -130,12 +130,12 @@ impl OcspCa {
             .extensions
             .iter()
             .flatten()
-            .any(|e| e.extn_id == oids::OCSP_NOCHECK);
+            .any(|e| e.extn_id == rfc6960::ID_PKIX_OCSP_NOCHECK);
         if !has_nocheck {
             tracing::warn!(ca = %name, "OCSP responder certificate has no id-pkix-ocsp-nocheck");
         }
 
-        let (alg, spki) = crate::x509::signer_algorithm(&signer)?;
+        let (alg, spki) = pkix::signer_algorithm(&signer)?;
         if spki != rtbs.subject_public_key_info {
             return Err(bad(
                 "the signer's key is not the responder certificate's key".into(),

@@ -170,10 +170,7 @@ impl Store {
 
     /// The same store, sealing the secrets it keeps (TOTP secrets) with `sealer`. A store
     /// without one refuses to write or read such a secret rather than keep it in clear.
-    pub fn with_sealer(
-        mut self,
-        sealer: std::sync::Arc<dyn crate::sealing::SecretSealer>,
-    ) -> Store {
+    pub fn with_sealer(mut self, sealer: std::sync::Arc<dyn pkix::sealing::SecretSealer>) -> Store {
         self.sealer = Some(crate::sealing::SharedSealer(sealer));
         self
     }

@@ -2,8 +2,9 @@
 //! the operator's login, never written or read in clear; and the start-up migration that
 //! seals what older versions left in clear.
 //!
-//! [`SecretSealer`]: crate::sealing::SecretSealer
+//! [`SecretSealer`]: pkix::sealing::SecretSealer
 
+use pkix::sealing::SealError;
 use serde_json::json;
 use sqlx::Row as _;
 
@@ -12,7 +13,7 @@ use super::operators::operator_object;
 use super::Store;
 use crate::domain::Actor;
 use crate::error::{Error, Result};
-use crate::sealing::{decode_sealed, encode_sealed, is_sealed, SealError, SharedSealer};
+use crate::sealing::{decode_sealed, encode_sealed, is_sealed, SharedSealer};
 
 const T: &str = "ra_operators";
 

@@ -16,11 +16,11 @@ use ca::issuance::{
     CaSigner, CertificateAuthority, IssueRequest, IssuedCertificate, PolicyConfig, Revocations,
 };
 use ca::storage::{NewRequest, RequestId, RequestSubject, Store};
-use ca::x509::{build_certificate, certificate_to_pem, parse_dn, InfraCertParams, InfraProfile};
 use der::{Decode, Encode};
 use hsm_config::cryptoki::types::AuthPin;
 use hsm_config::keys::generate_key;
 use hsm_config::{HsmSigner, KeySpec, Module, PoolOptions, Token};
+use pkix::{build_certificate, certificate_to_pem, parse_dn, InfraCertParams, InfraProfile};
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
@@ -125,7 +125,7 @@ fn build_pki() -> Pki {
         &root_signer,
     )
     .unwrap();
-    let issuer = ca::x509::IssuerInfo::from_certificate(&root).unwrap();
+    let issuer = pkix::IssuerInfo::from_certificate(&root).unwrap();
     let sub = |cn: &str, signer: &HsmSigner| {
         build_certificate(
             &InfraCertParams {
@@ -781,7 +781,7 @@ pub async fn snapshot(db: &Db) -> (i64, i64, i64, (u64, String)) {
 /// order (DER sorts them by encoding, hence by value length).
 pub fn subject_of(der: &[u8]) -> String {
     let c = Certificate::from_der(der).unwrap();
-    let text = ca::x509::name_to_string(&c.tbs_certificate.subject);
+    let text = pkix::name_to_string(&c.tbs_certificate.subject);
     text.split(", ")
         .map(|rdn| {
             let mut parts: Vec<&str> = rdn.split('+').collect();

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use ca::sealing::SecretSealer;
 use hsm_config::cryptoki::types::AuthPin;
 use hsm_config::sealer::generate_sealing_key;
 use hsm_config::{HsmSealer, Module, PoolOptions, Token};
+use pkix::sealing::SecretSealer;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 

@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use cryptoki::types::AuthPin;
 use der::{Decode, DecodePem, Encode};
+use pkix::verify;
+use pkix::{crl as x509crl, csr as x509csr, profiles, IssuerInfo};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use spki::{DecodePublicKey, SubjectPublicKeyInfoOwned};
@@ -34,8 +36,6 @@ use crate::keys::{generate_key, public_key, KeyInfo};
 use crate::sealer::generate_sealing_key;
 use crate::signer::{HsmSignature, HsmSigner, SignatureScheme};
 use crate::token::{Module, PoolOptions, Token};
-use ca::verify;
-use ca::x509::{self, crl as x509crl, csr as x509csr, profiles, IssuerInfo};
 use shares::TokenSecret;
 use spec::{CeremonySpec, CertProfile, IssuerRef, PinSource, TokenRef};
 
@@ -119,7 +119,7 @@ impl Ceremony {
             }
             CeremonySpec::Root(s) => {
                 check_label("key.label", &s.key.label)?;
-                let subject = x509::name::parse_dn(&s.subject).map_err(x509_err)?;
+                let subject = pkix::name::parse_dn(&s.subject).map_err(x509_err)?;
                 let validity = validity("validity_days", s.validity_days, None)?;
                 outputs.push(s.certificate.clone());
                 Plan::Root {
@@ -131,7 +131,7 @@ impl Ceremony {
             CeremonySpec::Intermediate(s) => {
                 check_label("key.label", &s.key.label)?;
                 let issuer = load_issuer(&s.issuer)?;
-                let subject = x509::name::parse_dn(&s.subject).map_err(x509_err)?;
+                let subject = pkix::name::parse_dn(&s.subject).map_err(x509_err)?;
                 let validity =
                     validity("validity_days", s.validity_days, Some(&issuer.certificate))?;
                 let params = profiles::InfraCertParams {
@@ -166,7 +166,7 @@ impl Ceremony {
                 let csr_subject = match &s.csr {
                     Some(c) => {
                         outputs.push(c.path.clone());
-                        Some(x509::name::parse_dn(&c.subject).map_err(x509_err)?)
+                        Some(pkix::name::parse_dn(&c.subject).map_err(x509_err)?)
                     }
                     None => None,
                 };
@@ -183,7 +183,7 @@ impl Ceremony {
             }
             CeremonySpec::Cert(s) => {
                 let issuer = load_issuer(&s.issuer)?;
-                let subject = x509::name::parse_dn(&s.subject).map_err(x509_err)?;
+                let subject = pkix::name::parse_dn(&s.subject).map_err(x509_err)?;
                 let spki = match (&s.public_key, &s.csr) {
                     (Some(p), None) => read_public_key(p)?,
                     (None, Some(p)) => {
@@ -537,7 +537,7 @@ impl Recorder {
     fn certificate(&mut self, cert: &Certificate, signer: &str) {
         self.signed.push(TranscriptSigned {
             kind: "certificate",
-            name: x509::name::name_to_string(&cert.tbs_certificate.subject),
+            name: pkix::name::name_to_string(&cert.tbs_certificate.subject),
             number: hex::encode(cert.tbs_certificate.serial_number.as_bytes()),
             signed_with: signer.into(),
             verified: true,
@@ -684,7 +684,7 @@ impl Prepared {
                     x509csr::parse_and_verify_csr(pem.as_bytes()).map_err(x509_err)?;
                     rec.signed.push(TranscriptSigned {
                         kind: "csr",
-                        name: x509::name::name_to_string(&subject),
+                        name: pkix::name::name_to_string(&subject),
                         number: String::new(),
                         signed_with: s.key.label.clone(),
                         verified: true,
@@ -736,7 +736,7 @@ impl Prepared {
                     .map_err(|e| Error::Verify(e.to_string()))?;
                 rec.signed.push(TranscriptSigned {
                     kind: "crl",
-                    name: x509::name::name_to_string(&crl.tbs_cert_list.issuer),
+                    name: pkix::name::name_to_string(&crl.tbs_cert_list.issuer),
                     number: params.crl_number.to_string(),
                     signed_with: s.issuer.key_label.clone(),
                     verified: true,

@@ -7,6 +7,7 @@
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::db::{rfc5911, rfc5912};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Any, OctetString, SetOfVec};
 use der::{Decode, Encode, Tag, Tagged};
@@ -16,38 +17,7 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::Certificate;
 
-use crate::asn1::{oid, SigningCertificateV2};
-
-/// Object identifiers of the CAdES attributes and algorithms.
-pub mod oids {
-    use const_oid::ObjectIdentifier;
-
-    /// id-data.
-    pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-    /// id-aa-signatureTimeStampToken (RFC 3161 appendix A, CAdES-T).
-    pub const SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
-    /// id-aa-signingCertificate (ESS v1, SHA-1 only: not accepted).
-    pub const SIGNING_CERTIFICATE_V1: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");
-    /// rsaEncryption (used as "signature algorithm" by many CMS producers).
-    pub const RSA_ENCRYPTION: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-    /// sha256WithRSAEncryption.
-    pub const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-    /// sha384WithRSAEncryption.
-    pub const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-    /// sha512WithRSAEncryption.
-    pub const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-    /// id-ecPublicKey (used as "signature algorithm" by some producers).
-    pub const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-    /// ecdsa-with-SHA256.
-    pub const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-    /// ecdsa-with-SHA384.
-    pub const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-    /// ecdsa-with-SHA512.
-    pub const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
-}
+use crate::asn1::SigningCertificateV2;
 
 /// A decoded SignedData with its single SignerInfo.
 #[derive(Debug, Clone)]
@@ -69,7 +39,7 @@ pub struct ParsedCms {
 pub fn parse_cms(input: &[u8]) -> Result<ParsedCms, String> {
     let der = cms_der(input)?;
     let ci = ContentInfo::from_der(&der).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
-    if ci.content_type != oid::SIGNED_DATA {
+    if ci.content_type != rfc5911::ID_SIGNED_DATA {
         return Err(format!(
             "content type {} is not id-signedData",
             ci.content_type
@@ -166,10 +136,10 @@ pub fn single_attribute(
 /// Hash algorithms accepted for message digests, signing-certificate-v2 and imprints.
 pub fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, String> {
     Ok(match *alg {
-        oid::SHA256 => Sha256::digest(data).to_vec(),
-        oid::SHA384 => Sha384::digest(data).to_vec(),
-        oid::SHA512 => Sha512::digest(data).to_vec(),
-        oid::SHA1 => return Err("SHA-1 is not accepted".into()),
+        rfc5912::ID_SHA_256 => Sha256::digest(data).to_vec(),
+        rfc5912::ID_SHA_384 => Sha384::digest(data).to_vec(),
+        rfc5912::ID_SHA_512 => Sha512::digest(data).to_vec(),
+        rfc5912::ID_SHA_1 => return Err("SHA-1 is not accepted".into()),
         other => return Err(format!("hash algorithm {other} is not accepted")),
     })
 }
@@ -177,9 +147,9 @@ pub fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, String> {
 /// Hash name for messages.
 pub fn hash_name(alg: &ObjectIdentifier) -> String {
     match *alg {
-        oid::SHA256 => "SHA-256".into(),
-        oid::SHA384 => "SHA-384".into(),
-        oid::SHA512 => "SHA-512".into(),
+        rfc5912::ID_SHA_256 => "SHA-256".into(),
+        rfc5912::ID_SHA_384 => "SHA-384".into(),
+        rfc5912::ID_SHA_512 => "SHA-512".into(),
         other => other.to_string(),
     }
 }
@@ -218,7 +188,7 @@ pub enum DigestCheck {
 
 /// content-type signed attribute = eContentType.
 pub fn check_content_type(si: &SignerInfo, econtent_type: ObjectIdentifier) -> Result<(), String> {
-    let v = single_attribute(si.signed_attrs.as_ref(), oid::CONTENT_TYPE)?
+    let v = single_attribute(si.signed_attrs.as_ref(), rfc5911::ID_CONTENT_TYPE)?
         .ok_or("the content-type signed attribute is missing")?;
     let ct: ObjectIdentifier = v
         .decode_as()
@@ -234,7 +204,7 @@ pub fn check_content_type(si: &SignerInfo, econtent_type: ObjectIdentifier) -> R
 /// message-digest signed attribute = hash of the content with the SignerInfo's digest
 /// algorithm.
 pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> DigestCheck {
-    let v = match single_attribute(si.signed_attrs.as_ref(), oid::MESSAGE_DIGEST) {
+    let v = match single_attribute(si.signed_attrs.as_ref(), rfc5911::ID_MESSAGE_DIGEST) {
         Ok(Some(v)) => v,
         Ok(None) => {
             return DigestCheck::Format("the message-digest signed attribute is missing".into())
@@ -275,9 +245,13 @@ pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> DigestCheck {
 /// signing-certificate-v2 (RFC 5035) binds `cert`: first ESSCertIDv2's hash of the DER
 /// certificate matches, and its issuerSerial (when present) names it.
 pub fn check_signing_certificate_v2(si: &SignerInfo, cert: &Certificate) -> Result<String, String> {
-    let v = single_attribute(si.signed_attrs.as_ref(), oid::SIGNING_CERTIFICATE_V2)?;
+    let v = single_attribute(
+        si.signed_attrs.as_ref(),
+        rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
+    )?;
     let Some(v) = v else {
-        if single_attribute(si.signed_attrs.as_ref(), oids::SIGNING_CERTIFICATE_V1)?.is_some() {
+        if single_attribute(si.signed_attrs.as_ref(), rfc5911::ID_AA_SIGNING_CERTIFICATE)?.is_some()
+        {
             return Err(
                 "only the SHA-1 signing-certificate (v1) attribute is present; signing-certificate-v2 is required".into(),
             );
@@ -291,7 +265,10 @@ pub fn check_signing_certificate_v2(si: &SignerInfo, cert: &Certificate) -> Resu
         .certs
         .first()
         .ok_or("signing-certificate-v2 lists no certificate")?;
-    let alg = first.hash_algorithm.as_ref().map_or(oid::SHA256, |a| a.oid);
+    let alg = first
+        .hash_algorithm
+        .as_ref()
+        .map_or(rfc5912::ID_SHA_256, |a| a.oid);
     let der = cert.to_der().map_err(|e| e.to_string())?;
     let h = digest(&alg, &der)?;
     if h.as_slice() != first.cert_hash.as_bytes() {
@@ -337,17 +314,17 @@ fn effective_signature_algorithm(si: &SignerInfo) -> Result<AlgorithmIdentifierO
     let alg = &si.signature_algorithm;
     let hash = si.digest_alg.oid;
     let combined = match alg.oid {
-        oids::RSA_ENCRYPTION => match hash {
-            oid::SHA256 => oids::SHA256_RSA,
-            oid::SHA384 => oids::SHA384_RSA,
-            oid::SHA512 => oids::SHA512_RSA,
+        rfc5912::RSA_ENCRYPTION => match hash {
+            rfc5912::ID_SHA_256 => rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            rfc5912::ID_SHA_384 => rfc5912::SHA_384_WITH_RSA_ENCRYPTION,
+            rfc5912::ID_SHA_512 => rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
             other => return Err(format!("RSA with digest algorithm {other} is not accepted")),
         },
-        oids::EC_PUBLIC_KEY => {
+        rfc5912::ID_EC_PUBLIC_KEY => {
             let id = match hash {
-                oid::SHA256 => oids::ECDSA_SHA256,
-                oid::SHA384 => oids::ECDSA_SHA384,
-                oid::SHA512 => oids::ECDSA_SHA512,
+                rfc5912::ID_SHA_256 => rfc5912::ECDSA_WITH_SHA_256,
+                rfc5912::ID_SHA_384 => rfc5912::ECDSA_WITH_SHA_384,
+                rfc5912::ID_SHA_512 => rfc5912::ECDSA_WITH_SHA_512,
                 other => {
                     return Err(format!(
                         "ECDSA with digest algorithm {other} is not accepted"
@@ -369,7 +346,7 @@ fn effective_signature_algorithm(si: &SignerInfo) -> Result<AlgorithmIdentifierO
 
 /// Verifies the SignerInfo's signature over its DER signed attributes with `cert`'s key.
 pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
-    use ca::verify::VerifyError as V;
+    use pkix::verify::VerifyError as V;
     let Some(attrs) = si.signed_attrs.as_ref() else {
         return SignatureCheck::Format("no signed attributes (CAdES requires them)".into());
     };
@@ -382,12 +359,12 @@ pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
         Err(e) => return SignatureCheck::Policy(e),
     };
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    match ca::verify::verify_signature(spki, &alg, &message, si.signature.as_bytes()) {
+    match pkix::verify::verify_signature(spki, &alg, &message, si.signature.as_bytes()) {
         Ok(()) => {
-            let kind = match ca::verify::check_public_key(spki) {
-                Ok(ca::verify::PublicKeyKind::EcP256) => "ECDSA P-256".to_owned(),
-                Ok(ca::verify::PublicKeyKind::EcP384) => "ECDSA P-384".to_owned(),
-                Ok(ca::verify::PublicKeyKind::Rsa { bits, .. }) => format!("RSA-{bits}"),
+            let kind = match pkix::verify::check_public_key(spki) {
+                Ok(pkix::verify::PublicKeyKind::EcP256) => "ECDSA P-256".to_owned(),
+                Ok(pkix::verify::PublicKeyKind::EcP384) => "ECDSA P-384".to_owned(),
+                Ok(pkix::verify::PublicKeyKind::Rsa { bits, .. }) => format!("RSA-{bits}"),
                 Err(_) => "key".to_owned(),
             };
             SignatureCheck::Ok(format!(
@@ -404,7 +381,7 @@ pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
 
 /// The signing-time signed attribute, when present.
 pub fn signing_time(si: &SignerInfo) -> Result<Option<OffsetDateTime>, String> {
-    let Some(v) = single_attribute(si.signed_attrs.as_ref(), oid::SIGNING_TIME)? else {
+    let Some(v) = single_attribute(si.signed_attrs.as_ref(), rfc5911::ID_SIGNING_TIME)? else {
         return Ok(None);
     };
     let t = v
@@ -419,7 +396,7 @@ pub fn timestamp_tokens(si: &SignerInfo) -> Vec<&Any> {
     si.unsigned_attrs
         .iter()
         .flat_map(|a| a.iter())
-        .filter(|a| a.oid == oids::SIGNATURE_TIME_STAMP_TOKEN)
+        .filter(|a| a.oid == pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
         .flat_map(|a| a.values.iter())
         .collect()
 }

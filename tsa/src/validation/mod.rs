@@ -3,7 +3,7 @@
 //!
 //! - [`Validator::validate_signature`]: CAdES baseline B and T (ETSI EN 319 122-1) over
 //!   attached or detached content — content-type, message-digest, signing-certificate-v2,
-//!   the signature, algorithm and key-size policy ([`ca::verify`]), the path to a trust
+//!   the signature, algorithm and key-size policy ([`pkix::verify`]), the path to a trust
 //!   anchor ([`path`]), SIGN-profile key usage, revocation at the relevant time
 //!   ([`RevocationSource`]: CRL files or the CA store), the signature time-stamp
 //!   ([`timestamp`]) and the document-type rule ([`ca::domain::SigningRules`]). The result is

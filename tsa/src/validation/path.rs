@@ -1,10 +1,10 @@
 //! Certification path building and validation (RFC 5280 §6, the basics): issuer name
-//! chaining, signatures ([`ca::verify`]), basicConstraints cA and pathLenConstraint, CA key
+//! chaining, signatures ([`pkix::verify`]), basicConstraints cA and pathLenConstraint, CA key
 //! usage keyCertSign, validity at a time. Revocation is checked by the caller, which knows
 //! the time of interest.
 
-use ca::verify::VerifyError;
 use der::Encode;
+use pkix::verify::VerifyError;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
@@ -45,7 +45,7 @@ impl LinkCache {
         Some(h.finalize().into())
     }
 
-    /// [`ca::verify::verify_certificate_signed_by`], remembered.
+    /// [`pkix::verify::verify_certificate_signed_by`], remembered.
     pub fn verify(&self, cert: &Certificate, issuer: &Certificate) -> Result<(), VerifyError> {
         self.verify_within(cert, issuer, &Budget::unlimited())
             .map_err(|e| match e {
@@ -71,7 +71,7 @@ impl LinkCache {
             }
         }
         budget.spend(1).map_err(LinkError::Limit)?;
-        ca::verify::verify_certificate_signed_by(cert, issuer).map_err(LinkError::Verify)?;
+        pkix::verify::verify_certificate_signed_by(cert, issuer).map_err(LinkError::Verify)?;
         if let Some(k) = key {
             let mut set = lock();
             if set.len() >= LINK_CACHE_MAX {
@@ -171,7 +171,7 @@ pub fn build_path_within(
                 return Err(limited(
                     chain,
                     budget.exceed(LimitExceeded::Candidates {
-                        issuer: ca::x509::name_to_string(wanted),
+                        issuer: pkix::name_to_string(wanted),
                         max: budget.max_candidates(),
                     }),
                 ));
@@ -229,7 +229,7 @@ pub fn build_path_within(
     }
     let issuer = chain
         .last()
-        .map(|c| ca::x509::name_to_string(&c.tbs_certificate.issuer))
+        .map(|c| pkix::name_to_string(&c.tbs_certificate.issuer))
         .unwrap_or_default();
     let (sub, detail) = match last_error {
         Some((SubIndication::NoCertificateChainFound, _)) | None => (
@@ -289,7 +289,7 @@ fn check_path_len(chain: &[Certificate]) -> Result<(), PathError> {
 
 /// Subject DN as text.
 pub fn subject(c: &Certificate) -> String {
-    ca::x509::name_to_string(&c.tbs_certificate.subject)
+    pkix::name_to_string(&c.tbs_certificate.subject)
 }
 
 /// `notBefore`, `notAfter`.
@@ -320,7 +320,7 @@ pub fn info(c: &Certificate) -> CertificateInfo {
     let (not_before, not_after) = validity(c);
     CertificateInfo {
         subject: subject(c),
-        issuer: ca::x509::name_to_string(&c.tbs_certificate.issuer),
+        issuer: pkix::name_to_string(&c.tbs_certificate.issuer),
         serial: hex::encode(c.tbs_certificate.serial_number.as_bytes()),
         not_before,
         not_after,

@@ -141,7 +141,7 @@ impl CrlRevocationSource {
             let lock = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
             let known = issuer_key.is_some_and(|k| lock().contains(&(i, k)));
             if !known {
-                if let Err(e) = ca::verify::verify_crl_signed_by(crl, issuer) {
+                if let Err(e) = pkix::verify::verify_crl_signed_by(crl, issuer) {
                     reasons.push(format!("a CRL of the issuer does not verify: {e}"));
                     continue;
                 }
@@ -178,7 +178,7 @@ impl CrlRevocationSource {
         let this_update = to_odt(&t.this_update);
         let detail = format!(
             "CRL of {} issued {}",
-            ca::x509::name_to_string(&t.issuer),
+            pkix::name_to_string(&t.issuer),
             this_update
         );
         for entry in t.revoked_certificates.iter().flatten() {

@@ -12,6 +12,7 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfos,
 };
+use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{Any, OctetString, SetOfVec, UtcTime};
 use der::{Decode, Encode, Tag};
 use sha2::{Digest, Sha256};
@@ -26,8 +27,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
 use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
-use super::cades::oids;
-use crate::asn1::{oid, EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
+use crate::asn1::{EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
 
 /// Why a signature could not be made or completed.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum SignError {
 
 fn sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
-        oid: oid::SHA256,
+        oid: rfc5912::ID_SHA_256,
         parameters: None,
     }
 }
@@ -109,7 +109,7 @@ where
     )?);
     let content_digest = Sha256::digest(content).to_vec();
     let encap = EncapsulatedContentInfo {
-        econtent_type: oids::DATA,
+        econtent_type: rfc5911::ID_DATA,
         econtent: if options.detached {
             None
         } else {
@@ -131,13 +131,13 @@ where
     .map_err(cms_err)?;
     builder
         .add_signed_attribute(Attribute {
-            oid: oid::SIGNING_TIME,
+            oid: rfc5911::ID_SIGNING_TIME,
             values: SetOfVec::try_from(vec![Any::encode_from(&signing_time)?])?,
         })
         .map_err(cms_err)?;
     builder
         .add_signed_attribute(Attribute {
-            oid: oid::SIGNING_CERTIFICATE_V2,
+            oid: rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
             values: SetOfVec::try_from(vec![Any::encode_from(&ess)?])?,
         })
         .map_err(cms_err)?;
@@ -175,7 +175,7 @@ where
         signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
     };
     Ok(ContentInfo {
-        content_type: oid::SIGNED_DATA,
+        content_type: rfc5911::ID_SIGNED_DATA,
         content: Any::encode_from(&sd)?,
     }
     .to_der()?)
@@ -194,7 +194,7 @@ pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SignError
         version: TspVersion::V1,
         message_imprint: MessageImprint {
             hash_algorithm: AlgorithmIdentifierOwned {
-                oid: oid::SHA256,
+                oid: rfc5912::ID_SHA_256,
                 parameters: None,
             },
             hashed_message: OctetString::new(imprint)?,
@@ -264,7 +264,7 @@ pub fn attach_timestamp(
         ));
     }
     let attr = Attribute {
-        oid: oids::SIGNATURE_TIME_STAMP_TOKEN,
+        oid: pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
         values: SetOfVec::try_from(vec![Any::encode_from(&token)?])?,
     };
     let mut unsigned: Vec<Attribute> = si
@@ -272,12 +272,12 @@ pub fn attach_timestamp(
         .take()
         .map(|u| u.into_vec())
         .unwrap_or_default();
-    unsigned.retain(|a| a.oid != oids::SIGNATURE_TIME_STAMP_TOKEN);
+    unsigned.retain(|a| a.oid != pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN);
     unsigned.push(attr);
     si.unsigned_attrs = Some(SetOfVec::try_from(unsigned)?);
     sd.signer_infos = SignerInfos(SetOfVec::try_from(infos)?);
     Ok(ContentInfo {
-        content_type: oid::SIGNED_DATA,
+        content_type: rfc5911::ID_SIGNED_DATA,
         content: Any::encode_from(&sd)?,
     }
     .to_der()?)

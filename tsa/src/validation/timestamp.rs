@@ -3,6 +3,7 @@
 //! carries the critical, sole timeStamping extended key usage.
 
 use cms::content_info::ContentInfo;
+use const_oid::db::{rfc5280, rfc5911};
 use der::asn1::Any;
 use der::Decode;
 use time::OffsetDateTime;
@@ -14,7 +15,7 @@ use super::limits::Budget;
 use super::path;
 use super::report::TimestampInfo;
 use super::revocation::{RevocationSource, RevocationStatus};
-use crate::asn1::{oid, TstInfo};
+use crate::asn1::TstInfo;
 
 /// What the time-stamp token proves, or why it proves nothing.
 #[derive(Debug, Clone)]
@@ -49,13 +50,13 @@ pub fn check_tsa_eku(c: &Certificate) -> Result<(), String> {
         .extensions
         .iter()
         .flatten()
-        .filter(|e| e.extn_id == oid::EXT_KEY_USAGE)
+        .filter(|e| e.extn_id == rfc5280::ID_CE_EXT_KEY_USAGE)
         .collect();
     match ekus.as_slice() {
         [e] if e.critical => {
             let ExtendedKeyUsage(p) =
                 ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).map_err(|e| e.to_string())?;
-            if p != [oid::KP_TIME_STAMPING] {
+            if p != [rfc5280::ID_KP_TIME_STAMPING] {
                 return Err(
                     "the TSA certificate's extended key usage is not timeStamping alone".into(),
                 );
@@ -122,14 +123,14 @@ pub async fn verify_token_within(
         Ok(c) => c,
         Err(e) => fail!("the time-stamp token is not a CMS ContentInfo: {e}"),
     };
-    if ci.content_type != oid::SIGNED_DATA {
+    if ci.content_type != rfc5911::ID_SIGNED_DATA {
         fail!("the time-stamp token is not a SignedData");
     }
     let parsed = match cades::parse_signed_data(&ci.content) {
         Ok(p) => p,
         Err(e) => fail!("time-stamp token: {e}"),
     };
-    if parsed.econtent_type != oid::CT_TST_INFO {
+    if parsed.econtent_type != pkix::oid::ID_CT_TST_INFO {
         fail!("the time-stamp token does not contain a TSTInfo");
     }
     let Some(tst_der) = parsed.attached.as_deref() else {
@@ -173,7 +174,7 @@ pub async fn verify_token_within(
     if let Some(i) = out.info.as_mut() {
         i.tsa = Some(path::info(&tsa_cert));
     }
-    if let Err(e) = cades::check_content_type(si, oid::CT_TST_INFO) {
+    if let Err(e) = cades::check_content_type(si, pkix::oid::ID_CT_TST_INFO) {
         fail!("time-stamp token: {e}");
     }
     match cades::check_message_digest(si, tst_der) {

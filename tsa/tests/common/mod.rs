@@ -10,11 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ca::x509::name::parse_dn;
-use ca::x509::profiles::{
-    build_certificate, certificate_to_pem, subject_key_identifier, InfraCertParams, InfraProfile,
-};
-use ca::x509::IssuerInfo;
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use hsm_config::cryptoki::types::AuthPin;
@@ -22,6 +17,11 @@ use hsm_config::keys::generate_key;
 use hsm_config::{HsmSignature, HsmSigner, KeySpec, Module, PoolOptions, Token};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use pkix::name::parse_dn;
+use pkix::profiles::{
+    build_certificate, certificate_to_pem, subject_key_identifier, InfraCertParams, InfraProfile,
+};
+use pkix::IssuerInfo;
 use spki::SubjectPublicKeyInfoOwned;
 use tokio::net::UdpSocket;
 use tsa::asn1::{PkiStatus, TimeStampResp, TstInfo};

@@ -81,7 +81,7 @@ pub fn minimal_issuer(template: &Certificate) -> Certificate {
 /// nobody's issuer) with a padding extension.
 pub fn sized_certificate(template: &Certificate, size: usize) -> Vec<u8> {
     let mut c = template.clone();
-    c.tbs_certificate.subject = ca::x509::parse_dn(&format!("CN=padding {size}")).unwrap();
+    c.tbs_certificate.subject = pkix::parse_dn(&format!("CN=padding {size}")).unwrap();
     let base = c.to_der().unwrap().len();
     assert!(size > base + 16, "{size} is too small (base {base})");
     let mut pad = size - base - 8;

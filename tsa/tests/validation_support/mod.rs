@@ -21,10 +21,10 @@ use std::time::Duration;
 use ca::domain::{IdNatPs, ProfessionTable, Profile, SigningRules};
 use ca::issuance::IssuedCertificate;
 use ca::storage::RequestSubject;
-use ca::x509::{build_certificate, certificate_to_pem, parse_dn, InfraCertParams, InfraProfile};
 use der::{Decode, Encode};
 use hsm_config::keys::generate_key;
 use hsm_config::{HsmSignature, HsmSigner, KeySpec};
+use pkix::{build_certificate, certificate_to_pem, parse_dn, InfraCertParams, InfraProfile};
 use tsa::validation::{
     sign, CrlRevocationSource, DocumentKind, RevocationSource, SignatureInput, SignatureReport,
     StoreRevocationSource, Validator,
@@ -59,7 +59,7 @@ pub fn tsa_unit() -> &'static TsaUnit {
                 profile: InfraProfile::TsaUnit,
                 subject: parse_dn("C=FR, O=IGC Santé (test), CN=IGC Santé TSA (test)").unwrap(),
                 subject_spki: signer.spki().clone(),
-                issuer: Some(ca::x509::IssuerInfo::from_certificate(&p.orgs).unwrap()),
+                issuer: Some(pkix::IssuerInfo::from_certificate(&p.orgs).unwrap()),
                 not_before: now,
                 not_after: now + time::Duration::days(365 * 5),
                 serial: None,
@@ -222,8 +222,7 @@ pub async fn hsm_holder(
     let label = format!("card-{n}");
     generate_key(&pki().token, KeySpec::EcP256, &label).unwrap();
     let signer = HsmSigner::new(&pki().token, &label).unwrap();
-    let csr =
-        ca::x509::build_csr::<_, HsmSignature>(&parse_dn("CN=x").unwrap(), &[], &signer).unwrap();
+    let csr = pkix::build_csr::<_, HsmSignature>(&parse_dn("CN=x").unwrap(), &[], &signer).unwrap();
     let cert = env
         .request_and_issue(
             &env.personnes,

@@ -10,6 +10,7 @@
 //! (name, key identifiers, CA flags); they are not a path validator (no validity dates, no
 //! revocation, no policies).
 
+use const_oid::db::rfc5912;
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode, Tagged};
 use p256::NistP256;
@@ -30,27 +31,6 @@ use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, KeyUsage, K
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits.
 pub const MAX_RSA_BITS: usize = 8192;
-
-mod oid {
-    use der::asn1::ObjectIdentifier;
-
-    pub const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-    pub const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-    pub const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-    pub const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-    pub const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-    pub const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
-    pub const RSA_ENCRYPTION: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-    pub const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-    pub const MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
-    pub const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-    pub const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-    pub const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-    pub const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-    pub const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
-    pub const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-}
 
 /// Why a signature (or a key, or an algorithm) was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -153,9 +133,9 @@ enum Hash {
 impl Hash {
     fn from_oid(oid: ObjectIdentifier) -> Result<Self, VerifyError> {
         match oid {
-            oid::SHA256 => Ok(Hash::Sha256),
-            oid::SHA384 => Ok(Hash::Sha384),
-            oid::SHA512 => Ok(Hash::Sha512),
+            rfc5912::ID_SHA_256 => Ok(Hash::Sha256),
+            rfc5912::ID_SHA_384 => Ok(Hash::Sha384),
+            rfc5912::ID_SHA_512 => Ok(Hash::Sha512),
             other => Err(VerifyError::UnsupportedHash(other)),
         }
     }
@@ -211,13 +191,13 @@ fn parse_scheme(alg: &AlgorithmIdentifierOwned) -> Result<Scheme, VerifyError> {
         Ok(Scheme::RsaPkcs1v15(hash))
     };
     match alg.oid {
-        oid::ECDSA_SHA256 => ecdsa(Hash::Sha256),
-        oid::ECDSA_SHA384 => ecdsa(Hash::Sha384),
-        oid::ECDSA_SHA512 => ecdsa(Hash::Sha512),
-        oid::SHA256_RSA => pkcs1(Hash::Sha256),
-        oid::SHA384_RSA => pkcs1(Hash::Sha384),
-        oid::SHA512_RSA => pkcs1(Hash::Sha512),
-        oid::RSASSA_PSS => parse_pss(params),
+        rfc5912::ECDSA_WITH_SHA_256 => ecdsa(Hash::Sha256),
+        rfc5912::ECDSA_WITH_SHA_384 => ecdsa(Hash::Sha384),
+        rfc5912::ECDSA_WITH_SHA_512 => ecdsa(Hash::Sha512),
+        rfc5912::SHA_256_WITH_RSA_ENCRYPTION => pkcs1(Hash::Sha256),
+        rfc5912::SHA_384_WITH_RSA_ENCRYPTION => pkcs1(Hash::Sha384),
+        rfc5912::SHA_512_WITH_RSA_ENCRYPTION => pkcs1(Hash::Sha512),
+        rfc5912::ID_RSASSA_PSS => parse_pss(params),
         other => Err(VerifyError::UnsupportedSignatureAlgorithm(other)),
     }
 }
@@ -242,7 +222,7 @@ fn parse_pss(params: Option<&der::Any>) -> Result<Scheme, VerifyError> {
         ));
     }
     let hash = Hash::from_oid(pss.hash.oid)?;
-    if pss.mask_gen.oid != oid::MGF1 {
+    if pss.mask_gen.oid != rfc5912::ID_MGF_1 {
         return Err(VerifyError::UnsupportedPssParameters(format!(
             "mask generation function {} (only MGF1)",
             pss.mask_gen.oid
@@ -269,7 +249,7 @@ fn parse_key(spki: &SubjectPublicKeyInfoOwned) -> Result<Key, VerifyError> {
         VerifyError::InvalidPublicKey("subjectPublicKey BIT STRING has unused bits".into())
     })?;
     match spki.algorithm.oid {
-        oid::EC_PUBLIC_KEY => {
+        rfc5912::ID_EC_PUBLIC_KEY => {
             let curve: ObjectIdentifier = spki
                 .algorithm
                 .parameters
@@ -286,17 +266,17 @@ fn parse_key(spki: &SubjectPublicKeyInfoOwned) -> Result<Key, VerifyError> {
             let bad_point =
                 |e: ecdsa::Error| VerifyError::InvalidPublicKey(format!("EC point: {e}"));
             match curve {
-                oid::SECP256R1 => Ok(Key::P256(
+                rfc5912::SECP_256_R_1 => Ok(Key::P256(
                     p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes).map_err(bad_point)?,
                 )),
-                oid::SECP384R1 => Ok(Key::P384(
+                rfc5912::SECP_384_R_1 => Ok(Key::P384(
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes).map_err(bad_point)?,
                 )),
                 other => Err(VerifyError::UnsupportedCurve(other)),
             }
         }
-        oid::RSA_ENCRYPTION | oid::RSASSA_PSS => {
-            let pss_only = spki.algorithm.oid == oid::RSASSA_PSS;
+        rfc5912::RSA_ENCRYPTION | rfc5912::ID_RSASSA_PSS => {
+            let pss_only = spki.algorithm.oid == rfc5912::ID_RSASSA_PSS;
             if !pss_only && !absent_or_null(spki.algorithm.parameters.as_ref()) {
                 return Err(VerifyError::InvalidPublicKey(
                     "rsaEncryption parameters must be NULL".into(),

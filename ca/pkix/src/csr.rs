@@ -1,6 +1,7 @@
 //! PKCS#10 certificate requests: building one for a key, and parsing + checking one received
 //! from a device (proof of possession).
 
+use const_oid::db::rfc5912::ID_EXTENSION_REQ;
 use der::asn1::SetOfVec;
 use der::{Decode, Encode, Reader, SliceReader};
 use signature::{Keypair, Signer};
@@ -18,10 +19,6 @@ use crate::verify;
 
 /// Largest request accepted by [`parse_and_verify_csr`] (PEM or DER).
 pub const MAX_CSR_SIZE: usize = 64 * 1024;
-
-/// PKCS#9 extensionRequest.
-const EXTENSION_REQUEST: spki::ObjectIdentifier =
-    spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
 
 /// Builds and signs a PKCS#10 request for the signer's key.
 ///
@@ -131,7 +128,7 @@ pub fn parse_and_verify_csr(input: &[u8]) -> Result<CheckedCsr, X509Error> {
 
     let mut requested_extensions = Vec::new();
     for attr in req.info.attributes.iter() {
-        if attr.oid != EXTENSION_REQUEST {
+        if attr.oid != ID_EXTENSION_REQ {
             continue;
         }
         for value in attr.values.iter() {
@@ -160,7 +157,7 @@ fn looks_like_pem(input: &[u8]) -> bool {
 
 /// The complete TLV of the first element of the outer SEQUENCE (the signed part of a
 /// certificate, CRL or request), byte for byte as received.
-pub(crate) fn first_element_tlv(der: &[u8]) -> der::Result<&[u8]> {
+pub fn first_element_tlv(der: &[u8]) -> der::Result<&[u8]> {
     let mut reader = SliceReader::new(der)?;
     let header = der::Header::decode(&mut reader)?;
     header.tag.assert_eq(der::Tag::Sequence)?;
@@ -185,7 +182,7 @@ struct RawExtension<'a>(&'a Extension);
 
 impl const_oid::AssociatedOid for RawExtension<'_> {
     // Never read: `to_extension` is overridden below and uses the wrapped extension's OID.
-    const OID: spki::ObjectIdentifier = EXTENSION_REQUEST;
+    const OID: spki::ObjectIdentifier = ID_EXTENSION_REQ;
 }
 
 impl der::Encode for RawExtension<'_> {

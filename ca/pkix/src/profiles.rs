@@ -6,6 +6,13 @@
 //! `Profile::Manual`, the only profile that does not add extensions of its own); the signer
 //! bounds are the ones of `CertificateBuilder::build`.
 
+use const_oid::db::rfc5280::{
+    ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS,
+    ID_CE_CERTIFICATE_POLICIES, ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE,
+    ID_CE_KEY_USAGE, ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH, ID_KP_OCSP_SIGNING,
+    ID_KP_TIME_STAMPING, ID_PE_AUTHORITY_INFO_ACCESS,
+};
+use const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK;
 use der::asn1::{Ia5String, Null, OctetString};
 use der::Encode;
 use sha1::{Digest, Sha1};
@@ -33,45 +40,6 @@ use super::{
     signer_algorithm, x509_time, IssuerInfo, X509Error,
 };
 use crate::verify;
-
-/// OIDs used by the profiles.
-pub mod oids {
-    use spki::ObjectIdentifier;
-
-    /// id-ce-basicConstraints
-    pub const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-    /// id-ce-keyUsage
-    pub const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-    /// id-ce-extKeyUsage
-    pub const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-    /// id-ce-subjectKeyIdentifier
-    pub const SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
-    /// id-ce-authorityKeyIdentifier
-    pub const AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("2.5.29.35");
-    /// id-ce-cRLDistributionPoints
-    pub const CRL_DISTRIBUTION_POINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
-    /// id-ce-certificatePolicies
-    pub const CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
-    /// id-pe-authorityInfoAccess
-    pub const AUTHORITY_INFO_ACCESS: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
-    /// id-pkix-ocsp-nocheck
-    pub const OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
-    /// id-ad-caIssuers
-    pub const AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
-    /// id-ad-ocsp
-    pub const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
-    /// id-kp-clientAuth
-    pub const KP_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
-    /// id-kp-timeStamping
-    pub const KP_TIME_STAMPING: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
-    /// id-kp-OCSPSigning
-    pub const KP_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
-    /// anyPolicy
-    pub const ANY_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32.0");
-}
 
 /// The infrastructure certificate profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,7 +94,7 @@ impl InfraProfile {
 pub struct InfraCertParams {
     /// Which profile.
     pub profile: InfraProfile,
-    /// Subject DN (see [`super::name::DnBuilder`]).
+    /// Subject DN (see [`crate::name::DnBuilder`]).
     pub subject: Name,
     /// Subject public key (EC P-256/P-384 or RSA ≥ 2048).
     pub subject_spki: SubjectPublicKeyInfoOwned,
@@ -251,7 +219,7 @@ impl InfraCertParams {
                     0
                 };
                 exts.push(extension(
-                    oids::BASIC_CONSTRAINTS,
+                    ID_CE_BASIC_CONSTRAINTS,
                     true,
                     &BasicConstraints {
                         ca: true,
@@ -259,57 +227,57 @@ impl InfraCertParams {
                     },
                 )?);
                 exts.push(extension(
-                    oids::KEY_USAGE,
+                    ID_CE_KEY_USAGE,
                     true,
                     &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
                 )?);
             }
             InfraProfile::OcspSigner => {
                 exts.push(extension(
-                    oids::KEY_USAGE,
+                    ID_CE_KEY_USAGE,
                     true,
                     &KeyUsage(KeyUsages::DigitalSignature.into()),
                 )?);
                 exts.push(extension(
-                    oids::EXT_KEY_USAGE,
+                    ID_CE_EXT_KEY_USAGE,
                     false,
-                    &ExtendedKeyUsage(vec![oids::KP_OCSP_SIGNING]),
+                    &ExtendedKeyUsage(vec![ID_KP_OCSP_SIGNING]),
                 )?);
             }
             InfraProfile::TsaUnit => {
                 exts.push(extension(
-                    oids::KEY_USAGE,
+                    ID_CE_KEY_USAGE,
                     true,
                     &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
                 )?);
                 // RFC 3161 §2.3 / ETSI EN 319 422: critical, timeStamping as the sole purpose.
                 exts.push(extension(
-                    oids::EXT_KEY_USAGE,
+                    ID_CE_EXT_KEY_USAGE,
                     true,
-                    &ExtendedKeyUsage(vec![oids::KP_TIME_STAMPING]),
+                    &ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING]),
                 )?);
             }
             InfraProfile::RaOperator => {
                 exts.push(extension(
-                    oids::KEY_USAGE,
+                    ID_CE_KEY_USAGE,
                     true,
                     &KeyUsage(KeyUsages::DigitalSignature.into()),
                 )?);
                 exts.push(extension(
-                    oids::EXT_KEY_USAGE,
+                    ID_CE_EXT_KEY_USAGE,
                     false,
-                    &ExtendedKeyUsage(vec![oids::KP_CLIENT_AUTH]),
+                    &ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]),
                 )?);
             }
         }
 
         exts.push(extension(
-            oids::SUBJECT_KEY_IDENTIFIER,
+            ID_CE_SUBJECT_KEY_IDENTIFIER,
             false,
             &OctetString::new(ski)?,
         )?);
         exts.push(extension(
-            oids::AUTHORITY_KEY_IDENTIFIER,
+            ID_CE_AUTHORITY_KEY_IDENTIFIER,
             false,
             &AuthorityKeyIdentifier {
                 key_identifier: Some(OctetString::new(aki_id)?),
@@ -320,7 +288,7 @@ impl InfraCertParams {
 
         if let Some(url) = &self.crl_url {
             exts.push(extension(
-                oids::CRL_DISTRIBUTION_POINTS,
+                ID_CE_CRL_DISTRIBUTION_POINTS,
                 false,
                 &CrlDistributionPoints(vec![DistributionPoint {
                     distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
@@ -333,19 +301,19 @@ impl InfraCertParams {
         let mut aia = Vec::new();
         if let Some(url) = &self.ca_issuers_url {
             aia.push(AccessDescription {
-                access_method: oids::AD_CA_ISSUERS,
+                access_method: ID_AD_CA_ISSUERS,
                 access_location: uri(url)?,
             });
         }
         if let Some(url) = &self.ocsp_url {
             aia.push(AccessDescription {
-                access_method: oids::AD_OCSP,
+                access_method: ID_AD_OCSP,
                 access_location: uri(url)?,
             });
         }
         if !aia.is_empty() {
             exts.push(extension(
-                oids::AUTHORITY_INFO_ACCESS,
+                ID_PE_AUTHORITY_INFO_ACCESS,
                 false,
                 &AuthorityInfoAccessSyntax(aia),
             )?);
@@ -353,7 +321,7 @@ impl InfraCertParams {
 
         if !self.policy_oids.is_empty() {
             exts.push(extension(
-                oids::CERTIFICATE_POLICIES,
+                ID_CE_CERTIFICATE_POLICIES,
                 false,
                 &CertificatePolicies(
                     self.policy_oids
@@ -369,7 +337,7 @@ impl InfraCertParams {
 
         if self.profile == InfraProfile::OcspSigner {
             // RFC 6960 §4.2.2.2.1: extension value NULL.
-            exts.push(extension(oids::OCSP_NOCHECK, false, &Null)?);
+            exts.push(extension(ID_PKIX_OCSP_NOCHECK, false, &Null)?);
         }
         Ok(exts)
     }

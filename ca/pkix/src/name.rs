@@ -17,6 +17,7 @@
 use core::fmt;
 use core::str::FromStr;
 
+use const_oid::db::rfc4519;
 use der::asn1::{Any, PrintableStringRef, SetOfVec, Utf8StringRef};
 use der::{Encode, Tag, Tagged};
 use spki::ObjectIdentifier;
@@ -75,17 +76,17 @@ impl Attr {
     /// The attribute type OID.
     pub const fn oid(self) -> ObjectIdentifier {
         match self {
-            Attr::Country => ObjectIdentifier::new_unwrap("2.5.4.6"),
-            Attr::State => ObjectIdentifier::new_unwrap("2.5.4.8"),
-            Attr::Locality => ObjectIdentifier::new_unwrap("2.5.4.7"),
-            Attr::Organization => ObjectIdentifier::new_unwrap("2.5.4.10"),
-            Attr::OrganizationalUnit => ObjectIdentifier::new_unwrap("2.5.4.11"),
-            Attr::Title => ObjectIdentifier::new_unwrap("2.5.4.12"),
-            Attr::CommonName => ObjectIdentifier::new_unwrap("2.5.4.3"),
-            Attr::Surname => ObjectIdentifier::new_unwrap("2.5.4.4"),
-            Attr::GivenName => ObjectIdentifier::new_unwrap("2.5.4.42"),
-            Attr::SerialNumber => ObjectIdentifier::new_unwrap("2.5.4.5"),
-            Attr::OrganizationIdentifier => ObjectIdentifier::new_unwrap("2.5.4.97"),
+            Attr::Country => rfc4519::COUNTRY_NAME,
+            Attr::State => rfc4519::ST,
+            Attr::Locality => rfc4519::LOCALITY_NAME,
+            Attr::Organization => rfc4519::ORGANIZATION_NAME,
+            Attr::OrganizationalUnit => rfc4519::ORGANIZATIONAL_UNIT_NAME,
+            Attr::Title => rfc4519::TITLE,
+            Attr::CommonName => rfc4519::COMMON_NAME,
+            Attr::Surname => rfc4519::SURNAME,
+            Attr::GivenName => rfc4519::GIVEN_NAME,
+            Attr::SerialNumber => rfc4519::SERIAL_NUMBER,
+            Attr::OrganizationIdentifier => crate::oid::ORGANIZATION_IDENTIFIER,
         }
     }
 
@@ -152,7 +153,7 @@ impl fmt::Display for Attr {
 /// Builder for a distinguished name; see the module documentation.
 ///
 /// ```
-/// use ca::x509::name::{Attr, DnBuilder};
+/// use pkix::name::{Attr, DnBuilder};
 /// let name = DnBuilder::new()
 ///     .country("FR")
 ///     .organization("Ordre des médecins")

@@ -1,6 +1,12 @@
-//! X.509 building blocks for the IGC infrastructure: typed distinguished names, the
-//! infrastructure certificate profiles (root, sub-CA, OCSP signer, TSA unit, RA operator),
-//! PKCS#10 requests and v2 CRLs.
+//! PKIX building blocks of the IGC, below every other crate of the workspace: typed
+//! distinguished names ([`name`]), the object identifiers `const_oid::db` lacks ([`oid`]; use
+//! the db for every other one), the infrastructure certificate profiles (root, sub-CA, OCSP
+//! signer, TSA unit, RA operator, [`profiles`]), PKCS#10 requests ([`csr`]), v2 CRLs ([`crl`],
+//! the one CRL encoder of the workspace), signature and issuer-linkage verification
+//! ([`verify`]) and the secret-sealing trait ([`sealing`]).
+//!
+//! No storage, no HTTP, no async runtime and no PKCS#11 here: `hsm-config` (which implements
+//! the signer and sealer traits for HSM keys), `ca` and `tsa` build on this crate.
 //!
 //! Everything that signs is generic over the RustCrypto signer traits (`Keypair +
 //! DynSignatureAlgorithmIdentifier + Signer<Sig>`, the same bounds as x509-cert's builders), so
@@ -10,6 +16,7 @@
 //! [`crate::verify`] before it is returned: a signer that produces a bad signature (an HSM
 //! mechanism mix-up, a wrong r‖s → DER conversion, …) is caught at once, and only algorithms
 //! that our own verifier accepts can be produced.
+#![forbid(unsafe_code)]
 
 use der::asn1::{BitString, GeneralizedTime, UtcTime};
 use der::{DateTime, Decode, Encode};
@@ -27,12 +34,15 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use crate::verify::{self, VerifyError};
+use crate::verify::VerifyError;
 
 pub mod crl;
 pub mod csr;
 pub mod name;
+pub mod oid;
 pub mod profiles;
+pub mod sealing;
+pub mod verify;
 
 pub use crl::{build_crl, crl_to_pem, CrlParams, IssuingDistributionPointParams, RevokedEntry};
 pub use csr::{build_csr, csr_to_pem, parse_and_verify_csr, CheckedCsr};
@@ -41,7 +51,10 @@ pub use profiles::{
     build_certificate, certificate_to_pem, subject_key_identifier, InfraCertParams, InfraProfile,
 };
 
-/// Errors of the X.509 layer (names, profiles, CSRs, CRLs).
+/// Errors of the crate: building or parsing names, certificates, CSRs and CRLs. Why a
+/// signature or an issuer link does not verify is told by a [`VerifyError`] (carried by the
+/// `SubjectKey`, `SelfCheck` and `CsrSignature` variants); a sealer reports a
+/// [`sealing::SealError`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum X509Error {
@@ -152,6 +165,10 @@ pub enum X509Error {
     /// A CRL parameter is not acceptable.
     #[error("invalid CRL: {0}")]
     InvalidCrl(String),
+    /// A revoked entry given as text ([`crl::CrlEncoder::push_stored`]) cannot be read: the
+    /// reason names the value (a store maps it to an unreadable row).
+    #[error("invalid CRL entry: {0}")]
+    InvalidCrlEntry(String),
     /// The request is larger than we accept.
     #[error("certificate request is too large ({0} bytes)")]
     CsrTooLarge(usize),
@@ -303,7 +320,7 @@ pub fn check_http_url(field: &'static str, url: &str) -> Result<(), X509Error> {
 }
 
 /// Builds an [`Extension`] from a DER-encodable value with explicit criticality.
-pub(crate) fn extension<T: Encode>(
+pub fn extension<T: Encode>(
     oid: ObjectIdentifier,
     critical: bool,
     value: &T,
@@ -350,7 +367,7 @@ where
 /// The signature algorithm the signer announces, rejected before anything is built if our
 /// verifier does not support it for the signer's key. Returns the algorithm and the signer's
 /// public key.
-pub(crate) fn signer_algorithm<S>(
+pub fn signer_algorithm<S>(
     signer: &S,
 ) -> Result<(AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned), X509Error>
 where
