@@ -198,6 +198,22 @@ impl HsmSigner {
     }
 }
 
+/// The signing seam's view of an HSM key: wrap it in a [`pkix::key::CheckedKey`] so that every
+/// signature is verified before it is used.
+impl pkix::key::SigningKey for HsmSigner {
+    fn algorithm(&self) -> &AlgorithmIdentifierOwned {
+        &self.alg_id
+    }
+
+    fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.spki
+    }
+
+    fn sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, pkix::key::SignError> {
+        HsmSigner::sign(self, message).map_err(|e| pkix::key::SignError::Key(e.to_string()))
+    }
+}
+
 impl HsmSigner {
     /// Signs from async code without blocking the runtime's workers: the
     /// PKCS#11 call runs on tokio's blocking pool.

@@ -15,7 +15,6 @@
 //! encoding), and the whole reply is written into one buffer (checked by a
 //! strict decode and re-encode).
 
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -39,13 +38,15 @@ use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 use x509_cert::Certificate;
 use x509_tsp::{Accuracy, TspVersion};
 
+use pkix::key::{CheckedKey, SignError};
+
 use crate::asn1::{
     rejection_der, EssCertIdV2, FailureInfo, GenTime, IssuerSerial, MessageImprint,
     SigningCertificateV2,
 };
 use crate::clock::{ClockGuard, ClockStatus};
 use crate::config::TsaConfig;
-use crate::error::{chain, Error, Result};
+use crate::error::{Error, Result};
 use crate::lanes::{Lanes, NotRun};
 use crate::probe::SignerProbe;
 use crate::recorder::{IssuedToken, RecorderStatus, TokenLog};
@@ -181,41 +182,19 @@ impl TsaCertificates {
 
 // ------------------------------------------------------------ signer
 
+/// A signing-seam error as the TSA reports it (a system failure either way): the key's own
+/// cause ("HSM unavailable: …"), or a signature that did not verify.
+fn signing_error(e: SignError) -> Error {
+    match e {
+        SignError::Key(cause) => Error::Signing(cause),
+        other => Error::Signing(other.to_string()),
+    }
+}
+
 fn sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid: rfc5912::ID_SHA_256,
         parameters: None,
-    }
-}
-
-/// The raw signing step over the signer, with the signer's type erased:
-/// the DER of the signed attributes in, the signature value out.
-trait TokenSigner: Send + Sync {
-    fn sign(&self, signed_attributes: &[u8]) -> Result<Vec<u8>>;
-}
-
-struct RawSigner<S, Sig> {
-    signer: S,
-    _sig: PhantomData<fn() -> Sig>,
-}
-
-impl<S, Sig> TokenSigner for RawSigner<S, Sig>
-where
-    S: Signer<Sig> + Send + Sync,
-    Sig: SignatureBitStringEncoding,
-{
-    fn sign(&self, signed_attributes: &[u8]) -> Result<Vec<u8>> {
-        let signature = self
-            .signer
-            .try_sign(signed_attributes)
-            // Keep the signer's own cause ("HSM unavailable: …").
-            .map_err(|e| Error::Signing(chain(&e)))?;
-        let bits = signature
-            .to_bitstring()
-            .map_err(|e| Error::Signing(format!("signature encoding: {e}")))?;
-        bits.as_bytes()
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| Error::Signing("signature with unused bits".into()))
     }
 }
 
@@ -620,7 +599,7 @@ struct Inner {
     /// certificates for every token cost as much as the rest of the
     /// encoding together.
     certificates: Vec<u8>,
-    signer: Arc<dyn TokenSigner>,
+    signer: CheckedKey,
     serials: SerialGenerator,
     clock: ClockGuard,
     log: TokenLog,
@@ -760,10 +739,7 @@ impl TimeStampAuthority {
             accuracy_of(cfg.accuracy()).as_ref(),
             tsa_name.as_ref(),
         )?;
-        let token_signer: Arc<dyn TokenSigner> = Arc::new(RawSigner {
-            signer,
-            _sig: PhantomData::<fn() -> Sig>,
-        });
+        let token_signer = CheckedKey::from_signer(signer, "tsa").map_err(signing_error)?;
         Ok(TimeStampAuthority {
             inner: Arc::new(Inner {
                 policy: cfg.policy,
@@ -780,7 +756,7 @@ impl TimeStampAuthority {
                         signer
                             .sign(b"TSA readiness probe")
                             .map(|_| ())
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| signing_error(e).to_string())
                     }
                 })),
                 signer: token_signer,
@@ -1010,7 +986,7 @@ impl Inner {
         let signed_attributes = self
             .signer_info
             .signed_attributes(&tst_der, signing_time.as_deref())?;
-        let signature = match self.signer.sign(&signed_attributes) {
+        let signature = match self.signer.sign(&signed_attributes).map_err(signing_error) {
             Ok(sig) => {
                 if let Ok(mut last) = self.last_signing_error.try_lock() {
                     if last.is_some() {
@@ -1108,10 +1084,7 @@ mod tests {
         let tst = b"not really a TSTInfo, any octets do";
         let algorithm = key.signature_algorithm_identifier().unwrap();
         let template = SignerInfoTemplate::new(&sid, &algorithm, &ess).unwrap();
-        let signer = RawSigner {
-            signer: key.clone(),
-            _sig: PhantomData::<fn() -> DerSignature>,
-        };
+        let signer = CheckedKey::from_signer::<_, DerSignature>(key.clone(), "test").unwrap();
         for with_time in [false, true] {
             let time_der = signing_time.to_der().unwrap();
             let attrs = template

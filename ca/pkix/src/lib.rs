@@ -38,6 +38,7 @@ use crate::verify::VerifyError;
 
 pub mod crl;
 pub mod csr;
+pub mod key;
 pub mod name;
 pub mod oid;
 pub mod profiles;

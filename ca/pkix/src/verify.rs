@@ -419,6 +419,86 @@ pub fn verify_signature(
     }
 }
 
+/// A verifier for one key and one signature algorithm, both checked once: what the signing
+/// seam ([`crate::key::CheckedKey`]) uses to verify every signature it makes. `ring` verifies
+/// where it implements the combination (every scheme the HSM signer produces), the RustCrypto
+/// code of [`verify_signature`] otherwise; both accept and refuse the same signatures.
+#[derive(Debug)]
+pub struct PreparedVerifier {
+    spki: SubjectPublicKeyInfoOwned,
+    alg: AlgorithmIdentifierOwned,
+    fast: Option<&'static dyn ring::signature::VerificationAlgorithm>,
+}
+
+impl PreparedVerifier {
+    /// Checks that `alg` is supported with the key `spki`, and picks the verifier.
+    pub fn new(
+        spki: &SubjectPublicKeyInfoOwned,
+        alg: &AlgorithmIdentifierOwned,
+    ) -> Result<Self, VerifyError> {
+        use ring::signature as r;
+        let scheme = parse_scheme(alg)?;
+        let key = parse_key(spki)?;
+        check_compatible(scheme, &key, spki, alg)?;
+        let fast: Option<&'static dyn r::VerificationAlgorithm> = match (scheme, &key) {
+            (Scheme::Ecdsa(Hash::Sha256), Key::P256(_)) => Some(&r::ECDSA_P256_SHA256_ASN1),
+            (Scheme::Ecdsa(Hash::Sha384), Key::P256(_)) => Some(&r::ECDSA_P256_SHA384_ASN1),
+            (Scheme::Ecdsa(Hash::Sha256), Key::P384(_)) => Some(&r::ECDSA_P384_SHA256_ASN1),
+            (Scheme::Ecdsa(Hash::Sha384), Key::P384(_)) => Some(&r::ECDSA_P384_SHA384_ASN1),
+            (Scheme::RsaPkcs1v15(Hash::Sha256), Key::Rsa { .. }) => {
+                Some(&r::RSA_PKCS1_2048_8192_SHA256)
+            }
+            (Scheme::RsaPkcs1v15(Hash::Sha384), Key::Rsa { .. }) => {
+                Some(&r::RSA_PKCS1_2048_8192_SHA384)
+            }
+            (Scheme::RsaPkcs1v15(Hash::Sha512), Key::Rsa { .. }) => {
+                Some(&r::RSA_PKCS1_2048_8192_SHA512)
+            }
+            // ring's PSS takes the salt as long as the hash, as our signer makes it.
+            (
+                Scheme::RsaPss {
+                    hash: Hash::Sha256,
+                    salt_len: 32,
+                },
+                Key::Rsa { .. },
+            ) => Some(&r::RSA_PSS_2048_8192_SHA256),
+            (
+                Scheme::RsaPss {
+                    hash: Hash::Sha384,
+                    salt_len: 48,
+                },
+                Key::Rsa { .. },
+            ) => Some(&r::RSA_PSS_2048_8192_SHA384),
+            (
+                Scheme::RsaPss {
+                    hash: Hash::Sha512,
+                    salt_len: 64,
+                },
+                Key::Rsa { .. },
+            ) => Some(&r::RSA_PSS_2048_8192_SHA512),
+            _ => None,
+        };
+        Ok(PreparedVerifier {
+            spki: spki.clone(),
+            alg: alg.clone(),
+            fast,
+        })
+    }
+
+    /// Verifies `signature` (the raw content of the signature BIT STRING) over `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+        match self.fast {
+            Some(alg) => ring::signature::UnparsedPublicKey::new(
+                alg,
+                self.spki.subject_public_key.raw_bytes(),
+            )
+            .verify(message, signature)
+            .map_err(|_| VerifyError::BadSignature),
+            None => verify_signature(&self.spki, &self.alg, message, signature),
+        }
+    }
+}
+
 /// An RSA signature must be exactly as long as the modulus (RFC 8017 §8.1.2 / §8.2.2 step 1).
 fn rsa_signature<T>(key: &RsaPublicKey, signature: &[u8]) -> Result<T, VerifyError>
 where

@@ -19,4 +19,4 @@ pub use authority::{
 };
 pub use config::{CrlPolicy, PolicyConfig, ProfilePolicies, ProfilePolicy};
 pub use revocation::{RevocationOutcome, Revocations};
-pub use signer::{CaPublicKey, CaSignature, CaSigner};
+pub use signer::CaSigner;

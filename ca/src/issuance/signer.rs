@@ -1,20 +1,12 @@
-//! The CA's signing key behind one concrete type.
+//! The CA's signing key: a [`pkix::key::CheckedKey`] (every signature verified before it is
+//! used) with the async helpers the CA and the CRL publisher call it through.
 //!
 //! [`CaSigner::new`] accepts anything with the RustCrypto signer bounds that x509-cert's
-//! builders use (`Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>`, the verifying key
-//! encodable as SPKI, `Sig: SignatureBitStringEncoding`) — the HSM adapter
-//! `hsm_config::HsmSigner` in production, a software key in unit tests — and erases it, so the
-//! CA, the CRL publisher and the HTTP layer above them carry no signer type parameter. The
-//! signature algorithm and public key are read once; every signature is checked with our own
-//! verifier against that public key before it is used.
+//! builders use — the HSM adapter `hsm_config::HsmSigner` in production, a software key in
+//! unit tests — so the CA, the CRL publisher and the HTTP layer above them carry no signer type
+//! parameter.
 
-use std::fmt;
-use std::sync::Arc;
-
-use der::asn1::BitString;
-use der::{Decode as _, Encode as _};
-use pkix::verify;
-use pkix::{signer_algorithm, X509Error};
+use pkix::key::{CheckedKey, CheckedPublicKey, CheckedSignature, SignError};
 use signature::{Keypair, Signer};
 use spki::{
     AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
@@ -23,23 +15,9 @@ use spki::{
 
 use crate::error::{Error, Result};
 
-type SignFn = dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, signature::Error> + Send + Sync;
-
-/// A CA signing key, type-erased. Cheap to clone.
-#[derive(Clone)]
-pub struct CaSigner {
-    algorithm: AlgorithmIdentifierOwned,
-    spki: SubjectPublicKeyInfoOwned,
-    sign: Arc<SignFn>,
-}
-
-impl fmt::Debug for CaSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaSigner")
-            .field("algorithm", &self.algorithm.oid)
-            .finish_non_exhaustive()
-    }
-}
+/// A CA signing key. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct CaSigner(CheckedKey);
 
 impl CaSigner {
     /// Wraps a signer. Fails when its algorithm is not one our verifier supports for its key.
@@ -47,40 +25,32 @@ impl CaSigner {
     where
         S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig> + Send + Sync + 'static,
         S::VerifyingKey: EncodePublicKey,
-        Sig: SignatureBitStringEncoding,
+        Sig: SignatureBitStringEncoding + 'static,
     {
-        let (algorithm, spki) = signer_algorithm(&signer)?;
-        let sign = move |msg: &[u8]| -> std::result::Result<Vec<u8>, signature::Error> {
-            let sig = signer.try_sign(msg)?;
-            let bits = sig.to_bitstring().map_err(signature::Error::from_source)?;
-            bits.as_bytes()
-                .map(<[u8]>::to_vec)
-                .ok_or_else(signature::Error::new)
-        };
-        Ok(CaSigner {
-            algorithm,
-            spki,
-            sign: Arc::new(sign),
-        })
+        CheckedKey::from_signer(signer, "ca")
+            .map(CaSigner)
+            .map_err(sign_error)
+    }
+
+    /// Wraps a key already behind the signing seam.
+    pub fn from_key(key: CheckedKey) -> Self {
+        CaSigner(key)
     }
 
     /// The signature algorithm (as it goes into TBS structures).
     pub fn algorithm(&self) -> &AlgorithmIdentifierOwned {
-        &self.algorithm
+        self.0.algorithm()
     }
 
     /// The signer's public key.
     pub fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
-        &self.spki
+        self.0.public_key()
     }
 
     /// Signs `message` and checks the signature with the public key. Blocking (a PKCS#11
     /// call): from async code use [`CaSigner::sign`].
     pub fn sign_blocking(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let sig = (self.sign)(message).map_err(|e| Error::Signer(signer_error(&e)))?;
-        verify::verify_signature(&self.spki, &self.algorithm, message, &sig)
-            .map_err(|e| Error::X509(X509Error::SelfCheck(e)))?;
-        Ok(sig)
+        self.0.sign(message).map_err(sign_error)
     }
 
     /// [`CaSigner::sign_blocking`] on the blocking thread pool; gives the message back.
@@ -109,70 +79,32 @@ impl CaSigner {
     }
 }
 
-/// The message of a signer error with its source chain (the HSM error behind it).
-fn signer_error(e: &signature::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
-/// A signature made by a [`CaSigner`] (so that the x509 builders accept it as a signer too).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaSignature(Vec<u8>);
-
-impl TryFrom<&[u8]> for CaSignature {
-    type Error = signature::Error;
-    fn try_from(bytes: &[u8]) -> std::result::Result<Self, Self::Error> {
-        Ok(CaSignature(bytes.to_vec()))
-    }
-}
-
-impl From<CaSignature> for Box<[u8]> {
-    fn from(s: CaSignature) -> Self {
-        s.0.into_boxed_slice()
-    }
-}
-
-impl signature::SignatureEncoding for CaSignature {
-    type Repr = Box<[u8]>;
-}
-
-impl SignatureBitStringEncoding for CaSignature {
-    fn to_bitstring(&self) -> der::Result<BitString> {
-        BitString::from_bytes(&self.0)
-    }
-}
-
-/// The public key of a [`CaSigner`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaPublicKey(SubjectPublicKeyInfoOwned);
-
-impl EncodePublicKey for CaPublicKey {
-    fn to_public_key_der(&self) -> spki::Result<der::Document> {
-        Ok(der::Document::from_der(&self.0.to_der()?)?)
+/// The CA's error for a signing-seam error: a self-check failure keeps its own variant (the
+/// HSM signed wrongly), anything else is the signer's.
+fn sign_error(e: SignError) -> Error {
+    match e {
+        SignError::SelfCheck(v) => Error::X509(pkix::X509Error::SelfCheck(v)),
+        SignError::Unsupported(v) => Error::X509(pkix::X509Error::SelfCheck(v)),
+        SignError::Key(message) => Error::Signer(message),
+        other => Error::Signer(other.to_string()),
     }
 }
 
 impl Keypair for CaSigner {
-    type VerifyingKey = CaPublicKey;
-    fn verifying_key(&self) -> CaPublicKey {
-        CaPublicKey(self.spki.clone())
+    type VerifyingKey = CheckedPublicKey;
+    fn verifying_key(&self) -> CheckedPublicKey {
+        self.0.verifying_key()
     }
 }
 
 impl DynSignatureAlgorithmIdentifier for CaSigner {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
-        Ok(self.algorithm.clone())
+        self.0.signature_algorithm_identifier()
     }
 }
 
-impl Signer<CaSignature> for CaSigner {
-    fn try_sign(&self, msg: &[u8]) -> std::result::Result<CaSignature, signature::Error> {
-        (self.sign)(msg).map(CaSignature)
+impl Signer<CheckedSignature> for CaSigner {
+    fn try_sign(&self, msg: &[u8]) -> std::result::Result<CheckedSignature, signature::Error> {
+        self.0.try_sign(msg)
     }
 }

@@ -106,6 +106,8 @@ impl Slot {
 pub(crate) enum Miss {
     /// The database or the HSM failed.
     Failed,
+    /// The HSM signed, but the signature did not verify: it was not sent.
+    BadSignature,
     /// The answer needed a fresh signature and the fresh-signing budget was spent.
     OverBudget,
 }

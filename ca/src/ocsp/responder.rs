@@ -544,6 +544,8 @@ impl Inner {
         self.cache.land(&key, variant, &flight);
         match result {
             Ok(e) => self.reply(key.ca(), &e),
+            // The HSM is answering wrongly: not a moment to retry, RFC 6960's internalError.
+            Err(Miss::BadSignature) => OcspReply::error(OcspResponseStatus::InternalError),
             Err(miss) => {
                 if miss == Miss::OverBudget {
                     count_refused(LISTENER_MAIN, "ocsp_unknown_try_later");
@@ -595,7 +597,10 @@ impl Inner {
             }
             Err(e) => {
                 self.warn_throttled("signing a response failed", &e);
-                Err(Miss::Failed)
+                Err(match e {
+                    OcspError::SelfCheck(_) => Miss::BadSignature,
+                    _ => Miss::Failed,
+                })
             }
         }
     }
@@ -701,7 +706,10 @@ impl Inner {
             Ok(reply) => reply,
             Err(e) => {
                 self.warn_throttled("signing a response failed", &e);
-                OcspReply::error(OcspResponseStatus::TryLater)
+                OcspReply::error(match e {
+                    OcspError::SelfCheck(_) => OcspResponseStatus::InternalError,
+                    _ => OcspResponseStatus::TryLater,
+                })
             }
         }
     }

@@ -2,20 +2,18 @@
 //! responder (certificate + signer).
 
 use std::fmt;
-use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use const_oid::db::{rfc5280, rfc6960};
 use der::asn1::BitString;
 use der::Encode;
+use pkix::key::{CheckedKey, SignError};
 use pkix::verify;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use signature::{Keypair, Signer};
 use spki::{
     AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
-    SignatureBitStringEncoding, SubjectPublicKeyInfoOwned,
+    SignatureBitStringEncoding,
 };
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
@@ -24,39 +22,6 @@ use super::request::CertIdHash;
 use super::response::certs_field;
 use super::OcspError;
 use crate::domain::CaName;
-
-/// Object-safe view of a RustCrypto signer: the raw octets of the signature BIT STRING.
-trait ResponseSigner: Send + Sync {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error>;
-}
-
-struct Erased<S, Sig> {
-    signer: S,
-    _sig: PhantomData<fn() -> Sig>,
-}
-
-impl<S, Sig> ResponseSigner for Erased<S, Sig>
-where
-    S: Signer<Sig> + Send + Sync,
-    Sig: SignatureBitStringEncoding,
-{
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        let bits = self
-            .signer
-            .try_sign(msg)?
-            .to_bitstring()
-            .map_err(signature::Error::from_source)?;
-        bits.as_bytes()
-            .map(<[u8]>::to_vec)
-            .ok_or_else(signature::Error::new)
-    }
-}
-
-/// Signatures checked in software right after a (re)start or a signing failure, before
-/// sampling starts.
-const CHECK_FIRST: u64 = 16;
-/// Afterwards, one signature in this many is checked.
-const CHECK_EVERY: u64 = 64;
 
 /// A CA served by the responder, with its delegated OCSP responder.
 pub struct OcspCa {
@@ -71,12 +36,10 @@ pub struct OcspCa {
     pub(crate) certs_field: Vec<u8>,
     alg: AlgorithmIdentifierOwned,
     pub(crate) alg_der: Vec<u8>,
-    responder_spki: SubjectPublicKeyInfoOwned,
     /// Responder certificate validity, Unix seconds.
     pub(crate) not_before: u64,
     pub(crate) not_after: u64,
-    signer: Arc<dyn ResponseSigner>,
-    signed: AtomicU64,
+    signer: CheckedKey,
 }
 
 impl fmt::Debug for OcspCa {
@@ -135,7 +98,9 @@ impl OcspCa {
             tracing::warn!(ca = %name, "OCSP responder certificate has no id-pkix-ocsp-nocheck");
         }
 
-        let (alg, spki) = pkix::signer_algorithm(&signer)?;
+        let signer = CheckedKey::from_signer(signer, "ocsp")
+            .map_err(|e| bad(format!("responder key: {e}")))?;
+        let (alg, spki) = (signer.algorithm().clone(), signer.public_key().clone());
         if spki != rtbs.subject_public_key_info {
             return Err(bad(
                 "the signer's key is not the responder certificate's key".into(),
@@ -157,14 +122,9 @@ impl OcspCa {
             certs_field: certs_field(&responder_cert.to_der()?),
             alg_der: alg.to_der()?,
             alg,
-            responder_spki: spki,
             not_before: unix_of(&rtbs.validity.not_before),
             not_after: unix_of(&rtbs.validity.not_after),
-            signer: Arc::new(Erased {
-                signer,
-                _sig: PhantomData,
-            }),
-            signed: AtomicU64::new(0),
+            signer,
             name,
         })
     }
@@ -190,20 +150,13 @@ impl OcspCa {
         }
     }
 
-    /// Signs `tbs` (blocking: call from a blocking thread). The result is verified in software
-    /// for the first signatures, then one in [`CHECK_EVERY`], and again after any failure.
+    /// Signs `tbs` (blocking: call from a blocking thread); the signature is verified before
+    /// it is returned ([`CheckedKey`]).
     pub(crate) fn sign(&self, tbs: &[u8]) -> Result<BitString, OcspError> {
-        let n = self.signed.fetch_add(1, Ordering::Relaxed);
-        let raw = self.signer.sign(tbs).map_err(|e| {
-            self.signed.store(0, Ordering::Relaxed);
-            OcspError::Signing(e.to_string())
+        let raw = self.signer.sign(tbs).map_err(|e| match e {
+            SignError::SelfCheck(v) => OcspError::SelfCheck(v),
+            other => OcspError::Signing(other.to_string()),
         })?;
-        if n < CHECK_FIRST || n.is_multiple_of(CHECK_EVERY) {
-            if let Err(e) = verify::verify_signature(&self.responder_spki, &self.alg, tbs, &raw) {
-                self.signed.store(0, Ordering::Relaxed);
-                return Err(OcspError::SelfCheck(e));
-            }
-        }
         Ok(BitString::from_bytes(&raw)?)
     }
 }
