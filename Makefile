@@ -37,6 +37,7 @@ test: deps-test lint
 
 lint:
 	cargo fmt --all -- --check
+	python3 scripts/check-architecture.py
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## make bench: hot-path benchmarks side by side with their reference peers.
@@ -46,6 +47,7 @@ bench: deps-bench
 	cargo run --release --locked -p tsa --example tsa_bench
 	cargo run --release --locked -p hsm-config --example ocsp_bench
 	cargo run --release --locked -p tsa --example validation_bench
+	cargo run --release --locked -p pkix --example verify_bench
 
 ## make abuse: the abuse harness of issue 20 at full size (release build): igc serve under
 ## slowloris, a hostile CMS, login and OCSP floods while legitimate traffic is measured; prints

@@ -5,11 +5,11 @@
 
 mod common;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
 use hsm_config::ceremony::shares::TokenSecret;
+use hsm_config::cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use hsm_config::cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use hsm_config::cryptoki::session::UserType;
+use hsm_config::cryptoki::types::AuthPin;
 
 #[test]
 fn private_keys_are_sensitive_and_never_extractable() {
