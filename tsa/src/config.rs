@@ -80,9 +80,9 @@ pub struct TsaConfig {
     /// to the TSA key); further requests wait their turn. Unset: chosen by
     /// the key, as measured with a software token on two cores
     /// (`docs/BENCHMARKS.md`): 4 for EC keys, whose short signatures partly
-    /// wait on the token's locks (3 lanes: 2–3 points less throughput), 3
-    /// for RSA keys, whose signatures are pure CPU (4 lanes: the same
-    /// throughput with a p99 of 8.6–10.6 ms instead of 7 ms). A network HSM
+    /// wait on the token's locks (fewer lanes lose throughput), 3 for RSA
+    /// keys, whose signatures are pure CPU (more lanes only lengthen the
+    /// tail). A network HSM
     /// or a bigger machine wants it set: at least the HSM's parallelism.
     /// The dedicated listener's threads (`listen_threads`) sign besides the
     /// lanes: the HSM sessions (`hsm.max_sessions`, shared with the CAs and

@@ -11,11 +11,11 @@
 //! holds finished results as long as it has fewer than [`MAX_HELD`] and
 //! the oldest would not be older than [`MAX_HOLD`] after one more job as
 //! long as the last one; it hands everything over as soon as the queue is
-//! empty. Short jobs (EC signatures, ≈ 60 µs in SoftHSM) are thus handed
-//! over by the handful, long ones (RSA, ≈ 600 µs) one by one. The request
-//! tasks are then woken together, which keeps the runtime's workers busy on
-//! a run of replies instead of waking one for each (measured with EC P-256
-//! at saturation: about 6 µs of CPU less per token, `docs/BENCHMARKS.md`).
+//! empty. Short jobs (EC signatures) are thus handed over by the handful,
+//! long ones (RSA) one by one. The request tasks are then woken together,
+//! which keeps the runtime's workers busy on a run of replies instead of
+//! waking one for each (less CPU per token at saturation:
+//! `docs/BENCHMARKS.md`).
 //! Under light load nothing is held. A signature that hangs also delays the
 //! results held before it (at most `MAX_HELD - 1`), as it delays everything
 //! queued behind it.
@@ -27,9 +27,9 @@
 //! shared one. The signer task, woken by the first job, yields once so that
 //! every connection that is ready is read and queues its job, then signs the
 //! queue inline and completes it; the replies go out together when it
-//! yields again. No hand-off between threads, no wake-up per token: on two
-//! cores, EC P-256 goes from 55 % to 58–59 % of the raw signing rate
-//! (`docs/BENCHMARKS.md`). The bound on waiting jobs applies per thread,
+//! yields again. No hand-off between threads, no wake-up per token: closer
+//! to the raw signing rate (`docs/BENCHMARKS.md`). The bound on waiting
+//! jobs applies per thread,
 //! and the queue timeout counts from the moment the job is queued on the
 //! thread (as on the shared queue, time before the handler runs is not
 //! counted). The thread's connections wait while it signs, which is the

@@ -7,10 +7,9 @@
 //! current-thread runtime with its own listening socket on the same port
 //! (`SO_REUSEPORT`: the kernel spreads the connections over the threads),
 //! hyper's HTTP/1 server over the same axum router, and a signer task that
-//! signs the requests its thread has read, all together, inline. Measured on
-//! two cores with EC P-256 (two threads): 59–61 % of the raw HSM signing
-//! rate against 55–58 % through the main listener in the same runs
-//! (`docs/BENCHMARKS.md`).
+//! signs the requests its thread has read, all together, inline: no hand-off
+//! between threads, which gets closer to the raw HSM signing rate than the
+//! main listener does (`docs/BENCHMARKS.md`, the TSA listener).
 //!
 //! What stays the same: the router ([`crate::http`]: 415, 405, the size
 //! limit, rejections as RFC 3161 replies), [`TimeStampAuthority::respond`]
@@ -208,12 +207,10 @@ impl Watch {
 }
 
 /// Threads for a TSA's listener when the configuration sets none: one per
-/// core (measured on two cores, interleaved runs: two threads give EC P-256
-/// 59–61 % of the raw HSM rate at 89–91 µs of CPU per token, three 57–59 %
-/// at 93–97 µs — a third thread contends for SoftHSM's object lock and adds
-/// context switches; RSA-2048 87 % against 82–84 %, p99 4.5–5.1 ms against
-/// 7.9–8.3 ms), and no more than the TSA's signing lanes, so that a TSA
-/// configured for a single HSM session signs one request at a time here too.
+/// core (more threads than cores contend for SoftHSM's object lock and add
+/// context switches: `docs/BENCHMARKS.md`, the TSA listener), and no more
+/// than the TSA's signing lanes, so that a TSA configured for a single HSM
+/// session signs one request at a time here too.
 pub fn default_threads(tsa: &TimeStampAuthority) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.min(tsa.signing_lanes()).clamp(1, MAX_THREADS)

@@ -66,9 +66,10 @@ pub(crate) enum FullCrlWalk {
     /// Partition by partition along the CRL index (few revoked certificates among many).
     ByPartition(Vec<u32>),
     /// SQLite: one sequential pass over the table in rowid order, keeping the issuer's
-    /// revoked rows. Along the index, every entry costs a random table lookup (~17× a
-    /// sequential row read when the table does not fit SQLite's page cache); when revoked
-    /// certificates are more than 1/16 of the table, the sequential pass is cheaper.
+    /// revoked rows. Along the index, every entry costs a random table lookup, far dearer
+    /// than a sequential row read when the table does not fit SQLite's page cache; past a
+    /// share of revoked certificates (the threshold in the code, measured in
+    /// docs/BENCHMARKS.md) the sequential pass is cheaper.
     TableScan,
 }
 

@@ -175,8 +175,8 @@ impl Store {
         let numbered = self.backend == Backend::Postgres;
         let mut tx = self.begin_write().await?;
         // One multi-row statement per chunk rather than one statement per token: at the TSA's
-        // rate (thousands of tokens a second) a statement per row cost about 10 µs of CPU per
-        // token and let the recorder fall up to 0.75 s behind (the TSA refuses past 1 s).
+        // rate a statement per row costs enough CPU per token to let the recorder fall behind
+        // towards the point where the TSA refuses (docs/BENCHMARKS.md, the recorder).
         let mut inserted = 0u64;
         for chunk in statement_chunks(batch) {
             let mut query = INSERT_TOKENS.query(chunk.len(), numbered);
