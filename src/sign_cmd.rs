@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use hsm_config::{HsmSignature, HsmSigner, Module, PoolOptions, Token};
+use hsm_config::{HsmSigner, Module, PoolOptions, Token};
+use pkix::key::{CheckedKey, CheckedSignature};
 use time::OffsetDateTime;
 use tsa::validation::{
     parse_certificates, sign, CrlRevocationSource, DocumentKind, Indication, SignatureInput,
@@ -147,8 +148,12 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
     let pin = hsm_config::config::read_pin_file(&args.pin_file)?;
     let module = Module::load(&module_path)?;
     let token = Token::open(module, &token_label, pin, PoolOptions::default())?;
-    let signer = HsmSigner::new(&token, &args.key_label)?;
-    let cms = sign::sign_cades_b::<_, HsmSignature>(
+    // Through the signing seam: a signature the card gets wrong never reaches the file.
+    let signer = CheckedKey::new(
+        std::sync::Arc::new(HsmSigner::new(&token, &args.key_label)?),
+        "cms",
+    )?;
+    let cms = sign::sign_cades_b::<_, CheckedSignature>(
         &signer,
         cert,
         &content,
