@@ -29,7 +29,7 @@ summary=()
 # from a whole igc.toml instead of discovering TOML from nothing.
 mkdir -p fuzz/corpus/config
 cp src/dev-igc.toml fuzz/corpus/config/dev-igc.toml
-for dir in fuzz */fuzz; do
+for dir in fuzz */fuzz */*/fuzz; do
     # Only cargo-fuzz crates (not, e.g., target/fuzz).
     [ -f "$dir/Cargo.toml" ] || continue
     crate="${dir%/fuzz}"

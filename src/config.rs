@@ -39,7 +39,7 @@ pub struct IgcConfig {
     pub audit: AuditConfig,
     /// Limits of the validation service (defaults apply when the table is absent).
     #[serde(default)]
-    pub validation: tsa::validation::ValidationLimits,
+    pub validation: validation::ValidationLimits,
 }
 
 /// `[audit]`.
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(tsa.max_concurrent_signatures, None);
         assert_eq!(cfg.audit.anchor_minutes, 10);
         // The documented values are the defaults.
-        assert_eq!(cfg.validation, tsa::validation::ValidationLimits::default());
+        assert_eq!(cfg.validation, validation::ValidationLimits::default());
     }
 
     #[test]

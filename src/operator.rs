@@ -249,7 +249,7 @@ async fn check_anchors(
                 a.seq, chain.head_seq
             ));
         } else if let (Some(encoding), Some(trust)) = (encodings.get(&a.seq), &trust) {
-            let check = tsa::anchor::check_anchor(a, encoding, trust).await;
+            let check = validation::anchor::check_anchor(a, encoding, trust).await;
             r.valid = Some(check.is_valid());
             r.tsa = check.tsa;
             r.error = check.error;
@@ -416,7 +416,7 @@ async fn export_anchor(cfg: &IgcConfig, seq: u64, out_dir: &Path) -> Result<()> 
     let Some(encoding) = encoding else {
         bail!("anchor #{seq} exists but journal entry #{seq} does not: entries were removed");
     };
-    let certificates = tsa::validation::cades::parse_cms(&anchor.token_der)
+    let certificates = validation::cades::parse_cms(&anchor.token_der)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("anchor #{seq}: the stored token is not a CMS SignedData"))?
         .certificates;

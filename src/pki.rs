@@ -71,8 +71,8 @@ pub struct Pki {
 pub fn revocation_source(
     store: &Store,
     root_arl_der: &[u8],
-) -> Result<tsa::validation::FirstKnownRevocationSource> {
-    use tsa::validation::{CrlRevocationSource, FirstKnownRevocationSource, StoreRevocationSource};
+) -> Result<validation::FirstKnownRevocationSource> {
+    use validation::{CrlRevocationSource, FirstKnownRevocationSource, StoreRevocationSource};
     Ok(FirstKnownRevocationSource::new(vec![
         Arc::new(StoreRevocationSource::new(store.clone())),
         Arc::new(
@@ -85,7 +85,7 @@ pub fn revocation_source(
 /// What anchors of the audit journal are checked against: our root, the configured TSA
 /// certificates (unit and chain) as intermediates, and [`revocation_source`]. Tokens carry
 /// their TSA certificate, so anchors made before a TSA certificate was renewed still verify.
-pub fn anchor_trust(cfg: &IgcConfig, store: &Store) -> Result<tsa::anchor::AnchorTrust> {
+pub fn anchor_trust(cfg: &IgcConfig, store: &Store) -> Result<validation::anchor::AnchorTrust> {
     let (root, _) = read_certificate(&cfg.pki.root_certificate)?;
     let mut intermediates = Vec::new();
     if let Some(t) = &cfg.tsa {
@@ -98,7 +98,7 @@ pub fn anchor_trust(cfg: &IgcConfig, store: &Store) -> Result<tsa::anchor::Ancho
         }
     }
     let root_arl = read_pem_der(&cfg.pki.root_crl, "X509 CRL")?;
-    Ok(tsa::anchor::AnchorTrust::new(
+    Ok(validation::anchor::AnchorTrust::new(
         vec![root],
         intermediates,
         Arc::new(revocation_source(store, &root_arl)?),

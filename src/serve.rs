@@ -45,8 +45,8 @@ pub struct AppState {
     probe: Arc<tsa::probe::SignerProbe>,
     tsa: Option<tsa::TimeStampAuthority>,
     /// What the journal anchors made by `tsa` are checked against (with a `[tsa]` only).
-    anchor_trust: Option<tsa::anchor::AnchorTrust>,
-    validator: Arc<tsa::validation::Validator>,
+    anchor_trust: Option<validation::anchor::AnchorTrust>,
+    validator: Arc<validation::Validator>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -174,12 +174,8 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
 /// revocation from the CA database (end entities) and the root's ARL (the issuing CAs), the
 /// shipped signing rules, and the registry for signers whose certificate has no known title;
 /// bounded by `[validation]`.
-fn validator(
-    cfg: &IgcConfig,
-    pki: &Pki,
-    root_arl_der: &[u8],
-) -> Result<tsa::validation::Validator> {
-    use tsa::validation::Validator;
+fn validator(cfg: &IgcConfig, pki: &Pki, root_arl_der: &[u8]) -> Result<validation::Validator> {
+    use validation::Validator;
     let (root, _) = read_certificate(&cfg.pki.root_certificate)?;
     let intermediates = pki
         .cas
@@ -210,7 +206,7 @@ pub fn router(services: &Services) -> Router {
         .route("/directory", get(directory))
         .with_state(state.clone())
         .merge(ca::ocsp::ocsp_router(services.ocsp.clone()))
-        .merge(tsa::validation::http::router(state.validator.clone()));
+        .merge(validation::http::router(state.validator.clone()));
     if let Some(t) = &state.tsa {
         app = app.merge(tsa::http::router(t.clone()));
     }
@@ -593,7 +589,7 @@ async fn anchor_periodically(
             _ = tick.tick() => {}
             () = stopped => return,
         }
-        tsa::anchor::anchor_and_log(tsa, &state.pki.store, trust).await;
+        validation::anchor::anchor_and_log(tsa, &state.pki.store, trust).await;
     }
 }
 
@@ -607,7 +603,7 @@ async fn anchor_at_shutdown(state: &AppState) {
     let (Some(tsa), Some(trust)) = (&state.tsa, &state.anchor_trust) else {
         return;
     };
-    let attempt = tsa::anchor::anchor_and_log(tsa, &state.pki.store, trust);
+    let attempt = validation::anchor::anchor_and_log(tsa, &state.pki.store, trust);
     if tokio::time::timeout(SHUTDOWN_ANCHOR_LIMIT, attempt)
         .await
         .is_err()

@@ -12,7 +12,7 @@ use clap::Args;
 use hsm_config::{HsmSigner, Module, PoolOptions, Token};
 use pkix::key::{CheckedKey, CheckedSignature};
 use time::OffsetDateTime;
-use tsa::validation::{
+use validation::{
     parse_certificates, sign, CrlRevocationSource, DocumentKind, Indication, SignatureInput,
     Validator,
 };

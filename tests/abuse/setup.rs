@@ -566,11 +566,11 @@ pub fn hostile_cms(personnes: &Certificate, decoys: usize) -> String {
     certs.push((signer_cert.to_der().unwrap(), signer_cert.clone()));
     // DER order of a SET OF (X.690 §11.6), so that building the set is one linear pass.
     certs.sort_by(|a, b| a.0.cmp(&b.0));
-    let cms = tsa::validation::sign::sign_cades_b::<_, p256::ecdsa::DerSignature>(
+    let cms = validation::sign::sign_cades_b::<_, p256::ecdsa::DerSignature>(
         &signer_key,
         &signer_cert,
         b"Ordonnance: paracetamol 1 g, 3 fois par jour.",
-        &tsa::validation::sign::SignOptions::default(),
+        &validation::sign::SignOptions::default(),
     )
     .unwrap();
     // The certificate set is outside what the signature covers: swap it for the big one

@@ -13,11 +13,10 @@
 //! - [`http`]: the axum router (`POST /tsa`);
 //! - [`listener`]: the dedicated listener (per-thread runtimes that sign
 //!   their own requests);
-//! - [`anchor`]: time-stamping the head of the CA's audit journal, and checking those
-//!   anchors;
-//! - [`asn1`]: the RFC 3161 types `x509-tsp` 0.1 cannot express;
-//! - [`validation`]: CAdES B/T signature and certificate validation (ETSI EN 319 102-1
-//!   reports), CAdES signing, and the `/api/v1/verify` router.
+//! - [`asn1`]: the RFC 3161 types `x509-tsp` 0.1 cannot express.
+//!
+//! Signature validation, CAdES signing and the time anchors of the audit journal are in the
+//! `validation` crate (`tsa/validation`), which builds on this one.
 //!
 //! This crate links neither PKCS#11 nor SQL: the signer and the recorder
 //! are plugged in by the binary.
@@ -30,7 +29,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod anchor;
 pub mod asn1;
 pub mod authority;
 pub mod clock;
@@ -44,7 +42,6 @@ pub mod recorder;
 pub mod request;
 pub mod serial;
 pub mod sntp;
-pub mod validation;
 
 pub use asn1::FailureInfo;
 pub use authority::{

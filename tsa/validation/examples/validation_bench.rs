@@ -3,18 +3,18 @@
 //! checked too), with the revocation status from the CA store (the online service, SQLite)
 //! and from a CRL (offline `igc verify`). One task, then two concurrent tasks.
 //!
-//! cargo run --release --locked -p tsa --example validation_bench
+//! cargo run --release --locked -p validation --example validation_bench
 //! (BENCH_SECS=n sets the duration of each measure; default 5.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../ca/tests/support/mod.rs"]
+#[path = "../../../ca/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ca/tests/issuance_common/mod.rs"]
+#[path = "../../../ca/tests/issuance_common/mod.rs"]
 #[allow(unused_macros)]
 mod issuance_common;
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[path = "../tests/validation_support/mod.rs"]
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ca::domain::Profile;
 use issuance_common::{sqlite, Env};
-use tsa::validation::{DocumentKind, Indication, SignatureInput, Validator};
+use validation::{DocumentKind, Indication, SignatureInput, Validator};
 use validation_support::*;
 
 async fn measure(v: Arc<Validator>, sig: Arc<Vec<u8>>, tasks: usize, secs: u64) -> f64 {

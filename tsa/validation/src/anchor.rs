@@ -24,11 +24,11 @@ use x509_cert::Certificate;
 
 use ca::storage::{AuditAnchor, NewAuditAnchor, Store};
 
-use crate::asn1::{MessageImprint, PkiStatus, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
-use crate::authority::TimeStampAuthority;
-use crate::validation::path::LinkCache;
-use crate::validation::revocation::RevocationSource;
-use crate::validation::timestamp::verify_token;
+use crate::path::LinkCache;
+use crate::revocation::RevocationSource;
+use crate::timestamp::verify_token;
+use tsa::asn1::{MessageImprint, PkiStatus, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
+use tsa::TimeStampAuthority;
 
 /// Why the head could not be anchored this time.
 #[derive(Debug, thiserror::Error)]
@@ -228,7 +228,7 @@ fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>
     let token = resp
         .time_stamp_token
         .ok_or_else(|| bad("granted without a token".into()))?;
-    let parsed = crate::validation::cades::parse_signed_data(&token.content).map_err(bad)?;
+    let parsed = crate::cades::parse_signed_data(&token.content).map_err(bad)?;
     let tst = TstInfo::from_der(parsed.attached.as_deref().unwrap_or_default())
         .map_err(|e| bad(format!("TSTInfo: {e}")))?;
     if tst.message_imprint.hash_algorithm.oid != ID_SHA_256
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn refusals_and_garbage_are_errors() {
         let refusal =
-            crate::asn1::rejection_der(crate::FailureInfo::TimeNotAvailable, "time not available");
+            tsa::asn1::rejection_der(tsa::FailureInfo::TimeNotAvailable, "time not available");
         assert!(matches!(
             accept_reply(&refusal, &[0; 32], &[1]),
             Err(AnchorError::Refused(_))

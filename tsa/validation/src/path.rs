@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
 use x509_cert::Certificate;
 
-use super::limits::{Budget, LimitExceeded};
-use super::report::{CertificateInfo, SubIndication};
+use crate::limits::{Budget, LimitExceeded};
+use crate::report::{CertificateInfo, SubIndication};
 
 /// Why a link was not verified.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
 //! Validation of signed e-prescriptions, medical certificates and X.509 certificates
-//! (issue 7, DESIGN.md §6).
+//! (issue 7, DESIGN.md §6), CAdES signing, and the time anchors of the CA's audit journal.
 //!
 //! - [`Validator::validate_signature`]: CAdES baseline B and T (ETSI EN 319 122-1) over
 //!   attached or detached content — content-type, message-digest, signing-certificate-v2,
@@ -14,6 +14,13 @@
 //! - [`http`]: `POST /api/v1/verify` and `POST /api/v1/verify/certificate`.
 //! - [`limits`]: what one validation may cost (`[validation]` of `igc.toml`): the size and
 //!   number of certificates, candidate issuers, verification work and time, concurrency.
+//! - [`anchor`]: time-stamping the head of the CA's audit journal with our TSA, and checking
+//!   those anchors as a relying party checks a time-stamp token.
+//!
+//! Above `ca` (the CA store as a revocation source and registry, profiles, signing rules) and
+//! `tsa` (the RFC 3161 types, and the authority that time-stamps the journal head); neither
+//! depends on this crate. No PKCS#11: signatures are checked in software ([`pkix::verify`])
+//! and made through the RustCrypto signer traits.
 //!
 //! Validation policy decisions (documented here because they go beyond ETSI's defaults):
 //! - the SIGN key usage and the signer's profession are *definitive* constraints of this
@@ -31,15 +38,17 @@
 //!     Arc::new(StoreRevocationSource::new(store.clone())),
 //!     Arc::new(CrlRevocationSource::from_bytes(&[root_arl_der])?),
 //! ]);
-//! let validator = tsa::validation::Validator::new(
+//! let validator = validation::Validator::new(
 //!     vec![root],                       // trust anchors
 //!     vec![ca_personnes, ca_orgs],      // intermediate CA certificates
 //!     Arc::new(revocation),
 //!     SigningRules::builtin()?, ProfessionTable::builtin()?,
 //! )?.with_registry(store.clone());
-//! let app = app.merge(tsa::validation::http::router(Arc::new(validator)));
+//! let app = app.merge(validation::http::router(Arc::new(validator)));
 //! ```
+#![forbid(unsafe_code)]
 
+pub mod anchor;
 pub mod cades;
 pub mod http;
 pub mod limits;

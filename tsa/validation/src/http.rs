@@ -3,12 +3,12 @@
 //! - `POST /api/v1/verify` — JSON `{"signature": base64 DER CMS, "content": base64
 //!   (detached), "document_type": "prescription" | "medical-certificate" |
 //!   "death-certificate" | "generic", "validation_time": RFC 3339 (optional)}` → `200` with
-//!   the [`SignatureReport`](super::SignatureReport) whatever the indication; `422` with the
+//!   the [`SignatureReport`](crate::SignatureReport) whatever the indication; `422` with the
 //!   report when the signature cannot even be decoded (FORMAT_FAILURE of undecodable
 //!   input); `400` for a malformed request (JSON, base64, document type, time); `413` over
 //!   `validation.max_body_bytes`; `415` without a JSON content type.
 //! - `POST /api/v1/verify/certificate` — JSON `{"certificate": base64 DER or PEM text,
-//!   "validation_time"?}` → `200` with the [`CertificateReport`](super::CertificateReport).
+//!   "validation_time"?}` → `200` with the [`CertificateReport`](crate::CertificateReport).
 //!
 //! Errors are JSON `{"error": "...", "detail": "..."}`, with `"limit"` (the configuration key
 //! of the limit) when a limit refused the request and `"retry_after"` (seconds, also in the
@@ -21,7 +21,7 @@
 //!   `queue_wait_ms`) and `503` `validation deadline exceeded` (limit `deadline_ms`).
 //!
 //! Validations run on Tokio's blocking pool, at most
-//! [`ValidationLimits::concurrency`](super::ValidationLimits::concurrency) at once, so that
+//! [`ValidationLimits::concurrency`](crate::ValidationLimits::concurrency) at once, so that
 //! the async workers keep serving OCSP, CRLs and the other requests. Each refusal is counted
 //! in `igc_http_refused_total{listener="main", reason}` ([`ca::limits`]).
 
@@ -40,7 +40,7 @@ use time::OffsetDateTime;
 
 use der::Decode;
 
-use super::{
+use crate::{
     limits, Budget, DocumentKind, LimitExceeded, SignatureInput, SubIndication, Validator,
 };
 

@@ -3,14 +3,14 @@
 //! JSON body, and the refusal is counted in `igc_http_refused_total`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../ca/tests/support/mod.rs"]
+#[path = "../../../ca/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ca/tests/issuance_common/mod.rs"]
+#[path = "../../../ca/tests/issuance_common/mod.rs"]
 #[allow(unused_macros)]
 mod issuance_common;
 
-#[path = "common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[path = "validation_support/mod.rs"]
@@ -30,8 +30,8 @@ use der::Encode;
 use issuance_common::{pki, sqlite, Env};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
-use tsa::validation::revocation::StatusFuture;
-use tsa::validation::{
+use validation::revocation::StatusFuture;
+use validation::{
     Budget, DocumentKind, RevocationSource, SignatureInput, StoreRevocationSource,
     ValidationLimits, Validator,
 };
@@ -121,7 +121,7 @@ fn validator(
 }
 
 async fn serve_validator(v: Arc<Validator>) -> String {
-    let (base, _task) = serve(tsa::validation::http::router(v)).await;
+    let (base, _task) = serve(validation::http::router(v)).await;
     base
 }
 
@@ -206,7 +206,7 @@ async fn body_size_at_the_limit_passes_and_one_octet_more_is_413() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_per_signature_at_the_limit_pass_and_one_more_is_422() {
     let f = fixture().await;
-    let carried = tsa::validation::cades::parse_cms(&f.sig)
+    let carried = validation::cades::parse_cms(&f.sig)
         .unwrap()
         .certificates
         .len();

@@ -2,14 +2,14 @@
 //! and OpenSSL as the independent signer and verifier (issue 7 acceptance).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../ca/tests/support/mod.rs"]
+#[path = "../../../ca/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ca/tests/issuance_common/mod.rs"]
+#[path = "../../../ca/tests/issuance_common/mod.rs"]
 #[allow(unused_macros)]
 mod issuance_common;
 
-#[path = "common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[path = "validation_support/mod.rs"]
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use ca::domain::{Profile, RevocationReason};
 use issuance_common::{ca_actor, pki, run, s, sqlite, Env};
-use tsa::validation::{CrlRevocationSource, DocumentKind};
+use validation::{CrlRevocationSource, DocumentKind};
 use validation_support::*;
 
 async fn env() -> Env {
@@ -75,14 +75,10 @@ async fn openssl_cades_prescription_of_a_medecin_is_total_passed() {
     expect(&r, "TOTAL_PASSED", None);
     assert_eq!(r.revocation.as_ref().unwrap().source, "crl-files");
     // Combined: an empty CRL set knows nothing, the store answers.
-    let combined = validator_with(Arc::new(tsa::validation::FirstKnownRevocationSource::new(
-        vec![
-            Arc::new(CrlRevocationSource::new(vec![])),
-            Arc::new(tsa::validation::StoreRevocationSource::new(
-                env.store().clone(),
-            )),
-        ],
-    )));
+    let combined = validator_with(Arc::new(validation::FirstKnownRevocationSource::new(vec![
+        Arc::new(CrlRevocationSource::new(vec![])),
+        Arc::new(validation::StoreRevocationSource::new(env.store().clone())),
+    ])));
     let r = validate(
         &combined,
         &sig,
@@ -218,8 +214,8 @@ async fn library_signature_timestamped_by_our_tsa_is_cades_t_and_verifies_with_o
     expect(&r, "TOTAL_PASSED", None);
     // A time-stamp over another signature proves nothing.
     let other = tsa.stamp(&hsm_sign(&dr, b"other document", false)).await;
-    let parsed = tsa::validation::cades::parse_cms(&other).unwrap();
-    let foreign_token = tsa::validation::cades::timestamp_tokens(&parsed.signer)[0].clone();
+    let parsed = validation::cades::parse_cms(&other).unwrap();
+    let foreign_token = validation::cades::timestamp_tokens(&parsed.signer)[0].clone();
     let grafted = graft_token(&b, foreign_token);
     let r = validate(&v, &grafted, None, DocumentKind::Prescription, None).await;
     expect(&r, "INDETERMINATE", Some("TIMESTAMP_ORDER_FAILURE"));

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::Certificate;
 
-use crate::asn1::SigningCertificateV2;
+use tsa::asn1::SigningCertificateV2;
 
 /// A decoded SignedData with its single SignerInfo.
 #[derive(Debug, Clone)]

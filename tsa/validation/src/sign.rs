@@ -27,7 +27,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
 use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
-use crate::asn1::{EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
+use tsa::asn1::{EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
 
 /// Why a signature could not be made or completed.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +184,7 @@ where
 /// The DER TimeStampReq for the signature time-stamp of `cms_der` (SHA-256 imprint of the
 /// signature value, certReq, a random nonce) and the nonce sent.
 pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SignError> {
-    let parsed = super::cades::parse_cms(cms_der).map_err(SignError::Input)?;
+    let parsed = crate::cades::parse_cms(cms_der).map_err(SignError::Input)?;
     let imprint = Sha256::digest(parsed.signer.signature.as_bytes()).to_vec();
     let mut nonce = [0u8; 8];
     rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
@@ -245,10 +245,10 @@ pub fn attach_timestamp(
         return Err(SignError::Input("one SignerInfo expected".into()));
     };
     // The token must be over this signature, with our nonce.
-    let tparsed = super::cades::parse_signed_data(&token.content).map_err(SignError::Tsa)?;
-    let tst = crate::asn1::TstInfo::from_der(tparsed.attached.as_deref().unwrap_or_default())
+    let tparsed = crate::cades::parse_signed_data(&token.content).map_err(SignError::Tsa)?;
+    let tst = tsa::asn1::TstInfo::from_der(tparsed.attached.as_deref().unwrap_or_default())
         .map_err(|e| SignError::Tsa(format!("TSTInfo: {e}")))?;
-    let expected = super::cades::digest(
+    let expected = crate::cades::digest(
         &tst.message_imprint.hash_algorithm.oid,
         si.signature.as_bytes(),
     )

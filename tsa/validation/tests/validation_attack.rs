@@ -5,14 +5,14 @@
 //! so that the test runs against the code before the fix as well.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../ca/tests/support/mod.rs"]
+#[path = "../../../ca/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ca/tests/issuance_common/mod.rs"]
+#[path = "../../../ca/tests/issuance_common/mod.rs"]
 #[allow(unused_macros)]
 mod issuance_common;
 
-#[path = "common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[path = "validation_support/mod.rs"]
@@ -58,10 +58,7 @@ fn body(sig: &[u8]) -> Vec<u8> {
 async fn a_signature_stuffed_with_look_alike_issuers_is_refused_at_once() {
     let env = Env::new(sqlite().await).await;
     let (_, hostile) = signatures(&env).await;
-    let (base, _server) = serve(tsa::validation::http::router(Arc::new(store_validator(
-        &env,
-    ))))
-    .await;
+    let (base, _server) = serve(validation::http::router(Arc::new(store_validator(&env)))).await;
     let hostile_body = body(&hostile);
     eprintln!(
         "hostile signature: {} octets, {} look-alike certificates; request body {} octets",
@@ -99,10 +96,7 @@ async fn a_signature_stuffed_with_look_alike_issuers_is_refused_at_once() {
 async fn a_legitimate_verification_is_answered_while_hostile_ones_are_in_flight() {
     let env = Env::new(sqlite().await).await;
     let (sig, hostile) = signatures(&env).await;
-    let (base, _server) = serve(tsa::validation::http::router(Arc::new(store_validator(
-        &env,
-    ))))
-    .await;
+    let (base, _server) = serve(validation::http::router(Arc::new(store_validator(&env)))).await;
     // Warm up: the legitimate request alone.
     let (reply, alone) =
         timed_post(&base, "/api/v1/verify", body(&sig), Duration::from_secs(30)).await;

@@ -2,14 +2,14 @@
 //! `indication` / `sub_indication`, and clear 4xx JSON errors for garbage.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../ca/tests/support/mod.rs"]
+#[path = "../../../ca/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ca/tests/issuance_common/mod.rs"]
+#[path = "../../../ca/tests/issuance_common/mod.rs"]
 #[allow(unused_macros)]
 mod issuance_common;
 
-#[path = "common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[path = "validation_support/mod.rs"]
@@ -48,7 +48,7 @@ async fn post_json(c: &common::Client, url: &str, body: Value) -> (u16, Value) {
 async fn verify_endpoints_report_in_json_and_refuse_garbage_with_4xx() {
     let env = Env::new(sqlite().await).await;
     let validator = Arc::new(store_validator(&env));
-    let (base, _server) = serve(tsa::validation::http::router(validator)).await;
+    let (base, _server) = serve(validation::http::router(validator)).await;
     let verify = format!("{base}/api/v1/verify");
     let verify_cert = format!("{base}/api/v1/verify/certificate");
     let c = client();

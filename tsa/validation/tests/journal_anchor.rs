@@ -4,6 +4,7 @@
 //! time-stamped and against nothing else.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeSet;
@@ -14,9 +15,11 @@ use ca::domain::Actor;
 use ca::storage::{Outcome, Store};
 use common::*;
 use hsm_config::{HsmSignature, KeySpec};
-use tsa::anchor::{anchor_journal_head, check_anchor, AnchorError, AnchorOutcome, AnchorTrust};
-use tsa::validation::CrlRevocationSource;
 use tsa::MemoryRecorder;
+use validation::anchor::{
+    anchor_journal_head, check_anchor, AnchorError, AnchorOutcome, AnchorTrust,
+};
+use validation::CrlRevocationSource;
 use x509_cert::Certificate;
 
 fn certificates(path: &std::path::Path) -> Vec<Certificate> {

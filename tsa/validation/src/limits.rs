@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::ValidationError;
+use crate::ValidationError;
 
 /// `[validation]`: limits of `POST /api/v1/verify` and `/api/v1/verify/certificate`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -10,12 +10,12 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 
-use super::cades::{self, DigestCheck, SignatureCheck};
-use super::limits::Budget;
-use super::path;
-use super::report::TimestampInfo;
-use super::revocation::{RevocationSource, RevocationStatus};
-use crate::asn1::TstInfo;
+use crate::cades::{self, DigestCheck, SignatureCheck};
+use crate::limits::Budget;
+use crate::path;
+use crate::report::TimestampInfo;
+use crate::revocation::{RevocationSource, RevocationStatus};
+use tsa::asn1::TstInfo;
 
 /// What the time-stamp token proves, or why it proves nothing.
 #[derive(Debug, Clone)]

@@ -6,9 +6,9 @@
 //!
 //! Include after `support` and `issuance_common`:
 //! ```ignore
-//! #[path = "../../ca/tests/support/mod.rs"] mod support;
-//! #[path = "../../ca/tests/issuance_common/mod.rs"] #[macro_use] mod issuance_common;
-//! #[path = "common/mod.rs"] mod common;
+//! #[path = "../../../ca/tests/support/mod.rs"] mod support;
+//! #[path = "../../../ca/tests/issuance_common/mod.rs"] #[macro_use] mod issuance_common;
+//! #[path = "../../tests/common/mod.rs"] mod common;
 //! #[path = "validation_support/mod.rs"] mod validation_support;
 //! ```
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,11 +25,11 @@ use der::{Decode, Encode};
 use hsm_config::keys::generate_key;
 use hsm_config::{HsmSignature, HsmSigner, KeySpec};
 use pkix::{build_certificate, certificate_to_pem, parse_dn, InfraCertParams, InfraProfile};
-use tsa::validation::{
+use tsa::{MemoryRecorder, TimeStampAuthority, TsaConfig};
+use validation::{
     sign, CrlRevocationSource, DocumentKind, RevocationSource, SignatureInput, SignatureReport,
     StoreRevocationSource, Validator,
 };
-use tsa::{MemoryRecorder, TimeStampAuthority, TsaConfig};
 use x509_cert::Certificate;
 
 use crate::common::{fast_clock, SntpServer};
@@ -370,7 +370,7 @@ pub fn failed_detail(report: &SignatureReport, name: &str) -> String {
         .checks
         .0
         .iter()
-        .find(|c| c.check == name && c.result == tsa::validation::CheckResult::Failed)
+        .find(|c| c.check == name && c.result == validation::CheckResult::Failed)
         .map(|c| c.detail.clone())
         .unwrap_or_else(|| {
             panic!(
@@ -382,7 +382,7 @@ pub fn failed_detail(report: &SignatureReport, name: &str) -> String {
 
 /// Flips the last octet of the SignerInfo's signature value inside the DER.
 pub fn corrupt_signature(cms: &[u8]) -> Vec<u8> {
-    let parsed = tsa::validation::cades::parse_cms(cms).unwrap();
+    let parsed = validation::cades::parse_cms(cms).unwrap();
     let sig = parsed.signer.signature.as_bytes();
     let pos = cms
         .windows(sig.len())
