@@ -1,15 +1,17 @@
 //! `igc serve`: the public HTTP endpoints of the PKI.
 //!
 //! - `/healthz` (liveness), `/readyz` (HSM, database, TSA clock and recorder);
-//! - `/ca/{name}.crt|.pem`: root and issuing CA certificates;
+//! - `/ca/{name}.crt|.pem`: root and issuing CA certificates (`ca::publication`);
 //! - `/crl/root.crl` (the root's ARL from its ceremony) and `/crl/{ca}.crl`,
 //!   `/crl/{ca}-{partition}.crl` (signed by the issuing CAs, regenerated on a schedule, after
-//!   each revocation here, and when another instance changed something);
-//! - `/directory?idnat=…|name=…`: a professional's valid certificates;
-//! - `/ocsp` (RFC 6960 / RFC 5019), `/tsa` (RFC 3161) when configured, `/metrics`;
+//!   each revocation here, and when another instance changed something; `ca::publication`);
+//! - `/directory?idnat=…|name=…`: a professional's valid certificates (`ca::publication`);
+//! - `/ocsp` (RFC 6960 / RFC 5019, `ca::ocsp`), `/tsa` (RFC 3161, `tsa::http`) when
+//!   configured, `/metrics`;
 //! - with `tsa.listen`, the TSA's dedicated listener on its own port (`POST /tsa`, `/healthz`,
 //!   `/readyz`; `tsa::listener`);
-//! - `/api/v1/verify`, `/api/v1/verify/certificate`: CAdES and certificate validation.
+//! - `/api/v1/verify`, `/api/v1/verify/certificate`: CAdES and certificate validation
+//!   (`validation::http`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,17 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ca::domain::IdNatPs;
 use ca::ocsp::{OcspCa, OcspResponder};
+use ca::publication::Publication;
 use der::Encode;
 use hsm_config::{HsmSignature, HsmSigner};
 use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
-use serde::Deserialize;
 
 use crate::config::IgcConfig;
 use crate::pki::{anchor_trust, read_certificate, read_pem_der, revocation_source, Pki};
@@ -35,10 +36,8 @@ use crate::pki::{anchor_trust, read_certificate, read_pem_der, revocation_source
 /// What the handlers share.
 #[derive(Debug)]
 pub struct AppState {
-    /// DER certificates by URL name (`root`, `personnes`, …).
-    certificates: HashMap<String, Vec<u8>>,
-    /// The root's ARL (DER).
-    root_crl: Vec<u8>,
+    /// The CA certificates, CRLs and directory (`/ca/`, `/crl/`, `/directory`).
+    publication: Arc<Publication>,
     pki: Pki,
     /// The HSM readiness probe, shared by every listener's `/readyz`: one signature (with
     /// the first CA's key) a second at most, whoever asks (`/readyz` is public).
@@ -155,10 +154,16 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
             None
         }
     };
+    let publication = Arc::new(Publication::new(
+        certificates,
+        root_crl,
+        pki.publisher.clone(),
+        pki.store.clone(),
+        pki.professions.clone(),
+    ));
     Ok(Services {
         state: Arc::new(AppState {
-            certificates,
-            root_crl,
+            publication,
             pki,
             probe,
             tsa,
@@ -201,10 +206,8 @@ pub fn router(services: &Services) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/ca/{file}", get(ca_certificate))
-        .route("/crl/{file}", get(crl))
-        .route("/directory", get(directory))
         .with_state(state.clone())
+        .merge(ca::publication::router(state.publication.clone()))
         .merge(ca::ocsp::ocsp_router(services.ocsp.clone()))
         .merge(validation::http::router(state.validator.clone()));
     if let Some(t) = &state.tsa {
@@ -306,163 +309,6 @@ fn not_found(what: &str) -> Response {
         format!("{what} not found\n"),
     )
         .into_response()
-}
-
-async fn ca_certificate(
-    State(state): State<Arc<AppState>>,
-    UrlPath(file): UrlPath<String>,
-) -> Response {
-    let (name, ext) = file.rsplit_once('.').unwrap_or((&file, ""));
-    let Some(der) = state.certificates.get(name) else {
-        return not_found("certificate");
-    };
-    match ext {
-        "crt" | "der" | "cer" => der_response("application/pkix-cert", der.clone(), 3600),
-        "pem" => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-pem-file"),
-            )],
-            pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())),
-        )
-            .into_response(),
-        _ => not_found("certificate"),
-    }
-}
-
-async fn crl(State(state): State<Arc<AppState>>, UrlPath(file): UrlPath<String>) -> Response {
-    if file == "root.crl" {
-        return der_response("application/pkix-crl", state.root_crl.clone(), 3600);
-    }
-    match state.pki.publisher.fetch(&file).await {
-        Ok(Some(c)) => {
-            let max_age = (c.next_update - time::OffsetDateTime::now_utc())
-                .whole_seconds()
-                .clamp(0, 3600);
-            let mut r = der_response("application/pkix-crl", c.der.to_vec(), max_age as u64);
-            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(
-                std::time::UNIX_EPOCH
-                    + Duration::from_secs(c.this_update.unix_timestamp().max(0) as u64),
-            )) {
-                r.headers_mut().insert(header::LAST_MODIFIED, v);
-            }
-            r
-        }
-        Ok(None) => not_found("CRL"),
-        Err(e) => {
-            tracing::error!(error = %e, file, "CRL not available");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "30")],
-                "CRL temporarily unavailable\n",
-            )
-                .into_response()
-        }
-    }
-}
-
-fn der_response(content_type: &'static str, body: Vec<u8>, max_age: u64) -> Response {
-    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, cache),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-#[derive(Debug, Deserialize)]
-struct DirectoryQuery {
-    idnat: Option<String>,
-    name: Option<String>,
-}
-
-/// Most professionals returned for one name.
-const DIRECTORY_NAME_LIMIT: u32 = 50;
-
-/// `GET /directory?idnat=…` or `?name=…`: the professionals' valid certificates, as relying
-/// parties need them (encryption certificates for senders). Only what the certificates
-/// already publish: never identity-proofing data.
-async fn directory(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<DirectoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let bad = |reason: &str| {
-        json_response(
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({"error": reason}),
-        )
-    };
-    let Ok(Query(q)) = query else {
-        return bad("query must be ?idnat=… or ?name=…");
-    };
-    let store = &state.pki.store;
-    let now = time::OffsetDateTime::now_utc();
-    let people = match (q.idnat.as_deref(), q.name.as_deref()) {
-        (Some(id), None) => match id.trim().parse::<IdNatPs>() {
-            Ok(id) => store
-                .find_professional(&id)
-                .await
-                .map(|p| p.into_iter().collect::<Vec<_>>()),
-            Err(e) => return bad(&format!("invalid idnat: {e}")),
-        },
-        (None, Some(name)) if !name.trim().is_empty() && name.len() <= 128 => {
-            store
-                .find_certified_professionals_by_name(name, now, DIRECTORY_NAME_LIMIT)
-                .await
-        }
-        _ => return bad("give exactly one of idnat (8+RPPS or 0+ADELI) and name (surname)"),
-    };
-    let people = match people {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "directory lookup failed");
-            return json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "directory temporarily unavailable"}),
-            );
-        }
-    };
-    let mut out = Vec::new();
-    for p in people {
-        let certs = match store.valid_certificates_of(&p.idnat, now).await {
-            // The directory publishes certificates: a professional without a valid one (not
-            // yet issued, all revoked or expired) is not listed at all.
-            Ok(c) if c.is_empty() => continue,
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "directory lookup failed");
-                return json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"error": "directory temporarily unavailable"}),
-                );
-            }
-        };
-        let profession = state
-            .pki
-            .professions
-            .lookup(&p.profession)
-            .map(|x| x.label.clone());
-        out.push(serde_json::json!({
-            "idnat": p.idnat.to_string(),
-            "surname": p.surname.to_string(),
-            "given_names": p.given_names.to_string(),
-            "profession": profession,
-            "certificates": certs.iter().map(|c| serde_json::json!({
-                "serial": c.serial.to_string(),
-                "profile": c.profile,
-                "issuer": c.issuer.to_string(),
-                "subject": c.subject,
-                "not_before": c.not_before.format(&time::format_description::well_known::Rfc3339).ok(),
-                "not_after": c.not_after.format(&time::format_description::well_known::Rfc3339).ok(),
-                "pem": pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone())),
-            })).collect::<Vec<_>>(),
-        }));
-    }
-    json_response(StatusCode::OK, serde_json::json!({ "professionals": out }))
 }
 
 #[derive(Debug, clap::Args)]
@@ -712,7 +558,7 @@ pub fn run(config: &Path, args: ServeArgs) -> Result<()> {
         }
         // One line scripts and tests can wait for: everything is up once it is printed.
         println!("igc listening on http://{addr}");
-        for name in services.state.certificates.keys() {
+        for name in services.state.publication.certificate_names() {
             println!("  CA certificate: http://{addr}/ca/{name}.crt (.pem)");
         }
         for c in &services.state.pki.cas {

@@ -1,7 +1,8 @@
 //! Certification authority core: the domain (professionals, professions, Orders, identifiers),
 //! the storage layer (the only module of the project that speaks SQL), end-entity issuance,
-//! CRLs and OCSP. The X.509 building blocks (names, profiles, CSRs, the CRL encoder,
-//! verification) are the `pkix` crate's.
+//! CRLs and OCSP, and what is published to relying parties over HTTP ([`publication`]: CA
+//! certificates, CRLs, the directory). The X.509 building blocks (names, profiles, CSRs, the
+//! CRL encoder, verification) are the `pkix` crate's.
 //!
 //! No PKCS#11 here: signing is generic over the RustCrypto signer traits, so the HSM adapter
 //! of `hsm-config` plugs in from the binary and the RA portal can use this crate without
@@ -15,6 +16,7 @@ mod error;
 pub mod issuance;
 pub mod limits;
 pub mod ocsp;
+pub mod publication;
 pub mod sealing;
 pub mod storage;
 pub mod workflow;
