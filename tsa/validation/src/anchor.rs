@@ -9,8 +9,8 @@
 //! chain walk recomputed, for `igc audit verify`.
 //!
 //! Anchoring never panics and never blocks the service: every failure (TSA not ready, clock
-//! not confirmed, database unreachable) is an [`AnchorError`] for the caller to log, and the
-//! next period tries again.
+//! not confirmed, database unreachable) is an [`Error`] (`Refused`, `BadReply`, `Journal`,
+//! `Store`, `Encoding`) for the caller to log, and the next period tries again.
 
 use std::sync::Arc;
 
@@ -27,28 +27,9 @@ use ca::storage::{AuditAnchor, NewAuditAnchor, Store};
 use crate::path::LinkCache;
 use crate::revocation::RevocationSource;
 use crate::timestamp::verify_token;
+use crate::{Error, Result};
 use tsa::asn1::{MessageImprint, PkiStatus, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 use tsa::TimeStampAuthority;
-
-/// Why the head could not be anchored this time.
-#[derive(Debug, thiserror::Error)]
-pub enum AnchorError {
-    /// The TSA refused (clock not confirmed, overloaded, HSM unavailable…): retry later.
-    #[error("the TSA refused to time-stamp the journal head: {0}")]
-    Refused(String),
-    /// The TSA answered something a client must not accept.
-    #[error("the TSA's reply is not acceptable: {0}")]
-    BadReply(String),
-    /// The journal head is inconsistent with its entry (the chain needs `igc audit verify`).
-    #[error("the journal head cannot be anchored: {0}")]
-    Journal(String),
-    /// The database failed.
-    #[error("audit journal storage: {0}")]
-    Store(#[from] ca::Error),
-    /// Encoding the request failed.
-    #[error("encoding the time-stamp request: {0}")]
-    Encoding(#[from] der::Error),
-}
 
 /// What one anchoring attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +159,7 @@ pub async fn check_anchor(
 
 /// A DER `TimeStampReq` for a SHA-256 `digest`, with certReq and a random positive nonce;
 /// returns the request and the nonce's octets.
-fn timestamp_request(digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AnchorError> {
+fn timestamp_request(digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let mut nonce = [0u8; 8];
     rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
     // Positive and minimal as a DER INTEGER: top bit clear, first octet non-zero.
@@ -191,27 +172,27 @@ fn timestamp_request(digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AnchorError> {
                 oid: ID_SHA_256,
                 parameters: None,
             },
-            hashed_message: OctetString::new(digest)?,
+            hashed_message: OctetString::new(digest).map_err(Error::Encoding)?,
         },
         req_policy: None,
-        nonce: Some(Int::new(&nonce)?),
+        nonce: Some(Int::new(&nonce).map_err(Error::Encoding)?),
         cert_req: true,
         extensions: None,
     };
-    Ok((req.to_der()?, nonce.to_vec()))
+    Ok((req.to_der().map_err(Error::Encoding)?, nonce.to_vec()))
 }
 
 /// Checks a reply as a client does before trusting its token: granted, a token, its TSTInfo
 /// over our imprint with SHA-256, our nonce. Returns the token's DER.
-fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>, AnchorError> {
-    let bad = |s: String| AnchorError::BadReply(s);
+fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
+    let bad = |s: String| Error::BadReply(s);
     let resp =
         TimeStampResp::from_der(reply_der).map_err(|e| bad(format!("not a TimeStampResp: {e}")))?;
     if !matches!(
         resp.status.status,
         PkiStatus::Granted | PkiStatus::GrantedWithMods
     ) {
-        return Err(AnchorError::Refused(format!(
+        return Err(Error::Refused(format!(
             "{:?}{}{}",
             resp.status.status,
             resp.status
@@ -239,7 +220,7 @@ fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>
     if tst.nonce.as_ref().map(|n| n.as_bytes()) != Some(nonce) {
         return Err(bad("the token does not echo the request's nonce".into()));
     }
-    Ok(token.to_der()?)
+    token.to_der().map_err(Error::Encoding)
 }
 
 /// Time-stamps the journal head with `tsa` and records the anchor, unless the journal is
@@ -248,23 +229,29 @@ pub async fn anchor_journal_head(
     tsa: &TimeStampAuthority,
     store: &Store,
     trust: &AnchorTrust,
-) -> Result<AnchorOutcome, AnchorError> {
-    let (seq, head_hash) = store.audit_head().await?;
+) -> Result<AnchorOutcome> {
+    let (seq, head_hash) = store.audit_head().await.map_err(Error::Store)?;
     if seq == 0 {
         return Ok(AnchorOutcome::EmptyJournal);
     }
-    if store.audit_anchor(seq).await?.is_some() {
+    if store
+        .audit_anchor(seq)
+        .await
+        .map_err(Error::Store)?
+        .is_some()
+    {
         return Ok(AnchorOutcome::AlreadyAnchored { seq });
     }
     // The datum time-stamped is the head entry's encoding; its SHA-256 must be the head hash,
     // or what we would anchor is not what `igc audit verify` recomputes.
     let encoding = store
         .audit_entry_encoding(seq)
-        .await?
-        .ok_or_else(|| AnchorError::Journal(format!("the head entry #{seq} is missing")))?;
+        .await
+        .map_err(Error::Store)?
+        .ok_or_else(|| Error::Journal(format!("the head entry #{seq} is missing")))?;
     let digest = Sha256::digest(&encoding);
     if hex::encode(digest) != head_hash {
-        return Err(AnchorError::Journal(format!(
+        return Err(Error::Journal(format!(
             "entry #{seq} does not hash to the head hash"
         )));
     }
@@ -273,11 +260,11 @@ pub async fn anchor_journal_head(
     let token_der = accept_reply(&reply.der, &digest, &nonce)?;
     let check = check_token(&token_der, &encoding, trust).await;
     if let Some(e) = check.error {
-        return Err(AnchorError::BadReply(e));
+        return Err(Error::BadReply(e));
     }
     let gen_time = check
         .gen_time
-        .ok_or_else(|| AnchorError::BadReply("the token has no genTime".into()))?;
+        .ok_or_else(|| Error::BadReply("the token has no genTime".into()))?;
     let recorded = store
         .record_audit_anchor(&NewAuditAnchor {
             seq,
@@ -285,7 +272,8 @@ pub async fn anchor_journal_head(
             token_der,
             gen_time: ca::storage::db_precision(gen_time),
         })
-        .await?;
+        .await
+        .map_err(Error::Store)?;
     Ok(AnchorOutcome::Anchored {
         seq,
         gen_time,
@@ -349,11 +337,11 @@ mod tests {
             tsa::asn1::rejection_der(tsa::FailureInfo::TimeNotAvailable, "time not available");
         assert!(matches!(
             accept_reply(&refusal, &[0; 32], &[1]),
-            Err(AnchorError::Refused(_))
+            Err(Error::Refused(_))
         ));
         assert!(matches!(
             accept_reply(b"not DER", &[0; 32], &[1]),
-            Err(AnchorError::BadReply(_))
+            Err(Error::BadReply(_))
         ));
     }
 }

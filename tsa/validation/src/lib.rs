@@ -50,6 +50,7 @@
 
 pub mod anchor;
 pub mod cades;
+mod error;
 pub mod http;
 pub mod limits;
 pub mod path;
@@ -72,6 +73,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
+pub use error::{Error, Result};
 pub use limits::{Budget, LimitExceeded, ValidationLimits};
 pub use report::{
     CertificateInfo, CertificateReport, Check, CheckResult, Checks, Indication, RevocationUsed,
@@ -84,18 +86,6 @@ pub use revocation::{
 
 use cades::{DigestCheck, SignatureCheck};
 use Indication::{Indeterminate, TotalFailed};
-
-/// Errors building a validator (bad configuration), not validation outcomes.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ValidationError {
-    /// No trust anchor, or a certificate that cannot be used.
-    #[error("validator configuration: {0}")]
-    Config(String),
-    /// Reference data (professions, signing rules) inconsistent.
-    #[error("reference data: {0}")]
-    Reference(#[from] ca::Error),
-}
 
 /// The kind of document signed: one of the rule-governed types, or `generic` (any
 /// professional may sign).
@@ -223,11 +213,13 @@ impl Validator {
         revocation: Arc<dyn RevocationSource>,
         rules: SigningRules,
         professions: ProfessionTable,
-    ) -> Result<Self, ValidationError> {
+    ) -> Result<Self> {
         if anchors.is_empty() {
-            return Err(ValidationError::Config("no trust anchor".into()));
+            return Err(Error::Config("no trust anchor".into()));
         }
-        rules.check_against(&professions)?;
+        rules
+            .check_against(&professions)
+            .map_err(Error::Reference)?;
         let limits = ValidationLimits::default();
         Ok(Validator {
             slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrency())),
@@ -257,7 +249,7 @@ impl Validator {
     }
 
     /// Replaces the limits (checked first).
-    pub fn with_limits(mut self, limits: ValidationLimits) -> Result<Self, ValidationError> {
+    pub fn with_limits(mut self, limits: ValidationLimits) -> Result<Self> {
         limits.validate()?;
         self.slots = Arc::new(tokio::sync::Semaphore::new(limits.concurrency()));
         self.limits = limits;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::ValidationError;
+use crate::Error;
 
 /// `[validation]`: limits of `POST /api/v1/verify` and `/api/v1/verify/certificate`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -124,11 +124,11 @@ fn in_range<T: PartialOrd + std::fmt::Display>(
     key: &str,
     value: T,
     range: std::ops::RangeInclusive<T>,
-) -> Result<(), ValidationError> {
+) -> Result<(), Error> {
     if range.contains(&value) {
         Ok(())
     } else {
-        Err(ValidationError::Config(format!(
+        Err(Error::Config(format!(
             "validation.{key} = {value} is out of range {}..={}",
             range.start(),
             range.end()
@@ -138,7 +138,7 @@ fn in_range<T: PartialOrd + std::fmt::Display>(
 
 impl ValidationLimits {
     /// Refuses values out of [`ranges`].
-    pub fn validate(&self) -> Result<(), ValidationError> {
+    pub fn validate(&self) -> Result<(), Error> {
         in_range(
             "max_body_bytes",
             self.max_body_bytes,
@@ -166,7 +166,7 @@ impl ValidationLimits {
         }
         in_range("queue_wait_ms", self.queue_wait_ms, ranges::QUEUE_WAIT_MS)?;
         if self.queue_wait_ms >= self.deadline_ms {
-            return Err(ValidationError::Config(format!(
+            return Err(Error::Config(format!(
                 "validation.queue_wait_ms ({}) must be below validation.deadline_ms ({})",
                 self.queue_wait_ms, self.deadline_ms
             )));

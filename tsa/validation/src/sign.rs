@@ -29,26 +29,7 @@ use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
 use tsa::asn1::{EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
 
-/// Why a signature could not be made or completed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SignError {
-    /// The signer's key is not the certificate's.
-    #[error("the signing key does not match the certificate")]
-    KeyMismatch,
-    /// DER encoding or decoding.
-    #[error("DER: {0}")]
-    Der(#[from] der::Error),
-    /// The signer (HSM, card) failed; the cause chain is kept.
-    #[error("signing failed: {0}")]
-    Signer(String),
-    /// The input signature cannot receive a time-stamp.
-    #[error("cannot time-stamp this signature: {0}")]
-    Input(String),
-    /// The TSA refused or answered something unusable.
-    #[error("time-stamping authority: {0}")]
-    Tsa(String),
-}
+use crate::{Error, Result};
 
 fn sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
@@ -75,7 +56,7 @@ pub fn sign_cades_b<S, Sig>(
     cert: &Certificate,
     content: &[u8],
     options: &SignOptions,
-) -> Result<Vec<u8>, SignError>
+) -> Result<Vec<u8>>
 where
     S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
     S::VerifyingKey: EncodePublicKey,
@@ -85,9 +66,9 @@ where
     let key = signer
         .verifying_key()
         .to_public_key_der()
-        .map_err(|e| SignError::Signer(format!("public key: {e}")))?;
+        .map_err(|e| Error::Signer(format!("public key: {e}")))?;
     if key.as_bytes() != tbs.subject_public_key_info.to_der()? {
-        return Err(SignError::KeyMismatch);
+        return Err(Error::KeyMismatch);
     }
     let cert_der = cert.to_der()?;
     let ess = SigningCertificateV2 {
@@ -103,7 +84,7 @@ where
     };
     let when = options.signing_time.unwrap_or_else(OffsetDateTime::now_utc);
     let secs = u64::try_from(when.unix_timestamp())
-        .map_err(|_| SignError::Input("signing time before 1970".into()))?;
+        .map_err(|_| Error::Input("signing time before 1970".into()))?;
     let signing_time = x509_cert::time::Time::UtcTime(UtcTime::from_unix_duration(
         std::time::Duration::from_secs(secs),
     )?);
@@ -120,7 +101,7 @@ where
         issuer: tbs.issuer.clone(),
         serial_number: tbs.serial_number.clone(),
     });
-    let cms_err = |e: cms::builder::Error| SignError::Signer(format!("CMS: {e}"));
+    let cms_err = |e: cms::builder::Error| Error::Signer(format!("CMS: {e}"));
     let mut builder = SignerInfoBuilder::new(
         signer,
         sid,
@@ -151,7 +132,7 @@ where
                 msg.push_str(&s.to_string());
                 src = s.source();
             }
-            SignError::Signer(msg)
+            Error::Signer(msg)
         })?
     };
     let mut certs = vec![cms::cert::CertificateChoices::Certificate(cert.clone())];
@@ -183,8 +164,8 @@ where
 
 /// The DER TimeStampReq for the signature time-stamp of `cms_der` (SHA-256 imprint of the
 /// signature value, certReq, a random nonce) and the nonce sent.
-pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SignError> {
-    let parsed = crate::cades::parse_cms(cms_der).map_err(SignError::Input)?;
+pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let parsed = crate::cades::parse_cms(cms_der).map_err(Error::Input)?;
     let imprint = Sha256::digest(parsed.signer.signature.as_bytes()).to_vec();
     let mut nonce = [0u8; 8];
     rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
@@ -210,18 +191,14 @@ pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SignError
 /// Adds the token of the TSA's reply `reply_der` (a DER TimeStampResp answering
 /// [`timestamp_request`]) to `cms_der` as the signature-time-stamp unsigned attribute:
 /// CAdES-B becomes CAdES-T. The reply's status, imprint and nonce are checked.
-pub fn attach_timestamp(
-    cms_der: &[u8],
-    reply_der: &[u8],
-    nonce: &[u8],
-) -> Result<Vec<u8>, SignError> {
+pub fn attach_timestamp(cms_der: &[u8], reply_der: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
     let resp = TimeStampResp::from_der(reply_der)
-        .map_err(|e| SignError::Tsa(format!("the reply is not a TimeStampResp: {e}")))?;
+        .map_err(|e| Error::Tsa(format!("the reply is not a TimeStampResp: {e}")))?;
     if !matches!(
         resp.status.status,
         PkiStatus::Granted | PkiStatus::GrantedWithMods
     ) {
-        return Err(SignError::Tsa(format!(
+        return Err(Error::Tsa(format!(
             "refused ({:?}{}{})",
             resp.status.status,
             resp.status
@@ -237,29 +214,29 @@ pub fn attach_timestamp(
     }
     let token = resp
         .time_stamp_token
-        .ok_or_else(|| SignError::Tsa("granted without a token".into()))?;
+        .ok_or_else(|| Error::Tsa("granted without a token".into()))?;
     let ci = ContentInfo::from_der(cms_der)?;
     let mut sd: SignedData = ci.content.decode_as()?;
     let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
     let [si] = infos.as_mut_slice() else {
-        return Err(SignError::Input("one SignerInfo expected".into()));
+        return Err(Error::Input("one SignerInfo expected".into()));
     };
     // The token must be over this signature, with our nonce.
-    let tparsed = crate::cades::parse_signed_data(&token.content).map_err(SignError::Tsa)?;
+    let tparsed = crate::cades::parse_signed_data(&token.content).map_err(Error::Tsa)?;
     let tst = tsa::asn1::TstInfo::from_der(tparsed.attached.as_deref().unwrap_or_default())
-        .map_err(|e| SignError::Tsa(format!("TSTInfo: {e}")))?;
+        .map_err(|e| Error::Tsa(format!("TSTInfo: {e}")))?;
     let expected = crate::cades::digest(
         &tst.message_imprint.hash_algorithm.oid,
         si.signature.as_bytes(),
     )
-    .map_err(SignError::Tsa)?;
+    .map_err(Error::Tsa)?;
     if expected.as_slice() != tst.message_imprint.hashed_message.as_bytes() {
-        return Err(SignError::Tsa(
+        return Err(Error::Tsa(
             "the token's imprint is not this signature's".into(),
         ));
     }
     if tst.nonce.as_ref().map(|n| n.as_bytes()) != Some(nonce) {
-        return Err(SignError::Tsa(
+        return Err(Error::Tsa(
             "the token does not echo the request's nonce".into(),
         ));
     }
@@ -285,12 +262,12 @@ pub fn attach_timestamp(
 
 /// CAdES-B → CAdES-T in one call: `tsa` turns a DER TimeStampReq into a DER TimeStampResp
 /// (e.g. by POSTing it to our TSA).
-pub fn add_signature_timestamp<F, E>(cms_der: &[u8], tsa: F) -> Result<Vec<u8>, SignError>
+pub fn add_signature_timestamp<F, E>(cms_der: &[u8], tsa: F) -> Result<Vec<u8>>
 where
     F: FnOnce(&[u8]) -> Result<Vec<u8>, E>,
     E: std::fmt::Display,
 {
     let (req, nonce) = timestamp_request(cms_der)?;
-    let reply = tsa(&req).map_err(|e| SignError::Tsa(e.to_string()))?;
+    let reply = tsa(&req).map_err(|e| Error::Tsa(e.to_string()))?;
     attach_timestamp(cms_der, &reply, &nonce)
 }

@@ -16,10 +16,8 @@ use ca::storage::{Outcome, Store};
 use common::*;
 use hsm_config::{HsmSignature, KeySpec};
 use tsa::MemoryRecorder;
-use validation::anchor::{
-    anchor_journal_head, check_anchor, AnchorError, AnchorOutcome, AnchorTrust,
-};
-use validation::CrlRevocationSource;
+use validation::anchor::{anchor_journal_head, check_anchor, AnchorOutcome, AnchorTrust};
+use validation::{CrlRevocationSource, Error};
 use x509_cert::Certificate;
 
 fn certificates(path: &std::path::Path) -> Vec<Certificate> {
@@ -72,7 +70,7 @@ async fn journal_head_anchored_once_and_only_with_a_confirmed_clock() {
 
     // No time source answers: the TSA refuses, nothing is stored, and the caller is told.
     match anchor_journal_head(&first, &store, &trust).await {
-        Err(AnchorError::Refused(reason)) => {
+        Err(Error::Refused(reason)) => {
             assert!(reason.contains("timeNotAvailable"), "{reason}")
         }
         other => panic!("anchored without a confirmed clock: {other:?}"),
