@@ -15,10 +15,8 @@
 use std::sync::Arc;
 
 use const_oid::db::rfc5912::ID_SHA_256;
-use der::asn1::{Int, OctetString};
 use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
-use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
@@ -26,9 +24,9 @@ use ca::storage::{AuditAnchor, NewAuditAnchor, Store};
 
 use crate::path::LinkCache;
 use crate::revocation::RevocationSource;
-use crate::timestamp::verify_token;
+use crate::timestamp::{refusal_text, sha256_request, verify_token};
 use crate::{Error, Result};
-use tsa::asn1::{MessageImprint, PkiStatus, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
+use tsa::asn1::{PkiStatus, TimeStampResp, TstInfo};
 use tsa::TimeStampAuthority;
 
 /// What one anchoring attempt did.
@@ -157,31 +155,6 @@ pub async fn check_anchor(
     check
 }
 
-/// A DER `TimeStampReq` for a SHA-256 `digest`, with certReq and a random positive nonce;
-/// returns the request and the nonce's octets.
-fn timestamp_request(digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let mut nonce = [0u8; 8];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
-    // Positive and minimal as a DER INTEGER: top bit clear, first octet non-zero.
-    nonce[0] &= 0x7f;
-    nonce[0] |= 0x01;
-    let req = TimeStampReq {
-        version: TspVersion::V1,
-        message_imprint: MessageImprint {
-            hash_algorithm: AlgorithmIdentifierOwned {
-                oid: ID_SHA_256,
-                parameters: None,
-            },
-            hashed_message: OctetString::new(digest).map_err(Error::Encoding)?,
-        },
-        req_policy: None,
-        nonce: Some(Int::new(&nonce).map_err(Error::Encoding)?),
-        cert_req: true,
-        extensions: None,
-    };
-    Ok((req.to_der().map_err(Error::Encoding)?, nonce.to_vec()))
-}
-
 /// Checks a reply as a client does before trusting its token: granted, a token, its TSTInfo
 /// over our imprint with SHA-256, our nonce. Returns the token's DER.
 fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
@@ -192,19 +165,7 @@ fn accept_reply(reply_der: &[u8], digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>
         resp.status.status,
         PkiStatus::Granted | PkiStatus::GrantedWithMods
     ) {
-        return Err(Error::Refused(format!(
-            "{:?}{}{}",
-            resp.status.status,
-            resp.status
-                .fail_info
-                .and_then(|f| f.single())
-                .map(|f| format!(", {f}"))
-                .unwrap_or_default(),
-            resp.status
-                .status_string
-                .map(|s| format!(": {}", s.join(" ")))
-                .unwrap_or_default()
-        )));
+        return Err(Error::Refused(refusal_text(&resp.status)));
     }
     let token = resp
         .time_stamp_token
@@ -255,7 +216,7 @@ pub async fn anchor_journal_head(
             "entry #{seq} does not hash to the head hash"
         )));
     }
-    let (request, nonce) = timestamp_request(&digest)?;
+    let (request, nonce) = sha256_request(&digest).map_err(Error::Encoding)?;
     let reply = tsa.respond(&request).await;
     let token_der = accept_reply(&reply.der, &digest, &nonce)?;
     let check = check_token(&token_der, &encoding, trust).await;
@@ -319,11 +280,12 @@ pub async fn anchor_and_log(tsa: &TimeStampAuthority, store: &Store, trust: &Anc
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use tsa::asn1::TimeStampReq;
 
     #[test]
     fn request_carries_imprint_nonce_and_cert_req() {
         let digest = [7u8; 32];
-        let (der, nonce) = timestamp_request(&digest).unwrap();
+        let (der, nonce) = sha256_request(&digest).unwrap();
         let req = TimeStampReq::from_der(&der).unwrap();
         assert_eq!(req.message_imprint.hash_algorithm.oid, ID_SHA_256);
         assert_eq!(req.message_imprint.hashed_message.as_bytes(), digest);

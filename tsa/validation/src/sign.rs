@@ -25,7 +25,6 @@ use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
-use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
 use tsa::asn1::{EssCertIdV2, IssuerSerial, PkiStatus, SigningCertificateV2, TimeStampResp};
 
@@ -166,26 +165,8 @@ where
 /// signature value, certReq, a random nonce) and the nonce sent.
 pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let parsed = crate::cades::parse_cms(cms_der).map_err(Error::Input)?;
-    let imprint = Sha256::digest(parsed.signer.signature.as_bytes()).to_vec();
-    let mut nonce = [0u8; 8];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
-    nonce[0] &= 0x7f;
-    nonce[0] |= 0x01;
-    let req = TimeStampReq {
-        version: TspVersion::V1,
-        message_imprint: MessageImprint {
-            hash_algorithm: AlgorithmIdentifierOwned {
-                oid: rfc5912::ID_SHA_256,
-                parameters: None,
-            },
-            hashed_message: OctetString::new(imprint)?,
-        },
-        req_policy: None,
-        nonce: Some(der::asn1::Int::new(&nonce)?),
-        cert_req: true,
-        extensions: None,
-    };
-    Ok((req.to_der()?, nonce.to_vec()))
+    let imprint = Sha256::digest(parsed.signer.signature.as_bytes());
+    Ok(crate::timestamp::sha256_request(&imprint)?)
 }
 
 /// Adds the token of the TSA's reply `reply_der` (a DER TimeStampResp answering
@@ -199,17 +180,8 @@ pub fn attach_timestamp(cms_der: &[u8], reply_der: &[u8], nonce: &[u8]) -> Resul
         PkiStatus::Granted | PkiStatus::GrantedWithMods
     ) {
         return Err(Error::Tsa(format!(
-            "refused ({:?}{}{})",
-            resp.status.status,
-            resp.status
-                .fail_info
-                .and_then(|f| f.single())
-                .map(|f| format!(", {f}"))
-                .unwrap_or_default(),
-            resp.status
-                .status_string
-                .map(|s| format!(": {}", s.join(" ")))
-                .unwrap_or_default()
+            "refused ({})",
+            crate::timestamp::refusal_text(&resp.status)
         )));
     }
     let token = resp

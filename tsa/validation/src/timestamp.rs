@@ -1,11 +1,14 @@
 //! The signature time-stamp of CAdES-T (ETSI EN 319 122-1 §5.3): an RFC 3161 token over the
 //! SignerInfo's signature value, from a TSA whose certificate chains to a trust anchor and
-//! carries the critical, sole timeStamping extended key usage.
+//! carries the critical, sole timeStamping extended key usage. Also the client's side of
+//! RFC 3161 that CAdES-T signing and the journal anchors share: the request, and the words
+//! of a refusal.
 
 use cms::content_info::ContentInfo;
-use const_oid::db::{rfc5280, rfc5911};
-use der::asn1::Any;
-use der::Decode;
+use const_oid::db::{rfc5280, rfc5911, rfc5912};
+use der::asn1::{Any, Int, OctetString};
+use der::{Decode, Encode};
+use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
@@ -15,7 +18,51 @@ use crate::limits::Budget;
 use crate::path;
 use crate::report::TimestampInfo;
 use crate::revocation::{RevocationSource, RevocationStatus};
-use tsa::asn1::TstInfo;
+use tsa::asn1::{MessageImprint, PkiStatusInfo, TimeStampReq, TspVersion, TstInfo};
+
+/// A DER `TimeStampReq` for a SHA-256 `digest`, with certReq and a random positive nonce;
+/// returns the request and the nonce's octets.
+pub fn sha256_request(digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>), der::Error> {
+    let mut nonce = [0u8; 8];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
+    // Positive and minimal as a DER INTEGER: top bit clear, first octet non-zero.
+    nonce[0] &= 0x7f;
+    nonce[0] |= 0x01;
+    let req = TimeStampReq {
+        version: TspVersion::V1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: rfc5912::ID_SHA_256,
+                parameters: None,
+            },
+            hashed_message: OctetString::new(digest)?,
+        },
+        req_policy: None,
+        nonce: Some(Int::new(&nonce)?),
+        cert_req: true,
+        extensions: None,
+    };
+    Ok((req.to_der()?, nonce.to_vec()))
+}
+
+/// A refusal in words: the status, then the failure (when exactly one is named) and the
+/// TSA's text, e.g. `Rejection, timeNotAvailable: time not available`.
+pub fn refusal_text(status: &PkiStatusInfo) -> String {
+    format!(
+        "{:?}{}{}",
+        status.status,
+        status
+            .fail_info
+            .and_then(|f| f.single())
+            .map(|f| format!(", {f}"))
+            .unwrap_or_default(),
+        status
+            .status_string
+            .as_ref()
+            .map(|s| format!(": {}", s.join(" ")))
+            .unwrap_or_default()
+    )
+}
 
 /// What the time-stamp token proves, or why it proves nothing.
 #[derive(Debug, Clone)]
