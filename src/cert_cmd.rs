@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use ca::domain::{Actor, IdNatPs, IdNatStruct, ProfessionTable, Profile, RevocationReason, Serial};
-use ca::issuance::{IssueRequest, IssuedCertificate, RevocationOutcome};
+use ca::issuance::{IssueRequest, IssuedCertificate};
+use ca::status::RevocationOutcome;
 use ca::storage::{NewRequest, RequestId, RequestSubject};
 use ca::workflow::{check_distinct, LockoutPolicy, Workflow};
 use clap::{Args, Subcommand};

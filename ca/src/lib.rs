@@ -1,6 +1,7 @@
 //! Certification authority core: the domain (professionals, professions, Orders, identifiers),
 //! the storage layer (the only module of the project that speaks SQL), end-entity issuance,
-//! CRLs and OCSP, and what is published to relying parties over HTTP ([`publication`]: CA
+//! CRLs and OCSP, the status changes of certificates and the sinks that publish them
+//! ([`status`]), and what is published to relying parties over HTTP ([`publication`]: CA
 //! certificates, CRLs, the directory). The X.509 building blocks (names, profiles, CSRs, the
 //! CRL encoder, verification) are the `pkix` crate's.
 //!
@@ -18,6 +19,7 @@ pub mod limits;
 pub mod ocsp;
 pub mod publication;
 pub mod sealing;
+pub mod status;
 pub mod storage;
 pub mod workflow;
 

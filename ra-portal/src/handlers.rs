@@ -1469,7 +1469,7 @@ pub async fn certificate_der(State(state): State<PortalState>, Path(serial): Pat
     ))
 }
 
-fn crl_notice(outcome: &ca::issuance::RevocationOutcome, done: &str) -> String {
+fn crl_notice(outcome: &ca::status::RevocationOutcome, done: &str) -> String {
     match &outcome.crl_error {
         None => format!("{done} Les listes de révocation ont été republiées."),
         Some(_) => format!(
@@ -1493,7 +1493,7 @@ pub(crate) async fn change_status(
     ctx: &Ctx,
     serial: &str,
     change: StatusChange,
-) -> PortalResult<ca::issuance::RevocationOutcome> {
+) -> PortalResult<ca::status::RevocationOutcome> {
     let c = certificate_of(state, serial).await?;
     let r = state.revocations();
     let outcome = match change {

@@ -25,7 +25,8 @@ mod views;
 use std::sync::Arc;
 
 use ca::domain::{Actor, ProfessionTable, Professional};
-use ca::issuance::{CertificateAuthority, Revocations};
+use ca::issuance::CertificateAuthority;
+use ca::status::Revocations;
 use ca::storage::{NewOperator, Operator, OperatorRole, Store};
 use time::OffsetDateTime;
 

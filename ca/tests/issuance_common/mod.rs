@@ -12,9 +12,8 @@ use ca::domain::{
     Actor, CaName, Departement, IdNatPs, IdNatStruct, IdentityDocumentType, IdentityProofing, Name,
     ProfessionTable, Professional, ProfessionalStatus, Profile, ProofingMode, Structure,
 };
-use ca::issuance::{
-    CaSigner, CertificateAuthority, IssueRequest, IssuedCertificate, PolicyConfig, Revocations,
-};
+use ca::issuance::{CaSigner, CertificateAuthority, IssueRequest, IssuedCertificate, PolicyConfig};
+use ca::status::Revocations;
 use ca::storage::{NewRequest, RequestId, RequestSubject, Store};
 use der::{Decode, Encode};
 use hsm_config::cryptoki::types::AuthPin;

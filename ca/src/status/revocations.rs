@@ -1,12 +1,14 @@
-//! Revocation, suspension and reinstatement, each followed by the regeneration of the CRLs
-//! it affects (the certificate's partition and the full CRL of its CA).
+//! Revocation, suspension and reinstatement, each followed by the status sink: the CRLs it
+//! affects (the certificate's partition and the full CRL of its CA) are signed again, and
+//! OCSP, when the binary wired it, answers the new status at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::crl::{CrlPublisher, PublishedCrl};
+use super::{ChangeKind, StatusChange, StatusSink};
+use crate::crl::PublishedCrl;
 use crate::domain::{Actor, CaName, IdNatPs, RevocationReason, Serial};
 use crate::error::{Error, Result};
 use crate::storage::Store;
@@ -23,20 +25,24 @@ pub struct RevocationOutcome {
     pub crl_error: Option<Error>,
 }
 
-/// Revocation orchestration on top of the store and the CRL publisher.
+/// Status changes of certificates on top of the store, each told to the sink given at
+/// construction (the CRL publisher; in `igc serve`, the OCSP responder too).
 #[derive(Debug, Clone)]
 pub struct Revocations {
     store: Store,
-    publisher: Arc<CrlPublisher>,
+    sink: Arc<dyn StatusSink>,
 }
 
 impl Revocations {
-    pub fn new(store: Store, publisher: Arc<CrlPublisher>) -> Self {
-        Revocations { store, publisher }
+    /// `sink` hears of every change made here once it is committed: usually the CRL
+    /// publisher, or [`StatusSinks`](super::StatusSinks) of the publisher and the OCSP
+    /// responder.
+    pub fn new(store: Store, sink: Arc<dyn StatusSink>) -> Self {
+        Revocations { store, sink }
     }
 
-    pub fn publisher(&self) -> &Arc<CrlPublisher> {
-        &self.publisher
+    pub fn sink(&self) -> &Arc<dyn StatusSink> {
+        &self.sink
     }
 
     /// Revokes a certificate with an RFC 5280 reason (`certificateHold` is refused: use
@@ -57,7 +63,9 @@ impl Revocations {
         self.store
             .revoke(serial, reason, OffsetDateTime::now_utc(), actor)
             .await?;
-        self.refresh(vec![serial.clone()]).await
+        Ok(self
+            .changed(ChangeKind::Revoked(reason), vec![serial.clone()])
+            .await)
     }
 
     /// Suspends a certificate (certificateHold): listed on the CRLs with reason
@@ -71,13 +79,17 @@ impl Revocations {
                 actor,
             )
             .await?;
-        self.refresh(vec![serial.clone()]).await
+        Ok(self
+            .changed(ChangeKind::Suspended, vec![serial.clone()])
+            .await)
     }
 
     /// Lifts a suspension: the certificate is good again and leaves the next CRLs.
     pub async fn reinstate(&self, serial: &Serial, actor: &Actor) -> Result<RevocationOutcome> {
         self.store.reinstate(serial, actor).await?;
-        self.refresh(vec![serial.clone()]).await
+        Ok(self
+            .changed(ChangeKind::Reinstated, vec![serial.clone()])
+            .await)
     }
 
     /// Revokes every certificate of a professional that is good or on hold.
@@ -91,7 +103,7 @@ impl Revocations {
             .store
             .revoke_all_of_professional(idnat, reason, OffsetDateTime::now_utc(), actor)
             .await?;
-        self.refresh(serials).await
+        Ok(self.changed(ChangeKind::Revoked(reason), serials).await)
     }
 
     /// Strikes a professional off (radiation): no new certificate, and every certificate
@@ -101,41 +113,50 @@ impl Revocations {
             .store
             .strike_off_professional(idnat, OffsetDateTime::now_utc(), actor)
             .await?;
-        self.refresh(serials).await
+        Ok(self
+            .changed(
+                ChangeKind::Revoked(RevocationReason::AffiliationChanged),
+                serials,
+            )
+            .await)
     }
 
-    /// Regenerates the CRLs of the certificates in `serials`.
-    async fn refresh(&self, serials: Vec<Serial>) -> Result<RevocationOutcome> {
-        let mut by_ca: BTreeMap<CaName, Vec<u32>> = BTreeMap::new();
+    /// Tells the sink that `serial` was just issued (no CRL lists it: OCSP only).
+    pub async fn issued(&self, serial: &Serial) {
+        let change = StatusChange {
+            kind: ChangeKind::Issued,
+            serials: vec![serial.clone()],
+            partitions: BTreeMap::new(),
+        };
+        // An issuance touches no CRL: nothing to report.
+        let _ = self.sink.status_changed(&change).await;
+    }
+
+    /// Tells the sink of a committed change of `serials`, with the CRL partitions that list
+    /// them.
+    async fn changed(&self, kind: ChangeKind, serials: Vec<Serial>) -> RevocationOutcome {
+        let mut partitions: BTreeMap<CaName, Vec<u32>> = BTreeMap::new();
         let mut lookup_error = None;
         for serial in &serials {
             match self.store.certificate(serial).await {
-                Ok(Some(rec)) => by_ca.entry(rec.issuer).or_default().push(rec.crl_partition),
+                Ok(Some(rec)) => partitions
+                    .entry(rec.issuer)
+                    .or_default()
+                    .push(rec.crl_partition),
                 Ok(None) => {}
                 Err(e) => lookup_error = Some(e),
             }
         }
-        let mut crls = Vec::new();
-        let mut crl_error = lookup_error;
-        for (ca, partitions) in by_ca {
-            if self.publisher.authority(&ca).is_none() {
-                crl_error = Some(Error::UnknownCa {
-                    name: ca.to_string(),
-                });
-                continue;
-            }
-            match self.publisher.refresh_after_change(&ca, &partitions).await {
-                Ok(v) => crls.extend(v),
-                Err(e) => {
-                    tracing::error!(ca = %ca, error = %e, "CRL regeneration after a revocation change failed");
-                    crl_error = Some(e);
-                }
-            }
-        }
-        Ok(RevocationOutcome {
+        let change = StatusChange {
+            kind,
             serials,
-            crls,
-            crl_error,
-        })
+            partitions,
+        };
+        let report = self.sink.status_changed(&change).await;
+        RevocationOutcome {
+            serials: change.serials,
+            crls: report.crls,
+            crl_error: report.crl_error.or(lookup_error),
+        }
     }
 }
