@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ca::domain::{Actor, IdNatPs, IdNatStruct, ProfessionTable, Profile, RevocationReason, Serial};
-use ca::issuance::{IssueRequest, IssuedCertificate};
+use ca::domain::{IdNatPs, IdNatStruct, Profile, RevocationReason, Serial};
+use ca::issuance::IssuedCertificate;
 use ca::status::RevocationOutcome;
 use ca::storage::{NewRequest, RequestId, RequestSubject};
-use ca::workflow::{check_distinct, LockoutPolicy, Workflow};
+use ca::workflow::{check_distinct, AuthenticatedOperator, IssueOptions, LockoutPolicy, Workflow};
 use clap::{Args, Subcommand};
 
 use crate::config::IgcConfig;
@@ -241,29 +241,28 @@ async fn prepare(pki: &Pki, a: &RequestArgs) -> Result<NewRequest> {
     })
 }
 
+/// Issues approved request `id` through the workflow, as `who`, by the CA named in the
+/// configuration (`ca_name`) or the only one that issues its profile.
 async fn issue(
     pki: &Pki,
+    workflow: &Workflow,
+    who: &AuthenticatedOperator,
     id: RequestId,
     ca_name: Option<&str>,
     dns_names: Vec<String>,
     renews: Option<&str>,
-    actor: &Actor,
 ) -> Result<IssuedCertificate> {
     let Some(req) = pki.store.request(id).await? else {
         bail!("no request {id}");
     };
     let ca = pki.issuer_for(req.profile, ca_name)?;
     let renewal_of = renews.map(str::parse::<Serial>).transpose()?;
-    Ok(ca
-        .issue(
-            IssueRequest {
-                request: id,
-                dns_names,
-                renewal_of,
-            },
-            actor,
-        )
-        .await?)
+    let options = IssueOptions {
+        issuer: Some(ca.name().clone()),
+        dns_names,
+        renewal_of,
+    };
+    Ok(workflow.issue(who, id, options).await?)
 }
 
 /// Writes `text` to `path` all at once: a crash leaves either no file or the whole file
@@ -402,8 +401,9 @@ async fn run_cert(
     secrets: &[Secret],
     policy: LockoutPolicy,
 ) -> Result<()> {
-    let professions = ProfessionTable::builtin()?;
-    let workflow = Workflow::new(&pki.store, &professions);
+    // Status changes made here republish the CRLs at once; a running server's OCSP learns of
+    // them from the journal.
+    let workflow = pki.workflow(pki.publisher.clone());
     let operator = |i: usize| {
         secrets
             .get(i)
@@ -431,7 +431,7 @@ async fn run_cert(
             let approver = operator(0)?.authenticate(&pki.store, policy).await?;
             let id = RequestId(request);
             workflow.approve(&approver, id).await?;
-            let c = issue(pki, id, None, Vec::new(), None, &approver.actor()?).await?;
+            let c = issue(pki, &workflow, &approver, id, None, Vec::new(), None).await?;
             report_issued(&c, &out.out, id, false)?;
         }
         CertCommand::Reject {
@@ -455,11 +455,12 @@ async fn run_cert(
                 .await?;
             let c = issue(
                 pki,
+                &workflow,
+                &approver,
                 id,
                 a.ca.as_deref(),
                 a.dns_names.clone(),
                 a.renews.as_deref(),
-                &approver.actor()?,
             )
             .await?;
             report_issued(&c, &out.out, id, a.json)?;
@@ -475,25 +476,19 @@ async fn run_cert(
             }
             let serial: Serial = serial.parse()?;
             let who = operator(0)?.authenticate(&pki.store, policy).await?;
-            workflow.check_manage_certificate(&who, &serial).await?;
-            let o = pki
-                .revocations
-                .revoke(&serial, reason, &who.actor()?)
-                .await?;
+            let o = workflow.revoke(&who, &serial, reason).await?;
             report_change("revoked", &o, common.json);
         }
         CertCommand::Suspend { serial, common } => {
             let serial: Serial = serial.parse()?;
             let who = operator(0)?.authenticate(&pki.store, policy).await?;
-            workflow.check_manage_certificate(&who, &serial).await?;
-            let o = pki.revocations.suspend(&serial, &who.actor()?).await?;
+            let o = workflow.suspend(&who, &serial).await?;
             report_change("suspended", &o, common.json);
         }
         CertCommand::Reinstate { serial, common } => {
             let serial: Serial = serial.parse()?;
             let who = operator(0)?.authenticate(&pki.store, policy).await?;
-            workflow.check_manage_certificate(&who, &serial).await?;
-            let o = pki.revocations.reinstate(&serial, &who.actor()?).await?;
+            let o = workflow.reinstate(&who, &serial).await?;
             report_change("reinstated", &o, common.json);
         }
         CertCommand::Show { serial, pem, json } => {

@@ -4,10 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::pki::{anchor_trust, open_store};
 use anyhow::{bail, Context, Result};
 use ca::domain::{IdNatPs, IdentityProofing, ProfessionTable, Professional, ProfessionalStatus};
+use ca::status::StatusSinks;
 use ca::workflow::Workflow;
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -96,7 +98,7 @@ pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
                     (None, Some(d)) => format!("0{d}").parse()?,
                     _ => bail!("give exactly one of --rpps and --adeli"),
                 };
-                let table = ProfessionTable::builtin()?;
+                let table = Arc::new(ProfessionTable::builtin()?);
                 let profession = a.profession.parse()?;
                 table.get(&profession)?;
                 let professional = Professional {
@@ -118,18 +120,21 @@ pub fn professional(config: &Path, cmd: ProfessionalCommand) -> Result<()> {
                     bail!("internal: the operator's credentials were not read");
                 };
                 let who = secret.authenticate(&store, policy).await?;
-                Workflow::new(&store, &table).check_register(&who, &professional.profession)?;
-                let actor = who.actor()?;
+                // Registering changes no certificate: no CA, no status sink.
+                let workflow = Workflow::new(
+                    store.clone(),
+                    table,
+                    Vec::new(),
+                    Arc::new(StatusSinks::none()),
+                );
                 let proofing = IdentityProofing {
                     document_type,
                     document_number,
                     mode,
-                    checked_by: actor.id.clone(),
+                    checked_by: who.login().clone(),
                     checked_at: time::OffsetDateTime::now_utc(),
                 };
-                store
-                    .register_professional(&professional, &proofing, &actor)
-                    .await?;
+                workflow.register(&who, &professional, &proofing).await?;
                 if a.json {
                     println!(
                         "{}",

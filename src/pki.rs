@@ -1,5 +1,5 @@
 //! The running PKI as the binary assembles it from `igc.toml`: the store, the online token,
-//! the issuing CAs with their HSM signers, the CRL publisher and the revocation service.
+//! the issuing CAs with their HSM signers and the CRL publisher, and the RA workflow over them.
 //! `igc serve` and the operator commands (`igc cert …`, `igc crl …`) share it, so the CLI
 //! issues and revokes exactly as the server would.
 
@@ -10,8 +10,9 @@ use anyhow::{bail, Context, Result};
 use ca::crl::CrlPublisher;
 use ca::domain::{CaName, ProfessionTable, Profile};
 use ca::issuance::{CaSigner, CertificateAuthority};
-use ca::status::Revocations;
+use ca::status::{Revocations, StatusSink};
 use ca::storage::Store;
+use ca::workflow::Workflow;
 use der::Decode;
 use hsm_config::{HsmSealer, HsmSigner, Token};
 use x509_cert::Certificate;
@@ -180,6 +181,17 @@ impl Pki {
             publisher,
             revocations,
         })
+    }
+
+    /// The RA workflow over the store and these CAs; every status change made through it
+    /// reaches `sink` (the CRL publisher, and in `igc serve` the OCSP responder too).
+    pub fn workflow(&self, sink: Arc<dyn StatusSink>) -> Workflow {
+        Workflow::new(
+            self.store.clone(),
+            self.professions.clone(),
+            self.cas.iter().map(|c| c.authority.clone()).collect(),
+            sink,
+        )
     }
 
     /// The CA that issues `profile`: the one named by `ca` (its configured name), or the only

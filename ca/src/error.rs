@@ -116,6 +116,13 @@ pub enum Error {
     /// An authenticated operator's role or scope does not allow the action.
     #[error("operator {actor} is not allowed to do this: {reason}")]
     NotPermitted { actor: String, reason: String },
+    /// An operator tried to disable, enable or reset (`reset`) their own account.
+    #[error("operator {login} cannot {} their own account", if *reset { "reset" } else { "change" })]
+    OwnAccount { login: String, reset: bool },
+    #[error("no import job {id} of this operator")]
+    ImportJobNotFound { id: String },
+    #[error("certificate {serial} is revoked: file a new request instead of renewing it")]
+    RevokedNotRenewable { serial: String },
     #[error("certificate does not match request {id}: {reason}")]
     RequestMismatch { id: i64, reason: String },
     #[error(
@@ -143,6 +150,8 @@ pub enum Error {
     CsrProofOfPossession { reason: String },
     #[error("policy configuration: {0}")]
     Config(String),
+    #[error("no issuing CA issues {profile} certificates")]
+    NoIssuer { profile: Profile },
     #[error("this CA ({ca}) does not issue {profile} certificates")]
     ProfileNotIssued { ca: String, profile: Profile },
     #[error("the {profile} certificate failed the pre-signing checks: {}", findings.join("; "))]
@@ -246,6 +255,9 @@ impl Error {
             | Error::LastAdministrators { .. }
             | Error::AuthenticationRefused { .. }
             | Error::NotPermitted { .. }
+            | Error::OwnAccount { .. }
+            | Error::ImportJobNotFound { .. }
+            | Error::RevokedNotRenewable { .. }
             | Error::RequestMismatch { .. }
             | Error::CertificateNotFound { .. }
             | Error::AlreadyRevoked { .. }
@@ -255,6 +267,7 @@ impl Error {
             | Error::UnsupportedKey { .. }
             | Error::CsrProofOfPossession { .. }
             | Error::ProfileNotIssued { .. }
+            | Error::NoIssuer { .. }
             | Error::Lint { .. }
             | Error::RenewalRefused { .. } => false,
         }

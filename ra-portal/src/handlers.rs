@@ -18,7 +18,7 @@ use ca::storage::{
     AuditEntry, CertificateRecord, CertificateRequest, CertificateStatus, NewOperator, NewRequest,
     NewSession, OperatorRole, OperatorStatus, RequestId, RequestSubject, SessionStage,
 };
-use ca::workflow::{AuthenticatedOperator, Workflow};
+use ca::workflow::AuthenticatedOperator;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -1161,9 +1161,7 @@ pub(crate) async fn file_with_workflow(
     request: &NewRequest,
 ) -> PortalResult<RequestId> {
     let me = AuthenticatedOperator::from_session(state.store(), &ctx.token_hash).await?;
-    Ok(Workflow::new(state.store(), state.professions())
-        .file(&me, request)
-        .await?)
+    Ok(state.workflow().file(&me, request).await?)
 }
 
 pub(crate) async fn request_of(
@@ -1308,8 +1306,7 @@ pub(crate) async fn approve_and_issue(
 ) -> PortalResult<ca::issuance::IssuedCertificate> {
     let r = request_of(state, id).await?;
     let me = AuthenticatedOperator::from_session(state.store(), &ctx.token_hash).await?;
-    let workflow = Workflow::new(state.store(), state.professions());
-    if let Err(e) = workflow.approve(&me, r.id).await {
+    if let Err(e) = state.workflow().approve(&me, r.id).await {
         if matches!(e, ca::Error::SelfApproval { .. }) {
             let _ = state
                 .store()
@@ -1383,9 +1380,7 @@ pub(crate) async fn reject_request(
         return Err(PortalError::BadRequest(REJECT_REASON_MISSING.into()));
     }
     let me = AuthenticatedOperator::from_session(state.store(), &ctx.token_hash).await?;
-    Workflow::new(state.store(), state.professions())
-        .reject(&me, r.id, reason)
-        .await?;
+    state.workflow().reject(&me, r.id, reason).await?;
     request_of(state, id).await
 }
 

@@ -28,6 +28,7 @@ use ca::domain::{Actor, ProfessionTable, Professional};
 use ca::issuance::CertificateAuthority;
 use ca::status::Revocations;
 use ca::storage::{NewOperator, Operator, OperatorRole, Store};
+use ca::workflow::Workflow;
 use time::OffsetDateTime;
 
 pub use api::openapi_document;
@@ -55,6 +56,7 @@ pub type StatusListener = Arc<dyn Fn(&[ca::domain::Serial]) + Send + Sync>;
 
 struct Inner {
     store: Store,
+    workflow: Workflow,
     cas: Vec<Arc<CertificateAuthority>>,
     revocations: Arc<Revocations>,
     professions: Arc<ProfessionTable>,
@@ -84,9 +86,16 @@ impl PortalState {
         config: PortalConfig,
     ) -> Self {
         let login_guard = Arc::new(login_guard::LoginGuard::new(&config));
+        let workflow = Workflow::new(
+            store.clone(),
+            professions.clone(),
+            cas.clone(),
+            revocations.sink().clone(),
+        );
         PortalState {
             inner: Arc::new(Inner {
                 store,
+                workflow,
                 cas,
                 revocations,
                 professions,
@@ -111,6 +120,11 @@ impl PortalState {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The RA workflow over the store, the CAs and the profession table.
+    pub(crate) fn workflow(&self) -> &Workflow {
+        &self.inner.workflow
     }
 
     pub fn cas(&self) -> &[Arc<CertificateAuthority>] {
