@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use ca::crl::CrlPublisher;
 use ca::domain::{CaName, ProfessionTable, Profile};
 use ca::issuance::{CaSigner, CertificateAuthority};
-use ca::status::{Revocations, StatusSink};
+use ca::status::StatusSink;
 use ca::storage::Store;
 use ca::workflow::Workflow;
 use der::Decode;
@@ -65,7 +65,6 @@ pub struct Pki {
     pub professions: Arc<ProfessionTable>,
     pub cas: Vec<OpenCa>,
     pub publisher: Arc<CrlPublisher>,
-    pub revocations: Arc<Revocations>,
 }
 
 /// Where the status of certificates comes from: the CA database (end entities, the TSA unit)
@@ -172,14 +171,12 @@ impl Pki {
         let publisher = Arc::new(CrlPublisher::new(
             cas.iter().map(|c| c.authority.clone()).collect(),
         )?);
-        let revocations = Arc::new(Revocations::new(store.clone(), publisher.clone()));
         Ok(Pki {
             store,
             token,
             professions,
             cas,
             publisher,
-            revocations,
         })
     }
 

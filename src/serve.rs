@@ -376,22 +376,13 @@ async fn start_portal(
                 && o.status == ca::storage::OperatorStatus::Active
         })
         .count();
-    let state = ra_portal::PortalState::new(
-        pki.store.clone(),
-        pki.cas.iter().map(|c| c.authority.clone()).collect(),
-        pki.revocations.clone(),
-        pki.professions.clone(),
-        pc.clone(),
-    );
-    // Revocations made in the portal are answered by this instance's OCSP at once.
-    let ocsp = services.ocsp.clone();
-    state.set_status_listener(std::sync::Arc::new(
-        move |serials: &[ca::domain::Serial]| {
-            for s in serials {
-                ocsp.notify_status_change(s);
-            }
-        },
-    ));
+    // Every status change made through the portal republishes the CRLs and is answered by
+    // this instance's OCSP at once.
+    let sink = ca::status::StatusSinks::new(vec![
+        pki.publisher.clone(),
+        std::sync::Arc::new(services.ocsp.clone()),
+    ]);
+    let state = ra_portal::PortalState::new(pki.workflow(std::sync::Arc::new(sink)), pc.clone());
     println!("igc portal on https://{addr}/connexion");
     if administrators < ca::storage::MIN_ACTIVE_ADMINISTRATORS {
         println!(

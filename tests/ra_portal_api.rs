@@ -19,7 +19,9 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use base64::Engine as _;
 use ca::domain::{Actor, Order, ProfessionTable};
+use ca::status::{SinkFuture, SinkReport, StatusChange, StatusSink, StatusSinks};
 use ca::storage::{OperatorRole, Store};
+use ca::workflow::Workflow;
 use issuance_common::*;
 use ra_portal::{Permission, PortalConfig, PortalState, RouteMethod};
 use serde_json::{json, Value};
@@ -298,26 +300,38 @@ fn openapi_document_matches_the_route_table() {
     }
 }
 
+/// Records the serials whose status changed, as OCSP hears of them.
+#[derive(Debug)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl StatusSink for Recorder {
+    fn status_changed<'a>(&'a self, change: &'a StatusChange) -> SinkFuture<'a> {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(change.serials.iter().map(ToString::to_string));
+        Box::pin(std::future::ready(SinkReport::default()))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_scope_four_eyes_bad_input_and_full_flow() {
     let env = Env::new(sqlite().await).await;
+    // The status sink: the CRL publisher, and a recorder in place of OCSP.
+    let notified: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = StatusSinks::new(vec![
+        env.publisher.clone(),
+        Arc::new(Recorder(notified.clone())),
+    ]);
     let state = PortalState::new(
-        env.store().clone(),
-        vec![env.personnes.clone(), env.orgs.clone()],
-        Arc::new(env.revocations.clone()),
-        Arc::new(ProfessionTable::builtin().unwrap()),
+        Workflow::new(
+            env.store().clone(),
+            Arc::new(ProfessionTable::builtin().unwrap()),
+            vec![env.personnes.clone(), env.orgs.clone()],
+            Arc::new(sink),
+        ),
         PortalConfig::default(),
     );
-    let notified: Arc<Mutex<Vec<String>>> = Arc::default();
-    {
-        let notified = notified.clone();
-        state.set_status_listener(Arc::new(move |serials| {
-            notified
-                .lock()
-                .unwrap()
-                .extend(serials.iter().map(ToString::to_string));
-        }));
-    }
     let app = &ra_portal::router(state);
     let store = env.store();
 

@@ -18,6 +18,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use ca::domain::{Actor, IdNatPs, Order, ProfessionTable, Profile};
 use ca::storage::{NewRequest, OperatorRole, RequestId, RequestSubject, Store};
+use ca::workflow::Workflow;
 use issuance_common::*;
 use portal_common::*;
 use ra_portal::{Permission, PortalConfig, PortalState, RouteMethod, Target};
@@ -92,10 +93,12 @@ struct World {
 async fn world() -> World {
     let env = Env::new(sqlite().await).await;
     let state = PortalState::new(
-        env.store().clone(),
-        vec![env.personnes.clone(), env.orgs.clone()],
-        Arc::new(env.revocations.clone()),
-        Arc::new(ProfessionTable::builtin().unwrap()),
+        Workflow::new(
+            env.store().clone(),
+            Arc::new(ProfessionTable::builtin().unwrap()),
+            vec![env.personnes.clone(), env.orgs.clone()],
+            env.publisher.clone(),
+        ),
         PortalConfig::default(),
     );
     let app = ra_portal::router(state);

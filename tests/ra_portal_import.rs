@@ -23,6 +23,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use ca::domain::{Actor, IdNatPs, Order, ProfessionTable};
 use ca::storage::{OperatorRole, Store};
+use ca::workflow::Workflow;
 use issuance_common::*;
 use portal_common::*;
 use ra_portal::{PortalConfig, PortalState};
@@ -41,10 +42,12 @@ on_both_backends!(csv_import_good_rows_in_bad_rows_reported_and_not_written);
 
 fn portal(env: &Env, store: Store) -> Router {
     ra_portal::router(PortalState::new(
-        store,
-        vec![env.personnes.clone(), env.orgs.clone()],
-        Arc::new(env.revocations.clone()),
-        Arc::new(ProfessionTable::builtin().unwrap()),
+        Workflow::new(
+            store,
+            Arc::new(ProfessionTable::builtin().unwrap()),
+            vec![env.personnes.clone(), env.orgs.clone()],
+            env.publisher.clone(),
+        ),
         PortalConfig::default(),
     ))
 }

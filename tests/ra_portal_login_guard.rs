@@ -25,6 +25,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use ca::domain::{Actor, Order, ProfessionTable};
 use ca::storage::{OperatorRole, Store};
+use ca::workflow::Workflow;
 use issuance_common::*;
 use pkix::sealing::{SealError, SecretSealer};
 use portal_common::*;
@@ -63,10 +64,12 @@ async fn world(config: PortalConfig) -> World {
         opens: opens.clone(),
     }));
     let state = PortalState::new(
-        store.clone(),
-        vec![env.personnes.clone(), env.orgs.clone()],
-        Arc::new(env.revocations.clone()),
-        Arc::new(ProfessionTable::builtin().unwrap()),
+        Workflow::new(
+            store.clone(),
+            Arc::new(ProfessionTable::builtin().unwrap()),
+            vec![env.personnes.clone(), env.orgs.clone()],
+            env.publisher.clone(),
+        ),
         config,
     );
     let app = ra_portal::router(state.clone());

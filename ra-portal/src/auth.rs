@@ -108,18 +108,14 @@ pub fn role_allows(role: OperatorRole, p: Permission) -> bool {
     match p {
         P::Public | P::Authenticated | P::AnySession => true,
         P::Enrolment => false,
-        P::ViewProfessionals => matches!(
-            role,
-            OperatorRole::Clerk | OperatorRole::Approver | OperatorRole::RegistrationOffice
-        ),
-        // What changes professionals, requests and certificates: the workflow's rule,
-        // shared with the API and the CLI.
+        // The workflow's rules, shared with the API and the CLI.
+        P::ViewProfessionals => role_may(role, Duty::View),
         P::Register => role_may(role, Duty::Register),
         P::ManageCertificates => role_may(role, Duty::ManageCertificates),
         P::FileRequest => role_may(role, Duty::File),
         P::Decide => role_may(role, Duty::Decide),
-        P::ReadJournal => role == OperatorRole::Auditor,
-        P::ManageOperators => role == OperatorRole::Administrator,
+        P::ReadJournal => role_may(role, Duty::ReadJournal),
+        P::ManageOperators => role_may(role, Duty::ManageOperators),
     }
 }
 

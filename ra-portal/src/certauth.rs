@@ -16,12 +16,11 @@
 //! certificate revoked during a session ends it at the next request).
 
 use ca::domain::{Profile, Serial};
-use ca::storage::{CertificateStatus, Operator, OperatorStatus, RequestSubject};
+use ca::storage::{CertificateStatus, Operator, OperatorStatus, RequestSubject, Store};
 use der::Decode as _;
 use time::OffsetDateTime;
 
 use crate::error::PortalResult;
-use crate::PortalState;
 
 /// Why a client certificate does not log anyone in (recorded in the journal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +71,7 @@ impl Refusal {
 
 /// The operator `der` (a client certificate verified by rustls) logs in, with its serial.
 pub async fn operator_of(
-    state: &PortalState,
+    store: &Store,
     der: &[u8],
 ) -> PortalResult<Result<(Operator, Serial), Refusal>> {
     let Ok(cert) = x509_cert::Certificate::from_der(der) else {
@@ -81,7 +80,6 @@ pub async fn operator_of(
     let Ok(serial) = Serial::from_be_bytes(cert.tbs_certificate.serial_number.as_bytes()) else {
         return Ok(Err(Refusal::Unreadable));
     };
-    let store = state.store();
     let Some(record) = store.certificate(&serial).await? else {
         return Ok(Err(Refusal::Unknown));
     };

@@ -51,7 +51,8 @@ impl From<ca::Error> for PortalError {
             E::ProfessionalNotFound { .. }
             | E::StructureNotFound { .. }
             | E::RequestNotFound { .. }
-            | E::CertificateNotFound { .. } => PortalError::NotFound(msg),
+            | E::CertificateNotFound { .. }
+            | E::ImportJobNotFound { .. } => PortalError::NotFound(msg),
             E::SelfApproval { .. } | E::SelfConfirmation { .. } => PortalError::FourEyes(msg),
             E::NotPermitted { .. } => PortalError::Forbidden(msg),
             E::AuthenticationRefused { .. } => PortalError::Unauthenticated,
@@ -62,8 +63,10 @@ impl From<ca::Error> for PortalError {
             | E::NotOnHold { .. }
             | E::ProfessionalNotActive { .. }
             | E::LastAdministrators { .. }
-            | E::RequestStale { .. } => PortalError::Conflict(msg),
-            E::Signer(_) | E::Task(_) => PortalError::Unavailable(msg),
+            | E::RequestStale { .. }
+            | E::RevokedNotRenewable { .. }
+            | E::OwnAccount { .. } => PortalError::Conflict(msg),
+            E::Signer(_) | E::Task(_) | E::NoIssuer { .. } => PortalError::Unavailable(msg),
             E::Database(_) | E::Migration(_) | E::CorruptRow { .. } => {
                 tracing::error!(error = %e, "storage error in the RA portal");
                 PortalError::Internal("base de données indisponible".into())

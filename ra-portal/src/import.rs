@@ -1,6 +1,7 @@
 //! Bulk import of professionals from CSV (issue 6): each row is checked with the rules of the
-//! registration form ([`crate::handlers::validate_registration`]: Luhn, names, profession in
-//! the operator's Order, identity proofing) and written in its own transaction, so a bad row
+//! registration form ([`crate::forms::validate_registration`]: Luhn, names, profession in
+//! the operator's Order, identity proofing), registered through the workflow
+//! ([`Workflow::import_row`]) and written in its own transaction, so a bad row
 //! is reported and nothing of it is written while the good rows go in. The rows are processed
 //! in a background task; the job page shows the progress (refreshing itself, no JavaScript)
 //! and then the per-row report.
@@ -15,20 +16,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use askama::Template;
-use axum::extract::{Multipart, Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect};
-use axum::Extension;
+use ca::storage::{ImportJobRecord, ImportRow, NewImportJob};
+use ca::workflow::{AuthenticatedOperator, Workflow};
 use time::OffsetDateTime;
 
-use ca::storage::{ImportJobRecord, ImportRow, NewImportJob};
-
-use crate::error::PortalError;
-use crate::handlers::{html, html_status, layout, validate_registration, Page, RegisterFields};
+use crate::error::{PortalError, PortalResult};
+use crate::forms::{validate_registration, RegisterFields};
 use crate::messages::french;
-use crate::views::{FieldErrors, Layout};
-use crate::{Ctx, PortalState};
+use crate::state::{Ctx, PortalState};
 
 /// Largest number of data rows in one file.
 pub const MAX_ROWS: usize = 10_000;
@@ -107,37 +102,6 @@ pub fn job_state(job: &ImportJobRecord, now: OffsetDateTime) -> JobState {
     } else {
         JobState::Running
     }
-}
-
-#[derive(Template)]
-#[template(path = "import.html")]
-pub struct ImportPage {
-    pub layout: Layout,
-    pub errors: FieldErrors,
-    pub max_rows: usize,
-}
-
-#[derive(Template)]
-#[template(path = "import_job.html")]
-pub struct ImportJobPage {
-    pub layout: Layout,
-    pub file_name: String,
-    pub total: usize,
-    pub done: usize,
-    pub imported: usize,
-    pub refused: usize,
-    pub finished: bool,
-    pub interrupted: bool,
-    /// Registered lines carry "enregistré" as their message here.
-    pub rows: Vec<ImportRow>,
-}
-
-pub async fn import_page(Extension(ctx): Extension<Ctx>) -> Page {
-    html(&ImportPage {
-        layout: layout(&ctx, "Importer des professionnels (CSV)"),
-        errors: FieldErrors::default(),
-        max_rows: MAX_ROWS,
-    })
 }
 
 /// One data row of the file, as the registration form's fields.
@@ -263,53 +227,31 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-pub async fn import(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    mut mp: Multipart,
-) -> Page {
-    let mut file = Vec::new();
-    let mut file_name = String::new();
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|_| PortalError::BadRequest("Formulaire illisible.".into()))?
-    {
-        if field.name() == Some("csv_file") {
-            file_name = field.file_name().unwrap_or("").to_owned();
-            file = field
-                .bytes()
-                .await
-                .map_err(|_| PortalError::BadRequest("Formulaire illisible.".into()))?
-                .to_vec();
-        }
-    }
+/// Starts the import of `file` as the session's operator. The whole file is parsed first: a
+/// refused file is `Ok(Err(French reason))` and nothing is written. Then the job is created
+/// (within the limits of jobs running) and its rows are registered by a background task;
+/// returns the job's identifier.
+pub(crate) async fn start(
+    state: &PortalState,
+    ctx: &Ctx,
+    file_name: &str,
+    file: &[u8],
+) -> PortalResult<Result<String, String>> {
     let rows = if file.is_empty() {
         Err("Joignez un fichier CSV.".to_owned())
     } else {
-        parse_csv(&file)
+        parse_csv(file)
     };
     let rows = match rows {
         Ok(rows) => rows,
-        Err(message) => {
-            let mut errors = FieldErrors::default();
-            errors.add("csv_file", message);
-            return html_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &ImportPage {
-                    layout: layout(&ctx, "Importer des professionnels (CSV)"),
-                    errors,
-                    max_rows: MAX_ROWS,
-                },
-            );
-        }
+        Err(message) => return Ok(Err(message)),
     };
+    let me = ctx.me()?.clone();
+    let workflow = state.workflow();
     let id = crate::auth::random_hex(16);
     let now = OffsetDateTime::now_utc();
-    let login = ctx.operator.login.to_string();
-    let (running, running_here) = state
-        .store()
-        .running_import_jobs(now - INTERRUPTED_AFTER, &login)
+    let (running, running_here) = workflow
+        .running_imports(&me, now - INTERRUPTED_AFTER)
         .await?;
     if running_here >= MAX_RUNNING_JOBS_PER_OPERATOR {
         return Err(PortalError::TooManyRequests(format!(
@@ -323,42 +265,37 @@ pub async fn import(
     }
     let total_rows = u64::try_from(rows.len())
         .map_err(|_| PortalError::BadRequest("Fichier trop long.".into()))?;
-    state
-        .store()
-        .create_import_job(
-            &NewImportJob {
-                id: id.clone(),
-                login,
-                file_name: reportable(&file_name, REPORTED_FILE_NAME_CHARS),
-                total_rows,
-            },
-            now - REPORT_RETENTION,
-            now - INTERRUPTED_AFTER,
-            &ctx.actor,
-        )
+    let job = NewImportJob {
+        id: id.clone(),
+        login: me.login().to_string(),
+        file_name: reportable(file_name, REPORTED_FILE_NAME_CHARS),
+        total_rows,
+    };
+    workflow
+        .start_import(&me, &job, now - REPORT_RETENTION, now - INTERRUPTED_AFTER)
         .await?;
-    let (job_state, job_id) = (state.clone(), id.clone());
+    let (workflow, job_id) = (workflow.clone(), id.clone());
     tokio::spawn(async move {
         for row in rows {
-            if let Err(e) = import_row(&job_state, &ctx, &job_id, &row).await {
+            if let Err(e) = import_row(&workflow, &me, &job_id, &row).await {
                 // The system failed (store, or the job gone): the job stays unfinished and its
                 // page will call it interrupted; nothing of the row was written.
                 tracing::error!(job = %job_id, line = row.line, error = %e, "CSV import stopped");
                 return;
             }
         }
-        if let Err(e) = job_state.store().finish_import_job(&job_id).await {
+        if let Err(e) = workflow.finish_import(&job_id).await {
             tracing::error!(job = %job_id, error = %e, "CSV import not marked finished");
         }
     });
-    Ok(Redirect::to(&format!("/importations/{id}")).into_response())
+    Ok(Ok(id))
 }
 
 /// Validates, registers and reports one row. A refused row is reported with its reason; an
 /// error is a failure of the system (registering, or recording the report).
 async fn import_row(
-    state: &PortalState,
-    ctx: &Ctx,
+    workflow: &Workflow,
+    me: &AuthenticatedOperator,
     job_id: &str,
     row: &Row,
 ) -> Result<(), ca::Error> {
@@ -368,81 +305,32 @@ async fn import_row(
         ok: false,
         message: reportable(message, REPORTED_MESSAGE_CHARS),
     };
-    let (professional, proofing) =
-        match validate_registration(state, ctx.scope, &ctx.actor, &row.fields) {
-            Ok(v) => v,
-            Err(errors) => {
-                let message = errors
-                    .0
-                    .iter()
-                    .map(|(f, m)| format!("{} : {m}", column_label(f)))
-                    .collect::<Vec<_>>()
-                    .join(" ; ");
-                return state
-                    .store()
-                    .report_refused_import_row(job_id, &refused(&message), &ctx.actor)
-                    .await;
-            }
-        };
-    match state
-        .store()
-        .register_imported_professional(job_id, row.line, &professional, &proofing, &ctx.actor)
+    let (professional, proofing) = match validate_registration(workflow, me, &row.fields) {
+        Ok(v) => v,
+        Err(errors) => {
+            let message = errors
+                .0
+                .iter()
+                .map(|(f, m)| format!("{} : {m}", column_label(f)))
+                .collect::<Vec<_>>()
+                .join(" ; ");
+            return workflow
+                .refuse_import_row(me, job_id, &refused(&message))
+                .await;
+        }
+    };
+    match workflow
+        .import_row(me, job_id, row.line, &professional, &proofing)
         .await
     {
         Ok(()) => Ok(()),
         Err(e) if !e.is_system_failure() => {
             let mut report = refused(&french(&e));
             report.idnat = professional.idnat.to_string();
-            state
-                .store()
-                .report_refused_import_row(job_id, &report, &ctx.actor)
-                .await
+            workflow.refuse_import_row(me, job_id, &report).await
         }
         Err(e) => Err(e),
     }
-}
-
-pub async fn import_job(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Page {
-    let not_found = || PortalError::NotFound("Importation introuvable.".into());
-    // Identifiers are 32 hexadecimal digits (`random_hex(16)`): anything else is not looked up.
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(not_found());
-    }
-    let job = state.store().import_job(&id).await?.ok_or_else(not_found)?;
-    // Only the operator who started it sees an import (its rows are of their Order).
-    if job.login != ctx.operator.login.as_str() {
-        return Err(not_found());
-    }
-    let state_now = job_state(&job, OffsetDateTime::now_utc());
-    let imported = job.rows.iter().filter(|r| r.ok).count();
-    let done = job.rows.len();
-    let page = ImportJobPage {
-        layout: layout(&ctx, "Importation CSV"),
-        file_name: job.file_name,
-        total: usize::try_from(job.total_rows).unwrap_or(usize::MAX),
-        done,
-        imported,
-        refused: done - imported,
-        finished: state_now == JobState::Finished,
-        interrupted: state_now == JobState::Interrupted,
-        rows: job
-            .rows
-            .into_iter()
-            .map(|r| ImportRow {
-                message: if r.ok {
-                    "enregistré".into()
-                } else {
-                    r.message
-                },
-                ..r
-            })
-            .collect(),
-    };
-    html(&page)
 }
 
 #[cfg(test)]

@@ -58,6 +58,11 @@ pub fn french(e: &Error) -> String {
             "Le professionnel {idnat} est radié : aucun certificat ne peut lui être délivré."
         ),
         Error::RequestNotFound { id } => format!("Aucune demande n° {id}."),
+        Error::RequestNotInState {
+            id,
+            expected: ca::domain::RequestStatus::Approved,
+            ..
+        } => format!("La demande n° {id} n'est pas approuvée en attente d'émission."),
         Error::RequestNotInState { id, found, .. } => format!(
             "La demande n° {id} n'est plus en attente (état : {}).",
             request_status(*found)
@@ -105,6 +110,19 @@ pub fn french(e: &Error) -> String {
         Error::AuthenticationRefused { .. } => {
             "Authentification refusée : reconnectez-vous.".to_owned()
         }
+        Error::NoIssuer { profile } => {
+            format!("Aucune autorité de certification ne délivre le gabarit {profile}.")
+        }
+        Error::RevokedNotRenewable { .. } => {
+            "Un certificat révoqué ne se renouvelle pas : déposez une nouvelle demande.".to_owned()
+        }
+        Error::OwnAccount { reset: false, .. } => {
+            "Vous ne pouvez pas modifier votre propre compte.".to_owned()
+        }
+        Error::OwnAccount { reset: true, .. } => {
+            "Vous ne pouvez pas réinitialiser votre propre compte.".to_owned()
+        }
+        Error::ImportJobNotFound { .. } => "Importation introuvable.".to_owned(),
         Error::NotPermitted { .. } => {
             "Votre rôle ou votre Ordre ne permet pas cette opération sur cette demande.".to_owned()
         }

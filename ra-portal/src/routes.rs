@@ -1,8 +1,7 @@
 //! The route table (every route of the portal, with the permission it requires and the object
 //! it acts on), the router built from it, and the middleware that enforces it: session, idle
-//! timeout, enrolment stage, role, CSRF token, Order scope — deny by default.
-
-use std::time::Duration;
+//! timeout, enrolment stage, role, CSRF token, and the route's object found by the workflow in
+//! the operator's Order scope — deny by default.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{RawPathParams, Request, State};
@@ -11,21 +10,23 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use ca::domain::{Actor, IdNatPs, Professional, Serial};
-use ca::storage::{OperatorStatus, Outcome, RequestId, RequestSubject, SessionStage};
+use ca::domain::{Actor, Serial};
+use ca::storage::{OperatorStatus, Outcome, RequestId, SessionStage};
+use ca::workflow::{AuthenticatedOperator, Located, Object};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::api;
+use crate::api::{self, certificates as api_certs, professionals as api_pros};
+use crate::api::{requests as api_requests, sessions as api_sessions};
 use crate::auth::{
     constant_time_eq, role_allows, scope_of, sha256_hex, Permission, AUTH_CLIENT_CERT,
 };
+use crate::cookies::{bearer, cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::{PortalError, PortalResult};
-use crate::handlers as h;
-use crate::{Ctx, PortalState};
-
-pub const SESSION_COOKIE: &str = "__Host-igc-session";
-pub const PRELOGIN_COOKIE: &str = "__Host-igc-prelogin";
+use crate::handlers::{
+    certificates, imports, journal, operators, professionals, requests, session,
+};
+use crate::state::{Ctx, PortalState};
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,50 +101,59 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
     vec![
         (
             r(Get, "/static/portail.css", P::Public, T::None),
-            get(h::stylesheet),
+            get(session::stylesheet),
         ),
-        (r(Get, "/connexion", P::Public, T::None), get(h::login_page)),
-        (r(Post, "/connexion", P::Public, T::None), post(h::login)),
+        (
+            r(Get, "/connexion", P::Public, T::None),
+            get(session::login_page),
+        ),
+        (
+            r(Post, "/connexion", P::Public, T::None),
+            post(session::login),
+        ),
         (
             r(Post, "/connexion/certificat", P::Public, T::None),
-            post(h::login_certificate),
+            post(session::login_certificate),
         ),
         (
             r(Get, "/enrolement", P::Enrolment, T::None),
-            get(h::enrolment_page),
+            get(session::enrolment_page),
         ),
         (
             r(Post, "/enrolement", P::Enrolment, T::None),
-            post(h::enrol),
+            post(session::enrol),
         ),
         (
             r(Post, "/deconnexion", P::AnySession, T::None),
-            post(h::logout),
+            post(session::logout),
         ),
-        (r(Get, "/", P::Authenticated, T::None), get(h::dashboard)),
+        (
+            r(Get, "/", P::Authenticated, T::None),
+            get(requests::dashboard),
+        ),
         (
             r(Get, "/professionnels", P::ViewProfessionals, T::None),
-            get(h::search),
+            get(professionals::search),
         ),
         (
             r(Get, "/professionnels/nouveau", P::Register, T::None),
-            get(h::register_page),
+            get(professionals::register_page),
         ),
         (
             r(Post, "/professionnels", P::Register, T::None),
-            post(h::register),
+            post(professionals::register),
         ),
         (
             r(Get, "/importations", P::Register, T::None),
-            get(crate::import::import_page),
+            get(imports::import_page),
         ),
         (
             r(Post, "/importations", P::Register, T::None),
-            post(crate::import::import),
+            post(imports::import),
         ),
         (
             r(Get, "/importations/{job}", P::Register, T::None),
-            get(crate::import::import_job),
+            get(imports::import_job),
         ),
         (
             r(
@@ -152,7 +162,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Professional,
             ),
-            get(h::professional),
+            get(professionals::professional),
         ),
         (
             r(
@@ -161,7 +171,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Professional,
             ),
-            get(h::professional_journal),
+            get(journal::professional_journal),
         ),
         (
             r(
@@ -170,7 +180,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::FileRequest,
                 T::Professional,
             ),
-            get(h::file_request_page),
+            get(requests::file_request_page),
         ),
         (
             r(
@@ -179,27 +189,27 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::FileRequest,
                 T::Professional,
             ),
-            post(h::file_request),
+            post(requests::file_request),
         ),
         (
             r(Get, "/demandes", P::ViewProfessionals, T::None),
-            get(h::pending_requests),
+            get(requests::pending_requests),
         ),
         (
             r(Get, "/demandes/{id}", P::ViewProfessionals, T::Request),
-            get(h::request),
+            get(requests::request),
         ),
         (
             r(Post, "/demandes/{id}/approbation", P::Decide, T::Request),
-            post(h::approve),
+            post(requests::approve),
         ),
         (
             r(Post, "/demandes/{id}/rejet", P::Decide, T::Request),
-            post(h::reject),
+            post(requests::reject),
         ),
         (
             r(Post, "/demandes/{id}/emission", P::Decide, T::Request),
-            post(h::issue),
+            post(requests::issue),
         ),
         (
             r(
@@ -208,7 +218,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Certificate,
             ),
-            get(h::certificate),
+            get(certificates::certificate),
         ),
         (
             r(
@@ -217,7 +227,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Certificate,
             ),
-            get(h::certificate_pem),
+            get(certificates::certificate_pem),
         ),
         (
             r(
@@ -226,7 +236,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Certificate,
             ),
-            get(h::certificate_der),
+            get(certificates::certificate_der),
         ),
         (
             r(
@@ -235,7 +245,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageCertificates,
                 T::Certificate,
             ),
-            post(h::suspend),
+            post(certificates::suspend),
         ),
         (
             r(
@@ -244,7 +254,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageCertificates,
                 T::Certificate,
             ),
-            post(h::reinstate),
+            post(certificates::reinstate),
         ),
         (
             r(
@@ -253,7 +263,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageCertificates,
                 T::Certificate,
             ),
-            post(h::revoke),
+            post(certificates::revoke),
         ),
         (
             r(
@@ -262,7 +272,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::FileRequest,
                 T::Certificate,
             ),
-            get(h::renew_page),
+            get(requests::renew_page),
         ),
         (
             r(
@@ -271,16 +281,19 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::FileRequest,
                 T::Certificate,
             ),
-            post(h::renew),
+            post(requests::renew),
         ),
-        (r(Get, "/journal", P::ReadJournal, T::None), get(h::journal)),
+        (
+            r(Get, "/journal", P::ReadJournal, T::None),
+            get(journal::journal),
+        ),
         (
             r(Get, "/operateurs", P::ManageOperators, T::None),
-            get(h::operators),
+            get(operators::operators),
         ),
         (
             r(Post, "/operateurs", P::ManageOperators, T::None),
-            post(h::create_operator),
+            post(operators::create_operator),
         ),
         (
             r(
@@ -289,7 +302,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageOperators,
                 T::None,
             ),
-            post(h::disable_operator),
+            post(operators::disable_operator),
         ),
         (
             r(
@@ -298,7 +311,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageOperators,
                 T::None,
             ),
-            post(h::enable_operator),
+            post(operators::enable_operator),
         ),
         (
             r(
@@ -307,7 +320,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageOperators,
                 T::None,
             ),
-            post(h::reset_operator),
+            post(operators::reset_operator),
         ),
         (
             r(
@@ -316,29 +329,29 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageOperators,
                 T::None,
             ),
-            post(h::confirm_operator),
+            post(operators::confirm_operator),
         ),
         // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
         (a(Get, "/api/docs", P::Public, T::None), get(api::docs)),
         (
             a(Post, "/api/v1/sessions", P::Public, T::None),
-            post(api::create_session),
+            post(api_sessions::create_session),
         ),
         (
             a(Post, "/api/v1/sessions/certificate", P::Public, T::None),
-            post(api::create_certificate_session),
+            post(api_sessions::create_certificate_session),
         ),
         (
             a(Post, "/api/v1/logout", P::AnySession, T::None),
-            post(api::logout),
+            post(api_sessions::logout),
         ),
         (
             a(Get, "/api/v1/professionals", P::ViewProfessionals, T::None),
-            get(api::search),
+            get(api_pros::search),
         ),
         (
             a(Post, "/api/v1/professionals", P::Register, T::None),
-            post(api::register),
+            post(api_pros::register),
         ),
         (
             a(
@@ -347,7 +360,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Professional,
             ),
-            get(api::professional),
+            get(api_pros::professional),
         ),
         (
             a(
@@ -356,7 +369,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::FileRequest,
                 T::Professional,
             ),
-            post(api::file_request),
+            post(api_requests::file_request),
         ),
         (
             a(
@@ -365,15 +378,15 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Request,
             ),
-            get(api::request),
+            get(api_requests::request),
         ),
         (
             a(Post, "/api/v1/requests/{id}/approve", P::Decide, T::Request),
-            post(api::approve),
+            post(api_requests::approve),
         ),
         (
             a(Post, "/api/v1/requests/{id}/reject", P::Decide, T::Request),
-            post(api::reject),
+            post(api_requests::reject),
         ),
         (
             a(
@@ -382,7 +395,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ViewProfessionals,
                 T::Certificate,
             ),
-            get(api::certificate),
+            get(api_certs::certificate),
         ),
         (
             a(
@@ -391,7 +404,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageCertificates,
                 T::Certificate,
             ),
-            post(api::suspend),
+            post(api_certs::suspend),
         ),
         (
             a(
@@ -400,7 +413,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageCertificates,
                 T::Certificate,
             ),
-            post(api::reinstate),
+            post(api_certs::reinstate),
         ),
         (
             a(
@@ -409,7 +422,7 @@ fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
                 P::ManageCertificates,
                 T::Certificate,
             ),
-            post(api::revoke),
+            post(api_certs::revoke),
         ),
     ]
 }
@@ -518,39 +531,6 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-// ----- cookies -------------------------------------------------------------------------------------
-
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = v.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
-}
-
-pub fn set_cookie(name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
-    let age = max_age.map_or(String::new(), |d| format!("; Max-Age={}", d.as_secs()));
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Path=/"))
-}
-
-pub fn clear_cookie(name: &str) -> HeaderValue {
-    set_cookie(name, "", Some(Duration::ZERO))
-}
-
 // ----- authorization ---------------------------------------------------------------------------
 
 async fn authorize(
@@ -623,7 +603,7 @@ async fn authorize_inner(
             .cloned();
         let bound = match peer {
             Some(p) => matches!(
-                crate::certauth::operator_of(state, &p.0).await?,
+                crate::certauth::operator_of(store, &p.0).await?,
                 Ok((o, _)) if o.login == session.login
             ),
             None => false,
@@ -661,16 +641,21 @@ async fn authorize_inner(
     }
 
     let scope = scope_of(operator.role, operator.order);
-    let target = resolve_target(state, spec, &mut req).await?;
-    if let Some(p) = &target {
-        let authority = state.professions().registration_authority(&p.profession)?;
-        if !scope.covers(authority) {
-            deny(state, &actor, spec, req.uri().path(), "scope").await;
-            // The same answer as an unknown object: a clerk learns nothing of what another
-            // Order holds (the refusal is journaled all the same).
-            return Err(PortalError::NotFound("Objet introuvable.".into()));
+    // The operator as the workflow takes them, once the session is a full one.
+    let me = match session.stage {
+        SessionStage::Full => Some(AuthenticatedOperator::of_session(
+            &session,
+            Some(operator.clone()),
+        )?),
+        SessionStage::Enrolment => None,
+    };
+    let target = match route_object(spec, &mut req).await? {
+        None => None,
+        Some(object) => {
+            let me = me.as_ref().ok_or(PortalError::Unauthenticated)?;
+            Some(locate(state, me, &object, &actor, spec, req.uri().path()).await?)
         }
-    }
+    };
     store.touch_session(&token_hash).await?;
     req.extensions_mut().insert(Ctx {
         operator,
@@ -678,9 +663,37 @@ async fn authorize_inner(
         scope,
         csrf: session.csrf_token,
         token_hash,
+        me,
         target,
     });
     Ok(req)
+}
+
+/// The route's object, found by the workflow in the operator's scope. An object of another
+/// scope gets the same answer as an unknown one: a clerk learns nothing of what another
+/// Order holds (the refusal is journaled all the same).
+async fn locate(
+    state: &PortalState,
+    me: &AuthenticatedOperator,
+    object: &Object,
+    actor: &Actor,
+    spec: RouteSpec,
+    path: &str,
+) -> PortalResult<Located> {
+    let not_found = || PortalError::NotFound("Objet introuvable.".into());
+    match state.workflow().locate(me, object).await {
+        Ok(located) => Ok(located),
+        Err(ca::Error::NotPermitted { .. }) => {
+            deny(state, actor, spec, path, "scope").await;
+            Err(not_found())
+        }
+        Err(
+            ca::Error::ProfessionalNotFound { .. }
+            | ca::Error::RequestNotFound { .. }
+            | ca::Error::CertificateNotFound { .. },
+        ) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn deny(state: &PortalState, actor: &Actor, spec: RouteSpec, path: &str, why: &str) {
@@ -700,12 +713,8 @@ async fn deny(state: &PortalState, actor: &Actor, spec: RouteSpec, path: &str, w
     }
 }
 
-/// The professional a route's object belongs to.
-async fn resolve_target(
-    state: &PortalState,
-    spec: RouteSpec,
-    req: &mut Request,
-) -> PortalResult<Option<Professional>> {
+/// The object a route names by its path parameter (`{idnat}`, `{id}`, `{serial}`).
+async fn route_object(spec: RouteSpec, req: &mut Request) -> PortalResult<Option<Object>> {
     if spec.target == Target::None {
         return Ok(None);
     }
@@ -722,30 +731,20 @@ async fn resolve_target(
             .map(|(_, v)| v.to_owned())
             .ok_or_else(|| PortalError::NotFound("Page introuvable.".into()))
     };
-    let store = state.store();
-    let not_found = || PortalError::NotFound("Objet introuvable.".into());
-    let idnat: IdNatPs = match spec.target {
+    let not_found = |_| PortalError::NotFound("Objet introuvable.".into());
+    Ok(Some(match spec.target {
         Target::None => return Ok(None),
-        Target::Professional => param("idnat")?.parse().map_err(|_| not_found())?,
-        Target::Request => {
-            let id: i64 = param("id")?.parse().map_err(|_| not_found())?;
-            let request = store.request(RequestId(id)).await?.ok_or_else(not_found)?;
-            match request.subject {
-                RequestSubject::Professional(p) => p,
-                _ => return Err(not_found()),
-            }
-        }
+        Target::Professional => Object::Professional(param("idnat")?.parse().map_err(not_found)?),
+        Target::Request => Object::Request(RequestId(
+            param("id")?
+                .parse()
+                .map_err(|_| PortalError::NotFound("Objet introuvable.".into()))?,
+        )),
         Target::Certificate => {
-            let serial: Serial = param("serial")?.parse().map_err(|_| not_found())?;
-            let cert = store.certificate(&serial).await?.ok_or_else(not_found)?;
-            cert.professional.ok_or_else(not_found)?
+            let serial: Serial = param("serial")?.parse().map_err(not_found)?;
+            Object::Certificate(serial)
         }
-    };
-    let p = store
-        .find_professional(&idnat)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Some(p))
+    }))
 }
 
 /// Reads the `csrf` field of a form (urlencoded or multipart) and gives the request back with

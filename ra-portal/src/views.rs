@@ -254,3 +254,26 @@ pub struct OperatorsPage {
     pub notice: String,
     pub one_time_password: String,
 }
+
+#[derive(Template)]
+#[template(path = "import.html")]
+pub struct ImportPage {
+    pub layout: Layout,
+    pub errors: FieldErrors,
+    pub max_rows: usize,
+}
+
+#[derive(Template)]
+#[template(path = "import_job.html")]
+pub struct ImportJobPage {
+    pub layout: Layout,
+    pub file_name: String,
+    pub total: usize,
+    pub done: usize,
+    pub imported: usize,
+    pub refused: usize,
+    pub finished: bool,
+    pub interrupted: bool,
+    /// Registered lines carry "enregistré" as their message here.
+    pub rows: Vec<ca::storage::ImportRow>,
+}

@@ -1,0 +1,219 @@
+//! What the operators type, read and checked the same way for the HTML forms, the JSON API
+//! and the CSV import: identifiers, registrations, request profiles, CSRs, revocation reasons.
+//! Nothing here writes; the decisions are the workflow's.
+
+use ca::domain::{
+    IdNatPs, IdentityDocumentType, IdentityProofing, Name, Professional, ProfessionalStatus,
+    Profile, ProofingMode, RevocationReason, Rpps,
+};
+use ca::issuance::check_csr;
+use ca::workflow::{AuthenticatedOperator, Workflow};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::messages::{self, french};
+use crate::views::{FieldErrors, RegisterForm};
+
+/// Parses an RPPS (11 digits) or an IdNat_PS (12 or 10 characters).
+pub(crate) fn parse_idnat(s: &str) -> Result<IdNatPs, ca::Error> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<Rpps>().map(IdNatPs::from);
+    }
+    s.parse()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RegisterFields {
+    #[serde(default)]
+    pub(crate) idnat: String,
+    #[serde(default)]
+    pub(crate) surname: String,
+    #[serde(default)]
+    pub(crate) given_names: String,
+    #[serde(default)]
+    pub(crate) profession: String,
+    #[serde(default)]
+    pub(crate) document_type: String,
+    #[serde(default)]
+    pub(crate) document_number: String,
+    #[serde(default)]
+    pub(crate) mode: String,
+}
+
+impl From<&RegisterFields> for RegisterForm {
+    /// The form as typed, to show it again.
+    fn from(f: &RegisterFields) -> Self {
+        RegisterForm {
+            idnat: f.idnat.clone(),
+            surname: f.surname.clone(),
+            given_names: f.given_names.clone(),
+            profession: f.profession.clone(),
+            document_type: f.document_type.clone(),
+            document_number: f.document_number.clone(),
+            mode: f.mode.clone(),
+        }
+    }
+}
+
+/// Checks a registration (form or CSV row) with the rules of the portal: identifiers (Luhn),
+/// names, profession in the operator's scope, identity proofing. Writes nothing.
+pub(crate) fn validate_registration(
+    workflow: &Workflow,
+    me: &AuthenticatedOperator,
+    f: &RegisterFields,
+) -> Result<(Professional, IdentityProofing), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let idnat = parse_idnat(&f.idnat)
+        .map_err(|e| errors.add("idnat", french(&e)))
+        .ok();
+    let surname = f
+        .surname
+        .trim()
+        .parse::<Name>()
+        .map_err(|_| errors.add("surname", "Le nom est obligatoire (64 caractères au plus)."))
+        .ok();
+    let given = f
+        .given_names
+        .trim()
+        .parse::<Name>()
+        .map_err(|_| {
+            errors.add(
+                "given_names",
+                "Le ou les prénoms sont obligatoires (64 caractères au plus).",
+            )
+        })
+        .ok();
+    let profession = match f.profession.trim().parse::<ca::domain::ProfessionCode>() {
+        // The workflow decides (role, Order); the form says it next to the field.
+        Ok(code) => match workflow.check_register(me, &code) {
+            Ok(()) => Some(code),
+            Err(ca::Error::NotPermitted { .. }) => {
+                errors.add(
+                    "profession",
+                    format!(
+                        "Cette profession ne relève pas de votre périmètre ({}).",
+                        me.scope().label()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                errors.add("profession", french(&e));
+                None
+            }
+        },
+        Err(e) => {
+            errors.add("profession", french(&e));
+            None
+        }
+    };
+    let document_type = f
+        .document_type
+        .trim()
+        .parse::<IdentityDocumentType>()
+        .map_err(|_| errors.add("document_type", "Type de pièce d'identité inconnu."))
+        .ok();
+    let document_number = f
+        .document_number
+        .trim()
+        .parse()
+        .map_err(|_| {
+            errors.add(
+                "document_number",
+                "Le numéro de pièce doit comporter de 1 à 32 lettres et chiffres.",
+            )
+        })
+        .ok();
+    let mode = f
+        .mode
+        .trim()
+        .parse::<ProofingMode>()
+        .map_err(|_| errors.add("mode", "Modalité de vérification inconnue."))
+        .ok();
+    let (
+        Some(idnat),
+        Some(surname),
+        Some(given_names),
+        Some(profession),
+        Some(document_type),
+        Some(document_number),
+        Some(mode),
+    ) = (
+        idnat,
+        surname,
+        given,
+        profession,
+        document_type,
+        document_number,
+        mode,
+    )
+    else {
+        return Err(errors);
+    };
+    let professional = Professional {
+        idnat,
+        surname,
+        given_names,
+        profession,
+        structure: None,
+        status: ProfessionalStatus::Active,
+    };
+    let proofing = IdentityProofing {
+        document_type,
+        document_number,
+        mode,
+        checked_by: me.login().clone(),
+        checked_at: OffsetDateTime::now_utc(),
+    };
+    Ok((professional, proofing))
+}
+
+/// The profile of a professional's request: AUTH, SIGN or CONF.
+pub(crate) fn request_profile(s: Option<&str>) -> Result<Profile, &'static str> {
+    match s.map(str::parse::<Profile>) {
+        Some(Ok(pr @ (Profile::Auth | Profile::Sign | Profile::Conf))) => Ok(pr),
+        _ => Err("Choisissez l'usage : AUTH, SIGN ou CONF."),
+    }
+}
+
+/// DER of a CSR given as PEM or DER, checked (proof of possession, key policy).
+pub(crate) fn checked_csr_der(csr: &[u8]) -> Result<Vec<u8>, String> {
+    if csr.is_empty() {
+        return Err(
+            "Joignez la demande de certificat (CSR) du professionnel, en PEM ou DER.".into(),
+        );
+    }
+    let der = if csr.trim_ascii_start().starts_with(b"-----BEGIN") {
+        match pem::parse(csr.trim_ascii()) {
+            Ok(p) if p.tag() == "CERTIFICATE REQUEST" || p.tag() == "NEW CERTIFICATE REQUEST" => {
+                p.into_contents()
+            }
+            Ok(p) => {
+                return Err(format!(
+                    "Le fichier PEM contient « {} » et non une demande de certificat \
+                     (CERTIFICATE REQUEST).",
+                    p.tag()
+                ))
+            }
+            Err(_) => return Err("Le fichier PEM est illisible.".into()),
+        }
+    } else {
+        csr.to_vec()
+    };
+    check_csr(&der).map_err(|e| french(&e))?;
+    Ok(der)
+}
+
+pub(crate) const REJECT_REASON_MISSING: &str =
+    "Indiquez le motif du rejet (500 caractères au plus).";
+
+pub(crate) const UNKNOWN_REVOCATION_REASON: &str = "Motif de révocation inconnu.";
+
+/// A revocation reason an operator may choose (RFC 5280 name, e.g. `keyCompromise`).
+pub(crate) fn revocation_reason(s: &str) -> Option<RevocationReason> {
+    s.trim()
+        .parse::<RevocationReason>()
+        .ok()
+        .filter(|r| messages::REVOCATION_REASONS.contains(r))
+}

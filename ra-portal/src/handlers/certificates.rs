@@ -1,0 +1,107 @@
+//! Certificates: the certificate's page and downloads; suspension, reinstatement,
+//! revocation (the workflow tells the CRLs and OCSP).
+
+use axum::extract::State;
+use axum::{Extension, Form};
+use ca::status::RevocationOutcome;
+use ca::storage::{CertificateRecord, CertificateStatus};
+use serde::Deserialize;
+
+use super::rows::{cert_row, fmt_time};
+use super::{download, html, layout, Page};
+use crate::error::PortalError;
+use crate::forms::{revocation_reason, UNKNOWN_REVOCATION_REASON};
+use crate::messages;
+use crate::state::{Ctx, PortalState};
+use crate::views::CertificatePage;
+
+fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
+    let pem = pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone()));
+    html(&CertificatePage {
+        layout: layout(ctx, "Certificat"),
+        idnat: c
+            .professional
+            .as_ref()
+            .map_or(String::new(), ToString::to_string),
+        subject: c.subject.clone(),
+        issuer: c.issuer.to_string(),
+        not_before: fmt_time(c.not_before),
+        pem,
+        good: matches!(c.status, CertificateStatus::Good),
+        on_hold: matches!(c.status, CertificateStatus::OnHold { .. }),
+        revoked: matches!(c.status, CertificateStatus::Revoked { .. }),
+        reasons: messages::REVOCATION_REASONS
+            .iter()
+            .map(|r| (r.as_str().to_owned(), messages::reason_label(*r).to_owned()))
+            .collect(),
+        notice,
+        c: cert_row(c),
+    })
+}
+
+pub async fn certificate(Extension(ctx): Extension<Ctx>) -> Page {
+    certificate_view(&ctx, ctx.certificate()?, String::new())
+}
+
+pub async fn certificate_pem(Extension(ctx): Extension<Ctx>) -> Page {
+    let c = ctx.certificate()?;
+    let pem = pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone()));
+    Ok(download(
+        pem.into_bytes(),
+        "application/x-pem-file",
+        format!("{}.pem", c.serial),
+    ))
+}
+
+pub async fn certificate_der(Extension(ctx): Extension<Ctx>) -> Page {
+    let c = ctx.certificate()?;
+    Ok(download(
+        c.der.clone(),
+        "application/pkix-cert",
+        format!("{}.cer", c.serial),
+    ))
+}
+
+/// The certificate's page after a change of its status, saying whether the CRLs followed.
+async fn changed(state: &PortalState, ctx: &Ctx, outcome: &RevocationOutcome, done: &str) -> Page {
+    let notice = match &outcome.crl_error {
+        None => format!("{done} Les listes de révocation ont été republiées."),
+        Some(_) => format!(
+            "{done} La republication des listes de révocation a échoué ; elle sera retentée \
+             automatiquement."
+        ),
+    };
+    let serial = &ctx.certificate()?.serial;
+    let c = state.workflow().certificate(ctx.me()?, serial).await?;
+    certificate_view(ctx, &c, notice)
+}
+
+pub async fn suspend(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let serial = &ctx.certificate()?.serial;
+    let outcome = state.workflow().suspend(ctx.me()?, serial).await?;
+    changed(&state, &ctx, &outcome, "Certificat suspendu.").await
+}
+
+pub async fn reinstate(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let serial = &ctx.certificate()?.serial;
+    let outcome = state.workflow().reinstate(ctx.me()?, serial).await?;
+    changed(&state, &ctx, &outcome, "Suspension levée.").await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn revoke(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<RevokeForm>,
+) -> Page {
+    let reason = revocation_reason(&form.reason)
+        .ok_or_else(|| PortalError::BadRequest(UNKNOWN_REVOCATION_REASON.into()))?;
+    let serial = &ctx.certificate()?.serial;
+    let outcome = state.workflow().revoke(ctx.me()?, serial, reason).await?;
+    changed(&state, &ctx, &outcome, "Certificat révoqué.").await
+}

@@ -1,0 +1,46 @@
+//! The journal: all of it (auditors), or a professional's (their Order's operators).
+
+use axum::extract::State;
+use axum::Extension;
+
+use super::rows::audit_row;
+use super::{html, layout, Page};
+use crate::state::{Ctx, PortalState};
+use crate::views::JournalPage;
+
+/// Entries shown on the auditor's page.
+const LAST_ENTRIES: u32 = 300;
+
+pub async fn journal(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let (entries, v) = state.workflow().journal(ctx.me()?, LAST_ENTRIES).await?;
+    let chain = match &v.first_broken {
+        None => format!(
+            "Chaîne du journal intègre : {} entrées vérifiées.",
+            v.entries_checked
+        ),
+        Some(b) => format!(
+            "ALERTE : la chaîne du journal est rompue à l'entrée n° {} ({:?}).",
+            b.seq, b.problem
+        ),
+    };
+    html(&JournalPage {
+        layout: layout(&ctx, "Journal d'audit"),
+        heading: "Dernières entrées".into(),
+        entries: entries.iter().map(audit_row).collect(),
+        chain,
+    })
+}
+
+pub async fn professional_journal(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Page {
+    let p = ctx.professional()?;
+    let entries = state.workflow().journal_of(ctx.me()?, &p.idnat).await?;
+    html(&JournalPage {
+        layout: layout(&ctx, "Journal du professionnel"),
+        heading: format!("{} {} ({})", p.given_names, p.surname, p.idnat),
+        entries: entries.iter().map(audit_row).collect(),
+        chain: String::new(),
+    })
+}

@@ -1,0 +1,83 @@
+//! The HTML pages, one file per subject. Each handler is a thin adapter: it reads the form,
+//! calls the workflow ([`ca::workflow::Workflow`], which decides role, Order scope and four
+//! eyes) and renders the page. The route middleware has authenticated the operator, checked
+//! the route's role and CSRF token and found the route's object in the operator's scope.
+
+pub mod certificates;
+pub mod imports;
+pub mod journal;
+pub mod operators;
+pub mod professionals;
+pub mod requests;
+mod rows;
+pub mod session;
+
+use askama::Template;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::auth::{self, Permission};
+use crate::error::PortalResult;
+use crate::state::Ctx;
+use crate::views::{FieldErrors, Layout};
+
+pub(crate) type Page = PortalResult<Response>;
+
+pub(crate) fn html(t: &impl Template) -> Page {
+    Ok(Html(t.render()?).into_response())
+}
+
+pub(crate) fn html_status(status: StatusCode, t: &impl Template) -> Page {
+    Ok((status, Html(t.render()?)).into_response())
+}
+
+/// 200 for a fresh form, 422 for one shown again with its errors.
+fn form_status(errors: &FieldErrors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+pub(crate) fn layout(ctx: &Ctx, title: &str) -> Layout {
+    let role = ctx.operator.role;
+    let mut nav = vec![("/".to_owned(), "Accueil".to_owned())];
+    let allow = |p| auth::role_allows(role, p);
+    if allow(Permission::ViewProfessionals) {
+        nav.push(("/professionnels".into(), "Rechercher".into()));
+        nav.push(("/professionnels/nouveau".into(), "Enregistrer".into()));
+        nav.push(("/importations".into(), "Importer (CSV)".into()));
+        nav.push(("/demandes".into(), "Demandes".into()));
+    }
+    if allow(Permission::ReadJournal) {
+        nav.push(("/journal".into(), "Journal".into()));
+    }
+    if allow(Permission::ManageOperators) {
+        nav.push(("/operateurs".into(), "Opérateurs".into()));
+    }
+    Layout {
+        title: title.to_owned(),
+        operator: Some(format!(
+            "{} ({})",
+            ctx.operator.display_name, ctx.operator.login
+        )),
+        role: auth::role_label(role).to_owned(),
+        scope: ctx.scope.label(),
+        csrf: ctx.csrf.clone(),
+        nav,
+    }
+}
+
+/// A file to download.
+fn download(body: Vec<u8>, content_type: &'static str, file: String) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    (headers, body).into_response()
+}

@@ -1,0 +1,233 @@
+//! Certificate requests: the pending ones, filing, renewal, the request's page, approval
+//! (four eyes), rejection, issuance.
+
+use axum::extract::{Multipart, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::{Extension, Form};
+use ca::domain::RequestStatus;
+use ca::storage::{CertificateRecord, NewRequest, RequestSubject};
+use ca::workflow::IssueOptions;
+use serde::Deserialize;
+
+use super::rows::{professional_row, proofing_rows, request_row};
+use super::{form_status, html, html_status, layout, Page};
+use crate::approval;
+use crate::auth::{self, Permission};
+use crate::error::{PortalError, PortalResult};
+use crate::forms::{checked_csr_der, request_profile, REJECT_REASON_MISSING};
+use crate::messages::{self, french};
+use crate::state::{Ctx, PortalState};
+use crate::views::{
+    DashboardPage, FieldErrors, FileRequestPage, RequestPage, RequestRow, RequestsPage,
+};
+
+async fn pending_rows(state: &PortalState, ctx: &Ctx) -> PortalResult<Vec<RequestRow>> {
+    let pending = state.workflow().pending(ctx.me()?).await?;
+    Ok(pending.iter().map(request_row).collect())
+}
+
+pub async fn dashboard(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let can_decide = auth::role_allows(ctx.operator.role, Permission::Decide);
+    let pending = if can_decide {
+        pending_rows(&state, &ctx).await?
+    } else {
+        Vec::new()
+    };
+    html(&DashboardPage {
+        layout: layout(&ctx, "Accueil"),
+        pending,
+        can_decide,
+    })
+}
+
+pub async fn pending_requests(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Page {
+    html(&RequestsPage {
+        layout: layout(&ctx, "Demandes en attente"),
+        pending: pending_rows(&state, &ctx).await?,
+    })
+}
+
+/// Reads the CSR of a multipart form (file or PEM text) and the other fields.
+async fn read_request_form(mut mp: Multipart) -> PortalResult<(Option<String>, Vec<u8>)> {
+    let mut profile = None;
+    let mut csr = Vec::new();
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|_| PortalError::BadRequest("Formulaire illisible.".into()))?
+    {
+        let name = field.name().unwrap_or("").to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|_| PortalError::BadRequest("Formulaire illisible.".into()))?;
+        match name.as_str() {
+            "profile" => profile = Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
+            "csr_file" | "csr_pem"
+                if csr.is_empty() && !bytes.iter().all(u8::is_ascii_whitespace) =>
+            {
+                csr = bytes.to_vec();
+            }
+            _ => {}
+        }
+    }
+    Ok((profile, csr))
+}
+
+/// The form of a new request, or of the renewal of `renewal`.
+fn file_request_view(
+    state: &PortalState,
+    ctx: &Ctx,
+    renewal: Option<&CertificateRecord>,
+    errors: FieldErrors,
+) -> Page {
+    let p = ctx.professional()?;
+    let (action, renewal_of, fixed_profile) = match renewal {
+        Some(c) => (
+            format!("/certificats/{}/renouvellement", c.serial),
+            c.serial.to_string(),
+            messages::profile_label(c.profile).to_owned(),
+        ),
+        None => (
+            format!("/professionnels/{}/demandes", p.idnat),
+            String::new(),
+            String::new(),
+        ),
+    };
+    let page = FileRequestPage {
+        layout: layout(ctx, "Demande de certificat"),
+        p: professional_row(state.workflow().professions(), p),
+        action,
+        renewal_of,
+        fixed_profile,
+        errors,
+    };
+    html_status(form_status(&page.errors), &page)
+}
+
+pub async fn file_request_page(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+) -> Page {
+    file_request_view(&state, &ctx, None, FieldErrors::default())
+}
+
+pub async fn file_request(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    mp: Multipart,
+) -> Page {
+    let idnat = ctx.professional()?.idnat.clone();
+    let (profile, csr) = read_request_form(mp).await?;
+    let mut errors = FieldErrors::default();
+    let profile = request_profile(profile.as_deref())
+        .map_err(|m| errors.add("profile", m))
+        .ok();
+    let der = checked_csr_der(&csr).map_err(|m| errors.add("csr", m)).ok();
+    let (Some(profile), Some(csr_der)) = (profile, der) else {
+        return file_request_view(&state, &ctx, None, errors);
+    };
+    let subject = RequestSubject::Professional(idnat);
+    let request = NewRequest {
+        profile,
+        subject,
+        csr_der,
+    };
+    let id = state.workflow().file(ctx.me()?, &request).await?;
+    Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
+}
+
+pub async fn renew_page(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    file_request_view(
+        &state,
+        &ctx,
+        Some(ctx.certificate()?),
+        FieldErrors::default(),
+    )
+}
+
+pub async fn renew(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    mp: Multipart,
+) -> Page {
+    let (workflow, me) = (state.workflow(), ctx.me()?);
+    let renewal = workflow.renewable(me, &ctx.certificate()?.serial).await?;
+    let (_, csr) = read_request_form(mp).await?;
+    let der = match checked_csr_der(&csr) {
+        Ok(d) => d,
+        Err(m) => {
+            let mut errors = FieldErrors::default();
+            errors.add("csr", m);
+            return file_request_view(&state, &ctx, Some(renewal.certificate()), errors);
+        }
+    };
+    let id = workflow.renew(me, renewal, der).await?;
+    Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
+}
+
+pub async fn request(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let d = state
+        .workflow()
+        .request(ctx.me()?, ctx.request()?.id)
+        .await?;
+    let r = &d.request;
+    let decide = auth::role_allows(ctx.operator.role, Permission::Decide);
+    let (preview, preview_error) = match d.preview {
+        None => (None, String::new()),
+        Some(Ok(p)) => (Some(p), String::new()),
+        Some(Err(e)) => (None, french(&e)),
+    };
+    let shown = |s: Option<&ca::domain::Serial>| s.map_or(String::new(), ToString::to_string);
+    html(&RequestPage {
+        layout: layout(&ctx, &format!("Demande n° {}", r.id)),
+        preview,
+        preview_error,
+        proofings: proofing_rows(&d.proofings),
+        idnat: d.professional.idnat.to_string(),
+        can_decide: decide && r.status == RequestStatus::Filed,
+        can_issue: decide && r.status == RequestStatus::Approved,
+        own_request: r.filed_by == ctx.actor.id,
+        certificate: shown(d.certificate.as_ref()),
+        renewal_of: shown(d.renewal_of.as_ref()),
+        r: request_row(r),
+    })
+}
+
+/// Approves a request filed by someone else and issues its certificate.
+pub async fn approve(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let issued = approval::approve_and_issue(&state, &ctx).await?;
+    Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
+}
+
+/// Issues a request approved earlier (when its issuance failed, e.g. HSM unavailable).
+pub async fn issue(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+    let id = ctx.request()?.id;
+    let issued = state
+        .workflow()
+        .issue(ctx.me()?, id, IssueOptions::default())
+        .await?;
+    Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RejectForm {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn reject(
+    State(state): State<PortalState>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<RejectForm>,
+) -> Page {
+    let id = ctx.request()?.id;
+    if form.reason.trim().is_empty() {
+        return Err(PortalError::BadRequest(REJECT_REASON_MISSING.into()));
+    }
+    state.workflow().reject(ctx.me()?, id, &form.reason).await?;
+    Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
+}
