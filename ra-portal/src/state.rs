@@ -3,6 +3,10 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::Extension;
 use ca::domain::{Actor, Professional};
 use ca::storage::{CertificateRecord, CertificateRequest, Operator, Store};
 use ca::workflow::{AuthenticatedOperator, Located, Scope, Workflow};
@@ -150,6 +154,31 @@ impl Ctx {
             .certificate
             .as_ref()
             .ok_or_else(|| PortalError::Internal("route without its certificate".into()))
+    }
+}
+
+/// What a handler of an authenticated route starts from: the portal's state and the
+/// [`Ctx`] the authorization middleware set. One extractor instead of
+/// `State(state): State<PortalState>, Extension(ctx): Extension<Ctx>` in every handler.
+pub(crate) struct Acting {
+    pub(crate) state: PortalState,
+    pub(crate) ctx: Ctx,
+}
+
+impl FromRequestParts<PortalState> for Acting {
+    /// The rejection of `Extension<Ctx>` (500), as before: the middleware sets a `Ctx` on
+    /// every route but the public ones, which take no `Acting`.
+    type Rejection = ExtensionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Self, Self::Rejection> {
+        let Extension(ctx) = Extension::<Ctx>::from_request_parts(parts, state).await?;
+        Ok(Acting {
+            state: state.clone(),
+            ctx,
+        })
     }
 }
 

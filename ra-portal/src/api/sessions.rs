@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::Extension;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -14,7 +13,7 @@ use crate::login::{
     retry_after_secs, LoginRefusal, OpenedSession, Peer, LOGIN_REFUSED,
 };
 use crate::login_guard::Throttle;
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, PortalState};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SessionBody {
@@ -101,7 +100,7 @@ pub async fn create_certificate_session(
 }
 
 /// POST /api/v1/logout: ends the session of the bearer token.
-pub async fn logout(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> ApiResult {
+pub async fn logout(Acting { state, ctx }: Acting) -> ApiResult {
     state
         .store()
         .close_session(&ctx.token_hash, false, &ctx.actor)

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use base64::Engine as _;
 use ca::storage::{OperatorCredentials, SessionStage};
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use crate::login::{
     retry_after_secs, LoginRefusal, Peer, LOGIN_REFUSED,
 };
 use crate::login_guard::Throttle;
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{EnrolmentPage, FieldErrors, Layout, LoginPage};
 
 pub async fn stylesheet() -> Response {
@@ -168,10 +168,7 @@ async fn enrolment_view(state: &PortalState, ctx: &Ctx, errors: FieldErrors) -> 
     html_status(form_status(&page.errors), &page)
 }
 
-pub async fn enrolment_page(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn enrolment_page(Acting { state, ctx }: Acting) -> Page {
     enrolment_view(&state, &ctx, FieldErrors::default()).await
 }
 
@@ -224,11 +221,7 @@ async fn check_enrolment(
     Ok(step.filter(|_| errors.is_empty()).ok_or(errors))
 }
 
-pub async fn enrol(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(form): Form<EnrolForm>,
-) -> Page {
+pub async fn enrol(Acting { state, ctx }: Acting, Form(form): Form<EnrolForm>) -> Page {
     let creds = credentials(&state, &ctx).await?;
     let step = match check_enrolment(&state, &creds, &form).await? {
         Ok(step) => step,
@@ -248,7 +241,7 @@ pub async fn enrol(
     Ok(Redirect::to("/").into_response())
 }
 
-pub async fn logout(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn logout(Acting { state, ctx }: Acting) -> Page {
     state
         .store()
         .close_session(&ctx.token_hash, false, &ctx.actor)
