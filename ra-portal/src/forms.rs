@@ -25,45 +25,12 @@ pub(crate) fn parse_idnat(s: &str) -> Result<IdNatPs, ca::Error> {
     s.parse()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct RegisterFields {
-    #[serde(default)]
-    pub(crate) idnat: String,
-    #[serde(default)]
-    pub(crate) surname: String,
-    #[serde(default)]
-    pub(crate) given_names: String,
-    #[serde(default)]
-    pub(crate) profession: String,
-    #[serde(default)]
-    pub(crate) document_type: String,
-    #[serde(default)]
-    pub(crate) document_number: String,
-    #[serde(default)]
-    pub(crate) mode: String,
-}
-
-impl From<&RegisterFields> for RegisterForm {
-    /// The form as typed, to show it again.
-    fn from(f: &RegisterFields) -> Self {
-        RegisterForm {
-            idnat: f.idnat.clone(),
-            surname: f.surname.clone(),
-            given_names: f.given_names.clone(),
-            profession: f.profession.clone(),
-            document_type: f.document_type.clone(),
-            document_number: f.document_number.clone(),
-            mode: f.mode.clone(),
-        }
-    }
-}
-
 /// Checks a registration (form or CSV row) with the rules of the portal: identifiers (Luhn),
 /// names, profession in the operator's scope, identity proofing. Writes nothing.
 pub(crate) fn validate_registration(
     workflow: &Workflow,
     me: &AuthenticatedOperator,
-    f: &RegisterFields,
+    f: &RegisterForm,
 ) -> Result<(Professional, IdentityProofing), FieldErrors> {
     let mut errors = FieldErrors::default();
     let idnat = parse_idnat(&f.idnat)

@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 
 use super::json::{certificate_json, professional_json, proofing_json, request_json};
 use super::{json_body, ok, ApiError, ApiResult, Body};
-use crate::forms::{parse_idnat, validate_registration, RegisterFields};
+use crate::forms::{parse_idnat, validate_registration};
 use crate::messages::french;
 use crate::state::Acting;
+use crate::views::RegisterForm;
 
 #[derive(Debug, Default, Deserialize)]
 struct SearchParams {
@@ -63,7 +64,7 @@ pub async fn professional(Acting { state, ctx }: Acting) -> ApiResult {
 
 /// POST /api/v1/professionals: registration with identity proofing (the checks of the form).
 pub async fn register(Acting { state, ctx }: Acting, headers: HeaderMap, body: Body) -> ApiResult {
-    let f: RegisterFields = json_body(&headers, &body)?;
+    let f: RegisterForm = json_body(&headers, &body)?;
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let (professional, proofing) =
         validate_registration(workflow, me, &f).map_err(|e| ApiError::invalid(&e))?;

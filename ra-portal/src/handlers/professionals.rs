@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::rows::{cert_row, professional_row, proofing_rows, request_row};
 use super::{form_status, html, html_status, layout, Page};
-use crate::forms::{parse_idnat, validate_registration, RegisterFields};
+use crate::forms::{parse_idnat, validate_registration};
 use crate::messages::french;
 use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{FieldErrors, ProfessionalPage, RegisterForm, RegisterPage, SearchPage};
@@ -79,10 +79,9 @@ pub async fn register_page(Acting { state, ctx }: Acting) -> Page {
     )
 }
 
-pub async fn register(Acting { state, ctx }: Acting, Form(f): Form<RegisterFields>) -> Page {
-    let form = RegisterForm::from(&f);
+pub async fn register(Acting { state, ctx }: Acting, Form(form): Form<RegisterForm>) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
-    let (professional, proofing) = match validate_registration(workflow, me, &f) {
+    let (professional, proofing) = match validate_registration(workflow, me, &form) {
         Ok(v) => v,
         Err(errors) => return register_page_of(&state, &ctx, form, errors),
     };
