@@ -85,11 +85,7 @@ pub async fn create_certificate_session(
     State(state): State<PortalState>,
     req: axum::extract::Request,
 ) -> ApiResult {
-    let peer = req
-        .extensions()
-        .get::<crate::tls::PeerCertificate>()
-        .cloned();
-    match certificate_login(&state, peer).await? {
+    match certificate_login(&state, req.extensions()).await? {
         Ok(o) => ok(StatusCode::CREATED, session_json(&state, &o)),
         Err(message) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

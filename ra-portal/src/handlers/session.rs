@@ -120,11 +120,7 @@ pub async fn login_certificate(
     State(state): State<PortalState>,
     req: axum::extract::Request,
 ) -> Page {
-    let peer = req
-        .extensions()
-        .get::<crate::tls::PeerCertificate>()
-        .cloned();
-    match certificate_login(&state, peer).await? {
+    match certificate_login(&state, req.extensions()).await? {
         Ok(opened) => Ok(session_redirect("/", &opened.token)),
         Err(message) => login_form("", message, StatusCode::UNAUTHORIZED),
     }
