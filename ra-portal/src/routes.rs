@@ -5,10 +5,11 @@
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{RawPathParams, Request, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{self, MethodRouter};
 use axum::Router;
 use ca::domain::{Actor, Serial};
 use ca::storage::{OperatorStatus, Outcome, RequestId, SessionStage};
@@ -61,369 +62,114 @@ pub struct RouteSpec {
     pub api: bool,
 }
 
-const fn r(
-    method: RouteMethod,
-    path: &'static str,
-    permission: Permission,
-    target: Target,
-) -> RouteSpec {
-    RouteSpec {
-        method,
-        path,
-        permission,
-        target,
-        api: false,
+impl RouteSpec {
+    /// The route `method path`: its object is the one its path parameter names (`{idnat}`,
+    /// `{id}`, `{serial}`; other parameters name no object), and it is an API route when it
+    /// is under `/api/`.
+    fn new(method: RouteMethod, path: &'static str, permission: Permission) -> Self {
+        let target = if path.contains("{idnat}") {
+            Target::Professional
+        } else if path.contains("{id}") {
+            Target::Request
+        } else if path.contains("{serial}") {
+            Target::Certificate
+        } else {
+            Target::None
+        };
+        RouteSpec {
+            method,
+            path,
+            permission,
+            target,
+            api: path.starts_with("/api/"),
+        }
     }
 }
 
-/// A route of the JSON API.
-const fn a(
-    method: RouteMethod,
+/// A route and its handler.
+type Route = (RouteSpec, MethodRouter<PortalState>);
+
+/// `GET path`, served by `handler`.
+fn get<H: Handler<T, PortalState>, T: 'static>(
     path: &'static str,
     permission: Permission,
-    target: Target,
-) -> RouteSpec {
-    RouteSpec {
-        method,
-        path,
-        permission,
-        target,
-        api: true,
-    }
+    handler: H,
+) -> Route {
+    let spec = RouteSpec::new(RouteMethod::Get, path, permission);
+    (spec, routing::get(handler))
+}
+
+/// `POST path`, served by `handler`.
+fn post<H: Handler<T, PortalState>, T: 'static>(
+    path: &'static str,
+    permission: Permission,
+    handler: H,
+) -> Route {
+    let spec = RouteSpec::new(RouteMethod::Post, path, permission);
+    (spec, routing::post(handler))
 }
 
 /// Every route with its handler. The router is built from this list only, and
 /// [`route_table`] exposes it, so a new route cannot escape the authorization tests.
-fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
+// One route a line: the table reads as one.
+#[rustfmt::skip]
+fn routes() -> Vec<Route> {
     use Permission as P;
-    use RouteMethod::{Get, Post};
-    use Target as T;
     vec![
-        (
-            r(Get, "/static/portail.css", P::Public, T::None),
-            get(session::stylesheet),
-        ),
-        (
-            r(Get, "/connexion", P::Public, T::None),
-            get(session::login_page),
-        ),
-        (
-            r(Post, "/connexion", P::Public, T::None),
-            post(session::login),
-        ),
-        (
-            r(Post, "/connexion/certificat", P::Public, T::None),
-            post(session::login_certificate),
-        ),
-        (
-            r(Get, "/enrolement", P::Enrolment, T::None),
-            get(session::enrolment_page),
-        ),
-        (
-            r(Post, "/enrolement", P::Enrolment, T::None),
-            post(session::enrol),
-        ),
-        (
-            r(Post, "/deconnexion", P::AnySession, T::None),
-            post(session::logout),
-        ),
-        (
-            r(Get, "/", P::Authenticated, T::None),
-            get(requests::dashboard),
-        ),
-        (
-            r(Get, "/professionnels", P::ViewProfessionals, T::None),
-            get(professionals::search),
-        ),
-        (
-            r(Get, "/professionnels/nouveau", P::Register, T::None),
-            get(professionals::register_page),
-        ),
-        (
-            r(Post, "/professionnels", P::Register, T::None),
-            post(professionals::register),
-        ),
-        (
-            r(Get, "/importations", P::Register, T::None),
-            get(imports::import_page),
-        ),
-        (
-            r(Post, "/importations", P::Register, T::None),
-            post(imports::import),
-        ),
-        (
-            r(Get, "/importations/{job}", P::Register, T::None),
-            get(imports::import_job),
-        ),
-        (
-            r(
-                Get,
-                "/professionnels/{idnat}",
-                P::ViewProfessionals,
-                T::Professional,
-            ),
-            get(professionals::professional),
-        ),
-        (
-            r(
-                Get,
-                "/professionnels/{idnat}/journal",
-                P::ViewProfessionals,
-                T::Professional,
-            ),
-            get(journal::professional_journal),
-        ),
-        (
-            r(
-                Get,
-                "/professionnels/{idnat}/demandes/nouvelle",
-                P::FileRequest,
-                T::Professional,
-            ),
-            get(requests::file_request_page),
-        ),
-        (
-            r(
-                Post,
-                "/professionnels/{idnat}/demandes",
-                P::FileRequest,
-                T::Professional,
-            ),
-            post(requests::file_request),
-        ),
-        (
-            r(Get, "/demandes", P::ViewProfessionals, T::None),
-            get(requests::pending_requests),
-        ),
-        (
-            r(Get, "/demandes/{id}", P::ViewProfessionals, T::Request),
-            get(requests::request),
-        ),
-        (
-            r(Post, "/demandes/{id}/approbation", P::Decide, T::Request),
-            post(requests::approve),
-        ),
-        (
-            r(Post, "/demandes/{id}/rejet", P::Decide, T::Request),
-            post(requests::reject),
-        ),
-        (
-            r(Post, "/demandes/{id}/emission", P::Decide, T::Request),
-            post(requests::issue),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(certificates::certificate),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}/pem",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(certificates::certificate_pem),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}/der",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(certificates::certificate_der),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/suspension",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(certificates::suspend),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/reactivation",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(certificates::reinstate),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/revocation",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(certificates::revoke),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}/renouvellement",
-                P::FileRequest,
-                T::Certificate,
-            ),
-            get(requests::renew_page),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/renouvellement",
-                P::FileRequest,
-                T::Certificate,
-            ),
-            post(requests::renew),
-        ),
-        (
-            r(Get, "/journal", P::ReadJournal, T::None),
-            get(journal::journal),
-        ),
-        (
-            r(Get, "/operateurs", P::ManageOperators, T::None),
-            get(operators::operators),
-        ),
-        (
-            r(Post, "/operateurs", P::ManageOperators, T::None),
-            post(operators::create_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/desactivation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::disable_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/activation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::enable_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/reinitialisation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::reset_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/confirmation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::confirm_operator),
-        ),
+        get("/static/portail.css", P::Public, session::stylesheet),
+        get("/connexion", P::Public, session::login_page),
+        post("/connexion", P::Public, session::login),
+        post("/connexion/certificat", P::Public, session::login_certificate),
+        get("/enrolement", P::Enrolment, session::enrolment_page),
+        post("/enrolement", P::Enrolment, session::enrol),
+        post("/deconnexion", P::AnySession, session::logout),
+        get("/", P::Authenticated, requests::dashboard),
+        get("/professionnels", P::ViewProfessionals, professionals::search),
+        get("/professionnels/nouveau", P::Register, professionals::register_page),
+        post("/professionnels", P::Register, professionals::register),
+        get("/importations", P::Register, imports::import_page),
+        post("/importations", P::Register, imports::import),
+        get("/importations/{job}", P::Register, imports::import_job),
+        get("/professionnels/{idnat}", P::ViewProfessionals, professionals::professional),
+        get("/professionnels/{idnat}/journal", P::ViewProfessionals, journal::professional_journal),
+        get("/professionnels/{idnat}/demandes/nouvelle", P::FileRequest, requests::file_request_page),
+        post("/professionnels/{idnat}/demandes", P::FileRequest, requests::file_request),
+        get("/demandes", P::ViewProfessionals, requests::pending_requests),
+        get("/demandes/{id}", P::ViewProfessionals, requests::request),
+        post("/demandes/{id}/approbation", P::Decide, requests::approve),
+        post("/demandes/{id}/rejet", P::Decide, requests::reject),
+        post("/demandes/{id}/emission", P::Decide, requests::issue),
+        get("/certificats/{serial}", P::ViewProfessionals, certificates::certificate),
+        get("/certificats/{serial}/pem", P::ViewProfessionals, certificates::certificate_pem),
+        get("/certificats/{serial}/der", P::ViewProfessionals, certificates::certificate_der),
+        post("/certificats/{serial}/suspension", P::ManageCertificates, certificates::suspend),
+        post("/certificats/{serial}/reactivation", P::ManageCertificates, certificates::reinstate),
+        post("/certificats/{serial}/revocation", P::ManageCertificates, certificates::revoke),
+        get("/certificats/{serial}/renouvellement", P::FileRequest, requests::renew_page),
+        post("/certificats/{serial}/renouvellement", P::FileRequest, requests::renew),
+        get("/journal", P::ReadJournal, journal::journal),
+        get("/operateurs", P::ManageOperators, operators::operators),
+        post("/operateurs", P::ManageOperators, operators::create_operator),
+        post("/operateurs/{login}/desactivation", P::ManageOperators, operators::disable_operator),
+        post("/operateurs/{login}/activation", P::ManageOperators, operators::enable_operator),
+        post("/operateurs/{login}/reinitialisation", P::ManageOperators, operators::reset_operator),
+        post("/operateurs/{login}/confirmation", P::ManageOperators, operators::confirm_operator),
         // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
-        (a(Get, "/api/docs", P::Public, T::None), get(api::docs)),
-        (
-            a(Post, "/api/v1/sessions", P::Public, T::None),
-            post(api_sessions::create_session),
-        ),
-        (
-            a(Post, "/api/v1/sessions/certificate", P::Public, T::None),
-            post(api_sessions::create_certificate_session),
-        ),
-        (
-            a(Post, "/api/v1/logout", P::AnySession, T::None),
-            post(api_sessions::logout),
-        ),
-        (
-            a(Get, "/api/v1/professionals", P::ViewProfessionals, T::None),
-            get(api_pros::search),
-        ),
-        (
-            a(Post, "/api/v1/professionals", P::Register, T::None),
-            post(api_pros::register),
-        ),
-        (
-            a(
-                Get,
-                "/api/v1/professionals/{idnat}",
-                P::ViewProfessionals,
-                T::Professional,
-            ),
-            get(api_pros::professional),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/professionals/{idnat}/requests",
-                P::FileRequest,
-                T::Professional,
-            ),
-            post(api_requests::file_request),
-        ),
-        (
-            a(
-                Get,
-                "/api/v1/requests/{id}",
-                P::ViewProfessionals,
-                T::Request,
-            ),
-            get(api_requests::request),
-        ),
-        (
-            a(Post, "/api/v1/requests/{id}/approve", P::Decide, T::Request),
-            post(api_requests::approve),
-        ),
-        (
-            a(Post, "/api/v1/requests/{id}/reject", P::Decide, T::Request),
-            post(api_requests::reject),
-        ),
-        (
-            a(
-                Get,
-                "/api/v1/certificates/{serial}",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(api_certs::certificate),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/certificates/{serial}/suspend",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(api_certs::suspend),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/certificates/{serial}/reinstate",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(api_certs::reinstate),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/certificates/{serial}/revoke",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(api_certs::revoke),
-        ),
+        get("/api/docs", P::Public, api::docs),
+        post("/api/v1/sessions", P::Public, api_sessions::create_session),
+        post("/api/v1/sessions/certificate", P::Public, api_sessions::create_certificate_session),
+        post("/api/v1/logout", P::AnySession, api_sessions::logout),
+        get("/api/v1/professionals", P::ViewProfessionals, api_pros::search),
+        post("/api/v1/professionals", P::Register, api_pros::register),
+        get("/api/v1/professionals/{idnat}", P::ViewProfessionals, api_pros::professional),
+        post("/api/v1/professionals/{idnat}/requests", P::FileRequest, api_requests::file_request),
+        get("/api/v1/requests/{id}", P::ViewProfessionals, api_requests::request),
+        post("/api/v1/requests/{id}/approve", P::Decide, api_requests::approve),
+        post("/api/v1/requests/{id}/reject", P::Decide, api_requests::reject),
+        get("/api/v1/certificates/{serial}", P::ViewProfessionals, api_certs::certificate),
+        post("/api/v1/certificates/{serial}/suspend", P::ManageCertificates, api_certs::suspend),
+        post("/api/v1/certificates/{serial}/reinstate", P::ManageCertificates, api_certs::reinstate),
+        post("/api/v1/certificates/{serial}/revoke", P::ManageCertificates, api_certs::revoke),
     ]
 }
 
