@@ -34,11 +34,11 @@ pub mod rules;
 
 use std::sync::Arc;
 
-use crate::domain::{ProfessionTable, RegistrationAuthority};
+use crate::domain::{IdNatPs, ProfessionTable, Professional, RegistrationAuthority, Serial};
 use crate::error::{Error, Result};
 use crate::issuance::CertificateAuthority;
 use crate::status::{Revocations, StatusSink};
-use crate::storage::{RequestSubject, Store};
+use crate::storage::{CertificateRecord, CertificateRequest, RequestId, RequestSubject, Store};
 
 pub use operator::{AuthenticatedOperator, LockoutPolicy};
 pub use professionals::{Dossier, Located, Object, Search};
@@ -93,18 +93,40 @@ impl Workflow {
         &self.inner.issuers
     }
 
+    // The records the operations act on, or the workflow's "not found" error for them. They
+    // check nothing: the operations check `who` against what they find.
+
+    async fn professional_record(&self, idnat: &IdNatPs) -> Result<Professional> {
+        self.store()
+            .find_professional(idnat)
+            .await?
+            .ok_or_else(|| Error::ProfessionalNotFound {
+                idnat: idnat.to_string(),
+            })
+    }
+
+    async fn request_record(&self, id: RequestId) -> Result<CertificateRequest> {
+        self.store()
+            .request(id)
+            .await?
+            .ok_or(Error::RequestNotFound { id: id.0 })
+    }
+
+    async fn certificate_record(&self, serial: &Serial) -> Result<CertificateRecord> {
+        self.store()
+            .certificate(serial)
+            .await?
+            .ok_or_else(|| Error::CertificateNotFound {
+                serial: serial.to_string(),
+            })
+    }
+
     /// Who registers the subject: a professional's Order (or the registration office for
     /// professions without one); the registration office for structures and RA operators.
     pub async fn authority_of(&self, subject: &RequestSubject) -> Result<RegistrationAuthority> {
         match subject {
             RequestSubject::Professional(idnat) => {
-                let p = self
-                    .store()
-                    .find_professional(idnat)
-                    .await?
-                    .ok_or_else(|| Error::ProfessionalNotFound {
-                        idnat: idnat.to_string(),
-                    })?;
+                let p = self.professional_record(idnat).await?;
                 self.professions().registration_authority(&p.profession)
             }
             RequestSubject::Structure(_) | RequestSubject::Operator(_) => {
