@@ -5,12 +5,23 @@
 use axum::Extension;
 use ca::domain::Actor;
 use ca::storage::{NewSession, OperatorStatus, SessionStage};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::auth::{self, AUTH_CLIENT_CERT, AUTH_PASSWORD_TOTP};
 use crate::error::{PortalError, PortalResult};
 use crate::login_guard::{self, Throttle};
 use crate::state::PortalState;
+
+/// What a password login gives, from the login form or the API's JSON body (a field left out
+/// is empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PasswordLogin {
+    pub(crate) login: String,
+    pub(crate) password: String,
+    pub(crate) totp: String,
+}
 
 pub(crate) const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP incorrect.";
 

@@ -3,27 +3,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::json::ts;
 use super::{json_body, ok, ApiError, ApiResult, Body};
 use crate::login::{
     certificate_login, login_busy_message, login_throttled_message, password_login, peer_address,
-    retry_after_secs, LoginRefusal, OpenedSession, Peer, LOGIN_REFUSED,
+    retry_after_secs, LoginRefusal, OpenedSession, PasswordLogin, Peer, LOGIN_REFUSED,
 };
 use crate::login_guard::Throttle;
 use crate::state::{Acting, PortalState};
-
-#[derive(Debug, Default, Deserialize)]
-pub struct SessionBody {
-    #[serde(default)]
-    login: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    totp: String,
-}
 
 fn session_json(state: &PortalState, o: &OpenedSession) -> Value {
     json!({
@@ -61,7 +50,7 @@ pub async fn create_session(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let b: SessionBody = json_body(&headers, &body)?;
+    let b: PasswordLogin = json_body(&headers, &body)?;
     let peer = peer_address(peer);
     match password_login(&state, peer, &b.login, &b.password, &b.totp, false).await? {
         Ok(o) => ok(StatusCode::CREATED, session_json(&state, &o)),

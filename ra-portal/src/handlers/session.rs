@@ -16,7 +16,7 @@ use crate::cookies::{clear_cookie, set_cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::PortalError;
 use crate::login::{
     certificate_login, login_busy_message, login_throttled_message, password_login, peer_address,
-    retry_after_secs, LoginRefusal, Peer, LOGIN_REFUSED,
+    retry_after_secs, LoginRefusal, PasswordLogin, Peer, LOGIN_REFUSED,
 };
 use crate::login_guard::Throttle;
 use crate::state::{Acting, Ctx, PortalState};
@@ -79,20 +79,10 @@ pub async fn login_page() -> Page {
     login_form("", "", StatusCode::OK)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    login: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    totp: String,
-}
-
 pub async fn login(
     State(state): State<PortalState>,
     peer: Peer,
-    Form(form): Form<LoginForm>,
+    Form(form): Form<PasswordLogin>,
 ) -> Page {
     let login = form.login.trim().to_owned();
     let peer = peer_address(peer);
