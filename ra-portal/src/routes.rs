@@ -9,7 +9,7 @@ use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{self, MethodRouter};
+use axum::routing::{self, MethodFilter, MethodRouter};
 use axum::Router;
 use ca::domain::{Actor, Serial};
 use ca::storage::{OperatorStatus, Outcome, RequestId, SessionStage};
@@ -89,24 +89,20 @@ impl RouteSpec {
 /// A route and its handler.
 type Route = (RouteSpec, MethodRouter<PortalState>);
 
-/// `GET path`, served by `handler`.
-fn get<H: Handler<T, PortalState>, T: 'static>(
+/// `method path`, served by `handler`.
+fn route<H: Handler<T, PortalState>, T: 'static>(
+    method: RouteMethod,
     path: &'static str,
     permission: Permission,
     handler: H,
 ) -> Route {
-    let spec = RouteSpec::new(RouteMethod::Get, path, permission);
-    (spec, routing::get(handler))
-}
-
-/// `POST path`, served by `handler`.
-fn post<H: Handler<T, PortalState>, T: 'static>(
-    path: &'static str,
-    permission: Permission,
-    handler: H,
-) -> Route {
-    let spec = RouteSpec::new(RouteMethod::Post, path, permission);
-    (spec, routing::post(handler))
+    // What `routing::get` and `routing::post` do.
+    let filter = match method {
+        RouteMethod::Get => MethodFilter::GET,
+        RouteMethod::Post => MethodFilter::POST,
+    };
+    let spec = RouteSpec::new(method, path, permission);
+    (spec, routing::on(filter, handler))
 }
 
 /// Every route with its handler. The router is built from this list only, and
@@ -115,61 +111,62 @@ fn post<H: Handler<T, PortalState>, T: 'static>(
 #[rustfmt::skip]
 fn routes() -> Vec<Route> {
     use Permission as P;
+    use RouteMethod::{Get, Post};
     vec![
-        get("/static/portail.css", P::Public, session::stylesheet),
-        get("/connexion", P::Public, session::login_page),
-        post("/connexion", P::Public, session::login),
-        post("/connexion/certificat", P::Public, session::login_certificate),
-        get("/enrolement", P::Enrolment, session::enrolment_page),
-        post("/enrolement", P::Enrolment, session::enrol),
-        post("/deconnexion", P::AnySession, session::logout),
-        get("/", P::Authenticated, requests::dashboard),
-        get("/professionnels", P::ViewProfessionals, professionals::search),
-        get("/professionnels/nouveau", P::Register, professionals::register_page),
-        post("/professionnels", P::Register, professionals::register),
-        get("/importations", P::Register, imports::import_page),
-        post("/importations", P::Register, imports::import),
-        get("/importations/{job}", P::Register, imports::import_job),
-        get("/professionnels/{idnat}", P::ViewProfessionals, professionals::professional),
-        get("/professionnels/{idnat}/journal", P::ViewProfessionals, journal::professional_journal),
-        get("/professionnels/{idnat}/demandes/nouvelle", P::FileRequest, requests::file_request_page),
-        post("/professionnels/{idnat}/demandes", P::FileRequest, requests::file_request),
-        get("/demandes", P::ViewProfessionals, requests::pending_requests),
-        get("/demandes/{id}", P::ViewProfessionals, requests::request),
-        post("/demandes/{id}/approbation", P::Decide, requests::approve),
-        post("/demandes/{id}/rejet", P::Decide, requests::reject),
-        post("/demandes/{id}/emission", P::Decide, requests::issue),
-        get("/certificats/{serial}", P::ViewProfessionals, certificates::certificate),
-        get("/certificats/{serial}/pem", P::ViewProfessionals, certificates::certificate_pem),
-        get("/certificats/{serial}/der", P::ViewProfessionals, certificates::certificate_der),
-        post("/certificats/{serial}/suspension", P::ManageCertificates, certificates::suspend),
-        post("/certificats/{serial}/reactivation", P::ManageCertificates, certificates::reinstate),
-        post("/certificats/{serial}/revocation", P::ManageCertificates, certificates::revoke),
-        get("/certificats/{serial}/renouvellement", P::FileRequest, requests::renew_page),
-        post("/certificats/{serial}/renouvellement", P::FileRequest, requests::renew),
-        get("/journal", P::ReadJournal, journal::journal),
-        get("/operateurs", P::ManageOperators, operators::operators),
-        post("/operateurs", P::ManageOperators, operators::create_operator),
-        post("/operateurs/{login}/desactivation", P::ManageOperators, operators::disable_operator),
-        post("/operateurs/{login}/activation", P::ManageOperators, operators::enable_operator),
-        post("/operateurs/{login}/reinitialisation", P::ManageOperators, operators::reset_operator),
-        post("/operateurs/{login}/confirmation", P::ManageOperators, operators::confirm_operator),
+        route(Get, "/static/portail.css", P::Public, session::stylesheet),
+        route(Get, "/connexion", P::Public, session::login_page),
+        route(Post, "/connexion", P::Public, session::login),
+        route(Post, "/connexion/certificat", P::Public, session::login_certificate),
+        route(Get, "/enrolement", P::Enrolment, session::enrolment_page),
+        route(Post, "/enrolement", P::Enrolment, session::enrol),
+        route(Post, "/deconnexion", P::AnySession, session::logout),
+        route(Get, "/", P::Authenticated, requests::dashboard),
+        route(Get, "/professionnels", P::ViewProfessionals, professionals::search),
+        route(Get, "/professionnels/nouveau", P::Register, professionals::register_page),
+        route(Post, "/professionnels", P::Register, professionals::register),
+        route(Get, "/importations", P::Register, imports::import_page),
+        route(Post, "/importations", P::Register, imports::import),
+        route(Get, "/importations/{job}", P::Register, imports::import_job),
+        route(Get, "/professionnels/{idnat}", P::ViewProfessionals, professionals::professional),
+        route(Get, "/professionnels/{idnat}/journal", P::ViewProfessionals, journal::professional_journal),
+        route(Get, "/professionnels/{idnat}/demandes/nouvelle", P::FileRequest, requests::file_request_page),
+        route(Post, "/professionnels/{idnat}/demandes", P::FileRequest, requests::file_request),
+        route(Get, "/demandes", P::ViewProfessionals, requests::pending_requests),
+        route(Get, "/demandes/{id}", P::ViewProfessionals, requests::request),
+        route(Post, "/demandes/{id}/approbation", P::Decide, requests::approve),
+        route(Post, "/demandes/{id}/rejet", P::Decide, requests::reject),
+        route(Post, "/demandes/{id}/emission", P::Decide, requests::issue),
+        route(Get, "/certificats/{serial}", P::ViewProfessionals, certificates::certificate),
+        route(Get, "/certificats/{serial}/pem", P::ViewProfessionals, certificates::certificate_pem),
+        route(Get, "/certificats/{serial}/der", P::ViewProfessionals, certificates::certificate_der),
+        route(Post, "/certificats/{serial}/suspension", P::ManageCertificates, certificates::suspend),
+        route(Post, "/certificats/{serial}/reactivation", P::ManageCertificates, certificates::reinstate),
+        route(Post, "/certificats/{serial}/revocation", P::ManageCertificates, certificates::revoke),
+        route(Get, "/certificats/{serial}/renouvellement", P::FileRequest, requests::renew_page),
+        route(Post, "/certificats/{serial}/renouvellement", P::FileRequest, requests::renew),
+        route(Get, "/journal", P::ReadJournal, journal::journal),
+        route(Get, "/operateurs", P::ManageOperators, operators::operators),
+        route(Post, "/operateurs", P::ManageOperators, operators::create_operator),
+        route(Post, "/operateurs/{login}/desactivation", P::ManageOperators, operators::disable_operator),
+        route(Post, "/operateurs/{login}/activation", P::ManageOperators, operators::enable_operator),
+        route(Post, "/operateurs/{login}/reinitialisation", P::ManageOperators, operators::reset_operator),
+        route(Post, "/operateurs/{login}/confirmation", P::ManageOperators, operators::confirm_operator),
         // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
-        get("/api/docs", P::Public, api::docs),
-        post("/api/v1/sessions", P::Public, api_sessions::create_session),
-        post("/api/v1/sessions/certificate", P::Public, api_sessions::create_certificate_session),
-        post("/api/v1/logout", P::AnySession, api_sessions::logout),
-        get("/api/v1/professionals", P::ViewProfessionals, api_pros::search),
-        post("/api/v1/professionals", P::Register, api_pros::register),
-        get("/api/v1/professionals/{idnat}", P::ViewProfessionals, api_pros::professional),
-        post("/api/v1/professionals/{idnat}/requests", P::FileRequest, api_requests::file_request),
-        get("/api/v1/requests/{id}", P::ViewProfessionals, api_requests::request),
-        post("/api/v1/requests/{id}/approve", P::Decide, api_requests::approve),
-        post("/api/v1/requests/{id}/reject", P::Decide, api_requests::reject),
-        get("/api/v1/certificates/{serial}", P::ViewProfessionals, api_certs::certificate),
-        post("/api/v1/certificates/{serial}/suspend", P::ManageCertificates, api_certs::suspend),
-        post("/api/v1/certificates/{serial}/reinstate", P::ManageCertificates, api_certs::reinstate),
-        post("/api/v1/certificates/{serial}/revoke", P::ManageCertificates, api_certs::revoke),
+        route(Get, "/api/docs", P::Public, api::docs),
+        route(Post, "/api/v1/sessions", P::Public, api_sessions::create_session),
+        route(Post, "/api/v1/sessions/certificate", P::Public, api_sessions::create_certificate_session),
+        route(Post, "/api/v1/logout", P::AnySession, api_sessions::logout),
+        route(Get, "/api/v1/professionals", P::ViewProfessionals, api_pros::search),
+        route(Post, "/api/v1/professionals", P::Register, api_pros::register),
+        route(Get, "/api/v1/professionals/{idnat}", P::ViewProfessionals, api_pros::professional),
+        route(Post, "/api/v1/professionals/{idnat}/requests", P::FileRequest, api_requests::file_request),
+        route(Get, "/api/v1/requests/{id}", P::ViewProfessionals, api_requests::request),
+        route(Post, "/api/v1/requests/{id}/approve", P::Decide, api_requests::approve),
+        route(Post, "/api/v1/requests/{id}/reject", P::Decide, api_requests::reject),
+        route(Get, "/api/v1/certificates/{serial}", P::ViewProfessionals, api_certs::certificate),
+        route(Post, "/api/v1/certificates/{serial}/suspend", P::ManageCertificates, api_certs::suspend),
+        route(Post, "/api/v1/certificates/{serial}/reinstate", P::ManageCertificates, api_certs::reinstate),
+        route(Post, "/api/v1/certificates/{serial}/revoke", P::ManageCertificates, api_certs::revoke),
     ]
 }
 
