@@ -35,7 +35,7 @@ pub mod rules;
 use std::sync::Arc;
 
 use crate::domain::{IdNatPs, ProfessionTable, Professional, RegistrationAuthority, Serial};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::issuance::CertificateAuthority;
 use crate::status::{Revocations, StatusSink};
 use crate::storage::{CertificateRecord, CertificateRequest, RequestId, RequestSubject, Store};
@@ -97,28 +97,18 @@ impl Workflow {
     // check nothing: the operations check `who` against what they find.
 
     async fn professional_record(&self, idnat: &IdNatPs) -> Result<Professional> {
-        self.store()
-            .find_professional(idnat)
-            .await?
-            .ok_or_else(|| Error::ProfessionalNotFound {
-                idnat: idnat.to_string(),
-            })
+        let found = self.store().find_professional(idnat).await?;
+        found.ok_or_else(|| Object::Professional(idnat.clone()).not_found())
     }
 
     async fn request_record(&self, id: RequestId) -> Result<CertificateRequest> {
-        self.store()
-            .request(id)
-            .await?
-            .ok_or(Error::RequestNotFound { id: id.0 })
+        let found = self.store().request(id).await?;
+        found.ok_or_else(|| Object::Request(id).not_found())
     }
 
     async fn certificate_record(&self, serial: &Serial) -> Result<CertificateRecord> {
-        self.store()
-            .certificate(serial)
-            .await?
-            .ok_or_else(|| Error::CertificateNotFound {
-                serial: serial.to_string(),
-            })
+        let found = self.store().certificate(serial).await?;
+        found.ok_or_else(|| Object::Certificate(serial.clone()).not_found())
     }
 
     /// Who registers the subject: a professional's Order (or the registration office for

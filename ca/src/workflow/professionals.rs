@@ -22,6 +22,21 @@ pub enum Object {
     Certificate(Serial),
 }
 
+impl Object {
+    /// The workflow's error for an object that does not exist (or is not a professional's).
+    pub(super) fn not_found(&self) -> Error {
+        match self {
+            Object::Professional(idnat) => Error::ProfessionalNotFound {
+                idnat: idnat.to_string(),
+            },
+            Object::Request(id) => Error::RequestNotFound { id: id.0 },
+            Object::Certificate(serial) => Error::CertificateNotFound {
+                serial: serial.to_string(),
+            },
+        }
+    }
+}
+
 /// An object found in the operator's scope, with the professional it belongs to.
 #[derive(Debug, Clone)]
 pub struct Located {
@@ -75,15 +90,12 @@ impl Workflow {
                 let r = self.request_record(*id).await?;
                 match &r.subject {
                     RequestSubject::Professional(p) => (p.clone(), Some(r), None),
-                    _ => return Err(Error::RequestNotFound { id: id.0 }),
+                    _ => return Err(object.not_found()),
                 }
             }
             Object::Certificate(serial) => {
-                let not_found = || Error::CertificateNotFound {
-                    serial: serial.to_string(),
-                };
                 let c = self.certificate_record(serial).await?;
-                let idnat = c.professional.clone().ok_or_else(not_found)?;
+                let idnat = c.professional.clone().ok_or_else(|| object.not_found())?;
                 (idnat, None, Some(c))
             }
         };

@@ -142,9 +142,7 @@ impl Workflow {
         let idnat = certificate
             .professional
             .clone()
-            .ok_or_else(|| Error::CertificateNotFound {
-                serial: serial.to_string(),
-            })?;
+            .ok_or_else(|| Object::Certificate(serial.clone()).not_found())?;
         let subject = RequestSubject::Professional(idnat);
         self.check_file(who, &subject).await?;
         if matches!(certificate.status, CertificateStatus::Revoked { .. }) {
