@@ -19,9 +19,7 @@ use time::OffsetDateTime;
 
 use crate::api::{self, certificates as api_certs, professionals as api_pros};
 use crate::api::{requests as api_requests, sessions as api_sessions};
-use crate::auth::{
-    constant_time_eq, role_allows, scope_of, sha256_hex, Permission, AUTH_CLIENT_CERT,
-};
+use crate::auth::{constant_time_eq, role_allows, sha256_hex, Permission, AUTH_CLIENT_CERT};
 use crate::cookies::{bearer, cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::{PortalError, PortalResult};
 use crate::handlers::{
@@ -383,7 +381,6 @@ async fn authorize_inner(
         return Err(PortalError::Csrf);
     }
 
-    let scope = scope_of(operator.role, operator.order);
     // The operator as the workflow takes them, once the session is a full one.
     let me = match session.stage {
         SessionStage::Full => Some(AuthenticatedOperator::of_session(
@@ -403,9 +400,7 @@ async fn authorize_inner(
     req.extensions_mut().insert(Ctx {
         operator,
         actor,
-        scope,
-        csrf: session.csrf_token,
-        token_hash,
+        session,
         me,
         target,
     });

@@ -8,8 +8,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::Extension;
 use ca::domain::{Actor, Professional};
-use ca::storage::{CertificateRecord, CertificateRequest, Operator, Store};
-use ca::workflow::{AuthenticatedOperator, Located, Scope, Workflow};
+use ca::storage::{CertificateRecord, CertificateRequest, Operator, SessionRecord, Store};
+use ca::workflow::{scope_of, AuthenticatedOperator, Located, Scope, Workflow};
 use time::OffsetDateTime;
 
 use crate::auth;
@@ -113,9 +113,8 @@ fn busy() -> PortalError {
 pub struct Ctx {
     pub operator: Operator,
     pub actor: Actor,
-    pub scope: Scope,
-    pub csrf: String,
-    pub token_hash: String,
+    /// The session of the request (its token hash, its CSRF token).
+    pub session: SessionRecord,
     /// The operator as the workflow takes them: set for a full session, absent in the
     /// enrolment stage.
     pub me: Option<AuthenticatedOperator>,
@@ -124,6 +123,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The operator's Order scope.
+    pub fn scope(&self) -> Scope {
+        scope_of(self.operator.role, self.operator.order)
+    }
+
     /// The operator who acts (a full session).
     pub(crate) fn me(&self) -> PortalResult<&AuthenticatedOperator> {
         self.me.as_ref().ok_or(PortalError::Unauthenticated)

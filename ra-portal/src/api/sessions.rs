@@ -88,7 +88,7 @@ pub async fn create_certificate_session(
 pub async fn logout(Acting { state, ctx }: Acting) -> ApiResult {
     state
         .store()
-        .close_session(&ctx.token_hash, false, &ctx.actor)
+        .close_session(&ctx.session.token_hash, false, &ctx.actor)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

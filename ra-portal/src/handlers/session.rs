@@ -216,7 +216,7 @@ pub async fn enrol(Acting { state, ctx }: Acting, Form(form): Form<EnrolForm>) -
     let hash = state.hash_password(&form.password).await?;
     if let Err(e) = state
         .store()
-        .complete_enrolment(&ctx.token_hash, &hash, step, &ctx.actor)
+        .complete_enrolment(&ctx.session.token_hash, &hash, step, &ctx.actor)
         .await
     {
         tracing::info!(error = %e, "enrolment refused");
@@ -230,7 +230,7 @@ pub async fn enrol(Acting { state, ctx }: Acting, Form(form): Form<EnrolForm>) -
 pub async fn logout(Acting { state, ctx }: Acting) -> Page {
     state
         .store()
-        .close_session(&ctx.token_hash, false, &ctx.actor)
+        .close_session(&ctx.session.token_hash, false, &ctx.actor)
         .await?;
     let mut res = Redirect::to("/connexion").into_response();
     res.headers_mut()
