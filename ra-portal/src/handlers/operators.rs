@@ -5,13 +5,13 @@ use axum::extract::Path;
 use axum::Form;
 use ca::domain::Order;
 use ca::storage::{NewOperator, OperatorRole, OperatorStatus};
-use ca::workflow::Workflow;
 use serde::Deserialize;
 
+use super::rows::operator_row;
 use super::{form_status, html_status, layout, Page};
 use crate::auth;
 use crate::state::{otp_expiry, Acting, Ctx, PortalState};
-use crate::views::{FieldErrors, OperatorRow, OperatorsPage};
+use crate::views::{FieldErrors, OperatorsPage};
 
 async fn operators_view(
     state: &PortalState,
@@ -26,20 +26,7 @@ async fn operators_view(
         .operators(me)
         .await?
         .iter()
-        .map(|o| OperatorRow {
-            login: o.login.to_string(),
-            name: o.display_name.clone(),
-            role: auth::role_label(o.role).to_owned(),
-            scope: auth::scope_of(o.role, o.order).label(),
-            status: match o.status {
-                OperatorStatus::Active => "actif".into(),
-                OperatorStatus::Disabled => "désactivé".into(),
-            },
-            active: o.status == OperatorStatus::Active,
-            enrolled: o.totp_enrolled,
-            awaiting_confirmation_by: o.awaiting_confirmation_by.clone().unwrap_or_default(),
-            can_confirm: Workflow::may_confirm(me, o),
-        })
+        .map(|o| operator_row(me, o))
         .collect();
     let page = OperatorsPage {
         layout: layout(ctx, "Opérateurs du portail"),
