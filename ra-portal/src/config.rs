@@ -7,115 +7,52 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Settings of the RA portal. Every field has a default except the TLS files, which may be
-/// left out in development (the binary then uses [`crate::tls::self_signed`]).
+/// left out in development (the binary then uses [`crate::tls::self_signed`]); a key left
+/// out takes its value from [`PortalConfig::default`].
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PortalConfig {
     /// Listening address of the portal's own TLS listener.
-    #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// PEM certificate chain of the portal's TLS server certificate.
-    #[serde(default)]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, SEC1 or PKCS#1) of the portal's TLS server certificate.
-    #[serde(default)]
     pub tls_key: Option<PathBuf>,
     /// A session unused for this long ends (seconds).
-    #[serde(default = "default_idle")]
     pub session_idle_timeout_secs: u64,
     /// A session ends this long after login whatever its use (seconds).
-    #[serde(default = "default_lifetime")]
     pub session_max_lifetime_secs: u64,
     /// Failed logins in a row before the account is locked.
-    #[serde(default = "default_max_failures")]
     pub max_failed_logins: u32,
     /// How long a locked account stays locked (seconds).
-    #[serde(default = "default_lockout")]
     pub lockout_secs: u64,
     /// Issuer name shown in authenticator apps (TOTP enrolment).
-    #[serde(default = "default_totp_issuer")]
     pub totp_issuer: String,
     /// Largest request body accepted (CSR uploads, forms), in bytes.
-    #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     /// How long a one-time password (new or reset account) may open its one enrolment
     /// session (seconds).
-    #[serde(default = "default_otp_validity")]
     pub one_time_password_validity_secs: u64,
     /// What the portal's TLS listener grants each connection (`[portal.limits]`).
-    #[serde(default)]
     pub limits: ca::limits::ListenerLimits,
     /// Password logins from one source address (an IPv6 /64 counts as one): a burst of this
     /// many, then this many per minute; past it, 429 before any password check.
-    #[serde(default = "default_per_address")]
     pub login_attempts_per_address_per_minute: u32,
     /// Password logins naming one login, whether or not the account exists: a burst of this
     /// many, then this many per minute; past it, 429 before any password check.
-    #[serde(default = "default_per_login")]
     pub login_attempts_per_login_per_minute: u32,
     /// Source addresses, and logins, whose attempts are remembered (each); past it the
     /// least informative are forgotten, so memory stays bounded.
-    #[serde(default = "default_tracked_keys")]
     pub login_tracked_keys: usize,
     /// Password hashes and verifications (argon2) running at once, on the blocking pool.
-    #[serde(default = "default_concurrent_hashes")]
     pub login_max_concurrent_hashes: usize,
     /// Logins waiting for a hashing slot; one more is refused at once (503).
-    #[serde(default = "default_waiting_hashes")]
     pub login_max_waiting_hashes: usize,
     /// How long a login waits for a hashing slot before it is refused (503), milliseconds.
-    #[serde(default = "default_hash_wait")]
     pub login_hash_wait_ms: u64,
     /// Period of the aggregated journal entries of refused unknown logins and of attempts
     /// refused by these limits (seconds).
-    #[serde(default = "default_refusals_journal")]
     pub login_refusals_journal_secs: u64,
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8443))
-}
-fn default_idle() -> u64 {
-    15 * 60
-}
-fn default_lifetime() -> u64 {
-    10 * 3600
-}
-fn default_max_failures() -> u32 {
-    5
-}
-fn default_lockout() -> u64 {
-    15 * 60
-}
-fn default_totp_issuer() -> String {
-    "IGC Santé".to_owned()
-}
-fn default_max_body() -> usize {
-    256 * 1024
-}
-fn default_otp_validity() -> u64 {
-    72 * 3600
-}
-fn default_per_address() -> u32 {
-    30
-}
-fn default_per_login() -> u32 {
-    10
-}
-fn default_tracked_keys() -> usize {
-    10_000
-}
-fn default_concurrent_hashes() -> usize {
-    2
-}
-fn default_waiting_hashes() -> usize {
-    32
-}
-fn default_hash_wait() -> u64 {
-    2_000
-}
-fn default_refusals_journal() -> u64 {
-    60
 }
 
 /// Bounds of the login limits: beyond them a setting is a typo or disables the protection.
@@ -157,24 +94,24 @@ fn check<T: PartialOrd + std::fmt::Display>(
 impl Default for PortalConfig {
     fn default() -> Self {
         PortalConfig {
-            listen: default_listen(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             tls_cert: None,
             tls_key: None,
-            session_idle_timeout_secs: default_idle(),
-            session_max_lifetime_secs: default_lifetime(),
-            max_failed_logins: default_max_failures(),
-            lockout_secs: default_lockout(),
-            totp_issuer: default_totp_issuer(),
-            max_body_bytes: default_max_body(),
-            one_time_password_validity_secs: default_otp_validity(),
+            session_idle_timeout_secs: 15 * 60,
+            session_max_lifetime_secs: 10 * 3600,
+            max_failed_logins: 5,
+            lockout_secs: 15 * 60,
+            totp_issuer: "IGC Santé".to_owned(),
+            max_body_bytes: 256 * 1024,
+            one_time_password_validity_secs: 72 * 3600,
             limits: ca::limits::ListenerLimits::default(),
-            login_attempts_per_address_per_minute: default_per_address(),
-            login_attempts_per_login_per_minute: default_per_login(),
-            login_tracked_keys: default_tracked_keys(),
-            login_max_concurrent_hashes: default_concurrent_hashes(),
-            login_max_waiting_hashes: default_waiting_hashes(),
-            login_hash_wait_ms: default_hash_wait(),
-            login_refusals_journal_secs: default_refusals_journal(),
+            login_attempts_per_address_per_minute: 30,
+            login_attempts_per_login_per_minute: 10,
+            login_tracked_keys: 10_000,
+            login_max_concurrent_hashes: 2,
+            login_max_waiting_hashes: 32,
+            login_hash_wait_ms: 2_000,
+            login_refusals_journal_secs: 60,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! and the CSV import: identifiers, registrations, request profiles, CSRs, revocation reasons.
 //! Nothing here writes; the decisions are the workflow's.
 
+use std::str::FromStr;
+
 use ca::domain::{
     IdNatPs, IdentityDocumentType, IdentityProofing, Name, Professional, ProfessionalStatus,
     Profile, ProofingMode, RevocationReason, Rpps,
@@ -23,67 +25,29 @@ pub(crate) fn parse_idnat(s: &str) -> Result<IdNatPs, ca::Error> {
     s.parse()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct RegisterFields {
-    #[serde(default)]
-    pub(crate) idnat: String,
-    #[serde(default)]
-    pub(crate) surname: String,
-    #[serde(default)]
-    pub(crate) given_names: String,
-    #[serde(default)]
-    pub(crate) profession: String,
-    #[serde(default)]
-    pub(crate) document_type: String,
-    #[serde(default)]
-    pub(crate) document_number: String,
-    #[serde(default)]
-    pub(crate) mode: String,
-}
-
-impl From<&RegisterFields> for RegisterForm {
-    /// The form as typed, to show it again.
-    fn from(f: &RegisterFields) -> Self {
-        RegisterForm {
-            idnat: f.idnat.clone(),
-            surname: f.surname.clone(),
-            given_names: f.given_names.clone(),
-            profession: f.profession.clone(),
-            document_type: f.document_type.clone(),
-            document_number: f.document_number.clone(),
-            mode: f.mode.clone(),
-        }
-    }
-}
-
 /// Checks a registration (form or CSV row) with the rules of the portal: identifiers (Luhn),
 /// names, profession in the operator's scope, identity proofing. Writes nothing.
 pub(crate) fn validate_registration(
     workflow: &Workflow,
     me: &AuthenticatedOperator,
-    f: &RegisterFields,
+    f: &RegisterForm,
 ) -> Result<(Professional, IdentityProofing), FieldErrors> {
     let mut errors = FieldErrors::default();
     let idnat = parse_idnat(&f.idnat)
         .map_err(|e| errors.add("idnat", french(&e)))
         .ok();
-    let surname = f
-        .surname
-        .trim()
-        .parse::<Name>()
-        .map_err(|_| errors.add("surname", "Le nom est obligatoire (64 caractères au plus)."))
-        .ok();
-    let given = f
-        .given_names
-        .trim()
-        .parse::<Name>()
-        .map_err(|_| {
-            errors.add(
-                "given_names",
-                "Le ou les prénoms sont obligatoires (64 caractères au plus).",
-            )
-        })
-        .ok();
+    let surname: Option<Name> = parsed(
+        &mut errors,
+        "surname",
+        &f.surname,
+        "Le nom est obligatoire (64 caractères au plus).",
+    );
+    let given: Option<Name> = parsed(
+        &mut errors,
+        "given_names",
+        &f.given_names,
+        "Le ou les prénoms sont obligatoires (64 caractères au plus).",
+    );
     let profession = match f.profession.trim().parse::<ca::domain::ProfessionCode>() {
         // The workflow decides (role, Order); the form says it next to the field.
         Ok(code) => match workflow.check_register(me, &code) {
@@ -108,29 +72,24 @@ pub(crate) fn validate_registration(
             None
         }
     };
-    let document_type = f
-        .document_type
-        .trim()
-        .parse::<IdentityDocumentType>()
-        .map_err(|_| errors.add("document_type", "Type de pièce d'identité inconnu."))
-        .ok();
-    let document_number = f
-        .document_number
-        .trim()
-        .parse()
-        .map_err(|_| {
-            errors.add(
-                "document_number",
-                "Le numéro de pièce doit comporter de 1 à 32 lettres et chiffres.",
-            )
-        })
-        .ok();
-    let mode = f
-        .mode
-        .trim()
-        .parse::<ProofingMode>()
-        .map_err(|_| errors.add("mode", "Modalité de vérification inconnue."))
-        .ok();
+    let document_type: Option<IdentityDocumentType> = parsed(
+        &mut errors,
+        "document_type",
+        &f.document_type,
+        "Type de pièce d'identité inconnu.",
+    );
+    let document_number = parsed(
+        &mut errors,
+        "document_number",
+        &f.document_number,
+        "Le numéro de pièce doit comporter de 1 à 32 lettres et chiffres.",
+    );
+    let mode: Option<ProofingMode> = parsed(
+        &mut errors,
+        "mode",
+        &f.mode,
+        "Modalité de vérification inconnue.",
+    );
     let (
         Some(idnat),
         Some(surname),
@@ -169,6 +128,20 @@ pub(crate) fn validate_registration(
     Ok((professional, proofing))
 }
 
+/// `value`, trimmed, as a `T`; or `None`, with `message` noted against `field`.
+fn parsed<T: FromStr>(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: &str,
+    message: &str,
+) -> Option<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| errors.add(field, message))
+        .ok()
+}
+
 /// The profile of a professional's request: AUTH, SIGN or CONF.
 pub(crate) fn request_profile(s: Option<&str>) -> Result<Profile, &'static str> {
     match s.map(str::parse::<Profile>) {
@@ -203,6 +176,14 @@ pub(crate) fn checked_csr_der(csr: &[u8]) -> Result<Vec<u8>, String> {
     };
     check_csr(&der).map_err(|e| french(&e))?;
     Ok(der)
+}
+
+/// A form or JSON body that gives only a reason: a rejection's (free text) or a revocation's
+/// (RFC 5280 name), for the pages and the API alike.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub(crate) reason: String,
 }
 
 pub(crate) const REJECT_REASON_MISSING: &str =

@@ -21,9 +21,10 @@ use ca::workflow::{AuthenticatedOperator, Workflow};
 use time::OffsetDateTime;
 
 use crate::error::{PortalError, PortalResult};
-use crate::forms::{validate_registration, RegisterFields};
+use crate::forms::validate_registration;
 use crate::messages::french;
 use crate::state::{Ctx, PortalState};
+use crate::views::RegisterForm;
 
 /// Largest number of data rows in one file.
 pub const MAX_ROWS: usize = 10_000;
@@ -108,7 +109,7 @@ pub fn job_state(job: &ImportJobRecord, now: OffsetDateTime) -> JobState {
 #[derive(Debug)]
 struct Row {
     line: u64,
-    fields: RegisterFields,
+    fields: RegisterForm,
 }
 
 /// Parses an import file as the import page does, without writing anything: the number of
@@ -210,7 +211,7 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
         };
         rows.push(Row {
             line,
-            fields: RegisterFields {
+            fields: RegisterForm {
                 idnat: get("idnat"),
                 surname: get("surname"),
                 given_names: get("given_names"),

@@ -5,12 +5,23 @@
 use axum::Extension;
 use ca::domain::Actor;
 use ca::storage::{NewSession, OperatorStatus, SessionStage};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::auth::{self, AUTH_CLIENT_CERT, AUTH_PASSWORD_TOTP};
 use crate::error::{PortalError, PortalResult};
 use crate::login_guard::{self, Throttle};
 use crate::state::PortalState;
+
+/// What a password login gives, from the login form or the API's JSON body (a field left out
+/// is empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PasswordLogin {
+    pub(crate) login: String,
+    pub(crate) password: String,
+    pub(crate) totp: String,
+}
 
 pub(crate) const LOGIN_REFUSED: &str = "Identifiant, mot de passe ou code TOTP incorrect.";
 
@@ -208,19 +219,20 @@ pub(crate) fn peer_address(peer: Peer) -> Option<std::net::SocketAddr> {
 
 /// Certificate login shared by the HTML form and the JSON API: the operator bound to the TLS
 /// client certificate of the connection (see [`crate::certauth`]); refusals are journaled.
-/// `Err(message)` is the French reason of a refusal.
+/// `Err(message)` is the French reason of a refusal. `extensions`: the request's, where the
+/// TLS listener left the client certificate of the connection, if any.
 pub(crate) async fn certificate_login(
     state: &PortalState,
-    peer: Option<crate::tls::PeerCertificate>,
+    extensions: &axum::http::Extensions,
 ) -> PortalResult<Result<OpenedSession, &'static str>> {
     let store = state.store();
-    let Some(crate::tls::PeerCertificate(der)) = peer else {
+    let Some(crate::tls::PeerCertificate(der)) = extensions.get() else {
         return Ok(Err(
             "Aucun certificat d'opérateur n'a été présenté : insérez votre carte, ou \
              connectez-vous en mode dégradé (mot de passe et code TOTP).",
         ));
     };
-    let (operator, serial) = match crate::certauth::operator_of(store, &der).await? {
+    let (operator, serial) = match crate::certauth::operator_of(store, der).await? {
         Ok(v) => v,
         Err(refusal) => {
             store

@@ -5,10 +5,11 @@
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{RawPathParams, Request, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{self, MethodFilter, MethodRouter};
 use axum::Router;
 use ca::domain::{Actor, Serial};
 use ca::storage::{OperatorStatus, Outcome, RequestId, SessionStage};
@@ -18,9 +19,7 @@ use time::OffsetDateTime;
 
 use crate::api::{self, certificates as api_certs, professionals as api_pros};
 use crate::api::{requests as api_requests, sessions as api_sessions};
-use crate::auth::{
-    constant_time_eq, role_allows, scope_of, sha256_hex, Permission, AUTH_CLIENT_CERT,
-};
+use crate::auth::{constant_time_eq, role_allows, sha256_hex, Permission, AUTH_CLIENT_CERT};
 use crate::cookies::{bearer, cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::{PortalError, PortalResult};
 use crate::handlers::{
@@ -61,369 +60,111 @@ pub struct RouteSpec {
     pub api: bool,
 }
 
-const fn r(
-    method: RouteMethod,
-    path: &'static str,
-    permission: Permission,
-    target: Target,
-) -> RouteSpec {
-    RouteSpec {
-        method,
-        path,
-        permission,
-        target,
-        api: false,
+impl RouteSpec {
+    /// The route `method path`: its object is the one its path parameter names (`{idnat}`,
+    /// `{id}`, `{serial}`; other parameters name no object), and it is an API route when it
+    /// is under `/api/`.
+    fn new(method: RouteMethod, path: &'static str, permission: Permission) -> Self {
+        let target = if path.contains("{idnat}") {
+            Target::Professional
+        } else if path.contains("{id}") {
+            Target::Request
+        } else if path.contains("{serial}") {
+            Target::Certificate
+        } else {
+            Target::None
+        };
+        RouteSpec {
+            method,
+            path,
+            permission,
+            target,
+            api: path.starts_with("/api/"),
+        }
     }
 }
 
-/// A route of the JSON API.
-const fn a(
+/// A route and its handler.
+type Route = (RouteSpec, MethodRouter<PortalState>);
+
+/// `method path`, served by `handler`.
+fn route<H: Handler<T, PortalState>, T: 'static>(
     method: RouteMethod,
     path: &'static str,
     permission: Permission,
-    target: Target,
-) -> RouteSpec {
-    RouteSpec {
-        method,
-        path,
-        permission,
-        target,
-        api: true,
-    }
+    handler: H,
+) -> Route {
+    // What `routing::get` and `routing::post` do.
+    let filter = match method {
+        RouteMethod::Get => MethodFilter::GET,
+        RouteMethod::Post => MethodFilter::POST,
+    };
+    let spec = RouteSpec::new(method, path, permission);
+    (spec, routing::on(filter, handler))
 }
 
 /// Every route with its handler. The router is built from this list only, and
 /// [`route_table`] exposes it, so a new route cannot escape the authorization tests.
-fn routes() -> Vec<(RouteSpec, MethodRouter<PortalState>)> {
+// One route a line: the table reads as one.
+#[rustfmt::skip]
+fn routes() -> Vec<Route> {
     use Permission as P;
     use RouteMethod::{Get, Post};
-    use Target as T;
     vec![
-        (
-            r(Get, "/static/portail.css", P::Public, T::None),
-            get(session::stylesheet),
-        ),
-        (
-            r(Get, "/connexion", P::Public, T::None),
-            get(session::login_page),
-        ),
-        (
-            r(Post, "/connexion", P::Public, T::None),
-            post(session::login),
-        ),
-        (
-            r(Post, "/connexion/certificat", P::Public, T::None),
-            post(session::login_certificate),
-        ),
-        (
-            r(Get, "/enrolement", P::Enrolment, T::None),
-            get(session::enrolment_page),
-        ),
-        (
-            r(Post, "/enrolement", P::Enrolment, T::None),
-            post(session::enrol),
-        ),
-        (
-            r(Post, "/deconnexion", P::AnySession, T::None),
-            post(session::logout),
-        ),
-        (
-            r(Get, "/", P::Authenticated, T::None),
-            get(requests::dashboard),
-        ),
-        (
-            r(Get, "/professionnels", P::ViewProfessionals, T::None),
-            get(professionals::search),
-        ),
-        (
-            r(Get, "/professionnels/nouveau", P::Register, T::None),
-            get(professionals::register_page),
-        ),
-        (
-            r(Post, "/professionnels", P::Register, T::None),
-            post(professionals::register),
-        ),
-        (
-            r(Get, "/importations", P::Register, T::None),
-            get(imports::import_page),
-        ),
-        (
-            r(Post, "/importations", P::Register, T::None),
-            post(imports::import),
-        ),
-        (
-            r(Get, "/importations/{job}", P::Register, T::None),
-            get(imports::import_job),
-        ),
-        (
-            r(
-                Get,
-                "/professionnels/{idnat}",
-                P::ViewProfessionals,
-                T::Professional,
-            ),
-            get(professionals::professional),
-        ),
-        (
-            r(
-                Get,
-                "/professionnels/{idnat}/journal",
-                P::ViewProfessionals,
-                T::Professional,
-            ),
-            get(journal::professional_journal),
-        ),
-        (
-            r(
-                Get,
-                "/professionnels/{idnat}/demandes/nouvelle",
-                P::FileRequest,
-                T::Professional,
-            ),
-            get(requests::file_request_page),
-        ),
-        (
-            r(
-                Post,
-                "/professionnels/{idnat}/demandes",
-                P::FileRequest,
-                T::Professional,
-            ),
-            post(requests::file_request),
-        ),
-        (
-            r(Get, "/demandes", P::ViewProfessionals, T::None),
-            get(requests::pending_requests),
-        ),
-        (
-            r(Get, "/demandes/{id}", P::ViewProfessionals, T::Request),
-            get(requests::request),
-        ),
-        (
-            r(Post, "/demandes/{id}/approbation", P::Decide, T::Request),
-            post(requests::approve),
-        ),
-        (
-            r(Post, "/demandes/{id}/rejet", P::Decide, T::Request),
-            post(requests::reject),
-        ),
-        (
-            r(Post, "/demandes/{id}/emission", P::Decide, T::Request),
-            post(requests::issue),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(certificates::certificate),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}/pem",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(certificates::certificate_pem),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}/der",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(certificates::certificate_der),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/suspension",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(certificates::suspend),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/reactivation",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(certificates::reinstate),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/revocation",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(certificates::revoke),
-        ),
-        (
-            r(
-                Get,
-                "/certificats/{serial}/renouvellement",
-                P::FileRequest,
-                T::Certificate,
-            ),
-            get(requests::renew_page),
-        ),
-        (
-            r(
-                Post,
-                "/certificats/{serial}/renouvellement",
-                P::FileRequest,
-                T::Certificate,
-            ),
-            post(requests::renew),
-        ),
-        (
-            r(Get, "/journal", P::ReadJournal, T::None),
-            get(journal::journal),
-        ),
-        (
-            r(Get, "/operateurs", P::ManageOperators, T::None),
-            get(operators::operators),
-        ),
-        (
-            r(Post, "/operateurs", P::ManageOperators, T::None),
-            post(operators::create_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/desactivation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::disable_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/activation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::enable_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/reinitialisation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::reset_operator),
-        ),
-        (
-            r(
-                Post,
-                "/operateurs/{login}/confirmation",
-                P::ManageOperators,
-                T::None,
-            ),
-            post(operators::confirm_operator),
-        ),
+        route(Get, "/static/portail.css", P::Public, session::stylesheet),
+        route(Get, "/connexion", P::Public, session::login_page),
+        route(Post, "/connexion", P::Public, session::login),
+        route(Post, "/connexion/certificat", P::Public, session::login_certificate),
+        route(Get, "/enrolement", P::Enrolment, session::enrolment_page),
+        route(Post, "/enrolement", P::Enrolment, session::enrol),
+        route(Post, "/deconnexion", P::AnySession, session::logout),
+        route(Get, "/", P::Authenticated, requests::dashboard),
+        route(Get, "/professionnels", P::ViewProfessionals, professionals::search),
+        route(Get, "/professionnels/nouveau", P::Register, professionals::register_page),
+        route(Post, "/professionnels", P::Register, professionals::register),
+        route(Get, "/importations", P::Register, imports::import_page),
+        route(Post, "/importations", P::Register, imports::import),
+        route(Get, "/importations/{job}", P::Register, imports::import_job),
+        route(Get, "/professionnels/{idnat}", P::ViewProfessionals, professionals::professional),
+        route(Get, "/professionnels/{idnat}/journal", P::ViewProfessionals, journal::professional_journal),
+        route(Get, "/professionnels/{idnat}/demandes/nouvelle", P::FileRequest, requests::file_request_page),
+        route(Post, "/professionnels/{idnat}/demandes", P::FileRequest, requests::file_request),
+        route(Get, "/demandes", P::ViewProfessionals, requests::pending_requests),
+        route(Get, "/demandes/{id}", P::ViewProfessionals, requests::request),
+        route(Post, "/demandes/{id}/approbation", P::Decide, requests::approve),
+        route(Post, "/demandes/{id}/rejet", P::Decide, requests::reject),
+        route(Post, "/demandes/{id}/emission", P::Decide, requests::issue),
+        route(Get, "/certificats/{serial}", P::ViewProfessionals, certificates::certificate),
+        route(Get, "/certificats/{serial}/pem", P::ViewProfessionals, certificates::certificate_pem),
+        route(Get, "/certificats/{serial}/der", P::ViewProfessionals, certificates::certificate_der),
+        route(Post, "/certificats/{serial}/suspension", P::ManageCertificates, certificates::suspend),
+        route(Post, "/certificats/{serial}/reactivation", P::ManageCertificates, certificates::reinstate),
+        route(Post, "/certificats/{serial}/revocation", P::ManageCertificates, certificates::revoke),
+        route(Get, "/certificats/{serial}/renouvellement", P::FileRequest, requests::renew_page),
+        route(Post, "/certificats/{serial}/renouvellement", P::FileRequest, requests::renew),
+        route(Get, "/journal", P::ReadJournal, journal::journal),
+        route(Get, "/operateurs", P::ManageOperators, operators::operators),
+        route(Post, "/operateurs", P::ManageOperators, operators::create_operator),
+        route(Post, "/operateurs/{login}/desactivation", P::ManageOperators, operators::disable_operator),
+        route(Post, "/operateurs/{login}/activation", P::ManageOperators, operators::enable_operator),
+        route(Post, "/operateurs/{login}/reinitialisation", P::ManageOperators, operators::reset_operator),
+        route(Post, "/operateurs/{login}/confirmation", P::ManageOperators, operators::confirm_operator),
         // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
-        (a(Get, "/api/docs", P::Public, T::None), get(api::docs)),
-        (
-            a(Post, "/api/v1/sessions", P::Public, T::None),
-            post(api_sessions::create_session),
-        ),
-        (
-            a(Post, "/api/v1/sessions/certificate", P::Public, T::None),
-            post(api_sessions::create_certificate_session),
-        ),
-        (
-            a(Post, "/api/v1/logout", P::AnySession, T::None),
-            post(api_sessions::logout),
-        ),
-        (
-            a(Get, "/api/v1/professionals", P::ViewProfessionals, T::None),
-            get(api_pros::search),
-        ),
-        (
-            a(Post, "/api/v1/professionals", P::Register, T::None),
-            post(api_pros::register),
-        ),
-        (
-            a(
-                Get,
-                "/api/v1/professionals/{idnat}",
-                P::ViewProfessionals,
-                T::Professional,
-            ),
-            get(api_pros::professional),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/professionals/{idnat}/requests",
-                P::FileRequest,
-                T::Professional,
-            ),
-            post(api_requests::file_request),
-        ),
-        (
-            a(
-                Get,
-                "/api/v1/requests/{id}",
-                P::ViewProfessionals,
-                T::Request,
-            ),
-            get(api_requests::request),
-        ),
-        (
-            a(Post, "/api/v1/requests/{id}/approve", P::Decide, T::Request),
-            post(api_requests::approve),
-        ),
-        (
-            a(Post, "/api/v1/requests/{id}/reject", P::Decide, T::Request),
-            post(api_requests::reject),
-        ),
-        (
-            a(
-                Get,
-                "/api/v1/certificates/{serial}",
-                P::ViewProfessionals,
-                T::Certificate,
-            ),
-            get(api_certs::certificate),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/certificates/{serial}/suspend",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(api_certs::suspend),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/certificates/{serial}/reinstate",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(api_certs::reinstate),
-        ),
-        (
-            a(
-                Post,
-                "/api/v1/certificates/{serial}/revoke",
-                P::ManageCertificates,
-                T::Certificate,
-            ),
-            post(api_certs::revoke),
-        ),
+        route(Get, "/api/docs", P::Public, api::docs),
+        route(Post, "/api/v1/sessions", P::Public, api_sessions::create_session),
+        route(Post, "/api/v1/sessions/certificate", P::Public, api_sessions::create_certificate_session),
+        route(Post, "/api/v1/logout", P::AnySession, api_sessions::logout),
+        route(Get, "/api/v1/professionals", P::ViewProfessionals, api_pros::search),
+        route(Post, "/api/v1/professionals", P::Register, api_pros::register),
+        route(Get, "/api/v1/professionals/{idnat}", P::ViewProfessionals, api_pros::professional),
+        route(Post, "/api/v1/professionals/{idnat}/requests", P::FileRequest, api_requests::file_request),
+        route(Get, "/api/v1/requests/{id}", P::ViewProfessionals, api_requests::request),
+        route(Post, "/api/v1/requests/{id}/approve", P::Decide, api_requests::approve),
+        route(Post, "/api/v1/requests/{id}/reject", P::Decide, api_requests::reject),
+        route(Get, "/api/v1/certificates/{serial}", P::ViewProfessionals, api_certs::certificate),
+        route(Post, "/api/v1/certificates/{serial}/suspend", P::ManageCertificates, api_certs::suspend),
+        route(Post, "/api/v1/certificates/{serial}/reinstate", P::ManageCertificates, api_certs::reinstate),
+        route(Post, "/api/v1/certificates/{serial}/revoke", P::ManageCertificates, api_certs::revoke),
     ]
 }
 
@@ -640,7 +381,6 @@ async fn authorize_inner(
         return Err(PortalError::Csrf);
     }
 
-    let scope = scope_of(operator.role, operator.order);
     // The operator as the workflow takes them, once the session is a full one.
     let me = match session.stage {
         SessionStage::Full => Some(AuthenticatedOperator::of_session(
@@ -660,9 +400,7 @@ async fn authorize_inner(
     req.extensions_mut().insert(Ctx {
         operator,
         actor,
-        scope,
-        csrf: session.csrf_token,
-        token_hash,
+        session,
         me,
         target,
     });

@@ -3,9 +3,13 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::Extension;
 use ca::domain::{Actor, Professional};
-use ca::storage::{CertificateRecord, CertificateRequest, Operator, Store};
-use ca::workflow::{AuthenticatedOperator, Located, Scope, Workflow};
+use ca::storage::{CertificateRecord, CertificateRequest, Operator, SessionRecord, Store};
+use ca::workflow::{scope_of, AuthenticatedOperator, Located, Scope, Workflow};
 use time::OffsetDateTime;
 
 use crate::auth;
@@ -109,9 +113,8 @@ fn busy() -> PortalError {
 pub struct Ctx {
     pub operator: Operator,
     pub actor: Actor,
-    pub scope: Scope,
-    pub csrf: String,
-    pub token_hash: String,
+    /// The session of the request (its token hash, its CSRF token).
+    pub session: SessionRecord,
     /// The operator as the workflow takes them: set for a full session, absent in the
     /// enrolment stage.
     pub me: Option<AuthenticatedOperator>,
@@ -120,6 +123,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The operator's Order scope.
+    pub fn scope(&self) -> Scope {
+        scope_of(self.operator.role, self.operator.order)
+    }
+
     /// The operator who acts (a full session).
     pub(crate) fn me(&self) -> PortalResult<&AuthenticatedOperator> {
         self.me.as_ref().ok_or(PortalError::Unauthenticated)
@@ -150,6 +158,31 @@ impl Ctx {
             .certificate
             .as_ref()
             .ok_or_else(|| PortalError::Internal("route without its certificate".into()))
+    }
+}
+
+/// What a handler of an authenticated route starts from: the portal's state and the
+/// [`Ctx`] the authorization middleware set. One extractor instead of
+/// `State(state): State<PortalState>, Extension(ctx): Extension<Ctx>` in every handler.
+pub(crate) struct Acting {
+    pub(crate) state: PortalState,
+    pub(crate) ctx: Ctx,
+}
+
+impl FromRequestParts<PortalState> for Acting {
+    /// The rejection of `Extension<Ctx>` (500), as before: the middleware sets a `Ctx` on
+    /// every route but the public ones, which take no `Acting`.
+    type Rejection = ExtensionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Self, Self::Rejection> {
+        let Extension(ctx) = Extension::<Ctx>::from_request_parts(parts, state).await?;
+        Ok(Acting {
+            state: state.clone(),
+            ctx,
+        })
     }
 }
 

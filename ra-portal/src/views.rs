@@ -1,6 +1,7 @@
 //! Page models (askama templates under `templates/`).
 
 use askama::Template;
+use serde::Deserialize;
 
 /// What every page shows: title, the operator and the logout form (with its CSRF token).
 #[derive(Debug, Clone, Default)]
@@ -94,7 +95,11 @@ pub struct SearchPage {
     pub searched: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+/// A registration as typed: read from the HTML form, a JSON body or a CSV row (a field left
+/// out is empty), checked by [`crate::forms::validate_registration`], shown again with its
+/// errors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct RegisterForm {
     pub idnat: String,
     pub surname: String,

@@ -3,7 +3,7 @@
 use super::rules::{allow, Duty};
 use super::{AuthenticatedOperator, Workflow};
 use crate::domain::{RegistrationAuthority, RevocationReason, Serial};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::status::RevocationOutcome;
 use crate::storage::{CertificateRecord, RequestSubject};
 
@@ -17,13 +17,7 @@ impl Workflow {
         serial: &Serial,
         duty: Duty,
     ) -> Result<CertificateRecord> {
-        let cert =
-            self.store()
-                .certificate(serial)
-                .await?
-                .ok_or_else(|| Error::CertificateNotFound {
-                    serial: serial.to_string(),
-                })?;
+        let cert = self.certificate_record(serial).await?;
         let authority = match &cert.professional {
             Some(idnat) => {
                 self.authority_of(&RequestSubject::Professional(idnat.clone()))

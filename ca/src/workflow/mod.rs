@@ -34,11 +34,11 @@ pub mod rules;
 
 use std::sync::Arc;
 
-use crate::domain::{ProfessionTable, RegistrationAuthority};
-use crate::error::{Error, Result};
+use crate::domain::{IdNatPs, ProfessionTable, Professional, RegistrationAuthority, Serial};
+use crate::error::Result;
 use crate::issuance::CertificateAuthority;
 use crate::status::{Revocations, StatusSink};
-use crate::storage::{RequestSubject, Store};
+use crate::storage::{CertificateRecord, CertificateRequest, RequestId, RequestSubject, Store};
 
 pub use operator::{AuthenticatedOperator, LockoutPolicy};
 pub use professionals::{Dossier, Located, Object, Search};
@@ -93,18 +93,30 @@ impl Workflow {
         &self.inner.issuers
     }
 
+    // The records the operations act on, or the workflow's "not found" error for them. They
+    // check nothing: the operations check `who` against what they find.
+
+    async fn professional_record(&self, idnat: &IdNatPs) -> Result<Professional> {
+        let found = self.store().find_professional(idnat).await?;
+        found.ok_or_else(|| Object::Professional(idnat.clone()).not_found())
+    }
+
+    async fn request_record(&self, id: RequestId) -> Result<CertificateRequest> {
+        let found = self.store().request(id).await?;
+        found.ok_or_else(|| Object::Request(id).not_found())
+    }
+
+    async fn certificate_record(&self, serial: &Serial) -> Result<CertificateRecord> {
+        let found = self.store().certificate(serial).await?;
+        found.ok_or_else(|| Object::Certificate(serial.clone()).not_found())
+    }
+
     /// Who registers the subject: a professional's Order (or the registration office for
     /// professions without one); the registration office for structures and RA operators.
     pub async fn authority_of(&self, subject: &RequestSubject) -> Result<RegistrationAuthority> {
         match subject {
             RequestSubject::Professional(idnat) => {
-                let p = self
-                    .store()
-                    .find_professional(idnat)
-                    .await?
-                    .ok_or_else(|| Error::ProfessionalNotFound {
-                        idnat: idnat.to_string(),
-                    })?;
+                let p = self.professional_record(idnat).await?;
                 self.professions().registration_authority(&p.profession)
             }
             RequestSubject::Structure(_) | RequestSubject::Operator(_) => {

@@ -22,6 +22,21 @@ pub enum Object {
     Certificate(Serial),
 }
 
+impl Object {
+    /// The workflow's error for an object that does not exist (or is not a professional's).
+    pub(super) fn not_found(&self) -> Error {
+        match self {
+            Object::Professional(idnat) => Error::ProfessionalNotFound {
+                idnat: idnat.to_string(),
+            },
+            Object::Request(id) => Error::RequestNotFound { id: id.0 },
+            Object::Certificate(serial) => Error::CertificateNotFound {
+                serial: serial.to_string(),
+            },
+        }
+    }
+}
+
 /// An object found in the operator's scope, with the professional it belongs to.
 #[derive(Debug, Clone)]
 pub struct Located {
@@ -69,35 +84,22 @@ impl Workflow {
     /// [`Error::CertificateNotFound`]; an object outside the operator's scope is
     /// [`Error::NotPermitted`] (the portal answers both alike: "not found").
     pub async fn locate(&self, who: &AuthenticatedOperator, object: &Object) -> Result<Located> {
-        let store = self.store();
         let (idnat, request, certificate) = match object {
             Object::Professional(idnat) => (idnat.clone(), None, None),
             Object::Request(id) => {
-                let r = store
-                    .request(*id)
-                    .await?
-                    .ok_or(Error::RequestNotFound { id: id.0 })?;
+                let r = self.request_record(*id).await?;
                 match &r.subject {
                     RequestSubject::Professional(p) => (p.clone(), Some(r), None),
-                    _ => return Err(Error::RequestNotFound { id: id.0 }),
+                    _ => return Err(object.not_found()),
                 }
             }
             Object::Certificate(serial) => {
-                let not_found = || Error::CertificateNotFound {
-                    serial: serial.to_string(),
-                };
-                let c = store.certificate(serial).await?.ok_or_else(not_found)?;
-                let idnat = c.professional.clone().ok_or_else(not_found)?;
+                let c = self.certificate_record(serial).await?;
+                let idnat = c.professional.clone().ok_or_else(|| object.not_found())?;
                 (idnat, None, Some(c))
             }
         };
-        let professional =
-            store
-                .find_professional(&idnat)
-                .await?
-                .ok_or_else(|| Error::ProfessionalNotFound {
-                    idnat: idnat.to_string(),
-                })?;
+        let professional = self.professional_record(&idnat).await?;
         let authority = self
             .professions()
             .registration_authority(&professional.profession)?;
@@ -165,21 +167,16 @@ impl Workflow {
         self.locate(who, &Object::Professional(idnat.clone()))
             .await?;
         let store = self.store();
-        let mut objects = vec![format!("professional:{idnat}")];
-        objects.extend(
-            store
-                .requests_of(idnat)
-                .await?
-                .iter()
-                .map(|r| format!("request:{}", r.id)),
-        );
-        objects.extend(
-            store
-                .certificates_of(idnat)
-                .await?
-                .iter()
-                .map(|c| format!("certificate:{}", c.serial)),
-        );
+        let requests = store.requests_of(idnat).await?;
+        let certificates = store.certificates_of(idnat).await?;
+        let objects: Vec<String> = std::iter::once(format!("professional:{idnat}"))
+            .chain(requests.iter().map(|r| format!("request:{}", r.id)))
+            .chain(
+                certificates
+                    .iter()
+                    .map(|c| format!("certificate:{}", c.serial)),
+            )
+            .collect();
         store
             .audit_entries_about(&objects, JOURNAL_PER_OBJECT)
             .await

@@ -54,13 +54,6 @@ pub struct RequestDossier {
 }
 
 impl Workflow {
-    async fn request_record(&self, id: RequestId) -> Result<CertificateRequest> {
-        self.store()
-            .request(id)
-            .await?
-            .ok_or(Error::RequestNotFound { id: id.0 })
-    }
-
     /// The CA that issues `profile`: the one named, or the first that issues it.
     fn issuer(
         &self,
@@ -145,15 +138,11 @@ impl Workflow {
     /// Certificate `serial`, if `who` may file its renewal: a professional's certificate of
     /// their scope, not revoked ([`Error::RevokedNotRenewable`]).
     pub async fn renewable(&self, who: &AuthenticatedOperator, serial: &Serial) -> Result<Renewal> {
-        let not_found = || Error::CertificateNotFound {
-            serial: serial.to_string(),
-        };
-        let certificate = self
-            .store()
-            .certificate(serial)
-            .await?
-            .ok_or_else(not_found)?;
-        let idnat = certificate.professional.clone().ok_or_else(not_found)?;
+        let certificate = self.certificate_record(serial).await?;
+        let idnat = certificate
+            .professional
+            .clone()
+            .ok_or_else(|| Object::Certificate(serial.clone()).not_found())?;
         let subject = RequestSubject::Professional(idnat);
         self.check_file(who, &subject).await?;
         if matches!(certificate.status, CertificateStatus::Revoked { .. }) {

@@ -23,7 +23,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::PortalError;
@@ -229,10 +228,4 @@ pub async fn docs() -> Response {
         openapi_document(),
     )
         .into_response()
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ReasonBody {
-    #[serde(default)]
-    reason: String,
 }

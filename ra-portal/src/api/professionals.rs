@@ -1,17 +1,17 @@
 //! Professionals through the API: search, the professional's record, registration.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Extension;
 use ca::workflow::Search;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::json::{certificate_json, professional_json, proofing_json, request_json};
 use super::{json_body, ok, ApiError, ApiResult, Body};
-use crate::forms::{parse_idnat, validate_registration, RegisterFields};
+use crate::forms::{parse_idnat, validate_registration};
 use crate::messages::french;
-use crate::state::{Ctx, PortalState};
+use crate::state::Acting;
+use crate::views::RegisterForm;
 
 #[derive(Debug, Default, Deserialize)]
 struct SearchParams {
@@ -22,11 +22,7 @@ struct SearchParams {
 }
 
 /// GET /api/v1/professionals?name=…|idnat=…: professionals of the operator's scope only.
-pub async fn search(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    RawQuery(query): RawQuery,
-) -> ApiResult {
+pub async fn search(Acting { state, ctx }: Acting, RawQuery(query): RawQuery) -> ApiResult {
     let q: SearchParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Requête illisible."))?;
     let (name, idnat) = (q.name.trim(), q.idnat.trim());
@@ -52,10 +48,7 @@ pub async fn search(
 }
 
 /// GET /api/v1/professionals/{idnat}: identity, proofings, requests and certificates.
-pub async fn professional(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> ApiResult {
+pub async fn professional(Acting { state, ctx }: Acting) -> ApiResult {
     let idnat = &ctx.professional()?.idnat;
     let d = state.workflow().dossier(ctx.me()?, idnat).await?;
     let mut v = professional_json(state.workflow().professions(), &d.professional);
@@ -70,13 +63,8 @@ pub async fn professional(
 }
 
 /// POST /api/v1/professionals: registration with identity proofing (the checks of the form).
-pub async fn register(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    let f: RegisterFields = json_body(&headers, &body)?;
+pub async fn register(Acting { state, ctx }: Acting, headers: HeaderMap, body: Body) -> ApiResult {
+    let f: RegisterForm = json_body(&headers, &body)?;
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let (professional, proofing) =
         validate_registration(workflow, me, &f).map_err(|e| ApiError::invalid(&e))?;

@@ -1,9 +1,7 @@
 //! Certificate requests through the API: filing, the request as its approver sees it,
 //! approval (four eyes, then issuance), rejection.
 
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Extension;
 use base64::Engine as _;
 use ca::storage::{CertificateRequest, NewRequest, RequestId, RequestSubject};
 use ca::workflow::Object;
@@ -11,12 +9,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json::{certificate_json, proofing_json_for_approver, request_json};
-use super::{json_body, ok, ApiError, ApiResult, Body, ReasonBody};
+use super::{json_body, ok, ApiError, ApiResult, Body};
 use crate::approval;
 use crate::error::PortalResult;
-use crate::forms::{checked_csr_der, request_profile, REJECT_REASON_MISSING};
+use crate::forms::{checked_csr_der, request_profile, ReasonForm, REJECT_REASON_MISSING};
 use crate::messages::french;
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::FieldErrors;
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,8 +76,7 @@ async fn request_now(
 
 /// POST /api/v1/professionals/{idnat}/requests: files a request (AUTH, SIGN or CONF).
 pub async fn file_request(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
+    Acting { state, ctx }: Acting,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
@@ -93,10 +90,7 @@ pub async fn file_request(
 
 /// GET /api/v1/requests/{id}: with what the approver approves (what the CA would sign) and
 /// the identity proofing.
-pub async fn request(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> ApiResult {
+pub async fn request(Acting { state, ctx }: Acting) -> ApiResult {
     let d = state
         .workflow()
         .request(ctx.me()?, ctx.request()?.id)
@@ -113,10 +107,7 @@ pub async fn request(
 }
 
 /// POST /api/v1/requests/{id}/approve: four eyes; issues the certificate at once.
-pub async fn approve(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> ApiResult {
+pub async fn approve(Acting { state, ctx }: Acting) -> ApiResult {
     let issued = approval::approve_and_issue(&state, &ctx).await?;
     let c = state
         .workflow()
@@ -126,13 +117,8 @@ pub async fn approve(
 }
 
 /// POST /api/v1/requests/{id}/reject {reason}
-pub async fn reject(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    let b: ReasonBody = json_body(&headers, &body)?;
+pub async fn reject(Acting { state, ctx }: Acting, headers: HeaderMap, body: Body) -> ApiResult {
+    let b: ReasonForm = json_body(&headers, &body)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::invalid_field("reason", REJECT_REASON_MISSING));
     }

@@ -3,28 +3,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::Extension;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::json::ts;
 use super::{json_body, ok, ApiError, ApiResult, Body};
 use crate::login::{
     certificate_login, login_busy_message, login_throttled_message, password_login, peer_address,
-    retry_after_secs, LoginRefusal, OpenedSession, Peer, LOGIN_REFUSED,
+    retry_after_secs, LoginRefusal, OpenedSession, PasswordLogin, Peer, LOGIN_REFUSED,
 };
 use crate::login_guard::Throttle;
-use crate::state::{Ctx, PortalState};
-
-#[derive(Debug, Default, Deserialize)]
-pub struct SessionBody {
-    #[serde(default)]
-    login: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    totp: String,
-}
+use crate::state::{Acting, PortalState};
 
 fn session_json(state: &PortalState, o: &OpenedSession) -> Value {
     json!({
@@ -62,7 +50,7 @@ pub async fn create_session(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let b: SessionBody = json_body(&headers, &body)?;
+    let b: PasswordLogin = json_body(&headers, &body)?;
     let peer = peer_address(peer);
     match password_login(&state, peer, &b.login, &b.password, &b.totp, false).await? {
         Ok(o) => ok(StatusCode::CREATED, session_json(&state, &o)),
@@ -86,11 +74,7 @@ pub async fn create_certificate_session(
     State(state): State<PortalState>,
     req: axum::extract::Request,
 ) -> ApiResult {
-    let peer = req
-        .extensions()
-        .get::<crate::tls::PeerCertificate>()
-        .cloned();
-    match certificate_login(&state, peer).await? {
+    match certificate_login(&state, req.extensions()).await? {
         Ok(o) => ok(StatusCode::CREATED, session_json(&state, &o)),
         Err(message) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -101,10 +85,10 @@ pub async fn create_certificate_session(
 }
 
 /// POST /api/v1/logout: ends the session of the bearer token.
-pub async fn logout(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> ApiResult {
+pub async fn logout(Acting { state, ctx }: Acting) -> ApiResult {
     state
         .store()
-        .close_session(&ctx.token_hash, false, &ctx.actor)
+        .close_session(&ctx.session.token_hash, false, &ctx.actor)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

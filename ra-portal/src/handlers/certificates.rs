@@ -1,18 +1,16 @@
 //! Certificates: the certificate's page and downloads; suspension, reinstatement,
 //! revocation (the workflow tells the CRLs and OCSP).
 
-use axum::extract::State;
 use axum::{Extension, Form};
 use ca::status::RevocationOutcome;
 use ca::storage::{CertificateRecord, CertificateStatus};
-use serde::Deserialize;
 
 use super::rows::{cert_row, fmt_time};
 use super::{download, html, layout, Page};
 use crate::error::PortalError;
-use crate::forms::{revocation_reason, UNKNOWN_REVOCATION_REASON};
+use crate::forms::{revocation_reason, ReasonForm, UNKNOWN_REVOCATION_REASON};
 use crate::messages;
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::CertificatePage;
 
 fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
@@ -76,29 +74,19 @@ async fn changed(state: &PortalState, ctx: &Ctx, outcome: &RevocationOutcome, do
     certificate_view(ctx, &c, notice)
 }
 
-pub async fn suspend(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn suspend(Acting { state, ctx }: Acting) -> Page {
     let serial = &ctx.certificate()?.serial;
     let outcome = state.workflow().suspend(ctx.me()?, serial).await?;
     changed(&state, &ctx, &outcome, "Certificat suspendu.").await
 }
 
-pub async fn reinstate(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn reinstate(Acting { state, ctx }: Acting) -> Page {
     let serial = &ctx.certificate()?.serial;
     let outcome = state.workflow().reinstate(ctx.me()?, serial).await?;
     changed(&state, &ctx, &outcome, "Suspension levée.").await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    reason: String,
-}
-
-pub async fn revoke(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(form): Form<RevokeForm>,
-) -> Page {
+pub async fn revoke(Acting { state, ctx }: Acting, Form(form): Form<ReasonForm>) -> Page {
     let reason = revocation_reason(&form.reason)
         .ok_or_else(|| PortalError::BadRequest(UNKNOWN_REVOCATION_REASON.into()))?;
     let serial = &ctx.certificate()?.serial;

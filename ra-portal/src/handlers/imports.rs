@@ -1,6 +1,6 @@
 //! CSV import of professionals: the upload page, the upload, the job's report.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path};
 use axum::response::{IntoResponse, Redirect};
 use axum::Extension;
 use ca::storage::ImportRow;
@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::{form_status, html, html_status, layout, Page};
 use crate::error::PortalError;
 use crate::import::{self, job_state, JobState, MAX_ROWS};
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx};
 use crate::views::{FieldErrors, ImportJobPage, ImportPage};
 
 fn import_view(ctx: &Ctx, errors: FieldErrors) -> Page {
@@ -38,11 +38,7 @@ async fn read_upload(mut mp: Multipart) -> Result<(String, Vec<u8>), PortalError
     Ok((file_name, file))
 }
 
-pub async fn import(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    mp: Multipart,
-) -> Page {
+pub async fn import(Acting { state, ctx }: Acting, mp: Multipart) -> Page {
     let (file_name, file) = read_upload(mp).await?;
     match import::start(&state, &ctx, &file_name, &file).await? {
         Ok(id) => Ok(Redirect::to(&format!("/importations/{id}")).into_response()),
@@ -54,11 +50,7 @@ pub async fn import(
     }
 }
 
-pub async fn import_job(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Page {
+pub async fn import_job(Acting { state, ctx }: Acting, Path(id): Path<String>) -> Page {
     // Identifiers are 32 hexadecimal digits (`random_hex(16)`): anything else is not looked up.
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(PortalError::NotFound("Importation introuvable.".into()));

@@ -1,17 +1,14 @@
 //! The journal: all of it (auditors), or a professional's (their Order's operators).
 
-use axum::extract::State;
-use axum::Extension;
-
 use super::rows::audit_row;
 use super::{html, layout, Page};
-use crate::state::{Ctx, PortalState};
+use crate::state::Acting;
 use crate::views::JournalPage;
 
 /// Entries shown on the auditor's page.
 const LAST_ENTRIES: u32 = 300;
 
-pub async fn journal(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn journal(Acting { state, ctx }: Acting) -> Page {
     let (entries, v) = state.workflow().journal(ctx.me()?, LAST_ENTRIES).await?;
     let chain = match &v.first_broken {
         None => format!(
@@ -31,10 +28,7 @@ pub async fn journal(State(state): State<PortalState>, Extension(ctx): Extension
     })
 }
 
-pub async fn professional_journal(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn professional_journal(Acting { state, ctx }: Acting) -> Page {
     let p = ctx.professional()?;
     let entries = state.workflow().journal_of(ctx.me()?, &p.idnat).await?;
     html(&JournalPage {

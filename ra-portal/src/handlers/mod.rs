@@ -63,8 +63,8 @@ pub(crate) fn layout(ctx: &Ctx, title: &str) -> Layout {
             ctx.operator.display_name, ctx.operator.login
         )),
         role: auth::role_label(role).to_owned(),
-        scope: ctx.scope.label(),
-        csrf: ctx.csrf.clone(),
+        scope: ctx.scope().label(),
+        csrf: ctx.session.csrf_token.clone(),
         nav,
     }
 }

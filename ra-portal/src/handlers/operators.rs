@@ -1,17 +1,17 @@
 //! Operator accounts (administrators): list, creation, confirmation by a second
 //! administrator, disabling, enabling, reset. Dual control is the workflow's.
 
-use axum::extract::{Path, State};
-use axum::{Extension, Form};
+use axum::extract::Path;
+use axum::Form;
 use ca::domain::Order;
 use ca::storage::{NewOperator, OperatorRole, OperatorStatus};
-use ca::workflow::Workflow;
 use serde::Deserialize;
 
+use super::rows::operator_row;
 use super::{form_status, html_status, layout, Page};
 use crate::auth;
-use crate::state::{otp_expiry, Ctx, PortalState};
-use crate::views::{FieldErrors, OperatorRow, OperatorsPage};
+use crate::state::{otp_expiry, Acting, Ctx, PortalState};
+use crate::views::{FieldErrors, OperatorsPage};
 
 async fn operators_view(
     state: &PortalState,
@@ -26,20 +26,7 @@ async fn operators_view(
         .operators(me)
         .await?
         .iter()
-        .map(|o| OperatorRow {
-            login: o.login.to_string(),
-            name: o.display_name.clone(),
-            role: auth::role_label(o.role).to_owned(),
-            scope: auth::scope_of(o.role, o.order).label(),
-            status: match o.status {
-                OperatorStatus::Active => "actif".into(),
-                OperatorStatus::Disabled => "désactivé".into(),
-            },
-            active: o.status == OperatorStatus::Active,
-            enrolled: o.totp_enrolled,
-            awaiting_confirmation_by: o.awaiting_confirmation_by.clone().unwrap_or_default(),
-            can_confirm: Workflow::may_confirm(me, o),
-        })
+        .map(|o| operator_row(me, o))
         .collect();
     let page = OperatorsPage {
         layout: layout(ctx, "Opérateurs du portail"),
@@ -64,7 +51,7 @@ async fn notice(state: &PortalState, ctx: &Ctx, notice: String) -> Page {
     operators_view(state, ctx, FieldErrors::default(), notice, String::new()).await
 }
 
-pub async fn operators(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn operators(Acting { state, ctx }: Acting) -> Page {
     notice(&state, &ctx, String::new()).await
 }
 
@@ -126,11 +113,7 @@ fn new_operator(f: &OperatorForm) -> Result<NewOperator, FieldErrors> {
     }
 }
 
-pub async fn create_operator(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(f): Form<OperatorForm>,
-) -> Page {
+pub async fn create_operator(Acting { state, ctx }: Acting, Form(f): Form<OperatorForm>) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let mut account = new_operator(&f);
     if let Ok(a) = &account {
@@ -162,11 +145,7 @@ pub async fn create_operator(
 
 /// POST /operateurs/{login}/confirmation: a second administrator confirms the creation or
 /// reset of an account, and is the only one shown its one-time password.
-pub async fn confirm_operator(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(login): Path<String>,
-) -> Page {
+pub async fn confirm_operator(Acting { state, ctx }: Acting, Path(login): Path<String>) -> Page {
     let otp = auth::one_time_password();
     let hash = state.hash_password(&otp).await?;
     let expiry = otp_expiry(state.config().one_time_password_validity())?;
@@ -187,27 +166,15 @@ async fn set_status(state: &PortalState, ctx: &Ctx, login: &str, status: Operato
     notice(state, ctx, format!("Opérateur {login} mis à jour.")).await
 }
 
-pub async fn disable_operator(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(login): Path<String>,
-) -> Page {
+pub async fn disable_operator(Acting { state, ctx }: Acting, Path(login): Path<String>) -> Page {
     set_status(&state, &ctx, &login, OperatorStatus::Disabled).await
 }
 
-pub async fn enable_operator(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(login): Path<String>,
-) -> Page {
+pub async fn enable_operator(Acting { state, ctx }: Acting, Path(login): Path<String>) -> Page {
     set_status(&state, &ctx, &login, OperatorStatus::Active).await
 }
 
-pub async fn reset_operator(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(login): Path<String>,
-) -> Page {
+pub async fn reset_operator(Acting { state, ctx }: Acting, Path(login): Path<String>) -> Page {
     state.workflow().reset_operator(ctx.me()?, &login).await?;
     let reset = format!(
         "Compte {login} réinitialisé : ses sessions sont closes et son TOTP est à réenrôler. \

@@ -1,16 +1,16 @@
 //! Professionals: search, registration, the professional's page.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect};
-use axum::{Extension, Form};
+use axum::Form;
 use ca::workflow::Search;
 use serde::Deserialize;
 
 use super::rows::{cert_row, professional_row, proofing_rows, request_row};
 use super::{form_status, html, html_status, layout, Page};
-use crate::forms::{parse_idnat, validate_registration, RegisterFields};
+use crate::forms::{parse_idnat, validate_registration};
 use crate::messages::french;
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{FieldErrors, ProfessionalPage, RegisterForm, RegisterPage, SearchPage};
 
 #[derive(Debug, Deserialize)]
@@ -21,11 +21,7 @@ pub struct SearchQuery {
 
 /// An IdNat or RPPS when the query starts with a digit, a surname otherwise; only the
 /// professionals of the operator's scope are shown.
-pub async fn search(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Query(query): Query<SearchQuery>,
-) -> Page {
+pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<SearchQuery>) -> Page {
     let q = query.q.trim().to_owned();
     let (mut error, mut found) = (String::new(), Vec::new());
     if q.chars().next().is_some_and(|c| c.is_ascii_digit()) {
@@ -74,10 +70,7 @@ fn register_page_of(
     html_status(form_status(&page.errors), &page)
 }
 
-pub async fn register_page(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn register_page(Acting { state, ctx }: Acting) -> Page {
     register_page_of(
         &state,
         &ctx,
@@ -86,14 +79,9 @@ pub async fn register_page(
     )
 }
 
-pub async fn register(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(f): Form<RegisterFields>,
-) -> Page {
-    let form = RegisterForm::from(&f);
+pub async fn register(Acting { state, ctx }: Acting, Form(form): Form<RegisterForm>) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
-    let (professional, proofing) = match validate_registration(workflow, me, &f) {
+    let (professional, proofing) = match validate_registration(workflow, me, &form) {
         Ok(v) => v,
         Err(errors) => return register_page_of(&state, &ctx, form, errors),
     };
@@ -111,10 +99,7 @@ pub async fn register(
     }
 }
 
-pub async fn professional(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn professional(Acting { state, ctx }: Acting) -> Page {
     let idnat = &ctx.professional()?.idnat;
     let d = state.workflow().dossier(ctx.me()?, idnat).await?;
     let p = &d.professional;

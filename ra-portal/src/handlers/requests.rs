@@ -1,22 +1,21 @@
 //! Certificate requests: the pending ones, filing, renewal, the request's page, approval
 //! (four eyes), rejection, issuance.
 
-use axum::extract::{Multipart, State};
+use axum::extract::Multipart;
 use axum::response::{IntoResponse, Redirect};
-use axum::{Extension, Form};
+use axum::Form;
 use ca::domain::RequestStatus;
 use ca::storage::{CertificateRecord, NewRequest, RequestSubject};
 use ca::workflow::IssueOptions;
-use serde::Deserialize;
 
 use super::rows::{professional_row, proofing_rows, request_row};
 use super::{form_status, html, html_status, layout, Page};
 use crate::approval;
 use crate::auth::{self, Permission};
 use crate::error::{PortalError, PortalResult};
-use crate::forms::{checked_csr_der, request_profile, REJECT_REASON_MISSING};
+use crate::forms::{checked_csr_der, request_profile, ReasonForm, REJECT_REASON_MISSING};
 use crate::messages::{self, french};
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{
     DashboardPage, FieldErrors, FileRequestPage, RequestPage, RequestRow, RequestsPage,
 };
@@ -26,7 +25,7 @@ async fn pending_rows(state: &PortalState, ctx: &Ctx) -> PortalResult<Vec<Reques
     Ok(pending.iter().map(request_row).collect())
 }
 
-pub async fn dashboard(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn dashboard(Acting { state, ctx }: Acting) -> Page {
     let can_decide = auth::role_allows(ctx.operator.role, Permission::Decide);
     let pending = if can_decide {
         pending_rows(&state, &ctx).await?
@@ -40,10 +39,7 @@ pub async fn dashboard(State(state): State<PortalState>, Extension(ctx): Extensi
     })
 }
 
-pub async fn pending_requests(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn pending_requests(Acting { state, ctx }: Acting) -> Page {
     html(&RequestsPage {
         layout: layout(&ctx, "Demandes en attente"),
         pending: pending_rows(&state, &ctx).await?,
@@ -108,18 +104,11 @@ fn file_request_view(
     html_status(form_status(&page.errors), &page)
 }
 
-pub async fn file_request_page(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn file_request_page(Acting { state, ctx }: Acting) -> Page {
     file_request_view(&state, &ctx, None, FieldErrors::default())
 }
 
-pub async fn file_request(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    mp: Multipart,
-) -> Page {
+pub async fn file_request(Acting { state, ctx }: Acting, mp: Multipart) -> Page {
     let idnat = ctx.professional()?.idnat.clone();
     let (profile, csr) = read_request_form(mp).await?;
     let mut errors = FieldErrors::default();
@@ -140,7 +129,7 @@ pub async fn file_request(
     Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
 }
 
-pub async fn renew_page(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn renew_page(Acting { state, ctx }: Acting) -> Page {
     file_request_view(
         &state,
         &ctx,
@@ -149,11 +138,7 @@ pub async fn renew_page(State(state): State<PortalState>, Extension(ctx): Extens
     )
 }
 
-pub async fn renew(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    mp: Multipart,
-) -> Page {
+pub async fn renew(Acting { state, ctx }: Acting, mp: Multipart) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let renewal = workflow.renewable(me, &ctx.certificate()?.serial).await?;
     let (_, csr) = read_request_form(mp).await?;
@@ -169,7 +154,7 @@ pub async fn renew(
     Ok(Redirect::to(&format!("/demandes/{id}")).into_response())
 }
 
-pub async fn request(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn request(Acting { state, ctx }: Acting) -> Page {
     let d = state
         .workflow()
         .request(ctx.me()?, ctx.request()?.id)
@@ -198,13 +183,13 @@ pub async fn request(State(state): State<PortalState>, Extension(ctx): Extension
 }
 
 /// Approves a request filed by someone else and issues its certificate.
-pub async fn approve(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn approve(Acting { state, ctx }: Acting) -> Page {
     let issued = approval::approve_and_issue(&state, &ctx).await?;
     Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
 }
 
 /// Issues a request approved earlier (when its issuance failed, e.g. HSM unavailable).
-pub async fn issue(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn issue(Acting { state, ctx }: Acting) -> Page {
     let id = ctx.request()?.id;
     let issued = state
         .workflow()
@@ -213,17 +198,7 @@ pub async fn issue(State(state): State<PortalState>, Extension(ctx): Extension<C
     Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RejectForm {
-    #[serde(default)]
-    reason: String,
-}
-
-pub async fn reject(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(form): Form<RejectForm>,
-) -> Page {
+pub async fn reject(Acting { state, ctx }: Acting, Form(form): Form<ReasonForm>) -> Page {
     let id = ctx.request()?.id;
     if form.reason.trim().is_empty() {
         return Err(PortalError::BadRequest(REJECT_REASON_MISSING.into()));

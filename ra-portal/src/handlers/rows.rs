@@ -4,12 +4,15 @@ use ca::domain::{
     IdentityProofing, ProfessionTable, Professional, ProfessionalStatus, ProofingMode,
 };
 use ca::storage::{
-    AuditEntry, CertificateRecord, CertificateRequest, CertificateStatus, RequestSubject,
+    AuditEntry, CertificateRecord, CertificateRequest, CertificateStatus, Operator, OperatorStatus,
+    RequestSubject,
 };
+use ca::workflow::{AuthenticatedOperator, Workflow};
 use time::OffsetDateTime;
 
+use crate::auth;
 use crate::messages;
-use crate::views::{AuditRow, CertRow, ProfessionalRow, ProofingRow, RequestRow};
+use crate::views::{AuditRow, CertRow, OperatorRow, ProfessionalRow, ProofingRow, RequestRow};
 
 pub(super) fn fmt_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -90,6 +93,24 @@ pub(super) fn audit_row(e: &AuditEntry) -> AuditRow {
         object: e.object.clone(),
         outcome: e.outcome.to_string(),
         details: e.details.to_string(),
+    }
+}
+
+/// An operator account as `me` (an administrator) sees it in the list.
+pub(super) fn operator_row(me: &AuthenticatedOperator, o: &Operator) -> OperatorRow {
+    OperatorRow {
+        login: o.login.to_string(),
+        name: o.display_name.clone(),
+        role: auth::role_label(o.role).to_owned(),
+        scope: auth::scope_of(o.role, o.order).label(),
+        status: match o.status {
+            OperatorStatus::Active => "actif".into(),
+            OperatorStatus::Disabled => "désactivé".into(),
+        },
+        active: o.status == OperatorStatus::Active,
+        enrolled: o.totp_enrolled,
+        awaiting_confirmation_by: o.awaiting_confirmation_by.clone().unwrap_or_default(),
+        can_confirm: Workflow::may_confirm(me, o),
     }
 }
 

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use base64::Engine as _;
 use ca::storage::{OperatorCredentials, SessionStage};
 use serde::Deserialize;
@@ -16,10 +16,10 @@ use crate::cookies::{clear_cookie, set_cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::PortalError;
 use crate::login::{
     certificate_login, login_busy_message, login_throttled_message, password_login, peer_address,
-    retry_after_secs, LoginRefusal, Peer, LOGIN_REFUSED,
+    retry_after_secs, LoginRefusal, PasswordLogin, Peer, LOGIN_REFUSED,
 };
 use crate::login_guard::Throttle;
-use crate::state::{Ctx, PortalState};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{EnrolmentPage, FieldErrors, Layout, LoginPage};
 
 pub async fn stylesheet() -> Response {
@@ -79,20 +79,10 @@ pub async fn login_page() -> Page {
     login_form("", "", StatusCode::OK)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    login: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    totp: String,
-}
-
 pub async fn login(
     State(state): State<PortalState>,
     peer: Peer,
-    Form(form): Form<LoginForm>,
+    Form(form): Form<PasswordLogin>,
 ) -> Page {
     let login = form.login.trim().to_owned();
     let peer = peer_address(peer);
@@ -120,11 +110,7 @@ pub async fn login_certificate(
     State(state): State<PortalState>,
     req: axum::extract::Request,
 ) -> Page {
-    let peer = req
-        .extensions()
-        .get::<crate::tls::PeerCertificate>()
-        .cloned();
-    match certificate_login(&state, peer).await? {
+    match certificate_login(&state, req.extensions()).await? {
         Ok(opened) => Ok(session_redirect("/", &opened.token)),
         Err(message) => login_form("", message, StatusCode::UNAUTHORIZED),
     }
@@ -168,10 +154,7 @@ async fn enrolment_view(state: &PortalState, ctx: &Ctx, errors: FieldErrors) -> 
     html_status(form_status(&page.errors), &page)
 }
 
-pub async fn enrolment_page(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-) -> Page {
+pub async fn enrolment_page(Acting { state, ctx }: Acting) -> Page {
     enrolment_view(&state, &ctx, FieldErrors::default()).await
 }
 
@@ -224,11 +207,7 @@ async fn check_enrolment(
     Ok(step.filter(|_| errors.is_empty()).ok_or(errors))
 }
 
-pub async fn enrol(
-    State(state): State<PortalState>,
-    Extension(ctx): Extension<Ctx>,
-    Form(form): Form<EnrolForm>,
-) -> Page {
+pub async fn enrol(Acting { state, ctx }: Acting, Form(form): Form<EnrolForm>) -> Page {
     let creds = credentials(&state, &ctx).await?;
     let step = match check_enrolment(&state, &creds, &form).await? {
         Ok(step) => step,
@@ -237,7 +216,7 @@ pub async fn enrol(
     let hash = state.hash_password(&form.password).await?;
     if let Err(e) = state
         .store()
-        .complete_enrolment(&ctx.token_hash, &hash, step, &ctx.actor)
+        .complete_enrolment(&ctx.session.token_hash, &hash, step, &ctx.actor)
         .await
     {
         tracing::info!(error = %e, "enrolment refused");
@@ -248,10 +227,10 @@ pub async fn enrol(
     Ok(Redirect::to("/").into_response())
 }
 
-pub async fn logout(State(state): State<PortalState>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn logout(Acting { state, ctx }: Acting) -> Page {
     state
         .store()
-        .close_session(&ctx.token_hash, false, &ctx.actor)
+        .close_session(&ctx.session.token_hash, false, &ctx.actor)
         .await?;
     let mut res = Redirect::to("/connexion").into_response();
     res.headers_mut()
