@@ -36,6 +36,11 @@ use crate::asn1::MAX_FRACTION_DIGITS;
 use crate::error::{Error, Result};
 use crate::serial::MAX_INSTANCE_ID;
 
+/// Most threads the dedicated listener may run (`tsa.listen_threads`).
+/// Here rather than in the listener: the configuration checks it, and the
+/// listener sits above everything else.
+pub const MAX_LISTEN_THREADS: usize = 256;
+
 /// `[tsa]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -301,10 +306,9 @@ impl TsaConfig {
                     "tsa.listen_threads is set but tsa.listen is not",
                 ));
             }
-            if !(1..=crate::listener::MAX_THREADS).contains(&n) {
+            if !(1..=MAX_LISTEN_THREADS).contains(&n) {
                 return Err(Error::config(format!(
-                    "tsa.listen_threads must be 1..={}",
-                    crate::listener::MAX_THREADS
+                    "tsa.listen_threads must be 1..={MAX_LISTEN_THREADS}"
                 )));
             }
         }
