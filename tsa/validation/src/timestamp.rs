@@ -115,31 +115,9 @@ pub fn check_tsa_eku(c: &Certificate) -> Result<(), String> {
     }
 }
 
-/// Verifies one signature-time-stamp token over `signature_value`.
-pub async fn verify_token(
-    token: &Any,
-    signature_value: &[u8],
-    anchors: &[Certificate],
-    pool: &[&Certificate],
-    links: &path::LinkCache,
-    revocation: &dyn RevocationSource,
-    validation_time: OffsetDateTime,
-) -> TimestampOutcome {
-    verify_token_within(
-        token,
-        signature_value,
-        anchors,
-        pool,
-        links,
-        revocation,
-        validation_time,
-        &Budget::unlimited(),
-    )
-    .await
-}
-
-/// [`verify_token`] within `budget` (the token's signature and the TSA's path are work); a
-/// limit exceeded makes the token fail and stays recorded in `budget`.
+/// Verifies one signature-time-stamp token over `signature_value` within `budget` (the
+/// token's signature and the TSA's path are work; [`Budget::unlimited`] for none); a limit
+/// exceeded makes the token fail and stays recorded in `budget`.
 #[allow(clippy::too_many_arguments)]
 pub async fn verify_token_within(
     token: &Any,
