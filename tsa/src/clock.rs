@@ -44,26 +44,9 @@ use tokio::sync::Notify;
 use crate::config::ClockConfig;
 use crate::error::{Error, Result};
 use crate::sntp::{self, unix_nanos, Sample};
+pub use crate::time_source::{SystemClock, TimeSource};
 
 const NANOS: f64 = 1e9;
-
-/// Where the guard reads the time: the wall clock and a monotonic clock,
-/// read together. [`SystemClock`] in production; tests substitute a source
-/// whose wall clock can jump.
-pub trait TimeSource: Send + Sync + std::fmt::Debug + 'static {
-    /// (wall clock, monotonic clock), read as close together as possible.
-    fn now(&self) -> (SystemTime, Instant);
-}
-
-/// The operating system's clocks.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl TimeSource for SystemClock {
-    fn now(&self) -> (SystemTime, Instant) {
-        (SystemTime::now(), Instant::now())
-    }
-}
 
 /// Why the clock is not trusted.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -36,6 +36,11 @@ use crate::asn1::MAX_FRACTION_DIGITS;
 use crate::error::{Error, Result};
 use crate::serial::MAX_INSTANCE_ID;
 
+/// Most threads the dedicated listener may run (`tsa.listen_threads`).
+/// Here rather than in the listener: the configuration checks it, and the
+/// listener sits above everything else.
+pub const MAX_LISTEN_THREADS: usize = 256;
+
 /// `[tsa]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -146,36 +151,33 @@ pub struct ClockConfig {
     pub max_staleness_ms: Option<u64>,
 }
 
-/// `[tsa.recorder]`.
+/// `[tsa.recorder]`. Every key is optional: a missing one takes its value
+/// from [`Default`].
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RecorderConfig {
     /// Tokens waiting to be recorded, at most (the queue's capacity).
-    #[serde(default = "default_capacity")]
     pub capacity: usize,
     /// Tokens per call to the recorder, at most.
-    #[serde(default = "default_batch_max")]
     pub batch_max: usize,
     /// Longest time a delivered token may stay unrecorded (≤ 1000 ms):
     /// when the oldest unrecorded token is older, new requests are refused
     /// (`systemFailure`) until the recorder catches up.
-    #[serde(default = "default_max_lag_ms")]
     pub max_lag_ms: u64,
     /// How long the recorder waits after the first token of a batch for
     /// more to arrive (< `max_lag_ms`; 0: write at once). Replies do not
     /// wait for it; it bounds how many commits a second the database sees
     /// under load (each commit is a disk flush).
-    #[serde(default = "default_linger_ms")]
     pub linger_ms: u64,
 }
 
 impl Default for RecorderConfig {
     fn default() -> Self {
         RecorderConfig {
-            capacity: default_capacity(),
-            batch_max: default_batch_max(),
-            max_lag_ms: default_max_lag_ms(),
-            linger_ms: default_linger_ms(),
+            capacity: 16_384,
+            batch_max: 2_048,
+            max_lag_ms: 1_000,
+            linger_ms: 50,
         }
     }
 }
@@ -212,18 +214,6 @@ fn default_query_timeout_ms() -> u64 {
 }
 fn default_max_drift_ppm() -> u32 {
     500
-}
-fn default_capacity() -> usize {
-    16_384
-}
-fn default_batch_max() -> usize {
-    2_048
-}
-fn default_max_lag_ms() -> u64 {
-    1_000
-}
-fn default_linger_ms() -> u64 {
-    50
 }
 
 fn de_oid<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ObjectIdentifier, D::Error> {
@@ -301,10 +291,9 @@ impl TsaConfig {
                     "tsa.listen_threads is set but tsa.listen is not",
                 ));
             }
-            if !(1..=crate::listener::MAX_THREADS).contains(&n) {
+            if !(1..=MAX_LISTEN_THREADS).contains(&n) {
                 return Err(Error::config(format!(
-                    "tsa.listen_threads must be 1..={}",
-                    crate::listener::MAX_THREADS
+                    "tsa.listen_threads must be 1..={MAX_LISTEN_THREADS}"
                 )));
             }
         }

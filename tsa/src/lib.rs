@@ -42,6 +42,7 @@ pub mod recorder;
 pub mod request;
 pub mod serial;
 pub mod sntp;
+mod time_source;
 
 pub use asn1::FailureInfo;
 pub use authority::{

@@ -61,8 +61,8 @@ use crate::authority::TimeStampAuthority;
 use crate::error::{Error, Result};
 use crate::lanes::LocalSigner;
 
-/// Most threads a listener may run.
-pub const MAX_THREADS: usize = 256;
+/// Most threads a listener may run (kept under this name for callers).
+pub use crate::config::MAX_LISTEN_THREADS as MAX_THREADS;
 
 /// Pending connections per socket (the kernel caps it at `somaxconn`).
 const BACKLOG: i32 = 1024;

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UdpSocket;
 
-use crate::clock::TimeSource;
 use crate::error::{Error, Result};
+use crate::time_source::TimeSource;
 
 /// Seconds between 1900-01-01 (NTP era 0) and 1970-01-01.
 const NTP_UNIX_OFFSET: i128 = 2_208_988_800;

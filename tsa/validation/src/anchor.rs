@@ -22,9 +22,10 @@ use x509_cert::Certificate;
 
 use ca::storage::{AuditAnchor, NewAuditAnchor, Store};
 
+use crate::limits::Budget;
 use crate::path::LinkCache;
 use crate::revocation::RevocationSource;
-use crate::timestamp::{refusal_text, sha256_request, verify_token};
+use crate::timestamp::{refusal_text, sha256_request, verify_token_within};
 use crate::{Error, Result};
 use tsa::asn1::{PkiStatus, TimeStampResp, TstInfo};
 use tsa::TimeStampAuthority;
@@ -106,7 +107,7 @@ pub async fn check_token(token_der: &[u8], data: &[u8], trust: &AnchorTrust) -> 
         }
     };
     let pool: Vec<&Certificate> = trust.intermediates.iter().collect();
-    let outcome = verify_token(
+    let outcome = verify_token_within(
         &token,
         data,
         &trust.anchors,
@@ -114,6 +115,7 @@ pub async fn check_token(token_der: &[u8], data: &[u8], trust: &AnchorTrust) -> 
         &trust.links,
         trust.revocation.as_ref(),
         OffsetDateTime::now_utc(),
+        &Budget::unlimited(),
     )
     .await;
     TokenCheck {

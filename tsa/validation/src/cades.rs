@@ -173,17 +173,29 @@ pub fn find_signer_certificate<'a>(
     })
 }
 
-/// Outcome of the message-digest check.
+/// Outcome of a cryptographic check of the SignerInfo: its message digest or its signature
+/// value.
 #[derive(Debug)]
-pub enum DigestCheck {
-    /// Equal.
+pub enum CryptoCheck {
+    /// Verified: what was found.
     Ok(String),
-    /// The attribute is missing or malformed, or the algorithm is refused.
+    /// The attribute is missing or malformed, or signed attributes are absent (not CAdES).
     Format(String),
-    /// Different: the content was altered.
+    /// The value does not match: the content was altered (message digest), or the signature
+    /// does not verify or cannot be decoded (signature value).
     Mismatch(String),
-    /// The digest algorithm is refused by the policy (SHA-1, unknown).
+    /// The algorithm or key is refused by the policy (SHA-1, unknown).
     Policy(String),
+}
+
+impl CryptoCheck {
+    /// What was found, or why the check failed whatever the reason.
+    pub fn into_result(self) -> Result<String, String> {
+        match self {
+            CryptoCheck::Ok(d) => Ok(d),
+            CryptoCheck::Format(e) | CryptoCheck::Mismatch(e) | CryptoCheck::Policy(e) => Err(e),
+        }
+    }
 }
 
 /// content-type signed attribute = eContentType.
@@ -203,17 +215,17 @@ pub fn check_content_type(si: &SignerInfo, econtent_type: ObjectIdentifier) -> R
 
 /// message-digest signed attribute = hash of the content with the SignerInfo's digest
 /// algorithm.
-pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> DigestCheck {
+pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> CryptoCheck {
     let v = match single_attribute(si.signed_attrs.as_ref(), rfc5911::ID_MESSAGE_DIGEST) {
         Ok(Some(v)) => v,
         Ok(None) => {
-            return DigestCheck::Format("the message-digest signed attribute is missing".into())
+            return CryptoCheck::Format("the message-digest signed attribute is missing".into())
         }
-        Err(e) => return DigestCheck::Format(e),
+        Err(e) => return CryptoCheck::Format(e),
     };
     let md: OctetString = match v.decode_as() {
         Ok(m) => m,
-        Err(e) => return DigestCheck::Format(format!("message-digest attribute: {e}")),
+        Err(e) => return CryptoCheck::Format(format!("message-digest attribute: {e}")),
     };
     if si
         .digest_alg
@@ -221,19 +233,19 @@ pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> DigestCheck {
         .as_ref()
         .is_some_and(|p| p.tag() != Tag::Null)
     {
-        return DigestCheck::Format("digest algorithm parameters must be absent or NULL".into());
+        return CryptoCheck::Format("digest algorithm parameters must be absent or NULL".into());
     }
     let computed = match digest(&si.digest_alg.oid, content) {
         Ok(d) => d,
-        Err(e) => return DigestCheck::Policy(e),
+        Err(e) => return CryptoCheck::Policy(e),
     };
     if computed.as_slice() == md.as_bytes() {
-        DigestCheck::Ok(format!(
+        CryptoCheck::Ok(format!(
             "{} of the content matches the message-digest attribute",
             hash_name(&si.digest_alg.oid)
         ))
     } else {
-        DigestCheck::Mismatch(format!(
+        CryptoCheck::Mismatch(format!(
             "{} of the content ({}) differs from the message-digest attribute ({}): the content was altered",
             hash_name(&si.digest_alg.oid),
             hex::encode(&computed),
@@ -295,19 +307,6 @@ pub fn check_signing_certificate_v2(si: &SignerInfo, cert: &Certificate) -> Resu
     ))
 }
 
-/// Why the signature value was not verified.
-#[derive(Debug)]
-pub enum SignatureCheck {
-    /// Verified.
-    Ok(String),
-    /// The signature does not verify (or cannot be decoded): SIG_CRYPTO_FAILURE.
-    Bad(String),
-    /// The algorithm or key is outside the policy: CRYPTO_CONSTRAINTS_FAILURE.
-    Policy(String),
-    /// Signed attributes are absent (not CAdES) or malformed.
-    Format(String),
-}
-
 /// The signature algorithm to verify with: CMS producers often write rsaEncryption (or
 /// id-ecPublicKey) and leave the hash to digestAlgorithm; turn those into the combined OID.
 fn effective_signature_algorithm(si: &SignerInfo) -> Result<AlgorithmIdentifierOwned, String> {
@@ -345,18 +344,18 @@ fn effective_signature_algorithm(si: &SignerInfo) -> Result<AlgorithmIdentifierO
 }
 
 /// Verifies the SignerInfo's signature over its DER signed attributes with `cert`'s key.
-pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
+pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> CryptoCheck {
     use pkix::verify::VerifyError as V;
     let Some(attrs) = si.signed_attrs.as_ref() else {
-        return SignatureCheck::Format("no signed attributes (CAdES requires them)".into());
+        return CryptoCheck::Format("no signed attributes (CAdES requires them)".into());
     };
     let message = match attrs.to_der() {
         Ok(m) => m,
-        Err(e) => return SignatureCheck::Format(format!("signed attributes: {e}")),
+        Err(e) => return CryptoCheck::Format(format!("signed attributes: {e}")),
     };
     let alg = match effective_signature_algorithm(si) {
         Ok(a) => a,
-        Err(e) => return SignatureCheck::Policy(e),
+        Err(e) => return CryptoCheck::Policy(e),
     };
     let spki = &cert.tbs_certificate.subject_public_key_info;
     match pkix::verify::verify_signature(spki, &alg, &message, si.signature.as_bytes()) {
@@ -367,15 +366,15 @@ pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> SignatureCheck {
                 Ok(pkix::verify::PublicKeyKind::Rsa { bits, .. }) => format!("RSA-{bits}"),
                 Err(_) => "key".to_owned(),
             };
-            SignatureCheck::Ok(format!(
+            CryptoCheck::Ok(format!(
                 "the signature ({}, {kind}) verifies with the signing certificate's key",
                 alg.oid
             ))
         }
         Err(e @ (V::BadSignature | V::MalformedSignature(_))) => {
-            SignatureCheck::Bad(format!("the signature value does not verify: {e}"))
+            CryptoCheck::Mismatch(format!("the signature value does not verify: {e}"))
         }
-        Err(e) => SignatureCheck::Policy(format!("signature algorithm or key refused: {e}")),
+        Err(e) => CryptoCheck::Policy(format!("signature algorithm or key refused: {e}")),
     }
 }
 

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -289,48 +289,40 @@ fn time_of(s: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     .transpose()
 }
 
+/// A request's JSON body, refused beyond `validation.max_body_bytes` or when it is not JSON.
+struct JsonBody<T>(T);
+
+impl<T: for<'de> Deserialize<'de> + Send> FromRequest<Arc<Validator>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, v: &Arc<Validator>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let body = read_body(v.limits().max_body_bytes, &parts.headers, body).await?;
+        parse_json(&parts.headers, &body).map(JsonBody)
+    }
+}
+
+/// `POST /api/v1/verify`; a refused request is the error.
 async fn verify_signature(
     State(v): State<Arc<Validator>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = match read_body(v.limits().max_body_bytes, &headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let req: VerifyRequest = match parse_json(&headers, &body) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let signature = match b64("signature", &req.signature) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
+    JsonBody(req): JsonBody<VerifyRequest>,
+) -> Result<Response, ApiError> {
+    let signature = b64("signature", &req.signature)?;
     if signature.is_empty() {
-        return bad_request("signature is empty").into_response();
+        return Err(bad_request("signature is empty"));
     }
-    let content = match req
+    let content = req
         .content
         .as_deref()
         .map(|c| b64("content", c))
-        .transpose()
-    {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let document = match req
+        .transpose()?;
+    let document = req
         .document_type
         .as_deref()
         .unwrap_or("generic")
         .parse::<DocumentKind>()
-    {
-        Ok(d) => d,
-        Err(e) => return bad_request(e).into_response(),
-    };
-    let validation_time = match time_of(req.validation_time.as_deref()) {
-        Ok(t) => t,
-        Err(r) => return r.into_response(),
-    };
+        .map_err(bad_request)?;
+    let validation_time = time_of(req.validation_time.as_deref())?;
     let work = move |v: Arc<Validator>, budget: Budget| async move {
         let input = SignatureInput {
             signature: &signature,
@@ -340,10 +332,7 @@ async fn verify_signature(
         };
         v.validate_signature_within(input, &budget).await
     };
-    let report = match run(&v, work).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+    let report = run(&v, work).await?;
     let undecodable = report.sub_indication == Some(SubIndication::FormatFailure)
         && report.checks.failed("format");
     let status = if undecodable {
@@ -360,64 +349,39 @@ async fn verify_signature(
             );
         }
     }
-    (status, Json(body)).into_response()
+    Ok((status, Json(body)).into_response())
 }
 
+/// `POST /api/v1/verify/certificate`; a refused request is the error.
 async fn verify_certificate(
     State(v): State<Arc<Validator>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = match read_body(v.limits().max_body_bytes, &headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let req: CertificateRequest = match parse_json(&headers, &body) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
+    JsonBody(req): JsonBody<CertificateRequest>,
+) -> Result<Response, ApiError> {
     let trimmed = req.certificate.trim();
     let bytes = if trimmed.starts_with("-----") {
         trimmed.as_bytes().to_vec()
     } else {
-        match b64("certificate", trimmed) {
-            Ok(b) => b,
-            Err(r) => return r.into_response(),
-        }
+        b64("certificate", trimmed)?
+    };
+    let not_a_certificate = |detail: String| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a certificate",
+            detail,
+        )
     };
     // Measured and pre-scanned before it is decoded: decoding sorts the SETs of its names.
-    let der = match first_certificate_der(&bytes) {
-        Ok(d) => d,
-        Err(e) => {
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "not a certificate", e).into_response()
-        }
-    };
-    if let Err(e) = limits::check_certificate_size(der.len(), v.limits())
+    let der = first_certificate_der(&bytes).map_err(not_a_certificate)?;
+    limits::check_certificate_size(der.len(), v.limits())
         .and_then(|()| limits::prescan(&der, v.limits()))
-    {
-        return limit_error(&e).into_response();
-    }
-    let cert = match x509_cert::Certificate::from_der(&der) {
-        Ok(c) => c,
-        Err(e) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "not a certificate",
-                format!("DER certificate: {e}"),
-            )
-            .into_response()
-        }
-    };
-    let validation_time = match time_of(req.validation_time.as_deref()) {
-        Ok(t) => t,
-        Err(r) => return r.into_response(),
-    };
+        .map_err(|e| limit_error(&e))?;
+    let cert = x509_cert::Certificate::from_der(&der)
+        .map_err(|e| not_a_certificate(format!("DER certificate: {e}")))?;
+    let validation_time = time_of(req.validation_time.as_deref())?;
     let work = move |v: Arc<Validator>, budget: Budget| async move {
         v.validate_certificate_within(&cert, validation_time, &budget)
             .await
     };
-    match run(&v, work).await {
-        Ok(report) => (StatusCode::OK, Json(report)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let report = run(&v, work).await?;
+    Ok((StatusCode::OK, Json(report)).into_response())
 }

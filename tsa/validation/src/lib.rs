@@ -84,7 +84,7 @@ pub use revocation::{
     StoreRevocationSource,
 };
 
-use cades::{DigestCheck, SignatureCheck};
+use cades::CryptoCheck;
 use Indication::{Indeterminate, TotalFailed};
 
 /// The kind of document signed: one of the rule-governed types, or `generic` (any
@@ -394,24 +394,12 @@ impl Validator {
             ),
             Err(e) => checks.fail("content-type", TotalFailed, SubIndication::FormatFailure, e),
         }
-        match cades::check_message_digest(si, content) {
-            DigestCheck::Ok(d) => checks.pass("message-digest", d),
-            DigestCheck::Format(e) => checks.fail(
-                "message-digest",
-                TotalFailed,
-                SubIndication::FormatFailure,
-                e,
-            ),
-            DigestCheck::Mismatch(e) => {
-                checks.fail("message-digest", TotalFailed, SubIndication::HashFailure, e)
-            }
-            DigestCheck::Policy(e) => checks.fail(
-                "message-digest",
-                Indeterminate,
-                SubIndication::CryptoConstraintsFailure,
-                e,
-            ),
-        }
+        record_crypto_check(
+            checks,
+            "message-digest",
+            cades::check_message_digest(si, content),
+            SubIndication::HashFailure,
+        );
         // --- signing certificate
         let pool = self.pool(&parsed.certificates);
         let Some(signer_cert) = cades::find_signer_certificate(si, pool.iter().copied()).cloned()
@@ -442,21 +430,12 @@ impl Validator {
         if budget.spend(1).is_err() {
             return; // the caller reports the limit
         }
-        match cades::check_signature(si, &signer_cert) {
-            SignatureCheck::Ok(d) => checks.pass("signature", d),
-            SignatureCheck::Bad(e) => {
-                checks.fail("signature", TotalFailed, SubIndication::SigCryptoFailure, e)
-            }
-            SignatureCheck::Policy(e) => checks.fail(
-                "signature",
-                Indeterminate,
-                SubIndication::CryptoConstraintsFailure,
-                e,
-            ),
-            SignatureCheck::Format(e) => {
-                checks.fail("signature", TotalFailed, SubIndication::FormatFailure, e)
-            }
-        }
+        record_crypto_check(
+            checks,
+            "signature",
+            cades::check_signature(si, &signer_cert),
+            SubIndication::SigCryptoFailure,
+        );
         match cades::signing_time(si) {
             Ok(t) => {
                 report.claimed_signing_time = t;
@@ -982,6 +961,27 @@ impl Validator {
             revocation,
             checks,
         })
+    }
+}
+
+/// Records a [`CryptoCheck`]: a value that does not match fails with `mismatch`
+/// (HASH_FAILURE for the message digest, SIG_CRYPTO_FAILURE for the signature value).
+fn record_crypto_check(
+    checks: &mut Checks,
+    check: &'static str,
+    outcome: CryptoCheck,
+    mismatch: SubIndication,
+) {
+    match outcome {
+        CryptoCheck::Ok(d) => checks.pass(check, d),
+        CryptoCheck::Format(e) => checks.fail(check, TotalFailed, SubIndication::FormatFailure, e),
+        CryptoCheck::Mismatch(e) => checks.fail(check, TotalFailed, mismatch, e),
+        CryptoCheck::Policy(e) => checks.fail(
+            check,
+            Indeterminate,
+            SubIndication::CryptoConstraintsFailure,
+            e,
+        ),
     }
 }
 

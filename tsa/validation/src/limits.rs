@@ -24,77 +24,48 @@ use serde::Deserialize;
 use crate::Error;
 
 /// `[validation]`: limits of `POST /api/v1/verify` and `/api/v1/verify/certificate`.
+/// Every key is optional: a missing one takes its value from [`Default`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ValidationLimits {
     /// Largest request body, in bytes (JSON with the base64 signature and, for a detached
     /// signature, the base64 document). Default 4 MiB: a signed prescription or medical
     /// certificate is a PDF of a few hundred kilobytes at most, and base64 adds a third.
-    #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// Certificates carried by one signature, its time-stamp tokens' included. Default 32: a
     /// CAdES-T carries the signer's chain and the TSA's, fewer than ten certificates.
-    #[serde(default = "default_max_certificates")]
     pub max_certificates: usize,
     /// Largest certificate (DER), in bytes. Default 16 KiB: certificates of this PKI are
     /// under 2 KiB.
-    #[serde(default = "default_max_certificate_bytes")]
     pub max_certificate_bytes: usize,
     /// Candidate issuers (same subject as the issuer sought) tried at one level of a path.
     /// Default 8: a re-keyed CA has two certificates under one name.
-    #[serde(default = "default_max_candidates_per_level")]
     pub max_candidates_per_level: usize,
     /// Verification work of one request: one unit per candidate issuer examined and one per
     /// signature verified (the signature, the time-stamp token, each certificate link).
     /// Default 64: a CAdES-T of this PKI needs about a dozen.
-    #[serde(default = "default_max_work")]
     pub max_work: u32,
     /// Wall-clock time of one validation, waiting for a slot included, in milliseconds.
     /// Default 5000.
-    #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,
     /// Validations running at once on the blocking pool. Unset: one per CPU.
-    #[serde(default)]
     pub max_concurrent: Option<usize>,
     /// How long a request waits for a free slot before it is refused (503), in milliseconds.
     /// Default 250.
-    #[serde(default = "default_queue_wait_ms")]
     pub queue_wait_ms: u64,
-}
-
-fn default_max_body_bytes() -> usize {
-    4 * 1024 * 1024
-}
-fn default_max_certificates() -> usize {
-    32
-}
-fn default_max_certificate_bytes() -> usize {
-    16 * 1024
-}
-fn default_max_candidates_per_level() -> usize {
-    8
-}
-fn default_max_work() -> u32 {
-    64
-}
-fn default_deadline_ms() -> u64 {
-    5_000
-}
-fn default_queue_wait_ms() -> u64 {
-    250
 }
 
 impl Default for ValidationLimits {
     fn default() -> Self {
         ValidationLimits {
-            max_body_bytes: default_max_body_bytes(),
-            max_certificates: default_max_certificates(),
-            max_certificate_bytes: default_max_certificate_bytes(),
-            max_candidates_per_level: default_max_candidates_per_level(),
-            max_work: default_max_work(),
-            deadline_ms: default_deadline_ms(),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_certificates: 32,
+            max_certificate_bytes: 16 * 1024,
+            max_candidates_per_level: 8,
+            max_work: 64,
+            deadline_ms: 5_000,
             max_concurrent: None,
-            queue_wait_ms: default_queue_wait_ms(),
+            queue_wait_ms: 250,
         }
     }
 }

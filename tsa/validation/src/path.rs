@@ -178,51 +178,44 @@ pub fn build_path_within(
             }
             budget.spend(1).map_err(|e| limited(chain, e))
         };
+        // One candidate issuer of `cur`: counted, then its signature checked; a signature that
+        // does not verify is kept to explain a missing chain (`role` precedes its name there).
+        let mut signed_by =
+            |chain: &[Certificate], issuer: &Certificate, role: &str| -> Result<bool, PathError> {
+                examine(chain)?;
+                match links.verify_within(&cur, issuer, budget) {
+                    Ok(()) => Ok(true),
+                    Err(LinkError::Limit(e)) => Err(limited(chain, e)),
+                    Err(LinkError::Verify(e)) => {
+                        last_error = Some((
+                            classify(&e),
+                            format!(
+                                "{} is not validly signed by {role}{}: {e}",
+                                subject(&cur),
+                                subject(issuer)
+                            ),
+                        ));
+                        Ok(false)
+                    }
+                }
+            };
         for anchor in anchors {
             if anchor.tbs_certificate.subject != *wanted {
                 continue;
             }
-            examine(&chain)?;
-            match links.verify_within(&cur, anchor, budget) {
-                Ok(()) => {
-                    chain.push(anchor.clone());
-                    check_path_len(&chain)?;
-                    return Ok(chain);
-                }
-                Err(LinkError::Limit(e)) => return Err(limited(&chain, e)),
-                Err(LinkError::Verify(e)) => {
-                    last_error = Some((
-                        classify(&e),
-                        format!(
-                            "{} is not validly signed by the trust anchor {}: {e}",
-                            subject(&cur),
-                            subject(anchor)
-                        ),
-                    ))
-                }
+            if signed_by(&chain, anchor, "the trust anchor ")? {
+                chain.push(anchor.clone());
+                check_path_len(&chain)?;
+                return Ok(chain);
             }
         }
         for cand in pool {
             if cand.tbs_certificate.subject != *wanted || chain.iter().any(|c| same(c, cand)) {
                 continue;
             }
-            examine(&chain)?;
-            match links.verify_within(&cur, cand, budget) {
-                Ok(()) => {
-                    chain.push((*cand).clone());
-                    continue 'up;
-                }
-                Err(LinkError::Limit(e)) => return Err(limited(&chain, e)),
-                Err(LinkError::Verify(e)) => {
-                    last_error = Some((
-                        classify(&e),
-                        format!(
-                            "{} is not validly signed by {}: {e}",
-                            subject(&cur),
-                            subject(cand)
-                        ),
-                    ))
-                }
+            if signed_by(&chain, cand, "")? {
+                chain.push((*cand).clone());
+                continue 'up;
             }
         }
         break;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 
-use crate::cades::{self, DigestCheck, SignatureCheck};
+use crate::cades;
 use crate::limits::Budget;
 use crate::path;
 use crate::report::TimestampInfo;
@@ -115,31 +115,9 @@ pub fn check_tsa_eku(c: &Certificate) -> Result<(), String> {
     }
 }
 
-/// Verifies one signature-time-stamp token over `signature_value`.
-pub async fn verify_token(
-    token: &Any,
-    signature_value: &[u8],
-    anchors: &[Certificate],
-    pool: &[&Certificate],
-    links: &path::LinkCache,
-    revocation: &dyn RevocationSource,
-    validation_time: OffsetDateTime,
-) -> TimestampOutcome {
-    verify_token_within(
-        token,
-        signature_value,
-        anchors,
-        pool,
-        links,
-        revocation,
-        validation_time,
-        &Budget::unlimited(),
-    )
-    .await
-}
-
-/// [`verify_token`] within `budget` (the token's signature and the TSA's path are work); a
-/// limit exceeded makes the token fail and stays recorded in `budget`.
+/// Verifies one signature-time-stamp token over `signature_value` within `budget` (the
+/// token's signature and the TSA's path are work; [`Budget::unlimited`] for none); a limit
+/// exceeded makes the token fail and stays recorded in `budget`.
 #[allow(clippy::too_many_arguments)]
 pub async fn verify_token_within(
     token: &Any,
@@ -224,11 +202,8 @@ pub async fn verify_token_within(
     if let Err(e) = cades::check_content_type(si, pkix::oid::ID_CT_TST_INFO) {
         fail!("time-stamp token: {e}");
     }
-    match cades::check_message_digest(si, tst_der) {
-        DigestCheck::Ok(_) => {}
-        DigestCheck::Format(e) | DigestCheck::Mismatch(e) | DigestCheck::Policy(e) => {
-            fail!("time-stamp token: {e}")
-        }
+    if let Err(e) = cades::check_message_digest(si, tst_der).into_result() {
+        fail!("time-stamp token: {e}");
     }
     if let Err(e) = cades::check_signing_certificate_v2(si, &tsa_cert) {
         fail!("time-stamp token: {e}");
@@ -236,11 +211,9 @@ pub async fn verify_token_within(
     if let Err(e) = budget.spend(1) {
         fail!("time-stamp token: {e}");
     }
-    match cades::check_signature(si, &tsa_cert) {
-        SignatureCheck::Ok(_) => out.passed.push("the token's signature verifies".into()),
-        SignatureCheck::Bad(e) | SignatureCheck::Policy(e) | SignatureCheck::Format(e) => {
-            fail!("time-stamp token: {e}")
-        }
+    match cades::check_signature(si, &tsa_cert).into_result() {
+        Ok(_) => out.passed.push("the token's signature verifies".into()),
+        Err(e) => fail!("time-stamp token: {e}"),
     }
     if let Err(e) = check_tsa_eku(&tsa_cert) {
         fail!("{e}");
