@@ -43,9 +43,9 @@ lint:
 ## make bench: hot-path benchmarks side by side with their reference peers.
 bench: deps-bench
 	cargo run --release --locked -p hsm-config --example hsm_bench
-	cargo run --release --locked -p hsm-config --example ca_bench
+	cargo run --release --locked -p ca --example ca_bench
 	cargo run --release --locked -p tsa --example tsa_bench
-	cargo run --release --locked -p hsm-config --example ocsp_bench
+	cargo run --release --locked -p ca --example ocsp_bench
 	cargo run --release --locked -p validation --example validation_bench
 	cargo run --release --locked -p pkix --example verify_bench
 

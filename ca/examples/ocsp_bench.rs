@@ -21,7 +21,7 @@
 //! Prints a markdown table. Needs `openssl`, `wrk` (apt-get install -y wrk) and SoftHSM2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../ca/tests/ocsp_support/pki.rs"]
+#[path = "../tests/ocsp_support/pki.rs"]
 mod pki;
 
 use std::net::SocketAddr;
@@ -793,7 +793,7 @@ fn main() {
         "Machine: {} cores; one run; our responder on a 2-worker Tokio runtime in this process, \
          OpenSSL `openssl ocsp -multi 2` (fresh process per run) with a software P-256 key; \
          same CA, same DER request (SHA-1 CertID, no nonce). Load: wrk with \
-         `hsm-config/examples/ocsp_bench.lua` (no start-up probe) for maximum throughput; the built-in \
+         `ca/examples/ocsp_bench.lua` (no start-up probe) for maximum throughput; the built-in \
          open-loop generator (latency from the scheduled send time) for fixed rates.\n",
         std::thread::available_parallelism()
             .map(|n| n.get())
