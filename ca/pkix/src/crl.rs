@@ -321,13 +321,11 @@ fn reason_code(name: &str) -> Result<Option<u8>, X509Error> {
     })
 }
 
+/// The value of an ASCII hex digit (either case).
 fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Whether a stored time's year (its first four digits) is in 1950..=2049, the UTCTime range.
