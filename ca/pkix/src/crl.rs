@@ -30,11 +30,8 @@ use const_oid::db::rfc5280::{
 };
 use der::asn1::{OctetString, Uint};
 use der::{Decode, Encode};
-use signature::{Keypair, Signer};
-use spki::{
-    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
-    SignatureBitStringEncoding,
-};
+
+use spki::{AlgorithmIdentifierOwned, SignatureBitStringEncoding};
 use time::OffsetDateTime;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
@@ -47,7 +44,7 @@ use x509_cert::time::Time;
 use super::profiles::{subject_key_identifier, uri};
 use super::{
     check_http_url, extension, key_id_hex, sign_and_check, signer_algorithm, x509_time, IssuerInfo,
-    X509Error,
+    X509Error, X509Signer,
 };
 
 /// One revoked certificate.
@@ -169,8 +166,7 @@ impl CrlParams {
 /// with the signer's public key before the CRL is returned.
 pub fn build_crl<S, Sig>(params: &CrlParams, signer: &S) -> Result<CertificateList, X509Error>
 where
-    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
-    S::VerifyingKey: EncodePublicKey,
+    S: X509Signer<Sig>,
     Sig: SignatureBitStringEncoding,
 {
     params.validate()?;
@@ -589,6 +585,7 @@ impl PendingCrl {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use spki::EncodePublicKey as _;
 
     #[test]
     fn lengths() {

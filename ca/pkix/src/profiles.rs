@@ -16,11 +16,8 @@ use const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK;
 use der::asn1::{Ia5String, Null, OctetString};
 use der::Encode;
 use sha1::{Digest, Sha1};
-use signature::{Keypair, Signer};
-use spki::{
-    DynSignatureAlgorithmIdentifier, EncodePublicKey, ObjectIdentifier, SignatureBitStringEncoding,
-    SubjectPublicKeyInfoOwned,
-};
+
+use spki::{ObjectIdentifier, SignatureBitStringEncoding, SubjectPublicKeyInfoOwned};
 use time::OffsetDateTime;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
@@ -37,7 +34,7 @@ use x509_cert::time::Validity;
 
 use super::{
     check_http_url, check_serial, extension, key_id_hex, random_serial, sign_and_check,
-    signer_algorithm, x509_time, IssuerInfo, X509Error,
+    signer_algorithm, x509_time, IssuerInfo, X509Error, X509Signer,
 };
 use crate::verify;
 
@@ -368,8 +365,7 @@ pub fn build_certificate<S, Sig>(
     signer: &S,
 ) -> Result<Certificate, X509Error>
 where
-    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
-    S::VerifyingKey: EncodePublicKey,
+    S: X509Signer<Sig>,
     Sig: SignatureBitStringEncoding,
 {
     params.validate()?;
