@@ -395,7 +395,7 @@ async fn verify_journal(cfg: &IgcConfig, json: bool) -> Result<()> {
 }
 
 /// Creates `path` with `bytes`; never overwrites.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::operator::write_new;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use hsm_config::{HsmSigner, Module, PoolOptions, Token};
@@ -117,17 +118,6 @@ fn hsm_defaults(config: &Path) -> (Option<PathBuf>, Option<String>) {
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-/// Writes `bytes` to a new file (refuses to overwrite).
-fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {

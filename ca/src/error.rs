@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::domain::{CertStatus, Profile, RequestStatus};
+use crate::vocabulary::{CertStatus, Profile, RequestStatus, UnknownValue};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -190,6 +190,12 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<UnknownValue> for Error {
+    fn from(e: UnknownValue) -> Self {
+        Error::invalid(e.what, format!("unknown value {:?}", e.found))
+    }
 }
 
 impl Error {

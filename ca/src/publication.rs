@@ -81,6 +81,15 @@ fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
         .into_response()
 }
 
+/// The directory's answer when the store fails: logged, and 503 for the client.
+fn directory_unavailable(e: &crate::Error) -> Response {
+    tracing::error!(error = %e, "directory lookup failed");
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({"error": "directory temporarily unavailable"}),
+    )
+}
+
 fn not_found(what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -200,13 +209,7 @@ async fn directory(
     };
     let people = match people {
         Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "directory lookup failed");
-            return json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "directory temporarily unavailable"}),
-            );
-        }
+        Err(e) => return directory_unavailable(&e),
     };
     let mut out = Vec::new();
     for p in people {
@@ -215,13 +218,7 @@ async fn directory(
             // yet issued, all revoked or expired) is not listed at all.
             Ok(c) if c.is_empty() => continue,
             Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "directory lookup failed");
-                return json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"error": "directory temporarily unavailable"}),
-                );
-            }
+            Err(e) => return directory_unavailable(&e),
         };
         let profession = state
             .professions

@@ -110,9 +110,9 @@ impl KeyInfo {
     }
 }
 
-/// Generates a key pair inside the token. The private key is a token object,
-/// sensitive, never extractable; the label must be new.
-pub fn generate_key(token: &Token, spec: KeySpec, label: &str) -> Result<KeyInfo> {
+/// Checks that `label` is a valid label no object of the token has yet, and draws a random
+/// `CKA_ID` for the key about to be generated under it.
+pub(crate) fn new_key_id(token: &Token, label: &str) -> Result<[u8; 16]> {
     if label.is_empty() || label.len() > 64 {
         return Err(Error::Config("key label must be 1 to 64 bytes".into()));
     }
@@ -125,6 +125,13 @@ pub fn generate_key(token: &Token, spec: KeySpec, label: &str) -> Result<KeyInfo
     }
     let mut id = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    Ok(id)
+}
+
+/// Generates a key pair inside the token. The private key is a token object,
+/// sensitive, never extractable; the label must be new.
+pub fn generate_key(token: &Token, spec: KeySpec, label: &str) -> Result<KeyInfo> {
+    let id = new_key_id(token, label)?;
     let common = |private: bool| {
         vec![
             Attribute::Token(true),

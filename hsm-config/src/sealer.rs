@@ -13,6 +13,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use pkix::sealing::{SealError, SecretSealer};
 
 use crate::error::{Error, Result};
+use crate::keys::new_key_id;
 use crate::token::Token;
 
 /// AES-GCM IV length (bytes): the 96 bits GCM is designed for.
@@ -28,18 +29,7 @@ const KEY_LEN: u64 = 32;
 /// never extractable, for encryption and decryption only. The label must be new; the key's
 /// attributes are read back and checked.
 pub fn generate_sealing_key(token: &Token, label: &str) -> Result<()> {
-    if label.is_empty() || label.len() > 64 {
-        return Err(Error::Config("key label must be 1 to 64 bytes".into()));
-    }
-    let exists = token.with_session(|s| {
-        s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
-            .map(|v| !v.is_empty())
-    })?;
-    if exists {
-        return Err(Error::KeyExists(label.to_owned()));
-    }
-    let mut id = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    let id = new_key_id(token, label)?;
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),

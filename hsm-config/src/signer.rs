@@ -88,6 +88,10 @@ pub struct HsmSigner {
     alg_id: AlgorithmIdentifierOwned,
 }
 
+fn bad_ecdsa(e: p256::ecdsa::Error) -> Error {
+    Error::Encoding(format!("HSM returned a bad ECDSA value: {e}"))
+}
+
 impl HsmSigner {
     /// Signer for the key labelled `label`, with the key's default scheme.
     pub fn new(token: &Token, label: &str) -> Result<Self> {
@@ -150,31 +154,27 @@ impl HsmSigner {
         &self.alg_id
     }
 
+    /// The raw ECDSA signature (`r || s`) of `digest` by the token (CKM_ECDSA hashes nothing).
+    fn sign_ecdsa_digest(&self, digest: &[u8]) -> Result<Vec<u8>> {
+        self.token
+            .with_object(ObjectClass::PRIVATE_KEY, &self.key.label, |s, h| {
+                s.sign(&Mechanism::Ecdsa, h, digest)
+            })
+    }
+
     /// Signs `msg`; returns a DER ECDSA-Sig-Value or the raw RSA signature,
     /// i.e. the bytes that go into an X.509/CMS signature field.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
         let label = &self.key.label;
         match self.scheme {
             SignatureScheme::EcdsaSha256 => {
-                let digest = sha2::Sha256::digest(msg);
-                let raw = self
-                    .token
-                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                        s.sign(&Mechanism::Ecdsa, h, &digest)
-                    })?;
-                let sig = p256::ecdsa::Signature::from_slice(&raw)
-                    .map_err(|e| Error::Encoding(format!("HSM returned a bad ECDSA value: {e}")))?;
+                let raw = self.sign_ecdsa_digest(&sha2::Sha256::digest(msg))?;
+                let sig = p256::ecdsa::Signature::from_slice(&raw).map_err(bad_ecdsa)?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             SignatureScheme::EcdsaSha384 => {
-                let digest = sha2::Sha384::digest(msg);
-                let raw = self
-                    .token
-                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                        s.sign(&Mechanism::Ecdsa, h, &digest)
-                    })?;
-                let sig = p384::ecdsa::Signature::from_slice(&raw)
-                    .map_err(|e| Error::Encoding(format!("HSM returned a bad ECDSA value: {e}")))?;
+                let raw = self.sign_ecdsa_digest(&sha2::Sha384::digest(msg))?;
+                let sig = p384::ecdsa::Signature::from_slice(&raw).map_err(bad_ecdsa)?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             SignatureScheme::RsaPkcs1Sha256 => {

@@ -30,11 +30,8 @@ use const_oid::db::rfc5280::{
 };
 use der::asn1::{OctetString, Uint};
 use der::{Decode, Encode};
-use signature::{Keypair, Signer};
-use spki::{
-    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
-    SignatureBitStringEncoding,
-};
+
+use spki::{AlgorithmIdentifierOwned, SignatureBitStringEncoding};
 use time::OffsetDateTime;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
@@ -47,7 +44,7 @@ use x509_cert::time::Time;
 use super::profiles::{subject_key_identifier, uri};
 use super::{
     check_http_url, extension, key_id_hex, sign_and_check, signer_algorithm, x509_time, IssuerInfo,
-    X509Error,
+    X509Error, X509Signer,
 };
 
 /// One revoked certificate.
@@ -169,8 +166,7 @@ impl CrlParams {
 /// with the signer's public key before the CRL is returned.
 pub fn build_crl<S, Sig>(params: &CrlParams, signer: &S) -> Result<CertificateList, X509Error>
 where
-    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
-    S::VerifyingKey: EncodePublicKey,
+    S: X509Signer<Sig>,
     Sig: SignatureBitStringEncoding,
 {
     params.validate()?;
@@ -321,13 +317,11 @@ fn reason_code(name: &str) -> Result<Option<u8>, X509Error> {
     })
 }
 
+/// The value of an ASCII hex digit (either case).
 fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Whether a stored time's year (its first four digits) is in 1950..=2049, the UTCTime range.
@@ -591,6 +585,7 @@ impl PendingCrl {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use spki::EncodePublicKey as _;
 
     #[test]
     fn lengths() {

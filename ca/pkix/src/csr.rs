@@ -4,17 +4,14 @@
 use const_oid::db::rfc5912::ID_EXTENSION_REQ;
 use der::asn1::SetOfVec;
 use der::{Decode, Encode, Reader, SliceReader};
-use signature::{Keypair, Signer};
-use spki::{
-    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
-    SignatureBitStringEncoding, SubjectPublicKeyInfoOwned,
-};
+
+use spki::{AlgorithmIdentifierOwned, SignatureBitStringEncoding, SubjectPublicKeyInfoOwned};
 use x509_cert::builder::{Builder, RequestBuilder};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
-use super::{sign_and_check, signer_algorithm, X509Error};
+use super::{sign_and_check, signer_algorithm, X509Error, X509Signer};
 use crate::verify;
 
 /// Largest request accepted by [`parse_and_verify_csr`] (PEM or DER).
@@ -32,8 +29,7 @@ pub fn build_csr<S, Sig>(
     signer: &S,
 ) -> Result<CertReq, X509Error>
 where
-    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
-    S::VerifyingKey: EncodePublicKey,
+    S: X509Signer<Sig>,
     Sig: SignatureBitStringEncoding,
 {
     let (alg, signer_spki) = signer_algorithm(signer)?;

@@ -27,6 +27,7 @@ use spki::{
 };
 
 use crate::verify::{PreparedVerifier, VerifyError};
+use crate::X509Signer;
 
 /// Signatures the key made that did not verify, by `purpose` (`ca`, `ocsp`, `tsa`, `cms`…).
 pub const SELF_CHECK_FAILURES_METRIC: &str = "igc_signature_self_check_failures_total";
@@ -90,8 +91,7 @@ impl CheckedKey {
     /// Wraps anything with the RustCrypto signer bounds of x509-cert's builders.
     pub fn from_signer<S, Sig>(signer: S, purpose: &'static str) -> Result<Self, SignError>
     where
-        S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig> + Send + Sync + 'static,
-        S::VerifyingKey: EncodePublicKey,
+        S: X509Signer<Sig> + Send + Sync + 'static,
         Sig: SignatureBitStringEncoding + 'static,
     {
         let (algorithm, public_key) =

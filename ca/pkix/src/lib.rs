@@ -333,6 +333,21 @@ pub fn extension<T: Encode>(
     })
 }
 
+/// What the builders of this crate sign with: a RustCrypto signer that announces its signature
+/// algorithm and whose public key encodes as a SubjectPublicKeyInfo. Every such type is one
+/// (blanket implementation); the trait only names the bounds they share.
+pub trait X509Signer<Sig>:
+    Keypair<VerifyingKey: EncodePublicKey> + DynSignatureAlgorithmIdentifier + Signer<Sig>
+{
+}
+
+impl<S, Sig> X509Signer<Sig> for S
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+{
+}
+
 /// The signer's public key as a SubjectPublicKeyInfo.
 pub(crate) fn signer_spki<S>(signer: &S) -> Result<SubjectPublicKeyInfoOwned, X509Error>
 where

@@ -150,6 +150,19 @@ impl fmt::Display for Attr {
     }
 }
 
+/// One [`DnBuilder`] method per attribute type, each appending a single-valued RDN:
+/// `country => Country;` gives `fn country(self, value: impl Into<String>) -> Self`.
+macro_rules! attr_setters {
+    ($($(#[$doc:meta])* $name:ident => $attr:ident;)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(self, value: impl Into<String>) -> Self {
+                self.attr(Attr::$attr, value)
+            }
+        )+
+    };
+}
+
 /// Builder for a distinguished name; see the module documentation.
 ///
 /// ```
@@ -195,59 +208,29 @@ impl DnBuilder {
         self
     }
 
-    /// `C=` (PrintableString, two upper-case letters).
-    pub fn country(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::Country, value)
-    }
-
-    /// `ST=`.
-    pub fn state(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::State, value)
-    }
-
-    /// `L=`.
-    pub fn locality(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::Locality, value)
-    }
-
-    /// `O=`.
-    pub fn organization(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::Organization, value)
-    }
-
-    /// `OU=`.
-    pub fn organizational_unit(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::OrganizationalUnit, value)
-    }
-
-    /// `title=`.
-    pub fn title(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::Title, value)
-    }
-
-    /// `CN=`.
-    pub fn common_name(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::CommonName, value)
-    }
-
-    /// `SN=` (surname) as its own RDN.
-    pub fn surname(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::Surname, value)
-    }
-
-    /// `GN=` (givenName) as its own RDN.
-    pub fn given_name(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::GivenName, value)
-    }
-
-    /// `serialNumber=` (PrintableString).
-    pub fn serial_number(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::SerialNumber, value)
-    }
-
-    /// `organizationIdentifier=`.
-    pub fn organization_identifier(self, value: impl Into<String>) -> Self {
-        self.attr(Attr::OrganizationIdentifier, value)
+    attr_setters! {
+        /// `C=` (PrintableString, two upper-case letters).
+        country => Country;
+        /// `ST=`.
+        state => State;
+        /// `L=`.
+        locality => Locality;
+        /// `O=`.
+        organization => Organization;
+        /// `OU=`.
+        organizational_unit => OrganizationalUnit;
+        /// `title=`.
+        title => Title;
+        /// `CN=`.
+        common_name => CommonName;
+        /// `SN=` (surname) as its own RDN.
+        surname => Surname;
+        /// `GN=` (givenName) as its own RDN.
+        given_name => GivenName;
+        /// `serialNumber=` (PrintableString).
+        serial_number => SerialNumber;
+        /// `organizationIdentifier=`.
+        organization_identifier => OrganizationIdentifier;
     }
 
     /// The RDNs collected so far, in encoding order.
@@ -442,10 +425,10 @@ fn check_value(attr: Attr, value: &str) -> Result<(), X509Error> {
     Ok(())
 }
 
-/// Splits on `sep` where it is not escaped by a backslash.
-fn split_unescaped(s: &str, sep: char) -> Result<Vec<&str>, X509Error> {
-    let mut parts = Vec::new();
-    let mut start = 0;
+/// The byte offsets of the `sep` characters of `s` not escaped by a backslash, and whether
+/// `s` ends with a dangling backslash.
+fn unescaped(s: &str, sep: char) -> (Vec<usize>, bool) {
+    let mut found = Vec::new();
     let mut escaped = false;
     for (i, c) in s.char_indices() {
         if escaped {
@@ -453,12 +436,23 @@ fn split_unescaped(s: &str, sep: char) -> Result<Vec<&str>, X509Error> {
         } else if c == '\\' {
             escaped = true;
         } else if c == sep {
-            parts.push(&s[start..i]);
-            start = i + c.len_utf8();
+            found.push(i);
         }
     }
-    if escaped {
+    (found, escaped)
+}
+
+/// Splits on `sep` where it is not escaped by a backslash.
+fn split_unescaped(s: &str, sep: char) -> Result<Vec<&str>, X509Error> {
+    let (found, dangling) = unescaped(s, sep);
+    if dangling {
         return Err(X509Error::DnSyntax(format!("dangling backslash in {s:?}")));
+    }
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in found {
+        parts.push(&s[start..i]);
+        start = i + sep.len_utf8();
     }
     parts.push(&s[start..]);
     Ok(parts)
@@ -466,17 +460,8 @@ fn split_unescaped(s: &str, sep: char) -> Result<Vec<&str>, X509Error> {
 
 /// Splits `key=value` at the first unescaped `=`.
 fn split_key_value(s: &str) -> Option<(&str, &str)> {
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == '=' {
-            return Some((&s[..i], &s[i + 1..]));
-        }
-    }
-    None
+    let i = *unescaped(s, '=').0.first()?;
+    Some((&s[..i], &s[i + 1..]))
 }
 
 fn unescape(s: &str) -> Result<String, X509Error> {

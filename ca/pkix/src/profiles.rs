@@ -16,11 +16,8 @@ use const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK;
 use der::asn1::{Ia5String, Null, OctetString};
 use der::Encode;
 use sha1::{Digest, Sha1};
-use signature::{Keypair, Signer};
-use spki::{
-    DynSignatureAlgorithmIdentifier, EncodePublicKey, ObjectIdentifier, SignatureBitStringEncoding,
-    SubjectPublicKeyInfoOwned,
-};
+
+use spki::{ObjectIdentifier, SignatureBitStringEncoding, SubjectPublicKeyInfoOwned};
 use time::OffsetDateTime;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
@@ -37,7 +34,7 @@ use x509_cert::time::Validity;
 
 use super::{
     check_http_url, check_serial, extension, key_id_hex, random_serial, sign_and_check,
-    signer_algorithm, x509_time, IssuerInfo, X509Error,
+    signer_algorithm, x509_time, IssuerInfo, X509Error, X509Signer,
 };
 use crate::verify;
 
@@ -133,21 +130,19 @@ impl InfraCertParams {
         }
         verify::check_public_key(&self.subject_spki).map_err(X509Error::SubjectKey)?;
 
-        match (&self.issuer, p.is_self_signed()) {
-            (Some(_), true) => {
-                return Err(X509Error::UnexpectedInput {
-                    profile: pname,
-                    field: "issuer (the root is self-signed)",
-                })
-            }
-            (None, false) => {
-                return Err(X509Error::MissingInput {
-                    profile: pname,
-                    field: "issuer",
-                })
-            }
-            (Some(issuer), false) => issuer.validate()?,
-            (None, true) => {}
+        let issuer_field = if p.is_self_signed() {
+            "issuer (the root is self-signed)"
+        } else {
+            "issuer"
+        };
+        check_presence(
+            pname,
+            issuer_field,
+            !p.is_self_signed(),
+            self.issuer.is_some(),
+        )?;
+        if let Some(issuer) = &self.issuer {
+            issuer.validate()?;
         }
 
         if self.not_after <= self.not_before {
@@ -174,21 +169,7 @@ impl InfraCertParams {
             self.ca_issuers_url.as_deref(),
         )?;
         check_url_input(pname, "ocsp_url", ocsp, self.ocsp_url.as_deref())?;
-        match (policies, self.policy_oids.is_empty()) {
-            (true, true) => {
-                return Err(X509Error::MissingInput {
-                    profile: pname,
-                    field: "policy_oids",
-                })
-            }
-            (false, false) => {
-                return Err(X509Error::UnexpectedInput {
-                    profile: pname,
-                    field: "policy_oids",
-                })
-            }
-            _ => {}
-        }
+        check_presence(pname, "policy_oids", policies, !self.policy_oids.is_empty())?;
         for (i, oid) in self.policy_oids.iter().enumerate() {
             if self.policy_oids[..i].contains(oid) {
                 return Err(X509Error::DuplicatePolicy(*oid));
@@ -232,43 +213,25 @@ impl InfraCertParams {
                     &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
                 )?);
             }
-            InfraProfile::OcspSigner => {
-                exts.push(extension(
-                    ID_CE_KEY_USAGE,
-                    true,
-                    &KeyUsage(KeyUsages::DigitalSignature.into()),
-                )?);
-                exts.push(extension(
-                    ID_CE_EXT_KEY_USAGE,
-                    false,
-                    &ExtendedKeyUsage(vec![ID_KP_OCSP_SIGNING]),
-                )?);
-            }
-            InfraProfile::TsaUnit => {
-                exts.push(extension(
-                    ID_CE_KEY_USAGE,
-                    true,
-                    &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
-                )?);
-                // RFC 3161 §2.3 / ETSI EN 319 422: critical, timeStamping as the sole purpose.
-                exts.push(extension(
-                    ID_CE_EXT_KEY_USAGE,
-                    true,
-                    &ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING]),
-                )?);
-            }
-            InfraProfile::RaOperator => {
-                exts.push(extension(
-                    ID_CE_KEY_USAGE,
-                    true,
-                    &KeyUsage(KeyUsages::DigitalSignature.into()),
-                )?);
-                exts.push(extension(
-                    ID_CE_EXT_KEY_USAGE,
-                    false,
-                    &ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]),
-                )?);
-            }
+            InfraProfile::OcspSigner => push_usages(
+                &mut exts,
+                KeyUsage(KeyUsages::DigitalSignature.into()),
+                false,
+                ID_KP_OCSP_SIGNING,
+            )?,
+            // RFC 3161 §2.3 / ETSI EN 319 422: critical, timeStamping as the sole purpose.
+            InfraProfile::TsaUnit => push_usages(
+                &mut exts,
+                KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
+                true,
+                ID_KP_TIME_STAMPING,
+            )?,
+            InfraProfile::RaOperator => push_usages(
+                &mut exts,
+                KeyUsage(KeyUsages::DigitalSignature.into()),
+                false,
+                ID_KP_CLIENT_AUTH,
+            )?,
         }
 
         exts.push(extension(
@@ -343,17 +306,47 @@ impl InfraCertParams {
     }
 }
 
+/// The usages of an end-entity profile: keyUsage (critical) and an extendedKeyUsage with one
+/// purpose.
+fn push_usages(
+    exts: &mut Vec<Extension>,
+    key_usage: KeyUsage,
+    eku_critical: bool,
+    purpose: ObjectIdentifier,
+) -> Result<(), X509Error> {
+    exts.push(extension(ID_CE_KEY_USAGE, true, &key_usage)?);
+    exts.push(extension(
+        ID_CE_EXT_KEY_USAGE,
+        eku_critical,
+        &ExtendedKeyUsage(vec![purpose]),
+    )?);
+    Ok(())
+}
+
+/// Refuses an input the profile needs but was not given, or was given but has no use for.
+fn check_presence(
+    profile: &'static str,
+    field: &'static str,
+    required: bool,
+    given: bool,
+) -> Result<(), X509Error> {
+    match (required, given) {
+        (true, false) => Err(X509Error::MissingInput { profile, field }),
+        (false, true) => Err(X509Error::UnexpectedInput { profile, field }),
+        _ => Ok(()),
+    }
+}
+
 fn check_url_input(
     profile: &'static str,
     field: &'static str,
     required: bool,
     value: Option<&str>,
 ) -> Result<(), X509Error> {
-    match (required, value) {
-        (true, None) => Err(X509Error::MissingInput { profile, field }),
-        (false, Some(_)) => Err(X509Error::UnexpectedInput { profile, field }),
-        (true, Some(url)) => check_http_url(field, url),
-        (false, None) => Ok(()),
+    check_presence(profile, field, required, value.is_some())?;
+    match value {
+        Some(url) => check_http_url(field, url),
+        None => Ok(()),
     }
 }
 
@@ -372,8 +365,7 @@ pub fn build_certificate<S, Sig>(
     signer: &S,
 ) -> Result<Certificate, X509Error>
 where
-    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
-    S::VerifyingKey: EncodePublicKey,
+    S: X509Signer<Sig>,
     Sig: SignatureBitStringEncoding,
 {
     params.validate()?;

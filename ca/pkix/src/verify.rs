@@ -26,6 +26,7 @@ use x509_cert::certificate::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages};
+use x509_cert::name::Name;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -548,6 +549,23 @@ fn issuer_key_usage(
     Ok(())
 }
 
+/// The checks shared by certificates and CRLs before their signature: the algorithm inside the
+/// signed part equals the outer one, and the issuer name is `issuer`'s subject.
+fn check_signed_fields(
+    inner_algorithm: &AlgorithmIdentifierOwned,
+    outer_algorithm: &AlgorithmIdentifierOwned,
+    issuer_name: &Name,
+    issuer: &Certificate,
+) -> Result<(), VerifyError> {
+    if inner_algorithm != outer_algorithm {
+        return Err(VerifyError::SignatureAlgorithmFieldMismatch);
+    }
+    if *issuer_name != issuer.tbs_certificate.subject {
+        return Err(VerifyError::IssuerNameMismatch);
+    }
+    Ok(())
+}
+
 /// Checks that `cert` was signed by `issuer`: equal inner/outer algorithm fields, issuer
 /// name = issuer's subject, AKI = issuer SKI (when both present), issuer is a CA
 /// (basicConstraints cA) whose keyUsage (if present) has keyCertSign, and the signature over
@@ -557,12 +575,12 @@ pub fn verify_certificate_signed_by(
     issuer: &Certificate,
 ) -> Result<(), VerifyError> {
     let tbs = &cert.tbs_certificate;
-    if tbs.signature != cert.signature_algorithm {
-        return Err(VerifyError::SignatureAlgorithmFieldMismatch);
-    }
-    if tbs.issuer != issuer.tbs_certificate.subject {
-        return Err(VerifyError::IssuerNameMismatch);
-    }
+    check_signed_fields(
+        &tbs.signature,
+        &cert.signature_algorithm,
+        &tbs.issuer,
+        issuer,
+    )?;
     match issuer.tbs_certificate.get::<BasicConstraints>()? {
         Some((_, bc)) if bc.ca => {}
         _ => return Err(VerifyError::IssuerNotCa),
@@ -585,12 +603,12 @@ pub fn verify_crl_signed_by(
     issuer: &Certificate,
 ) -> Result<(), VerifyError> {
     let tbs = &crl.tbs_cert_list;
-    if tbs.signature != crl.signature_algorithm {
-        return Err(VerifyError::SignatureAlgorithmFieldMismatch);
-    }
-    if tbs.issuer != issuer.tbs_certificate.subject {
-        return Err(VerifyError::IssuerNameMismatch);
-    }
+    check_signed_fields(
+        &tbs.signature,
+        &crl.signature_algorithm,
+        &tbs.issuer,
+        issuer,
+    )?;
     issuer_key_usage(issuer, KeyUsages::CRLSign, "cRLSign")?;
     let aki_oid = <AuthorityKeyIdentifier as const_oid::AssociatedOid>::OID;
     let mut aki = None;

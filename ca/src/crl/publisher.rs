@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::{CrlScope, GeneratedCrl};
 use crate::domain::{Actor, CaName};
 use crate::error::{Error, Result};
-use crate::issuance::CertificateAuthority;
+use crate::issuance::{CertificateAuthority, CrlPolicy};
 
 /// A published CRL (what `/crl/{file}` serves).
 pub type PublishedCrl = GeneratedCrl;
@@ -248,18 +248,16 @@ impl CrlPublisher {
     /// check for changes made by other instances. Failures are logged and retried at the
     /// next tick.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) {
-        let regen = self
-            .cas
-            .iter()
-            .map(|c| c.policy().crl.regenerate_minutes)
-            .min()
-            .unwrap_or(60);
-        let poll = self
-            .cas
-            .iter()
-            .map(|c| c.policy().crl.poll_seconds)
-            .min()
-            .unwrap_or(10);
+        // Each period is the shortest among the CAs.
+        let shortest = |period: fn(&CrlPolicy) -> u32, default: u32| {
+            self.cas
+                .iter()
+                .map(|c| period(&c.policy().crl))
+                .min()
+                .unwrap_or(default)
+        };
+        let regen = shortest(|crl| crl.regenerate_minutes, 60);
+        let poll = shortest(|crl| crl.poll_seconds, 10);
         let mut regen = tokio::time::interval(Duration::from_secs(u64::from(regen) * 60));
         let mut poll = tokio::time::interval(Duration::from_secs(u64::from(poll)));
         regen.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -1,193 +1,13 @@
-//! Certificate-level vocabulary: profiles, serial numbers, request and certificate states,
-//! revocation reasons. (Building and signing X.509 structures is the issuance module's job.)
+//! Serial numbers of certificates. (The certificate vocabulary — profiles, states, revocation
+//! reasons — is in [`crate::vocabulary`]; building and signing X.509 structures is the issuance
+//! module's job.)
 
-use std::fmt;
 use std::str::FromStr;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// Generates `as_str` / `FromStr` / `Display` for a fieldless enum with fixed spellings.
-macro_rules! spelled_enum {
-    ($t:ident, $what:literal, { $($v:ident => $s:literal),+ $(,)? }) => {
-        impl $t {
-            pub const ALL: &'static [$t] = &[$($t::$v),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($t::$v => $s),+
-                }
-            }
-        }
-
-        impl FromStr for $t {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($s => Ok($t::$v),)+
-                    _ => Err(Error::invalid($what, format!("unknown value {s:?}"))),
-                }
-            }
-        }
-
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-/// Certificate profile (DESIGN.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Profile {
-    /// Professional authentication (CPS AUTH).
-    Auth,
-    /// Professional signature, non-repudiation (CPS SIGN).
-    Sign,
-    /// Professional encryption (CPS CONF).
-    Conf,
-    /// Establishment server (TLS).
-    Server,
-    /// RA operator (clerk) client certificate.
-    RaOperator,
-    /// Delegated OCSP responder (infrastructure, no request).
-    OcspSigner,
-    /// Time-stamping unit (infrastructure, no request).
-    TsaUnit,
-}
-
-spelled_enum!(Profile, "certificate profile", {
-    Auth => "auth",
-    Sign => "sign",
-    Conf => "conf",
-    Server => "server",
-    RaOperator => "ra-operator",
-    OcspSigner => "ocsp-signer",
-    TsaUnit => "tsa-unit",
-});
-
-/// What a certificate of a profile is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SubjectKind {
-    Professional,
-    Structure,
-    Operator,
-    /// CA infrastructure (OCSP responder, TSA unit): issued by ceremony, not by request.
-    Infrastructure,
-}
-
-impl Profile {
-    pub fn subject_kind(self) -> SubjectKind {
-        match self {
-            Profile::Auth | Profile::Sign | Profile::Conf => SubjectKind::Professional,
-            Profile::Server => SubjectKind::Structure,
-            Profile::RaOperator => SubjectKind::Operator,
-            Profile::OcspSigner | Profile::TsaUnit => SubjectKind::Infrastructure,
-        }
-    }
-
-    /// Whether certificates of this profile go through the RA request workflow.
-    pub fn is_requestable(self) -> bool {
-        self.subject_kind() != SubjectKind::Infrastructure
-    }
-}
-
-/// State of a certificate request: filed → approved → issued, or filed → rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RequestStatus {
-    Filed,
-    Approved,
-    Rejected,
-    Issued,
-}
-
-spelled_enum!(RequestStatus, "request status", {
-    Filed => "filed",
-    Approved => "approved",
-    Rejected => "rejected",
-    Issued => "issued",
-});
-
-/// Revocation state of a certificate as stored (`hold` = suspended by certificateHold).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CertStatus {
-    Good,
-    Revoked,
-    Hold,
-}
-
-spelled_enum!(CertStatus, "certificate status", {
-    Good => "good",
-    Revoked => "revoked",
-    Hold => "hold",
-});
-
-/// RFC 5280 CRLReason values that a certificate can be revoked with. `removeFromCRL` (8) is a
-/// CRL-entry artefact of delta CRLs, not a state, and is not listed; `certificateHold` puts the
-/// certificate on hold (reversible) instead of revoking it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RevocationReason {
-    #[serde(rename = "unspecified")]
-    Unspecified,
-    #[serde(rename = "keyCompromise")]
-    KeyCompromise,
-    #[serde(rename = "cACompromise")]
-    CaCompromise,
-    #[serde(rename = "affiliationChanged")]
-    AffiliationChanged,
-    #[serde(rename = "superseded")]
-    Superseded,
-    #[serde(rename = "cessationOfOperation")]
-    CessationOfOperation,
-    #[serde(rename = "certificateHold")]
-    CertificateHold,
-    #[serde(rename = "privilegeWithdrawn")]
-    PrivilegeWithdrawn,
-    #[serde(rename = "aACompromise")]
-    AaCompromise,
-}
-
-spelled_enum!(RevocationReason, "revocation reason", {
-    Unspecified => "unspecified",
-    KeyCompromise => "keyCompromise",
-    CaCompromise => "cACompromise",
-    AffiliationChanged => "affiliationChanged",
-    Superseded => "superseded",
-    CessationOfOperation => "cessationOfOperation",
-    CertificateHold => "certificateHold",
-    PrivilegeWithdrawn => "privilegeWithdrawn",
-    AaCompromise => "aACompromise",
-});
-
-impl RevocationReason {
-    /// The RFC 5280 CRLReason code.
-    pub fn code(self) -> u8 {
-        match self {
-            RevocationReason::Unspecified => 0,
-            RevocationReason::KeyCompromise => 1,
-            RevocationReason::CaCompromise => 2,
-            RevocationReason::AffiliationChanged => 3,
-            RevocationReason::Superseded => 4,
-            RevocationReason::CessationOfOperation => 5,
-            RevocationReason::CertificateHold => 6,
-            RevocationReason::PrivilegeWithdrawn => 9,
-            RevocationReason::AaCompromise => 10,
-        }
-    }
-
-    pub fn from_code(code: u8) -> Option<Self> {
-        RevocationReason::ALL
-            .iter()
-            .copied()
-            .find(|r| r.code() == code)
-    }
-}
 
 /// A certificate serial number: a positive integer whose DER encoding fits in 20 octets
 /// (RFC 5280 §4.1.2.2). Canonical text form: lowercase hex of the big-endian magnitude
@@ -238,11 +58,9 @@ impl Serial {
         // The canonical form is always valid hex; an empty vector cannot happen.
         hex::decode(&self.0).unwrap_or_default()
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
+
+string_newtype!(Serial);
 
 impl FromStr for Serial {
     type Err = Error;
@@ -255,25 +73,6 @@ impl FromStr for Serial {
         let bytes = hex::decode(&h)
             .map_err(|e| Error::invalid("serial number", format!("not hex: {e}")))?;
         Serial::from_be_bytes(&bytes)
-    }
-}
-
-impl fmt::Display for Serial {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for Serial {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Serial> for String {
-    fn from(v: Serial) -> String {
-        v.0
     }
 }
 
@@ -299,32 +98,5 @@ mod tests {
         assert!(r.to_be_bytes().len() <= 16);
         assert_ne!(Serial::random(), r);
         assert_eq!(Serial::from_be_bytes(&r.to_be_bytes()).unwrap(), r);
-    }
-
-    #[test]
-    fn reasons() {
-        for &r in RevocationReason::ALL {
-            assert_eq!(RevocationReason::from_code(r.code()), Some(r));
-            assert_eq!(r.as_str().parse::<RevocationReason>().unwrap(), r);
-            assert_eq!(
-                serde_json::to_string(&r).unwrap(),
-                format!("\"{}\"", r.as_str())
-            );
-        }
-        assert_eq!(RevocationReason::from_code(8), None);
-        assert_eq!(RevocationReason::from_code(7), None);
-    }
-
-    #[test]
-    fn profiles() {
-        for &p in Profile::ALL {
-            assert_eq!(p.as_str().parse::<Profile>().unwrap(), p);
-            assert_eq!(
-                serde_json::to_string(&p).unwrap(),
-                format!("\"{}\"", p.as_str())
-            );
-        }
-        assert!(Profile::RaOperator.is_requestable());
-        assert!(!Profile::TsaUnit.is_requestable());
     }
 }

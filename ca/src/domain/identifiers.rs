@@ -20,43 +20,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IdKind, Result};
 
-/// Implements the string plumbing shared by the identifier newtypes.
-macro_rules! string_newtype {
-    ($t:ident) => {
-        impl $t {
-            /// The canonical text form.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl AsRef<str> for $t {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl From<$t> for String {
-            fn from(v: $t) -> String {
-                v.0
-            }
-        }
-
-        impl TryFrom<String> for $t {
-            type Error = Error;
-            fn try_from(s: String) -> Result<Self> {
-                s.parse()
-            }
-        }
-    };
-}
-
 /// Checks that `s` has exactly `len` ASCII digits; returns their values.
 fn ascii_digits(kind: IdKind, s: &str, len: usize) -> Result<Vec<u8>> {
     let found = s.chars().count();
@@ -366,6 +329,31 @@ impl FromStr for Siret {
 
 // ---------------------------------------------------------------------------------------------
 
+/// The text plumbing of an IdNat enum with `prefix()` and `number()`: `Display` (prefix then
+/// number, the canonical form), `From<T> for String` and `TryFrom<String>` (for serde).
+macro_rules! prefixed_id {
+    ($t:ident) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", self.prefix(), self.number())
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.to_string()
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = Error;
+            fn try_from(s: String) -> Result<Self> {
+                s.parse()
+            }
+        }
+    };
+}
+
 /// National identifier of a health professional (IdNat_PS): type prefix + number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -420,25 +408,6 @@ impl From<Adeli> for IdNatPs {
     }
 }
 
-impl fmt::Display for IdNatPs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.prefix(), self.number())
-    }
-}
-
-impl From<IdNatPs> for String {
-    fn from(v: IdNatPs) -> String {
-        v.to_string()
-    }
-}
-
-impl TryFrom<String> for IdNatPs {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
 /// Splits off the one-character type prefix and checks the total length.
 fn split_prefix(
     kind: IdKind,
@@ -470,6 +439,8 @@ fn split_prefix(
     }
     Ok((prefix, chars.as_str()))
 }
+
+prefixed_id!(IdNatPs);
 
 impl FromStr for IdNatPs {
     type Err = Error;
@@ -519,24 +490,7 @@ impl IdNatStruct {
     }
 }
 
-impl fmt::Display for IdNatStruct {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.prefix(), self.number())
-    }
-}
-
-impl From<IdNatStruct> for String {
-    fn from(v: IdNatStruct) -> String {
-        v.to_string()
-    }
-}
-
-impl TryFrom<String> for IdNatStruct {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
+prefixed_id!(IdNatStruct);
 
 impl FromStr for IdNatStruct {
     type Err = Error;

@@ -1,6 +1,5 @@
 //! Professionals, structures, identity proofing and the actors of the audit journal.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +8,7 @@ use time::OffsetDateTime;
 use super::identifiers::{Adeli, Departement, IdNatPs, IdNatStruct, Rpps};
 use super::professions::ProfessionCode;
 use crate::error::{Error, Result};
+use crate::vocabulary::spelled_enum;
 
 /// Checks a free-text value: trimmed, 1..=`max` characters, no control characters.
 fn clean_text(field: &'static str, s: &str, max: usize) -> Result<String> {
@@ -29,6 +29,7 @@ fn clean_text(field: &'static str, s: &str, max: usize) -> Result<String> {
     Ok(s.to_owned())
 }
 
+/// A free-text newtype checked by [`clean_text`].
 macro_rules! text_newtype {
     ($(#[$m:meta])* $t:ident, $field:literal, $max:literal) => {
         $(#[$m])*
@@ -36,11 +37,7 @@ macro_rules! text_newtype {
         #[serde(try_from = "String", into = "String")]
         pub struct $t(String);
 
-        impl $t {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
+        string_newtype!($t);
 
         impl FromStr for $t {
             type Err = Error;
@@ -49,29 +46,10 @@ macro_rules! text_newtype {
             }
         }
 
-        impl TryFrom<String> for $t {
-            type Error = Error;
-            fn try_from(s: String) -> Result<Self> {
-                s.parse()
-            }
-        }
-
         impl TryFrom<&str> for $t {
             type Error = Error;
             fn try_from(s: &str) -> Result<Self> {
                 s.parse()
-            }
-        }
-
-        impl From<$t> for String {
-            fn from(v: $t) -> String {
-                v.0
-            }
-        }
-
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
             }
         }
     };
@@ -109,25 +87,10 @@ pub enum ProfessionalStatus {
     StruckOff,
 }
 
-impl ProfessionalStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProfessionalStatus::Active => "active",
-            ProfessionalStatus::StruckOff => "struck-off",
-        }
-    }
-}
-
-impl FromStr for ProfessionalStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "active" => Ok(ProfessionalStatus::Active),
-            "struck-off" => Ok(ProfessionalStatus::StruckOff),
-            _ => Err(Error::invalid("professional status", format!("{s:?}"))),
-        }
-    }
-}
+spelled_enum!(ProfessionalStatus, "professional status", {
+    Active => "active",
+    StruckOff => "struck-off",
+});
 
 /// A registered health (or social / medico-social) professional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +141,13 @@ pub enum IdentityDocumentType {
     PermisDeConduire,
 }
 
+spelled_enum!(IdentityDocumentType, "identity document type", {
+    Cni => "cni",
+    Passport => "passport",
+    TitreDeSejour => "titre-de-sejour",
+    PermisDeConduire => "permis-de-conduire",
+});
+
 impl IdentityDocumentType {
     pub const ALL: [IdentityDocumentType; 4] = [
         IdentityDocumentType::Cni,
@@ -185,25 +155,6 @@ impl IdentityDocumentType {
         IdentityDocumentType::TitreDeSejour,
         IdentityDocumentType::PermisDeConduire,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityDocumentType::Cni => "cni",
-            IdentityDocumentType::Passport => "passport",
-            IdentityDocumentType::TitreDeSejour => "titre-de-sejour",
-            IdentityDocumentType::PermisDeConduire => "permis-de-conduire",
-        }
-    }
-}
-
-impl FromStr for IdentityDocumentType {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        IdentityDocumentType::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| Error::invalid("identity document type", format!("{s:?}")))
-    }
 }
 
 /// How the identity was checked.
@@ -214,25 +165,10 @@ pub enum ProofingMode {
     Remote,
 }
 
-impl ProofingMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProofingMode::FaceToFace => "face-to-face",
-            ProofingMode::Remote => "remote",
-        }
-    }
-}
-
-impl FromStr for ProofingMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "face-to-face" => Ok(ProofingMode::FaceToFace),
-            "remote" => Ok(ProofingMode::Remote),
-            _ => Err(Error::invalid("proofing mode", format!("{s:?}"))),
-        }
-    }
-}
+spelled_enum!(ProofingMode, "proofing mode", {
+    FaceToFace => "face-to-face",
+    Remote => "remote",
+});
 
 /// Number of an identity document: 1 to 32 ASCII letters and digits (spaces are dropped,
 /// letters upper-cased).

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IdKind, Result};
+use crate::vocabulary::{spelled_enum, UnknownValue};
 
 const DEFAULT_PROFESSIONS: &str = include_str!("../../data/professions.csv");
 const DEFAULT_SIGNING_RULES: &str = include_str!("../../data/signing-rules.csv");
@@ -21,11 +22,7 @@ const DEFAULT_SIGNING_RULES: &str = include_str!("../../data/signing-rules.csv")
 #[serde(try_from = "String", into = "String")]
 pub struct ProfessionCode(String);
 
-impl ProfessionCode {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+string_newtype!(ProfessionCode);
 
 impl FromStr for ProfessionCode {
     type Err = Error;
@@ -45,25 +42,6 @@ impl FromStr for ProfessionCode {
             });
         }
         Ok(ProfessionCode(s.to_owned()))
-    }
-}
-
-impl fmt::Display for ProfessionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<ProfessionCode> for String {
-    fn from(v: ProfessionCode) -> String {
-        v.0
-    }
-}
-
-impl TryFrom<String> for ProfessionCode {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
     }
 }
 
@@ -154,30 +132,11 @@ pub enum ProfessionCategory {
     UsagerTitre,
 }
 
-impl ProfessionCategory {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProfessionCategory::Sante => "sante",
-            ProfessionCategory::Social => "social",
-            ProfessionCategory::UsagerTitre => "usager-titre",
-        }
-    }
-}
-
-impl FromStr for ProfessionCategory {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sante" => Ok(ProfessionCategory::Sante),
-            "social" => Ok(ProfessionCategory::Social),
-            "usager-titre" => Ok(ProfessionCategory::UsagerTitre),
-            other => Err(Error::invalid(
-                "profession category",
-                format!("{other:?} is not sante, social or usager-titre"),
-            )),
-        }
-    }
-}
+spelled_enum!(ProfessionCategory, "profession category", {
+    Sante => "sante",
+    Social => "social",
+    UsagerTitre => "usager-titre",
+});
 
 /// One row of the profession table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,8 +240,10 @@ impl ProfessionTable {
                         .ok_or_else(|| at(format!("unknown Order {:?}", row.order)))?,
                 )
             };
-            let category: ProfessionCategory =
-                row.category.parse().map_err(|e: Error| at(e.to_string()))?;
+            let category: ProfessionCategory = row
+                .category
+                .parse()
+                .map_err(|e: UnknownValue| at(e.to_string()))?;
             if row.nomenclature.is_empty() || row.label.is_empty() {
                 return Err(at("empty nomenclature or label".into()));
             }
@@ -364,36 +325,18 @@ pub enum DocumentType {
     DeathCertificate,
 }
 
+spelled_enum!(DocumentType, "document type", {
+    Prescription => "prescription",
+    MedicalCertificate => "medical-certificate",
+    DeathCertificate => "death-certificate",
+});
+
 impl DocumentType {
     pub const ALL: [DocumentType; 3] = [
         DocumentType::Prescription,
         DocumentType::MedicalCertificate,
         DocumentType::DeathCertificate,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocumentType::Prescription => "prescription",
-            DocumentType::MedicalCertificate => "medical-certificate",
-            DocumentType::DeathCertificate => "death-certificate",
-        }
-    }
-}
-
-impl fmt::Display for DocumentType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DocumentType {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        DocumentType::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| Error::invalid("document type", format!("unknown document type {s:?}")))
-    }
 }
 
 /// One rule: professionals of `code` may sign documents of `document_type`, possibly within
@@ -455,7 +398,7 @@ impl SigningRules {
             let document_type: DocumentType = row
                 .document_type
                 .parse()
-                .map_err(|e: Error| at(e.to_string()))?;
+                .map_err(|e: UnknownValue| at(e.to_string()))?;
             let code: ProfessionCode = row.code.parse().map_err(|e: Error| at(e.to_string()))?;
             let rule = SigningRule {
                 document_type,

@@ -336,13 +336,7 @@ impl PolicyConfig {
             Some(n) => n.clone(),
             None => slug(ca_name),
         };
-        let valid_chars = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
+        let valid_chars = !name.is_empty() && name.len() <= 64 && super::subject::is_ldh(&name);
         if !valid_chars {
             return Err(config_err(format!(
                 "url_name {name:?}: 1 to 64 characters a-z 0-9 -, not starting or ending with -"

@@ -85,12 +85,7 @@ pub fn check_dns_names(names: &[String]) -> Result<Vec<String>> {
             return Err(bad("a fully qualified name has at least two labels"));
         }
         for label in &labels {
-            let ok = (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-');
+            let ok = (1..=63).contains(&label.len()) && is_ldh(label);
             if !ok {
                 return Err(bad(
                     "labels are 1 to 63 letters, digits or inner hyphens (no wildcard)",
@@ -240,6 +235,15 @@ const DEPARTEMENTS: &[(&str, &str)] = &[
     ("987", "Polynésie française"),
     ("988", "Nouvelle-Calédonie"),
 ];
+
+/// Whether `s` is made of lower-case letters, digits and hyphens, with no hyphen at either
+/// end (a DNS label, a name in URLs).
+pub(super) fn is_ldh(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
 
 #[cfg(test)]
 mod tests {

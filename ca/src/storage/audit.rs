@@ -20,8 +20,6 @@
 //! carries its own proof (the TSA's signature), and `igc audit verify` checks every one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,9 +27,10 @@ use sha2::{Digest as _, Sha256};
 use sqlx::{Any, Row as _, Transaction};
 use time::OffsetDateTime;
 
-use super::{b64, db_time, now, parse_db_time, unb64, Store};
+use super::{b64, db_time, now, parse_col, parse_db_time, time_col, unb64, Store};
 use crate::domain::Actor;
 use crate::error::{Error, Result};
+use crate::vocabulary::spelled_enum;
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -63,33 +62,11 @@ pub enum Outcome {
     Failure,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Denied => "denied",
-            Outcome::Failure => "failure",
-        }
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "success" => Ok(Outcome::Success),
-            "denied" => Ok(Outcome::Denied),
-            "failure" => Ok(Outcome::Failure),
-            _ => Err(Error::invalid("audit outcome", format!("{s:?}"))),
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+spelled_enum!(Outcome, "audit outcome", {
+    Success => "success",
+    Denied => "denied",
+    Failure => "failure",
+});
 
 /// One journal entry as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -184,14 +161,12 @@ impl AuditAnchor {
             other => other,
         };
         let token: String = row.try_get("token")?;
-        let gen_time: String = row.try_get("gen_time")?;
-        let created_at: String = row.try_get("created_at")?;
         Ok(AuditAnchor {
             seq,
             head_hash: row.try_get("head_hash")?,
             token_der: unb64(T, &token).map_err(named)?,
-            gen_time: parse_db_time(T, &gen_time).map_err(named)?,
-            created_at: parse_db_time(T, &created_at).map_err(named)?,
+            gen_time: time_col(T, row, "gen_time").map_err(named)?,
+            created_at: time_col(T, row, "created_at").map_err(named)?,
         })
     }
 }
@@ -357,10 +332,7 @@ impl RawEntry {
         Ok(AuditEntry {
             seq: to_u64(T, self.seq)?,
             time: parse_db_time(T, &self.time)?,
-            outcome: self
-                .outcome
-                .parse()
-                .map_err(|e: Error| Error::corrupt(T, e))?,
+            outcome: parse_col(T, &self.outcome)?,
             details: serde_json::from_str(&self.details)
                 .map_err(|e| Error::corrupt(T, format!("details: {e}")))?,
             actor: self.actor,
@@ -377,6 +349,22 @@ const SELECT_ENTRIES: &str = "SELECT seq, time, actor, auth_method, action, obje
      details, prev_hash, hash FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
 
 impl Store {
+    /// Journals the success of what `tx` did, then commits it: the change and its entry are
+    /// one transaction.
+    pub(crate) async fn commit_audited(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        actor: &Actor,
+        action: &str,
+        object: &str,
+        details: &Value,
+    ) -> Result<()> {
+        self.append_audit(&mut tx, actor, action, object, Outcome::Success, details)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Appends an entry inside the caller's transaction. The chain head is locked until the
     /// transaction ends, so concurrent appenders queue and the chain stays linear; the entry
     /// is time-stamped once the lock is held, so sequence order is time order.
@@ -469,15 +457,14 @@ impl Store {
 
     /// Entries with `seq > after`, in order, at most `limit`.
     pub async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(SELECT_ENTRIES)
-            .bind(i64::try_from(after).unwrap_or(i64::MAX))
-            .bind(i64::MAX)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| RawEntry::from_row(r)?.into_entry())
-            .collect()
+        self.fetch_rows(
+            sqlx::query(SELECT_ENTRIES)
+                .bind(i64::try_from(after).unwrap_or(i64::MAX))
+                .bind(i64::MAX)
+                .bind(i64::from(limit)),
+            |r| RawEntry::from_row(r)?.into_entry(),
+        )
+        .await
     }
 
     /// Entries about any of `objects` (exact object names such as `professional:8…`), in
@@ -648,12 +635,10 @@ impl Store {
 
     /// Every anchor, in sequence order.
     pub async fn audit_anchors(&self) -> Result<Vec<AuditAnchor>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, head_hash, token, gen_time, created_at FROM audit_anchors ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(AuditAnchor::from_row).collect()
+        );
+        self.fetch_rows(query, AuditAnchor::from_row).await
     }
 
     /// The anchor of entry `seq`, if there is one.
@@ -661,14 +646,15 @@ impl Store {
         let Ok(seq_db) = i64::try_from(seq) else {
             return Ok(None);
         };
-        let row = sqlx::query(
-            "SELECT seq, head_hash, token, gen_time, created_at FROM audit_anchors \
+        self.fetch_row(
+            sqlx::query(
+                "SELECT seq, head_hash, token, gen_time, created_at FROM audit_anchors \
              WHERE seq = $1",
+            )
+            .bind(seq_db),
+            AuditAnchor::from_row,
         )
-        .bind(seq_db)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(AuditAnchor::from_row).transpose()
+        .await
     }
 }
 

@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 
 use super::audit::Outcome;
 use super::requests::{check_profile_subject, RequestId};
-use super::{b64, db_time, now, parse_col, parse_db_time, parse_opt_col, sha256_hex, unb64, Store};
+use super::{
+    b64, db_time, now, opt_text_col, parse_col, parse_db_time, parse_opt_col, sha256_hex, text_col,
+    time_col, unb64, Store,
+};
 use crate::domain::{
     Actor, CaName, CertStatus, IdNatPs, IdNatStruct, Profile, RequestStatus, RevocationReason,
     Serial, SubjectKind,
@@ -94,7 +97,8 @@ macro_rules! select_certificates {
 
 const T: &str = "certificates";
 
-fn status_from_columns(
+/// The revocation state from the `status`, `revoked_at` and `revocation_reason` columns.
+pub(super) fn status_from_columns(
     status: &str,
     revoked_at: Option<&str>,
     reason: Option<&str>,
@@ -115,37 +119,28 @@ fn status_from_columns(
 }
 
 fn certificate_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRecord> {
-    let serial: String = row.try_get("serial")?;
-    let issuer: String = row.try_get("issuer")?;
-    let profile: String = row.try_get("profile")?;
-    let professional: Option<String> = row.try_get("professional")?;
-    let structure: Option<String> = row.try_get("structure")?;
     let request: Option<i64> = row.try_get("request_id")?;
-    let not_before: String = row.try_get("not_before")?;
-    let not_after: String = row.try_get("not_after")?;
     let der: String = row.try_get("der")?;
     let status: String = row.try_get("status")?;
     let revoked_at: Option<String> = row.try_get("revoked_at")?;
     let reason: Option<String> = row.try_get("revocation_reason")?;
-    let superseded_by: Option<String> = row.try_get("superseded_by")?;
     let partition: i64 = row.try_get("crl_partition")?;
-    let issued_at: String = row.try_get("issued_at")?;
     Ok(CertificateRecord {
-        serial: parse_col(T, &serial)?,
-        issuer: parse_col(T, &issuer)?,
-        profile: parse_col(T, &profile)?,
-        professional: parse_opt_col(T, professional.as_deref())?,
-        structure: parse_opt_col(T, structure.as_deref())?,
+        serial: text_col(T, row, "serial")?,
+        issuer: text_col(T, row, "issuer")?,
+        profile: text_col(T, row, "profile")?,
+        professional: opt_text_col(T, row, "professional")?,
+        structure: opt_text_col(T, row, "structure")?,
         request: request.map(RequestId),
         subject: row.try_get("subject")?,
-        not_before: parse_db_time(T, &not_before)?,
-        not_after: parse_db_time(T, &not_after)?,
+        not_before: time_col(T, row, "not_before")?,
+        not_after: time_col(T, row, "not_after")?,
         der: unb64(T, &der)?,
         status: status_from_columns(&status, revoked_at.as_deref(), reason.as_deref())?,
-        superseded_by: parse_opt_col(T, superseded_by.as_deref())?,
+        superseded_by: opt_text_col(T, row, "superseded_by")?,
         crl_partition: u32::try_from(partition)
             .map_err(|_| Error::corrupt(T, format!("crl_partition {partition}")))?,
-        issued_at: parse_db_time(T, &issued_at)?,
+        issued_at: time_col(T, row, "issued_at")?,
     })
 }
 
@@ -409,11 +404,11 @@ impl Store {
     }
 
     pub async fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>> {
-        let row = sqlx::query(select_certificates!("WHERE serial = $1"))
-            .bind(serial.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(certificate_from_row).transpose()
+        self.fetch_row(
+            sqlx::query(select_certificates!("WHERE serial = $1")).bind(serial.as_str()),
+            certificate_from_row,
+        )
+        .await
     }
 
     /// Revocation status of a serial; `None` when the CA never issued it.
@@ -430,13 +425,14 @@ impl Store {
 
     /// All certificates of a professional, newest first.
     pub async fn certificates_of(&self, idnat: &IdNatPs) -> Result<Vec<CertificateRecord>> {
-        let rows = sqlx::query(select_certificates!(
-            "WHERE professional = $1 ORDER BY issued_at DESC, serial"
-        ))
-        .bind(idnat.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(certificate_from_row).collect()
+        self.fetch_rows(
+            sqlx::query(select_certificates!(
+                "WHERE professional = $1 ORDER BY issued_at DESC, serial"
+            ))
+            .bind(idnat.to_string()),
+            certificate_from_row,
+        )
+        .await
     }
 
     /// Certificates of a professional that are good and within their validity at `at`
@@ -446,15 +442,16 @@ impl Store {
         idnat: &IdNatPs,
         at: OffsetDateTime,
     ) -> Result<Vec<CertificateRecord>> {
-        let rows = sqlx::query(select_certificates!(
+        self.fetch_rows(
+            sqlx::query(select_certificates!(
             "WHERE professional = $1 AND status = 'good' AND not_before <= $2 AND not_after > $2 \
              ORDER BY issued_at DESC, serial"
         ))
-        .bind(idnat.to_string())
-        .bind(db_time(at)?)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(certificate_from_row).collect()
+            .bind(idnat.to_string())
+            .bind(db_time(at)?),
+            certificate_from_row,
+        )
+        .await
     }
 
     /// Revokes a certificate, or suspends it when `reason` is `certificateHold`.
@@ -497,8 +494,8 @@ impl Store {
                 Some(_) => Error::AlreadyRevoked { serial },
             });
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             if hold {
                 "certificate.hold"
@@ -506,11 +503,9 @@ impl Store {
                 "certificate.revoke"
             },
             &format!("certificate:{serial}"),
-            Outcome::Success,
             &json!({ "reason": reason.as_str(), "time": db_time(time)? }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -539,16 +534,14 @@ impl Store {
                 },
             });
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "certificate.reinstate",
             &format!("certificate:{serial}"),
-            Outcome::Success,
             &json!({}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -2,12 +2,50 @@
 //! and strictly increasing CRL numbers.
 
 use serde_json::json;
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
-use super::audit::Outcome;
 use super::{db_time, now, parse_col, parse_db_time, Store};
 use crate::domain::{Actor, CaName, RevocationReason, Serial};
 use crate::error::{Error, Result};
+
+/// Adds one to the `crl_state` counter of `issuer` under `key` (a partition's CRL number, or
+/// a key of [`super::crl_store`]), creating it at 1; returns its new value. One atomic upsert:
+/// concurrent callers never get the same value.
+pub(super) async fn bump_counter(
+    tx: &mut Transaction<'static, Any>,
+    issuer: &CaName,
+    key: i64,
+    at: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO crl_state (issuer, crl_partition, last_number, updated_at) \
+         VALUES ($1, $2, 1, $3) \
+         ON CONFLICT (issuer, crl_partition) \
+         DO UPDATE SET last_number = crl_state.last_number + 1, updated_at = $3 \
+         RETURNING last_number",
+    )
+    .bind(issuer.as_str())
+    .bind(key)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// The `crl_state` counter of `issuer` under `key`, if it was ever bumped.
+pub(super) async fn read_counter<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    issuer: &CaName,
+    key: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT last_number FROM crl_state WHERE issuer = $1 AND crl_partition = $2",
+    )
+    .bind(issuer.as_str())
+    .bind(key)
+    .fetch_optional(executor)
+    .await?)
+}
 
 /// One entry of a CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,42 +162,23 @@ impl Store {
         actor: &Actor,
     ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        let number: i64 = sqlx::query_scalar(
-            "INSERT INTO crl_state (issuer, crl_partition, last_number, updated_at) \
-             VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (issuer, crl_partition) \
-             DO UPDATE SET last_number = crl_state.last_number + 1, updated_at = $3 \
-             RETURNING last_number",
-        )
-        .bind(issuer.as_str())
-        .bind(i64::from(partition))
-        .bind(db_time(now())?)
-        .fetch_one(&mut *tx)
-        .await?;
+        let number = bump_counter(&mut tx, issuer, i64::from(partition), &db_time(now())?).await?;
         let number = u64::try_from(number)
             .map_err(|_| Error::corrupt("crl_state", format!("CRL number {number}")))?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "crl.number",
             &format!("crl:{issuer}/{partition}"),
-            Outcome::Success,
             &json!({ "number": number }),
         )
         .await?;
-        tx.commit().await?;
         Ok(number)
     }
 
     /// The last CRL number allocated for `issuer`'s `partition`, if any.
     pub async fn last_crl_number(&self, issuer: &CaName, partition: u32) -> Result<Option<u64>> {
-        let n: Option<i64> = sqlx::query_scalar(
-            "SELECT last_number FROM crl_state WHERE issuer = $1 AND crl_partition = $2",
-        )
-        .bind(issuer.as_str())
-        .bind(i64::from(partition))
-        .fetch_optional(&self.pool)
-        .await?;
+        let n = read_counter(&self.pool, issuer, i64::from(partition)).await?;
         n.map(|n| u64::try_from(n).map_err(|_| Error::corrupt("crl_state", "negative number")))
             .transpose()
     }

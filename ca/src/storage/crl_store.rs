@@ -17,7 +17,7 @@
 
 use serde_json::json;
 
-use super::audit::Outcome;
+use super::crl::{bump_counter, read_counter};
 use super::{db_time, now, Backend, Store};
 use crate::domain::{Actor, CaName};
 use crate::error::{Error, Result};
@@ -58,6 +58,23 @@ pub(crate) struct PackedPage {
     pub count: u64,
     /// Greatest serial of the page (the keyset cursor for the next page).
     pub last: String,
+}
+
+/// The page of a packing query's row (entries, their number, the greatest cursor); `None`
+/// when it has no entries.
+fn packed_page(row: (Option<String>, i64, Option<impl ToString>)) -> Result<Option<PackedPage>> {
+    match row {
+        (_, 0, _) => Ok(None),
+        (Some(entries), count, Some(last)) => Ok(Some(PackedPage {
+            entries,
+            count: to_u64(count)?,
+            last: last.to_string(),
+        })),
+        _ => Err(Error::corrupt(
+            "certificates",
+            "revoked without time or reason",
+        )),
+    }
 }
 
 /// How to walk all revoked entries of an issuer for its full CRL.
@@ -108,40 +125,22 @@ impl Store {
         .await?;
         let last = to_u64(last)?;
         let first = last + 1 - u64::from(count);
-        let epoch: i64 = if bump_epoch {
-            sqlx::query_scalar(
-                "INSERT INTO crl_state (issuer, crl_partition, last_number, updated_at) \
-                 VALUES ($1, $2, 1, $3) \
-                 ON CONFLICT (issuer, crl_partition) \
-                 DO UPDATE SET last_number = crl_state.last_number + 1, updated_at = $3 \
-                 RETURNING last_number",
-            )
-            .bind(issuer.as_str())
-            .bind(EPOCH_KEY)
-            .bind(&at)
-            .fetch_one(&mut *tx)
-            .await?
+        let epoch = if bump_epoch {
+            bump_counter(&mut tx, issuer, EPOCH_KEY, &at).await?
         } else {
-            sqlx::query_scalar(
-                "SELECT last_number FROM crl_state WHERE issuer = $1 AND crl_partition = $2",
-            )
-            .bind(issuer.as_str())
-            .bind(EPOCH_KEY)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0)
+            read_counter(&mut *tx, issuer, EPOCH_KEY)
+                .await?
+                .unwrap_or(0)
         };
         let epoch = to_u64(epoch)?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "crl.numbers",
             &format!("crl:{issuer}"),
-            Outcome::Success,
             &json!({ "first": first, "last": last, "epoch": epoch, "changed": bump_epoch }),
         )
         .await?;
-        tx.commit().await?;
         Ok(CrlNumbers {
             first,
             count,
@@ -155,53 +154,28 @@ impl Store {
     pub async fn bump_crl_epoch(&self, issuer: &CaName, actor: &Actor) -> Result<u64> {
         let at = db_time(now())?;
         let mut tx = self.begin_write().await?;
-        let epoch: i64 = sqlx::query_scalar(
-            "INSERT INTO crl_state (issuer, crl_partition, last_number, updated_at) \
-             VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (issuer, crl_partition) \
-             DO UPDATE SET last_number = crl_state.last_number + 1, updated_at = $3 \
-             RETURNING last_number",
-        )
-        .bind(issuer.as_str())
-        .bind(EPOCH_KEY)
-        .bind(&at)
-        .fetch_one(&mut *tx)
-        .await?;
+        let epoch = bump_counter(&mut tx, issuer, EPOCH_KEY, &at).await?;
         let epoch = to_u64(epoch)?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "crl.epoch",
             &format!("crl:{issuer}"),
-            Outcome::Success,
             &json!({ "epoch": epoch }),
         )
         .await?;
-        tx.commit().await?;
         Ok(epoch)
     }
 
     /// The issuer's revocation epoch (0 before any change-triggered CRL generation).
     pub async fn crl_epoch(&self, issuer: &CaName) -> Result<u64> {
-        let v: Option<i64> = sqlx::query_scalar(
-            "SELECT last_number FROM crl_state WHERE issuer = $1 AND crl_partition = $2",
-        )
-        .bind(issuer.as_str())
-        .bind(EPOCH_KEY)
-        .fetch_optional(&self.pool)
-        .await?;
+        let v = read_counter(&self.pool, issuer, EPOCH_KEY).await?;
         v.map_or(Ok(0), to_u64)
     }
 
     /// The last CRL number allocated from the issuer's sequence, if any.
     pub async fn last_allocated_crl_number(&self, issuer: &CaName) -> Result<Option<u64>> {
-        let v: Option<i64> = sqlx::query_scalar(
-            "SELECT last_number FROM crl_state WHERE issuer = $1 AND crl_partition = $2",
-        )
-        .bind(issuer.as_str())
-        .bind(SEQUENCE_KEY)
-        .fetch_optional(&self.pool)
-        .await?;
+        let v = read_counter(&self.pool, issuer, SEQUENCE_KEY).await?;
         v.map(to_u64).transpose()
     }
 
@@ -254,18 +228,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_one(&self.pool)
         .await?;
-        match row {
-            (_, 0, _) => Ok(None),
-            (Some(entries), count, Some(last)) => Ok(Some(PackedPage {
-                entries,
-                count: to_u64(count)?,
-                last,
-            })),
-            _ => Err(Error::corrupt(
-                "certificates",
-                "revoked without time or reason",
-            )),
-        }
+        packed_page(row)
     }
 
     /// Chooses how to walk `issuer`'s revoked entries for its full CRL (see
@@ -317,17 +280,6 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_one(&self.pool)
         .await?;
-        match row {
-            (_, 0, _) => Ok(None),
-            (Some(entries), count, Some(last)) => Ok(Some(PackedPage {
-                entries,
-                count: to_u64(count)?,
-                last: last.to_string(),
-            })),
-            _ => Err(Error::corrupt(
-                "certificates",
-                "revoked without time or reason",
-            )),
-        }
+        packed_page(row)
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{db_time, now, parse_db_time, Outcome, Store};
+use super::{db_time, now, opt_time_col, time_col, Store};
 use crate::domain::{Actor, IdentityProofing, Professional};
 use crate::error::{Error, Result};
 
@@ -158,16 +158,14 @@ impl Store {
         .bind(&at)
         .execute(&mut *tx)
         .await?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "professional.import",
             &import_object(&job.id),
-            Outcome::Success,
             &json!({ "rows": job.total_rows }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -247,15 +245,14 @@ impl Store {
         else {
             return Ok(None);
         };
-        let finished_at: Option<String> = row.try_get("finished_at")?;
         let mut job = ImportJobRecord {
             id: row.try_get("id")?,
             login: row.try_get("login")?,
             file_name: row.try_get("file_name")?,
             total_rows: count(TABLE, row.try_get("total_rows")?)?,
-            created_at: parse_db_time(TABLE, &row.try_get::<String, _>("created_at")?)?,
-            updated_at: parse_db_time(TABLE, &row.try_get::<String, _>("updated_at")?)?,
-            finished_at: finished_at.map(|t| parse_db_time(TABLE, &t)).transpose()?,
+            created_at: time_col(TABLE, &row, "created_at")?,
+            updated_at: time_col(TABLE, &row, "updated_at")?,
+            finished_at: opt_time_col(TABLE, &row, "finished_at")?,
             rows: Vec::new(),
         };
         let rows = sqlx::query(

@@ -38,12 +38,15 @@ mod requests;
 mod tokens;
 mod totp;
 
+use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, ConnectOptions as _, Connection as _, Executor as _, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{
+    Any, AnyPool, ConnectOptions as _, Connection as _, Executor as _, Row as _, Transaction,
+};
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -104,6 +107,12 @@ pub struct Store {
     /// Seals the secrets the store keeps (TOTP secrets); none = such secrets are refused.
     sealer: Option<crate::sealing::SharedSealer>,
 }
+
+/// A statement with its parameters bound, for [`Store::fetch_rows`] and [`Store::fetch_row`].
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Turns a row into a value of the domain, or says why the row is corrupt.
+type Decoder<T> = fn(&AnyRow) -> Result<T>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -190,6 +199,18 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// Runs `query` on the pool and decodes each of its rows with `decode`.
+    async fn fetch_rows<T>(&self, query: AnyQuery<'_>, decode: Decoder<T>) -> Result<Vec<T>> {
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Runs `query` on the pool and decodes its row, if it has one, with `decode`.
+    async fn fetch_row<T>(&self, query: AnyQuery<'_>, decode: Decoder<T>) -> Result<Option<T>> {
+        let row = query.fetch_optional(&self.pool).await?;
+        row.as_ref().map(decode).transpose()
     }
 
     /// Picks the statement for the current backend.
@@ -293,14 +314,52 @@ pub(crate) fn unb64(table: &'static str, s: &str) -> Result<Vec<u8>> {
 /// Parses a stored value back into its domain type.
 pub(crate) fn parse_col<T>(table: &'static str, s: &str) -> Result<T>
 where
-    T: FromStr<Err = Error>,
+    T: FromStr,
+    T::Err: fmt::Display,
 {
-    s.parse().map_err(|e: Error| Error::corrupt(table, e))
+    s.parse().map_err(|e| Error::corrupt(table, e))
+}
+
+/// Reads the text column `name` of a `table` row and parses it into its domain type.
+pub(crate) fn text_col<T>(table: &'static str, row: &AnyRow, name: &str) -> Result<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let s: String = row.try_get(name)?;
+    parse_col(table, &s)
+}
+
+/// [`text_col`] for a nullable column.
+pub(crate) fn opt_text_col<T>(table: &'static str, row: &AnyRow, name: &str) -> Result<Option<T>>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let s: Option<String> = row.try_get(name)?;
+    parse_opt_col(table, s.as_deref())
+}
+
+/// Reads the time column `name` of a `table` row.
+pub(crate) fn time_col(table: &'static str, row: &AnyRow, name: &str) -> Result<OffsetDateTime> {
+    let s: String = row.try_get(name)?;
+    parse_db_time(table, &s)
+}
+
+/// [`time_col`] for a nullable column.
+pub(crate) fn opt_time_col(
+    table: &'static str,
+    row: &AnyRow,
+    name: &str,
+) -> Result<Option<OffsetDateTime>> {
+    let s: Option<String> = row.try_get(name)?;
+    s.map(|t| parse_db_time(table, &t)).transpose()
 }
 
 pub(crate) fn parse_opt_col<T>(table: &'static str, s: Option<&str>) -> Result<Option<T>>
 where
-    T: FromStr<Err = Error>,
+    T: FromStr,
+    T::Err: fmt::Display,
 {
     s.map(|s| parse_col(table, s)).transpose()
 }

@@ -13,8 +13,9 @@
 
 use sqlx::Row as _;
 
-use super::{parse_col, parse_db_time, parse_opt_col, Store};
-use crate::domain::{CaName, CertStatus, RevocationReason, Serial};
+use super::certificates::status_from_columns;
+use super::{parse_col, Store};
+use crate::domain::{CaName, Serial};
 use crate::error::{Error, Result};
 use crate::storage::CertificateStatus;
 
@@ -44,26 +45,6 @@ pub struct StatusChanges {
     pub cursor: u64,
     /// True when the page was full: call again at once with the new cursor.
     pub more: bool,
-}
-
-fn status_from_columns(
-    status: &str,
-    revoked_at: Option<&str>,
-    reason: Option<&str>,
-) -> Result<CertificateStatus> {
-    let status: CertStatus = parse_col(T, status)?;
-    let at = revoked_at.map(|t| parse_db_time(T, t)).transpose()?;
-    let reason: Option<RevocationReason> = parse_opt_col(T, reason)?;
-    match (status, at, reason) {
-        (CertStatus::Good, None, None) => Ok(CertificateStatus::Good),
-        (CertStatus::Hold, Some(since), Some(RevocationReason::CertificateHold)) => {
-            Ok(CertificateStatus::OnHold { since })
-        }
-        (CertStatus::Revoked, Some(at), Some(reason)) => {
-            Ok(CertificateStatus::Revoked { at, reason })
-        }
-        _ => Err(Error::corrupt(T, "inconsistent revocation columns")),
-    }
 }
 
 fn to_u64(v: i64) -> Result<u64> {

@@ -2,9 +2,6 @@
 //! their login sessions, and renewal links. Passwords arrive already hashed (argon2, by the
 //! portal); neither hashes nor TOTP secrets ever reach the audit journal.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::Serialize;
 use serde_json::json;
 use sqlx::error::ErrorKind;
@@ -13,9 +10,10 @@ use time::OffsetDateTime;
 
 use super::audit::Outcome;
 use super::requests::{NewRequest, RequestId};
-use super::{db_time, now, parse_col, parse_db_time, Store};
+use super::{db_time, now, opt_time_col, parse_col, text_col, time_col, Store};
 use crate::domain::{Actor, ActorId, Order, Serial};
 use crate::error::{Error, Result};
+use crate::vocabulary::spelled_enum;
 
 const T: &str = "ra_operators";
 
@@ -42,6 +40,14 @@ pub enum OperatorRole {
     Administrator,
 }
 
+spelled_enum!(OperatorRole, "operator role", {
+    Clerk => "clerk",
+    Approver => "approver",
+    RegistrationOffice => "registration-office",
+    Auditor => "auditor",
+    Administrator => "administrator",
+});
+
 impl OperatorRole {
     pub const ALL: [OperatorRole; 5] = [
         OperatorRole::Clerk,
@@ -51,35 +57,9 @@ impl OperatorRole {
         OperatorRole::Administrator,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorRole::Clerk => "clerk",
-            OperatorRole::Approver => "approver",
-            OperatorRole::RegistrationOffice => "registration-office",
-            OperatorRole::Auditor => "auditor",
-            OperatorRole::Administrator => "administrator",
-        }
-    }
-
     /// Whether the role is scoped to one Order.
     pub fn needs_order(self) -> bool {
         matches!(self, OperatorRole::Clerk | OperatorRole::Approver)
-    }
-}
-
-impl FromStr for OperatorRole {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        OperatorRole::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| Error::invalid("operator role", format!("{s:?}")))
-    }
-}
-
-impl fmt::Display for OperatorRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -90,25 +70,10 @@ pub enum OperatorStatus {
     Disabled,
 }
 
-impl OperatorStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorStatus::Active => "active",
-            OperatorStatus::Disabled => "disabled",
-        }
-    }
-}
-
-impl FromStr for OperatorStatus {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "active" => Ok(OperatorStatus::Active),
-            "disabled" => Ok(OperatorStatus::Disabled),
-            _ => Err(Error::invalid("operator status", format!("{s:?}"))),
-        }
-    }
-}
+spelled_enum!(OperatorStatus, "operator status", {
+    Active => "active",
+    Disabled => "disabled",
+});
 
 /// An operator to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,25 +140,10 @@ pub enum SessionStage {
     Full,
 }
 
-impl SessionStage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStage::Enrolment => "enrolment",
-            SessionStage::Full => "full",
-        }
-    }
-}
-
-impl FromStr for SessionStage {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "enrolment" => Ok(SessionStage::Enrolment),
-            "full" => Ok(SessionStage::Full),
-            _ => Err(Error::invalid("session stage", format!("{s:?}"))),
-        }
-    }
-}
+spelled_enum!(SessionStage, "session stage", {
+    Enrolment => "enrolment",
+    Full => "full",
+});
 
 /// A session to open at login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,15 +176,9 @@ const SELECT_OPERATORS: &str = "SELECT login, display_name, role, order_slug, st
      FROM ra_operators";
 
 fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> {
-    let login: String = row.try_get("login")?;
-    let role: String = row.try_get("role")?;
     let order: Option<String> = row.try_get("order_slug")?;
-    let status: String = row.try_get("status")?;
     let must_change: i64 = row.try_get("must_change_password")?;
     let enrolled: i64 = row.try_get("totp_enrolled")?;
-    let created_at: String = row.try_get("created_at")?;
-    let locked_until: Option<String> = row.try_get("locked_until")?;
-    let otp_expires_at: Option<String> = row.try_get("otp_expires_at")?;
     let order = match order {
         Some(slug) => Some(
             Order::from_slug(&slug)
@@ -244,41 +188,36 @@ fn credentials_from_row(row: &sqlx::any::AnyRow) -> Result<OperatorCredentials> 
     };
     Ok(OperatorCredentials {
         operator: Operator {
-            login: parse_col(T, &login)?,
+            login: text_col(T, row, "login")?,
             display_name: row.try_get("display_name")?,
-            role: parse_col(T, &role)?,
+            role: text_col(T, row, "role")?,
             order,
-            status: parse_col(T, &status)?,
+            status: text_col(T, row, "status")?,
             must_change_password: must_change != 0,
             totp_enrolled: enrolled != 0,
-            created_at: parse_db_time(T, &created_at)?,
+            created_at: time_col(T, row, "created_at")?,
             awaiting_confirmation_by: row.try_get("awaiting_confirmation_by")?,
         },
         password_hash: row.try_get("password_hash")?,
         totp_secret: row.try_get("totp_secret")?,
         last_totp_step: row.try_get("last_totp_step")?,
         failed_logins: row.try_get("failed_logins")?,
-        locked_until: locked_until.map(|t| parse_db_time(T, &t)).transpose()?,
-        otp_expires_at: otp_expires_at.map(|t| parse_db_time(T, &t)).transpose()?,
+        locked_until: opt_time_col(T, row, "locked_until")?,
+        otp_expires_at: opt_time_col(T, row, "otp_expires_at")?,
     })
 }
 
 fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
     const S: &str = "ra_sessions";
-    let login: String = row.try_get("login")?;
-    let stage: String = row.try_get("stage")?;
-    let created_at: String = row.try_get("created_at")?;
-    let last_seen: String = row.try_get("last_seen")?;
-    let expires_at: String = row.try_get("expires_at")?;
     Ok(SessionRecord {
         token_hash: row.try_get("token_hash")?,
-        login: parse_col(S, &login)?,
+        login: text_col(S, row, "login")?,
         auth_method: row.try_get("auth_method")?,
-        stage: parse_col(S, &stage)?,
+        stage: text_col(S, row, "stage")?,
         csrf_token: row.try_get("csrf_token")?,
-        created_at: parse_db_time(S, &created_at)?,
-        last_seen: parse_db_time(S, &last_seen)?,
-        expires_at: parse_db_time(S, &expires_at)?,
+        created_at: time_col(S, row, "created_at")?,
+        last_seen: time_col(S, row, "last_seen")?,
+        expires_at: time_col(S, row, "expires_at")?,
     })
 }
 
@@ -310,12 +249,11 @@ impl Store {
             actor,
         )
         .await?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "operator.create",
             &operator_object(operator.login.as_str()),
-            Outcome::Success,
             &json!({
                 "role": operator.role.as_str(),
                 "order": operator.order.map(Order::slug),
@@ -323,7 +261,6 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -391,16 +328,14 @@ impl Store {
             .iter()
             .map(|(o, _)| o.login.as_str())
             .collect();
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "ceremony.ra-administrators",
             &format!("ceremony:{ceremony}"),
-            Outcome::Success,
             &json!({ "administrators": logins }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -523,16 +458,14 @@ impl Store {
                 format!("{login:?} changed meanwhile"),
             ));
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "operator.confirm",
             &operator_object(login),
-            Outcome::Success,
             &json!({ "requested_by": requested_by }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -584,13 +517,14 @@ impl Store {
 
     /// The credentials as stored (the TOTP secret sealed).
     async fn stored_credentials(&self, login: &str) -> Result<Option<OperatorCredentials>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_OPERATORS} WHERE login = $1"
-        )))
-        .bind(login)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(credentials_from_row).transpose()
+        self.fetch_row(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT_OPERATORS} WHERE login = $1"
+            )))
+            .bind(login),
+            credentials_from_row,
+        )
+        .await
     }
 
     pub async fn operator(&self, login: &str) -> Result<Option<Operator>> {
@@ -599,14 +533,13 @@ impl Store {
 
     /// Every operator, by login.
     pub async fn operators(&self) -> Result<Vec<Operator>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_OPERATORS} ORDER BY login"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| credentials_from_row(r).map(|c| c.operator))
-            .collect()
+        self.fetch_rows(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT_OPERATORS} ORDER BY login"
+            ))),
+            |r| credentials_from_row(r).map(|c| c.operator),
+        )
+        .await
     }
 
     /// Records a refused login (journal entry `auth.login`, outcome denied). When the login
@@ -715,16 +648,14 @@ impl Store {
         .bind(db_time(session.expires_at)?)
         .execute(&mut *tx)
         .await?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "auth.login",
             &operator_object(login),
-            Outcome::Success,
             &json!({ "stage": session.stage.as_str() }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -774,28 +705,27 @@ impl Store {
             .bind(token_hash)
             .execute(&mut *tx)
             .await?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "operator.enrol",
             &operator_object(login),
-            Outcome::Success,
             &json!({ "second_factor": "totp", "password_changed": true }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT token_hash, login, auth_method, stage, csrf_token, created_at, last_seen, \
+        self.fetch_row(
+            sqlx::query(
+                "SELECT token_hash, login, auth_method, stage, csrf_token, created_at, last_seen, \
              expires_at FROM ra_sessions WHERE token_hash = $1",
+            )
+            .bind(token_hash),
+            session_from_row,
         )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(session_from_row).transpose()
+        .await
     }
 
     /// Marks a session as used now (idle timeout bookkeeping; not journaled).
@@ -866,16 +796,14 @@ impl Store {
             .bind(login)
             .execute(&mut *tx)
             .await?;
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "operator.reset",
             &operator_object(login),
-            Outcome::Success,
             &json!({ "awaiting_confirmation": true }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -926,19 +854,17 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             match status {
                 OperatorStatus::Active => "operator.enable",
                 OperatorStatus::Disabled => "operator.disable",
             },
             &operator_object(login),
-            Outcome::Success,
             &json!({}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -2,12 +2,11 @@
 
 use serde_json::json;
 use sqlx::error::ErrorKind;
-use sqlx::Row as _;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 use super::audit::Outcome;
-use super::{db_time, fold_name, next_id, now, parse_col, parse_db_time, parse_opt_col, Store};
+use super::{db_time, fold_name, next_id, now, opt_text_col, text_col, time_col, Store};
 use crate::domain::{
     Actor, IdNatPs, IdNatStruct, IdentityProofing, Professional, ProfessionalStatus,
     RevocationReason, Serial, Structure,
@@ -26,19 +25,13 @@ macro_rules! select_professionals {
 
 fn professional_from_row(row: &sqlx::any::AnyRow) -> Result<Professional> {
     const T: &str = "professionals";
-    let idnat: String = row.try_get("idnat")?;
-    let surname: String = row.try_get("surname")?;
-    let given_names: String = row.try_get("given_names")?;
-    let profession: String = row.try_get("profession")?;
-    let structure: Option<String> = row.try_get("structure")?;
-    let status: String = row.try_get("status")?;
     Ok(Professional {
-        idnat: parse_col(T, &idnat)?,
-        surname: parse_col(T, &surname)?,
-        given_names: parse_col(T, &given_names)?,
-        profession: parse_col(T, &profession)?,
-        structure: parse_opt_col(T, structure.as_deref())?,
-        status: parse_col(T, &status)?,
+        idnat: text_col(T, row, "idnat")?,
+        surname: text_col(T, row, "surname")?,
+        given_names: text_col(T, row, "given_names")?,
+        profession: text_col(T, row, "profession")?,
+        structure: opt_text_col(T, row, "structure")?,
+        status: text_col(T, row, "status")?,
     })
 }
 
@@ -66,39 +59,32 @@ impl Store {
                 _ => e,
             });
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "structure.register",
             &format!("structure:{idnat}"),
-            Outcome::Success,
             &json!({
                 "name": structure.name.as_str(),
                 "departement": structure.departement.as_str(),
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     pub async fn find_structure(&self, idnat: &IdNatStruct) -> Result<Option<Structure>> {
         const T: &str = "structures";
-        let row = sqlx::query("SELECT idnat, name, departement FROM structures WHERE idnat = $1")
-            .bind(idnat.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            let idnat: String = row.try_get("idnat")?;
-            let name: String = row.try_get("name")?;
-            let departement: String = row.try_get("departement")?;
+        let query = sqlx::query("SELECT idnat, name, departement FROM structures WHERE idnat = $1")
+            .bind(idnat.to_string());
+        self.fetch_row(query, |row| {
             Ok(Structure {
-                idnat: parse_col(T, &idnat)?,
-                name: parse_col(T, &name)?,
-                departement: parse_col(T, &departement)?,
+                idnat: text_col(T, row, "idnat")?,
+                name: text_col(T, row, "name")?,
+                departement: text_col(T, row, "departement")?,
             })
         })
-        .transpose()
+        .await
     }
 
     /// Registers a professional together with the identity check that was made, in one
@@ -209,11 +195,11 @@ impl Store {
     }
 
     pub async fn find_professional(&self, idnat: &IdNatPs) -> Result<Option<Professional>> {
-        let row = sqlx::query(select_professionals!("WHERE idnat = $1"))
-            .bind(idnat.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(professional_from_row).transpose()
+        self.fetch_row(
+            sqlx::query(select_professionals!("WHERE idnat = $1")).bind(idnat.to_string()),
+            professional_from_row,
+        )
+        .await
     }
 
     /// Professionals whose surname matches `surname` ignoring case and accents, in IdNat
@@ -223,14 +209,15 @@ impl Store {
         surname: &str,
         limit: u32,
     ) -> Result<Vec<Professional>> {
-        let rows = sqlx::query(select_professionals!(
-            "WHERE name_key = $1 ORDER BY idnat LIMIT $2"
-        ))
-        .bind(fold_name(surname))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(professional_from_row).collect()
+        self.fetch_rows(
+            sqlx::query(select_professionals!(
+                "WHERE name_key = $1 ORDER BY idnat LIMIT $2"
+            ))
+            .bind(fold_name(surname))
+            .bind(i64::from(limit)),
+            professional_from_row,
+        )
+        .await
     }
 
     /// Professionals whose surname matches `surname` ignoring case and accents and who hold a
@@ -242,45 +229,38 @@ impl Store {
         at: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<Professional>> {
-        let rows = sqlx::query(select_professionals!(
-            "WHERE name_key = $1 AND EXISTS (SELECT 1 FROM certificates c \
+        self.fetch_rows(
+            sqlx::query(select_professionals!(
+                "WHERE name_key = $1 AND EXISTS (SELECT 1 FROM certificates c \
              WHERE c.professional = professionals.idnat AND c.status = 'good' \
              AND c.not_before <= $2 AND c.not_after > $2) ORDER BY idnat LIMIT $3"
-        ))
-        .bind(fold_name(surname))
-        .bind(db_time(at)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(professional_from_row).collect()
+            ))
+            .bind(fold_name(surname))
+            .bind(db_time(at)?)
+            .bind(i64::from(limit)),
+            professional_from_row,
+        )
+        .await
     }
 
     /// Identity checks recorded for a professional, oldest first.
     pub async fn identity_proofings_of(&self, idnat: &IdNatPs) -> Result<Vec<IdentityProofing>> {
         const T: &str = "identity_proofings";
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT document_type, document_number, mode, checked_by, checked_at \
              FROM identity_proofings WHERE professional = $1 ORDER BY id",
         )
-        .bind(idnat.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let document_type: String = row.try_get("document_type")?;
-                let document_number: String = row.try_get("document_number")?;
-                let mode: String = row.try_get("mode")?;
-                let checked_by: String = row.try_get("checked_by")?;
-                let checked_at: String = row.try_get("checked_at")?;
-                Ok(IdentityProofing {
-                    document_type: parse_col(T, &document_type)?,
-                    document_number: parse_col(T, &document_number)?,
-                    mode: parse_col(T, &mode)?,
-                    checked_by: parse_col(T, &checked_by)?,
-                    checked_at: parse_db_time(T, &checked_at)?,
-                })
+        .bind(idnat.to_string());
+        self.fetch_rows(query, |row| {
+            Ok(IdentityProofing {
+                document_type: text_col(T, row, "document_type")?,
+                document_number: text_col(T, row, "document_number")?,
+                mode: text_col(T, row, "mode")?,
+                checked_by: text_col(T, row, "checked_by")?,
+                checked_at: time_col(T, row, "checked_at")?,
             })
-            .collect()
+        })
+        .await
     }
 
     /// Strikes a professional off (radiation): status `struck-off`, no new request can be

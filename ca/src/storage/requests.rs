@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 
 use super::audit::Outcome;
 use super::{
-    b64, db_time, next_id, now, parse_col, parse_db_time, parse_opt_col, sha256_hex, unb64, Store,
+    b64, db_time, next_id, now, opt_text_col, opt_time_col, parse_col, sha256_hex, text_col,
+    time_col, unb64, Store,
 };
 use crate::domain::{Actor, ActorId, IdNatPs, IdNatStruct, Profile, RequestStatus, SubjectKind};
 use crate::error::{Error, Result};
@@ -103,7 +104,6 @@ macro_rules! select_requests {
 
 fn request_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRequest> {
     const T: &str = "certificate_requests";
-    let profile: String = row.try_get("profile")?;
     let professional: Option<String> = row.try_get("professional")?;
     let structure: Option<String> = row.try_get("structure")?;
     let operator: Option<String> = row.try_get("operator")?;
@@ -114,24 +114,18 @@ fn request_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRequest> {
         _ => return Err(Error::corrupt(T, "request subject")),
     };
     let csr: String = row.try_get("csr_der")?;
-    let status: String = row.try_get("status")?;
-    let filed_by: String = row.try_get("filed_by")?;
-    let filed_at: String = row.try_get("filed_at")?;
-    let decided_by: Option<String> = row.try_get("decided_by")?;
-    let decided_at: Option<String> = row.try_get("decided_at")?;
-    let issued_at: Option<String> = row.try_get("issued_at")?;
     Ok(CertificateRequest {
         id: RequestId(row.try_get("id")?),
-        profile: parse_col(T, &profile)?,
+        profile: text_col(T, row, "profile")?,
         subject,
         csr_der: unb64(T, &csr)?,
-        status: parse_col(T, &status)?,
-        filed_by: parse_col(T, &filed_by)?,
-        filed_at: parse_db_time(T, &filed_at)?,
-        decided_by: parse_opt_col(T, decided_by.as_deref())?,
-        decided_at: decided_at.map(|t| parse_db_time(T, &t)).transpose()?,
+        status: text_col(T, row, "status")?,
+        filed_by: text_col(T, row, "filed_by")?,
+        filed_at: time_col(T, row, "filed_at")?,
+        decided_by: opt_text_col(T, row, "decided_by")?,
+        decided_at: opt_time_col(T, row, "decided_at")?,
         decision_note: row.try_get("decision_note")?,
-        issued_at: issued_at.map(|t| parse_db_time(T, &t)).transpose()?,
+        issued_at: opt_time_col(T, row, "issued_at")?,
     })
 }
 
@@ -331,16 +325,14 @@ impl Store {
         if filed_digest.as_deref() != Some(now_digest.as_str()) {
             return Err(Error::RequestStale { id: id.0 });
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "request.approve",
             &format!("request:{id}"),
-            Outcome::Success,
             &json!({}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -366,16 +358,14 @@ impl Store {
                 .request_refusal(&mut tx, id, RequestStatus::Filed, actor, false)
                 .await?);
         }
-        self.append_audit(
-            &mut tx,
+        self.commit_audited(
+            tx,
             actor,
             "request.reject",
             &format!("request:{id}"),
-            Outcome::Success,
             &json!({ "reason": reason }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -486,20 +476,21 @@ impl Store {
     }
 
     pub async fn request(&self, id: RequestId) -> Result<Option<CertificateRequest>> {
-        let row = sqlx::query(select_requests!("WHERE id = $1"))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(request_from_row).transpose()
+        self.fetch_row(
+            sqlx::query(select_requests!("WHERE id = $1")).bind(id.0),
+            request_from_row,
+        )
+        .await
     }
 
     /// Every request about a professional, newest first.
     pub async fn requests_of(&self, idnat: &IdNatPs) -> Result<Vec<CertificateRequest>> {
-        let rows = sqlx::query(select_requests!("WHERE professional = $1 ORDER BY id DESC"))
-            .bind(idnat.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(request_from_row).collect()
+        self.fetch_rows(
+            sqlx::query(select_requests!("WHERE professional = $1 ORDER BY id DESC"))
+                .bind(idnat.to_string()),
+            request_from_row,
+        )
+        .await
     }
 
     /// Requests in `status`, by id, after `after` (keyset paging), at most `limit`.
@@ -509,14 +500,15 @@ impl Store {
         after: Option<RequestId>,
         limit: u32,
     ) -> Result<Vec<CertificateRequest>> {
-        let rows = sqlx::query(select_requests!(
-            "WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
-        ))
-        .bind(status.as_str())
-        .bind(after.map_or(0, |a| a.0))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(request_from_row).collect()
+        self.fetch_rows(
+            sqlx::query(select_requests!(
+                "WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
+            ))
+            .bind(status.as_str())
+            .bind(after.map_or(0, |a| a.0))
+            .bind(i64::from(limit)),
+            request_from_row,
+        )
+        .await
     }
 }

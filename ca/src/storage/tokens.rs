@@ -8,7 +8,7 @@
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{db_time, lower_hex, now, parse_db_time, Backend, Store};
+use super::{db_time, lower_hex, now, time_col, Backend, Store};
 use crate::error::{Error, Result};
 
 /// One issued token, as recorded.
@@ -240,7 +240,6 @@ impl Store {
         };
         let serial: String = row.try_get("serial")?;
         let instance: i64 = row.try_get("instance_id")?;
-        let gen_time: String = row.try_get("gen_time")?;
         let imprint: String = row.try_get("imprint")?;
         let digest: String = row.try_get("token_sha256")?;
         let token_sha256: [u8; 32] = hex::decode(&digest)
@@ -250,7 +249,7 @@ impl Store {
         Ok(Some(TimestampTokenRecord {
             serial_hex: serial,
             instance_id: u16::try_from(instance).map_err(|_| Error::corrupt(T, "instance_id"))?,
-            gen_time: parse_db_time(T, &gen_time)?,
+            gen_time: time_col(T, &row, "gen_time")?,
             policy: row.try_get("policy")?,
             imprint_algorithm: row.try_get("imprint_algorithm")?,
             imprint: hex::decode(&imprint).map_err(|_| Error::corrupt(T, "imprint"))?,

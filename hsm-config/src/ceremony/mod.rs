@@ -534,6 +534,26 @@ impl Recorder {
         Ok(())
     }
 
+    /// Signs `params` with `signer`, checks the signature with the issuer's certificate (the
+    /// new certificate itself when `issuer` is `None`: a root), records it as signed with
+    /// `key_label` and writes it as PEM to `out`.
+    fn sign_certificate(
+        &mut self,
+        params: &profiles::InfraCertParams,
+        signer: &HsmSigner,
+        issuer: Option<&Certificate>,
+        key_label: &str,
+        out: &Path,
+    ) -> Result<()> {
+        let cert =
+            profiles::build_certificate::<_, HsmSignature>(params, signer).map_err(x509_err)?;
+        verify::verify_certificate_signed_by(&cert, issuer.unwrap_or(&cert))
+            .map_err(|e| Error::Verify(e.to_string()))?;
+        self.certificate(&cert, key_label);
+        let pem = profiles::certificate_to_pem(&cert).map_err(x509_err)?;
+        self.write(out, "certificate", pem.as_bytes(), false)
+    }
+
     fn certificate(&mut self, cert: &Certificate, signer: &str) {
         self.signed.push(TranscriptSigned {
             kind: "certificate",
@@ -631,13 +651,7 @@ impl Prepared {
                     ocsp_url: None,
                 };
                 progress("signing the self-signed root certificate");
-                let cert = profiles::build_certificate::<_, HsmSignature>(&params, &signer)
-                    .map_err(x509_err)?;
-                verify::verify_certificate_signed_by(&cert, &cert)
-                    .map_err(|e| Error::Verify(e.to_string()))?;
-                rec.certificate(&cert, &s.key.label);
-                let pem = profiles::certificate_to_pem(&cert).map_err(x509_err)?;
-                rec.write(&s.certificate, "certificate", pem.as_bytes(), false)?;
+                rec.sign_certificate(&params, &signer, None, &s.key.label, &s.certificate)?;
             }
             (
                 CeremonySpec::Intermediate(s),
@@ -660,13 +674,13 @@ impl Prepared {
                 rec.key(&s.token.label, &key, true);
                 params.subject_spki = key.spki()?;
                 progress("signing the sub-CA certificate with the root key");
-                let cert = profiles::build_certificate::<_, HsmSignature>(&params, &root_signer)
-                    .map_err(x509_err)?;
-                verify::verify_certificate_signed_by(&cert, &issuer.certificate)
-                    .map_err(|e| Error::Verify(e.to_string()))?;
-                rec.certificate(&cert, &s.issuer.key_label);
-                let pem = profiles::certificate_to_pem(&cert).map_err(x509_err)?;
-                rec.write(&s.certificate, "certificate", pem.as_bytes(), false)?;
+                rec.sign_certificate(
+                    &params,
+                    &root_signer,
+                    Some(&issuer.certificate),
+                    &s.issuer.key_label,
+                    &s.certificate,
+                )?;
             }
             (CeremonySpec::Key(s), Plan::Key { pin, csr_subject }) => {
                 let token = open(&module, &s.token.label, pin, progress)?;
@@ -717,13 +731,13 @@ impl Prepared {
                     "signing the {} certificate",
                     params.profile.name()
                 ));
-                let cert = profiles::build_certificate::<_, HsmSignature>(&params, &ca_signer)
-                    .map_err(x509_err)?;
-                verify::verify_certificate_signed_by(&cert, &issuer.certificate)
-                    .map_err(|e| Error::Verify(e.to_string()))?;
-                rec.certificate(&cert, &s.issuer.key_label);
-                let pem = profiles::certificate_to_pem(&cert).map_err(x509_err)?;
-                rec.write(&s.certificate, "certificate", pem.as_bytes(), false)?;
+                rec.sign_certificate(
+                    &params,
+                    &ca_signer,
+                    Some(&issuer.certificate),
+                    &s.issuer.key_label,
+                    &s.certificate,
+                )?;
             }
             (CeremonySpec::Crl(s), Plan::Crl { issuer, params }) => {
                 let token = open(&module, &s.issuer.token.label, issuer.pin.clone(), progress)?;
