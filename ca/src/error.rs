@@ -194,7 +194,7 @@ pub enum Error {
 
 impl From<UnknownValue> for Error {
     fn from(e: UnknownValue) -> Self {
-        Error::invalid(e.what, format!("unknown value {:?}", e.found))
+        Error::invalid(e.what, e.reason())
     }
 }
 

@@ -8,12 +8,25 @@ use serde::{Deserialize, Serialize};
 
 /// A text that is none of the spellings of a [`spelled_enum!`] type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what}: unknown value {found:?}")]
+#[error("invalid {what}: {}", self.reason())]
 pub struct UnknownValue {
     /// What was being read ("certificate profile", "operator status", …).
     pub what: &'static str,
     /// The text given.
     pub found: String,
+    /// The spellings that would have been accepted, so that the message says what to write.
+    pub expected: &'static [&'static str],
+}
+
+impl UnknownValue {
+    /// `unknown value "x" (expected one of: a, b)`.
+    pub fn reason(&self) -> String {
+        format!(
+            "unknown value {:?} (expected one of: {})",
+            self.found,
+            self.expected.join(", ")
+        )
+    }
 }
 
 /// For a fieldless enum with one fixed spelling a variant (the text stored in the database
@@ -38,6 +51,7 @@ macro_rules! spelled_enum {
                     _ => Err($crate::vocabulary::UnknownValue {
                         what: $what,
                         found: s.to_owned(),
+                        expected: &[$($s),+],
                     }),
                 }
             }
@@ -267,5 +281,20 @@ mod tests {
         }
         assert!(Profile::RaOperator.is_requestable());
         assert!(!Profile::TsaUnit.is_requestable());
+    }
+
+    #[test]
+    fn an_unknown_spelling_says_what_would_be_accepted() {
+        let e = "cps".parse::<Profile>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid certificate profile: unknown value \"cps\" (expected one of: auth, sign, \
+             conf, server, ra-operator, ocsp-signer, tsa-unit)"
+        );
+        assert_eq!(
+            crate::Error::from(e).to_string(),
+            "invalid certificate profile: unknown value \"cps\" (expected one of: auth, sign, \
+             conf, server, ra-operator, ocsp-signer, tsa-unit)"
+        );
     }
 }
