@@ -37,7 +37,7 @@ test: deps-test lint
 
 lint:
 	cargo fmt --all -- --check
-	python3 scripts/check-architecture.py
+	python3 scripts/check-architecture.py --cycles
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## make bench: hot-path benchmarks side by side with their reference peers.

@@ -6,8 +6,9 @@ Fails (exit 1, one line per breach) when:
 - `ra-portal` depends on `hsm-config`, or `hsm-config` on `ca`, directly or through another
   package (normal dependencies: what ships);
 - SQL (a query string or an sqlx query function) appears outside a `storage` module;
-- with `--cycles`: two modules of one crate import each other, directly or in a circle (not
-  yet enforced by `make test`: docs/ARCHITECTURE.md lists the circles left).
+- with `--cycles` (as `make lint` runs it): two top-level modules of one crate import each
+  other, directly or in a circle (`crate::a` paths in non-test code; modules nested inside a
+  top-level one are not told apart).
 
 Run from the repository root: `scripts/check-architecture.py [--cycles]` (cargo on PATH).
 """
