@@ -9,8 +9,7 @@
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::ObjectClass;
-use der::asn1::BitString;
-use der::{Decode, Encode};
+use der::Decode;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -259,61 +258,16 @@ impl rcgen::SigningKey for HsmSigner {
 
 // ---------------------------------------------------------------- RustCrypto
 
-/// A signature produced by the HSM, in the encoding of its scheme.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HsmSignature(Vec<u8>);
-
-impl HsmSignature {
-    /// The signature bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl TryFrom<&[u8]> for HsmSignature {
-    type Error = signature::Error;
-    fn try_from(bytes: &[u8]) -> std::result::Result<Self, Self::Error> {
-        Ok(HsmSignature(bytes.to_vec()))
-    }
-}
-
-impl From<HsmSignature> for Box<[u8]> {
-    fn from(s: HsmSignature) -> Self {
-        s.0.into_boxed_slice()
-    }
-}
-
-impl signature::SignatureEncoding for HsmSignature {
-    type Repr = Box<[u8]>;
-}
-
-impl spki::SignatureBitStringEncoding for HsmSignature {
-    fn to_bitstring(&self) -> der::Result<BitString> {
-        BitString::from_bytes(&self.0)
-    }
-}
-
-/// The public half of an [`HsmSigner`], for `Keypair`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HsmPublicKey(SubjectPublicKeyInfoOwned);
-
-impl HsmPublicKey {
-    /// The SubjectPublicKeyInfo.
-    pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
-        &self.0
-    }
-}
-
-impl spki::EncodePublicKey for HsmPublicKey {
-    fn to_public_key_der(&self) -> spki::Result<der::Document> {
-        Ok(der::Document::from_der(&self.0.to_der()?)?)
-    }
-}
+/// A signature produced by the HSM, in the encoding of its scheme, and the public half of an
+/// [`HsmSigner`] (for `Keypair`): the same raw-bytes signature and SubjectPublicKeyInfo
+/// wrappers as the software [`pkix::key::CheckedKey`] uses, so that both signers feed the
+/// RustCrypto builders through one pair of types.
+pub use pkix::key::{CheckedPublicKey as HsmPublicKey, CheckedSignature as HsmSignature};
 
 impl signature::Keypair for HsmSigner {
     type VerifyingKey = HsmPublicKey;
     fn verifying_key(&self) -> HsmPublicKey {
-        HsmPublicKey(self.spki.clone())
+        HsmPublicKey::from(self.spki.clone())
     }
 }
 
@@ -326,7 +280,7 @@ impl spki::DynSignatureAlgorithmIdentifier for HsmSigner {
 impl signature::Signer<HsmSignature> for HsmSigner {
     fn try_sign(&self, msg: &[u8]) -> std::result::Result<HsmSignature, signature::Error> {
         self.sign(msg)
-            .map(HsmSignature)
+            .map(HsmSignature::from)
             .map_err(signature::Error::from_source)
     }
 }

@@ -194,6 +194,13 @@ impl CheckedSignature {
     }
 }
 
+impl From<Vec<u8>> for CheckedSignature {
+    /// Takes the raw signature bytes as they are (no check: the signer made them).
+    fn from(bytes: Vec<u8>) -> Self {
+        CheckedSignature(bytes)
+    }
+}
+
 impl TryFrom<&[u8]> for CheckedSignature {
     type Error = signature::Error;
     fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
@@ -220,6 +227,19 @@ impl SignatureBitStringEncoding for CheckedSignature {
 /// The public key of a [`CheckedKey`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedPublicKey(SubjectPublicKeyInfoOwned);
+
+impl CheckedPublicKey {
+    /// The SubjectPublicKeyInfo.
+    pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.0
+    }
+}
+
+impl From<SubjectPublicKeyInfoOwned> for CheckedPublicKey {
+    fn from(spki: SubjectPublicKeyInfoOwned) -> Self {
+        CheckedPublicKey(spki)
+    }
+}
 
 impl EncodePublicKey for CheckedPublicKey {
     fn to_public_key_der(&self) -> spki::Result<der::Document> {

@@ -213,12 +213,6 @@ impl InfraCertParams {
                     &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
                 )?);
             }
-            InfraProfile::OcspSigner => push_usages(
-                &mut exts,
-                KeyUsage(KeyUsages::DigitalSignature.into()),
-                false,
-                ID_KP_OCSP_SIGNING,
-            )?,
             // RFC 3161 §2.3 / ETSI EN 319 422: critical, timeStamping as the sole purpose.
             InfraProfile::TsaUnit => push_usages(
                 &mut exts,
@@ -226,12 +220,20 @@ impl InfraCertParams {
                 true,
                 ID_KP_TIME_STAMPING,
             )?,
-            InfraProfile::RaOperator => push_usages(
-                &mut exts,
-                KeyUsage(KeyUsages::DigitalSignature.into()),
-                false,
-                ID_KP_CLIENT_AUTH,
-            )?,
+            // digitalSignature, and a non-critical extKeyUsage naming the one purpose.
+            InfraProfile::OcspSigner | InfraProfile::RaOperator => {
+                let purpose = if self.profile == InfraProfile::OcspSigner {
+                    ID_KP_OCSP_SIGNING
+                } else {
+                    ID_KP_CLIENT_AUTH
+                };
+                push_usages(
+                    &mut exts,
+                    KeyUsage(KeyUsages::DigitalSignature.into()),
+                    false,
+                    purpose,
+                )?;
+            }
         }
 
         exts.push(extension(

@@ -26,7 +26,6 @@ use x509_cert::certificate::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages};
-use x509_cert::name::Name;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -549,21 +548,73 @@ fn issuer_key_usage(
     Ok(())
 }
 
-/// The checks shared by certificates and CRLs before their signature: the algorithm inside the
-/// signed part equals the outer one, and the issuer name is `issuer`'s subject.
-fn check_signed_fields(
-    inner_algorithm: &AlgorithmIdentifierOwned,
-    outer_algorithm: &AlgorithmIdentifierOwned,
-    issuer_name: &Name,
-    issuer: &Certificate,
-) -> Result<(), VerifyError> {
+/// A certificate or a CRL, for the checks they share in [`verify_signed_by`].
+#[derive(Clone, Copy)]
+enum Signed<'a> {
+    Certificate(&'a Certificate),
+    Crl(&'a CertificateList),
+}
+
+/// Checks that `signed` was signed by `issuer`, in this order: the algorithm inside the signed
+/// part equals the outer one; the issuer name is `issuer`'s subject; for a certificate, the
+/// issuer is a CA (basicConstraints cA) whose keyUsage (if present) has keyCertSign, for a CRL
+/// the issuer's keyUsage (if present) has cRLSign; the AKI equals the issuer's SKI (when both
+/// are present); the signature over the DER signed part verifies with the issuer's key.
+fn verify_signed_by(signed: Signed<'_>, issuer: &Certificate) -> Result<(), VerifyError> {
+    let (inner_algorithm, outer_algorithm, issuer_name, signature) = match signed {
+        Signed::Certificate(c) => (
+            &c.tbs_certificate.signature,
+            &c.signature_algorithm,
+            &c.tbs_certificate.issuer,
+            &c.signature,
+        ),
+        Signed::Crl(c) => (
+            &c.tbs_cert_list.signature,
+            &c.signature_algorithm,
+            &c.tbs_cert_list.issuer,
+            &c.signature,
+        ),
+    };
     if inner_algorithm != outer_algorithm {
         return Err(VerifyError::SignatureAlgorithmFieldMismatch);
     }
     if *issuer_name != issuer.tbs_certificate.subject {
         return Err(VerifyError::IssuerNameMismatch);
     }
-    Ok(())
+    let aki = match signed {
+        Signed::Certificate(c) => {
+            match issuer.tbs_certificate.get::<BasicConstraints>()? {
+                Some((_, bc)) if bc.ca => {}
+                _ => return Err(VerifyError::IssuerNotCa),
+            }
+            issuer_key_usage(issuer, KeyUsages::KeyCertSign, "keyCertSign")?;
+            c.tbs_certificate
+                .get::<AuthorityKeyIdentifier>()?
+                .map(|(_, a)| a)
+        }
+        Signed::Crl(c) => {
+            issuer_key_usage(issuer, KeyUsages::CRLSign, "cRLSign")?;
+            let aki_oid = <AuthorityKeyIdentifier as const_oid::AssociatedOid>::OID;
+            let mut aki = None;
+            for ext in c.tbs_cert_list.crl_extensions.as_deref().unwrap_or(&[]) {
+                if ext.extn_id == aki_oid {
+                    aki = Some(AuthorityKeyIdentifier::from_der(ext.extn_value.as_bytes())?);
+                }
+            }
+            aki
+        }
+    };
+    check_key_ids(aki, issuer)?;
+    let tbs_der = match signed {
+        Signed::Certificate(c) => c.tbs_certificate.to_der()?,
+        Signed::Crl(c) => c.tbs_cert_list.to_der()?,
+    };
+    verify_signature(
+        &issuer.tbs_certificate.subject_public_key_info,
+        outer_algorithm,
+        &tbs_der,
+        signature_octets(signature)?,
+    )
 }
 
 /// Checks that `cert` was signed by `issuer`: equal inner/outer algorithm fields, issuer
@@ -574,25 +625,7 @@ pub fn verify_certificate_signed_by(
     cert: &Certificate,
     issuer: &Certificate,
 ) -> Result<(), VerifyError> {
-    let tbs = &cert.tbs_certificate;
-    check_signed_fields(
-        &tbs.signature,
-        &cert.signature_algorithm,
-        &tbs.issuer,
-        issuer,
-    )?;
-    match issuer.tbs_certificate.get::<BasicConstraints>()? {
-        Some((_, bc)) if bc.ca => {}
-        _ => return Err(VerifyError::IssuerNotCa),
-    }
-    issuer_key_usage(issuer, KeyUsages::KeyCertSign, "keyCertSign")?;
-    check_key_ids(tbs.get::<AuthorityKeyIdentifier>()?.map(|(_, a)| a), issuer)?;
-    verify_signature(
-        &issuer.tbs_certificate.subject_public_key_info,
-        &cert.signature_algorithm,
-        &tbs.to_der()?,
-        signature_octets(&cert.signature)?,
-    )
+    verify_signed_by(Signed::Certificate(cert), issuer)
 }
 
 /// Checks that `crl` was signed by `issuer`: equal inner/outer algorithm fields, CRL issuer =
@@ -602,26 +635,5 @@ pub fn verify_crl_signed_by(
     crl: &CertificateList,
     issuer: &Certificate,
 ) -> Result<(), VerifyError> {
-    let tbs = &crl.tbs_cert_list;
-    check_signed_fields(
-        &tbs.signature,
-        &crl.signature_algorithm,
-        &tbs.issuer,
-        issuer,
-    )?;
-    issuer_key_usage(issuer, KeyUsages::CRLSign, "cRLSign")?;
-    let aki_oid = <AuthorityKeyIdentifier as const_oid::AssociatedOid>::OID;
-    let mut aki = None;
-    for ext in tbs.crl_extensions.as_deref().unwrap_or(&[]) {
-        if ext.extn_id == aki_oid {
-            aki = Some(AuthorityKeyIdentifier::from_der(ext.extn_value.as_bytes())?);
-        }
-    }
-    check_key_ids(aki, issuer)?;
-    verify_signature(
-        &issuer.tbs_certificate.subject_public_key_info,
-        &crl.signature_algorithm,
-        &tbs.to_der()?,
-        signature_octets(&crl.signature)?,
-    )
+    verify_signed_by(Signed::Crl(crl), issuer)
 }

@@ -8,6 +8,13 @@
 
 use std::collections::BTreeSet;
 
+use const_oid::db::rfc4519;
+use const_oid::db::rfc5280::{
+    ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_CERTIFICATE_POLICIES,
+    ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_CE_SUBJECT_ALT_NAME,
+    ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH, ID_KP_EMAIL_PROTECTION, ID_KP_SERVER_AUTH,
+    ID_PE_AUTHORITY_INFO_ACCESS,
+};
 use der::asn1::{Ia5String, ObjectIdentifier, OctetString};
 use der::{Decode, Tag, Tagged};
 use pkix::verify::{self, PublicKeyKind};
@@ -51,34 +58,19 @@ pub struct LintContext<'a> {
     pub dns_names: &'a [String],
 }
 
-const KU: &str = "2.5.29.15";
-const EKU: &str = "2.5.29.37";
-const SAN: &str = "2.5.29.17";
-const SKI: &str = "2.5.29.14";
-const AKI: &str = "2.5.29.35";
-const CDP: &str = "2.5.29.31";
-const AIA: &str = "1.3.6.1.5.5.7.1.1";
-const CP: &str = "2.5.29.32";
-
-const SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
-const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
-const EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
-const AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
-const AD_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
-
 /// The profile rules (DESIGN.md §3), restated: keyUsage bits, extKeyUsage purposes, SAN.
 struct Rules {
     key_usage: &'static [KeyUsages],
-    eku: Option<&'static [&'static str]>,
+    eku: Option<&'static [ObjectIdentifier]>,
     san: bool,
 }
 
 fn rules(profile: Profile, rsa: bool) -> Option<Rules> {
     use KeyUsages::*;
     Some(match profile {
-        Profile::Auth => Rules {
+        Profile::Auth | Profile::RaOperator => Rules {
             key_usage: &[DigitalSignature],
-            eku: Some(&[CLIENT_AUTH]),
+            eku: Some(&[ID_KP_CLIENT_AUTH]),
             san: false,
         },
         Profile::Sign => Rules {
@@ -92,7 +84,7 @@ fn rules(profile: Profile, rsa: bool) -> Option<Rules> {
             } else {
                 &[KeyAgreement]
             },
-            eku: Some(&[EMAIL_PROTECTION]),
+            eku: Some(&[ID_KP_EMAIL_PROTECTION]),
             san: false,
         },
         Profile::Server => Rules {
@@ -101,20 +93,11 @@ fn rules(profile: Profile, rsa: bool) -> Option<Rules> {
             } else {
                 &[DigitalSignature]
             },
-            eku: Some(&[SERVER_AUTH, CLIENT_AUTH]),
+            eku: Some(&[ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]),
             san: true,
-        },
-        Profile::RaOperator => Rules {
-            key_usage: &[DigitalSignature],
-            eku: Some(&[CLIENT_AUTH]),
-            san: false,
         },
         Profile::OcspSigner | Profile::TsaUnit => return None,
     })
-}
-
-fn oid_is(oid: &ObjectIdentifier, dotted: &str) -> bool {
-    oid.to_string() == dotted
 }
 
 fn time_of(t: &Time) -> OffsetDateTime {
@@ -197,24 +180,24 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
 
     // Extensions: the exact set, once each, with the right criticality.
     let exts = tbs.extensions.as_deref().unwrap_or(&[]);
-    let mut expected: Vec<(&str, bool)> = vec![
-        (KU, true),
-        (SKI, false),
-        (AKI, false),
-        (CDP, false),
-        (AIA, false),
-        (CP, false),
+    let mut expected: Vec<(ObjectIdentifier, bool)> = vec![
+        (ID_CE_KEY_USAGE, true),
+        (ID_CE_SUBJECT_KEY_IDENTIFIER, false),
+        (ID_CE_AUTHORITY_KEY_IDENTIFIER, false),
+        (ID_CE_CRL_DISTRIBUTION_POINTS, false),
+        (ID_PE_AUTHORITY_INFO_ACCESS, false),
+        (ID_CE_CERTIFICATE_POLICIES, false),
     ];
     if rules.eku.is_some() {
-        expected.push((EKU, false));
+        expected.push((ID_CE_EXT_KEY_USAGE, false));
     }
     if rules.san {
-        expected.push((SAN, false));
+        expected.push((ID_CE_SUBJECT_ALT_NAME, false));
     }
     let mut seen = BTreeSet::new();
     for ext in exts {
-        let id = ext.extn_id.to_string();
-        if !seen.insert(id.clone()) {
+        let id = ext.extn_id;
+        if !seen.insert(id) {
             f.push(format!("extension {id} appears twice"));
         }
         match expected.iter().find(|(oid, _)| *oid == id) {
@@ -233,17 +216,17 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
         }
     }
     for (oid, _) in &expected {
-        if !seen.contains(*oid) {
+        if !seen.contains(oid) {
             f.push(format!("extension {oid} is missing"));
         }
     }
-    let value = |dotted: &str| {
+    let value = |oid: ObjectIdentifier| {
         exts.iter()
-            .find(|e| oid_is(&e.extn_id, dotted))
+            .find(|e| e.extn_id == oid)
             .map(|e| e.extn_value.as_bytes())
     };
 
-    if let Some(v) = value(KU) {
+    if let Some(v) = value(ID_CE_KEY_USAGE) {
         match KeyUsage::from_der(v) {
             Ok(ku) => {
                 let want: BTreeSet<String> =
@@ -256,10 +239,11 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
             Err(e) => f.push(format!("keyUsage does not decode: {e}")),
         }
     }
-    if let (Some(v), Some(want)) = (value(EKU), rules.eku) {
+    if let (Some(v), Some(want)) = (value(ID_CE_EXT_KEY_USAGE), rules.eku) {
         match ExtendedKeyUsage::from_der(v) {
             Ok(eku) => {
                 let got: Vec<String> = eku.0.iter().map(ToString::to_string).collect();
+                let want: Vec<String> = want.iter().map(ToString::to_string).collect();
                 if got != want {
                     f.push(format!("extKeyUsage is {got:?}, the profile says {want:?}"));
                 }
@@ -267,7 +251,7 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
             Err(e) => f.push(format!("extKeyUsage does not decode: {e}")),
         }
     }
-    if let Some(v) = value(SAN) {
+    if let Some(v) = value(ID_CE_SUBJECT_ALT_NAME) {
         match SubjectAltName::from_der(v) {
             Ok(san) => {
                 let got: Vec<Option<&str>> = san
@@ -290,14 +274,14 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
             Err(e) => f.push(format!("subjectAltName does not decode: {e}")),
         }
     }
-    if let Some(v) = value(SKI) {
+    if let Some(v) = value(ID_CE_SUBJECT_KEY_IDENTIFIER) {
         match OctetString::from_der(v) {
             Ok(ski) if ski.as_bytes() == subject_key_identifier(&tbs.subject_public_key_info) => {}
             Ok(_) => f.push("subjectKeyIdentifier is not the SHA-1 of the subject key".into()),
             Err(e) => f.push(format!("subjectKeyIdentifier does not decode: {e}")),
         }
     }
-    if let Some(v) = value(AKI) {
+    if let Some(v) = value(ID_CE_AUTHORITY_KEY_IDENTIFIER) {
         match AuthorityKeyIdentifier::from_der(v) {
             Ok(aki) => {
                 if aki.key_identifier.as_ref().map(OctetString::as_bytes) != Some(ctx.ca_ski) {
@@ -311,7 +295,7 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
             Err(e) => f.push(format!("authorityKeyIdentifier does not decode: {e}")),
         }
     }
-    if let Some(v) = value(CDP) {
+    if let Some(v) = value(ID_CE_CRL_DISTRIBUTION_POINTS) {
         match CrlDistributionPoints::from_der(v) {
             Ok(CrlDistributionPoints(dps)) => match dps.as_slice() {
                 [DistributionPoint {
@@ -327,7 +311,7 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
             Err(e) => f.push(format!("cRLDistributionPoints does not decode: {e}")),
         }
     }
-    if let Some(v) = value(AIA) {
+    if let Some(v) = value(ID_PE_AUTHORITY_INFO_ACCESS) {
         match AuthorityInfoAccessSyntax::from_der(v) {
             Ok(aia) => {
                 let got: Vec<(String, Option<&str>)> = aia
@@ -341,8 +325,8 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
                     })
                     .collect();
                 let want = vec![
-                    (AD_CA_ISSUERS.to_owned(), Some(ctx.ca_issuers_url)),
-                    (AD_OCSP.to_owned(), Some(ctx.ocsp_url)),
+                    (ID_AD_CA_ISSUERS.to_string(), Some(ctx.ca_issuers_url)),
+                    (ID_AD_OCSP.to_string(), Some(ctx.ocsp_url)),
                 ];
                 if got != want {
                     f.push(format!(
@@ -354,7 +338,7 @@ pub fn lint_tbs(tbs: &TbsCertificate, ctx: &LintContext<'_>) -> Vec<String> {
             Err(e) => f.push(format!("authorityInfoAccess does not decode: {e}")),
         }
     }
-    if let Some(v) = value(CP) {
+    if let Some(v) = value(ID_CE_CERTIFICATE_POLICIES) {
         match CertificatePolicies::from_der(v) {
             Ok(cp) => {
                 let ok = matches!(cp.0.as_slice(), [p] if p.policy_identifier == ctx.policy_oid
@@ -381,7 +365,7 @@ fn lint_subject(tbs: &TbsCertificate, ctx: &LintContext<'_>, f: &mut Vec<String>
     let subject = &tbs.subject;
     // C=FR first, as a PrintableString.
     let country_ok = subject.0.first().is_some_and(|rdn| {
-        matches!(rdn.0.as_slice(), [atv] if oid_is(&atv.oid, "2.5.4.6")
+        matches!(rdn.0.as_slice(), [atv] if atv.oid == rfc4519::C
             && atv.value.tag() == Tag::PrintableString
             && atv.value.value() == b"FR")
     });

@@ -76,76 +76,60 @@ impl Default for OcspConfig {
 impl OcspConfig {
     /// Checks the values against sane bounds.
     pub fn validate(&self) -> Result<(), OcspError> {
-        let bad = |field: &'static str, reason: String| OcspError::Config { field, reason };
-        if !(60..=7 * 24 * 3600).contains(&self.response_validity_secs) {
-            return Err(bad(
-                "response_validity_secs",
-                format!(
-                    "{} is outside 60..=604800 (1 minute to 7 days)",
-                    self.response_validity_secs
-                ),
-            ));
-        }
+        within(
+            "response_validity_secs",
+            self.response_validity_secs,
+            60..=7 * 24 * 3600,
+            " (1 minute to 7 days)",
+        )?;
         if self.refresh_margin_secs < 10
             || self.refresh_margin_secs * 2 > self.response_validity_secs
         {
-            return Err(bad(
-                "refresh_margin_secs",
-                format!(
+            return Err(OcspError::Config {
+                field: "refresh_margin_secs",
+                reason: format!(
                     "{} must be at least 10 and at most half of response_validity_secs ({})",
                     self.refresh_margin_secs, self.response_validity_secs
                 ),
-            ));
+            });
         }
-        if !(50..=60_000).contains(&self.poll_interval_ms) {
-            return Err(bad(
-                "poll_interval_ms",
-                format!("{} is outside 50..=60000", self.poll_interval_ms),
-            ));
-        }
-        if !(1..=256).contains(&self.max_certs_per_request) {
-            return Err(bad(
-                "max_certs_per_request",
-                format!("{} is outside 1..=256", self.max_certs_per_request),
-            ));
-        }
-        if !(256..=1024 * 1024).contains(&self.max_request_bytes) {
-            return Err(bad(
-                "max_request_bytes",
-                format!("{} is outside 256..=1048576", self.max_request_bytes),
-            ));
-        }
+        within("poll_interval_ms", self.poll_interval_ms, 50..=60_000, "")?;
+        within(
+            "max_certs_per_request",
+            self.max_certs_per_request,
+            1..=256,
+            "",
+        )?;
+        within(
+            "max_request_bytes",
+            self.max_request_bytes,
+            256..=1024 * 1024,
+            "",
+        )?;
         if self.cache_capacity < 64 {
-            return Err(bad(
-                "cache_capacity",
-                format!("{} is below 64", self.cache_capacity),
-            ));
+            return Err(OcspError::Config {
+                field: "cache_capacity",
+                reason: format!("{} is below 64", self.cache_capacity),
+            });
         }
-        if !(1..=100_000).contains(&self.fresh_signatures_per_sec) {
-            return Err(bad(
-                "fresh_signatures_per_sec",
-                format!(
-                    "{} is outside 1..=100000 (HSM signatures per second the public may cause)",
-                    self.fresh_signatures_per_sec
-                ),
-            ));
-        }
-        if !(64..=10_000_000).contains(&self.unknown_cache_capacity) {
-            return Err(bad(
-                "unknown_cache_capacity",
-                format!("{} is outside 64..=10000000", self.unknown_cache_capacity),
-            ));
-        }
-        if !(10..=7 * 24 * 3600).contains(&self.unknown_validity_secs) {
-            return Err(bad(
-                "unknown_validity_secs",
-                format!(
-                    "{} is outside 10..=604800 (10 seconds to 7 days)",
-                    self.unknown_validity_secs
-                ),
-            ));
-        }
-        Ok(())
+        within(
+            "fresh_signatures_per_sec",
+            self.fresh_signatures_per_sec,
+            1..=100_000,
+            " (HSM signatures per second the public may cause)",
+        )?;
+        within(
+            "unknown_cache_capacity",
+            self.unknown_cache_capacity,
+            64..=10_000_000,
+            "",
+        )?;
+        within(
+            "unknown_validity_secs",
+            self.unknown_validity_secs,
+            10..=7 * 24 * 3600,
+            " (10 seconds to 7 days)",
+        )
     }
 
     /// Validity of the signed answers for unknown serials.
@@ -161,6 +145,27 @@ impl OcspConfig {
     pub(crate) fn refresh_tick(&self) -> Duration {
         Duration::from_secs((self.refresh_margin_secs / 8).clamp(1, 60))
     }
+}
+
+/// Refuses `value` of `field` when it lies outside `range`: "`{value} is outside
+/// {start}..={end}`", followed by `note` (what the range means, or nothing).
+fn within<T: PartialOrd + std::fmt::Display>(
+    field: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    note: &str,
+) -> Result<(), OcspError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(OcspError::Config {
+        field,
+        reason: format!(
+            "{value} is outside {}..={}{note}",
+            range.start(),
+            range.end()
+        ),
+    })
 }
 
 #[cfg(test)]

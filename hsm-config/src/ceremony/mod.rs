@@ -132,23 +132,18 @@ impl Ceremony {
                 check_label("key.label", &s.key.label)?;
                 let issuer = load_issuer(&s.issuer)?;
                 let subject = pkix::name::parse_dn(&s.subject).map_err(x509_err)?;
-                let validity =
-                    validity("validity_days", s.validity_days, Some(&issuer.certificate))?;
-                let params = profiles::InfraCertParams {
-                    profile: profiles::InfraProfile::SubCa,
-                    subject: subject.clone(),
+                let mut params = issued_params(
+                    &issuer,
+                    profiles::InfraProfile::SubCa,
+                    subject,
                     // Placeholder key until the real one exists; the whole
                     // parameter set is validated again before signing.
-                    subject_spki: issuer.spki.clone(),
-                    issuer: Some(issuer.info.clone()),
-                    not_before: validity.0,
-                    not_after: validity.1,
-                    serial: None,
-                    policy_oids: parse_oids(&s.policy_oids)?,
-                    crl_url: Some(s.crl_url.clone()),
-                    ca_issuers_url: Some(s.ca_issuers_url.clone()),
-                    ocsp_url: None,
-                };
+                    issuer.spki.clone(),
+                    s.validity_days,
+                    &s.policy_oids,
+                    &s.ca_issuers_url,
+                )?;
+                params.crl_url = Some(s.crl_url.clone());
                 params.validate().map_err(x509_err)?;
                 outputs.push(s.certificate.clone());
                 Plan::Intermediate {
@@ -194,26 +189,22 @@ impl Ceremony {
                     }
                     _ => return Err(bad("give exactly one of public_key and csr")),
                 };
-                let validity =
-                    validity("validity_days", s.validity_days, Some(&issuer.certificate))?;
                 let profile = match s.profile {
                     CertProfile::OcspSigner => profiles::InfraProfile::OcspSigner,
                     CertProfile::TsaUnit => profiles::InfraProfile::TsaUnit,
                     CertProfile::RaOperator => profiles::InfraProfile::RaOperator,
                 };
-                let params = profiles::InfraCertParams {
+                let mut params = issued_params(
+                    &issuer,
                     profile,
                     subject,
-                    subject_spki: spki,
-                    issuer: Some(issuer.info.clone()),
-                    not_before: validity.0,
-                    not_after: validity.1,
-                    serial: None,
-                    policy_oids: parse_oids(&s.policy_oids)?,
-                    crl_url: s.crl_url.clone(),
-                    ca_issuers_url: Some(s.ca_issuers_url.clone()),
-                    ocsp_url: s.ocsp_url.clone(),
-                };
+                    spki,
+                    s.validity_days,
+                    &s.policy_oids,
+                    &s.ca_issuers_url,
+                )?;
+                params.crl_url = s.crl_url.clone();
+                params.ocsp_url = s.ocsp_url.clone();
                 params.validate().map_err(x509_err)?;
                 outputs.push(s.certificate.clone());
                 Plan::Cert {
@@ -907,6 +898,36 @@ fn validity(
         }
     }
     Ok((not_before, not_after))
+}
+
+/// What the `intermediate` and `cert` ceremonies' certificates have in common: signed by
+/// `issuer`, valid `validity_days` from now (within the issuer's validity), a random serial,
+/// the certificatePolicies `policy_oids` and the AIA caIssuers URL. No CDP or OCSP URL: the
+/// caller sets those its profile has, then validates the whole.
+fn issued_params(
+    issuer: &LoadedIssuer,
+    profile: profiles::InfraProfile,
+    subject: Name,
+    subject_spki: SubjectPublicKeyInfoOwned,
+    validity_days: u32,
+    policy_oids: &[String],
+    ca_issuers_url: &str,
+) -> Result<profiles::InfraCertParams> {
+    let (not_before, not_after) =
+        validity("validity_days", validity_days, Some(&issuer.certificate))?;
+    Ok(profiles::InfraCertParams {
+        profile,
+        subject,
+        subject_spki,
+        issuer: Some(issuer.info.clone()),
+        not_before,
+        not_after,
+        serial: None,
+        policy_oids: parse_oids(policy_oids)?,
+        crl_url: None,
+        ca_issuers_url: Some(ca_issuers_url.to_owned()),
+        ocsp_url: None,
+    })
 }
 
 fn parse_oids(list: &[String]) -> Result<Vec<der::asn1::ObjectIdentifier>> {
