@@ -67,6 +67,15 @@ fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
     let out = igc(d, &["ceremony", "check", &f]);
     assert_eq!(out.status.code(), Some(1));
 
+    // A nextUpdate beyond what a date can hold: refused by its range, not a panic.
+    let f = write(
+        d,
+        "far.yaml",
+        &arl(&[ALICE, BOB], 2, NO_MODULE)
+            .replace("next_update_days: 30", "next_update_days: 4000000000"),
+    );
+    refused(&pki, &f, "next_update_days must be 1..=3660");
+
     // M-1 shares.
     let f = write(d, "one-share.yaml", &arl(&[ALICE], 2, NO_MODULE));
     refused(&pki, &f, "1 share(s) given, 2 of 3 custodians are required");

@@ -248,6 +248,10 @@ impl Ceremony {
                         reason: Some(parse_reason(&r.reason)?),
                     });
                 }
+                // Before the date arithmetic, which would overflow (and panic) on a huge value.
+                if s.next_update_days == 0 || s.next_update_days > 3660 {
+                    return Err(bad("next_update_days must be 1..=3660"));
+                }
                 let params = x509crl::CrlParams {
                     issuer: issuer.info.clone(),
                     this_update: now,
@@ -262,9 +266,6 @@ impl Ceremony {
                         }
                     }),
                 };
-                if s.next_update_days == 0 || s.next_update_days > 3660 {
-                    return Err(bad("next_update_days must be 1..=3660"));
-                }
                 params.validate().map_err(x509_err)?;
                 outputs.push(s.crl.clone());
                 Plan::Crl {
