@@ -55,7 +55,7 @@ pub use publisher::{CrlPublisher, PublishedCrl};
 use crate::domain::CaName;
 use crate::error::{Error, Result};
 use crate::issuance::CertificateAuthority;
-use crate::storage::crl_store::{FullCrlWalk, PackedPage};
+use crate::storage::crl_store::{CrlWalk, FullCrlWalk, PackedPage};
 use crate::storage::db_time;
 
 /// CRLs up to this many entries are decoded back and checked against the CA certificate
@@ -234,7 +234,12 @@ impl CertificateAuthority {
             4096,
         )?;
         let page_size = crl_policy.page_size;
-        let issuer_name = self.name().as_str();
+        let walk = CrlWalk {
+            issuer: self.name().as_str(),
+            revoked_until: &revoked_until,
+            not_after_from: &not_after_from,
+            limit: page_size,
+        };
         let store = self.store();
         let partitions = match scope {
             CrlScope::Partition(p) => vec![p],
@@ -242,16 +247,7 @@ impl CertificateAuthority {
                 FullCrlWalk::ByPartition(parts) => parts,
                 FullCrlWalk::TableScan => {
                     let mut after = 0i64;
-                    while let Some(page) = store
-                        .crl_packed_scan_page(
-                            issuer_name,
-                            after,
-                            &revoked_until,
-                            &not_after_from,
-                            page_size,
-                        )
-                        .await?
-                    {
+                    while let Some(page) = store.crl_packed_scan_page(&walk, after).await? {
                         push_packed(&mut enc, &page)?;
                         if page.count < u64::from(page_size) {
                             break;
@@ -267,17 +263,7 @@ impl CertificateAuthority {
         };
         for p in partitions {
             let mut after = String::new();
-            while let Some(page) = store
-                .crl_packed_page(
-                    issuer_name,
-                    p,
-                    &after,
-                    &revoked_until,
-                    &not_after_from,
-                    page_size,
-                )
-                .await?
-            {
+            while let Some(page) = store.crl_packed_page(&walk, p, &after).await? {
                 push_packed(&mut enc, &page)?;
                 if page.count < u64::from(page_size) {
                     break;

@@ -175,29 +175,10 @@ impl AuditAnchor {
 const ENCODING_TAG: &[u8] = b"igc-audit-v1\0";
 
 /// The encoding of one entry (see the module documentation): what its chain hash is the
-/// SHA-256 of, and what an anchor's token time-stamps.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn entry_encoding(
-    seq: u64,
-    time: &str,
-    actor: &str,
-    auth_method: &str,
-    action: &str,
-    object: &str,
-    outcome: &str,
-    details: &str,
-    prev_hash: &str,
-) -> Vec<u8> {
-    let fields = [
-        time,
-        actor,
-        auth_method,
-        action,
-        object,
-        outcome,
-        details,
-        prev_hash,
-    ];
+/// SHA-256 of, and what an anchor's token time-stamps. `fields` are the entry's columns in
+/// their encoded order: time, actor, auth_method, action, object, outcome, details,
+/// prev_hash (see [`entry_hash`]).
+pub(crate) fn entry_encoding(seq: u64, fields: [&str; 8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         ENCODING_TAG.len() + 8 + fields.iter().map(|f| 8 + f.len()).sum::<usize>(),
     );
@@ -223,8 +204,7 @@ pub(crate) fn entry_hash(
     details: &str,
     prev_hash: &str,
 ) -> String {
-    hex::encode(Sha256::digest(entry_encoding(
-        seq,
+    let fields = [
         time,
         actor,
         auth_method,
@@ -233,7 +213,8 @@ pub(crate) fn entry_hash(
         outcome,
         details,
         prev_hash,
-    )))
+    ];
+    hex::encode(Sha256::digest(entry_encoding(seq, fields)))
 }
 
 fn check_no_secrets(v: &Value) -> Result<()> {
@@ -314,8 +295,7 @@ impl RawEntry {
     }
 
     fn encoding(&self, seq: u64) -> Vec<u8> {
-        entry_encoding(
-            seq,
+        let fields = [
             &self.time,
             &self.actor,
             &self.auth_method,
@@ -324,7 +304,8 @@ impl RawEntry {
             &self.outcome,
             &self.details,
             &self.prev_hash,
-        )
+        ];
+        entry_encoding(seq, fields.map(String::as_str))
     }
 
     fn into_entry(self) -> Result<AuditEntry> {

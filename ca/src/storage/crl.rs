@@ -161,19 +161,37 @@ impl Store {
         partition: u32,
         actor: &Actor,
     ) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let number = bump_counter(&mut tx, issuer, i64::from(partition), &db_time(now())?).await?;
-        let number = u64::try_from(number)
-            .map_err(|_| Error::corrupt("crl_state", format!("CRL number {number}")))?;
-        self.commit_audited(
-            tx,
+        let crl_number = |number: i64| {
+            u64::try_from(number)
+                .map_err(|_| Error::corrupt("crl_state", format!("CRL number {number}")))
+        };
+        self.bump_counter_journaled(
+            issuer,
+            i64::from(partition),
+            crl_number,
             actor,
-            "crl.number",
-            &format!("crl:{issuer}/{partition}"),
-            &json!({ "number": number }),
+            ("crl.number", &format!("crl:{issuer}/{partition}"), "number"),
         )
-        .await?;
-        Ok(number)
+        .await
+    }
+
+    /// Bumps the counter of `issuer` under `key` ([`bump_counter`]) in a transaction of its
+    /// own, checks its new value with `check`, and commits with an audit entry described by
+    /// `(action, object, field)`: its details give the checked value under `field`. Returns
+    /// the checked value.
+    pub(super) async fn bump_counter_journaled(
+        &self,
+        issuer: &CaName,
+        key: i64,
+        check: fn(i64) -> Result<u64>,
+        actor: &Actor,
+        (action, object, field): (&str, &str, &str),
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let value = check(bump_counter(&mut tx, issuer, key, &db_time(now())?).await?)?;
+        self.commit_audited(tx, actor, action, object, &json!({ field: value }))
+            .await?;
+        Ok(value)
     }
 
     /// The last CRL number allocated for `issuer`'s `partition`, if any.

@@ -16,6 +16,9 @@
 //! row (see [`Store::next_crl_number`]).
 
 use serde_json::json;
+use sqlx::any::AnyArguments;
+use sqlx::query::QueryAs;
+use sqlx::Any;
 
 use super::crl::{bump_counter, read_counter};
 use super::{db_time, now, Backend, Store};
@@ -58,6 +61,34 @@ pub(crate) struct PackedPage {
     pub count: u64,
     /// Greatest serial of the page (the keyset cursor for the next page).
     pub last: String,
+}
+
+/// What every page of a walk of revoked entries shares: the issuer, the bounds of what is
+/// listed (revoked at or before `revoked_until`, `not_after` at or after `not_after_from`) and
+/// the page size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CrlWalk<'a> {
+    pub issuer: &'a str,
+    pub revoked_until: &'a str,
+    pub not_after_from: &'a str,
+    pub limit: u32,
+}
+
+impl<'a> CrlWalk<'a> {
+    /// Binds the parameters both page queries end with, in this order: `revoked_until`,
+    /// `not_after_from`, the page size.
+    fn bind_bounds<'q, O>(
+        &self,
+        query: QueryAs<'q, Any, O, AnyArguments>,
+    ) -> QueryAs<'q, Any, O, AnyArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.revoked_until)
+            .bind(self.not_after_from)
+            .bind(i64::from(self.limit))
+    }
 }
 
 /// The page of a packing query's row (entries, their number, the greatest cursor); `None`
@@ -152,19 +183,14 @@ impl Store {
     /// by a generation that started after it), with a `crl.epoch` audit entry; returns the
     /// new epoch.
     pub async fn bump_crl_epoch(&self, issuer: &CaName, actor: &Actor) -> Result<u64> {
-        let at = db_time(now())?;
-        let mut tx = self.begin_write().await?;
-        let epoch = bump_counter(&mut tx, issuer, EPOCH_KEY, &at).await?;
-        let epoch = to_u64(epoch)?;
-        self.commit_audited(
-            tx,
+        self.bump_counter_journaled(
+            issuer,
+            EPOCH_KEY,
+            to_u64,
             actor,
-            "crl.epoch",
-            &format!("crl:{issuer}"),
-            &json!({ "epoch": epoch }),
+            ("crl.epoch", &format!("crl:{issuer}"), "epoch"),
         )
-        .await?;
-        Ok(epoch)
+        .await
     }
 
     /// The issuer's revocation epoch (0 before any change-triggered CRL generation).
@@ -209,25 +235,19 @@ impl Store {
     /// specified (a CRL's entries need none); pages follow each other in serial order.
     pub(crate) async fn crl_packed_page(
         &self,
-        issuer: &str,
+        walk: &CrlWalk<'_>,
         partition: u32,
         after: &str,
-        revoked_until: &str,
-        not_after_from: &str,
-        limit: u32,
     ) -> Result<Option<PackedPage>> {
-        let row: (Option<String>, i64, Option<String>) = sqlx::query_as(self.sql(
+        let query = sqlx::query_as(self.sql(
             "SELECT group_concat(serial || ',' || revoked_at || ',' || revocation_reason, ';'),              COUNT(*), MAX(serial) FROM (SELECT serial, revoked_at, revocation_reason              FROM certificates              WHERE issuer = $1 AND crl_partition = $2 AND status IN ('revoked', 'hold')              AND serial > $3 AND revoked_at <= $4 AND not_after >= $5              ORDER BY serial LIMIT $6) AS page",
             "SELECT string_agg(serial || ',' || revoked_at || ',' || revocation_reason, ';'),              COUNT(*), MAX(serial) FROM (SELECT serial, revoked_at, revocation_reason              FROM certificates              WHERE issuer = $1 AND crl_partition = $2 AND status IN ('revoked', 'hold')              AND serial > $3 AND revoked_at <= $4 AND not_after >= $5              ORDER BY serial LIMIT $6) AS page",
         ))
-        .bind(issuer)
+        .bind(walk.issuer)
         .bind(i64::from(partition))
-        .bind(after)
-        .bind(revoked_until)
-        .bind(not_after_from)
-        .bind(i64::from(limit))
-        .fetch_one(&self.pool)
-        .await?;
+        .bind(after);
+        let row: (Option<String>, i64, Option<String>) =
+            walk.bind_bounds(query).fetch_one(&self.pool).await?;
         packed_page(row)
     }
 
@@ -259,13 +279,10 @@ impl Store {
     /// greatest rowid, in decimal.
     pub(crate) async fn crl_packed_scan_page(
         &self,
-        issuer: &str,
+        walk: &CrlWalk<'_>,
         after: i64,
-        revoked_until: &str,
-        not_after_from: &str,
-        limit: u32,
     ) -> Result<Option<PackedPage>> {
-        let row: (Option<String>, i64, Option<i64>) = sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT group_concat(serial || ',' || revoked_at || ',' || revocation_reason, ';'), \
              COUNT(*), MAX(r) FROM (SELECT rowid AS r, serial, revoked_at, revocation_reason \
              FROM certificates NOT INDEXED \
@@ -274,12 +291,9 @@ impl Store {
              ORDER BY rowid LIMIT $5) AS page",
         )
         .bind(after)
-        .bind(issuer)
-        .bind(revoked_until)
-        .bind(not_after_from)
-        .bind(i64::from(limit))
-        .fetch_one(&self.pool)
-        .await?;
+        .bind(walk.issuer);
+        let row: (Option<String>, i64, Option<i64>) =
+            walk.bind_bounds(query).fetch_one(&self.pool).await?;
         packed_page(row)
     }
 }

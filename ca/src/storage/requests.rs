@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::audit::Outcome;
 use super::{
     b64, db_time, next_id, now, opt_text_col, opt_time_col, parse_col, sha256_hex, text_col,
-    time_col, unb64, Store,
+    time_col, unb64, AnyQuery, Store,
 };
 use crate::domain::{Actor, ActorId, IdNatPs, IdNatStruct, Profile, RequestStatus, SubjectKind};
 use crate::error::{Error, Result};
@@ -285,24 +285,39 @@ impl Store {
         })
     }
 
+    /// Runs `decision`, the conditional update that moves filed request `id` on (approval or
+    /// rejection); when it matches no row, fails with the reason ([`Store::request_refusal`],
+    /// `four_eyes` for an approval).
+    async fn decide_filed_request(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        decision: AnyQuery<'_>,
+        id: RequestId,
+        actor: &Actor,
+        four_eyes: bool,
+    ) -> Result<()> {
+        let updated = decision.execute(&mut **tx).await?;
+        if updated.rows_affected() == 0 {
+            return Err(self
+                .request_refusal(tx, id, RequestStatus::Filed, actor, four_eyes)
+                .await?);
+        }
+        Ok(())
+    }
+
     /// Approves a filed request. The approver must not be the clerk who filed it
     /// ([`Error::SelfApproval`]); the professional must still be active.
     pub async fn approve_request(&self, id: RequestId, actor: &Actor) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
+        let decision = sqlx::query(
             "UPDATE certificate_requests SET status = 'approved', decided_by = $1, decided_at = $2 \
              WHERE id = $3 AND status = 'filed' AND filed_by <> $1",
         )
         .bind(actor.id.as_str())
         .bind(db_time(now())?)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(self
-                .request_refusal(&mut tx, id, RequestStatus::Filed, actor, true)
-                .await?);
-        }
+        .bind(id.0);
+        self.decide_filed_request(&mut tx, decision, id, actor, true)
+            .await?;
         let professional: Option<String> =
             sqlx::query_scalar("SELECT professional FROM certificate_requests WHERE id = $1")
                 .bind(id.0)
@@ -343,21 +358,16 @@ impl Store {
             return Err(Error::invalid("rejection reason", "1 to 500 characters"));
         }
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
+        let decision = sqlx::query(
             "UPDATE certificate_requests SET status = 'rejected', decided_by = $1, \
              decided_at = $2, decision_note = $3 WHERE id = $4 AND status = 'filed'",
         )
         .bind(actor.id.as_str())
         .bind(db_time(now())?)
         .bind(reason)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(self
-                .request_refusal(&mut tx, id, RequestStatus::Filed, actor, false)
-                .await?);
-        }
+        .bind(id.0);
+        self.decide_filed_request(&mut tx, decision, id, actor, false)
+            .await?;
         self.commit_audited(
             tx,
             actor,
