@@ -272,8 +272,12 @@ pub fn run_verify(args: VerifyArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{}", report.summary);
-        for c in &report.checks.0 {
-            println!("  [{:?}] {}: {}", c.result, c.check, c.detail);
+        if report.signatures.is_empty() {
+            print_checks(&report.checks);
+        }
+        for (i, signature) in report.signatures.iter().enumerate() {
+            println!("signature {}: {}", i + 1, signature.summary);
+            print_checks(&signature.checks);
         }
     }
     if report.indication == Indication::TotalPassed {
@@ -287,5 +291,11 @@ pub fn run_verify(args: VerifyArgs) -> Result<()> {
                 .map(|s| format!(" / {s}"))
                 .unwrap_or_default()
         )
+    }
+}
+
+fn print_checks(checks: &validation::Checks) {
+    for c in &checks.0 {
+        println!("  [{:?}] {}: {}", c.result, c.check, c.detail);
     }
 }

@@ -17,7 +17,7 @@ use ca::storage::RequestSubject;
 use der::Encode;
 use hsm_config::keys::generate_key;
 use hsm_config::{HsmSignature, HsmSigner, KeySpec};
-use issuance_common::{ca_actor, idnat, personnes_name, pki, register, s, sqlite, Env};
+use issuance_common::{ca_actor, idnat, orgs_name, personnes_name, pki, register, s, sqlite, Env};
 
 const IGC: &str = env!("CARGO_BIN_EXE_igc");
 
@@ -443,24 +443,38 @@ async fn igc_sign_with_tsa_url_makes_cades_t_that_survives_revocation() {
         .await
         .unwrap();
     let crl = env.write_crl(&personnes_name(), None, "personnes-t.crl");
-    let o = igc(&[
-        "verify",
-        "--in",
-        s(&sig),
-        "--document-type",
-        "medical-certificate",
-        "--anchor",
-        s(&p.root_pem),
-        "--ca",
-        s(&p.personnes_pem),
-        "--ca",
-        s(&p.orgs_pem),
-        "--crl",
-        s(&crl),
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("igc verify --json: {e}\n{}", text(&o)));
+    let verify = |crls: &[&std::path::Path]| {
+        let mut args = vec![
+            "verify",
+            "--in",
+            s(&sig),
+            "--document-type",
+            "medical-certificate",
+            "--anchor",
+            s(&p.root_pem),
+            "--ca",
+            s(&p.personnes_pem),
+            "--ca",
+            s(&p.orgs_pem),
+            "--json",
+        ];
+        for c in crls {
+            args.extend(["--crl", s(c)]);
+        }
+        let o = igc(&args);
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("igc verify --json: {e}\n{}", text(&o)));
+        (o, json)
+    };
+    // Without the TSA's CA's CRL, the TSA certificate's status is unknown: the time-stamp
+    // proves nothing, and the revocation may predate the signature (issue 22, defect 2).
+    let (o, json) = verify(&[&crl]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(json["indication"], "INDETERMINATE", "{json:#}");
+    assert_eq!(json["sub_indication"], "REVOKED_NO_POE", "{json:#}");
+    // With CA Organisations' CRL, the time-stamp is valid and the signature survives.
+    let orgs_crl = env.write_crl(&orgs_name(), None, "orgs-t.crl");
+    let (o, json) = verify(&[&crl, &orgs_crl]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(json["signature_format"], "CAdES-BASELINE-T");
     assert_eq!(json["revocation"]["status"], "revoked");

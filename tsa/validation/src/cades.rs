@@ -19,13 +19,15 @@ use x509_cert::Certificate;
 
 use tsa::asn1::SigningCertificateV2;
 
-/// A decoded SignedData with its single SignerInfo.
+/// A decoded SignedData with its SignerInfos.
 #[derive(Debug, Clone)]
 pub struct ParsedCms {
     /// The SignedData.
     pub signed_data: SignedData,
-    /// The one SignerInfo (CAdES baseline: one signer per SignedData).
+    /// The first SignerInfo (the only one for [`parse_cms`] and time-stamp tokens).
     pub signer: SignerInfo,
+    /// Every SignerInfo, in the order of the encoding (at least one).
+    pub signers: Vec<SignerInfo>,
     /// The X.509 certificates carried in `certificates`.
     pub certificates: Vec<Certificate>,
     /// eContentType.
@@ -37,6 +39,12 @@ pub struct ParsedCms {
 /// Decodes a DER (or PEM `CMS` / `PKCS7`) ContentInfo of type signedData with exactly one
 /// SignerInfo.
 pub fn parse_cms(input: &[u8]) -> Result<ParsedCms, String> {
+    one_signer(parse_cms_all(input)?)
+}
+
+/// Decodes a DER (or PEM) ContentInfo of type signedData with one or more SignerInfos (a
+/// document co-signed by several professionals).
+pub fn parse_cms_all(input: &[u8]) -> Result<ParsedCms, String> {
     let der = cms_der(input)?;
     let ci = ContentInfo::from_der(&der).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
     if ci.content_type != rfc5911::ID_SIGNED_DATA {
@@ -45,7 +53,16 @@ pub fn parse_cms(input: &[u8]) -> Result<ParsedCms, String> {
             ci.content_type
         ));
     }
-    parse_signed_data(&ci.content)
+    parse_signed_data_all(&ci.content)
+}
+
+fn one_signer(parsed: ParsedCms) -> Result<ParsedCms, String> {
+    match parsed.signers.len() {
+        1 => Ok(parsed),
+        n => Err(format!(
+            "the SignedData has {n} SignerInfos; one is expected"
+        )),
+    }
 }
 
 /// The DER of a CMS given as DER or as a PEM `CMS` / `PKCS7` block.
@@ -64,21 +81,20 @@ pub fn cms_der(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     }
 }
 
-/// Decodes the `content` of a ContentInfo as SignedData.
+/// Decodes the `content` of a ContentInfo as SignedData with exactly one SignerInfo (a
+/// time-stamp token, a signature to extend).
 pub fn parse_signed_data(content: &Any) -> Result<ParsedCms, String> {
+    one_signer(parse_signed_data_all(content)?)
+}
+
+/// Decodes the `content` of a ContentInfo as SignedData with at least one SignerInfo.
+pub fn parse_signed_data_all(content: &Any) -> Result<ParsedCms, String> {
     let sd: SignedData = content
         .decode_as()
         .map_err(|e| format!("SignedData: {e}"))?;
-    let infos: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
-    let signer = match infos.as_slice() {
-        [one] => (*one).clone(),
-        [] => return Err("the SignedData has no SignerInfo".into()),
-        more => {
-            return Err(format!(
-                "the SignedData has {} SignerInfos; one is expected",
-                more.len()
-            ))
-        }
+    let signers: Vec<SignerInfo> = sd.signer_infos.0.iter().cloned().collect();
+    let Some(signer) = signers.first().cloned() else {
+        return Err("the SignedData has no SignerInfo".into());
     };
     let certificates = sd
         .certificates
@@ -102,6 +118,7 @@ pub fn parse_signed_data(content: &Any) -> Result<ParsedCms, String> {
     Ok(ParsedCms {
         signed_data: sd,
         signer,
+        signers,
         certificates,
         econtent_type,
         attached,

@@ -316,36 +316,64 @@ impl Validator {
         let validation_time = input
             .validation_time
             .unwrap_or_else(OffsetDateTime::now_utc);
-        let mut checks = Checks::default();
-        let mut report = empty_signature_report(&input, validation_time);
-        self.run_signature_checks(&input, validation_time, budget, &mut checks, &mut report)
+        let parsed = match cades::parse_cms_all(input.signature) {
+            Ok(p) => p,
+            Err(e) => {
+                let mut report = empty_signature_report(&input, validation_time);
+                report
+                    .checks
+                    .fail("format", TotalFailed, SubIndication::FormatFailure, e);
+                finish_signature(&mut report);
+                return Ok(report);
+            }
+        };
+        let count = parsed.signers.len();
+        let mut reports = Vec::with_capacity(count);
+        for si in &parsed.signers {
+            let mut report = empty_signature_report(&input, validation_time);
+            let mut checks = Checks::default();
+            checks.pass(
+                "format",
+                if count == 1 {
+                    "a CMS SignedData with one SignerInfo".to_owned()
+                } else {
+                    format!("a CMS SignedData with {count} SignerInfos, each validated")
+                },
+            );
+            self.run_signature_checks(
+                &parsed,
+                si,
+                &input,
+                validation_time,
+                budget,
+                &mut checks,
+                &mut report,
+            )
             .await;
-        if let Some(e) = budget.exceeded() {
-            return Err(e);
+            if let Some(e) = budget.exceeded() {
+                return Err(e);
+            }
+            report.checks = checks;
+            finish_signature(&mut report);
+            reports.push(report);
         }
-        report.checks = checks;
-        finish_signature(&mut report);
-        Ok(report)
+        Ok(combine_signatures(reports))
     }
 
+    /// The checks of one SignerInfo `si` of `parsed` (EN 319 102-1 §5.3, then §5.5 with the
+    /// time-stamp): content, signed attributes, signing certificate, signature value, level,
+    /// time-stamp, path and status, key usage, the document-type rule.
+    #[allow(clippy::too_many_arguments)]
     async fn run_signature_checks(
         &self,
+        parsed: &cades::ParsedCms,
+        si: &cms::signed_data::SignerInfo,
         input: &SignatureInput<'_>,
         validation_time: OffsetDateTime,
         budget: &Budget,
         checks: &mut Checks,
         report: &mut SignatureReport,
     ) {
-        // --- format
-        let parsed = match cades::parse_cms(input.signature) {
-            Ok(p) => p,
-            Err(e) => {
-                checks.fail("format", TotalFailed, SubIndication::FormatFailure, e);
-                return;
-            }
-        };
-        checks.pass("format", "a CMS SignedData with one SignerInfo");
-        let si = &parsed.signer;
         // --- content
         let content: &[u8] = match (&parsed.attached, input.content) {
             (Some(a), Some(c)) if a.as_slice() != c => {
@@ -447,7 +475,10 @@ impl Validator {
             Err(e) => checks.fail("signing-time", TotalFailed, SubIndication::FormatFailure, e),
         }
         // --- signature time-stamp (CAdES-T)
-        let baseline_b = !checks.failed("content-type")
+        // CAdES (EN 319 122-1 §5.2): signed attributes with content-type, message-digest and
+        // the signing certificate reference; the baseline adds signing-time.
+        let cades_b = !checks.failed("content-type")
+            && !checks.failed("message-digest")
             && !checks.failed("signing-certificate-v2")
             && si.signed_attrs.is_some();
         let tokens = cades::timestamp_tokens(si);
@@ -517,7 +548,7 @@ impl Validator {
                     (e, _) => checks.fail(
                         "signature-timestamp",
                         Indeterminate,
-                        SubIndication::TimestampOrderFailure,
+                        out.sub,
                         format!(
                             "the signature time-stamp is not valid, so it proves nothing: {}",
                             e.as_deref().unwrap_or("no time")
@@ -527,12 +558,22 @@ impl Validator {
             }
         }
         report.timestamp_time = poe;
-        report.signature_format = match (baseline_b, poe.is_some()) {
-            (true, true) => "CAdES-BASELINE-T",
-            (true, false) => "CAdES-BASELINE-B",
-            _ => "CMS",
+        let level = SignatureLevel::of(cades_b, report.claimed_signing_time.is_some(), poe);
+        report.signature_format = level.name().into();
+        match level {
+            SignatureLevel::ExtendedBes | SignatureLevel::ExtendedT => checks.warn(
+                "signature-level",
+                format!(
+                    "no signing-time signed attribute: EN 319 122-1 requires it from CAdES-BASELINE-B on; the signature meets {} (EN 319 122-2)",
+                    level.name()
+                ),
+            ),
+            SignatureLevel::Cms => checks.skip(
+                "signature-level",
+                "not a CAdES signature (signed attributes missing or malformed)",
+            ),
+            _ => checks.pass("signature-level", format!("the signature meets {}", level.name())),
         }
-        .into();
         // --- X.509 validation of the signing certificate
         let reference = poe.unwrap_or(validation_time);
         self.check_certificate(
@@ -964,6 +1005,96 @@ impl Validator {
     }
 }
 
+/// The level a signature meets (ETSI EN 319 122-1 baselines, EN 319 122-2 extended forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignatureLevel {
+    /// Not CAdES: signed attributes missing or malformed.
+    Cms,
+    /// CAdES without signing-time.
+    ExtendedBes,
+    /// CAdES without signing-time, with a valid signature time-stamp.
+    ExtendedT,
+    /// CAdES-BASELINE-B.
+    BaselineB,
+    /// CAdES-BASELINE-T.
+    BaselineT,
+}
+
+impl SignatureLevel {
+    fn of(cades: bool, signing_time: bool, poe: Option<OffsetDateTime>) -> Self {
+        match (cades, signing_time, poe.is_some()) {
+            (false, _, _) => SignatureLevel::Cms,
+            (true, false, false) => SignatureLevel::ExtendedBes,
+            (true, false, true) => SignatureLevel::ExtendedT,
+            (true, true, false) => SignatureLevel::BaselineB,
+            (true, true, true) => SignatureLevel::BaselineT,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SignatureLevel::Cms => "CMS",
+            SignatureLevel::ExtendedBes => "CAdES-E-BES",
+            SignatureLevel::ExtendedT => "CAdES-E-T",
+            SignatureLevel::BaselineB => "CAdES-BASELINE-B",
+            SignatureLevel::BaselineT => "CAdES-BASELINE-T",
+        }
+    }
+}
+
+/// One report for a SignedData: the signature's own when it has one SignerInfo; otherwise the
+/// overall indication (TOTAL_FAILED if any signature failed, else INDETERMINATE if any is
+/// undecided, else TOTAL_PASSED, with the sub-indication of the first signature that
+/// decided it), the first signature's details and every signature's report.
+fn combine_signatures(mut reports: Vec<SignatureReport>) -> SignatureReport {
+    if reports.len() <= 1 {
+        return reports.pop().unwrap_or_else(|| {
+            // parse_cms_all never returns a SignedData without SignerInfo.
+            let mut r = empty_signature_report(
+                &SignatureInput {
+                    signature: &[],
+                    content: None,
+                    document: DocumentKind::Generic,
+                    validation_time: None,
+                },
+                OffsetDateTime::now_utc(),
+            );
+            r.checks.fail(
+                "format",
+                TotalFailed,
+                SubIndication::FormatFailure,
+                "the SignedData has no SignerInfo",
+            );
+            finish_signature(&mut r);
+            r
+        });
+    }
+    let decider = [TotalFailed, Indeterminate]
+        .into_iter()
+        .find_map(|wanted| reports.iter().find(|r| r.indication == wanted));
+    let (indication, sub) = decider.map_or((Indication::TotalPassed, None), |r| {
+        (r.indication, r.sub_indication)
+    });
+    let passed = reports
+        .iter()
+        .filter(|r| r.indication == Indication::TotalPassed)
+        .count();
+    let mut summary = format!(
+        "{indication}{} — {} signatures, {passed} valid:",
+        sub.map(|s| format!(" / {s}")).unwrap_or_default(),
+        reports.len()
+    );
+    for (i, r) in reports.iter().enumerate() {
+        summary.push_str(&format!(" [{}] {}", i + 1, r.summary));
+    }
+    let mut overall = reports[0].clone();
+    overall.indication = indication;
+    overall.sub_indication = sub;
+    overall.summary = summary;
+    overall.signatures = reports;
+    overall
+}
+
 /// Records a [`CryptoCheck`]: a value that does not match fails with `mismatch`
 /// (HASH_FAILURE for the message digest, SIG_CRYPTO_FAILURE for the signature value).
 fn record_crypto_check(
@@ -1023,6 +1154,7 @@ fn empty_signature_report(
         chain: Vec::new(),
         revocation: None,
         checks: Checks::default(),
+        signatures: Vec::new(),
     }
 }
 

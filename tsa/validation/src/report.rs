@@ -199,15 +199,39 @@ impl Checks {
     }
 
     /// The decision: the first TOTAL_FAILED in check order (checks are made in the order of
-    /// ETSI EN 319 102-1 §5.3), else the first INDETERMINATE, else TOTAL_PASSED.
+    /// ETSI EN 319 102-1 §5.3), else the first INDETERMINATE of the signature's own checks,
+    /// else the first INDETERMINATE of a time-stamp, else TOTAL_PASSED.
+    ///
+    /// A time-stamp that failed its own validation gives no proof of existence; when that
+    /// leaves the signature undecided (a signer revoked after the time-stamp: REVOKED_NO_POE),
+    /// the signature's sub-indication is the answer (EN 319 102-1 §5.6.3.4 returns the result
+    /// of the validation without proof of existence), the time-stamp's reason stays in its
+    /// check.
     pub fn decide(&self) -> (Indication, Option<SubIndication>, Option<&Check>) {
-        for wanted in [Indication::TotalFailed, Indication::Indeterminate] {
-            if let Some(c) = self.0.iter().find(|c| c.indication == Some(wanted)) {
-                return (wanted, c.sub_indication, Some(c));
-            }
+        if let Some(c) = self
+            .0
+            .iter()
+            .find(|c| c.indication == Some(Indication::TotalFailed))
+        {
+            return (Indication::TotalFailed, c.sub_indication, Some(c));
         }
-        (Indication::TotalPassed, None, None)
+        let undecided = |c: &&Check| c.indication == Some(Indication::Indeterminate);
+        let found = self
+            .0
+            .iter()
+            .filter(undecided)
+            .find(|c| !is_timestamp_check(c.check))
+            .or_else(|| self.0.iter().find(undecided));
+        match found {
+            Some(c) => (Indication::Indeterminate, c.sub_indication, Some(c)),
+            None => (Indication::TotalPassed, None, None),
+        }
     }
+}
+
+/// The checks of a time-stamp's own validation (signature and archive time-stamps).
+pub fn is_timestamp_check(check: &str) -> bool {
+    matches!(check, "signature-timestamp" | "archive-timestamp")
 }
 
 /// A certificate as shown in a report.
@@ -299,7 +323,9 @@ pub struct SignatureReport {
     pub sub_indication: Option<SubIndication>,
     /// One or two sentences for a human (English, with the French indication words).
     pub summary: String,
-    /// `CAdES-BASELINE-B`, `CAdES-BASELINE-T`, or `CMS` when not even B.
+    /// The level the signature meets: `CAdES-BASELINE-B`, `-T`, `-LT` or `-LTA` (ETSI EN 319
+    /// 122-1); `CAdES-E-BES` / `CAdES-E-T` (EN 319 122-2) when a baseline requirement is
+    /// missing (signing-time); `CMS` when not even that.
     pub signature_format: String,
     /// The document type checked (`prescription`, …, `generic`).
     pub document_type: String,
@@ -324,6 +350,11 @@ pub struct SignatureReport {
     pub revocation: Option<RevocationUsed>,
     /// Every check, in the order made.
     pub checks: Checks,
+    /// When the SignedData has several SignerInfos: the report of each, in order (the
+    /// fields above then give the overall indication and summary, and the details of the
+    /// first signature). Empty for a single signature.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureReport>,
 }
 
 /// Report of `POST /api/v1/verify/certificate`.

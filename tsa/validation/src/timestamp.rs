@@ -16,7 +16,7 @@ use x509_cert::Certificate;
 use crate::cades;
 use crate::limits::Budget;
 use crate::path;
-use crate::report::TimestampInfo;
+use crate::report::{SubIndication, TimestampInfo};
 use crate::revocation::{RevocationSource, RevocationStatus};
 use tsa::asn1::{MessageImprint, PkiStatusInfo, TimeStampReq, TspVersion, TstInfo};
 
@@ -75,6 +75,9 @@ pub struct TimestampOutcome {
     pub accuracy: time::Duration,
     /// Why the token is not valid.
     pub error: Option<String>,
+    /// The sub-indication of that failure: TRY_LATER when the TSA certificate's status is
+    /// not known (more data may make the token valid), TIMESTAMP_ORDER_FAILURE otherwise.
+    pub sub: SubIndication,
     /// Reservations (e.g. the TSA certificate's status could not be checked).
     pub warnings: Vec<String>,
     /// What was verified, in words.
@@ -134,6 +137,7 @@ pub async fn verify_token_within(
         poe: None,
         accuracy: time::Duration::ZERO,
         error: None,
+        sub: SubIndication::TimestampOrderFailure,
         warnings: Vec::new(),
         passed: Vec::new(),
     };
@@ -250,9 +254,15 @@ pub async fn verify_token_within(
             RevocationStatus::Revoked { at, .. } => out.warnings.push(format!(
                 "the TSA certificate was revoked at {at}, after the time-stamp"
             )),
-            RevocationStatus::Unknown { reason } => out.warnings.push(format!(
-                "the TSA certificate's status was not checked: {reason}"
-            )),
+            // EN 319 102-1 §5.4: a time-stamp whose TSA certificate's status cannot be
+            // established is not valid, so it proves nothing (issue 22, defect 2).
+            RevocationStatus::Unknown { reason } => {
+                out.sub = SubIndication::TryLater;
+                fail!(
+                    "the status of the TSA certificate {} is not known: {reason}",
+                    path::subject(&tsa_cert)
+                )
+            }
         }
     }
     if let Some(i) = out.info.as_mut() {

@@ -40,6 +40,25 @@ async fn journal(store: &Store, events: std::ops::Range<u32>) {
     }
 }
 
+/// An empty CRL of CA Organisations, signed by its key in the token.
+fn ca_crl(pki: &Pki) -> x509_cert::crl::CertificateList {
+    let ca = certificates(&pki.ca_pem).remove(0);
+    let signer = hsm_config::HsmSigner::new(&pki.token, "ca-organisations").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    pkix::crl::build_crl::<_, HsmSignature>(
+        &pkix::crl::CrlParams {
+            issuer: pkix::IssuerInfo::from_certificate(&ca).unwrap(),
+            this_update: now - time::Duration::minutes(1),
+            next_update: now + time::Duration::days(1),
+            crl_number: 1,
+            revoked: Vec::new(),
+            issuing_distribution_point: None,
+        },
+        &signer,
+    )
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journal_head_anchored_once_and_only_with_a_confirmed_clock() {
     let pki = Pki::new("journal-anchor", KeySpec::EcP256);
@@ -59,7 +78,9 @@ async fn journal_head_anchored_once_and_only_with_a_confirmed_clock() {
     let trust = AnchorTrust::new(
         certificates(&pki.root_pem),
         certificates(&pki.ca_pem),
-        Arc::new(CrlRevocationSource::new(Vec::new())),
+        // The TSA certificate's status must be known for its tokens to prove anything: CA
+        // Organisations' CRL, revoking nothing.
+        Arc::new(CrlRevocationSource::new(vec![ca_crl(&pki)])),
     );
 
     assert_eq!(

@@ -91,6 +91,41 @@ pub fn tsa_unit() -> &'static TsaUnit {
     })
 }
 
+/// Records the TSA unit certificate in `env`'s store, as every certificate a CA key signs is
+/// recorded (issue 22): the store then knows its status at any time. Idempotent per store.
+pub async fn record_tsa_unit(env: &crate::issuance_common::Env) {
+    let unit = tsa_unit();
+    let tbs = &unit.cert.tbs_certificate;
+    let (not_before, not_after) = (
+        time::OffsetDateTime::from(tbs.validity.not_before.to_system_time()),
+        time::OffsetDateTime::from(tbs.validity.not_after.to_system_time()),
+    );
+    let serial = ca::domain::Serial::from_be_bytes(tbs.serial_number.as_bytes()).unwrap();
+    if env.store().certificate(&serial).await.unwrap().is_some() {
+        return;
+    }
+    env.store()
+        .record_issued_certificate(
+            &ca::storage::NewCertificate {
+                serial,
+                issuer: crate::issuance_common::orgs_name(),
+                profile: Profile::TsaUnit,
+                professional: None,
+                structure: None,
+                subject: pkix::name_to_string(&tbs.subject),
+                not_before,
+                not_after,
+                der: unit.cert.to_der().unwrap(),
+                crl_partition: env.orgs.partition_of(not_after).unwrap(),
+                supersedes: None,
+            },
+            None,
+            &crate::issuance_common::ca_actor(),
+        )
+        .await
+        .unwrap();
+}
+
 /// A running TSA (authority object, SNTP sources): call `stamp` to time-stamp.
 pub struct Tsa {
     pub tsa: TimeStampAuthority,
@@ -321,20 +356,34 @@ pub fn validator_with(revocation: Arc<dyn RevocationSource>) -> Validator {
     .unwrap()
 }
 
-/// Online validator: statuses from the CA store.
-pub fn store_validator(env: &crate::issuance_common::Env) -> Validator {
-    validator_with(Arc::new(StoreRevocationSource::new(env.store().clone())))
-        .with_registry(env.store().clone())
+/// The current full CRL of `ca` in the fixture's publisher.
+pub fn current_crl(
+    env: &crate::issuance_common::Env,
+    ca: &ca::domain::CaName,
+) -> x509_cert::crl::CertificateList {
+    let der = env.publisher.current(ca, None).expect("no full CRL");
+    x509_cert::crl::CertificateList::from_der(&der).unwrap()
 }
 
-/// Offline validator: the current full CRL of CA Personnes.
+/// Online validator: statuses from the CA store, then CA Organisations' CRL (the fixture's
+/// TSA unit is certified by CA Organisations outside the store).
+pub fn store_validator(env: &crate::issuance_common::Env) -> Validator {
+    validator_with(Arc::new(validation::FirstKnownRevocationSource::new(vec![
+        Arc::new(StoreRevocationSource::new(env.store().clone())),
+        Arc::new(CrlRevocationSource::new(vec![current_crl(
+            env,
+            &crate::issuance_common::orgs_name(),
+        )])),
+    ])))
+    .with_registry(env.store().clone())
+}
+
+/// Offline validator: the current full CRLs of CA Personnes and CA Organisations (the TSA's).
 pub fn crl_validator(env: &crate::issuance_common::Env) -> Validator {
-    let der = env
-        .publisher
-        .current(&crate::issuance_common::personnes_name(), None)
-        .expect("no full CRL of CA Personnes");
-    let crl = x509_cert::crl::CertificateList::from_der(&der).unwrap();
-    validator_with(Arc::new(CrlRevocationSource::new(vec![crl])))
+    validator_with(Arc::new(CrlRevocationSource::new(vec![
+        current_crl(env, &crate::issuance_common::personnes_name()),
+        current_crl(env, &crate::issuance_common::orgs_name()),
+    ])))
 }
 
 pub async fn validate(
