@@ -406,7 +406,7 @@ pub trait AdministratorRegistry {
 /// written, so that no certificate leaves the ceremony unrecorded: an error stops the
 /// ceremony and no file is written. A self-signed root is not recorded (no CA answers for it).
 pub trait CertificateRegistry {
-    /// Records `certificate` (DER) of `profile`, signed by the key of `issuer` (DER).
+    /// Records `certificate`, of `profile`, signed by the key of `issuer`.
     fn record_certificate(
         &mut self,
         profile: profiles::InfraProfile,
@@ -571,7 +571,18 @@ impl Recorder<'_> {
         }
         self.certificate(&cert, key_label);
         let pem = profiles::certificate_to_pem(&cert).map_err(x509_err)?;
-        self.write(out, "certificate", pem.as_bytes(), false)
+        let written = self.write(out, "certificate", pem.as_bytes(), false);
+        match written {
+            // Recorded but not delivered: nobody holds it, but the CA answers `good` for it
+            // until it is revoked.
+            Err(e) if self.certificates.is_some() && issuer.is_some() => Err(bad(format!(
+                "certificate {} was signed and recorded, but {e}: revoke it (igc cert revoke \
+                 --serial {} --reason cessationOfOperation) and run the ceremony again",
+                hex::encode(cert.tbs_certificate.serial_number.as_bytes()),
+                hex::encode(cert.tbs_certificate.serial_number.as_bytes()),
+            ))),
+            other => other,
+        }
     }
 
     fn certificate(&mut self, cert: &Certificate, signer: &str) {
