@@ -102,7 +102,7 @@ pub fn run(config: &Path, cmd: CeremonyCommand) -> Result<()> {
             let actor = ceremony_actor()?;
             let journaled = runtime()?.block_on(async {
                 let store = crate::pki::open_store(&cfg).await?;
-                let out = journal_transcript(&store, &transcript, &actor).await;
+                let out = journal_transcript(&cfg, &store, &transcript, &actor).await;
                 store.close().await;
                 out
             })?;
@@ -163,7 +163,11 @@ impl JournaledTranscript {
 }
 
 /// Appends the transcript at `path` to the journal, unless an entry for the same bytes is there.
+/// The certificates the transcript lists as outputs and an online CA of `cfg` signed are
+/// recorded first, if they are not (a ceremony held before ceremonies recorded them): see
+/// [`record_transcript_certificates`].
 pub async fn journal_transcript(
+    cfg: &IgcConfig,
     store: &Store,
     path: &Path,
     actor: &Actor,
@@ -180,6 +184,7 @@ pub async fn journal_transcript(
             t["format"]
         );
     }
+    record_transcript_certificates(cfg, store, path, &t).await?;
     // The object names the bytes: the same transcript is found again wherever it is kept.
     let object = format!("ceremony-transcript:{sha256}");
     let earlier = store
@@ -219,6 +224,80 @@ pub async fn journal_transcript(
     })
 }
 
+/// Back-fills the certificates among the outputs of transcript `t` (at `path`; relative output
+/// paths are relative to the directory the ceremony ran in, the current one) that an online
+/// CA of `cfg` signed: OCSP responders, TSA units and RA operators, told apart by their
+/// extended key usage. Certificates of other issuers (the root, the root's sub-CAs) are left
+/// alone; an output that is no longer there is skipped with a warning; a serial recorded with
+/// another certificate is an error.
+async fn record_transcript_certificates(
+    cfg: &IgcConfig,
+    store: &Store,
+    path: &Path,
+    t: &serde_json::Value,
+) -> Result<()> {
+    let outputs = t["outputs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let actor = Actor::system("back-fill")?;
+    for o in outputs.iter().filter(|o| o["kind"] == "certificate") {
+        let Some(file) = o["path"].as_str().map(PathBuf::from) else {
+            continue;
+        };
+        let Ok((cert, _)) = crate::pki::read_certificate(&file) else {
+            eprintln!(
+                "warning: {} lists {} as its certificate, which cannot be read here: not \
+                 recorded",
+                path.display(),
+                file.display()
+            );
+            continue;
+        };
+        let Some(profile) = infrastructure_profile(&cert)? else {
+            continue;
+        };
+        let Some(issuer) = issuer_among(cfg, &cert)? else {
+            continue;
+        };
+        let record = infrastructure_record(cfg, profile, &cert, &issuer)
+            .with_context(|| format!("recording {}", file.display()))?;
+        if record_infrastructure(store, &record, InfraOrigin::BackFill, &actor).await?
+            == InfraRecorded::New
+        {
+            eprintln!(
+                "certificate {} ({}) of {} recorded as issued by {}",
+                record.serial,
+                profile.as_str(),
+                file.display(),
+                record.issuer
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The profile of a certificate signed in a ceremony, by its extended key usage: `None` for
+/// a CA certificate (no EKU).
+fn infrastructure_profile(cert: &Certificate) -> Result<Option<Profile>> {
+    use der::oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_OCSP_SIGNING, ID_KP_TIME_STAMPING};
+    let Some((_, eku)) = cert
+        .tbs_certificate
+        .get::<x509_cert::ext::pkix::ExtendedKeyUsage>()?
+    else {
+        return Ok(None);
+    };
+    Ok(if eku.0.contains(&ID_KP_OCSP_SIGNING) {
+        Some(Profile::OcspSigner)
+    } else if eku.0.contains(&ID_KP_TIME_STAMPING) {
+        Some(Profile::TsaUnit)
+    } else if eku.0.contains(&ID_KP_CLIENT_AUTH) {
+        Some(Profile::RaOperator)
+    } else {
+        None
+    })
+}
+
 /// Who journals a transcript right after its ceremony: the user running it, authenticated by
 /// being present at the ceremony.
 fn ceremony_actor() -> Result<Actor> {
@@ -244,7 +323,7 @@ fn journal_after_run(config: &Path, transcript: &Path) {
         let actor = ceremony_actor()?;
         runtime()?.block_on(async {
             let store = crate::pki::open_store(&cfg).await?;
-            let out = journal_transcript(&store, transcript, &actor).await;
+            let out = journal_transcript(&cfg, &store, transcript, &actor).await;
             store.close().await;
             out
         })

@@ -264,6 +264,49 @@ fn serve_backfills_unrecorded_infrastructure_and_a_revoked_one_is_listed() {
     );
 }
 
+#[test]
+fn journaling_a_transcript_records_the_certificates_it_lists() {
+    let pki = DevPki::new();
+    forget_infrastructure(&pki);
+    // `igc dev-setup` again reuses every ceremony and journals its transcript; the
+    // certificates the transcripts list are recorded on the way, as `igc ceremony journal`
+    // does for a ceremony held before ceremonies recorded what they sign.
+    let out = common::igc(
+        pki.dir.path(),
+        &[
+            "dev-setup",
+            "--ceremonies",
+            common::dev_ceremonies().to_str().unwrap(),
+        ],
+    );
+    assert_success(&out, "second dev-setup");
+    for (file, _) in INFRA {
+        let serial = serial_of(&pki, file);
+        let (_, _, status, der) = record_of(&pki, &serial).unwrap_or_else(|| {
+            panic!("{file} not recorded from its transcript:\n{}", stderr(&out))
+        });
+        assert_eq!((status.as_str(), der), ("good", der_of(&pki, file)));
+        assert_eq!(
+            journal_of(&pki, &serial),
+            vec!["certificate.issue", "certificate.backfill"],
+            "{file}"
+        );
+    }
+    // Once more: nothing new.
+    assert_success(
+        &common::igc(
+            pki.dir.path(),
+            &["ceremony", "journal", "var/ceremonies/08-cert-tsa.json"],
+        ),
+        "igc ceremony journal",
+    );
+    assert_eq!(
+        journal_of(&pki, &serial_of(&pki, "tsa-unit-1.pem")).len(),
+        2,
+        "recorded once"
+    );
+}
+
 /// `igc serve` in `cwd` on free ports: its exit status and stderr if it stops within 60 s,
 /// `None` (and it is killed) if it keeps serving.
 fn serve_exit(cwd: &Path) -> Option<(bool, String)> {
