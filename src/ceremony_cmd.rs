@@ -7,15 +7,27 @@
 //! configuration is there; a ceremony held offline (the root's) is journaled afterwards on the
 //! online system with `igc ceremony journal`. Journaling the same transcript twice records it
 //! once.
+//!
+//! Every certificate an online CA key signs in a ceremony (OCSP responder, TSA unit, RA
+//! operator) is recorded in the CA database before its file is written, so that the CA's OCSP
+//! responder and CRLs answer for it like for any certificate it issued. `igc serve` back-fills,
+//! at start, the configured ones that are not recorded ([`backfill_infrastructure`]): those of
+//! hierarchies made before ceremonies recorded them.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ca::domain::Actor;
-use ca::storage::{Outcome, Store};
+use ca::domain::{Actor, Profile, Serial};
+use ca::storage::{InfraOrigin, InfraRecorded, NewCertificate, Outcome, Store};
 use clap::{Args, Subcommand};
+use der::Encode;
 use hsm_config::ceremony::Ceremony;
+use pkix::profiles::InfraProfile;
 use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+use crate::config::IgcConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum CeremonyCommand {
@@ -90,7 +102,7 @@ pub fn run(config: &Path, cmd: CeremonyCommand) -> Result<()> {
             let actor = ceremony_actor()?;
             let journaled = runtime()?.block_on(async {
                 let store = crate::pki::open_store(&cfg).await?;
-                let out = journal_transcript(&store, &transcript, &actor).await;
+                let out = journal_transcript(&cfg, &store, &transcript, &actor).await;
                 store.close().await;
                 out
             })?;
@@ -151,7 +163,11 @@ impl JournaledTranscript {
 }
 
 /// Appends the transcript at `path` to the journal, unless an entry for the same bytes is there.
+/// The certificates the transcript lists as outputs and an online CA of `cfg` signed are
+/// recorded first, if they are not (a ceremony held before ceremonies recorded them): see
+/// [`record_transcript_certificates`].
 pub async fn journal_transcript(
+    cfg: &IgcConfig,
     store: &Store,
     path: &Path,
     actor: &Actor,
@@ -168,6 +184,7 @@ pub async fn journal_transcript(
             t["format"]
         );
     }
+    record_transcript_certificates(cfg, store, path, &t).await?;
     // The object names the bytes: the same transcript is found again wherever it is kept.
     let object = format!("ceremony-transcript:{sha256}");
     let earlier = store
@@ -207,6 +224,80 @@ pub async fn journal_transcript(
     })
 }
 
+/// Back-fills the certificates among the outputs of transcript `t` (at `path`; relative output
+/// paths are relative to the directory the ceremony ran in, the current one) that an online
+/// CA of `cfg` signed: OCSP responders, TSA units and RA operators, told apart by their
+/// extended key usage. Certificates of other issuers (the root, the root's sub-CAs) are left
+/// alone; an output that is no longer there is skipped with a warning; a serial recorded with
+/// another certificate is an error.
+async fn record_transcript_certificates(
+    cfg: &IgcConfig,
+    store: &Store,
+    path: &Path,
+    t: &serde_json::Value,
+) -> Result<()> {
+    let outputs = t["outputs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let actor = Actor::system("back-fill")?;
+    for o in outputs.iter().filter(|o| o["kind"] == "certificate") {
+        let Some(file) = o["path"].as_str().map(PathBuf::from) else {
+            continue;
+        };
+        let Ok((cert, _)) = crate::pki::read_certificate(&file) else {
+            eprintln!(
+                "warning: {} lists {} as its certificate, which cannot be read here: not \
+                 recorded",
+                path.display(),
+                file.display()
+            );
+            continue;
+        };
+        let Some(profile) = infrastructure_profile(&cert)? else {
+            continue;
+        };
+        let Some(issuer) = issuer_among(cfg, &cert)? else {
+            continue;
+        };
+        let record = infrastructure_record(cfg, profile, &cert, &issuer)
+            .with_context(|| format!("recording {}", file.display()))?;
+        if record_infrastructure(store, &record, InfraOrigin::BackFill, &actor).await?
+            == InfraRecorded::New
+        {
+            eprintln!(
+                "certificate {} ({}) of {} recorded as issued by {}",
+                record.serial,
+                profile.as_str(),
+                file.display(),
+                record.issuer
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The profile of a certificate signed in a ceremony, by its extended key usage: `None` for
+/// a CA certificate (no EKU).
+fn infrastructure_profile(cert: &Certificate) -> Result<Option<Profile>> {
+    use der::oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_OCSP_SIGNING, ID_KP_TIME_STAMPING};
+    let Some((_, eku)) = cert
+        .tbs_certificate
+        .get::<x509_cert::ext::pkix::ExtendedKeyUsage>()?
+    else {
+        return Ok(None);
+    };
+    Ok(if eku.0.contains(&ID_KP_OCSP_SIGNING) {
+        Some(Profile::OcspSigner)
+    } else if eku.0.contains(&ID_KP_TIME_STAMPING) {
+        Some(Profile::TsaUnit)
+    } else if eku.0.contains(&ID_KP_CLIENT_AUTH) {
+        Some(Profile::RaOperator)
+    } else {
+        None
+    })
+}
+
 /// Who journals a transcript right after its ceremony: the user running it, authenticated by
 /// being present at the ceremony.
 fn ceremony_actor() -> Result<Actor> {
@@ -232,7 +323,7 @@ fn journal_after_run(config: &Path, transcript: &Path) {
         let actor = ceremony_actor()?;
         runtime()?.block_on(async {
             let store = crate::pki::open_store(&cfg).await?;
-            let out = journal_transcript(&store, transcript, &actor).await;
+            let out = journal_transcript(&cfg, &store, transcript, &actor).await;
             store.close().await;
             out
         })
@@ -258,16 +349,200 @@ pub fn run_file(
     let prepared = c
         .prepare()
         .with_context(|| format!("{} is not valid; nothing was done", file.display()))?;
+    if matches!(c.spec(), hsm_config::ceremony::spec::CeremonySpec::Cert(_)) && !config.exists() {
+        bail!(
+            "{}: a certificate signed by a CA key is recorded in the CA database, and there is \
+             no configuration {} here; run this ceremony where the configuration is. Nothing \
+             was done",
+            file.display(),
+            config.display()
+        );
+    }
     eprintln!("ceremony {} ({})", file.display(), c.spec().kind());
     let mut registry = PortalRegistry { config };
+    let mut certificates = CaRegistry { config };
     let t = prepared
-        .run_with(
+        .run_recording(
             module,
             &mut |step| eprintln!("  - {step}"),
             Some(&mut registry),
+            Some(&mut certificates),
         )
         .with_context(|| format!("ceremony {} failed", file.display()))?;
     Ok((t, transcript_path))
+}
+
+/// The CA database, where a ceremony records each certificate an online CA key signs.
+struct CaRegistry<'a> {
+    config: &'a Path,
+}
+
+impl hsm_config::ceremony::CertificateRegistry for CaRegistry<'_> {
+    fn record_certificate(
+        &mut self,
+        profile: InfraProfile,
+        certificate: &Certificate,
+        issuer: &Certificate,
+    ) -> std::result::Result<(), String> {
+        let profile = match profile {
+            InfraProfile::OcspSigner => Profile::OcspSigner,
+            InfraProfile::TsaUnit => Profile::TsaUnit,
+            InfraProfile::RaOperator => Profile::RaOperator,
+            // The root's key is offline: a sub-CA's status is published by the root's ARL,
+            // made in a `crl` ceremony; no online responder answers for it.
+            InfraProfile::SubCa | InfraProfile::Root => return Ok(()),
+        };
+        (|| -> Result<()> {
+            let cfg = IgcConfig::load(self.config)?;
+            let record = infrastructure_record(&cfg, profile, certificate, issuer)?;
+            let actor = ceremony_actor()?;
+            let recorded = runtime()?.block_on(async {
+                let store = crate::pki::open_store(&cfg).await?;
+                let out =
+                    record_infrastructure(&store, &record, InfraOrigin::Ceremony, &actor).await;
+                store.close().await;
+                out
+            })?;
+            eprintln!(
+                "  - certificate {} ({}) recorded as issued by {}{}",
+                record.serial,
+                profile.as_str(),
+                record.issuer,
+                if recorded == InfraRecorded::New {
+                    ""
+                } else {
+                    " (it was already)"
+                }
+            );
+            Ok(())
+        })()
+        .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Records `record` with its journal entry; a serial recorded with another certificate is
+/// refused with the serial named.
+async fn record_infrastructure(
+    store: &Store,
+    record: &NewCertificate,
+    origin: InfraOrigin,
+    actor: &Actor,
+) -> Result<InfraRecorded> {
+    match store
+        .record_infrastructure_certificate(record, origin, actor)
+        .await
+    {
+        Err(ca::Error::DuplicateSerial { serial }) => bail!(
+            "serial {serial} of {} ({}) is recorded in the CA database with another \
+             certificate: two certificates must never share a serial; find out which one {} \
+             really issued before going on",
+            record.subject,
+            record.profile.as_str(),
+            record.issuer
+        ),
+        other => Ok(other?),
+    }
+}
+
+/// The record of `certificate` (of `profile`), signed by the configured CA whose certificate
+/// is `issuer`. The signature is checked; a certificate of a CA that is not configured is
+/// refused (no responder of ours would answer for it).
+pub fn infrastructure_record(
+    cfg: &IgcConfig,
+    profile: Profile,
+    certificate: &Certificate,
+    issuer: &Certificate,
+) -> Result<NewCertificate> {
+    let issuer_der = issuer.to_der()?;
+    let mut configured = None;
+    for c in &cfg.cas {
+        let (_, der) = crate::pki::read_certificate(&c.certificate)?;
+        if der == issuer_der {
+            configured = Some(c);
+            break;
+        }
+    }
+    let subject = pkix::name::name_to_string(&certificate.tbs_certificate.subject);
+    let Some(configured) = configured else {
+        bail!(
+            "{subject} is signed by {}, which is not a CA of the configuration",
+            pkix::name::name_to_string(&issuer.tbs_certificate.subject)
+        );
+    };
+    pkix::verify::verify_certificate_signed_by(certificate, issuer)
+        .map_err(|e| anyhow::anyhow!("{subject} is not signed by CA {}: {e}", configured.name))?;
+    let tbs = &certificate.tbs_certificate;
+    let time = |t: &x509_cert::time::Time| -> Result<OffsetDateTime> {
+        let secs = i64::try_from(t.to_unix_duration().as_secs())?;
+        Ok(OffsetDateTime::from_unix_timestamp(secs)?)
+    };
+    let not_after = time(&tbs.validity.not_after)?;
+    let policy = configured.policy(&cfg.server.base_url);
+    Ok(NewCertificate {
+        serial: Serial::from_be_bytes(tbs.serial_number.as_bytes())?,
+        issuer: crate::pki::ca_name_of(issuer, &configured.name)?,
+        profile,
+        professional: None,
+        structure: None,
+        subject,
+        not_before: time(&tbs.validity.not_before)?,
+        not_after,
+        der: certificate.to_der()?,
+        crl_partition: ca::crl::partition_of(&policy.crl, not_after)?,
+        supersedes: None,
+    })
+}
+
+/// Records, at the start of `igc serve`, the configured certificates that CA keys signed in
+/// ceremonies and the CA database does not know: each CA's OCSP responder and the TSA unit.
+/// Idempotent (one already recorded with the same DER is skipped); a serial recorded with
+/// another certificate stops the start. Each back-filled certificate is journaled.
+pub async fn backfill_infrastructure(cfg: &IgcConfig, store: &Store) -> Result<()> {
+    let mut found: Vec<(Profile, Certificate, String)> = Vec::new();
+    for c in &cfg.cas {
+        let (cert, _) = crate::pki::read_certificate(&c.ocsp_certificate)?;
+        found.push((
+            Profile::OcspSigner,
+            cert,
+            format!("the OCSP responder of CA {}", c.name),
+        ));
+    }
+    if let Some(t) = &cfg.tsa {
+        let (cert, _) = crate::pki::read_certificate(&t.certificate)?;
+        found.push((Profile::TsaUnit, cert, "the TSA unit".to_owned()));
+    }
+    let actor = Actor::system("back-fill")?;
+    for (profile, cert, what) in found {
+        let Some(issuer) = issuer_among(cfg, &cert)? else {
+            tracing::warn!(
+                certificate = %what,
+                "not signed by a configured CA: its status is not answered here"
+            );
+            continue;
+        };
+        let record = infrastructure_record(cfg, profile, &cert, &issuer)
+            .with_context(|| format!("back-filling {what}"))?;
+        let recorded = record_infrastructure(store, &record, InfraOrigin::BackFill, &actor)
+            .await
+            .with_context(|| format!("back-filling {what}"))?;
+        if recorded == InfraRecorded::New {
+            tracing::info!(serial = %record.serial, issuer = %record.issuer, certificate = %what,
+                "back-filled an infrastructure certificate the CA database did not know");
+        }
+    }
+    Ok(())
+}
+
+/// The configured CA certificate that issued `cert` (by name; the signature is checked when
+/// the record is made).
+fn issuer_among(cfg: &IgcConfig, cert: &Certificate) -> Result<Option<Certificate>> {
+    for c in &cfg.cas {
+        let (ca, _) = crate::pki::read_certificate(&c.certificate)?;
+        if ca.tbs_certificate.subject == cert.tbs_certificate.issuer {
+            return Ok(Some(ca));
+        }
+    }
+    Ok(None)
 }
 
 /// The RA portal's operators in the configured database, where a `ra-administrators`

@@ -102,7 +102,7 @@ fn journal_transcripts(config: &Path, files: &[PathBuf]) -> Result<()> {
         for file in files {
             let c = Ceremony::load(file)?;
             let transcript = c.spec().common().transcript;
-            match crate::ceremony_cmd::journal_transcript(&store, transcript, &actor).await {
+            match crate::ceremony_cmd::journal_transcript(&cfg, &store, transcript, &actor).await {
                 Ok(j) if j.new => eprintln!(
                     "  transcript {} journaled as entry #{}",
                     transcript.display(),

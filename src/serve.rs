@@ -75,6 +75,10 @@ pub async fn load(cfg: &IgcConfig, metrics: Option<PrometheusHandle>) -> Result<
     if sealed > 0 {
         tracing::info!(sealed, "sealed TOTP secrets found in clear");
     }
+    // Before OCSP and the CRLs start: they answer for the certificates signed in ceremonies.
+    crate::ceremony_cmd::backfill_infrastructure(cfg, &pki.store)
+        .await
+        .context("recording the infrastructure certificates (OCSP responders, TSA unit)")?;
     let mut ocsp_cas = Vec::new();
     for c in &pki.cas {
         let ca_cert = c.authority.certificate();

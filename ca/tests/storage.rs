@@ -14,8 +14,9 @@ use ca::domain::{
     ProfessionalStatus, Profile, ProofingMode, RequestStatus, RevocationReason, Serial, Structure,
 };
 use ca::storage::{
-    db_precision, CertificateStatus, ChainProblem, NewAuditAnchor, NewCertificate, NewOperator,
-    NewRequest, OperatorRole, OperatorStatus, Outcome, RequestId, RequestSubject, Store,
+    db_precision, CertificateStatus, ChainProblem, InfraOrigin, InfraRecorded, NewAuditAnchor,
+    NewCertificate, NewOperator, NewRequest, OperatorRole, OperatorStatus, Outcome, RequestId,
+    RequestSubject, Store,
 };
 use ca::Error;
 use serde_json::json;
@@ -133,6 +134,7 @@ on_both_backends!(
     one_time_password_opens_one_enrolment,
     administration_needs_two_administrators,
     totp_secrets_are_sealed,
+    infrastructure_certificates_recorded_once,
 );
 
 fn in_a_day() -> OffsetDateTime {
@@ -411,6 +413,116 @@ async fn imported_line_refused_whole(s: &Store, job: &str, idnat: &IdNatPs, acto
 
 mod scenarios {
     use super::*;
+
+    /// Certificates signed in ceremonies (OCSP responder, TSA unit) are recorded without a
+    /// request, once, journaled; OCSP and the CRLs then answer for them like for any other.
+    pub async fn infrastructure_certificates_recorded_once(db: &Db) {
+        let s = &db.store;
+        let now = OffsetDateTime::now_utc();
+        let tsa = NewCertificate {
+            serial: Serial::random(),
+            issuer: ca_name(),
+            profile: Profile::TsaUnit,
+            professional: None,
+            structure: None,
+            subject: "C=FR, CN=TSA unit 1".into(),
+            not_before: now - Duration::days(1),
+            not_after: now + Duration::days(365),
+            der: der(21),
+            crl_partition: 7,
+            supersedes: None,
+        };
+        let ceremony = Actor::new("alice", "ceremony").unwrap();
+        let before = audit_len(s).await;
+        assert_eq!(
+            s.record_infrastructure_certificate(&tsa, InfraOrigin::Ceremony, &ceremony)
+                .await
+                .unwrap(),
+            InfraRecorded::New
+        );
+        assert_eq!(last_actions(s, 1).await, vec!["certificate.issue"]);
+        // Again, as the back-fill of a later start does: nothing written.
+        let backfill = Actor::system("back-fill").unwrap();
+        assert_eq!(
+            s.record_infrastructure_certificate(&tsa, InfraOrigin::BackFill, &backfill)
+                .await
+                .unwrap(),
+            InfraRecorded::AlreadyRecorded
+        );
+        assert_eq!(audit_len(s).await, before + 1);
+        // The same serial with other bytes is refused, and changes nothing.
+        let other = NewCertificate {
+            der: der(22),
+            ..tsa.clone()
+        };
+        let e = s
+            .record_infrastructure_certificate(&other, InfraOrigin::BackFill, &backfill)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::DuplicateSerial { serial } if *serial == tsa.serial.to_string()),
+            "{e:?}"
+        );
+        assert_eq!(
+            s.certificate(&tsa.serial).await.unwrap().unwrap().der,
+            der(21)
+        );
+        assert_eq!(audit_len(s).await, before + 1);
+        // End-entity profiles go through the RA workflow, never through this door.
+        let idnat = rpps(1_000_000_777);
+        let auth = NewCertificate {
+            serial: Serial::random(),
+            ..new_cert(&Serial::random(), &idnat, Profile::Auth, 0)
+        };
+        let e = s
+            .record_infrastructure_certificate(&auth, InfraOrigin::BackFill, &backfill)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::ProfileMismatch { .. }), "{e:?}");
+
+        // Two instances back-filling the same responder at once: one records, one finds it.
+        let ocsp = NewCertificate {
+            serial: Serial::random(),
+            profile: Profile::OcspSigner,
+            subject: "C=FR, CN=OCSP".into(),
+            der: der(23),
+            ..tsa.clone()
+        };
+        let second = db.second_store().await;
+        let (a, b) = tokio::join!(
+            s.record_infrastructure_certificate(&ocsp, InfraOrigin::BackFill, &backfill),
+            second.record_infrastructure_certificate(&ocsp, InfraOrigin::BackFill, &backfill),
+        );
+        let mut outcomes = vec![a.unwrap(), b.unwrap()];
+        outcomes.sort_by_key(|o| *o == InfraRecorded::New);
+        assert_eq!(
+            outcomes,
+            vec![InfraRecorded::AlreadyRecorded, InfraRecorded::New]
+        );
+        assert_eq!(last_actions(s, 1).await, vec!["certificate.backfill"]);
+        second.close().await;
+
+        // OCSP knows them; once revoked, the CRL partition lists the TSA unit.
+        let state = s.ocsp_state(&tsa.serial).await.unwrap().unwrap();
+        assert_eq!(
+            (state.issuer, state.status),
+            (ca_name(), CertificateStatus::Good)
+        );
+        s.revoke(
+            &tsa.serial,
+            RevocationReason::KeyCompromise,
+            now,
+            &clerk("bureau"),
+        )
+        .await
+        .unwrap();
+        let mut entries = s.revoked_entries_for_crl(&ca_name(), 7);
+        let page = entries.next_page().await.unwrap().unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].serial, tsa.serial);
+        assert_eq!(page[0].reason, RevocationReason::KeyCompromise);
+        assert!(s.verify_audit_chain().await.unwrap().is_intact());
+    }
 
     /// Issue 19, finding 2: an account created or reset by one administrator is unusable
     /// until a second one confirms it; the first administrators come from a ceremony, two at

@@ -54,7 +54,7 @@ pub use publisher::{CrlPublisher, PublishedCrl};
 
 use crate::domain::CaName;
 use crate::error::{Error, Result};
-use crate::issuance::CertificateAuthority;
+use crate::issuance::{CertificateAuthority, CrlPolicy};
 use crate::storage::crl_store::{CrlWalk, FullCrlWalk, PackedPage};
 use crate::storage::db_time;
 
@@ -116,6 +116,19 @@ impl GeneratedCrl {
     pub fn pem(&self) -> String {
         pem::encode(&pem::Pem::new("X509 CRL", self.der.to_vec()))
     }
+}
+
+/// The CRL partition of a certificate expiring at `not_after` under `policy`: the number of
+/// the `partition_days`-wide notAfter window (counted from the Unix epoch) that contains it.
+/// [`CertificateAuthority::partition_of`] says the same of what the CA issues; this is for the
+/// certificates its key signed in ceremonies, recorded without the CA being opened.
+pub fn partition_of(policy: &CrlPolicy, not_after: OffsetDateTime) -> Result<u32> {
+    if policy.partition_days == 0 {
+        return Err(Error::invalid("crl.partition_days", "must be at least 1"));
+    }
+    let width = i64::from(policy.partition_days) * 86_400;
+    u32::try_from(not_after.unix_timestamp().div_euclid(width))
+        .map_err(|_| Error::invalid("notAfter", "outside the partition range"))
 }
 
 /// An entry of the store the CRL encoder cannot read is an unreadable row.

@@ -144,8 +144,53 @@ fn certificate_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateRecord> {
     })
 }
 
+/// The journal action of a certificate recorded when its CA signed it.
+const ISSUE: &str = "certificate.issue";
+
+/// How an infrastructure certificate reaches the store ([`Store::record_infrastructure_certificate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfraOrigin {
+    /// Recorded by the key ceremony that signed it, before its file is written: journaled as
+    /// `certificate.issue`, like any issuance.
+    Ceremony,
+    /// Found unrecorded when `igc serve` started (signed before ceremonies recorded what they
+    /// sign, or in the window between a ceremony's signature and its record): journaled as
+    /// `certificate.backfill`.
+    BackFill,
+}
+
+impl InfraOrigin {
+    fn action(self) -> &'static str {
+        match self {
+            InfraOrigin::Ceremony => ISSUE,
+            InfraOrigin::BackFill => "certificate.backfill",
+        }
+    }
+}
+
+/// What [`Store::record_infrastructure_certificate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfraRecorded {
+    /// The certificate is now recorded (and journaled).
+    New,
+    /// The same certificate (same serial, same DER) was recorded already: nothing written.
+    AlreadyRecorded,
+}
+
 /// The checks of [`Store::record_issued_certificate`] that need no database.
 fn check_new_certificate(cert: &NewCertificate, request: Option<RequestId>) -> Result<()> {
+    check_certificate_fields(cert)?;
+    if cert.profile.is_requestable() && request.is_none() {
+        return Err(Error::ProfileMismatch {
+            profile: cert.profile,
+            reason: "certificates of this profile are issued for an approved request".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The checks of any certificate record, with or without a request.
+fn check_certificate_fields(cert: &NewCertificate) -> Result<()> {
     if cert.not_before >= cert.not_after {
         return Err(Error::invalid(
             "validity",
@@ -178,13 +223,18 @@ fn check_new_certificate(cert: &NewCertificate, request: Option<RequestId>) -> R
         }
         _ => {}
     }
-    if cert.profile.is_requestable() && request.is_none() {
-        return Err(Error::ProfileMismatch {
-            profile: cert.profile,
-            reason: "certificates of this profile are issued for an approved request".into(),
-        });
-    }
     Ok(())
+}
+
+/// A certificate found recorded under the serial of `cert`: the same one, or a refusal.
+fn same_certificate(cert: &NewCertificate, recorded: &[u8]) -> Result<InfraRecorded> {
+    if recorded == cert.der.as_slice() {
+        Ok(InfraRecorded::AlreadyRecorded)
+    } else {
+        Err(Error::DuplicateSerial {
+            serial: cert.serial.to_string(),
+        })
+    }
 }
 
 impl Store {
@@ -202,10 +252,75 @@ impl Store {
         check_new_certificate(cert, request)?;
         let issued_at = db_time(now())?;
         let mut tx = self.begin_write().await?;
-        self.insert_issued_in_tx(&mut tx, cert, request, actor, &issued_at)
+        self.insert_issued_in_tx(&mut tx, cert, request, actor, &issued_at, ISSUE)
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records a certificate a CA key signed outside the RA workflow — in a key ceremony (OCSP
+    /// responder, TSA unit, first RA operators) — so that OCSP and the CRLs answer for it like
+    /// for any other. Idempotent: a certificate already recorded with the same DER is left as
+    /// it is ([`InfraRecorded::AlreadyRecorded`], nothing journaled). The same serial recorded
+    /// with other bytes is refused ([`Error::DuplicateSerial`]): two certificates with one
+    /// serial from one CA must never be, and which one the CA answers for is not ours to pick.
+    pub async fn record_infrastructure_certificate(
+        &self,
+        cert: &NewCertificate,
+        origin: InfraOrigin,
+        actor: &Actor,
+    ) -> Result<InfraRecorded> {
+        if !matches!(
+            cert.profile.subject_kind(),
+            SubjectKind::Infrastructure | SubjectKind::Operator
+        ) {
+            return Err(Error::ProfileMismatch {
+                profile: cert.profile,
+                reason: "only infrastructure and RA operator certificates are signed in \
+                         ceremonies"
+                    .into(),
+            });
+        }
+        if cert.supersedes.is_some() {
+            return Err(Error::invalid(
+                "supersedes",
+                "an infrastructure certificate is recorded as it is",
+            ));
+        }
+        check_certificate_fields(cert)?;
+        if let Some(recorded) = self.recorded_der(&cert.serial).await? {
+            return same_certificate(cert, &recorded);
+        }
+        let issued_at = db_time(now())?;
+        let mut tx = self.begin_write().await?;
+        let inserted = self
+            .insert_issued_in_tx(&mut tx, cert, None, actor, &issued_at, origin.action())
+            .await;
+        match inserted {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(InfraRecorded::New)
+            }
+            // Another instance recorded it between our look and our insert.
+            Err(Error::DuplicateSerial { serial }) => {
+                drop(tx);
+                match self.recorded_der(&cert.serial).await? {
+                    Some(recorded) => same_certificate(cert, &recorded),
+                    None => Err(Error::DuplicateSerial { serial }),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The DER recorded under `serial`, if any.
+    async fn recorded_der(&self, serial: &Serial) -> Result<Option<Vec<u8>>> {
+        let der: Option<String> =
+            sqlx::query_scalar("SELECT der FROM certificates WHERE serial = $1")
+                .bind(serial.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        der.map(|d| unb64(T, &d)).transpose()
     }
 
     /// Records several certificates (group commit): the valid ones in one transaction — one
@@ -228,7 +343,7 @@ impl Store {
                 let mut tx = self.begin_write().await?;
                 for &i in &valid {
                     let (cert, request, actor) = &items[i];
-                    self.insert_issued_in_tx(&mut tx, cert, *request, actor, &issued_at)
+                    self.insert_issued_in_tx(&mut tx, cert, *request, actor, &issued_at, ISSUE)
                         .await?;
                 }
                 tx.commit().await?;
@@ -262,6 +377,7 @@ impl Store {
         request: Option<RequestId>,
         actor: &Actor,
         issued_at: &str,
+        action: &str,
     ) -> Result<()> {
         let subject = cert.subject.trim();
         let serial = cert.serial.to_string();
@@ -322,7 +438,7 @@ impl Store {
         self.append_audit(
             tx,
             actor,
-            "certificate.issue",
+            action,
             &format!("certificate:{serial}"),
             Outcome::Success,
             &json!({

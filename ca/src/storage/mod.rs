@@ -56,7 +56,9 @@ use crate::error::{Error, Result};
 pub use audit::{
     AuditAnchor, AuditEntry, AuditVerification, BrokenEntry, ChainProblem, NewAuditAnchor, Outcome,
 };
-pub use certificates::{CertificateRecord, CertificateStatus, NewCertificate};
+pub use certificates::{
+    CertificateRecord, CertificateStatus, InfraOrigin, InfraRecorded, NewCertificate,
+};
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
 pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};

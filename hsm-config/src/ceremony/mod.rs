@@ -400,6 +400,21 @@ pub trait AdministratorRegistry {
     ) -> std::result::Result<(), String>;
 }
 
+/// Where a ceremony records each certificate a CA key signs (sub-CA, OCSP responder, TSA
+/// unit, RA operator): the CA's store, wired by the binary (this crate never touches the
+/// database). Called after the signature is verified and before the certificate's file is
+/// written, so that no certificate leaves the ceremony unrecorded: an error stops the
+/// ceremony and no file is written. A self-signed root is not recorded (no CA answers for it).
+pub trait CertificateRegistry {
+    /// Records `certificate`, of `profile`, signed by the key of `issuer`.
+    fn record_certificate(
+        &mut self,
+        profile: profiles::InfraProfile,
+        certificate: &Certificate,
+        issuer: &Certificate,
+    ) -> std::result::Result<(), String>;
+}
+
 #[derive(Debug)]
 struct LoadedIssuer {
     certificate: Certificate,
@@ -489,13 +504,14 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-struct Recorder {
+struct Recorder<'r> {
     keys: Vec<TranscriptKey>,
     signed: Vec<TranscriptSigned>,
     outputs: Vec<TranscriptOutput>,
+    certificates: Option<&'r mut dyn CertificateRegistry>,
 }
 
-impl Recorder {
+impl Recorder<'_> {
     fn key(&mut self, token: &str, key: &KeyInfo, created: bool) {
         self.keys.push(TranscriptKey {
             token: token.into(),
@@ -528,7 +544,8 @@ impl Recorder {
 
     /// Signs `params` with `signer`, checks the signature with the issuer's certificate (the
     /// new certificate itself when `issuer` is `None`: a root), records it as signed with
-    /// `key_label` and writes it as PEM to `out`.
+    /// `key_label` — in the transcript, and with the issuer in the CA's registry — and writes
+    /// it as PEM to `out`.
     fn sign_certificate(
         &mut self,
         params: &profiles::InfraCertParams,
@@ -541,9 +558,31 @@ impl Recorder {
             profiles::build_certificate::<_, HsmSignature>(params, signer).map_err(x509_err)?;
         verify::verify_certificate_signed_by(&cert, issuer.unwrap_or(&cert))
             .map_err(|e| Error::Verify(e.to_string()))?;
+        if let (Some(registry), Some(issuer)) = (self.certificates.as_deref_mut(), issuer) {
+            registry
+                .record_certificate(params.profile, &cert, issuer)
+                .map_err(|e| {
+                    bad(format!(
+                        "the {} certificate was signed but could not be recorded ({e}); \
+                         nothing was written: run the ceremony again",
+                        params.profile.name()
+                    ))
+                })?;
+        }
         self.certificate(&cert, key_label);
         let pem = profiles::certificate_to_pem(&cert).map_err(x509_err)?;
-        self.write(out, "certificate", pem.as_bytes(), false)
+        let written = self.write(out, "certificate", pem.as_bytes(), false);
+        match written {
+            // Recorded but not delivered: nobody holds it, but the CA answers `good` for it
+            // until it is revoked.
+            Err(e) if self.certificates.is_some() && issuer.is_some() => Err(bad(format!(
+                "certificate {} was signed and recorded, but {e}: revoke it (igc cert revoke \
+                 --serial {} --reason cessationOfOperation) and run the ceremony again",
+                hex::encode(cert.tbs_certificate.serial_number.as_bytes()),
+                hex::encode(cert.tbs_certificate.serial_number.as_bytes()),
+            ))),
+            other => other,
+        }
     }
 
     fn certificate(&mut self, cert: &Certificate, signer: &str) {
@@ -572,6 +611,18 @@ impl Prepared {
         progress: &mut dyn FnMut(&str),
         registry: Option<&mut dyn AdministratorRegistry>,
     ) -> Result<Transcript> {
+        self.run_recording(default_module, progress, registry, None)
+    }
+
+    /// Runs the ceremony as [`run_with`](Self::run_with) does, and records every certificate
+    /// a CA key signs in `certificates` before writing it (see [`CertificateRegistry`]).
+    pub fn run_recording(
+        self,
+        default_module: &Path,
+        progress: &mut dyn FnMut(&str),
+        registry: Option<&mut dyn AdministratorRegistry>,
+        certificates: Option<&mut dyn CertificateRegistry>,
+    ) -> Result<Transcript> {
         let started = OffsetDateTime::now_utc();
         let spec = &self.ceremony.spec;
         let common = spec.common();
@@ -582,6 +633,7 @@ impl Prepared {
             keys: vec![],
             signed: vec![],
             outputs: vec![],
+            certificates,
         };
         let mut accounts = vec![];
         match (spec, self.plan) {
