@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cloned_ref_to_slice_refs
+)]
 //! The tokens here come from a software "TSA" (a P-256 key signing a TSTInfo as CMS); the
 //! real TSA and OpenSSL's verification are exercised by tests/validation_ltv_cli.rs.
 
