@@ -21,6 +21,26 @@ pub const ID_CT_TST_INFO: ObjectIdentifier =
 pub const ID_AA_SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
 
+/// id-aa-ets-certValues (RFC 5126 §6.3.3, ETSI EN 319 122-1): the certificate-values
+/// unsigned attribute (`CertificateValues ::= SEQUENCE OF Certificate`).
+pub const ID_AA_ETS_CERT_VALUES: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.23");
+
+/// id-aa-ets-revocationValues (RFC 5126 §6.3.4, ETSI EN 319 122-1): the revocation-values
+/// unsigned attribute (CRLs and basic OCSP responses).
+pub const ID_AA_ETS_REVOCATION_VALUES: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.24");
+
+/// id-aa-ets-archiveTimestampV3 (ETSI EN 319 122-1 §5.5.3): the archive-time-stamp-v3
+/// unsigned attribute (CAdES-LTA).
+pub const ID_AA_ETS_ARCHIVE_TIMESTAMP_V3: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("0.4.0.1733.2.4");
+
+/// id-aa-ATSHashIndex-v3 (ETSI EN 319 122-1 §5.5.2): the ats-hash-index-v3 unsigned attribute
+/// of an archive time-stamp token's SignerInfo.
+pub const ID_AA_ATS_HASH_INDEX_V3: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("0.4.0.19122.1.5");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +52,10 @@ mod tests {
             ORGANIZATION_IDENTIFIER,
             ID_CT_TST_INFO,
             ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+            ID_AA_ETS_CERT_VALUES,
+            ID_AA_ETS_REVOCATION_VALUES,
+            ID_AA_ETS_ARCHIVE_TIMESTAMP_V3,
+            ID_AA_ATS_HASH_INDEX_V3,
         ] {
             assert_eq!(const_oid::db::DB.by_oid(&oid), None, "{oid}");
         }

@@ -53,6 +53,7 @@ pub mod cades;
 mod error;
 pub mod http;
 pub mod limits;
+pub mod ltv;
 pub mod path;
 pub mod report;
 pub mod revocation;

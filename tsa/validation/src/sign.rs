@@ -13,6 +13,7 @@ use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfos,
 };
 use const_oid::db::{rfc5911, rfc5912};
+use const_oid::ObjectIdentifier;
 use der::asn1::{Any, OctetString, SetOfVec, UtcTime};
 use der::{Decode, Encode, Tag};
 use sha2::{Digest, Sha256};
@@ -169,10 +170,21 @@ pub fn timestamp_request(cms_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok(crate::timestamp::sha256_request(&imprint)?)
 }
 
-/// Adds the token of the TSA's reply `reply_der` (a DER TimeStampResp answering
-/// [`timestamp_request`]) to `cms_der` as the signature-time-stamp unsigned attribute:
-/// CAdES-B becomes CAdES-T. The reply's status, imprint and nonce are checked.
-pub fn attach_timestamp(cms_der: &[u8], reply_der: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
+/// A TimeStampReq over `digest` made with `hash` (SHA-256/384/512), with certReq and a random
+/// positive nonce: the DER request and the nonce sent.
+pub fn timestamp_request_with(hash: ObjectIdentifier, digest: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let (req, nonce) = crate::timestamp::sha256_request(digest)?;
+    if hash == rfc5912::ID_SHA_256 {
+        return Ok((req, nonce));
+    }
+    crate::cades::digest(&hash, b"").map_err(Error::Input)?;
+    let mut req = tsa::asn1::TimeStampReq::from_der(&req)?;
+    req.message_imprint.hash_algorithm.oid = hash;
+    Ok((req.to_der()?, nonce))
+}
+
+/// The token of a DER TimeStampResp whose status is granted (with or without modifications).
+pub fn granted_token(reply_der: &[u8]) -> Result<ContentInfo> {
     let resp = TimeStampResp::from_der(reply_der)
         .map_err(|e| Error::Tsa(format!("the reply is not a TimeStampResp: {e}")))?;
     if !matches!(
@@ -184,27 +196,33 @@ pub fn attach_timestamp(cms_der: &[u8], reply_der: &[u8], nonce: &[u8]) -> Resul
             crate::timestamp::refusal_text(&resp.status)
         )));
     }
-    let token = resp
-        .time_stamp_token
-        .ok_or_else(|| Error::Tsa("granted without a token".into()))?;
-    let ci = ContentInfo::from_der(cms_der)?;
-    let mut sd: SignedData = ci.content.decode_as()?;
-    let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
-    let [si] = infos.as_mut_slice() else {
-        return Err(Error::Input("one SignerInfo expected".into()));
-    };
-    // The token must be over this signature, with our nonce.
+    resp.time_stamp_token
+        .ok_or_else(|| Error::Tsa("granted without a token".into()))
+}
+
+/// The TSTInfo of `token`, checked to be over `data` (hashed with the token's imprint
+/// algorithm, which must be `expected_hash` when given) and to echo `nonce`.
+pub fn check_token_over(
+    token: &ContentInfo,
+    data: &[u8],
+    expected_hash: Option<ObjectIdentifier>,
+    nonce: &[u8],
+) -> Result<tsa::asn1::TstInfo> {
     let tparsed = crate::cades::parse_signed_data(&token.content).map_err(Error::Tsa)?;
     let tst = tsa::asn1::TstInfo::from_der(tparsed.attached.as_deref().unwrap_or_default())
         .map_err(|e| Error::Tsa(format!("TSTInfo: {e}")))?;
-    let expected = crate::cades::digest(
-        &tst.message_imprint.hash_algorithm.oid,
-        si.signature.as_bytes(),
-    )
-    .map_err(Error::Tsa)?;
+    let alg = tst.message_imprint.hash_algorithm.oid;
+    if expected_hash.is_some_and(|h| h != alg) {
+        return Err(Error::Tsa(format!(
+            "the token's imprint uses {}, {} was requested",
+            crate::cades::hash_name(&alg),
+            crate::cades::hash_name(&expected_hash.unwrap_or(alg))
+        )));
+    }
+    let expected = crate::cades::digest(&alg, data).map_err(Error::Tsa)?;
     if expected.as_slice() != tst.message_imprint.hashed_message.as_bytes() {
         return Err(Error::Tsa(
-            "the token's imprint is not this signature's".into(),
+            "the token's imprint is not over the data sent".into(),
         ));
     }
     if tst.nonce.as_ref().map(|n| n.as_bytes()) != Some(nonce) {
@@ -212,6 +230,27 @@ pub fn attach_timestamp(cms_der: &[u8], reply_der: &[u8], nonce: &[u8]) -> Resul
             "the token does not echo the request's nonce".into(),
         ));
     }
+    Ok(tst)
+}
+
+/// Adds the token of the TSA's reply `reply_der` (a DER TimeStampResp answering
+/// [`timestamp_request`]) to `cms_der` as the signature-time-stamp unsigned attribute:
+/// CAdES-B becomes CAdES-T. The reply's status, imprint and nonce are checked.
+pub fn attach_timestamp(cms_der: &[u8], reply_der: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
+    let token = granted_token(reply_der)?;
+    let ci = ContentInfo::from_der(cms_der)?;
+    let mut sd: SignedData = ci.content.decode_as()?;
+    let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
+    let [si] = infos.as_mut_slice() else {
+        return Err(Error::Input("one SignerInfo expected".into()));
+    };
+    // The token must be over this signature, with our nonce.
+    check_token_over(&token, si.signature.as_bytes(), None, nonce).map_err(|e| match e {
+        Error::Tsa(m) if m.contains("imprint is not") => {
+            Error::Tsa("the token's imprint is not this signature's".into())
+        }
+        other => other,
+    })?;
     let attr = Attribute {
         oid: pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
         values: SetOfVec::try_from(vec![Any::encode_from(&token)?])?,
