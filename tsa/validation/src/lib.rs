@@ -51,6 +51,7 @@
 pub mod anchor;
 pub mod cades;
 mod error;
+pub mod evidence;
 pub mod http;
 pub mod limits;
 pub mod path;
