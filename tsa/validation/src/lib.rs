@@ -54,6 +54,7 @@ mod error;
 pub mod evidence;
 pub mod http;
 pub mod limits;
+pub mod longterm;
 pub mod ltv;
 pub mod path;
 pub mod report;
@@ -430,8 +431,55 @@ impl Validator {
             cades::check_message_digest(si, content),
             SubIndication::HashFailure,
         );
+        // --- validation data carried by the signature (B-LT/B-LTA) and in its time-stamps
+        let tokens = cades::timestamp_tokens(si);
+        let mut archives = match ltv::archive_timestamps(si) {
+            Ok(a) => a,
+            Err(e) => {
+                checks.fail(
+                    "archive-timestamp",
+                    TotalFailed,
+                    SubIndication::FormatFailure,
+                    format!("an archive time-stamp cannot be read: {e}"),
+                );
+                Vec::new()
+            }
+        };
+        // Newest first: SET OF attributes are sorted by encoding, not by time.
+        archives.sort_by_key(|a| std::cmp::Reverse(a.gen_time));
+        let archive_tokens: Vec<Any> = archives
+            .iter()
+            .filter_map(|a| Any::encode_from(&a.token).ok())
+            .collect();
+        let mut all_tokens: Vec<&Any> = tokens.clone();
+        all_tokens.extend(archive_tokens.iter());
+        let embedded = longterm::Embedded::gather(&parsed.signed_data, si, &all_tokens);
+        for problem in &embedded.problems {
+            checks.warn("validation-data", problem.clone());
+        }
+        if embedded.has_revocation_values() || !archives.is_empty() {
+            report.validation_data = Some(report::ValidationDataInfo {
+                certificates: embedded.certificates.len(),
+                ocsp_responses: embedded.ocsp.len(),
+                crls: embedded.crls.len(),
+            });
+        }
+        // The signature's own evidence first (it answers offline, for the times it was
+        // collected for), then the service's sources.
+        let revocation: Arc<dyn RevocationSource> = if embedded.has_revocation_values() {
+            Arc::new(FirstKnownRevocationSource::new(vec![
+                Arc::new(evidence::EvidenceRevocationSource::new(
+                    embedded.ocsp.clone(),
+                    embedded.crls.clone(),
+                    embedded.certificates.clone(),
+                )),
+                self.revocation.clone(),
+            ]))
+        } else {
+            self.revocation.clone()
+        };
         // --- signing certificate
-        let pool = self.pool(&parsed.certificates);
+        let pool = self.pool(&embedded.certificates);
         let Some(signer_cert) = cades::find_signer_certificate(si, pool.iter().copied()).cloned()
         else {
             checks.fail(
@@ -483,7 +531,94 @@ impl Validator {
             && !checks.failed("message-digest")
             && !checks.failed("signing-certificate-v2")
             && si.signed_attrs.is_some();
-        let tokens = cades::timestamp_tokens(si);
+        // --- archive time-stamps (B-LTA), newest first. Each valid one proves that everything
+        // it covers existed at its time, the older time-stamps included; the newest valid one
+        // needs its TSA certificate still valid now (EN 319 102-1 §5.6.2.4).
+        let detached = report.detached.then_some(content);
+        let mut archive_poe: Option<OffsetDateTime> = None;
+        for ats in &archives {
+            let name = format!("archive time-stamp of {}", ats.gen_time);
+            let expected = match ltv::ats_v3_imprint(
+                &parsed.signed_data,
+                si,
+                detached,
+                ats.hash,
+                &ats.index,
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    checks.fail(
+                        "archive-timestamp",
+                        Indeterminate,
+                        SubIndication::CryptoConstraintsFailure,
+                        format!("{name}: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let covered = ltv::check_ats_hash_index(&parsed.signed_data, si, &ats.index).and_then(
+                |()| {
+                    if expected == ats.imprint {
+                        Ok(())
+                    } else {
+                        Err("its imprint does not match the signature as it is now: the content, the signed attributes or the signature value changed".to_owned())
+                    }
+                },
+            );
+            if let Err(e) = covered {
+                report.timestamps.push(archive_info(ats, e.clone()));
+                checks.fail(
+                    "archive-timestamp",
+                    TotalFailed,
+                    SubIndication::HashFailure,
+                    format!("{name}: {e}"),
+                );
+                continue;
+            }
+            let Ok(token) = Any::encode_from(&ats.token) else {
+                continue;
+            };
+            let out = timestamp::verify_imprint_token_within(
+                &token,
+                timestamp::Imprint::Digest(&expected),
+                &self.anchors,
+                &pool,
+                &self.links,
+                revocation.as_ref(),
+                validation_time,
+                budget,
+            )
+            .await;
+            if budget.exceeded().is_some() {
+                return;
+            }
+            let verdict = judge_timestamp(&out, archive_poe.is_some(), validation_time);
+            let mut info = out
+                .info
+                .clone()
+                .unwrap_or_else(|| archive_info(ats, String::new()));
+            info.kind = "archive";
+            match verdict {
+                Ok(detail) => {
+                    info.valid = true;
+                    info.detail = detail.clone();
+                    checks.pass("archive-timestamp", format!("{name}: {detail}"));
+                    archive_poe = Some(archive_poe.map_or(ats.gen_time, |t| t.min(ats.gen_time)));
+                }
+                Err((sub, e)) => {
+                    info.valid = false;
+                    info.detail = e.clone();
+                    checks.fail(
+                        "archive-timestamp",
+                        Indeterminate,
+                        sub,
+                        format!("{name} is not valid, so it proves nothing: {e}"),
+                    );
+                }
+            }
+            report.timestamps.push(info);
+        }
+        // --- signature time-stamp (CAdES-T)
         let mut poe: Option<OffsetDateTime> = None;
         match tokens.as_slice() {
             [] => {
@@ -505,7 +640,7 @@ impl Validator {
                     &self.anchors,
                     &pool,
                     &self.links,
-                    self.revocation.as_ref(),
+                    revocation.as_ref(),
                     validation_time,
                     budget,
                 )
@@ -513,13 +648,13 @@ impl Validator {
                 if budget.exceeded().is_some() {
                     return;
                 }
-                report.timestamp = out.info.clone();
-                match (&out.error, out.poe) {
-                    (None, Some(t)) => {
-                        let mut detail = out.passed.join("; ");
-                        for w in &out.warnings {
-                            detail.push_str("; warning: ");
-                            detail.push_str(w);
+                let verdict = judge_timestamp(&out, archive_poe.is_some(), validation_time);
+                let mut info = out.info.clone();
+                match verdict {
+                    Ok(detail) => {
+                        let t = out.poe.unwrap_or(validation_time);
+                        if let Some(i) = info.as_mut() {
+                            i.detail = detail.clone();
                         }
                         if out.warnings.is_empty() {
                             checks.pass("signature-timestamp", detail);
@@ -547,20 +682,77 @@ impl Validator {
                             poe = Some(t);
                         }
                     }
-                    (e, _) => checks.fail(
-                        "signature-timestamp",
-                        Indeterminate,
-                        out.sub,
-                        format!(
-                            "the signature time-stamp is not valid, so it proves nothing: {}",
-                            e.as_deref().unwrap_or("no time")
-                        ),
-                    ),
+                    Err((sub, e)) => {
+                        if let Some(i) = info.as_mut() {
+                            i.valid = false;
+                            i.detail = e.clone();
+                        }
+                        checks.fail(
+                            "signature-timestamp",
+                            Indeterminate,
+                            sub,
+                            format!(
+                                "the signature time-stamp is not valid, so it proves nothing: {e}"
+                            ),
+                        );
+                    }
+                }
+                report.timestamp = info.clone();
+                if let Some(i) = info {
+                    report.timestamps.insert(0, i);
                 }
             }
         }
+        let signature_poe = poe;
+        // Without a valid signature time-stamp, the oldest valid archive time-stamp proves the
+        // signature existed (it covers the signature value).
+        let poe = poe.or(archive_poe);
         report.timestamp_time = poe;
-        let level = SignatureLevel::of(cades_b, report.claimed_signing_time.is_some(), poe);
+        // --- X.509 validation of the signing certificate
+        let reference = poe.unwrap_or(validation_time);
+        let established = match (signature_poe, poe) {
+            (Some(_), _) => Some("the signature time-stamp"),
+            (None, Some(_)) => Some("an archive time-stamp"),
+            (None, None) => None,
+        };
+        self.check_certificate(
+            &signer_cert,
+            &pool,
+            revocation.as_ref(),
+            reference,
+            established,
+            validation_time,
+            budget,
+            checks,
+            &mut report.chain,
+            &mut report.revocation,
+        )
+        .await;
+        if budget.exceeded().is_some() {
+            return;
+        }
+        // --- the level reached
+        let decided_by_evidence = report
+            .revocation
+            .as_ref()
+            .is_some_and(|r| r.source.starts_with("embedded"));
+        let carried: Vec<String> = embedded
+            .certificates
+            .iter()
+            .map(|c| path::info(c).sha256)
+            .collect();
+        // The trust anchor need not be carried.
+        let chain_carried = report.chain.len() > 1
+            && report.chain[..report.chain.len() - 1]
+                .iter()
+                .all(|c| carried.contains(&c.sha256));
+        let level = SignatureLevel::of(
+            cades_b,
+            report.claimed_signing_time.is_some(),
+            signature_poe,
+            decided_by_evidence && chain_carried,
+            archive_poe.is_some(),
+        );
         report.signature_format = level.name().into();
         match level {
             SignatureLevel::ExtendedBes | SignatureLevel::ExtendedT => checks.warn(
@@ -574,25 +766,12 @@ impl Validator {
                 "signature-level",
                 "not a CAdES signature (signed attributes missing or malformed)",
             ),
-            _ => checks.pass("signature-level", format!("the signature meets {}", level.name())),
+            _ => checks.pass(
+                "signature-level",
+                format!("the signature meets {}", level.describe()),
+            ),
         }
-        // --- X.509 validation of the signing certificate
-        let reference = poe.unwrap_or(validation_time);
-        self.check_certificate(
-            &signer_cert,
-            &pool,
-            reference,
-            poe.map(|_| "the signature time-stamp"),
-            validation_time,
-            budget,
-            checks,
-            &mut report.chain,
-            &mut report.revocation,
-        )
-        .await;
-        if budget.exceeded().is_some() {
-            return;
-        }
+
         match path::check_sign_key_usage(&signer_cert) {
             Ok(()) => checks.pass(
                 "signer-key-usage",
@@ -618,6 +797,7 @@ impl Validator {
         &self,
         cert: &Certificate,
         pool: &[&Certificate],
+        revocation: &dyn RevocationSource,
         reference: OffsetDateTime,
         established: Option<&str>,
         validation_time: OffsetDateTime,
@@ -686,8 +866,7 @@ impl Validator {
             let Some(issuer) = chain.get(i + 1) else {
                 break; // the trust anchor
             };
-            let status = self
-                .revocation
+            let status = revocation
                 .status(c, issuer, reference, validation_time)
                 .await;
             let is_ee = i == 0;
@@ -695,7 +874,7 @@ impl Validator {
             let source = match &status {
                 RevocationStatus::Good { source, .. }
                 | RevocationStatus::Revoked { source, .. } => source.clone(),
-                RevocationStatus::Unknown { .. } => self.revocation.name().into(),
+                RevocationStatus::Unknown { .. } => revocation.name().into(),
             };
             let used = |status: &str, revoked_at, reason, detail: String| RevocationUsed {
                 source: source.clone(),
@@ -972,6 +1151,7 @@ impl Validator {
         self.check_certificate(
             cert,
             &pool,
+            self.revocation.as_ref(),
             t,
             Some("the validation time"),
             t,
@@ -1026,16 +1206,31 @@ enum SignatureLevel {
     BaselineB,
     /// CAdES-BASELINE-T.
     BaselineT,
+    /// CAdES-BASELINE-LT: T, and the signature carries its chain and the revocation evidence
+    /// that decided the signer's status.
+    BaselineLt,
+    /// CAdES-BASELINE-LTA: LT, and a valid archive time-stamp.
+    BaselineLta,
 }
 
 impl SignatureLevel {
-    fn of(cades: bool, signing_time: bool, poe: Option<OffsetDateTime>) -> Self {
-        match (cades, signing_time, poe.is_some()) {
+    fn of(
+        cades: bool,
+        signing_time: bool,
+        signature_timestamp: Option<OffsetDateTime>,
+        carries_evidence: bool,
+        archived: bool,
+    ) -> Self {
+        match (cades, signing_time, signature_timestamp.is_some()) {
             (false, _, _) => SignatureLevel::Cms,
             (true, false, false) => SignatureLevel::ExtendedBes,
             (true, false, true) => SignatureLevel::ExtendedT,
             (true, true, false) => SignatureLevel::BaselineB,
-            (true, true, true) => SignatureLevel::BaselineT,
+            (true, true, true) => match (carries_evidence, archived) {
+                (true, true) => SignatureLevel::BaselineLta,
+                (true, false) => SignatureLevel::BaselineLt,
+                (false, _) => SignatureLevel::BaselineT,
+            },
         }
     }
 
@@ -1046,8 +1241,75 @@ impl SignatureLevel {
             SignatureLevel::ExtendedT => "CAdES-E-T",
             SignatureLevel::BaselineB => "CAdES-BASELINE-B",
             SignatureLevel::BaselineT => "CAdES-BASELINE-T",
+            SignatureLevel::BaselineLt => "CAdES-BASELINE-LT",
+            SignatureLevel::BaselineLta => "CAdES-BASELINE-LTA",
         }
     }
+
+    fn describe(self) -> String {
+        let why = match self {
+            SignatureLevel::BaselineLt => {
+                " (its certificates and the revocation evidence of its signer are embedded)"
+            }
+            SignatureLevel::BaselineLta => {
+                " (embedded validation data, protected by a valid archive time-stamp)"
+            }
+            _ => "",
+        };
+        format!("{}{why}", self.name())
+    }
+}
+
+/// The report entry of an archive time-stamp whose token was not verified.
+fn archive_info(ats: &ltv::ArchiveTimestamp, detail: String) -> TimestampInfo {
+    TimestampInfo {
+        gen_time: ats.gen_time,
+        serial: String::new(),
+        policy: String::new(),
+        valid: false,
+        tsa: None,
+        kind: "archive",
+        detail,
+    }
+}
+
+/// A verified time-stamp token's verdict: `Ok` with what was verified, or the sub-indication
+/// and the reason it proves nothing. `covered` says whether a later valid archive time-stamp
+/// proves the token existed; when none does, its TSA certificate must still be valid at the
+/// validation time (archive time-stamps are renewed before their TSA certificates expire).
+fn judge_timestamp(
+    out: &timestamp::TimestampOutcome,
+    covered: bool,
+    validation_time: OffsetDateTime,
+) -> Result<String, (SubIndication, String)> {
+    if let Some(e) = &out.error {
+        return Err((out.sub, e.clone()));
+    }
+    if out.poe.is_none() {
+        return Err((out.sub, "no time".into()));
+    }
+    if !covered {
+        if let Some(tsa) = out.info.as_ref().and_then(|i| i.tsa.as_ref()) {
+            if tsa.not_after < validation_time {
+                return Err((
+                    SubIndication::OutOfBoundsNoPoe,
+                    format!(
+                        "the TSA certificate {} expired at {} and no later archive time-stamp proves the token existed before (renew archive time-stamps before their TSA certificates expire)",
+                        tsa.subject, tsa.not_after
+                    ),
+                ));
+            }
+        }
+    }
+    let mut detail = out.passed.join("; ");
+    if covered {
+        detail.push_str("; covered by a later archive time-stamp");
+    }
+    for w in &out.warnings {
+        detail.push_str("; warning: ");
+        detail.push_str(w);
+    }
+    Ok(detail)
 }
 
 /// One report for a SignedData: the signature's own when it has one SignerInfo; otherwise the
@@ -1158,6 +1420,8 @@ fn empty_signature_report(
         signer: None,
         claimed_signing_time: None,
         timestamp: None,
+        timestamps: Vec::new(),
+        validation_data: None,
         timestamp_time: None,
         chain: Vec::new(),
         revocation: None,

@@ -312,6 +312,21 @@ pub struct TimestampInfo {
     /// The TSA certificate, when found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tsa: Option<CertificateInfo>,
+    /// `signature` (signature-time-stamp) or `archive` (archive-time-stamp-v3).
+    pub kind: &'static str,
+    /// The token's own validation, in words: what was verified, or why it proves nothing.
+    pub detail: String,
+}
+
+/// The validation data a signature carries (CAdES-LT/LTA), counted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ValidationDataInfo {
+    /// Certificates (SignedData, certificate-values, time-stamp tokens).
+    pub certificates: usize,
+    /// OCSP responses.
+    pub ocsp_responses: usize,
+    /// CRLs.
+    pub crls: usize,
 }
 
 /// Report of `POST /api/v1/verify` and `igc verify`.
@@ -341,7 +356,14 @@ pub struct SignatureReport {
     pub claimed_signing_time: Option<OffsetDateTime>,
     /// The signature time-stamp, when present.
     pub timestamp: Option<TimestampInfo>,
-    /// genTime of a valid time-stamp (the proof of existence), shortcut.
+    /// Every time-stamp (signature, then archive time-stamps newest first), each with its
+    /// own validation.
+    pub timestamps: Vec<TimestampInfo>,
+    /// The validation data carried by the signature, when it carries any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_data: Option<ValidationDataInfo>,
+    /// The proof of existence of the signature: genTime of the valid signature time-stamp,
+    /// else of the oldest valid archive time-stamp.
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp_time: Option<OffsetDateTime>,
     /// The chain, signing certificate first, trust anchor last.

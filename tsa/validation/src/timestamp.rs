@@ -118,6 +118,17 @@ pub fn check_tsa_eku(c: &Certificate) -> Result<(), String> {
     }
 }
 
+/// What a token's message imprint must be.
+#[derive(Debug, Clone, Copy)]
+pub enum Imprint<'a> {
+    /// The hash, with the token's algorithm, of these octets (a signature value, a journal
+    /// head).
+    HashOf(&'a [u8]),
+    /// This digest, computed by the caller with the token's algorithm (an
+    /// archive-time-stamp-v3 imprint).
+    Digest(&'a [u8]),
+}
+
 /// Verifies one signature-time-stamp token over `signature_value` within `budget` (the
 /// token's signature and the TSA's path are work; [`Budget::unlimited`] for none); a limit
 /// exceeded makes the token fail and stays recorded in `budget`.
@@ -125,6 +136,33 @@ pub fn check_tsa_eku(c: &Certificate) -> Result<(), String> {
 pub async fn verify_token_within(
     token: &Any,
     signature_value: &[u8],
+    anchors: &[Certificate],
+    pool: &[&Certificate],
+    links: &path::LinkCache,
+    revocation: &dyn RevocationSource,
+    validation_time: OffsetDateTime,
+    budget: &Budget,
+) -> TimestampOutcome {
+    verify_imprint_token_within(
+        token,
+        Imprint::HashOf(signature_value),
+        anchors,
+        pool,
+        links,
+        revocation,
+        validation_time,
+        budget,
+    )
+    .await
+}
+
+/// [`verify_token_within`] for any [`Imprint`]: the token's TSTInfo, imprint, signature,
+/// TSA certificate (timeStamping, path, validity at genTime) and the TSA certificate's status
+/// at genTime, which must be known (EN 319 102-1 §5.4).
+#[allow(clippy::too_many_arguments)]
+pub async fn verify_imprint_token_within(
+    token: &Any,
+    imprint: Imprint<'_>,
     anchors: &[Certificate],
     pool: &[&Certificate],
     links: &path::LinkCache,
@@ -177,18 +215,30 @@ pub async fn verify_token_within(
         policy: tst.policy.to_string(),
         valid: false,
         tsa: None,
+        kind: "signature",
+        detail: String::new(),
     });
-    // Imprint: hash of the SignerInfo's signature value (the OCTET STRING's contents).
     let imprint_alg = tst.message_imprint.hash_algorithm.oid;
-    match cades::digest(&imprint_alg, signature_value) {
-        Ok(h) if h.as_slice() == tst.message_imprint.hashed_message.as_bytes() => {
-            out.passed.push(format!(
+    let token_imprint = tst.message_imprint.hashed_message.as_bytes();
+    match imprint {
+        // Hash of the SignerInfo's signature value (the OCTET STRING's contents).
+        Imprint::HashOf(data) => match cades::digest(&imprint_alg, data) {
+            Ok(h) if h.as_slice() == token_imprint => out.passed.push(format!(
                 "the token's imprint is the {} of the signature value",
                 cades::hash_name(&imprint_alg)
-            ))
+            )),
+            Ok(_) => {
+                fail!("the time-stamp token's imprint is not the hash of this signature's value")
+            }
+            Err(e) => fail!("time-stamp imprint: {e}"),
+        },
+        Imprint::Digest(d) if d == token_imprint => out.passed.push(format!(
+            "the token's imprint is the {} of the data it covers",
+            cades::hash_name(&imprint_alg)
+        )),
+        Imprint::Digest(_) => {
+            fail!("the time-stamp token's imprint is not the hash of the data it covers")
         }
-        Ok(_) => fail!("the time-stamp token's imprint is not the hash of this signature's value"),
-        Err(e) => fail!("time-stamp imprint: {e}"),
     }
     let si = &parsed.signer;
     let tsa_cert = match cades::find_signer_certificate(
