@@ -51,6 +51,7 @@
 pub mod anchor;
 pub mod cades;
 mod error;
+pub mod evidence;
 pub mod http;
 pub mod limits;
 pub mod ltv;
@@ -650,8 +651,13 @@ impl Validator {
                 .await;
             let is_ee = i == 0;
             let check = if is_ee { "revocation" } else { "ca-revocation" };
+            let source = match &status {
+                RevocationStatus::Good { source, .. }
+                | RevocationStatus::Revoked { source, .. } => source.clone(),
+                RevocationStatus::Unknown { .. } => self.revocation.name().into(),
+            };
             let used = |status: &str, revoked_at, reason, detail: String| RevocationUsed {
-                source: self.revocation.name().into(),
+                source: source.clone(),
                 status: status.into(),
                 evaluated_at: reference,
                 revoked_at,
@@ -673,6 +679,7 @@ impl Validator {
                     reason,
                     on_hold,
                     detail,
+                    ..
                 } => {
                     let word = if on_hold { "suspended" } else { "revoked" };
                     if is_ee {

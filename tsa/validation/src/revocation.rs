@@ -23,6 +23,9 @@ pub enum RevocationStatus {
         known_until: OffsetDateTime,
         /// Where the answer comes from, in words.
         detail: String,
+        /// The source that decided, for reports: `ca-store`, `crl-files`, `embedded-ocsp`,
+        /// `embedded-crl`, `online-ocsp http://…`, `online-crl http://…`.
+        source: String,
     },
     /// Revoked (or suspended when `on_hold`) since `at`.
     Revoked {
@@ -34,6 +37,8 @@ pub enum RevocationStatus {
         on_hold: bool,
         /// Where the answer comes from.
         detail: String,
+        /// The source that decided (as for [`RevocationStatus::Good`]).
+        source: String,
     },
     /// The source has nothing usable (no CRL of that issuer, stale CRL, serial unknown).
     Unknown {
@@ -62,7 +67,7 @@ pub trait RevocationSource: Send + Sync + std::fmt::Debug {
     ) -> StatusFuture<'a>;
 }
 
-fn to_odt(t: &x509_cert::time::Time) -> OffsetDateTime {
+pub(crate) fn to_odt(t: &x509_cert::time::Time) -> OffsetDateTime {
     OffsetDateTime::from(t.to_system_time())
 }
 
@@ -199,16 +204,18 @@ impl CrlRevocationSource {
                 reason: reason.map(crl_reason_name),
                 on_hold,
                 detail,
+                source: "crl-files".into(),
             };
         }
         RevocationStatus::Good {
             known_until: this_update,
             detail,
+            source: "crl-files".into(),
         }
     }
 }
 
-fn crl_reason_name(r: CrlReason) -> String {
+pub(crate) fn crl_reason_name(r: CrlReason) -> String {
     match r {
         CrlReason::Unspecified => "unspecified",
         CrlReason::KeyCompromise => "keyCompromise",
@@ -310,18 +317,21 @@ impl RevocationSource for StoreRevocationSource {
                 CertificateStatus::Good => RevocationStatus::Good {
                     known_until: OffsetDateTime::now_utc(),
                     detail,
+                    source: "ca-store".into(),
                 },
                 CertificateStatus::Revoked { at, reason } => RevocationStatus::Revoked {
                     at,
                     reason: Some(reason_name(reason)),
                     on_hold: false,
                     detail,
+                    source: "ca-store".into(),
                 },
                 CertificateStatus::OnHold { since } => RevocationStatus::Revoked {
                     at: since,
                     reason: Some("certificateHold".into()),
                     on_hold: true,
                     detail,
+                    source: "ca-store".into(),
                 },
             }
         })
