@@ -5,8 +5,9 @@
 //! Validation data is fetched over HTTP by `validation::evidence` (allow-listed hosts only):
 //! for each certificate of the signer's chain and of each time-stamp's TSA chain, the OCSP
 //! response (else the CRL), fetched now — after the time-stamp it must prove the status at.
-//! An end-entity certificate's (signer, TSA unit) evidence must be produced after that
-//! time-stamp; a CA certificate's must be current (CA CRLs are issued rarely).
+//! An end-entity certificate's (signer, TSA unit) evidence must prove the status at that
+//! time-stamp (an OCSP response produced after it, or a CRL whose validity period covers it);
+//! a CA certificate's must be current (CA CRLs are issued rarely).
 
 use std::path::{Path, PathBuf};
 
@@ -238,18 +239,26 @@ impl Augmenter {
                 .rt
                 .block_on(collect_evidence(&self.fetcher, &cur, &issuer))
                 .map_err(|e| anyhow!("no revocation evidence for {}: {e}", subject(&cur)))?;
-            let (when, next) = match &ev {
-                Evidence::Ocsp(o) => (o.produced_at, o.next_update),
+            let (when, next, ocsp) = match &ev {
+                Evidence::Ocsp(o) => (o.produced_at, o.next_update, true),
                 Evidence::Crl {
                     this_update,
                     next_update,
                     ..
-                } => (*this_update, *next_update),
+                } => (*this_update, *next_update, false),
             };
-            if depth == 0 && when + time::Duration::seconds(1) < at {
+            // The end entity: an OCSP response produced after the time-stamp, or a CRL whose
+            // validity period covers it (CRLs are issued periodically).
+            let fresh = if ocsp {
+                when + time::Duration::seconds(1) >= at
+            } else {
+                when <= at + time::Duration::seconds(1) && next.is_none_or(|n| n >= at)
+            };
+            if depth == 0 && !fresh {
                 bail!(
-                    "the revocation evidence of {} ({when}) predates the time-stamp ({at}); it cannot prove the status at that time — retry when the responder or CRL is newer",
-                    subject(&cur)
+                    "the revocation evidence of {} ({}, {when}) does not prove the status at the time-stamp ({at}) — retry when the responder or CRL is newer",
+                    subject(&cur),
+                    if ocsp { "OCSP produced" } else { "CRL issued" }
                 );
             }
             if next.is_some_and(|n| n < now) {
