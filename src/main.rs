@@ -4,6 +4,7 @@
 //! `tsa`, `ra-portal`).
 #![forbid(unsafe_code)]
 
+mod archive_cmd;
 mod ceremony_cmd;
 mod cert_cmd;
 mod config;
@@ -74,8 +75,13 @@ enum Command {
         after_help = "Example (writes var/ under the current directory):\n  igc dev-setup --ceremonies hsm-config/ceremonies/dev"
     )]
     DevSetup(dev::DevSetupArgs),
-    /// Sign a document (CAdES-B, or CAdES-T with --tsa-url) with a key in a PKCS#11 token.
+    /// Sign a document (CAdES-B, -T, -LT or -LTA) with a key in a PKCS#11 token.
     Sign(sign_cmd::SignArgs),
+    /// Extend a CAdES signature (made by anyone) to T, LT or LTA.
+    Extend(archive_cmd::ExtendArgs),
+    /// Long-term archives of signatures: renew their archive time-stamps.
+    #[command(subcommand)]
+    Archive(archive_cmd::ArchiveCommand),
     /// Validate a CAdES signature offline (exit 0 only when TOTAL_PASSED).
     Verify(sign_cmd::VerifyArgs),
 }
@@ -99,6 +105,8 @@ fn main() -> ExitCode {
         Command::Crl(c) => cert_cmd::crl(&cli.config, c),
         Command::Sign(args) => sign_cmd::run_sign(&cli.config, args),
         Command::Verify(args) => sign_cmd::run_verify(args),
+        Command::Extend(args) => archive_cmd::run_extend(args),
+        Command::Archive(c) => archive_cmd::run_archive(c),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

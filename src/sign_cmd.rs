@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::archive_cmd::{read_cas, Augmenter, Level};
 use crate::operator::write_new;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -21,7 +22,7 @@ use validation::{
 /// `igc sign`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  igc sign --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa"
+    after_help = "Examples:\n  igc sign --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa\n  igc sign --level LTA --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa \\\n    --ca root.pem --allow-host 127.0.0.1\n\nLevels: B (no time-stamp), T (signature time-stamp), LT (plus the certificates and OCSP\nresponses or CRLs of the signer's and the TSA's chains, fetched from the hosts allowed with\n--allow-host), LTA (plus an archive time-stamp). Default: T with --tsa-url, else B."
 )]
 pub struct SignArgs {
     /// Label of the signing key in the token.
@@ -49,9 +50,19 @@ pub struct SignArgs {
     /// Leave the document out of the signature.
     #[arg(long)]
     detached: bool,
-    /// Time-stamp the signature at this RFC 3161 TSA (http://…/tsa): CAdES-T.
+    /// Time-stamp the signature at this RFC 3161 TSA (http://…/tsa): CAdES-T and above.
     #[arg(long)]
     tsa_url: Option<String>,
+    /// CAdES level: B, T, LT or LTA (T and above need --tsa-url).
+    #[arg(long, value_enum)]
+    level: Option<Level>,
+    /// CA certificate files (PEM) to build the chains with (LT, LTA).
+    #[arg(long)]
+    ca: Vec<PathBuf>,
+    /// Host (or host:port) OCSP responses, CRLs and CA certificates may be fetched from
+    /// (LT, LTA).
+    #[arg(long)]
+    allow_host: Vec<String>,
 }
 
 /// `igc verify`.
@@ -121,6 +132,15 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
+    // Default: T when a TSA is given, else B (as before --level existed).
+    let level = args.level.unwrap_or(if args.tsa_url.is_some() {
+        Level::T
+    } else {
+        Level::B
+    });
+    if level > Level::B && args.tsa_url.is_none() {
+        bail!("--level {} needs --tsa-url", level.name());
+    }
     let (cfg_module, cfg_token) = hsm_defaults(config);
     let module_path = args
         .module
@@ -154,14 +174,17 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         },
     )
     .context("signing")?;
-    let (cms, level) = match &args.tsa_url {
-        Some(url) => (
-            sign::add_signature_timestamp(&cms, |req| post_timestamp_query(url, req))
-                .context("time-stamping the signature")?,
-            "CAdES-BASELINE-T",
-        ),
-        None => (cms, "CAdES-BASELINE-B"),
+    let cms = match (&args.tsa_url, level) {
+        (None, _) | (_, Level::B) => cms,
+        (Some(url), _) => {
+            let mut pool = chain.to_vec();
+            pool.extend(read_cas(&args.ca)?);
+            Augmenter::new(url, &args.allow_host, pool)?
+                .extend(&cms, args.detached.then_some(content.as_slice()), level)
+                .with_context(|| format!("making the signature {}", level.name()))?
+        }
     };
+    let level = level.name();
     write_new(&args.out, &cms)?;
     println!(
         "{}: {level} {} signature of {} ({} bytes)",
@@ -179,7 +202,7 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
 
 /// POSTs an `application/timestamp-query` over plain HTTP/1.1 and returns the reply body.
 /// (TLS front-ends terminate in front of the TSA; the token itself is signed.)
-fn post_timestamp_query(url: &str, body: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn post_timestamp_query(url: &str, body: &[u8]) -> Result<Vec<u8>> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("--tsa-url must be an http:// URL"))?;

@@ -1,0 +1,710 @@
+//! Long-term CAdES from the command line against the development hierarchy served by
+//! `igc serve` (TSA, OCSP, CRLs and CA certificates at the URLs its certificates name):
+//! a CAdES-B made by `openssl cms -sign -cades` extended to LT then LTA by `igc extend`,
+//! still accepted by `openssl cms -verify`, each embedded time-stamp accepted by
+//! `openssl ts -verify` against the imprint recomputed here; `igc archive renew` on a folder;
+//! garbled input refused cleanly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    assert_success, cli_operators, configure_clock, dev_ceremonies, igc, igc_with_credentials,
+    ready, repo, rpps, stderr, stdout, tool, wait_until, CliOperator, DevPki, Sntp, IGC,
+};
+use der::Encode;
+use sha2::Digest;
+
+/// A free loopback port (released before use; the hierarchy's URLs must name it up front).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The development hierarchy with every `127.0.0.1:8080` URL (ceremonies and configuration)
+/// moved to `port`, so that the certificates' OCSP, CRL and caIssuers URLs reach the
+/// `igc serve` of this test.
+fn dev_pki_on(port: u16) -> DevPki {
+    let dir = tempfile::tempdir().unwrap();
+    let here = format!("127.0.0.1:{port}");
+    let ceremonies = dir.path().join("ceremonies");
+    std::fs::create_dir_all(&ceremonies).unwrap();
+    for e in std::fs::read_dir(dev_ceremonies()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                ceremonies.join(p.file_name().unwrap()),
+                text.replace("127.0.0.1:8080", &here),
+            )
+            .unwrap();
+        }
+    }
+    let config = std::fs::read_to_string(repo().join("src/dev-igc.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &here);
+    std::fs::create_dir_all(dir.path().join("var")).unwrap();
+    std::fs::write(dir.path().join("var/igc.toml"), config).unwrap();
+    let out = igc(
+        dir.path(),
+        &["dev-setup", "--ceremonies", ceremonies.to_str().unwrap()],
+    );
+    assert_success(&out, "igc dev-setup");
+    let first_logins = stdout(&out)
+        .lines()
+        .filter_map(|l| {
+            let login = l.split("identifiant « ").nth(1)?.split(" »").next()?;
+            let otp = l.split("usage unique « ").nth(1)?.split(" »").next()?;
+            Some((login.to_owned(), otp.to_owned()))
+        })
+        .collect();
+    DevPki { dir, first_logins }
+}
+
+/// `igc serve` on `port`, killed on drop.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_on(d: &Path, port: u16) -> Serve {
+    let child = Command::new(IGC)
+        .current_dir(d)
+        .env("SOFTHSM2_CONF", d.join("var/hsm/softhsm2.conf"))
+        .args([
+            "serve",
+            "--config",
+            "var/igc.toml",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--portal-listen",
+            "127.0.0.1:0",
+            "--tsa-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let serve = Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let ready = wait_until(Duration::from_secs(40), || {
+        // http_get panics on a refused connection: probe the port first.
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && common::http_get(&format!("{}/readyz", serve.base)).0 == 200
+    });
+    assert!(ready, "igc serve on {port} never ready");
+    serve
+}
+
+struct Ctx {
+    pki: DevPki,
+    serve: Serve,
+    _clock: (Sntp, Sntp),
+    clerk: CliOperator,
+    approver: CliOperator,
+    managers: Vec<CliOperator>,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        let port = free_port();
+        let pki = dev_pki_on(port);
+        let (a, b) = (Sntp::start(0), Sntp::start(0));
+        configure_clock(&pki, &a, &b);
+        let serve = serve_on(pki.dir.path(), port);
+        let mut ops = cli_operators(
+            &pki,
+            &[
+                ("clerk-a", "clerk", Some("medecins")),
+                ("approb-b", "approver", Some("medecins")),
+                ("clerk-c", "clerk", Some("medecins")),
+            ],
+        )
+        .into_iter();
+        let (clerk, approver) = (ops.next().unwrap(), ops.next().unwrap());
+        Ctx {
+            pki,
+            serve,
+            _clock: (a, b),
+            clerk,
+            approver,
+            managers: ops.collect(),
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.pki.dir.path()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir().join(name)
+    }
+
+    fn tsa_url(&self) -> String {
+        format!("{}/tsa", self.serve.base)
+    }
+
+    /// Registers a médecin; returns the IdNat.
+    fn register(&self, rpps_base: u64, surname: &str) -> String {
+        let who = ready(&self.managers);
+        let rpps = rpps(rpps_base);
+        let args = [
+            "professional",
+            "add",
+            "--rpps",
+            &rpps,
+            "--surname",
+            surname,
+            "--given-name",
+            "Anne",
+            "--profession",
+            "10",
+            "--document-number",
+            "X4RTBPFW4",
+            "--actor",
+            &who.login,
+            "--actor-credentials-fd",
+            "3",
+        ];
+        let out = igc_with_credentials(self.dir(), &args, &[who.credentials()]);
+        assert_success(&out, "professional add");
+        format!("8{rpps}")
+    }
+
+    /// A SIGN certificate for the CSR, issued through the CLI (four eyes): its PEM path.
+    fn issue_sign(&self, idnat: &str, csr: &Path, name: &str) -> PathBuf {
+        let cert = self.path(&format!("{name}.pem"));
+        let out = igc_with_credentials(
+            self.dir(),
+            &[
+                "cert",
+                "issue",
+                "--idnat",
+                idnat,
+                "--profile",
+                "sign",
+                "--csr",
+                csr.to_str().unwrap(),
+                "--out",
+                cert.to_str().unwrap(),
+                "--actor",
+                "clerk-a",
+                "--actor-credentials-fd",
+                "3",
+                "--approver",
+                "approb-b",
+                "--approver-credentials-fd",
+                "4",
+            ],
+            &[self.clerk.credentials(), self.approver.credentials()],
+        );
+        assert_success(&out, "cert issue");
+        cert
+    }
+
+    /// A médecin and a SIGN certificate for a P-256 key made by OpenSSL: (key, cert) paths.
+    fn openssl_signer(&self) -> (PathBuf, PathBuf) {
+        let idnat = self.register(1_000_777_001, "Durand");
+        let key = self.path("signer.key");
+        let csr = self.path("signer.csr");
+        let out = tool(
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-nodes",
+                "-subj",
+                "/CN=ignored",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-keyout",
+                key.to_str().unwrap(),
+                "-out",
+                csr.to_str().unwrap(),
+            ],
+        );
+        assert_success(&out, "openssl req");
+        let cert = self.issue_sign(&idnat, &csr, "signer");
+        (key, cert)
+    }
+
+    /// A SIGN key in the development token (the "card") and its certificate with the
+    /// personnes CA after it: the PEM path.
+    fn hsm_signer(&self, label: &str) -> PathBuf {
+        use hsm_config::{HsmSignature, HsmSigner, KeySpec};
+        // This process loads SoftHSM with the hierarchy's token directory.
+        std::env::set_var("SOFTHSM2_CONF", self.pki.softhsm_conf());
+        let module =
+            hsm_config::Module::load(Path::new(hsm_config::config::SOFTHSM_MODULE)).unwrap();
+        let pin = hsm_config::config::read_pin_file(&self.path("var/hsm/online.pin")).unwrap();
+        let token = hsm_config::Token::open(
+            module,
+            "igc-online",
+            pin,
+            hsm_config::PoolOptions::default(),
+        )
+        .unwrap();
+        hsm_config::keys::generate_key(&token, KeySpec::EcP256, label).unwrap();
+        let card = HsmSigner::new(&token, label).unwrap();
+        let csr = pkix::build_csr::<_, HsmSignature>(&pkix::parse_dn("CN=x").unwrap(), &[], &card)
+            .unwrap();
+        let csr_path = self.path(&format!("{label}.csr"));
+        std::fs::write(
+            &csr_path,
+            pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", csr.to_der().unwrap())),
+        )
+        .unwrap();
+        let idnat = self.register(1_000_777_002, "Petit");
+        let cert = self.issue_sign(&idnat, &csr_path, label);
+        let with_chain = self.path(&format!("{label}-chain.pem"));
+        std::fs::write(
+            &with_chain,
+            format!(
+                "{}{}",
+                std::fs::read_to_string(cert).unwrap(),
+                std::fs::read_to_string(self.pki.pki("personnes.pem")).unwrap()
+            ),
+        )
+        .unwrap();
+        with_chain
+    }
+
+    fn extend(&self, input: &Path, to: &str, out: &Path) -> Output {
+        let url = self.tsa_url();
+        igc(
+            self.dir(),
+            &[
+                "extend",
+                input.to_str().unwrap(),
+                "--to",
+                to,
+                "--tsa-url",
+                &url,
+                "--allow-host",
+                "127.0.0.1",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    }
+
+    /// `openssl cms -verify` with the root as the only trust anchor.
+    fn cms_verify(&self, sig: &Path, doc: &Path) {
+        let out_file = self.path("verified.out");
+        let out = tool(
+            "openssl",
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                sig.to_str().unwrap(),
+                "-CAfile",
+                self.pki.pki("root.pem").to_str().unwrap(),
+                "-certfile",
+                self.pki.pki("personnes.pem").to_str().unwrap(),
+                "-out",
+                out_file.to_str().unwrap(),
+            ],
+        );
+        assert_success(&out, &format!("openssl cms -verify {}", sig.display()));
+        assert_eq!(
+            std::fs::read(out_file).unwrap(),
+            std::fs::read(doc).unwrap()
+        );
+    }
+
+    /// `openssl ts -verify` of `token` (DER ContentInfo) against `imprint`.
+    fn ts_verify(&self, token: &[u8], imprint: &[u8], name: &str) {
+        let file = self.path(&format!("{name}.tst"));
+        std::fs::write(&file, token).unwrap();
+        let chain = self.path("tsa-chain.pem");
+        std::fs::write(
+            &chain,
+            format!(
+                "{}{}",
+                std::fs::read_to_string(self.pki.pki("tsa-unit-1.pem")).unwrap(),
+                std::fs::read_to_string(self.pki.pki("organisations.pem")).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = tool(
+            "openssl",
+            &[
+                "ts",
+                "-verify",
+                "-digest",
+                &hex::encode(imprint),
+                "-in",
+                file.to_str().unwrap(),
+                "-token_in",
+                "-CAfile",
+                self.pki.pki("root.pem").to_str().unwrap(),
+                "-untrusted",
+                chain.to_str().unwrap(),
+            ],
+        );
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            out.status.success() && text.contains("Verification: OK"),
+            "openssl ts -verify {name}: {text}"
+        );
+        // The same token against another imprint fails: the check is not vacuous.
+        let mut other = imprint.to_vec();
+        other[0] ^= 1;
+        let out = tool(
+            "openssl",
+            &[
+                "ts",
+                "-verify",
+                "-digest",
+                &hex::encode(&other),
+                "-in",
+                file.to_str().unwrap(),
+                "-token_in",
+                "-CAfile",
+                self.pki.pki("root.pem").to_str().unwrap(),
+                "-untrusted",
+                chain.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success(), "{name}: a wrong imprint verified");
+    }
+
+    /// Every time-stamp of `sig`: the signature time-stamp against SHA-256 of the signature
+    /// value, each archive time-stamp against the imprint recomputed from the file. Returns
+    /// the number of archive time-stamps.
+    fn check_tokens(&self, sig: &Path, tag: &str) -> usize {
+        let bytes = std::fs::read(sig).unwrap();
+        let parsed = validation::cades::parse_cms(&bytes).unwrap();
+        let tokens = validation::cades::timestamp_tokens(&parsed.signer);
+        assert_eq!(tokens.len(), 1, "{tag}: one signature time-stamp");
+        let imprint = sha2::Sha256::digest(parsed.signer.signature.as_bytes());
+        self.ts_verify(
+            &tokens[0].to_der().unwrap(),
+            &imprint,
+            &format!("{tag}-sig"),
+        );
+        let ats = validation::ltv::archive_timestamps(&parsed.signer).unwrap();
+        for (i, t) in ats.iter().enumerate() {
+            validation::ltv::check_ats_hash_index(&parsed.signed_data, &parsed.signer, &t.index)
+                .unwrap();
+            let imprint = validation::ltv::ats_v3_imprint(
+                &parsed.signed_data,
+                &parsed.signer,
+                None,
+                t.hash,
+                &t.index,
+            )
+            .unwrap();
+            self.ts_verify(
+                &t.token.to_der().unwrap(),
+                &imprint,
+                &format!("{tag}-ats{i}"),
+            );
+        }
+        ats.len()
+    }
+}
+
+fn unsigned_oids(sig: &Path) -> Vec<String> {
+    let parsed = validation::cades::parse_cms(&std::fs::read(sig).unwrap()).unwrap();
+    parsed
+        .signer
+        .unsigned_attrs
+        .iter()
+        .flat_map(|s| s.iter())
+        .map(|a| a.oid.to_string())
+        .collect()
+}
+
+fn no_panic(o: &Output) {
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn openssl_cades_extended_to_lt_and_lta_then_renewed() {
+    let ctx = Ctx::new();
+    let (key, cert) = ctx.openssl_signer();
+    let doc = ctx.path("ordonnance.txt");
+    std::fs::write(
+        &doc,
+        "ORDONNANCE\nAmoxicilline 1 g matin et soir, 6 jours.\n",
+    )
+    .unwrap();
+    let b = ctx.path("b.p7s");
+    let out = tool(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-cades",
+            "-binary",
+            "-nodetach",
+            "-md",
+            "sha256",
+            "-in",
+            doc.to_str().unwrap(),
+            "-signer",
+            cert.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            // The issuing CA travels with the signature, as usual.
+            "-certfile",
+            ctx.pki.pki("personnes.pem").to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            b.to_str().unwrap(),
+        ],
+    );
+    assert_success(&out, "openssl cms -sign -cades");
+    ctx.cms_verify(&b, &doc);
+
+    // LT: certificate-values and revocation-values (with OCSP responses).
+    let lt = ctx.path("lt.p7s");
+    let o = ctx.extend(&b, "LT", &lt);
+    assert!(o.status.success(), "igc extend --to LT: {}", stderr(&o));
+    let oids = unsigned_oids(&lt);
+    for oid in [
+        "1.2.840.113549.1.9.16.2.14",
+        "1.2.840.113549.1.9.16.2.23",
+        "1.2.840.113549.1.9.16.2.24",
+    ] {
+        assert!(oids.iter().any(|o| o == oid), "{oid} missing: {oids:?}");
+    }
+    let parsed = validation::cades::parse_cms(&std::fs::read(&lt).unwrap()).unwrap();
+    let rv: validation::ltv::RevocationValues = validation::cades::single_attribute(
+        parsed.signer.unsigned_attrs.as_ref(),
+        pkix::oid::ID_AA_ETS_REVOCATION_VALUES,
+    )
+    .unwrap()
+    .unwrap()
+    .decode_as()
+    .unwrap();
+    // The signer's OCSP response; CRLs (the CAs' ARL at least).
+    assert!(
+        rv.ocsp_vals.as_ref().is_some_and(|o| !o.is_empty()),
+        "{rv:?}"
+    );
+    assert!(rv.crl_vals.as_ref().is_some_and(|c| !c.is_empty()));
+    ctx.cms_verify(&lt, &doc);
+    assert_eq!(ctx.check_tokens(&lt, "lt"), 0);
+    // The output is never overwritten.
+    let again = ctx.extend(&b, "LT", &lt);
+    assert!(!again.status.success());
+
+    // LTA.
+    let lta = ctx.path("lta.p7s");
+    let o = ctx.extend(&lt, "LTA", &lta);
+    assert!(o.status.success(), "igc extend --to LTA: {}", stderr(&o));
+    assert!(unsigned_oids(&lta).iter().any(|o| o == "0.4.0.1733.2.4"));
+    ctx.cms_verify(&lta, &doc);
+    assert_eq!(ctx.check_tokens(&lta, "lta"), 1);
+    // The archive time-stamp carries its TSA's chain and status.
+    let parsed = validation::cades::parse_cms(&std::fs::read(&lta).unwrap()).unwrap();
+    let ats = validation::ltv::archive_timestamps(&parsed.signer).unwrap();
+    let tp = validation::cades::parse_signed_data(&ats[0].token.content).unwrap();
+    assert!(validation::cades::single_attribute(
+        tp.signer.unsigned_attrs.as_ref(),
+        pkix::oid::ID_AA_ETS_REVOCATION_VALUES
+    )
+    .unwrap()
+    .is_some());
+
+    // igc sign --level LTA with a key in the token, end to end.
+    let card_cert = ctx.hsm_signer("card-ltv");
+    let signed = ctx.path("signed-lta.p7s");
+    let url = ctx.tsa_url();
+    let o = igc(
+        ctx.dir(),
+        &[
+            "sign",
+            "--level",
+            "LTA",
+            "--key-label",
+            "card-ltv",
+            "--pin-file",
+            "var/hsm/online.pin",
+            "--token",
+            "igc-online",
+            "--cert",
+            card_cert.to_str().unwrap(),
+            "--in",
+            doc.to_str().unwrap(),
+            "--out",
+            signed.to_str().unwrap(),
+            "--tsa-url",
+            &url,
+            "--allow-host",
+            "127.0.0.1",
+        ],
+    );
+    assert!(o.status.success(), "igc sign --level LTA: {}", stderr(&o));
+    assert!(stdout(&o).contains("CAdES-BASELINE-LTA"), "{}", stdout(&o));
+    ctx.cms_verify(&signed, &doc);
+    assert_eq!(ctx.check_tokens(&signed, "signed"), 1);
+    // LT without --tsa-url is refused before anything is signed.
+    let o = igc(
+        ctx.dir(),
+        &[
+            "sign",
+            "--level",
+            "LT",
+            "--key-label",
+            "card-ltv",
+            "--pin-file",
+            "var/hsm/online.pin",
+            "--token",
+            "igc-online",
+            "--cert",
+            card_cert.to_str().unwrap(),
+            "--in",
+            doc.to_str().unwrap(),
+            "--out",
+            ctx.path("no-tsa.p7s").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--tsa-url"), "{}", stderr(&o));
+
+    // archive renew: an old archive time-stamp is renewed, a fresh one skipped, a non-LTA
+    // signature skipped, garbage failed (exit 1), all in the JSON summary.
+    let folder = ctx.path("archive");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(&lta, folder.join("old.p7s")).unwrap();
+    std::fs::copy(&lt, folder.join("plain.p7s")).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let o = ctx.extend(&lt, "LTA", &folder.join("fresh.p7s"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(folder.join("garbage.p7s"), b"\x30\x82\x01\x00garbage").unwrap();
+    let renew = |extra: &[&str]| {
+        let url = ctx.tsa_url();
+        let mut args = vec![
+            "archive",
+            "renew",
+            folder.to_str().unwrap(),
+            "--tsa-url",
+            &url,
+            "--allow-host",
+            "127.0.0.1",
+            // 2.6 s: "old" is over 4 s old, "fresh" under 2 s.
+            "--older-than",
+            "0.00003",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let o = igc(ctx.dir(), &args);
+        (o, started)
+    };
+    let (o, _) = renew(&[]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names = |k: &str| -> Vec<String> {
+        summary[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                Path::new(e["file"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    assert_eq!(names("renewed"), ["old.p7s"], "{summary}");
+    assert_eq!(names("fresh"), ["fresh.p7s"], "{summary}");
+    assert_eq!(names("skipped"), ["plain.p7s"], "{summary}");
+    assert_eq!(names("failed"), ["garbage.p7s"], "{summary}");
+    assert!(stderr(&o).contains("[1/4]"), "progress: {}", stderr(&o));
+    let renewed = folder.join("old.p7s");
+    ctx.cms_verify(&renewed, &doc);
+    assert_eq!(ctx.check_tokens(&renewed, "renewed"), 2);
+    // No temporary file left behind.
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 4);
+
+    // Without the garbage: exit 0.
+    std::fs::remove_file(folder.join("garbage.p7s")).unwrap();
+    let o = igc(
+        ctx.dir(),
+        &[
+            "archive",
+            "renew",
+            folder.to_str().unwrap(),
+            "--tsa-url",
+            &ctx.tsa_url(),
+            "--allow-host",
+            "127.0.0.1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("0 failed"), "{}", stdout(&o));
+
+    // Garbled inputs to extend: a clear error, exit 1, no panic, nothing written.
+    let full = std::fs::read(&lta).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("truncated", full[..full.len() / 2].to_vec()),
+        ("text", b"not a signature".to_vec()),
+        ("flipped", {
+            let mut g = full.clone();
+            let n = g.len();
+            g[n - 40] ^= 0xff;
+            g
+        }),
+    ];
+    for (name, bytes) in cases {
+        let input = ctx.path(&format!("{name}.p7s"));
+        std::fs::write(&input, bytes).unwrap();
+        let out = ctx.path(&format!("{name}-out.p7s"));
+        let o = ctx.extend(&input, "LTA", &out);
+        no_panic(&o);
+        if name != "flipped" {
+            assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+            assert!(stderr(&o).contains("error:"), "{name}: {}", stderr(&o));
+            assert!(!out.exists(), "{name}");
+        }
+    }
+    // A host not allowed: refused with the reason.
+    let o = igc(
+        ctx.dir(),
+        &[
+            "extend",
+            b.to_str().unwrap(),
+            "--to",
+            "LT",
+            "--tsa-url",
+            &ctx.tsa_url(),
+            "--out",
+            ctx.path("nohost.p7s").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("127.0.0.1"), "{}", stderr(&o));
+}
