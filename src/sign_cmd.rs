@@ -22,7 +22,7 @@ use validation::{
 /// `igc sign`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  igc sign --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa\n  igc sign --level LTA --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa \\\n    --ca root.pem --allow-host 127.0.0.1\n\nLevels: B (no time-stamp), T (signature time-stamp), LT (plus the certificates and OCSP\nresponses or CRLs of the signer's and the TSA's chains, fetched from the hosts allowed with\n--allow-host), LTA (plus an archive time-stamp). Default: T with --tsa-url, else B."
+    after_help = "Examples:\n  igc sign --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa\n  igc sign --level LTA --key-label dr-martin-sign --pin-file card.pin --token CPS \\\n    --cert sign.pem --in ordonnance.txt --out ordonnance.p7s --tsa-url http://127.0.0.1:8080/tsa \\\n    --ca root.pem --allow-host 127.0.0.1\n\nLevels: B (no time-stamp), T (signature time-stamp), LT (plus the certificates and OCSP\nresponses or CRLs of the signer's and the TSA's chains, fetched from the hosts allowed with\n--allow-host), LTA (plus an archive time-stamp). Default: T."
 )]
 pub struct SignArgs {
     /// Label of the signing key in the token.
@@ -53,7 +53,7 @@ pub struct SignArgs {
     /// Time-stamp the signature at this RFC 3161 TSA (http://…/tsa): CAdES-T and above.
     #[arg(long)]
     tsa_url: Option<String>,
-    /// CAdES level: B, T, LT or LTA (T and above need --tsa-url).
+    /// CAdES level: B, T (default), LT or LTA (T and above need --tsa-url).
     #[arg(long, value_enum)]
     level: Option<Level>,
     /// CA certificate files (PEM) to build the chains with (LT, LTA).
@@ -132,14 +132,15 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
-    // Default: T when a TSA is given, else B (as before --level existed).
-    let level = args.level.unwrap_or(if args.tsa_url.is_some() {
-        Level::T
-    } else {
-        Level::B
-    });
+    // T by default: a signature without a time-stamp proves nothing once the certificate
+    // expires or is revoked.
+    let level = args.level.unwrap_or(Level::T);
     if level > Level::B && args.tsa_url.is_none() {
-        bail!("--level {} needs --tsa-url", level.name());
+        bail!(
+            "--level {}{} needs --tsa-url; give --level B to sign without a time-stamp",
+            level.name(),
+            if args.level.is_none() { " (the default)" } else { "" }
+        );
     }
     let (cfg_module, cfg_token) = hsm_defaults(config);
     let module_path = args

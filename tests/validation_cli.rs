@@ -92,6 +92,8 @@ async fn igc_sign_output_verifies_with_openssl_and_igc_verify() {
     let sig = env.path("ordonnance.p7s");
     let o = igc(&[
         "sign",
+        "--level",
+        "B",
         "--key-label",
         "card-cli",
         "--pin-file",
@@ -109,6 +111,8 @@ async fn igc_sign_output_verifies_with_openssl_and_igc_verify() {
     // Never overwrites.
     let again = igc(&[
         "sign",
+        "--level",
+        "B",
         "--key-label",
         "card-cli",
         "--pin-file",
@@ -192,6 +196,8 @@ async fn igc_sign_output_verifies_with_openssl_and_igc_verify() {
     let det = env.path("detached.p7s");
     let o = igc(&[
         "sign",
+        "--level",
+        "B",
         "--key-label",
         "card-cli",
         "--pin-file",
