@@ -37,9 +37,132 @@ pub struct IgcConfig {
     /// The audit journal (defaults apply when the table is absent).
     #[serde(default)]
     pub audit: AuditConfig,
-    /// Limits of the validation service (defaults apply when the table is absent).
+    /// Limits of the validation service and what it may fetch (defaults apply when the
+    /// table is absent).
     #[serde(default)]
-    pub validation: validation::ValidationLimits,
+    pub validation: ValidationConfig,
+}
+
+/// `[validation]`: the limits of one validation ([`validation::ValidationLimits`], the keys of
+/// the table itself) and `[validation.fetch]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationConfig {
+    /// The limits.
+    pub limits: validation::ValidationLimits,
+    /// `[validation.fetch]`.
+    pub fetch: FetchConfig,
+}
+
+impl<'de> Deserialize<'de> for ValidationConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // The limits keep their own unknown-key refusal: `fetch` is taken out first.
+        let mut table = toml::Table::deserialize(d)?;
+        let fetch = match table.remove("fetch") {
+            Some(v) => FetchConfig::deserialize(v)
+                .map_err(|e| D::Error::custom(format!("[validation.fetch]: {e}")))?,
+            None => FetchConfig::default(),
+        };
+        let limits = validation::ValidationLimits::deserialize(toml::Value::Table(table))
+            .map_err(D::Error::custom)?;
+        Ok(ValidationConfig { limits, fetch })
+    }
+}
+
+/// `[validation.fetch]`: where the validator may fetch revocation evidence (OCSP at the AIA,
+/// CRLs at the CDP of the certificates). No host listed: no network access.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// `host` or `host:port`, compared exactly.
+    pub allow_hosts: Vec<String>,
+    /// Time for one exchange, connection included, in ms; 100..=60000.
+    pub timeout_ms: u64,
+    /// Largest response accepted, in bytes; 1024..=67108864.
+    pub max_bytes: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        let p = validation::evidence::FetchPolicy::default();
+        FetchConfig {
+            allow_hosts: p.allow_hosts,
+            timeout_ms: u64::try_from(p.timeout.as_millis()).unwrap_or(u64::MAX),
+            max_bytes: p.max_bytes,
+        }
+    }
+}
+
+impl FetchConfig {
+    /// Refuses values out of bounds and host entries that are not `host` or `host:port`.
+    pub fn validate(&self) -> Result<()> {
+        if !(100..=60_000).contains(&self.timeout_ms) {
+            bail!(
+                "timeout_ms must be between 100 and 60000 (got {})",
+                self.timeout_ms
+            );
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_bytes) {
+            bail!(
+                "max_bytes must be between 1024 and 67108864 (got {})",
+                self.max_bytes
+            );
+        }
+        for h in &self.allow_hosts {
+            validate_allow_host(h)?;
+        }
+        Ok(())
+    }
+
+    /// The fetch policy.
+    pub fn policy(&self) -> validation::evidence::FetchPolicy {
+        validation::evidence::FetchPolicy {
+            allow_hosts: self.allow_hosts.clone(),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+/// An allow-list entry: a host name or IP address, with an optional port (`[v6]:port`);
+/// no scheme, path or wildcard.
+pub fn validate_allow_host(h: &str) -> Result<()> {
+    let bad = |why: &str| anyhow::anyhow!("allowed host {h:?}: {why} (expected host or host:port)");
+    let (name, port) = match h.strip_prefix('[') {
+        Some(rest) => {
+            let (v6, tail) = rest.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| bad("not an IPv6 address"))?;
+            let port = match tail {
+                "" => None,
+                t => Some(t.strip_prefix(':').ok_or_else(|| bad("text after ]"))?),
+            };
+            (None, port)
+        }
+        None => match h.split_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(h), None),
+        },
+    };
+    if let Some(name) = name {
+        if name.is_empty() {
+            return Err(bad("empty host"));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(bad(
+                "a host name has letters, digits, dots and hyphens only",
+            ));
+        }
+    }
+    if let Some(p) = port {
+        if !p.parse::<u16>().is_ok_and(|n| n > 0) {
+            return Err(bad("the port must be 1..=65535"));
+        }
+    }
+    Ok(())
 }
 
 /// `[audit]`.
@@ -286,7 +409,11 @@ impl IgcConfig {
             .limits
             .validate("server.limits")
             .map_err(anyhow::Error::msg)?;
-        self.validation.validate().context("[validation]")?;
+        self.validation.limits.validate().context("[validation]")?;
+        self.validation
+            .fetch
+            .validate()
+            .context("[validation.fetch]")?;
         if let Some(p) = &self.portal {
             p.limits
                 .validate("portal.limits")
@@ -332,7 +459,15 @@ mod tests {
         assert_eq!(tsa.max_concurrent_signatures, None);
         assert_eq!(cfg.audit.anchor_minutes, 10);
         // The documented values are the defaults.
-        assert_eq!(cfg.validation, validation::ValidationLimits::default());
+        assert_eq!(
+            cfg.validation.limits,
+            validation::ValidationLimits::default()
+        );
+        assert_eq!(cfg.validation.fetch, FetchConfig::default());
+        assert_eq!(
+            cfg.validation.fetch.policy(),
+            validation::evidence::FetchPolicy::default()
+        );
     }
 
     #[test]
@@ -399,6 +534,17 @@ mod tests {
                 "login_max_concurrent_hashes = 2",
                 "login_max_concurrent_hashes = 0",
             ),
+            ("timeout_ms = 5000", "timeout_ms = 10"),
+            ("timeout_ms = 5000", "timeout_ms = 60001"),
+            ("max_bytes = 1048576", "max_bytes = 10"),
+            ("max_bytes = 1048576", "max_bytes = 1048576\nallow = []"),
+            (
+                "allow_hosts = []",
+                "allow_hosts = [\"http://pki.example.fr\"]",
+            ),
+            ("allow_hosts = []", "allow_hosts = [\"pki.example.fr:0\"]"),
+            ("allow_hosts = []", "allow_hosts = [\"*.example.fr\"]"),
+            ("allow_hosts = []", "allow_hosts = [\"pki.example.fr/crl\"]"),
             (
                 "login_attempts_per_login_per_minute = 10",
                 "login_attempts_per_login_per_minute = 0",

@@ -192,15 +192,28 @@ fn validator(cfg: &IgcConfig, pki: &Pki, root_arl_der: &[u8]) -> Result<validati
         .map(|c| c.authority.certificate().clone())
         .collect();
     let revocation = revocation_source(&pki.store, root_arl_der)?;
+    // After the store and the ARL: the OCSP responders and CRLs of other CAs, when
+    // `[validation.fetch]` allows hosts.
+    let revocation: Arc<dyn validation::RevocationSource> =
+        if cfg.validation.fetch.allow_hosts.is_empty() {
+            Arc::new(revocation)
+        } else {
+            Arc::new(validation::FirstKnownRevocationSource::new(vec![
+                Arc::new(revocation),
+                Arc::new(validation::evidence::OnlineRevocationSource::new(
+                    validation::evidence::Fetcher::new(cfg.validation.fetch.policy()),
+                )),
+            ]))
+        };
     Ok(Validator::new(
         vec![root],
         intermediates,
-        Arc::new(revocation),
+        revocation,
         ca::domain::SigningRules::builtin()?,
         (*pki.professions).clone(),
     )?
     .with_registry(pki.store.clone())
-    .with_limits(cfg.validation.clone())?)
+    .with_limits(cfg.validation.limits.clone())?)
 }
 
 /// The router: one function, so tests and `serve` share it.

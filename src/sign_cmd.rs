@@ -89,6 +89,11 @@ pub struct VerifyArgs {
     /// CRL files (PEM or DER).
     #[arg(long)]
     crl: Vec<PathBuf>,
+    /// A host (`host` or `host:port`) whose OCSP responder or CRL, named in the certificates'
+    /// AIA/CDP, may be fetched over http:// after the CRL files (repeatable). Without it no
+    /// network access.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_host: Vec<String>,
     /// Validation time (RFC 3339); default now.
     #[arg(long)]
     at: Option<String>,
@@ -274,10 +279,27 @@ pub fn run_verify(args: VerifyArgs) -> Result<()> {
         .map(|p| read(p))
         .collect::<Result<Vec<_>>>()?;
     let crls = CrlRevocationSource::from_bytes(&crl_files).map_err(|e| anyhow!(e))?;
+    let revocation: Arc<dyn validation::RevocationSource> = if args.allow_host.is_empty() {
+        Arc::new(crls)
+    } else {
+        for h in &args.allow_host {
+            crate::config::validate_allow_host(h).context("--allow-host")?;
+        }
+        let policy = validation::evidence::FetchPolicy {
+            allow_hosts: args.allow_host.clone(),
+            ..Default::default()
+        };
+        Arc::new(validation::FirstKnownRevocationSource::new(vec![
+            Arc::new(crls),
+            Arc::new(validation::evidence::OnlineRevocationSource::new(
+                validation::evidence::Fetcher::new(policy),
+            )),
+        ]))
+    };
     let validator = Validator::new(
         anchors,
         cas,
-        Arc::new(crls),
+        revocation,
         ca::domain::SigningRules::builtin()?,
         ca::domain::ProfessionTable::builtin()?,
     )?;

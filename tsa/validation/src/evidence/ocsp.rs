@@ -63,11 +63,14 @@ fn sha1_alg() -> Result<AlgorithmIdentifierOwned, String> {
     })
 }
 
+/// issuerNameHash and issuerKeyHash.
+type IssuerHashes = (Vec<u8>, Vec<u8>);
+
 /// The issuerNameHash and issuerKeyHash of `issuer` under `alg`; `None` for another hash.
 fn issuer_hashes(
     alg: &der::asn1::ObjectIdentifier,
     issuer: &Certificate,
-) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+) -> Result<Option<IssuerHashes>, String> {
     let name = issuer
         .tbs_certificate
         .subject

@@ -219,10 +219,13 @@ pub struct EvidenceRevocationSource {
     crls: Vec<CertificateList>,
     extra_certs: Vec<Certificate>,
     /// (response index, certificate and issuer) → the checked answer.
-    ocsp_memo: Mutex<HashMap<(usize, [u8; 32]), Result<OcspEvidence, String>>>,
-    /// (CRL index, certificate and issuer) whose signature verified.
-    crl_memo: Mutex<HashMap<(usize, [u8; 32]), Result<(), String>>>,
+    ocsp_memo: Memo<OcspEvidence>,
+    /// (CRL index, certificate and issuer) → whether its signature verified.
+    crl_memo: Memo<()>,
 }
+
+/// (evidence index, SHA-256 of the certificate and issuer) → the outcome of its checks.
+type Memo<T> = Mutex<HashMap<(usize, [u8; 32]), Result<T, String>>>;
 
 impl EvidenceRevocationSource {
     /// Holds `ocsp_responses` (DER BasicOCSPResponse or OCSPResponse), `crls`, and
