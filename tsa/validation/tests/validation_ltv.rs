@@ -65,7 +65,7 @@ async fn lta(env: &Env, tsa: &Tsa, holder: &Holder) -> Vec<u8> {
     let archived = ltv::attach_archive_timestamp(&lt, None, &reply.der, &nonce, &index).unwrap();
     ltv::add_token_validation_values(
         &archived,
-        &[p.orgs.clone()],
+        std::slice::from_ref(&p.orgs),
         &[current_crl(env, &orgs_name())],
         &[],
     )
@@ -114,7 +114,7 @@ fn edit_unsigned(
 
 /// Flips the last octet of a DER value (the last signature octet of a list of certificates
 /// or CRLs, of a time-stamp token): the encoding stays valid, the contents change.
-fn flip_last(v: &mut Vec<u8>) {
+fn flip_last(v: &mut [u8]) {
     let n = v.len();
     v[n - 1] ^= 0x01;
 }
@@ -206,7 +206,7 @@ async fn lta_survives_revocation_from_its_own_evidence_and_any_alteration_fails(
             pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
         ),
     ] {
-        let altered = edit_unsigned(&signed, oid, flip_last);
+        let altered = edit_unsigned(&signed, oid, |v| flip_last(v));
         let r = validate(&v, &altered, None, DocumentKind::Prescription, None).await;
         assert_eq!(
             (r.indication.as_str(), r.sub_indication.map(|s| s.as_str())),
