@@ -240,25 +240,22 @@ impl Augmenter {
                 .block_on(collect_evidence(&self.fetcher, &cur, &issuer))
                 .map_err(|e| anyhow!("no revocation evidence for {}: {e}", subject(&cur)))?;
             let (when, next, ocsp) = match &ev {
-                Evidence::Ocsp(o) => (o.produced_at, o.next_update, true),
+                Evidence::Ocsp(o) => (o.this_update, o.next_update, true),
                 Evidence::Crl {
                     this_update,
                     next_update,
                     ..
                 } => (*this_update, *next_update, false),
             };
-            // The end entity: an OCSP response produced after the time-stamp, or a CRL whose
-            // validity period covers it (CRLs are issued periodically).
-            let fresh = if ocsp {
-                when + time::Duration::seconds(1) >= at
-            } else {
-                when <= at + time::Duration::seconds(1) && next.is_none_or(|n| n >= at)
-            };
+            // The end entity's evidence must prove its status at the time-stamp by the rule
+            // the validator applies (EN 319 102-1 §5.2.5 freshness), or what is embedded would
+            // not be accepted later.
+            let fresh = validation::evidence::is_fresh(when, next, at);
             if depth == 0 && !fresh {
                 bail!(
                     "the revocation evidence of {} ({}, {when}) does not prove the status at the time-stamp ({at}) — retry when the responder or CRL is newer",
                     subject(&cur),
-                    if ocsp { "OCSP produced" } else { "CRL issued" }
+                    if ocsp { "OCSP thisUpdate" } else { "CRL thisUpdate" }
                 );
             }
             if next.is_some_and(|n| n < now) {

@@ -144,7 +144,11 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         bail!(
             "--level {}{} needs --tsa-url; give --level B to sign without a time-stamp",
             level.name(),
-            if args.level.is_none() { " (the default)" } else { "" }
+            if args.level.is_none() {
+                " (the default)"
+            } else {
+                ""
+            }
         );
     }
     let (cfg_module, cfg_token) = hsm_defaults(config);

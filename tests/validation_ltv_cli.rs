@@ -74,6 +74,14 @@ struct Serve {
     base: String,
 }
 
+impl Serve {
+    /// Stops the server now (and waits for it).
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -439,6 +447,33 @@ fn unsigned_oids(sig: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `igc verify --json` in an empty folder, with the root as the only thing known (no CA
+/// certificate, no CRL, no network): (output, report).
+fn verify_root_only(ctx: &Ctx, sig: &Path, document: &str) -> (Output, serde_json::Value) {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = elsewhere.path().join("root.pem");
+    std::fs::copy(ctx.pki.pki("root.pem"), &root).unwrap();
+    let copy = elsewhere.path().join("signature.p7s");
+    std::fs::copy(sig, &copy).unwrap();
+    let o = igc(
+        elsewhere.path(),
+        &[
+            "verify",
+            "--in",
+            copy.to_str().unwrap(),
+            "--document-type",
+            document,
+            "--anchor",
+            root.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    no_panic(&o);
+    let report = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("igc verify --json: {e}: {}", stderr(&o)));
+    (o, report)
+}
+
 fn no_panic(o: &Output) {
     let err = stderr(o);
     assert!(!err.contains("panicked"), "{err}");
@@ -512,6 +547,10 @@ fn openssl_cades_extended_to_lt_and_lta_then_renewed() {
     assert!(rv.crl_vals.as_ref().is_some_and(|c| !c.is_empty()));
     ctx.cms_verify(&lt, &doc);
     assert_eq!(ctx.check_tokens(&lt, "lt"), 0);
+    // Our validator, knowing only the root, reads the level reached from the file alone.
+    let (o, r) = verify_root_only(&ctx, &lt, "prescription");
+    assert!(o.status.success(), "{r:#}");
+    assert_eq!(r["signature_format"], "CAdES-BASELINE-LT", "{r:#}");
     // The output is never overwritten.
     let again = ctx.extend(&b, "LT", &lt);
     assert!(!again.status.success());
@@ -523,6 +562,9 @@ fn openssl_cades_extended_to_lt_and_lta_then_renewed() {
     assert!(unsigned_oids(&lta).iter().any(|o| o == "0.4.0.1733.2.4"));
     ctx.cms_verify(&lta, &doc);
     assert_eq!(ctx.check_tokens(&lta, "lta"), 1);
+    let (o, r) = verify_root_only(&ctx, &lta, "prescription");
+    assert!(o.status.success(), "{r:#}");
+    assert_eq!(r["signature_format"], "CAdES-BASELINE-LTA", "{r:#}");
     // The archive time-stamp carries its TSA's chain and status.
     let parsed = validation::cades::parse_cms(&std::fs::read(&lta).unwrap()).unwrap();
     let ats = validation::ltv::archive_timestamps(&parsed.signer).unwrap();
@@ -707,4 +749,171 @@ fn openssl_cades_extended_to_lt_and_lta_then_renewed() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("127.0.0.1"), "{}", stderr(&o));
+}
+
+/// The end-to-end scenario: a médecin signs a prescription at LTA with `igc sign`
+/// (card in SoftHSM, our TSA, our OCSP); the signing certificate is then revoked, the CA's
+/// CRLs and OCSP move on, the server is stopped; `igc verify` elsewhere, knowing only the
+/// root, validates the file TOTAL_PASSED from itself. Each covered part altered fails it.
+#[test]
+fn medecin_lta_verified_from_the_file_alone_after_revocation_and_shutdown() {
+    let mut ctx = Ctx::new();
+    let card_chain = ctx.hsm_signer("card-e2e");
+    let doc = ctx.path("ordonnance.txt");
+    let prescription =
+        b"ORDONNANCE\nPatient: Jeanne Exemple\nParacetamol 1 g, 3 fois par jour, 5 jours.\n";
+    std::fs::write(&doc, prescription).unwrap();
+    let signed = ctx.path("ordonnance.p7s");
+    let url = ctx.tsa_url();
+    let o = igc(
+        ctx.dir(),
+        &[
+            "sign",
+            "--level",
+            "LTA",
+            "--key-label",
+            "card-e2e",
+            "--pin-file",
+            "var/hsm/online.pin",
+            "--token",
+            "igc-online",
+            "--cert",
+            card_chain.to_str().unwrap(),
+            "--in",
+            doc.to_str().unwrap(),
+            "--out",
+            signed.to_str().unwrap(),
+            "--tsa-url",
+            &url,
+            "--allow-host",
+            "127.0.0.1",
+        ],
+    );
+    assert!(o.status.success(), "igc sign --level LTA: {}", stderr(&o));
+
+    // The card's certificate is revoked (the clerk of the Order, keyCompromise).
+    let card = x509_cert::Certificate::load_pem_chain(&std::fs::read(&card_chain).unwrap())
+        .unwrap()
+        .remove(0);
+    let serial = ca::domain::Serial::from_be_bytes(card.tbs_certificate.serial_number.as_bytes())
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = igc_with_credentials(
+        ctx.dir(),
+        &[
+            "cert",
+            "revoke",
+            "--serial",
+            &serial,
+            "--reason",
+            "keyCompromise",
+            "--actor",
+            "clerk-a",
+            "--actor-credentials-fd",
+            "3",
+        ],
+        &[ctx.clerk.credentials()],
+    );
+    assert_success(&out, "igc cert revoke");
+    // The CA's OCSP moves on: it now answers revoked for the card.
+    let card_pem = ctx.path("card-e2e-only.pem");
+    std::fs::write(&card_pem, pkix::certificate_to_pem(&card).unwrap()).unwrap();
+    let moved_on = wait_until(Duration::from_secs(20), || {
+        let out = tool(
+            "openssl",
+            &[
+                "ocsp",
+                "-issuer",
+                ctx.pki.pki("personnes.pem").to_str().unwrap(),
+                "-cert",
+                card_pem.to_str().unwrap(),
+                "-url",
+                &format!("{}/ocsp", ctx.serve.base),
+                "-noverify",
+            ],
+        );
+        stdout(&out).contains(": revoked")
+    });
+    assert!(
+        moved_on,
+        "the responder never answered revoked for the card"
+    );
+
+    // The original server is stopped.
+    ctx.serve.stop();
+    let port = ctx
+        .serve
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+
+    let (o, r) = verify_root_only(&ctx, &signed, "prescription");
+    assert!(o.status.success(), "{r:#}");
+    assert_eq!(r["indication"], "TOTAL_PASSED", "{r:#}");
+    assert_eq!(r["signature_format"], "CAdES-BASELINE-LTA", "{r:#}");
+    assert!(
+        r["revocation"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("embedded"),
+        "{r:#}"
+    );
+
+    // Each covered part altered in turn: igc verify fails it.
+    let original = std::fs::read(&signed).unwrap();
+    let parsed = validation::cades::parse_cms(&original).unwrap();
+    let ess = sha2::Sha256::digest(card.to_der().unwrap());
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("content", flip_inside(&original, prescription)),
+        ("signed attributes", flip_inside(&original, &ess)),
+    ];
+    let attribute_value = |oid| {
+        validation::cades::single_attribute(parsed.signer.unsigned_attrs.as_ref(), oid)
+            .unwrap()
+            .unwrap()
+            .to_der()
+            .unwrap()
+    };
+    for (what, oid) in [
+        (
+            "a certificate (certificate-values)",
+            pkix::oid::ID_AA_ETS_CERT_VALUES,
+        ),
+        ("a revocation value", pkix::oid::ID_AA_ETS_REVOCATION_VALUES),
+        (
+            "the signature time-stamp",
+            pkix::oid::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+        ),
+    ] {
+        // The last octet of each of these values is the last octet of a signature (of the
+        // last certificate or CRL of the list, of the token): the file stays DER.
+        cases.push((what, flip_inside(&original, &attribute_value(oid))));
+    }
+    for (what, altered) in cases {
+        let file = ctx.path("altered.p7s");
+        std::fs::write(&file, &altered).unwrap();
+        let (o, r) = verify_root_only(&ctx, &file, "prescription");
+        assert_eq!(o.status.code(), Some(1), "{what} altered: {r:#}");
+        assert_eq!(r["indication"], "TOTAL_FAILED", "{what} altered: {r:#}");
+        assert!(
+            ["HASH_FAILURE", "SIG_CRYPTO_FAILURE"].contains(&r["sub_indication"].as_str().unwrap()),
+            "{what} altered: {r:#}"
+        );
+    }
+}
+
+/// Flips the last octet of the first occurrence of `needle` in `bytes`.
+fn flip_inside(bytes: &[u8], needle: &[u8]) -> Vec<u8> {
+    let pos = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the part is in the file");
+    let mut out = bytes.to_vec();
+    out[pos + needle.len() - 1] ^= 0x01;
+    out
 }
