@@ -282,3 +282,44 @@ async fn garbled_long_term_attributes_give_a_report() {
         assert_ne!(r.indication.as_str(), "TOTAL_PASSED");
     }
 }
+
+/// `POST /api/v1/verify` of a service that knows only the root: the LTA validates from its own
+/// evidence and the report says the level, every time-stamp and the evidence counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_endpoint_reports_the_level_and_the_evidence() {
+    use base64::Engine;
+    let env = env().await;
+    let tsa = start_tsa().await;
+    let dr = hsm_holder(&env, "10", Profile::Sign).await;
+    let signed = lta(&env, &tsa, &dr).await;
+    let (base, _server) = common::serve(validation::http::router(Arc::new(root_only()))).await;
+    let body = serde_json::json!({
+        "signature": base64::engine::general_purpose::STANDARD.encode(&signed),
+        "document_type": "prescription",
+    });
+    let r = common::request(
+        &common::client(),
+        "POST",
+        &format!("{base}/api/v1/verify"),
+        Some("application/json"),
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v:#}");
+    assert_eq!(v["signature_format"], "CAdES-BASELINE-LTA", "{v:#}");
+    let kinds: Vec<&str> = v["timestamps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["signature", "archive"], "{v:#}");
+    assert!(v["timestamps"][1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("imprint"));
+    assert!(v["validation_data"]["crls"].as_u64().unwrap() >= 2, "{v:#}");
+    assert_eq!(v["revocation"]["source"], "embedded-crl", "{v:#}");
+}
