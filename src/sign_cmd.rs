@@ -2,10 +2,8 @@
 //! (the professional's card; SoftHSM in tests), and their offline validation from files
 //! (trust anchor, CA certificates, CRLs) — the same validator as `POST /api/v1/verify`.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::archive_cmd::{read_cas, Augmenter, Level};
 use crate::operator::write_new;
@@ -208,57 +206,6 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         content.len()
     );
     Ok(())
-}
-
-/// POSTs an `application/timestamp-query` over plain HTTP/1.1 and returns the reply body.
-/// (TLS front-ends terminate in front of the TSA; the token itself is signed.)
-pub(crate) fn post_timestamp_query(url: &str, body: &[u8]) -> Result<Vec<u8>> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("--tsa-url must be an http:// URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut stream =
-        std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/timestamp-query\r\nAccept: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut reply = Vec::new();
-    stream
-        .take(1024 * 1024)
-        .read_to_end(&mut reply)
-        .context("reading the TSA reply")?;
-    let split = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP reply from the TSA"))?;
-    let head = String::from_utf8_lossy(&reply[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .ok_or_else(|| anyhow!("malformed HTTP status line from the TSA"))?;
-    if status != "200" {
-        bail!("the TSA answered HTTP {status}");
-    }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        bail!("chunked replies from the TSA are not supported");
-    }
-    Ok(reply[split + 4..].to_vec())
 }
 
 pub fn run_verify(args: VerifyArgs) -> Result<()> {
