@@ -4,8 +4,6 @@
 //! cargo +nightly fuzz run parse_ocsp   (from tsa/validation/)
 #![no_main]
 
-use std::future::Future;
-
 use libfuzzer_sys::fuzz_target;
 use validation::evidence::{check_ocsp_response, ocsp, EvidenceRevocationSource};
 use validation::RevocationSource;
