@@ -40,7 +40,13 @@ for dir in fuzz */fuzz */*/fuzz; do
         log="$(mktemp)"
         # -O: optimised build (the default debug build is several times
         # slower per run); one job, the machine has two cores.
-        if (cd "$dir" && cargo fuzz run -O "$target" -- -max_total_time="$seconds") >"$log" 2>&1; then
+        # Committed seeds (seeds/<target>, e.g. a real LTA signature) start the corpus.
+        corpora=()
+        if [ -d "$dir/seeds/$target" ]; then
+            mkdir -p "$dir/corpus/$target"
+            corpora=("corpus/$target" "seeds/$target")
+        fi
+        if (cd "$dir" && cargo fuzz run -O "$target" "${corpora[@]}" -- -max_total_time="$seconds") >"$log" 2>&1; then
             runs="$(grep -oE 'Done [0-9]+ runs' "$log" | tail -1 | grep -oE '[0-9]+' || echo '?')"
             summary+=("$crate/$target: $runs runs, no crash")
         else
