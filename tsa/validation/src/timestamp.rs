@@ -76,7 +76,8 @@ pub struct TimestampOutcome {
     /// Why the token is not valid.
     pub error: Option<String>,
     /// The sub-indication of that failure: TRY_LATER when the TSA certificate's status is
-    /// not known (more data may make the token valid), TIMESTAMP_ORDER_FAILURE otherwise.
+    /// not known (more data may make the token valid), the path's when the TSA certificate
+    /// has no valid path, TIMESTAMP_ORDER_FAILURE otherwise.
     pub sub: SubIndication,
     /// Reservations (e.g. the TSA certificate's status could not be checked).
     pub warnings: Vec<String>,
@@ -277,7 +278,12 @@ pub async fn verify_imprint_token_within(
     tpool.extend(parsed.certificates.iter());
     let chain = match path::build_path_within(&tsa_cert, &tpool, anchors, links, budget) {
         Ok(c) => c,
-        Err(e) => fail!("TSA certificate: {}", e.detail),
+        Err(e) => {
+            // The path's own sub-indication (NO_CERTIFICATE_CHAIN_FOUND, …) says more than
+            // the default.
+            out.sub = e.sub;
+            fail!("TSA certificate: {}", e.detail)
+        }
     };
     if let Some((c, early)) = path::first_invalid_at(&chain, gen_time) {
         fail!(
