@@ -17,7 +17,8 @@
 //! long-term attributes), one process per verification, two at a time.
 //!
 //! cargo run --release --locked -p validation --example validation_bench
-//! (BENCH_SECS=n sets the duration of each measure; default 5.)
+//! (BENCH_SECS=n sets the duration of each measure; default 5. BENCH_PROFILE=1 measures only
+//! the B-LTA validation from embedded evidence with two tasks, for `perf record`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../../ca/tests/support/mod.rs"]
