@@ -375,8 +375,8 @@ pub fn check_signature(si: &SignerInfo, cert: &Certificate) -> CryptoCheck {
         Err(e) => return CryptoCheck::Policy(e),
     };
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    // ring first (≈ 4× faster than RustCrypto for P-256: the signer's and every time-stamp's
-    // signature pass here); on a refusal the RustCrypto check gives the verdict and its reason.
+    // ring first (faster, docs/BENCHMARKS.md: the signer's and every time-stamp's signature
+    // pass here); on a refusal the RustCrypto check gives the verdict and its reason.
     let fast = pkix::verify::PreparedVerifier::new(spki, &alg)
         .and_then(|v| v.verify(&message, si.signature.as_bytes()));
     let verified = fast
