@@ -156,6 +156,8 @@ pub fn build_path_within(
         limit: Some(e),
     };
     let mut last_error: Option<(SubIndication, String)> = None;
+    // A known CA skipped because it is already in the chain: the issuers form a loop.
+    let mut looped = false;
     'up: while chain.len() < MAX_DEPTH {
         let cur = chain.last().cloned().ok_or_else(|| PathError {
             sub: SubIndication::Generic,
@@ -210,7 +212,11 @@ pub fn build_path_within(
             }
         }
         for cand in pool {
-            if cand.tbs_certificate.subject != *wanted || chain.iter().any(|c| same(c, cand)) {
+            if cand.tbs_certificate.subject != *wanted {
+                continue;
+            }
+            if chain.iter().any(|c| same(c, cand)) {
+                looped = true;
                 continue;
             }
             if signed_by(&chain, cand, "")? {
@@ -227,10 +233,17 @@ pub fn build_path_within(
     let (sub, detail) = match last_error {
         Some((SubIndication::NoCertificateChainFound, _)) | None => (
             SubIndication::NoCertificateChainFound,
-            format!(
-                "no chain from {} to a trust anchor: its issuer {issuer} is neither a trust anchor nor a known CA",
-                subject(ee)
-            ),
+            if looped {
+                format!(
+                    "no chain from {} to a trust anchor: its issuers form a loop (back to {issuer}, already in the chain)",
+                    subject(ee)
+                )
+            } else {
+                format!(
+                    "no chain from {} to a trust anchor: its issuer {issuer} is neither a trust anchor nor a known CA",
+                    subject(ee)
+                )
+            },
         ),
         Some((sub, d)) => (sub, d),
     };
