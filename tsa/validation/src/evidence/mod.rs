@@ -23,3 +23,44 @@ pub use source::{
     collect_evidence, is_fresh, Evidence, EvidenceRevocationSource, OnlineRevocationSource,
     ONLINE_CACHE_DEFAULT,
 };
+
+/// Signature checks already passed, process-wide and bounded: the same OCSP responses and
+/// CRLs come back in every long-term signature of a period. Keyed by a SHA-256 over what was
+/// signed, the signature and the signer's certificate; successes only.
+pub(crate) struct VerifiedSignatures {
+    set: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+    max: usize,
+}
+
+impl VerifiedSignatures {
+    /// An empty set that starts afresh beyond `max` entries.
+    pub(crate) const fn new(max: usize) -> Self {
+        VerifiedSignatures {
+            set: std::sync::OnceLock::new(),
+            max,
+        }
+    }
+
+    /// `Ok` when `key` was verified before, else the result of `verify` (remembered when
+    /// `Ok`). A `None` key (the parts could not be encoded) is never remembered.
+    pub(crate) fn check(
+        &self,
+        key: Option<[u8; 32]>,
+        verify: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let set = self.set.get_or_init(Default::default);
+        let lock = || set.lock().unwrap_or_else(|p| p.into_inner());
+        if key.is_some_and(|k| lock().contains(&k)) {
+            return Ok(());
+        }
+        verify()?;
+        if let Some(k) = key {
+            let mut s = lock();
+            if s.len() >= self.max {
+                s.clear();
+            }
+            s.insert(k);
+        }
+        Ok(())
+    }
+}

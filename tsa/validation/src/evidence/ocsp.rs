@@ -357,10 +357,7 @@ pub(crate) fn check_basic(
 /// (and responder certificates) come back in every long-term signature of a period. Keyed by
 /// a SHA-256 over the signed data, the signature and the signer's certificate; successes only.
 pub(crate) fn cached_verify(basic: &BasicOcspResponse, signer: &Certificate) -> Result<(), String> {
-    use std::collections::HashSet;
-    use std::sync::{Mutex, OnceLock};
-    const MAX: usize = 16_384;
-    static VERIFIED: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    static VERIFIED: super::VerifiedSignatures = super::VerifiedSignatures::new(16_384);
     let key: Option<[u8; 32]> = (|| {
         let mut h = sha2::Sha256::new();
         h.update(basic.tbs_response_data.to_der().ok()?);
@@ -369,20 +366,5 @@ pub(crate) fn cached_verify(basic: &BasicOcspResponse, signer: &Certificate) -> 
         h.update(signer.tbs_certificate.to_der().ok()?);
         Some(h.finalize().into())
     })();
-    let set = VERIFIED.get_or_init(Default::default);
-    let lock = || set.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(k) = &key {
-        if lock().contains(k) {
-            return Ok(());
-        }
-    }
-    verify_basic_signature(basic, signer)?;
-    if let Some(k) = key {
-        let mut s = lock();
-        if s.len() >= MAX {
-            s.clear();
-        }
-        s.insert(k);
-    }
-    Ok(())
+    VERIFIED.check(key, || verify_basic_signature(basic, signer))
 }

@@ -4,7 +4,7 @@
 //! embedding.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
@@ -176,8 +176,7 @@ fn key_of(cert: &Certificate, issuer: &Certificate) -> Option<[u8; 32]> {
 /// a SHA-256 over the signed list, its signature and the issuer's certificate): the same CRLs
 /// come back in every long-term signature of a period.
 pub(crate) fn cached_crl_verify(crl: &CertificateList, issuer: &Certificate) -> Result<(), String> {
-    const MAX: usize = 4096;
-    static VERIFIED: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    static VERIFIED: super::VerifiedSignatures = super::VerifiedSignatures::new(4096);
     let key: Option<[u8; 32]> = (|| {
         let mut h = Sha256::new();
         h.update(crl.tbs_cert_list.to_der().ok()?);
@@ -186,22 +185,9 @@ pub(crate) fn cached_crl_verify(crl: &CertificateList, issuer: &Certificate) -> 
         h.update(issuer.tbs_certificate.to_der().ok()?);
         Some(h.finalize().into())
     })();
-    let set = VERIFIED.get_or_init(Default::default);
-    let lock = || set.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(k) = &key {
-        if lock().contains(k) {
-            return Ok(());
-        }
-    }
-    pkix::verify::verify_crl_signed_by(crl, issuer).map_err(|e| e.to_string())?;
-    if let Some(k) = key {
-        let mut s = lock();
-        if s.len() >= MAX {
-            s.clear();
-        }
-        s.insert(k);
-    }
-    Ok(())
+    VERIFIED.check(key, || {
+        pkix::verify::verify_crl_signed_by(crl, issuer).map_err(|e| e.to_string())
+    })
 }
 
 // ------------------------------------------------------------------ embedded evidence
