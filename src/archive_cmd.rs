@@ -9,7 +9,6 @@
 //! time-stamp (an OCSP response produced after it, or a CRL whose validity period covers it);
 //! a CA certificate's must be current (CA CRLs are issued rarely).
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -139,6 +138,8 @@ pub fn read_cas(files: &[PathBuf]) -> Result<Vec<Certificate>> {
 /// The LT/LTA steps: a TSA, an evidence fetcher and the known CA certificates.
 pub struct Augmenter {
     tsa_url: String,
+    /// The TSA named by the user, whatever the allow-list of evidence hosts.
+    tsa: Fetcher,
     fetcher: Fetcher,
     pool: Vec<Certificate>,
     rt: tokio::runtime::Runtime,
@@ -178,6 +179,8 @@ impl Augmenter {
     pub fn new(tsa_url: &str, allow_hosts: &[String], pool: Vec<Certificate>) -> Result<Self> {
         Ok(Augmenter {
             tsa_url: tsa_url.to_owned(),
+            tsa: Fetcher::for_url(tsa_url, Duration::from_secs(30), 1024 * 1024)
+                .map_err(|e| anyhow!("--tsa-url: {e}"))?,
             fetcher: Fetcher::new(FetchPolicy {
                 allow_hosts: allow_hosts.to_vec(),
                 ..FetchPolicy::default()
@@ -284,7 +287,12 @@ impl Augmenter {
     }
 
     fn timestamp(&self, req: &[u8]) -> Result<Vec<u8>> {
-        post_timestamp_query(&self.tsa_url, req)
+        self.rt
+            .block_on(
+                self.tsa
+                    .post(&self.tsa_url, "application/timestamp-query", req),
+            )
+            .map_err(|e| anyhow!("the TSA: {e}"))
     }
 
     /// B → T (nothing when a signature time-stamp is there).
@@ -573,55 +581,4 @@ pub fn run_archive(cmd: ArchiveCommand) -> Result<()> {
             summary.failed.len()
         )
     }
-}
-
-/// POSTs an `application/timestamp-query` over plain HTTP/1.1 and returns the reply body.
-/// (TLS front-ends terminate in front of the TSA; the token itself is signed.)
-pub(crate) fn post_timestamp_query(url: &str, body: &[u8]) -> Result<Vec<u8>> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("--tsa-url must be an http:// URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut stream =
-        std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/timestamp-query\r\nAccept: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut reply = Vec::new();
-    stream
-        .take(1024 * 1024)
-        .read_to_end(&mut reply)
-        .context("reading the TSA reply")?;
-    let split = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP reply from the TSA"))?;
-    let head = String::from_utf8_lossy(&reply[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .ok_or_else(|| anyhow!("malformed HTTP status line from the TSA"))?;
-    if status != "200" {
-        bail!("the TSA answered HTTP {status}");
-    }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        bail!("chunked replies from the TSA are not supported");
-    }
-    Ok(reply[split + 4..].to_vec())
 }

@@ -173,6 +173,21 @@ impl Fetcher {
         Fetcher { policy }
     }
 
+    /// A fetcher for one service named by the user (a TSA URL): its host and port only.
+    pub fn for_url(url: &str, timeout: Duration, max_bytes: usize) -> Result<Self, FetchError> {
+        let u = parse_url(url)?;
+        let host = if u.host.contains(':') {
+            format!("[{}]:{}", u.host, u.port)
+        } else {
+            format!("{}:{}", u.host, u.port)
+        };
+        Ok(Fetcher::new(FetchPolicy {
+            allow_hosts: vec![host],
+            timeout,
+            max_bytes,
+        }))
+    }
+
     /// The policy.
     pub fn policy(&self) -> &FetchPolicy {
         &self.policy
