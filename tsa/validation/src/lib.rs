@@ -447,12 +447,13 @@ impl Validator {
         };
         // Newest first: SET OF attributes are sorted by encoding, not by time.
         archives.sort_by_key(|a| std::cmp::Reverse(a.gen_time));
-        let archive_tokens: Vec<Any> = archives
+        // Encoded once: gathered from here, verified below.
+        let archive_tokens: Vec<Option<Any>> = archives
             .iter()
-            .filter_map(|a| Any::encode_from(&a.token).ok())
+            .map(|a| Any::encode_from(&a.token).ok())
             .collect();
         let mut all_tokens: Vec<&Any> = tokens.clone();
-        all_tokens.extend(archive_tokens.iter());
+        all_tokens.extend(archive_tokens.iter().flatten());
         let embedded = longterm::Embedded::gather(&parsed.signed_data, si, &all_tokens);
         for problem in &embedded.problems {
             checks.warn("validation-data", problem.clone());
@@ -536,7 +537,7 @@ impl Validator {
         // needs its TSA certificate still valid now (EN 319 102-1 §5.6.2.4).
         let detached = report.detached.then_some(content);
         let mut archive_poe: Option<OffsetDateTime> = None;
-        for ats in &archives {
+        for (ats, token) in archives.iter().zip(&archive_tokens) {
             let name = format!("archive time-stamp of {}", ats.gen_time);
             let expected = match ltv::ats_v3_imprint(
                 &parsed.signed_data,
@@ -575,11 +576,11 @@ impl Validator {
                 );
                 continue;
             }
-            let Ok(token) = Any::encode_from(&ats.token) else {
+            let Some(token) = token else {
                 continue;
             };
             let out = timestamp::verify_imprint_token_within(
-                &token,
+                token,
                 timestamp::Imprint::Digest(&expected),
                 &self.anchors,
                 &pool,
@@ -736,10 +737,12 @@ impl Validator {
             .revocation
             .as_ref()
             .is_some_and(|r| r.source.starts_with("embedded"));
+        // Compared by the fingerprint the chain entries carry (not the whole report entry).
         let carried: Vec<String> = embedded
             .certificates
             .iter()
-            .map(|c| path::info(c).sha256)
+            .filter_map(|c| der::Encode::to_der(c).ok())
+            .map(|d| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(d)))
             .collect();
         // The trust anchor need not be carried.
         let chain_carried = report.chain.len() > 1
