@@ -455,6 +455,12 @@ impl Validator {
         let mut all_tokens: Vec<&Any> = tokens.clone();
         all_tokens.extend(archive_tokens.iter().flatten());
         let embedded = longterm::Embedded::gather(&parsed.signed_data, si, &all_tokens);
+        // Each revocation value may cost a signature check: paid from the budget before.
+        let evidence_work =
+            u32::try_from(embedded.ocsp.len() + embedded.crls.len()).unwrap_or(u32::MAX);
+        if budget.spend(evidence_work).is_err() {
+            return; // the caller reports the limit
+        }
         for problem in &embedded.problems {
             checks.warn("validation-data", problem.clone());
         }
