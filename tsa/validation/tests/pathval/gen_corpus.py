@@ -30,6 +30,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 UTC = dt.timezone.utc
@@ -307,13 +308,7 @@ def build(
         cert = b.sign(issuer.key, hashes.SHA256(), ecdsa_deterministic=True)
     else:
         cert = b.sign(issuer.key, hashes.SHA256())
-    return cert.public_bytes(serialization_der())
-
-
-def serialization_der():
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
+    return cert.public_bytes(Encoding.DER)
 
 
 def cert_parts(cert_der: bytes) -> tuple[bytes, bytes, bytes]:
@@ -373,7 +368,9 @@ def break_signature(cert_der: bytes) -> bytes:
 
 
 def extension(oid: str, critical: bool, value: bytes) -> bytes:
-    return seq(der_oid(oid), *( [tlv(0x01, b"\xff")] if critical else [] ), tlv(0x04, value))
+    """A whole Extension TLV (critical is DEFAULT FALSE, so it is only encoded when TRUE)."""
+    critical_field = tlv(0x01, b"\xff") if critical else b""
+    return seq(der_oid(oid), critical_field, tlv(0x04, value))
 
 
 # ---------------------------------------------------------------------------
