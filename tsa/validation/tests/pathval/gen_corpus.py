@@ -1302,6 +1302,10 @@ def main():
     print(f"{len(corpus.cases)} cases")
     for bullet, n in counts.items():
         print(f"  {bullet}: {n['valid']} valid, {n['invalid']} invalid")
+    # The issue asks for a positive and a negative case per bullet.
+    lacking = [b for b, n in counts.items() if not (n["valid"] and n["invalid"])]
+    if lacking:
+        raise SystemExit(f"bullets without both verdicts: {lacking}")
 
 
 if __name__ == "__main__":
