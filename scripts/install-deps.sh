@@ -27,12 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# pkilint (PyPI) in a project virtualenv, for the independent lint checks.
+# pkilint (PyPI) in a project virtualenv, for the independent lint checks, and
+# pyhanko-certvalidator, the second opinion on the path-validation corpus
+# (tsa/validation/tests/pathval).
 if [ "$want" != run ]; then
   venv=.venv
-  if [ ! -x "$venv/bin/lint_pkix_cert" ]; then
-    echo "installing pkilint into $venv"
+  if [ ! -x "$venv/bin/lint_pkix_cert" ] || ! "$venv/bin/python" -c "import pyhanko_certvalidator" 2>/dev/null; then
+    echo "installing pkilint and pyhanko-certvalidator into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint pyhanko-certvalidator
   fi
 fi
