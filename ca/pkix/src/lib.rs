@@ -40,6 +40,7 @@ pub mod crl;
 pub mod csr;
 pub mod key;
 pub mod name;
+pub mod name_compare;
 pub mod oid;
 pub mod profiles;
 pub mod sealing;

@@ -561,6 +561,16 @@ enum Signed<'a> {
 /// the issuer's keyUsage (if present) has cRLSign; the AKI equals the issuer's SKI (when both
 /// are present); the signature over the DER signed part verifies with the issuer's key.
 fn verify_signed_by(signed: Signed<'_>, issuer: &Certificate) -> Result<(), VerifyError> {
+    verify_signed_by_checking(signed, issuer, true)
+}
+
+/// The checks of [`verify_signed_by`]; `issuer_flags` says whether the issuer's cA and
+/// keyUsage are checked (a path validator checks them itself, where RFC 5280 §6.1.4 says).
+fn verify_signed_by_checking(
+    signed: Signed<'_>,
+    issuer: &Certificate,
+    issuer_flags: bool,
+) -> Result<(), VerifyError> {
     let (inner_algorithm, outer_algorithm, issuer_name, signature) = match signed {
         Signed::Certificate(c) => (
             &c.tbs_certificate.signature,
@@ -578,16 +588,18 @@ fn verify_signed_by(signed: Signed<'_>, issuer: &Certificate) -> Result<(), Veri
     if inner_algorithm != outer_algorithm {
         return Err(VerifyError::SignatureAlgorithmFieldMismatch);
     }
-    if *issuer_name != issuer.tbs_certificate.subject {
+    if !crate::name_compare::names_equivalent(issuer_name, &issuer.tbs_certificate.subject) {
         return Err(VerifyError::IssuerNameMismatch);
     }
     let aki = match signed {
         Signed::Certificate(c) => {
-            match issuer.tbs_certificate.get::<BasicConstraints>()? {
-                Some((_, bc)) if bc.ca => {}
-                _ => return Err(VerifyError::IssuerNotCa),
+            if issuer_flags {
+                match issuer.tbs_certificate.get::<BasicConstraints>()? {
+                    Some((_, bc)) if bc.ca => {}
+                    _ => return Err(VerifyError::IssuerNotCa),
+                }
+                issuer_key_usage(issuer, KeyUsages::KeyCertSign, "keyCertSign")?;
             }
-            issuer_key_usage(issuer, KeyUsages::KeyCertSign, "keyCertSign")?;
             c.tbs_certificate
                 .get::<AuthorityKeyIdentifier>()?
                 .map(|(_, a)| a)
@@ -626,6 +638,18 @@ pub fn verify_certificate_signed_by(
     issuer: &Certificate,
 ) -> Result<(), VerifyError> {
     verify_signed_by(Signed::Certificate(cert), issuer)
+}
+
+/// The link of a certification path: equal inner/outer algorithm fields, issuer name = the
+/// issuer's subject (RFC 5280 §7.1 comparison), AKI = issuer SKI (when both present), and the
+/// signature over the DER TBSCertificate verifies with the issuer key. The issuer's cA and
+/// keyUsage are not looked at: the path validator checks them for the certificates of the
+/// path (RFC 5280 §6.1.4(k)(n)) and takes a trust anchor as its name and key.
+pub fn verify_certificate_link(
+    cert: &Certificate,
+    issuer: &Certificate,
+) -> Result<(), VerifyError> {
+    verify_signed_by_checking(Signed::Certificate(cert), issuer, false)
 }
 
 /// Checks that `crl` was signed by `issuer`: equal inner/outer algorithm fields, CRL issuer =
