@@ -379,7 +379,11 @@ async fn verify_certificate(
         .map_err(|e| not_a_certificate(format!("DER certificate: {e}")))?;
     let validation_time = time_of(req.validation_time.as_deref())?;
     let work = move |v: Arc<Validator>, budget: Budget| async move {
-        v.validate_certificate_within(&cert, validation_time, &budget)
+        let question = crate::CertificateQuestion {
+            at: validation_time,
+            ..crate::CertificateQuestion::default()
+        };
+        v.validate_certificate_within(&cert, &question, &budget)
             .await
     };
     let report = run(&v, work).await?;

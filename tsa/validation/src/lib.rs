@@ -148,6 +148,14 @@ pub struct ValidationPolicy {
     pub signing_time_tolerance: time::Duration,
     /// Refuse CAdES-B (no time-stamp) as INDETERMINATE/NO_POE.
     pub require_timestamp: bool,
+    /// The certificate policies under which a signing certificate must be issued to sign a
+    /// document of a type with a rule (prescription, medical or death certificate): the
+    /// SIGN profile's policy OIDs. Required through RFC 5280 §6.1 (user-initial-policy-set,
+    /// initial-explicit-policy). Empty: no policy required.
+    pub signature_policies: Vec<der::asn1::ObjectIdentifier>,
+    /// Check the revocation status of the certificates (`false` only for `igc verify-cert
+    /// --revocation none`: the report then says it was not checked).
+    pub check_revocation: bool,
 }
 
 impl Default for ValidationPolicy {
@@ -155,6 +163,8 @@ impl Default for ValidationPolicy {
         ValidationPolicy {
             signing_time_tolerance: time::Duration::seconds(1),
             require_timestamp: false,
+            signature_policies: Vec::new(),
+            check_revocation: true,
         }
     }
 }
@@ -722,6 +732,7 @@ impl Validator {
             (None, Some(_)) => Some("an archive time-stamp"),
             (None, None) => None,
         };
+        let policy = self.signature_policy(input.document);
         self.check_certificate(
             &signer_cert,
             &pool,
@@ -729,10 +740,14 @@ impl Validator {
             reference,
             established,
             validation_time,
+            &policy,
             budget,
             checks,
-            &mut report.chain,
-            &mut report.revocation,
+            Findings {
+                chain: &mut report.chain,
+                path_checks: &mut report.path_checks,
+                revocation: &mut report.revocation,
+            },
         )
         .await;
         if budget.exceeded().is_some() {
@@ -797,6 +812,20 @@ impl Validator {
         self.check_profession(input.document, report.signer.as_ref(), checks);
     }
 
+    /// The RFC 5280 policy inputs for the signing certificate of a `document`: the SIGN
+    /// policies required for a document type with a rule, any policy otherwise.
+    fn signature_policy(&self, document: DocumentKind) -> path::PolicyInputs {
+        let required = &self.policy.signature_policies;
+        if document.rule_type().is_none() || required.is_empty() {
+            return path::PolicyInputs::default();
+        }
+        path::PolicyInputs {
+            initial_policy_set: Some(required.clone()),
+            initial_explicit_policy: true,
+            ..path::PolicyInputs::default()
+        }
+    }
+
     /// Path, validity and revocation of `cert` at `reference`. `established` names what
     /// makes `reference` a proven time (the signature time-stamp; the validation time asked
     /// for a certificate): an expiry or revocation before it is then final (TOTAL_FAILED);
@@ -810,35 +839,54 @@ impl Validator {
         reference: OffsetDateTime,
         established: Option<&str>,
         validation_time: OffsetDateTime,
+        policy: &path::PolicyInputs,
         budget: &Budget,
         checks: &mut Checks,
-        chain_out: &mut Vec<CertificateInfo>,
-        revocation_out: &mut Option<RevocationUsed>,
+        out: Findings<'_>,
     ) {
+        let Findings {
+            chain: chain_out,
+            path_checks: path_out,
+            revocation: revocation_out,
+        } = out;
         let have_poe = established.is_some();
         let proven = established.unwrap_or("the validation time");
-        let chain = match path::build_path_within(cert, pool, &self.anchors, &self.links, budget) {
-            Ok(c) => {
+        let options = path::PathOptions {
+            at: Some(reference),
+            policy: policy.clone(),
+        };
+        let chain = match path::validate_path_within(
+            cert,
+            pool,
+            &self.anchors,
+            &self.links,
+            budget,
+            &options,
+        ) {
+            Ok(p) => {
                 checks.pass(
                     "certificate-chain",
                     format!(
-                        "chain of {} certificates to the trust anchor {}",
-                        c.len(),
-                        c.last().map(path::subject).unwrap_or_default()
+                        "chain of {} certificates to the trust anchor {}, valid per RFC 5280 §6.1 (certificate policies: {})",
+                        p.chain.len(),
+                        p.chain.last().map(path::subject).unwrap_or_default(),
+                        p.policies
                     ),
                 );
-                c
+                *path_out = p.checks;
+                p.chain
             }
             Err(e) if e.limit.is_some() => return, // the caller reports the limit
             Err(e) => {
                 chain_out.extend(e.partial.iter().map(path::info));
+                *path_out = e.checks;
                 checks.fail("certificate-chain", Indeterminate, e.sub, e.detail);
                 return;
             }
         };
         chain_out.extend(chain.iter().map(path::info));
         // Validity.
-        match path::first_invalid_at(&chain, reference) {
+        match path::first_invalid_in_path(&chain, reference) {
             None => checks.pass(
                 "certificate-validity",
                 format!("every certificate of the chain was valid at {reference} ({proven})"),
@@ -869,6 +917,13 @@ impl Validator {
                     format!("{} is {what} (time checked: {reference})", path::subject(c)),
                 );
             }
+        }
+        if !self.policy.check_revocation {
+            checks.skip(
+                "revocation",
+                "the revocation status was not checked, as asked (--revocation none)",
+            );
+            return;
         }
         // Revocation: the end entity must have a status; CA certificates when available.
         for (i, c) in chain.iter().enumerate() {
@@ -1106,11 +1161,28 @@ impl Validator {
         cert: &Certificate,
         at: Option<OffsetDateTime>,
     ) -> CertificateReport {
+        let question = CertificateQuestion {
+            at,
+            ..CertificateQuestion::default()
+        };
+        self.validate_certificate_with(cert, &question).await
+    }
+
+    /// [`Self::validate_certificate`] with the untrusted certificates and policy inputs of
+    /// `question`.
+    pub async fn validate_certificate_with(
+        &self,
+        cert: &Certificate,
+        question: &CertificateQuestion<'_>,
+    ) -> CertificateReport {
         let budget = Budget::new(&self.limits, Instant::now());
-        match self.validate_certificate_within(cert, at, &budget).await {
+        match self
+            .validate_certificate_within(cert, question, &budget)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
-                let t = at.unwrap_or_else(OffsetDateTime::now_utc);
+                let t = question.at.unwrap_or_else(OffsetDateTime::now_utc);
                 let mut checks = Checks::default();
                 checks.fail(
                     "limits",
@@ -1130,6 +1202,7 @@ impl Validator {
                     certificate: info,
                     holder: None,
                     chain: Vec::new(),
+                    path_checks: Vec::new(),
                     revocation: None,
                     checks,
                 }
@@ -1137,12 +1210,12 @@ impl Validator {
         }
     }
 
-    /// [`Self::validate_certificate`] within `budget`; `Err` when a limit was exceeded (the
-    /// certificate larger than `max_certificate_bytes`, the work, the deadline).
+    /// [`Self::validate_certificate_with`] within `budget`; `Err` when a limit was exceeded
+    /// (the certificate larger than `max_certificate_bytes`, the work, the deadline).
     pub async fn validate_certificate_within(
         &self,
         cert: &Certificate,
-        at: Option<OffsetDateTime>,
+        question: &CertificateQuestion<'_>,
         budget: &Budget,
     ) -> Result<CertificateReport, LimitExceeded> {
         let size = der::Encode::encoded_len(cert)
@@ -1150,11 +1223,12 @@ impl Validator {
             .and_then(|l| usize::try_from(l).ok())
             .unwrap_or(usize::MAX);
         limits::check_certificate_size(size, &self.limits).map_err(|e| budget.exceed(e))?;
-        let t = at.unwrap_or_else(OffsetDateTime::now_utc);
+        let t = question.at.unwrap_or_else(OffsetDateTime::now_utc);
         let mut checks = Checks::default();
         let mut chain = Vec::new();
+        let mut path_checks = Vec::new();
         let mut revocation = None;
-        let pool = self.pool(&[]);
+        let pool = self.pool(question.untrusted);
         // A certificate is judged at the given time: treat that time as established (a
         // revocation or expiry before it is final).
         self.check_certificate(
@@ -1164,10 +1238,14 @@ impl Validator {
             t,
             Some("the validation time"),
             t,
+            &question.policy,
             budget,
             &mut checks,
-            &mut chain,
-            &mut revocation,
+            Findings {
+                chain: &mut chain,
+                path_checks: &mut path_checks,
+                revocation: &mut revocation,
+            },
         )
         .await;
         let (indication, sub, first) = checks.decide();
@@ -1196,10 +1274,29 @@ impl Validator {
             certificate: info,
             holder,
             chain,
+            path_checks,
             revocation,
             checks,
         })
     }
+}
+
+/// What a certificate is validated for, besides itself.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateQuestion<'a> {
+    /// The validation time; now when `None`.
+    pub at: Option<OffsetDateTime>,
+    /// Certificates that may help build the path (intermediates), not trusted.
+    pub untrusted: &'a [Certificate],
+    /// The certificate policy inputs of RFC 5280 §6.1.1.
+    pub policy: path::PolicyInputs,
+}
+
+/// Where [`Validator::check_certificate`] writes what it found besides the checks.
+struct Findings<'r> {
+    chain: &'r mut Vec<CertificateInfo>,
+    path_checks: &'r mut Vec<path::PathCheck>,
+    revocation: &'r mut Option<RevocationUsed>,
 }
 
 /// The level a signature meets (ETSI EN 319 122-1 baselines, EN 319 122-2 extended forms).
@@ -1433,6 +1530,7 @@ fn empty_signature_report(
         validation_data: None,
         timestamp_time: None,
         chain: Vec::new(),
+        path_checks: Vec::new(),
         revocation: None,
         checks: Checks::default(),
         signatures: Vec::new(),

@@ -368,6 +368,9 @@ pub struct SignatureReport {
     pub timestamp_time: Option<OffsetDateTime>,
     /// The chain, signing certificate first, trust anchor last.
     pub chain: Vec<CertificateInfo>,
+    /// The RFC 5280 §6.1 checks of the signing certificate's path, each certificate's in
+    /// order (those of the path refused when none was accepted).
+    pub path_checks: Vec<crate::path::PathCheck>,
     /// The revocation status of the signing certificate used for the decision.
     pub revocation: Option<RevocationUsed>,
     /// Every check, in the order made.
@@ -397,6 +400,9 @@ pub struct CertificateReport {
     pub holder: Option<SignerIdentity>,
     /// The chain, the certificate first, trust anchor last.
     pub chain: Vec<CertificateInfo>,
+    /// The RFC 5280 §6.1 checks of the path, each certificate's in order (those of the path
+    /// refused when none was accepted).
+    pub path_checks: Vec<crate::path::PathCheck>,
     /// Revocation status used.
     pub revocation: Option<RevocationUsed>,
     /// Every check.

@@ -276,16 +276,17 @@ pub async fn verify_imprint_token_within(
     // The known certificates first: the token's own are tried only when they do not suffice.
     let mut tpool: Vec<&Certificate> = pool.to_vec();
     tpool.extend(parsed.certificates.iter());
-    let chain = match path::build_path_within(&tsa_cert, &tpool, anchors, links, budget) {
-        Ok(c) => c,
-        Err(e) => {
-            // The path's own sub-indication (NO_CERTIFICATE_CHAIN_FOUND, …) says more than
-            // the default.
-            out.sub = e.sub;
-            fail!("TSA certificate: {}", e.detail)
-        }
-    };
-    if let Some((c, early)) = path::first_invalid_at(&chain, gen_time) {
+    let chain =
+        match path::build_path_within(&tsa_cert, &tpool, anchors, links, budget, Some(gen_time)) {
+            Ok(c) => c,
+            Err(e) => {
+                // The path's own sub-indication (NO_CERTIFICATE_CHAIN_FOUND, …) says more than
+                // the default.
+                out.sub = e.sub;
+                fail!("TSA certificate: {}", e.detail)
+            }
+        };
+    if let Some((c, early)) = path::first_invalid_in_path(&chain, gen_time) {
         fail!(
             "{} was {} at the time-stamp's time {gen_time}",
             path::subject(c),

@@ -1,14 +1,25 @@
-//! Certification path building and validation (RFC 5280 §6, the basics): issuer name
-//! chaining, signatures ([`pkix::verify`]), basicConstraints cA and pathLenConstraint, CA key
-//! usage keyCertSign, validity at a time. Revocation is checked by the caller, which knows
-//! the time of interest.
+//! Certification path building and validation (RFC 5280 §6.1): [`search`] builds the paths
+//! from a certificate to the trust anchors (every candidate issuer, with backtracking, within
+//! a budget), [`rfc5280`] validates each complete path (extensions and their criticality,
+//! name constraints, CA constraints, certificate policies); signatures are checked by
+//! [`pkix::verify`] as links are made. Dates and revocation are checked by the caller, which
+//! knows the time of interest and reports them with ETSI sub-indications.
 
 use der::Encode;
 use pkix::verify::VerifyError;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 use x509_cert::Certificate;
+
+mod extensions;
+mod name_constraints;
+mod policy;
+mod rfc5280;
+mod search;
+
+pub use policy::{PolicyInputs, PolicyOutcome, PolicySet};
+pub use search::MAX_DEPTH;
 
 use crate::limits::{Budget, LimitExceeded};
 use crate::report::{CertificateInfo, SubIndication};
@@ -20,14 +31,11 @@ enum LinkError {
     Limit(LimitExceeded),
 }
 
-/// Longest chain tried (end entity, intermediates, anchor).
-const MAX_DEPTH: usize = 6;
-
 /// Entries kept by [`LinkCache`] before it starts afresh.
 const LINK_CACHE_MAX: usize = 16_384;
 
-/// Remembers the certificate → issuer links already verified (signature, cA, keyCertSign,
-/// names), keyed by a SHA-256 over both certificates' signed contents and the subject's
+/// Remembers the certificate → issuer links already verified (names, key identifiers,
+/// signature), keyed by a SHA-256 over both certificates' signed contents and the subject's
 /// signature, so that the CA certificates of every validated signature are not verified
 /// again. Only successes are kept.
 #[derive(Debug, Default)]
@@ -45,7 +53,7 @@ impl LinkCache {
         Some(h.finalize().into())
     }
 
-    /// [`pkix::verify::verify_certificate_signed_by`], remembered.
+    /// [`pkix::verify::verify_certificate_link`], remembered.
     pub fn verify(&self, cert: &Certificate, issuer: &Certificate) -> Result<(), VerifyError> {
         self.verify_within(cert, issuer, &Budget::unlimited())
             .map_err(|e| match e {
@@ -71,7 +79,7 @@ impl LinkCache {
             }
         }
         budget.spend(1).map_err(LinkError::Limit)?;
-        pkix::verify::verify_certificate_signed_by(cert, issuer).map_err(LinkError::Verify)?;
+        pkix::verify::verify_certificate_link(cert, issuer).map_err(LinkError::Verify)?;
         if let Some(k) = key {
             let mut set = lock();
             if set.len() >= LINK_CACHE_MAX {
@@ -96,6 +104,8 @@ pub struct PathError {
     /// Set when a limit of the request stopped the search (the result then says nothing
     /// about the certificate).
     pub limit: Option<LimitExceeded>,
+    /// The checks made on the path refused, when one was complete.
+    pub checks: Vec<PathCheck>,
 }
 
 fn classify(e: &VerifyError) -> SubIndication {
@@ -114,183 +124,120 @@ fn classify(e: &VerifyError) -> SubIndication {
     }
 }
 
-/// Equal certificates. Compared as decoded values: re-encoding both for each candidate made
-/// every candidate cost two encodings per certificate already in the chain.
-fn same(a: &Certificate, b: &Certificate) -> bool {
-    a == b
+/// One check of RFC 5280 §6.1 on one certificate of a path.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PathCheck {
+    /// Position in the path: the end entity is 0, the trust anchor last.
+    pub position: usize,
+    /// The certificate's subject.
+    pub subject: String,
+    /// What was checked (`extensions`, `name-constraints`, `ca-constraints`, `policies`, …).
+    pub check: &'static str,
+    pub passed: bool,
+    /// In words, with the RFC 5280 section.
+    pub detail: String,
 }
 
-/// Builds a chain from `ee` to one of `anchors` through `pool`, checking each signature
-/// (and issuer CA flag and keyCertSign) on the way, then pathLen constraints. Returns the
-/// chain, `ee` first and the anchor last. Without limits: see [`build_path_within`].
+/// What the validation of a path is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct PathOptions {
+    /// The time of interest: among several paths, one whose certificates are all valid then
+    /// is preferred (the dates themselves are checked by the caller).
+    pub at: Option<OffsetDateTime>,
+    /// The policy inputs of RFC 5280 §6.1.1 (c)-(f).
+    pub policy: PolicyInputs,
+}
+
+/// A path that RFC 5280 §6.1 accepts (dates and revocation left to the caller).
+#[derive(Debug, Clone)]
+pub struct ValidatedPath {
+    /// End entity first, trust anchor last.
+    pub chain: Vec<Certificate>,
+    /// Every check made, in order.
+    pub checks: Vec<PathCheck>,
+    /// The certificate policies the path is valid for (§6.1.5).
+    pub policies: PolicyOutcome,
+    /// `false` when no path valid at [`PathOptions::at`] was found and this one has a
+    /// certificate outside its validity period then.
+    pub within_validity: bool,
+}
+
+/// Builds and validates a path from `ee` to one of `anchors` through `pool`, without limits:
+/// see [`validate_path_within`]. Returns the chain, `ee` first and the anchor last.
 pub fn build_path(
     ee: &Certificate,
     pool: &[&Certificate],
     anchors: &[Certificate],
     links: &LinkCache,
 ) -> Result<Vec<Certificate>, PathError> {
-    build_path_within(ee, pool, anchors, links, &Budget::unlimited())
+    build_path_within(ee, pool, anchors, links, &Budget::unlimited(), None)
 }
 
-/// [`build_path`] within `budget`: each candidate issuer examined (a certificate whose subject
-/// is the issuer sought, anchors included) costs one unit, each signature verified another,
-/// and at most [`Budget::max_candidates`] candidates are examined per level. The search is
-/// depth-first without backtracking (the first candidate whose signature verifies is kept),
-/// so the work is at most depth × candidates per level. When a limit stops it, the error
-/// carries the limit.
+/// [`validate_path_within`] with default policy inputs (any policy, nothing required),
+/// preferring a path valid at `at`; returns the chain.
 pub fn build_path_within(
     ee: &Certificate,
     pool: &[&Certificate],
     anchors: &[Certificate],
     links: &LinkCache,
     budget: &Budget,
+    at: Option<OffsetDateTime>,
 ) -> Result<Vec<Certificate>, PathError> {
-    let mut chain = vec![ee.clone()];
-    if anchors.iter().any(|a| same(a, ee)) {
-        return Ok(chain);
-    }
-    let limited = |chain: &[Certificate], e: LimitExceeded| PathError {
-        sub: SubIndication::Generic,
-        detail: format!("path building stopped: {e}"),
-        partial: chain.to_vec(),
-        limit: Some(e),
+    let options = PathOptions {
+        at,
+        ..PathOptions::default()
     };
-    let mut last_error: Option<(SubIndication, String)> = None;
-    // A known CA skipped because it is already in the chain: the issuers form a loop.
-    let mut looped = false;
-    'up: while chain.len() < MAX_DEPTH {
-        let cur = chain.last().cloned().ok_or_else(|| PathError {
-            sub: SubIndication::Generic,
-            detail: "empty chain".into(),
-            partial: vec![],
-            limit: None,
-        })?;
-        let wanted = &cur.tbs_certificate.issuer;
-        let mut candidates = 0usize;
-        let mut examine = |chain: &[Certificate]| {
-            candidates += 1;
-            if candidates > budget.max_candidates() {
-                return Err(limited(
-                    chain,
-                    budget.exceed(LimitExceeded::Candidates {
-                        issuer: pkix::name_to_string(wanted),
-                        max: budget.max_candidates(),
-                    }),
-                ));
-            }
-            budget.spend(1).map_err(|e| limited(chain, e))
-        };
-        // One candidate issuer of `cur`: counted, then its signature checked; a signature that
-        // does not verify is kept to explain a missing chain (`role` precedes its name there).
-        let mut signed_by =
-            |chain: &[Certificate], issuer: &Certificate, role: &str| -> Result<bool, PathError> {
-                examine(chain)?;
-                match links.verify_within(&cur, issuer, budget) {
-                    Ok(()) => Ok(true),
-                    Err(LinkError::Limit(e)) => Err(limited(chain, e)),
-                    Err(LinkError::Verify(e)) => {
-                        last_error = Some((
-                            classify(&e),
-                            format!(
-                                "{} is not validly signed by {role}{}: {e}",
-                                subject(&cur),
-                                subject(issuer)
-                            ),
-                        ));
-                        Ok(false)
-                    }
-                }
-            };
-        for anchor in anchors {
-            if anchor.tbs_certificate.subject != *wanted {
-                continue;
-            }
-            if signed_by(&chain, anchor, "the trust anchor ")? {
-                chain.push(anchor.clone());
-                check_path_len(&chain)?;
-                return Ok(chain);
-            }
-        }
-        for cand in pool {
-            if cand.tbs_certificate.subject != *wanted {
-                continue;
-            }
-            if chain.iter().any(|c| same(c, cand)) {
-                looped = true;
-                continue;
-            }
-            if signed_by(&chain, cand, "")? {
-                chain.push((*cand).clone());
-                continue 'up;
-            }
-        }
-        break;
-    }
-    let issuer = chain
-        .last()
-        .map(|c| pkix::name_to_string(&c.tbs_certificate.issuer))
-        .unwrap_or_default();
-    let (sub, detail) = match last_error {
-        Some((SubIndication::NoCertificateChainFound, _)) | None => (
-            SubIndication::NoCertificateChainFound,
-            if looped {
-                format!(
-                    "no chain from {} to a trust anchor: its issuers form a loop (back to {issuer}, already in the chain)",
-                    subject(ee)
-                )
-            } else {
-                format!(
-                    "no chain from {} to a trust anchor: its issuer {issuer} is neither a trust anchor nor a known CA",
-                    subject(ee)
-                )
-            },
-        ),
-        Some((sub, d)) => (sub, d),
-    };
-    Err(PathError {
-        sub,
-        detail,
-        partial: chain,
-        limit: None,
-    })
+    validate_path_within(ee, pool, anchors, links, budget, &options).map(|p| p.chain)
 }
 
-/// pathLenConstraint: a CA at position `i` (end entity at 0) is followed by `i - 1`
-/// intermediate CA certificates.
-fn check_path_len(chain: &[Certificate]) -> Result<(), PathError> {
-    for (i, ca_cert) in chain.iter().enumerate().skip(1) {
-        let bc = ca_cert
-            .tbs_certificate
-            .get::<BasicConstraints>()
-            .map_err(|e| PathError {
-                sub: SubIndication::CertificateChainGeneralFailure,
-                detail: format!("basicConstraints of {}: {e}", subject(ca_cert)),
-                partial: chain.to_vec(),
-                limit: None,
-            })?;
-        if let Some((
-            _,
-            BasicConstraints {
-                ca: true,
-                path_len_constraint: Some(n),
-            },
-        )) = bc
-        {
-            let below = i.saturating_sub(1);
-            if below > usize::from(n) {
-                return Err(PathError {
-                    sub: SubIndication::ChainConstraintsFailure,
-                    detail: format!(
-                        "{} has pathLenConstraint {n} but {below} intermediate CA certificates follow it",
-                        subject(ca_cert)
-                    ),
-                    partial: chain.to_vec(),
-                    limit: None,
-                });
+/// Searches the paths from `ee` to one of `anchors` through `pool` ([`search`]: every
+/// candidate issuer, with backtracking) and returns the first that RFC 5280 §6.1 accepts
+/// ([`rfc5280`]: extensions, name constraints, CA constraints, policies), preferring one
+/// whose certificates are all valid at `options.at`. Within `budget`: each candidate issuer
+/// examined costs one unit, each signature verified another, at most
+/// [`Budget::max_candidates`] candidates per certificate; when a limit stops the search, the
+/// error carries the limit. When no path is accepted, the error is the first complete path's
+/// refusal, or else why no path reaches an anchor.
+pub fn validate_path_within(
+    ee: &Certificate,
+    pool: &[&Certificate],
+    anchors: &[Certificate],
+    links: &LinkCache,
+    budget: &Budget,
+    options: &PathOptions,
+) -> Result<ValidatedPath, PathError> {
+    let mut accepted: Option<(Vec<PathCheck>, PolicyOutcome)> = None;
+    let found = search::search(ee, pool, anchors, links, budget, options.at, |chain| {
+        match rfc5280::validate(chain, &options.policy) {
+            Err(e) => search::PathVerdict::Refused(e),
+            Ok(done) => {
+                let in_time = options
+                    .at
+                    .is_none_or(|t| first_invalid_in_path(chain, t).is_none());
+                // A path valid but for dates is kept only if nothing better is found; its
+                // checks are those of the first such path.
+                if in_time || accepted.is_none() {
+                    accepted = Some(done);
+                }
+                if in_time {
+                    search::PathVerdict::Valid
+                } else {
+                    search::PathVerdict::OutOfValidity
+                }
             }
         }
-    }
-    Ok(())
+    })?;
+    let (checks, policies) = match accepted {
+        Some(a) => a,
+        // The search returns a path only after `judge` accepted it.
+        None => rfc5280::validate(&found.chain, &options.policy)?,
+    };
+    Ok(ValidatedPath {
+        chain: found.chain,
+        checks,
+        policies,
+        within_validity: found.within_validity,
+    })
 }
 
 /// Subject DN as text.
@@ -319,6 +266,17 @@ pub fn first_invalid_at(chain: &[Certificate], t: OffsetDateTime) -> Option<(&Ce
             None
         }
     })
+}
+
+/// The first certificate of the path `chain` (end entity first, trust anchor last) not valid
+/// at `t`, with whether it is too early. The trust anchor's own dates are not examined (RFC
+/// 5280 §6.1.1(d): an anchor is its name and key); a path of one certificate is the anchor.
+pub fn first_invalid_in_path(
+    chain: &[Certificate],
+    t: OffsetDateTime,
+) -> Option<(&Certificate, bool)> {
+    let (_, path) = chain.split_last()?;
+    first_invalid_at(path, t)
 }
 
 /// For a report.
