@@ -84,6 +84,9 @@ enum Command {
     Archive(archive_cmd::ArchiveCommand),
     /// Validate a CAdES signature offline (exit 0 only when TOTAL_PASSED).
     Verify(sign_cmd::VerifyArgs),
+    /// Validate a certificate's path to trust anchors per RFC 5280 §6.1 (exit 0 only when
+    /// valid), like `openssl verify` with this PKI's rules and report.
+    VerifyCert(sign_cmd::VerifyCertArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         Command::Crl(c) => cert_cmd::crl(&cli.config, c),
         Command::Sign(args) => sign_cmd::run_sign(&cli.config, args),
         Command::Verify(args) => sign_cmd::run_verify(args),
+        Command::VerifyCert(args) => sign_cmd::run_verify_cert(args),
         Command::Extend(args) => archive_cmd::run_extend(args),
         Command::Archive(c) => archive_cmd::run_archive(c),
     };

@@ -205,6 +205,16 @@ fn validator(cfg: &IgcConfig, pki: &Pki, root_arl_der: &[u8]) -> Result<validati
                 )),
             ]))
         };
+    // A prescription or a medical or death certificate is signed under a SIGN policy of one
+    // of our CAs: required through RFC 5280 policy processing.
+    let mut signature_policies = Vec::new();
+    for c in &pki.cas {
+        if let Some(oid) = c.authority.policy_oid(ca::domain::Profile::Sign) {
+            if !signature_policies.contains(&oid) {
+                signature_policies.push(oid);
+            }
+        }
+    }
     Ok(Validator::new(
         vec![root],
         intermediates,
@@ -212,6 +222,10 @@ fn validator(cfg: &IgcConfig, pki: &Pki, root_arl_der: &[u8]) -> Result<validati
         ca::domain::SigningRules::builtin()?,
         (*pki.professions).clone(),
     )?
+    .with_policy(validation::ValidationPolicy {
+        signature_policies,
+        ..validation::ValidationPolicy::default()
+    })
     .with_registry(pki.store.clone())
     .with_limits(cfg.validation.limits.clone())?)
 }

@@ -95,9 +95,24 @@ pub struct VerifyArgs {
     /// Validation time (RFC 3339); default now.
     #[arg(long)]
     at: Option<String>,
+    /// A certificate policy under which the signing certificate of a prescription, medical or
+    /// death certificate must be issued (the SIGN profile's policy OID; repeatable; RFC 5280
+    /// explicit policy). Default: none required.
+    #[arg(long = "policy", value_name = "OID")]
+    policy: Vec<String>,
     /// Print the whole report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Policy OIDs given on the command line.
+fn policy_oids(oids: &[String]) -> Result<Vec<der::asn1::ObjectIdentifier>> {
+    oids.iter()
+        .map(|o| {
+            o.parse::<der::asn1::ObjectIdentifier>()
+                .map_err(|e| anyhow!("--policy {o}: not an OID ({e})"))
+        })
+        .collect()
 }
 
 /// The `[hsm]` module and token label of the configuration file, when it has them (a
@@ -224,36 +239,18 @@ pub fn run_verify(args: VerifyArgs) -> Result<()> {
     for p in &args.ca {
         cas.extend(parse_certificates(&read(p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?);
     }
-    let crl_files = args
-        .crl
-        .iter()
-        .map(|p| read(p))
-        .collect::<Result<Vec<_>>>()?;
-    let crls = CrlRevocationSource::from_bytes(&crl_files).map_err(|e| anyhow!(e))?;
-    let revocation: Arc<dyn validation::RevocationSource> = if args.allow_host.is_empty() {
-        Arc::new(crls)
-    } else {
-        for h in &args.allow_host {
-            crate::config::validate_allow_host(h).context("--allow-host")?;
-        }
-        let policy = validation::evidence::FetchPolicy {
-            allow_hosts: args.allow_host.clone(),
-            ..Default::default()
-        };
-        Arc::new(validation::FirstKnownRevocationSource::new(vec![
-            Arc::new(crls),
-            Arc::new(validation::evidence::OnlineRevocationSource::new(
-                validation::evidence::Fetcher::new(policy),
-            )),
-        ]))
-    };
+    let revocation = revocation_source(&args.crl, &args.allow_host)?;
     let validator = Validator::new(
         anchors,
         cas,
         revocation,
         ca::domain::SigningRules::builtin()?,
         ca::domain::ProfessionTable::builtin()?,
-    )?;
+    )?
+    .with_policy(validation::ValidationPolicy {
+        signature_policies: policy_oids(&args.policy)?,
+        ..validation::ValidationPolicy::default()
+    });
     let signature = read(&args.input)?;
     let content = args.content.as_deref().map(read).transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -276,6 +273,188 @@ pub fn run_verify(args: VerifyArgs) -> Result<()> {
             println!("signature {}: {}", i + 1, signature.summary);
             print_checks(&signature.checks);
         }
+    }
+    if report.indication == Indication::TotalPassed {
+        Ok(())
+    } else {
+        bail!(
+            "{}{}",
+            report.indication,
+            report
+                .sub_indication
+                .map(|s| format!(" / {s}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// CRL files, then (when hosts are allowed) OCSP and CRLs fetched from the certificates'
+/// AIA/CDP on those hosts.
+fn revocation_source(
+    crl: &[PathBuf],
+    allow_host: &[String],
+) -> Result<Arc<dyn validation::RevocationSource>> {
+    let crl_files = crl.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+    let crls = CrlRevocationSource::from_bytes(&crl_files).map_err(|e| anyhow!(e))?;
+    if allow_host.is_empty() {
+        return Ok(Arc::new(crls));
+    }
+    for h in allow_host {
+        crate::config::validate_allow_host(h).context("--allow-host")?;
+    }
+    let policy = validation::evidence::FetchPolicy {
+        allow_hosts: allow_host.to_vec(),
+        ..Default::default()
+    };
+    Ok(Arc::new(validation::FirstKnownRevocationSource::new(vec![
+        Arc::new(crls),
+        Arc::new(validation::evidence::OnlineRevocationSource::new(
+            validation::evidence::Fetcher::new(policy),
+        )),
+    ])))
+}
+
+/// How `igc verify-cert` establishes revocation status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RevocationMode {
+    /// Not checked (the report says so).
+    None,
+    /// From the `--crl` files only.
+    Offline,
+    /// The `--crl` files, then OCSP and CRLs fetched from the `--allow-host` hosts.
+    Online,
+}
+
+/// `igc verify-cert`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  igc verify-cert dr-martin.pem --anchor root.pem --untrusted ca-personnes.pem \
+    --revocation offline --crl ca-personnes.crl
+  igc verify-cert hospital.pem --anchor foreign-root.pem --untrusted bridge.pem \
+    --policy 1.2.250.1.999.1.1 --require-explicit-policy --at 2027-03-01T12:00:00Z --json
+
+The path is built through every candidate issuer and validated per RFC 5280 §6.1 (name
+constraints, policies, critical extensions, path length); the report lists the path and every
+check.
+
+Exit status: 0 only when the path is valid (TOTAL_PASSED), 1 otherwise.")]
+pub struct VerifyCertArgs {
+    /// The certificate to validate (PEM or DER; the first of a PEM file).
+    cert: PathBuf,
+    /// Trust anchor certificate(s) (PEM or DER; repeatable, several per file allowed).
+    #[arg(long, required = true)]
+    anchor: Vec<PathBuf>,
+    /// Untrusted certificates that may help build the path (repeatable).
+    #[arg(long)]
+    untrusted: Vec<PathBuf>,
+    /// Validation time (RFC 3339); default now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Revocation checking.
+    #[arg(long, value_enum, default_value = "offline")]
+    revocation: RevocationMode,
+    /// CRL files (PEM or DER) for `offline` and `online`.
+    #[arg(long)]
+    crl: Vec<PathBuf>,
+    /// A host (`host` or `host:port`) OCSP responses and CRLs may be fetched from, with
+    /// `--revocation online` (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_host: Vec<String>,
+    /// An acceptable certificate policy OID: the user-initial-policy-set of RFC 5280 §6.1.1
+    /// (repeatable; default any policy).
+    #[arg(long = "policy", value_name = "OID")]
+    policy: Vec<String>,
+    /// initial-explicit-policy: the path must be valid for at least one acceptable policy.
+    #[arg(long)]
+    require_explicit_policy: bool,
+    /// initial-policy-mapping-inhibit.
+    #[arg(long)]
+    inhibit_policy_mapping: bool,
+    /// initial-any-policy-inhibit.
+    #[arg(long)]
+    inhibit_any_policy: bool,
+    /// Print the whole report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_verify_cert(args: VerifyCertArgs) -> Result<()> {
+    let at = args
+        .at
+        .as_deref()
+        .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339))
+        .transpose()
+        .context("--at must be an RFC 3339 time")?;
+    let certificates = |paths: &[PathBuf]| -> Result<Vec<x509_cert::Certificate>> {
+        let mut out = Vec::new();
+        for p in paths {
+            out.extend(parse_certificates(&read(p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?);
+        }
+        Ok(out)
+    };
+    let anchors = certificates(&args.anchor)?;
+    let untrusted = certificates(&args.untrusted)?;
+    let cert = certificates(std::slice::from_ref(&args.cert))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("{}: no certificate", args.cert.display()))?;
+    let initial_policy_set = if args.policy.is_empty() {
+        None
+    } else {
+        Some(policy_oids(&args.policy)?)
+    };
+    let policy = validation::path::PolicyInputs {
+        initial_policy_set,
+        initial_explicit_policy: args.require_explicit_policy,
+        initial_policy_mapping_inhibit: args.inhibit_policy_mapping,
+        initial_any_policy_inhibit: args.inhibit_any_policy,
+    };
+    let revocation = match args.revocation {
+        RevocationMode::Online if args.allow_host.is_empty() => {
+            bail!("--revocation online needs at least one --allow-host")
+        }
+        RevocationMode::Online => revocation_source(&args.crl, &args.allow_host)?,
+        RevocationMode::Offline | RevocationMode::None => revocation_source(&args.crl, &[])?,
+    };
+    let validator = Validator::new(
+        anchors,
+        Vec::new(),
+        revocation,
+        ca::domain::SigningRules::builtin()?,
+        ca::domain::ProfessionTable::builtin()?,
+    )?
+    .with_policy(validation::ValidationPolicy {
+        check_revocation: args.revocation != RevocationMode::None,
+        ..validation::ValidationPolicy::default()
+    });
+    let question = validation::CertificateQuestion {
+        at,
+        untrusted: &untrusted,
+        policy,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(validator.validate_certificate_with(&cert, &question));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.summary);
+        println!("path:");
+        for (i, c) in report.chain.iter().enumerate() {
+            println!("  {i}: {} (serial {})", c.subject, c.serial);
+        }
+        println!("RFC 5280 checks:");
+        for c in &report.path_checks {
+            println!(
+                "  [{}] {} {}: {}",
+                if c.passed { "passed" } else { "FAILED" },
+                c.position,
+                c.check,
+                c.detail
+            );
+        }
+        print_checks(&report.checks);
     }
     if report.indication == Indication::TotalPassed {
         Ok(())

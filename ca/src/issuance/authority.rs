@@ -290,6 +290,12 @@ impl CertificateAuthority {
         &self.certificate
     }
 
+    /// The certificate policy this CA asserts in certificates of `profile`, when it issues
+    /// that profile.
+    pub fn policy_oid(&self, profile: Profile) -> Option<ObjectIdentifier> {
+        self.policy_oids.get(&profile).copied()
+    }
+
     /// DER of the CA certificate (served at `/ca/{url_name}.crt`).
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate_der

@@ -534,3 +534,65 @@ async fn rsa_pkcs1_v15_and_pss_signatures_of_a_dentist() {
     let r = validate(&v, &sig, None, DocumentKind::DeathCertificate, None).await;
     expect(&r, "TOTAL_FAILED", Some("SIG_CONSTRAINTS_FAILURE"));
 }
+
+/// A prescription must be signed under the SIGN policy of one of our CAs (issue 23: "the
+/// policy OIDs of our own profiles must be required where the document type asks for
+/// them"): RFC 5280 policy processing with that policy as the user-initial-policy-set and
+/// explicit policy required. A generic document has no such rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prescription_needs_the_sign_policy_of_our_ca() {
+    let env = env().await;
+    let dr = openssl_holder(&env, "10", Profile::Sign).await;
+    let sig = openssl_sign(env.files.path(), &dr, PRESCRIPTION, false);
+    let requiring = |oid: &str| {
+        store_validator(&env).with_policy(validation::ValidationPolicy {
+            signature_policies: vec![oid.parse().unwrap()],
+            ..validation::ValidationPolicy::default()
+        })
+    };
+    let sign_policy = env.personnes.policy_oid(Profile::Sign).unwrap().to_string();
+    let r = validate(
+        &requiring(&sign_policy),
+        &sig,
+        None,
+        DocumentKind::Prescription,
+        None,
+    )
+    .await;
+    expect(&r, "TOTAL_PASSED", None);
+    assert!(
+        r.checks
+            .0
+            .iter()
+            .any(|c| c.check == "certificate-chain" && c.detail.contains(&sign_policy)),
+        "the report names the policy: {:#?}",
+        r.checks
+    );
+    // Under a policy our CA never asserted for this certificate: refused, with the reason.
+    let r = validate(
+        &requiring("1.2.250.1.999.7.7"),
+        &sig,
+        None,
+        DocumentKind::Prescription,
+        None,
+    )
+    .await;
+    expect(&r, "INDETERMINATE", Some("CHAIN_CONSTRAINTS_FAILURE"));
+    assert!(
+        r.path_checks
+            .iter()
+            .any(|c| !c.passed && c.detail.contains("explicit")),
+        "{:#?}",
+        r.path_checks
+    );
+    // A generic document: no policy rule.
+    let r = validate(
+        &requiring("1.2.250.1.999.7.7"),
+        &sig,
+        None,
+        DocumentKind::Generic,
+        None,
+    )
+    .await;
+    expect(&r, "TOTAL_PASSED", None);
+}
