@@ -453,7 +453,11 @@ BASES = (None, PROFILE_REFUSED, PROFILE_TOLERATED, ANCHOR)
 CCF = "CHAIN_CONSTRAINTS_FAILURE"
 NCF = "NO_CERTIFICATE_CHAIN_FOUND"
 CGF = "CERTIFICATE_CHAIN_GENERAL_FAILURE"
-OOB = "OUT_OF_BOUNDS_NO_POE"
+# A certificate validated at a time the caller gives takes that time as established (the
+# validator's certificate validation, like a signature with a proof of existence): a
+# certificate of the path expired before it is TOTAL_FAILED/EXPIRED (EN 319 102-1 §5.2.6),
+# not INDETERMINATE/OUT_OF_BOUNDS_NO_POE, which is for a signature without such proof.
+OOB = "EXPIRED"
 NYV = "NOT_YET_VALID"
 
 
@@ -634,7 +638,7 @@ def bullet_name_constraints(c: Corpus):
     # Criticality, placement and malformed constraints
     nc_case(c, "nc-noncritical-still-enforced", "A non-critical nameConstraints (a CA-side violation of §4.2.1.10's MUST be critical) is still processed: §6.1.4(g) has no criticality condition, so the excluded name is refused.",
             "invalid", excluded=dns("bad.example.com"), ee_san=dns("x.bad.example.com"), nc_critical=False)
-    nc_case(c, "nc-noncritical-compliant-ok", "A non-critical nameConstraints whose constraints the EE satisfies: §6.1 has no step that rejects the CA's criticality error.",
+    nc_case(c, "nc-noncritical-compliant-refused", "A non-critical nameConstraints whose constraints the EE satisfies: §6.1 has no step that rejects the CA's criticality error.",
             "valid", permitted=dns("example.com"), ee_san=dns("www.example.com"), nc_critical=False, basis=PROFILE_TOLERATED)
 
     cid = "nc-in-ee-refused"
@@ -723,7 +727,7 @@ def bullet_name_constraints(c: Corpus):
     }
     add3(c, cid, "RFC 5280 §6.1.3(b)", "The EE is self-issued (its subject equals its issuer C=DE,O=Outside,CN=Sub CA) but it is the final certificate, which §6.1.3(b) still checks; its name is outside the permitted base.",
          "invalid", certs, sub=CCF)
-    cid = "nc-in-trust-anchor-not-applied"
+    cid = "nc-in-trust-anchor-applied"
     certs, _ = chain3(cid, root_kw={"nc": (dns("example.com"), None)}, ee_kw={"san": dns("www.example.org")})
     add3(c, cid, "RFC 5280 §6.1.1(d)(h)(i), §6.2", "The anchor's own nameConstraints are not path input: §6.1.1 takes the anchor's name and key, and the initial subtrees come from the caller (unbounded here), so www.example.org passes. §6.2 lets an implementation process such anchor extensions instead.",
          "valid", certs, basis=ANCHOR)
@@ -765,8 +769,8 @@ def bullet_extensions(c: Corpus):
           "invalid", certs, "ee", ["root"], ["other-root-cross", "int"], sub=CCF)
 
     # basicConstraints criticality.
-    certs, _ = chain3("ext-bc-noncritical-ca-accepted", int_kw={"bc_critical": False})
-    add3(c, "ext-bc-noncritical-ca-accepted", "RFC 5280 §4.2.1.9, §6.1.4(k)",
+    certs, _ = chain3("ext-bc-noncritical-ca-refused", int_kw={"bc_critical": False})
+    add3(c, "ext-bc-noncritical-ca-refused", "RFC 5280 §4.2.1.9, §6.1.4(k)",
          "§4.2.1.9 says the CA MUST mark basicConstraints critical in CA certificates (the 'MAY be critical or non-critical' sentence is about end-entity certificates); that binds the issuer, while §6.1.4(k) only checks v3, presence and cA TRUE, so path validation accepts it.",
          "valid", certs, basis=PROFILE_TOLERATED)
     certs, _ = chain3("ext-bc-noncritical-ee-ok", ee_kw={"ca": False, "bc_critical": False})
@@ -775,8 +779,8 @@ def bullet_extensions(c: Corpus):
     add3(c, "ext-ku-noncritical-ca-ok", "RFC 5280 §4.2.1.3, §6.1.4(n)", "keyUsage 'SHOULD' be critical (§4.2.1.3); non-critical with keyCertSign still satisfies §6.1.4(n).", "valid", certs)
     inter = party("Intermediate CA")
     key_id = x509.SubjectKeyIdentifier.from_public_key(inter.key.public_key()).digest
-    certs, _ = chain3("ext-aki-critical-ok", inter=inter, ee_kw={"aki": False, "raw": [("2.5.29.35", True, seq(tlv(0x80, key_id)))]})
-    add3(c, "ext-aki-critical-ok", "RFC 5280 §4.2.1.1, §6.1",
+    certs, _ = chain3("ext-aki-critical-refused", inter=inter, ee_kw={"aki": False, "raw": [("2.5.29.35", True, seq(tlv(0x80, key_id)))]})
+    add3(c, "ext-aki-critical-refused", "RFC 5280 §4.2.1.1, §6.1",
          "A critical authorityKeyIdentifier (matching the issuer's key) breaks the CA-side 'MUST mark this extension as non-critical' (§4.2.1.1), but the extension is recognised and §6.1 has no step refusing it.",
          "valid", certs, basis=PROFILE_TOLERATED)
     certs, _ = chain3("ext-san-critical-nonempty-subject-ok", ee_kw={"san": dns("www.example.com"), "san_critical": True})
@@ -784,7 +788,7 @@ def bullet_extensions(c: Corpus):
     cid = "ext-ee-empty-subject-critical-san-ok"
     certs, _ = chain3(cid, ee=Party(x509.Name([]), ec_key("End Entity")), ee_kw={"san": dns("www.example.com"), "san_critical": True})
     add3(c, cid, "RFC 5280 §4.1.2.6, §4.2.1.6", "An EE may have an empty subject if the subjectAltName is present and critical (§4.1.2.6, §4.2.1.6).", "valid", certs)
-    cid = "ext-ee-empty-subject-noncritical-san"
+    cid = "ext-ee-empty-subject-noncritical-san-refused"
     certs, _ = chain3(cid, ee=Party(x509.Name([]), ec_key("End Entity")), ee_kw={"san": dns("www.example.com"), "san_critical": False})
     add3(c, cid, "RFC 5280 §4.2.1.6, §6.1",
          "Empty subject with a non-critical subjectAltName breaks the issuing CA's MUST in §4.2.1.6, but no step of §6.1 turns that into a validation failure: valid per §6.1 (a profile linter would flag it).",
@@ -864,7 +868,7 @@ def bullet_path_building(c: Corpus):
         certs = {"root": self_signed(root, cid + "/root"), "decoy": make(cid), "ee": build(ee, inter, cid + "/ee")}
         c.add(cid, sec, f"Only {what} is offered: no path satisfies §6.1.", "invalid", certs, "ee", ["root"], ["decoy"], sub=decoy_sub[kind])
 
-    cid = "pb-aki-mismatch-ok"
+    cid = "pb-aki-mismatch-refused"
     certs = {
         "root": self_signed(root, cid + "/root"),
         "int": build(inter, root, cid + "/int", ca=True),
@@ -1027,7 +1031,7 @@ def bullet_path_length(c: Corpus):
     add("pl-non-self-issued-counted", "CA 1 pathLen 0 followed by a CA with a different name: counted, and max_path_length is already 0.", "invalid", [0, None])
     add("pl-self-issued-then-ca-violated", "CA 1 pathLen 0, a self-issued CA 1 re-key, then a different CA: the self-issued one is free, the next one is not.", "invalid", [0, None, None], self_issued_at=(1,))
     add("pl-self-issued-pathlen-applies", "A self-issued certificate's own pathLen 0 still lowers max_path_length (§6.1.4(m) has no self-issued exception): the CA after it fails.", "invalid", [None, 0, None], self_issued_at=(1,))
-    cid = "pl-anchor-pathlen-not-applied"
+    cid = "pl-anchor-pathlen-applied"
     certs = {
         "root": self_signed(root, cid + "/root", pathlen=0),
         "ca1": build(cas[0], root, cid + "/ca1", ca=True),
@@ -1263,7 +1267,7 @@ def bullet_basic(c: Corpus):
     certs, (r, i, e) = chain3(cid)
     certs["ee"] = to_v1(certs["ee"], i.key)
     add3(c, cid, "RFC 5280 §6.1.3, §6.1.5", "A version 1 EE: no step of §6.1.3 or §6.1.5 needs the final certificate to be v3.", "valid", certs)
-    simple("basic-anchor-not-ca-ok", "RFC 5280 §6.1.1(d)", "The anchor's certificate has cA FALSE: the anchor is name and key, its extensions are not processed by §6.1.", "valid",
+    simple("basic-anchor-not-ca-refused", "RFC 5280 §6.1.1(d)", "The anchor's certificate has cA FALSE: the anchor is name and key, its extensions are not processed by §6.1.", "valid",
            root_kw={"ca": False, "ku": KU_CA}, basis=ANCHOR)
     cid = "basic-ee-self-signed-untrusted"
     ee = party("End Entity")
@@ -1273,6 +1277,66 @@ def bullet_basic(c: Corpus):
     r, e = party("Root CA"), party("End Entity")
     certs = {"root": self_signed(r, cid + "/root"), "ee": build(e, r, cid + "/ee")}
     c.add(cid, "RFC 5280 §6.1", "A path of one certificate, issued by the anchor.", "valid", certs, "ee", ["root"], [])
+
+
+# Where this project's validator decides otherwise than §6.1 alone, and why (README.md,
+# "Decisions"): the issue asks for the criticality rules RFC 5280 states as MUSTs to be
+# enforced (a §6.2 augmentation), for unknown critical extensions to be refused in root
+# certificates too, and a trust anchor certificate's constraints are applied as RFC 5937
+# describes. Each entry: expected verdict, sub-indication, basis, sentence added to "why".
+DECISIONS = {
+    "nc-noncritical-compliant-refused": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: nameConstraints MUST be critical (§4.2.1.10); a non-critical one is refused (§6.2), whatever the names."),
+    "nc-noncritical-still-enforced": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: refused already for the non-critical nameConstraints (§4.2.1.10 MUST)."),
+    "ext-bc-noncritical-ca-refused": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: basicConstraints MUST be critical in a CA certificate whose key verifies certificates (§4.2.1.9); refused (§6.2)."),
+    "ext-aki-critical-refused": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: authorityKeyIdentifier MUST be non-critical (§4.2.1.1); refused (§6.2)."),
+    "ext-ee-empty-subject-noncritical-san-refused": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: with an empty subject, subjectAltName MUST be critical (§4.2.1.6); refused (§6.2)."),
+    "pol-require-explicit-noncritical-enforced": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: policyConstraints MUST be critical (§4.2.1.11); refused (§6.2)."),
+    "ext-unknown-critical-anchor": ("invalid", CCF, ANCHOR,
+        "Decision: the trust anchor's certificate is checked like any other for critical extensions it does not recognise (§4.2; the issue asks it of roots too)."),
+    "nc-in-trust-anchor-applied": ("invalid", CCF, ANCHOR,
+        "Decision: the nameConstraints of the trust anchor's certificate are applied as an RFC 5937 §3 input."),
+    "pl-anchor-pathlen-applied": ("invalid", CCF, ANCHOR,
+        "Decision: the pathLenConstraint of the trust anchor's certificate is applied as an RFC 5937 §3 input."),
+    "basic-anchor-not-ca-refused": ("invalid", CCF, ANCHOR,
+        "Decision: a version 3 trust anchor certificate that says it is not a CA (cA FALSE) is not taken as a CA's (RFC 5937 §3)."),
+    "pb-aki-mismatch-refused": ("invalid", NCF, PROFILE_REFUSED,
+        "Decision: an authorityKeyIdentifier that contradicts the only candidate's subjectKeyIdentifier means it is not the issuer, as OpenSSL and pyHanko also decide (§4.2.1.1; §6.2)."),
+    "nc-san-not-der": ("invalid", CGF, PROFILE_REFUSED,
+        "Decision: a malformed extension makes a malformed certificate (CERTIFICATE_CHAIN_GENERAL_FAILURE)."),
+    "ext-unknown-critical-ee": ("invalid", CCF, None, None),
+    "nc-in-ee-refused": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: a rule of RFC 5280 not met by a well-formed certificate is a constraint failure (CHAIN_CONSTRAINTS_FAILURE)."),
+    "ext-ca-empty-subject": ("invalid", CCF, PROFILE_REFUSED,
+        "Decision: a rule of RFC 5280 not met by a well-formed certificate is a constraint failure (CHAIN_CONSTRAINTS_FAILURE)."),
+    "nc-exhaustion-large-last-name-outside": ("invalid", None, None,
+        "Any refusal is right: the constraints, a work limit or a size limit (this EE is larger than the validator's default certificate size limit)."),
+}
+
+
+def apply_decisions(corpus: Corpus) -> None:
+    seen = set()
+    for case in corpus.cases:
+        decision = DECISIONS.get(case["id"])
+        if decision is None:
+            continue
+        seen.add(case["id"])
+        expected, sub, basis, why = decision
+        case["expected"] = expected
+        if sub:
+            case["expected_sub_indication"] = sub
+        else:
+            case.pop("expected_sub_indication", None)
+        if basis:
+            case["basis"] = basis
+        if why:
+            case["why"] = f"{case['why']} {why}"
+    assert seen == set(DECISIONS), set(DECISIONS) - seen
 
 
 def main():
@@ -1289,6 +1353,7 @@ def main():
     bullet_path_length(corpus)
     bullet_policy(corpus)
     bullet_basic(corpus)
+    apply_decisions(corpus)
     manifest = {
         "format": "pathval-corpus/1",
         "generator": "gen_corpus.py",
