@@ -63,135 +63,135 @@ const SEED: &[&str] = &[
      '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
 ];
 
-/// (serial, issuer, profile, professional, structure, request, status, reason, superseded_by)
-const CERTIFICATES: &[(
-    &str,
-    &str,
-    &str,
-    Option<&str>,
-    Option<&str>,
-    Option<i64>,
-    &str,
-    Option<&str>,
-    Option<&str>,
-)] = &[
+/// A `certificates` row of the old schema.
+struct Seeded {
+    serial: &'static str,
+    issuer: &'static str,
+    profile: &'static str,
+    professional: Option<&'static str>,
+    structure: Option<&'static str>,
+    request: Option<i64>,
+    status: &'static str,
+    reason: Option<&'static str>,
+    superseded_by: Option<&'static str>,
+}
+
+const CERTIFICATES: &[Seeded] = &[
     // Inserted before the certificate that supersedes it: the link is set afterwards.
-    (
-        "0a01",
-        "CA Personnes",
-        "auth",
-        Some("810003456788"),
-        None,
-        None,
-        "revoked",
-        Some("superseded"),
-        Some("0a02"),
-    ),
-    (
-        "0a02",
-        "CA Personnes",
-        "auth",
-        Some("810003456788"),
-        None,
-        None,
-        "good",
-        None,
-        None,
-    ),
-    (
-        "0b01",
-        "CA Organisations",
-        "server",
-        None,
-        Some("1750000001"),
-        None,
-        "hold",
-        Some("certificateHold"),
-        None,
-    ),
-    (
-        "0c01",
-        "CA Personnes",
-        "ra-operator",
-        None,
-        None,
-        None,
-        "good",
-        None,
-        Some("0c02"),
-    ),
-    (
-        "0c02",
-        "CA Personnes",
-        "ra-operator",
-        None,
-        None,
-        Some(1),
-        "good",
-        None,
-        None,
-    ),
-    (
-        "0d01",
-        "CA Personnes",
-        "ocsp-signer",
-        None,
-        None,
-        None,
-        "good",
-        None,
-        None,
-    ),
-    (
-        "0d02",
-        "CA Organisations",
-        "tsa-unit",
-        None,
-        None,
-        None,
-        "revoked",
-        Some("keyCompromise"),
-        None,
-    ),
+    Seeded {
+        serial: "0a01",
+        issuer: "CA Personnes",
+        profile: "auth",
+        professional: Some("810003456788"),
+        structure: None,
+        request: None,
+        status: "revoked",
+        reason: Some("superseded"),
+        superseded_by: Some("0a02"),
+    },
+    Seeded {
+        serial: "0a02",
+        issuer: "CA Personnes",
+        profile: "auth",
+        professional: Some("810003456788"),
+        structure: None,
+        request: None,
+        status: "good",
+        reason: None,
+        superseded_by: None,
+    },
+    Seeded {
+        serial: "0b01",
+        issuer: "CA Organisations",
+        profile: "server",
+        professional: None,
+        structure: Some("1750000001"),
+        request: None,
+        status: "hold",
+        reason: Some("certificateHold"),
+        superseded_by: None,
+    },
+    Seeded {
+        serial: "0c01",
+        issuer: "CA Personnes",
+        profile: "ra-operator",
+        professional: None,
+        structure: None,
+        request: None,
+        status: "good",
+        reason: None,
+        superseded_by: Some("0c02"),
+    },
+    Seeded {
+        serial: "0c02",
+        issuer: "CA Personnes",
+        profile: "ra-operator",
+        professional: None,
+        structure: None,
+        request: Some(1),
+        status: "good",
+        reason: None,
+        superseded_by: None,
+    },
+    Seeded {
+        serial: "0d01",
+        issuer: "CA Personnes",
+        profile: "ocsp-signer",
+        professional: None,
+        structure: None,
+        request: None,
+        status: "good",
+        reason: None,
+        superseded_by: None,
+    },
+    Seeded {
+        serial: "0d02",
+        issuer: "CA Organisations",
+        profile: "tsa-unit",
+        professional: None,
+        structure: None,
+        request: None,
+        status: "revoked",
+        reason: Some("keyCompromise"),
+        superseded_by: None,
+    },
 ];
 
 async fn seed(conn: &mut AnyConnection) {
     for sql in SEED {
         conn.execute(*sql).await.unwrap();
     }
-    for (serial, issuer, profile, professional, structure, request, status, reason, _) in
-        CERTIFICATES
-    {
+    for c in CERTIFICATES {
         sqlx::query(
             "INSERT INTO certificates (serial, issuer, profile, professional, structure, \
              request_id, subject, not_before, not_after, der, status, revoked_at, \
              revocation_reason, crl_partition, issued_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
-        .bind(*serial)
-        .bind(*issuer)
-        .bind(*profile)
-        .bind(*professional)
-        .bind(*structure)
-        .bind(*request)
-        .bind(format!("CN=certificate {serial}"))
+        .bind(c.serial)
+        .bind(c.issuer)
+        .bind(c.profile)
+        .bind(c.professional)
+        .bind(c.structure)
+        .bind(c.request)
+        .bind(format!("CN=certificate {}", c.serial))
         .bind(T0)
         .bind(T1)
         .bind("MAA=")
-        .bind(*status)
-        .bind(reason.map(|_| REVOKED_AT))
-        .bind(*reason)
+        .bind(c.status)
+        .bind(c.reason.map(|_| REVOKED_AT))
+        .bind(c.reason)
         .bind(3_i64)
         .bind(T0)
         .execute(&mut *conn)
         .await
         .unwrap();
     }
-    for (serial, .., superseded_by) in CERTIFICATES {
-        if let Some(by) = superseded_by {
+    for c in CERTIFICATES {
+        if let Some(by) = c.superseded_by {
             sqlx::query("UPDATE certificates SET superseded_by = $1 WHERE serial = $2")
-                .bind(*by)
-                .bind(*serial)
+                .bind(by)
+                .bind(c.serial)
                 .execute(&mut *conn)
                 .await
                 .unwrap();
