@@ -678,7 +678,8 @@ fn new_record(
 /// ceremonies and the CA database does not know: each CA's own certificate (a sub-CA of the
 /// root), its OCSP responder and the TSA unit. Idempotent (one already recorded with the same
 /// DER is skipped); a serial recorded with another certificate stops the start. Each
-/// back-filled certificate is journaled.
+/// back-filled certificate is journaled. Then the revocations of sub-CAs that the served root
+/// ARL lists and the store lacks are recorded ([`import_root_arl`]).
 pub async fn backfill_infrastructure(cfg: &IgcConfig, store: &Store) -> Result<()> {
     let mut found: Vec<(Profile, Certificate, String)> = Vec::new();
     for c in &cfg.cas {
@@ -718,6 +719,62 @@ pub async fn backfill_infrastructure(cfg: &IgcConfig, store: &Store) -> Result<(
             tracing::info!(serial = %record.serial, issuer = %record.issuer, certificate = %what,
                 "back-filled an infrastructure certificate the CA database did not know");
         }
+    }
+    import_root_arl(cfg, store, &actor)
+        .await
+        .with_context(|| format!("reading the root's ARL {}", cfg.pki.root_crl.display()))
+}
+
+/// Revokes in the store the recorded sub-CAs that the configured root ARL (`[pki] root_crl`,
+/// the one served) revokes and the store still holds as good or on hold, with the ARL's reason
+/// and time: a revocation written only in a `crl` ceremony file, or made offline, would
+/// otherwise be contradicted by the store, which the CA's own validation asks before the ARL.
+/// Suspensions (certificateHold) are not imported: one lifted in the store since the ARL was
+/// signed would be suspended again.
+async fn import_root_arl(cfg: &IgcConfig, store: &Store, actor: &Actor) -> Result<()> {
+    use der::Decode as _;
+    use x509_cert::ext::pkix::CrlReason;
+    let (root, _) = crate::pki::read_certificate(&cfg.pki.root_certificate)?;
+    let der = crate::pki::read_pem_der(&cfg.pki.root_crl, "X509 CRL")?;
+    let arl = x509_cert::crl::CertificateList::from_der(&der).context("not a CRL")?;
+    pkix::verify::verify_crl_signed_by(&arl, &root)
+        .map_err(|e| anyhow::anyhow!("not signed by the root: {e}"))?;
+    for entry in arl.tbs_cert_list.revoked_certificates.iter().flatten() {
+        let serial = Serial::from_be_bytes(entry.serial_number.as_bytes())?;
+        let Some(record) = store.certificate(&serial).await? else {
+            continue;
+        };
+        let held = matches!(record.status, ca::storage::CertificateStatus::OnHold { .. });
+        if record.profile != Profile::SubCa
+            || !(held || record.status == ca::storage::CertificateStatus::Good)
+        {
+            continue;
+        }
+        let cert = Certificate::from_der(&record.der)
+            .with_context(|| format!("certificate {serial} as recorded"))?;
+        if pkix::verify::verify_certificate_signed_by(&cert, &root).is_err() {
+            continue;
+        }
+        let code = match entry
+            .crl_entry_extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == der::oid::db::rfc5280::ID_CE_CRL_REASONS)
+        {
+            Some(ext) => CrlReason::from_der(ext.extn_value.as_bytes())
+                .with_context(|| format!("reasonCode of serial {serial}"))?
+                as u8,
+            None => CrlReason::Unspecified as u8,
+        };
+        let reason = RevocationReason::from_code(code)
+            .with_context(|| format!("serial {serial}: reason code {code} is no revocation"))?;
+        if reason == RevocationReason::CertificateHold {
+            continue;
+        }
+        let at = unix_time(&entry.revocation_date)?;
+        store.revoke(&serial, reason, at, actor).await?;
+        tracing::warn!(serial = %serial, reason = %reason.as_str(),
+            "sub-CA revoked by the root's ARL but not in the CA database: revoked there too");
     }
     Ok(())
 }

@@ -387,3 +387,58 @@ fn a_sub_ca_revoked_in_the_database_is_listed_by_the_roots_next_arl() {
     );
     assert!(other.status.success(), "{}", text(&other));
 }
+
+#[test]
+fn serve_records_a_revocation_the_served_arl_holds_and_the_database_lacks() {
+    // A revocation written in the ceremony file only (as before the database was asked):
+    // once that ARL is the one served, `igc serve` records it, so that the store, which the
+    // CA's own validation asks first, never calls good what the ARL calls revoked.
+    let pki = DevPki::new();
+    let serial = serial_of(&pki, "personnes.pem");
+    let ceremony = root_crl_ceremony(
+        &pki,
+        "root-arl-file-only",
+        2,
+        "  - certificate: var/pki/personnes.pem\n    reason: keyCompromise\n    \
+         revoked_at: \"2026-06-01T12:00:00Z\"\n",
+    );
+    assert_success(
+        &igc(pki.dir.path(), &["ceremony", "run", &ceremony]),
+        "root crl ceremony",
+    );
+    assert!(crl_serials(&pki.pki("root-arl-file-only.pem")).contains(&serial));
+    assert_eq!(record_of(&pki, &serial).unwrap().2, "good");
+    let config = pki.path("var/igc.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let served = "root_crl = \"pki/root-arl-1.pem\"";
+    assert!(text.contains(served));
+    std::fs::write(
+        &config,
+        text.replace(served, "root_crl = \"pki/root-arl-file-only.pem\""),
+    )
+    .unwrap();
+
+    drop(Server::start(pki.dir.path()));
+    let out = igc(
+        pki.dir.path(),
+        &["cert", "show", "--serial", &serial, "--json"],
+    );
+    assert_success(&out, "igc cert show");
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shown["status"]["status"], "revoked", "{shown}");
+    assert_eq!(shown["status"]["reason"], "keyCompromise", "{shown}");
+    assert_eq!(shown["status"]["at"], "2026-06-01T12:00:00Z", "{shown}");
+    // Once: a second start finds it revoked.
+    drop(Server::start(pki.dir.path()));
+    assert_eq!(
+        journal_of(&pki, &serial),
+        ["certificate.issue", "certificate.revoke"]
+    );
+    // The other sub-CA, which the ARL does not list, is untouched.
+    assert_eq!(
+        record_of(&pki, &serial_of(&pki, "organisations.pem"))
+            .unwrap()
+            .2,
+        "good"
+    );
+}
