@@ -8,16 +8,20 @@
 //! online system with `igc ceremony journal`. Journaling the same transcript twice records it
 //! once.
 //!
-//! Every certificate an online CA key signs in a ceremony (OCSP responder, TSA unit, RA
-//! operator) is recorded in the CA database before its file is written, so that the CA's OCSP
-//! responder and CRLs answer for it like for any certificate it issued. `igc serve` back-fills,
-//! at start, the configured ones that are not recorded ([`backfill_infrastructure`]): those of
-//! hierarchies made before ceremonies recorded them.
+//! Every certificate a CA key signs in a ceremony is recorded in the CA database before its
+//! file is written: those of an online CA (OCSP responder, TSA unit, RA operator), so that the
+//! CA's OCSP responder and CRLs answer for them like for any certificate it issued, and the
+//! sub-CAs the root signs, so that one revoked with `igc cert revoke` is listed by the root's
+//! next ARL (the `crl` ceremony reads the database's revocations: [`CaRegistry`]). A sub-CA
+//! ceremony held where there is no configuration (offline) records nothing and says so: the
+//! sub-CA is recorded when its transcript is journaled, or by `igc serve`. `igc serve`
+//! back-fills, at start, the configured ones that are not recorded
+//! ([`backfill_infrastructure`]): those of hierarchies made before ceremonies recorded them.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ca::domain::{Actor, Profile, Serial};
+use ca::domain::{Actor, Profile, RevocationReason, Serial};
 use ca::storage::{InfraOrigin, InfraRecorded, NewCertificate, Outcome, Store};
 use clap::{Args, Subcommand};
 use der::Encode;
@@ -225,11 +229,11 @@ pub async fn journal_transcript(
 }
 
 /// Back-fills the certificates among the outputs of transcript `t` (at `path`; relative output
-/// paths are relative to the directory the ceremony ran in, the current one) that an online
-/// CA of `cfg` signed: OCSP responders, TSA units and RA operators, told apart by their
-/// extended key usage. Certificates of other issuers (the root, the root's sub-CAs) are left
-/// alone; an output that is no longer there is skipped with a warning; a serial recorded with
-/// another certificate is an error.
+/// paths are relative to the directory the ceremony ran in, the current one) that a CA key of
+/// `cfg` signed: OCSP responders, TSA units and RA operators of an online CA, told apart by
+/// their extended key usage, and sub-CAs of the root. Certificates of other issuers and the
+/// root itself are left alone; an output that is no longer there is skipped with a warning; a
+/// serial recorded with another certificate is an error.
 async fn record_transcript_certificates(
     cfg: &IgcConfig,
     store: &Store,
@@ -254,14 +258,14 @@ async fn record_transcript_certificates(
             );
             continue;
         };
-        let Some(profile) = infrastructure_profile(&cert)? else {
+        let Some(profile) = ceremony_profile(&cert)? else {
             continue;
         };
-        let Some(issuer) = issuer_among(cfg, &cert)? else {
+        let Some(record) = record_if_ours(cfg, profile, &cert)
+            .with_context(|| format!("recording {}", file.display()))?
+        else {
             continue;
         };
-        let record = infrastructure_record(cfg, profile, &cert, &issuer)
-            .with_context(|| format!("recording {}", file.display()))?;
         if record_infrastructure(store, &record, InfraOrigin::BackFill, &actor).await?
             == InfraRecorded::New
         {
@@ -277,10 +281,40 @@ async fn record_transcript_certificates(
     Ok(())
 }
 
-/// The profile of a certificate signed in a ceremony, by its extended key usage: `None` for
-/// a CA certificate (no EKU).
-fn infrastructure_profile(cert: &Certificate) -> Result<Option<Profile>> {
+/// The record of `cert`, of `profile`, when a CA key of `cfg` signed it: a sub-CA when the
+/// configured root did (not the root itself), anything else when a configured CA did. `None`
+/// for a certificate of another issuer.
+fn record_if_ours(
+    cfg: &IgcConfig,
+    profile: Profile,
+    cert: &Certificate,
+) -> Result<Option<NewCertificate>> {
+    if profile == Profile::SubCa {
+        let (root, _) = crate::pki::read_certificate(&cfg.pki.root_certificate)?;
+        let tbs = &cert.tbs_certificate;
+        if tbs.issuer != root.tbs_certificate.subject || tbs.subject == tbs.issuer {
+            return Ok(None);
+        }
+        return sub_ca_record(cfg, cert, &root).map(Some);
+    }
+    match issuer_among(cfg, cert)? {
+        Some(issuer) => infrastructure_record(cfg, profile, cert, &issuer).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The profile of a certificate signed in a ceremony: a sub-CA for a CA certificate, else
+/// by its extended key usage.
+fn ceremony_profile(cert: &Certificate) -> Result<Option<Profile>> {
     use der::oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_OCSP_SIGNING, ID_KP_TIME_STAMPING};
+    if let Some((_, bc)) = cert
+        .tbs_certificate
+        .get::<x509_cert::ext::pkix::BasicConstraints>()?
+    {
+        if bc.ca {
+            return Ok(Some(Profile::SubCa));
+        }
+    }
     let Some((_, eku)) = cert
         .tbs_certificate
         .get::<x509_cert::ext::pkix::ExtendedKeyUsage>()?
@@ -360,21 +394,32 @@ pub fn run_file(
     }
     eprintln!("ceremony {} ({})", file.display(), c.spec().kind());
     let mut registry = PortalRegistry { config };
-    let mut certificates = CaRegistry { config };
+    let mut certificates = CaRegistry {
+        config,
+        transcript: &transcript_path,
+    };
+    let mut revocations = CaRegistry {
+        config,
+        transcript: &transcript_path,
+    };
     let t = prepared
         .run_recording(
             module,
             &mut |step| eprintln!("  - {step}"),
             Some(&mut registry),
             Some(&mut certificates),
+            Some(&mut revocations),
         )
         .with_context(|| format!("ceremony {} failed", file.display()))?;
     Ok((t, transcript_path))
 }
 
-/// The CA database, where a ceremony records each certificate an online CA key signs.
+/// The CA database, where a ceremony records each certificate a CA key signs, and where a
+/// root's `crl` ceremony finds the sub-CAs revoked since its last ARL.
 struct CaRegistry<'a> {
     config: &'a Path,
+    /// The transcript the ceremony writes, named in what is printed.
+    transcript: &'a Path,
 }
 
 impl hsm_config::ceremony::CertificateRegistry for CaRegistry<'_> {
@@ -388,13 +433,30 @@ impl hsm_config::ceremony::CertificateRegistry for CaRegistry<'_> {
             InfraProfile::OcspSigner => Profile::OcspSigner,
             InfraProfile::TsaUnit => Profile::TsaUnit,
             InfraProfile::RaOperator => Profile::RaOperator,
-            // The root's key is offline: a sub-CA's status is published by the root's ARL,
-            // made in a `crl` ceremony; no online responder answers for it.
-            InfraProfile::SubCa | InfraProfile::Root => return Ok(()),
+            InfraProfile::SubCa => Profile::SubCa,
+            // Self-signed: no CA answers for the root.
+            InfraProfile::Root => return Ok(()),
         };
+        if profile == Profile::SubCa && !self.config.exists() {
+            // The root's ceremonies may be held offline, before the online system exists;
+            // the `run` ceremonies of online CAs are refused without a configuration instead.
+            eprintln!(
+                "  - sub-CA certificate {} not recorded in the CA database now: there is no \
+                 configuration {} here. On the online system, `igc ceremony journal {}` records \
+                 it, and `igc serve` records it at its next start once it is a configured CA",
+                hex::encode(certificate.tbs_certificate.serial_number.as_bytes()),
+                self.config.display(),
+                self.transcript.display()
+            );
+            return Ok(());
+        }
         (|| -> Result<()> {
             let cfg = IgcConfig::load(self.config)?;
-            let record = infrastructure_record(&cfg, profile, certificate, issuer)?;
+            let record = if profile == Profile::SubCa {
+                sub_ca_record(&cfg, certificate, issuer)?
+            } else {
+                infrastructure_record(&cfg, profile, certificate, issuer)?
+            };
             let actor = ceremony_actor()?;
             let recorded = runtime()?.block_on(async {
                 let store = crate::pki::open_store(&cfg).await?;
@@ -418,6 +480,73 @@ impl hsm_config::ceremony::CertificateRegistry for CaRegistry<'_> {
         })()
         .map_err(|e| format!("{e:#}"))
     }
+}
+
+impl hsm_config::ceremony::RevocationRegistry for CaRegistry<'_> {
+    fn revoked_under(
+        &mut self,
+        root: &Certificate,
+    ) -> std::result::Result<Option<Vec<hsm_config::ceremony::RecordedRevocation>>, String> {
+        if !self.config.exists() {
+            return Ok(None);
+        }
+        (|| -> Result<Vec<hsm_config::ceremony::RecordedRevocation>> {
+            let cfg = IgcConfig::load(self.config)?;
+            runtime()?.block_on(async {
+                let store = crate::pki::open_store(&cfg).await?;
+                let out = revoked_under(&store, root).await;
+                store.close().await;
+                out
+            })
+        })()
+        .map(Some)
+        .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// The certificates signed by `root` that `store` records as revoked or on hold. They are
+/// recorded under the root's name, in partition 0 ([`sub_ca_record`]); a record under that
+/// name that `root` did not sign (another root with the same name) is left out.
+async fn revoked_under(
+    store: &Store,
+    root: &Certificate,
+) -> Result<Vec<hsm_config::ceremony::RecordedRevocation>> {
+    use x509_cert::ext::pkix::CrlReason;
+    let name = crate::pki::ca_name_of(root, ROOT_FALLBACK_NAME)?;
+    let mut entries = store.revoked_entries_for_crl(&name, SUB_CA_CRL_PARTITION);
+    let mut found = Vec::new();
+    while let Some(page) = entries.next_page().await? {
+        for entry in page {
+            let Some(record) = store.certificate(&entry.serial).await? else {
+                continue;
+            };
+            let cert = <Certificate as der::Decode>::from_der(&record.der)
+                .with_context(|| format!("certificate {} as recorded", entry.serial))?;
+            if pkix::verify::verify_certificate_signed_by(&cert, root).is_err() {
+                tracing::warn!(serial = %entry.serial, issuer = %name,
+                    "recorded under the root's name but not signed by this root: not listed");
+                continue;
+            }
+            let reason = match entry.reason {
+                RevocationReason::Unspecified => None,
+                RevocationReason::KeyCompromise => Some(CrlReason::KeyCompromise),
+                RevocationReason::CaCompromise => Some(CrlReason::CaCompromise),
+                RevocationReason::AffiliationChanged => Some(CrlReason::AffiliationChanged),
+                RevocationReason::Superseded => Some(CrlReason::Superseded),
+                RevocationReason::CessationOfOperation => Some(CrlReason::CessationOfOperation),
+                RevocationReason::CertificateHold => Some(CrlReason::CertificateHold),
+                RevocationReason::PrivilegeWithdrawn => Some(CrlReason::PrivilegeWithdrawn),
+                RevocationReason::AaCompromise => Some(CrlReason::AaCompromise),
+            };
+            found.push(hsm_config::ceremony::RecordedRevocation {
+                serial: cert.tbs_certificate.serial_number.clone(),
+                subject: record.subject,
+                revoked_at: entry.revoked_at,
+                reason,
+            });
+        }
+    }
+    Ok(found)
 }
 
 /// Records `record` with its journal entry; a serial recorded with another certificate is
@@ -471,35 +600,95 @@ pub fn infrastructure_record(
     };
     pkix::verify::verify_certificate_signed_by(certificate, issuer)
         .map_err(|e| anyhow::anyhow!("{subject} is not signed by CA {}: {e}", configured.name))?;
-    let tbs = &certificate.tbs_certificate;
-    let time = |t: &x509_cert::time::Time| -> Result<OffsetDateTime> {
-        let secs = i64::try_from(t.to_unix_duration().as_secs())?;
-        Ok(OffsetDateTime::from_unix_timestamp(secs)?)
-    };
-    let not_after = time(&tbs.validity.not_after)?;
+    let not_after = unix_time(&certificate.tbs_certificate.validity.not_after)?;
     let policy = configured.policy(&cfg.server.base_url);
+    new_record(
+        certificate,
+        crate::pki::ca_name_of(issuer, &configured.name)?,
+        profile,
+        ca::crl::partition_of(&policy.crl, not_after)?,
+    )
+}
+
+/// Name of the root in the CA database when its certificate has no CN.
+const ROOT_FALLBACK_NAME: &str = "root";
+/// The CRL partition of a sub-CA's record: the root has no partitioned CRLs (its ARL, made in
+/// a `crl` ceremony, lists every revoked sub-CA), and no online CA reads rows of the root's
+/// name.
+const SUB_CA_CRL_PARTITION: u32 = 0;
+
+/// The record of sub-CA `certificate`, signed by `issuer`, which must be the configured root
+/// (`[pki] root_certificate`). The signature is checked. The sub-CA is recorded under the
+/// root's name (its CN), which is no online CA's: no online CRL or OCSP response lists it.
+pub fn sub_ca_record(
+    cfg: &IgcConfig,
+    certificate: &Certificate,
+    issuer: &Certificate,
+) -> Result<NewCertificate> {
+    let (root, root_der) = crate::pki::read_certificate(&cfg.pki.root_certificate)
+        .with_context(|| "reading the configured root ([pki] root_certificate)")?;
+    let subject = pkix::name::name_to_string(&certificate.tbs_certificate.subject);
+    if issuer.to_der()? != root_der {
+        bail!(
+            "{subject} is signed by {}, which is not the root of the configuration ({})",
+            pkix::name::name_to_string(&issuer.tbs_certificate.subject),
+            cfg.pki.root_certificate.display()
+        );
+    }
+    pkix::verify::verify_certificate_signed_by(certificate, &root)
+        .map_err(|e| anyhow::anyhow!("{subject} is not signed by the root: {e}"))?;
+    new_record(
+        certificate,
+        crate::pki::ca_name_of(&root, ROOT_FALLBACK_NAME)?,
+        Profile::SubCa,
+        SUB_CA_CRL_PARTITION,
+    )
+}
+
+fn unix_time(t: &x509_cert::time::Time) -> Result<OffsetDateTime> {
+    let secs = i64::try_from(t.to_unix_duration().as_secs())?;
+    Ok(OffsetDateTime::from_unix_timestamp(secs)?)
+}
+
+/// The record of `certificate` as it is, issued by `issuer` (no subject of the registry, no
+/// renewal).
+fn new_record(
+    certificate: &Certificate,
+    issuer: ca::domain::CaName,
+    profile: Profile,
+    crl_partition: u32,
+) -> Result<NewCertificate> {
+    let tbs = &certificate.tbs_certificate;
     Ok(NewCertificate {
         serial: Serial::from_be_bytes(tbs.serial_number.as_bytes())?,
-        issuer: crate::pki::ca_name_of(issuer, &configured.name)?,
+        issuer,
         profile,
         professional: None,
         structure: None,
-        subject,
-        not_before: time(&tbs.validity.not_before)?,
-        not_after,
+        subject: pkix::name::name_to_string(&tbs.subject),
+        not_before: unix_time(&tbs.validity.not_before)?,
+        not_after: unix_time(&tbs.validity.not_after)?,
         der: certificate.to_der()?,
-        crl_partition: ca::crl::partition_of(&policy.crl, not_after)?,
+        crl_partition,
         supersedes: None,
     })
 }
 
 /// Records, at the start of `igc serve`, the configured certificates that CA keys signed in
-/// ceremonies and the CA database does not know: each CA's OCSP responder and the TSA unit.
-/// Idempotent (one already recorded with the same DER is skipped); a serial recorded with
-/// another certificate stops the start. Each back-filled certificate is journaled.
+/// ceremonies and the CA database does not know: each CA's own certificate (a sub-CA of the
+/// root), its OCSP responder and the TSA unit. Idempotent (one already recorded with the same
+/// DER is skipped); a serial recorded with another certificate stops the start. Each
+/// back-filled certificate is journaled. Then the revocations of sub-CAs that the served root
+/// ARL lists and the store lacks are recorded ([`import_root_arl`]).
 pub async fn backfill_infrastructure(cfg: &IgcConfig, store: &Store) -> Result<()> {
     let mut found: Vec<(Profile, Certificate, String)> = Vec::new();
     for c in &cfg.cas {
+        let (cert, _) = crate::pki::read_certificate(&c.certificate)?;
+        found.push((
+            Profile::SubCa,
+            cert,
+            format!("the certificate of CA {}", c.name),
+        ));
         let (cert, _) = crate::pki::read_certificate(&c.ocsp_certificate)?;
         found.push((
             Profile::OcspSigner,
@@ -513,15 +702,16 @@ pub async fn backfill_infrastructure(cfg: &IgcConfig, store: &Store) -> Result<(
     }
     let actor = Actor::system("back-fill")?;
     for (profile, cert, what) in found {
-        let Some(issuer) = issuer_among(cfg, &cert)? else {
+        let Some(record) =
+            record_if_ours(cfg, profile, &cert).with_context(|| format!("back-filling {what}"))?
+        else {
             tracing::warn!(
                 certificate = %what,
-                "not signed by a configured CA: its status is not answered here"
+                "not signed by the configured root or a configured CA: its status is not \
+                 answered here"
             );
             continue;
         };
-        let record = infrastructure_record(cfg, profile, &cert, &issuer)
-            .with_context(|| format!("back-filling {what}"))?;
         let recorded = record_infrastructure(store, &record, InfraOrigin::BackFill, &actor)
             .await
             .with_context(|| format!("back-filling {what}"))?;
@@ -529,6 +719,62 @@ pub async fn backfill_infrastructure(cfg: &IgcConfig, store: &Store) -> Result<(
             tracing::info!(serial = %record.serial, issuer = %record.issuer, certificate = %what,
                 "back-filled an infrastructure certificate the CA database did not know");
         }
+    }
+    import_root_arl(cfg, store, &actor)
+        .await
+        .with_context(|| format!("reading the root's ARL {}", cfg.pki.root_crl.display()))
+}
+
+/// Revokes in the store the recorded sub-CAs that the configured root ARL (`[pki] root_crl`,
+/// the one served) revokes and the store still holds as good or on hold, with the ARL's reason
+/// and time: a revocation written only in a `crl` ceremony file, or made offline, would
+/// otherwise be contradicted by the store, which the CA's own validation asks before the ARL.
+/// Suspensions (certificateHold) are not imported: one lifted in the store since the ARL was
+/// signed would be suspended again.
+async fn import_root_arl(cfg: &IgcConfig, store: &Store, actor: &Actor) -> Result<()> {
+    use der::Decode as _;
+    use x509_cert::ext::pkix::CrlReason;
+    let (root, _) = crate::pki::read_certificate(&cfg.pki.root_certificate)?;
+    let der = crate::pki::read_pem_der(&cfg.pki.root_crl, "X509 CRL")?;
+    let arl = x509_cert::crl::CertificateList::from_der(&der).context("not a CRL")?;
+    pkix::verify::verify_crl_signed_by(&arl, &root)
+        .map_err(|e| anyhow::anyhow!("not signed by the root: {e}"))?;
+    for entry in arl.tbs_cert_list.revoked_certificates.iter().flatten() {
+        let serial = Serial::from_be_bytes(entry.serial_number.as_bytes())?;
+        let Some(record) = store.certificate(&serial).await? else {
+            continue;
+        };
+        let held = matches!(record.status, ca::storage::CertificateStatus::OnHold { .. });
+        if record.profile != Profile::SubCa
+            || !(held || record.status == ca::storage::CertificateStatus::Good)
+        {
+            continue;
+        }
+        let cert = Certificate::from_der(&record.der)
+            .with_context(|| format!("certificate {serial} as recorded"))?;
+        if pkix::verify::verify_certificate_signed_by(&cert, &root).is_err() {
+            continue;
+        }
+        let code = match entry
+            .crl_entry_extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == der::oid::db::rfc5280::ID_CE_CRL_REASONS)
+        {
+            Some(ext) => CrlReason::from_der(ext.extn_value.as_bytes())
+                .with_context(|| format!("reasonCode of serial {serial}"))?
+                as u8,
+            None => CrlReason::Unspecified as u8,
+        };
+        let reason = RevocationReason::from_code(code)
+            .with_context(|| format!("serial {serial}: reason code {code} is no revocation"))?;
+        if reason == RevocationReason::CertificateHold {
+            continue;
+        }
+        let at = unix_time(&entry.revocation_date)?;
+        store.revoke(&serial, reason, at, actor).await?;
+        tracing::warn!(serial = %serial, reason = %reason.as_str(),
+            "sub-CA revoked by the root's ARL but not in the CA database: revoked there too");
     }
     Ok(())
 }

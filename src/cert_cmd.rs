@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ca::domain::{IdNatPs, IdNatStruct, Profile, RevocationReason, Serial};
+use ca::domain::{CaName, IdNatPs, IdNatStruct, Profile, RevocationReason, Serial};
 use ca::issuance::IssuedCertificate;
 use ca::status::RevocationOutcome;
 use ca::storage::{NewRequest, RequestId, RequestSubject};
@@ -337,6 +337,37 @@ fn report_change(what: &str, o: &RevocationOutcome, json: bool) {
     }
 }
 
+/// The issuer (the root) of certificate `serial` when it is a sub-CA: its status is published
+/// by the root's ARL, which no online CA signs.
+async fn sub_ca_issuer(pki: &Pki, serial: &Serial) -> Result<Option<CaName>> {
+    Ok(pki
+        .store
+        .certificate(serial)
+        .await?
+        .filter(|c| c.profile == Profile::SubCa)
+        .map(|c| c.issuer))
+}
+
+/// The outcome of a status change of a sub-CA of `root`: no online CA signs a CRL for the
+/// root, so the publisher's "unknown CA" for it is not a failure; the people revoking are told
+/// where the change is published instead.
+fn published_by_arl(mut o: RevocationOutcome, root: Option<CaName>) -> RevocationOutcome {
+    let Some(root) = root else {
+        return o;
+    };
+    if matches!(&o.crl_error, Some(ca::Error::UnknownCa { name }) if *name == root.as_str()) {
+        o.crl_error = None;
+    }
+    for s in &o.serials {
+        eprintln!(
+            "sub-CA {s} is changed in the CA database; the root's ARL ({root}) shows it from the \
+             root's next crl ceremony, run where the CA database is reachable (`igc ceremony run` \
+             of the root's crl ceremony file)"
+        );
+    }
+    o
+}
+
 /// The credentials every operator named by `cmd` must give, read (terminal or descriptor)
 /// before anything is opened.
 fn credentials_of(cmd: &CertCommand) -> Result<Vec<Secret>> {
@@ -476,20 +507,23 @@ async fn run_cert(
             }
             let serial: Serial = serial.parse()?;
             let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            let sub_ca = sub_ca_issuer(pki, &serial).await?;
             let o = workflow.revoke(&who, &serial, reason).await?;
-            report_change("revoked", &o, common.json);
+            report_change("revoked", &published_by_arl(o, sub_ca), common.json);
         }
         CertCommand::Suspend { serial, common } => {
             let serial: Serial = serial.parse()?;
             let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            let sub_ca = sub_ca_issuer(pki, &serial).await?;
             let o = workflow.suspend(&who, &serial).await?;
-            report_change("suspended", &o, common.json);
+            report_change("suspended", &published_by_arl(o, sub_ca), common.json);
         }
         CertCommand::Reinstate { serial, common } => {
             let serial: Serial = serial.parse()?;
             let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            let sub_ca = sub_ca_issuer(pki, &serial).await?;
             let o = workflow.reinstate(&who, &serial).await?;
-            report_change("reinstated", &o, common.json);
+            report_change("reinstated", &published_by_arl(o, sub_ca), common.json);
         }
         CertCommand::Show { serial, pem, json } => {
             let serial: Serial = serial.parse()?;

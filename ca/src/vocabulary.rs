@@ -84,6 +84,10 @@ pub enum Profile {
     OcspSigner,
     /// Time-stamping unit (infrastructure, no request).
     TsaUnit,
+    /// Issuing CA certificate signed by the offline root in an `intermediate` ceremony
+    /// (infrastructure, no request). Its status is published by the root's ARL, made in a
+    /// `crl` ceremony; no online CA signs a CRL or an OCSP response for it.
+    SubCa,
 }
 
 spelled_enum!(Profile, "certificate profile", {
@@ -94,6 +98,7 @@ spelled_enum!(Profile, "certificate profile", {
     RaOperator => "ra-operator",
     OcspSigner => "ocsp-signer",
     TsaUnit => "tsa-unit",
+    SubCa => "sub-ca",
 });
 
 /// What a certificate of a profile is about.
@@ -102,7 +107,7 @@ pub enum SubjectKind {
     Professional,
     Structure,
     Operator,
-    /// CA infrastructure (OCSP responder, TSA unit): issued by ceremony, not by request.
+    /// CA infrastructure (OCSP responder, TSA unit, sub-CA): issued by ceremony, not by request.
     Infrastructure,
 }
 
@@ -115,6 +120,7 @@ impl Profile {
         Profile::RaOperator,
         Profile::OcspSigner,
         Profile::TsaUnit,
+        Profile::SubCa,
     ];
 
     pub fn subject_kind(self) -> SubjectKind {
@@ -122,7 +128,7 @@ impl Profile {
             Profile::Auth | Profile::Sign | Profile::Conf => SubjectKind::Professional,
             Profile::Server => SubjectKind::Structure,
             Profile::RaOperator => SubjectKind::Operator,
-            Profile::OcspSigner | Profile::TsaUnit => SubjectKind::Infrastructure,
+            Profile::OcspSigner | Profile::TsaUnit | Profile::SubCa => SubjectKind::Infrastructure,
         }
     }
 
@@ -281,6 +287,9 @@ mod tests {
         }
         assert!(Profile::RaOperator.is_requestable());
         assert!(!Profile::TsaUnit.is_requestable());
+        assert_eq!(Profile::SubCa.as_str(), "sub-ca");
+        assert_eq!(Profile::SubCa.subject_kind(), SubjectKind::Infrastructure);
+        assert!(!Profile::SubCa.is_requestable());
     }
 
     #[test]
@@ -289,12 +298,12 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "invalid certificate profile: unknown value \"cps\" (expected one of: auth, sign, \
-             conf, server, ra-operator, ocsp-signer, tsa-unit)"
+             conf, server, ra-operator, ocsp-signer, tsa-unit, sub-ca)"
         );
         assert_eq!(
             crate::Error::from(e).to_string(),
             "invalid certificate profile: unknown value \"cps\" (expected one of: auth, sign, \
-             conf, server, ra-operator, ocsp-signer, tsa-unit)"
+             conf, server, ra-operator, ocsp-signer, tsa-unit, sub-ca)"
         );
     }
 }

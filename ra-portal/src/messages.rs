@@ -150,6 +150,7 @@ pub fn profile_label(p: ca::domain::Profile) -> &'static str {
         P::RaOperator => "Opérateur AE",
         P::OcspSigner => "Répondeur OCSP",
         P::TsaUnit => "Unité d'horodatage",
+        P::SubCa => "AC intermédiaire",
     }
 }
 

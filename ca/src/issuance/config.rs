@@ -104,7 +104,7 @@ impl ProfilePolicies {
             Profile::Conf => self.conf.as_ref(),
             Profile::Server => self.server.as_ref(),
             Profile::RaOperator => self.ra_operator.as_ref(),
-            Profile::OcspSigner | Profile::TsaUnit => None,
+            Profile::OcspSigner | Profile::TsaUnit | Profile::SubCa => None,
         }
     }
 
@@ -253,7 +253,7 @@ impl PolicyConfig {
                 Profile::Conf => (&mut p.conf, 3),
                 Profile::Server => (&mut p.server, 4),
                 Profile::RaOperator => (&mut p.ra_operator, 5),
-                Profile::OcspSigner | Profile::TsaUnit => continue,
+                Profile::OcspSigner | Profile::TsaUnit | Profile::SubCa => continue,
             };
             *slot = Some(ProfilePolicy {
                 policy_oid: format!("1.3.6.1.5.5.7.13.{arc}"),

@@ -96,7 +96,7 @@ fn rules(profile: Profile, rsa: bool) -> Option<Rules> {
             eku: Some(&[ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]),
             san: true,
         },
-        Profile::OcspSigner | Profile::TsaUnit => return None,
+        Profile::OcspSigner | Profile::TsaUnit | Profile::SubCa => return None,
     })
 }
 
@@ -426,7 +426,7 @@ fn lint_subject(tbs: &TbsCertificate, ctx: &LintContext<'_>, f: &mut Vec<String>
                 f.push("the subject has no O".into());
             }
         }
-        Profile::OcspSigner | Profile::TsaUnit => {}
+        Profile::OcspSigner | Profile::TsaUnit | Profile::SubCa => {}
     }
     if cn_of(last).as_deref() != Some(ctx.expected_cn) {
         f.push(format!("the CN must be {:?}", ctx.expected_cn));

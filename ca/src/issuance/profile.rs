@@ -50,6 +50,7 @@ pub(crate) fn key_usage(profile: Profile, kind: PublicKeyKind) -> KeyUsage {
         Profile::Server if is_rsa(kind) => KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment,
         Profile::Server => KeyUsages::DigitalSignature.into(),
         Profile::TsaUnit => KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
+        Profile::SubCa => KeyUsages::KeyCertSign | KeyUsages::CRLSign,
     })
 }
 
@@ -62,6 +63,8 @@ pub(crate) fn ext_key_usage(profile: Profile) -> Option<Vec<ObjectIdentifier>> {
         Profile::Server => Some(vec![rfc5280::ID_KP_SERVER_AUTH, rfc5280::ID_KP_CLIENT_AUTH]),
         Profile::OcspSigner => Some(vec![rfc5280::ID_KP_OCSP_SIGNING]),
         Profile::TsaUnit => Some(vec![rfc5280::ID_KP_TIME_STAMPING]),
+        // A CA certificate has no extKeyUsage (DESIGN.md §3).
+        Profile::SubCa => None,
     }
 }
 

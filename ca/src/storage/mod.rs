@@ -15,6 +15,12 @@
 //! BIGINT, and identifiers are allocated by the application (`id_counters`), so no
 //! engine-specific type, default or function is needed.
 //!
+//! The exception is a change the two engines cannot make with the same SQL, such as widening a
+//! CHECK constraint (SQLite rebuilds the table, PostgreSQL alters the constraint): it is one
+//! version number with one file in `ca/migrations-sqlite/` and one in `ca/migrations-postgres/`,
+//! and no file of that version in `ca/migrations/`. Each engine runs the common set and its own
+//! ([`migrator`]), in version order, so both schemas go through the same versions.
+//!
 //! # Transactions, locking, audit
 //!
 //! Every state-changing operation runs in one transaction that also appends its audit entry;
@@ -40,6 +46,7 @@ mod totp;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -116,7 +123,36 @@ type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 /// Turns a row into a value of the domain, or says why the row is corrupt.
 type Decoder<T> = fn(&AnyRow) -> Result<T>;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The migrations both engines run.
+static COMMON_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The versions SQLite runs in its own way.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-sqlite");
+/// The versions PostgreSQL runs in its own way.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
+
+/// Every migration of `backend`: the common ones and its own, in version order (each keeps the
+/// checksum of its file, so databases migrated before keep validating).
+fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    static SQLITE: LazyLock<sqlx::migrate::Migrator> =
+        LazyLock::new(|| combined(&SQLITE_MIGRATIONS));
+    static POSTGRES: LazyLock<sqlx::migrate::Migrator> =
+        LazyLock::new(|| combined(&POSTGRES_MIGRATIONS));
+    match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    }
+}
+
+/// The common migrations followed by `engine`'s, sorted by version.
+fn combined(engine: &sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator::with_migrations(
+        COMMON_MIGRATIONS
+            .iter()
+            .chain(engine.iter())
+            .cloned()
+            .collect(),
+    )
+}
 
 impl Store {
     /// Connects with default options and applies pending migrations.
@@ -175,7 +211,7 @@ impl Store {
     /// Applies pending migrations (on PostgreSQL sqlx serialises concurrent migrators with an
     /// advisory lock, so several instances may start at once).
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        migrator(self.backend).run(&self.pool).await?;
         Ok(())
     }
 
@@ -463,6 +499,21 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(lower_hex(&all), hex::encode(&all));
         assert_eq!(lower_hex(&[]), "");
+    }
+
+    /// An engine's own version never shares its number with a common migration or with
+    /// another of its own (sqlx would run one and call the other applied), and both engines
+    /// have the same versions.
+    #[test]
+    fn engine_migrations_fill_their_own_versions() {
+        let versions =
+            |backend| -> Vec<i64> { migrator(backend).iter().map(|m| m.version).collect() };
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let v = versions(backend);
+            assert!(v.windows(2).all(|w| w[0] < w[1]), "{backend:?}: {v:?}");
+        }
+        assert_eq!(versions(Backend::Sqlite), versions(Backend::Postgres));
+        assert!(SQLITE_MIGRATIONS.iter().any(|m| m.version == 9));
     }
 
     #[test]

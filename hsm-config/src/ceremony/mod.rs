@@ -415,6 +415,92 @@ pub trait CertificateRegistry {
     ) -> std::result::Result<(), String>;
 }
 
+/// A revocation the CA database records for a certificate the root signed (a sub-CA revoked
+/// with `igc cert revoke`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRevocation {
+    /// The revoked certificate's serial number.
+    pub serial: x509_cert::serial_number::SerialNumber,
+    /// Its subject, for messages.
+    pub subject: String,
+    /// When it was revoked (or suspended).
+    pub revoked_at: OffsetDateTime,
+    /// The reasonCode of its ARL entry; `None` for `unspecified` (no reasonCode, RFC 5280
+    /// §5.3.1).
+    pub reason: Option<CrlReason>,
+}
+
+/// Where a `crl` ceremony learns which certificates of its root the CA database has revoked,
+/// so that a revocation recorded there reaches the root's ARL: wired by the binary (this crate
+/// never touches the database). Read before the token is opened; an error stops the ceremony
+/// with nothing signed.
+pub trait RevocationRegistry {
+    /// The certificates signed by the key of `root` that the CA database records as revoked
+    /// or on hold; `None` where there is no CA database (an offline ceremony), when the ARL
+    /// lists the ceremony file's revocations only.
+    fn revoked_under(
+        &mut self,
+        root: &Certificate,
+    ) -> std::result::Result<Option<Vec<RecordedRevocation>>, String>;
+}
+
+/// RFC 5280 name of an ARL entry's reason, as ceremony files spell it.
+fn reason_name(reason: Option<CrlReason>) -> &'static str {
+    match reason {
+        None | Some(CrlReason::Unspecified) => "unspecified",
+        Some(CrlReason::KeyCompromise) => "keyCompromise",
+        Some(CrlReason::CaCompromise) => "cACompromise",
+        Some(CrlReason::AffiliationChanged) => "affiliationChanged",
+        Some(CrlReason::Superseded) => "superseded",
+        Some(CrlReason::CessationOfOperation) => "cessationOfOperation",
+        Some(CrlReason::CertificateHold) => "certificateHold",
+        Some(CrlReason::RemoveFromCRL) => "removeFromCRL",
+        Some(CrlReason::PrivilegeWithdrawn) => "privilegeWithdrawn",
+        Some(CrlReason::AaCompromise) => "aACompromise",
+    }
+}
+
+/// Adds to `entries` (the ceremony file's) the revocations the CA database records. One
+/// listed in both is kept once when both say the same (reason, and time to the second: what
+/// an ARL holds); when they differ, which one is true is for the people present to decide, so
+/// the ceremony stops with both named and nothing signed.
+fn merge_recorded(
+    entries: &mut Vec<x509crl::RevokedEntry>,
+    recorded: Vec<RecordedRevocation>,
+) -> Result<usize> {
+    let mut added = 0;
+    for r in recorded {
+        let serial = hex::encode(r.serial.as_bytes());
+        match entries.iter().find(|e| e.serial == r.serial) {
+            Some(listed)
+                if listed.reason == r.reason
+                    && listed.revocation_date.unix_timestamp() == r.revoked_at.unix_timestamp() => {
+            }
+            Some(listed) => {
+                return Err(bad(format!(
+                    "certificate {serial} ({}) is revoked in the CA database ({} at {}) and the \
+                     ceremony file lists it with {} at {}: correct the file's entry, or remove \
+                     it and the database's revocation is listed; nothing was signed",
+                    r.subject,
+                    reason_name(r.reason),
+                    rfc3339(r.revoked_at),
+                    reason_name(listed.reason),
+                    rfc3339(listed.revocation_date),
+                )))
+            }
+            None => {
+                entries.push(x509crl::RevokedEntry {
+                    serial: r.serial,
+                    revocation_date: r.revoked_at,
+                    reason: r.reason,
+                });
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
+}
+
 #[derive(Debug)]
 struct LoadedIssuer {
     certificate: Certificate,
@@ -611,17 +697,20 @@ impl Prepared {
         progress: &mut dyn FnMut(&str),
         registry: Option<&mut dyn AdministratorRegistry>,
     ) -> Result<Transcript> {
-        self.run_recording(default_module, progress, registry, None)
+        self.run_recording(default_module, progress, registry, None, None)
     }
 
-    /// Runs the ceremony as [`run_with`](Self::run_with) does, and records every certificate
-    /// a CA key signs in `certificates` before writing it (see [`CertificateRegistry`]).
+    /// Runs the ceremony as [`run_with`](Self::run_with) does, records every certificate a CA
+    /// key signs in `certificates` before writing it (see [`CertificateRegistry`]), and lists
+    /// in a root's ARL the revocations `revocations` records as well as the file's (see
+    /// [`RevocationRegistry`]).
     pub fn run_recording(
         self,
         default_module: &Path,
         progress: &mut dyn FnMut(&str),
         registry: Option<&mut dyn AdministratorRegistry>,
         certificates: Option<&mut dyn CertificateRegistry>,
+        revocations: Option<&mut dyn RevocationRegistry>,
     ) -> Result<Transcript> {
         let started = OffsetDateTime::now_utc();
         let spec = &self.ceremony.spec;
@@ -783,7 +872,30 @@ impl Prepared {
                     &s.certificate,
                 )?;
             }
-            (CeremonySpec::Crl(s), Plan::Crl { issuer, params }) => {
+            (CeremonySpec::Crl(s), Plan::Crl { issuer, mut params }) => {
+                if let Some(registry) = revocations {
+                    let recorded = registry.revoked_under(&issuer.certificate).map_err(|e| {
+                        bad(format!(
+                            "reading the revocations the CA database records ({e}); \
+                                 nothing was signed"
+                        ))
+                    })?;
+                    match recorded {
+                        Some(recorded) => {
+                            let found = recorded.len();
+                            let added = merge_recorded(&mut params.revoked, recorded)?;
+                            progress(&format!(
+                                "{found} certificate(s) of this root revoked in the CA \
+                                 database, {added} of them not in the file: listed too"
+                            ));
+                            params.validate().map_err(x509_err)?;
+                        }
+                        None => progress(
+                            "no CA database here: the ARL lists the ceremony file's \
+                             revocations only",
+                        ),
+                    }
+                }
                 let token = open(&module, &s.issuer.token.label, issuer.pin.clone(), progress)?;
                 let root_signer = issuer_signer(&token, &s.issuer, &issuer)?;
                 rec.key(&s.issuer.token.label, root_signer.key(), false);
@@ -1106,4 +1218,83 @@ pub fn write_new_file(path: &Path, contents: &[u8]) -> Result<()> {
         .map_err(|e| Error::io(path, e))?;
     f.write_all(contents).map_err(|e| Error::io(path, e))?;
     f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use x509_cert::serial_number::SerialNumber;
+
+    fn serial(n: u8) -> SerialNumber {
+        SerialNumber::new(&[0x1e, n]).unwrap()
+    }
+
+    fn recorded(n: u8, at: OffsetDateTime, reason: Option<CrlReason>) -> RecordedRevocation {
+        RecordedRevocation {
+            serial: serial(n),
+            subject: format!("CN=CA {n}"),
+            revoked_at: at,
+            reason,
+        }
+    }
+
+    fn listed(n: u8, at: OffsetDateTime, reason: CrlReason) -> x509crl::RevokedEntry {
+        x509crl::RevokedEntry {
+            serial: serial(n),
+            revocation_date: at,
+            reason: Some(reason),
+        }
+    }
+
+    #[test]
+    fn recorded_revocations_join_the_files_once() {
+        let at = time::macros::datetime!(2026-03-01 10:00:00.25 UTC);
+        let mut entries = vec![listed(1, at, CrlReason::CaCompromise)];
+        // The same revocation (the file to the second, as an ARL holds it), and a new one.
+        let added = merge_recorded(
+            &mut entries,
+            vec![
+                recorded(
+                    1,
+                    at + time::Duration::milliseconds(500),
+                    Some(CrlReason::CaCompromise),
+                ),
+                recorded(2, at, None),
+            ],
+        )
+        .unwrap();
+        assert_eq!(added, 1);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (entries[1].serial.clone(), entries[1].reason),
+            (serial(2), None)
+        );
+    }
+
+    #[test]
+    fn a_revocation_recorded_otherwise_than_the_file_says_is_refused() {
+        let at = time::macros::datetime!(2026-03-01 10:00:00 UTC);
+        for other in [
+            recorded(1, at, Some(CrlReason::KeyCompromise)),
+            recorded(1, at, None),
+            recorded(
+                1,
+                at + time::Duration::seconds(1),
+                Some(CrlReason::CaCompromise),
+            ),
+        ] {
+            let mut entries = vec![listed(1, at, CrlReason::CaCompromise)];
+            let e = merge_recorded(&mut entries, vec![other.clone()]).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains("1e01")
+                    && text.contains("CN=CA 1")
+                    && text.contains("nothing was signed"),
+                "{text}"
+            );
+            assert!(text.contains(reason_name(other.reason)), "{text}");
+            assert_eq!(entries.len(), 1, "nothing added");
+        }
+    }
 }

@@ -344,7 +344,9 @@ ceremony_struct! {
         pub previous_crl: Option<PathBuf>,
         /// nextUpdate, in days from now.
         pub next_update_days: u32,
-        /// Revoked sub-CA certificates.
+        /// Revoked sub-CA certificates. Run by `igc ceremony run` where the configuration
+        /// is, the ARL also lists those the CA database records as revoked; one listed in both
+        /// must say the same (reason, time to the second) or the ceremony stops.
         #[serde(default)]
         pub revoked: Vec<RevokedSpec>,
         /// HTTP URL where the ARL is published, written as an
