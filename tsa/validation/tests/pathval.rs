@@ -375,3 +375,52 @@ async fn name_constraints_exhaustion_is_bounded() {
     );
     assert!(took < Duration::from_secs(1), "decided in {took:?}");
 }
+
+/// The second opinion: pyhanko-certvalidator (in the project's venv, `make test` installs it)
+/// runs the whole corpus, and its verdicts must be those recorded in `pyhanko_verdicts.json`,
+/// whose every disagreement with the corpus is explained in the README. A pyHanko that
+/// changes its mind, or a corpus change whose second opinion was not looked at, fails here.
+#[test]
+fn pyhanko_gives_the_recorded_second_opinion() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pathval");
+    let venv_python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let python = if venv_python.exists() {
+        venv_python
+    } else {
+        PathBuf::from("python3")
+    };
+    let out = tempfile::tempdir().unwrap();
+    let fresh = out.path().join("verdicts.json");
+    let run = std::process::Command::new(&python)
+        .arg(here.join("pyhanko_check.py"))
+        .arg("--out")
+        .arg(&fresh)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+    assert!(
+        run.status.success(),
+        "pyhanko_check.py failed (is pyhanko-certvalidator installed? scripts/install-deps.sh test):\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let verdicts = |p: &Path| -> std::collections::BTreeMap<String, String> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(id, r)| (id.clone(), r["verdict"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let recorded = verdicts(&here.join("pyhanko_verdicts.json"));
+    let now = verdicts(&fresh);
+    let changed: Vec<_> = now
+        .iter()
+        .filter(|(id, v)| recorded.get(*id) != Some(*v))
+        .map(|(id, v)| format!("{id}: recorded {:?}, now {v}", recorded.get(id)))
+        .collect();
+    assert!(
+        changed.is_empty() && now.len() == recorded.len(),
+        "pyHanko's second opinion changed; update pyhanko_verdicts.json and explain each disagreement in the README:\n{}",
+        changed.join("\n")
+    );
+}
