@@ -370,7 +370,7 @@ pub struct SignatureReport {
     pub chain: Vec<CertificateInfo>,
     /// The RFC 5280 §6.1 checks of the signing certificate's path, each certificate's in
     /// order (those of the path refused when none was accepted).
-    pub path_checks: Vec<crate::path::PathCheck>,
+    pub path_checks: Vec<PathCheck>,
     /// The revocation status of the signing certificate used for the decision.
     pub revocation: Option<RevocationUsed>,
     /// Every check, in the order made.
@@ -402,9 +402,23 @@ pub struct CertificateReport {
     pub chain: Vec<CertificateInfo>,
     /// The RFC 5280 §6.1 checks of the path, each certificate's in order (those of the path
     /// refused when none was accepted).
-    pub path_checks: Vec<crate::path::PathCheck>,
+    pub path_checks: Vec<PathCheck>,
     /// Revocation status used.
     pub revocation: Option<RevocationUsed>,
     /// Every check.
     pub checks: Checks,
+}
+
+/// One check of RFC 5280 §6.1 on one certificate of a path.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathCheck {
+    /// Position in the path: the end entity is 0, the trust anchor last.
+    pub position: usize,
+    /// The certificate's subject.
+    pub subject: String,
+    /// What was checked (`extensions`, `name-constraints`, `ca-constraints`, `policies`, …).
+    pub check: &'static str,
+    pub passed: bool,
+    /// In words, with the RFC 5280 section.
+    pub detail: String,
 }

@@ -22,6 +22,7 @@ pub use policy::{PolicyInputs, PolicyOutcome, PolicySet};
 pub use search::MAX_DEPTH;
 
 use crate::limits::{Budget, LimitExceeded};
+pub use crate::report::PathCheck;
 use crate::report::{CertificateInfo, SubIndication};
 
 /// Why a link was not verified.
@@ -122,20 +123,6 @@ fn classify(e: &VerifyError) -> SubIndication {
         }
         _ => SubIndication::CryptoConstraintsFailure,
     }
-}
-
-/// One check of RFC 5280 §6.1 on one certificate of a path.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PathCheck {
-    /// Position in the path: the end entity is 0, the trust anchor last.
-    pub position: usize,
-    /// The certificate's subject.
-    pub subject: String,
-    /// What was checked (`extensions`, `name-constraints`, `ca-constraints`, `policies`, …).
-    pub check: &'static str,
-    pub passed: bool,
-    /// In words, with the RFC 5280 section.
-    pub detail: String,
 }
 
 /// What the validation of a path is asked for.
