@@ -20,6 +20,7 @@ on failure prints {"error": ...} and exits 1 (2 for usage errors).
 
 import argparse
 import importlib.metadata
+import io
 import json
 import sys
 import traceback
@@ -116,9 +117,12 @@ def sign(args) -> dict:
     )
     pdf_signer = signers.PdfSigner(metadata, signer=signer, timestamper=timestamper)
     with open(args.input, "rb") as inf:
-        writer = IncrementalPdfFileWriter(inf)
-        with open(args.output, "wb") as outf:
-            pdf_signer.sign_pdf(writer, output=outf)
+        writer = IncrementalPdfFileWriter(io.BytesIO(inf.read()))
+    # Signed in memory so that a failure leaves no partial output behind.
+    signed = io.BytesIO()
+    pdf_signer.sign_pdf(writer, output=signed)
+    with open(args.output, "wb") as outf:
+        outf.write(signed.getvalue())
     return {
         "out": args.output,
         "level": args.level,
@@ -132,7 +136,10 @@ def main(argv=None) -> int:
     try:
         result = sign(args)
     except Exception as error:  # noqa: BLE001 - report any pyHanko failure as JSON
-        print(json.dumps({"error": f"{type(error).__name__}: {error}", "level": args.level}))
+        report = {"error": f"{type(error).__name__}: {error}", "level": args.level}
+        if error.__cause__ is not None:
+            report["cause"] = f"{type(error.__cause__).__name__}: {error.__cause__}"
+        print(json.dumps(report, ensure_ascii=False))
         traceback.print_exc(file=sys.stderr)
         return 1
     print(json.dumps(result))

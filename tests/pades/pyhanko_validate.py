@@ -395,7 +395,15 @@ def timestamp_report(reader, embedded_ts, settings):
                 await backend.close()
 
     status = asyncio.run(run())
-    acceptable_changes = (None, ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
+    # Later signatures (form filling) and DSS/time-stamp updates may follow a
+    # document time-stamp; anything beyond that may not.
+    acceptable_changes = (
+        ModificationLevel.NONE,
+        ModificationLevel.LTA_UPDATES,
+        ModificationLevel.FORM_FILLING,
+    )
+    if settings.diff_policy is None:
+        acceptable_changes += (None,)
     return {
         "field": embedded_ts.field_name,
         "kind": "document-timestamp",
