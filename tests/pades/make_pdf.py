@@ -83,9 +83,7 @@ class PdfBuilder:
 def stream_object(number: int, dictionary: bytes, data: bytes) -> bytes:
     assert dictionary.endswith(b">>")
     full = dictionary[:-2] + b" /Length " + str(len(data)).encode() + b" >>"
-    return (
-        f"{number} 0 obj\n".encode() + full + b"\nstream\n" + data + b"\nendstream\nendobj\n"
-    )
+    return f"{number} 0 obj\n".encode() + full + b"\nstream\n" + data + b"\nendstream\nendobj\n"
 
 
 def plain_object(number: int, body: bytes) -> bytes:
@@ -126,9 +124,7 @@ def build(pages: int, xref_stream: bool, size_mb: int) -> bytes:
         )
         kids.append(page)
     kid_refs = " ".join(f"{k} 0 R" for k in kids)
-    builder.put(
-        pages_root, f"<< /Type /Pages /Kids [{kid_refs}] /Count {len(kids)} >>".encode()
-    )
+    builder.put(pages_root, f"<< /Type /Pages /Kids [{kid_refs}] /Count {len(kids)} >>".encode())
     builder.put(catalog, f"<< /Type /Catalog /Pages {pages_root} 0 R >>".encode())
     info = builder.add(
         pdf_string_dict(
@@ -146,7 +142,11 @@ def build(pages: int, xref_stream: bool, size_mb: int) -> bytes:
 
 
 def pdf_string_dict(entries: dict) -> bytes:
-    return b"<< " + b" ".join(b"/" + k.encode() + b" " + pdf_string(v) for k, v in entries.items()) + b" >>"
+    return (
+        b"<< "
+        + b" ".join(b"/" + k.encode() + b" " + pdf_string(v) for k, v in entries.items())
+        + b" >>"
+    )
 
 
 HEADER_14 = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
@@ -159,7 +159,11 @@ def serialise_classic(builder: PdfBuilder, catalog: int, info: int, file_id: str
     for number in sorted(builder.objects):
         body, stream = builder.objects[number]
         offsets[number] = len(out)
-        out += stream_object(number, body, stream) if stream is not None else plain_object(number, body)
+        out += (
+            stream_object(number, body, stream)
+            if stream is not None
+            else plain_object(number, body)
+        )
     size = builder.next_number
     xref_offset = len(out)
     out += f"xref\n0 {size}\n".encode()
@@ -186,7 +190,8 @@ def serialise_with_xref_stream(builder: PdfBuilder, catalog: int, info: int, fil
     index = (" ".join(pairs) + "\n").encode()
     builder.put(
         object_stream,
-        f"<< /Type /ObjStm /N {len(compressed)} /First {len(index)} /Filter /FlateDecode >>".encode(),
+        f"<< /Type /ObjStm /N {len(compressed)} /First {len(index)} "
+        f"/Filter /FlateDecode >>".encode(),
         zlib.compress(index + bytes(bodies), 9),
     )
 

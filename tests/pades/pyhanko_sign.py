@@ -35,18 +35,26 @@ def parse_args(argv):
     parser.add_argument("--key", required=True, help="PEM (or DER) private key")
     parser.add_argument("--key-passphrase-file", help="file holding the key's passphrase")
     parser.add_argument("--cert", required=True, help="signer certificate, PEM or DER")
-    parser.add_argument("--chain", action="append", default=[],
-                        help="issuing CA certificate(s), PEM or DER; repeatable")
+    parser.add_argument(
+        "--chain",
+        action="append",
+        default=[],
+        help="issuing CA certificate(s), PEM or DER; repeatable",
+    )
     parser.add_argument("--level", required=True, choices=LEVELS)
     parser.add_argument("--tsa", help="RFC 3161 time-stamping URL (B-T and above)")
     parser.add_argument("--root", help="trust anchor, PEM or DER (B-LT and above)")
     parser.add_argument("--ocsp", action="append", default=[], help="DER OCSP response to embed")
     parser.add_argument("--crl", action="append", default=[], help="DER CRL to embed")
-    parser.add_argument("--no-fetch", action="store_true",
-                        help="do not fetch revocation information (use --ocsp/--crl only)")
+    parser.add_argument(
+        "--no-fetch",
+        action="store_true",
+        help="do not fetch revocation information (use --ocsp/--crl only)",
+    )
     parser.add_argument("--field", default="Signature1", help="signature field name")
-    parser.add_argument("--timestamp-field", default=None,
-                        help="field name of the B-LTA document time-stamp")
+    parser.add_argument(
+        "--timestamp-field", default=None, help="field name of the B-LTA document time-stamp"
+    )
     parser.add_argument("--reason", default=None)
     parser.add_argument("--location", default=None)
     parser.add_argument("--digest", default="sha256", choices=("sha256", "sha384", "sha512"))

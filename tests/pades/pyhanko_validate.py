@@ -18,7 +18,8 @@ document time-stamp is also validated on its own
 
 --offline: nothing is fetched; revocation information and certificates come
 from the file only (DSS, CMS, time-stamp tokens). --revocation none skips
-revocation checks (only to compare with a validator configured the same way).
+revocation checks (only to compare with a validator configured the same way;
+pyHanko's LTA procedure cannot work without revocation data, so B-LTA fails).
 --expect-level: also fail unless the PAdES level found in the file, per
 signature, is exactly LEVEL (B-B, B-T, B-LT, B-LTA).
 
@@ -49,17 +50,29 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description="Validate PDF signatures with pyHanko.")
     parser.add_argument("pdf")
     parser.add_argument("--root", required=True, help="the only trust anchor, PEM or DER")
-    parser.add_argument("--other-certs", action="append", default=[],
-                        help="untrusted certificates that may help path building")
-    parser.add_argument("--offline", action="store_true",
-                        help="no fetching: revocation information from the file only")
+    parser.add_argument(
+        "--other-certs",
+        action="append",
+        default=[],
+        help="untrusted certificates that may help path building",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="no fetching: revocation information from the file only",
+    )
     parser.add_argument("--validation-time", help="ISO 8601 time to validate at (default: now)")
     parser.add_argument("--revocation", choices=("require", "none"), default="require")
     parser.add_argument("--expect-level", choices=LEVELS)
-    parser.add_argument("--profile", choices=("auto", "basic", "with-time", "lta"), default="auto",
-                        help="AdES procedure; auto picks it from the level found in the file")
-    parser.add_argument("--no-diff-analysis", action="store_true",
-                        help="skip the incremental-update analysis")
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "basic", "with-time", "lta"),
+        default="auto",
+        help="AdES procedure; auto picks it from the level found in the file",
+    )
+    parser.add_argument(
+        "--no-diff-analysis", action="store_true", help="skip the incremental-update analysis"
+    )
     parser.add_argument("--bench", type=int, default=0, metavar="N")
     args = parser.parse_args(argv)
     if args.bench < 0:
@@ -189,9 +202,7 @@ def has_signature_timestamp(embedded_sig) -> bool:
     # parse every token in depth and cost more than the validation.
     if not isinstance(unsigned, cms.CMSAttributes):
         return False
-    return any(
-        attr["type"].native == "signature_time_stamp_token" for attr in unsigned
-    )
+    return any(attr["type"].native == "signature_time_stamp_token" for attr in unsigned)
 
 
 def detect_level(reader, embedded_sig) -> str:

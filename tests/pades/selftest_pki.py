@@ -60,9 +60,7 @@ def issue(subject, subject_key, issuer_cert, issuer_key, now, days, extensions):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(subject_key.public_key()), False
-        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key.public_key()), False)
     )
     if issuer_cert is not None:
         builder = builder.add_extension(
@@ -149,33 +147,52 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
-    keys = {n: ec.generate_private_key(ec.SECP256R1()) for n in
-            ("root", "sub", "signer", "revoked", "tsa", "ocsp", "other_root")}
+    keys = {
+        n: ec.generate_private_key(ec.SECP256R1())
+        for n in ("root", "sub", "signer", "revoked", "tsa", "ocsp", "other_root")
+    }
 
     root = issue(
-        name("IGC Test Root"), keys["root"], None, keys["root"], now, 3650,
+        name("IGC Test Root"),
+        keys["root"],
+        None,
+        keys["root"],
+        now,
+        3650,
         [
             (x509.BasicConstraints(ca=True, path_length=1), True),
             (key_usage(key_cert_sign=True, crl_sign=True), True),
         ],
     )
     sub = issue(
-        name("IGC Test Issuing CA"), keys["sub"], root, keys["root"], now, 1825,
+        name("IGC Test Issuing CA"),
+        keys["sub"],
+        root,
+        keys["root"],
+        now,
+        1825,
         [
             (x509.BasicConstraints(ca=True, path_length=0), True),
             (key_usage(key_cert_sign=True, crl_sign=True), True),
             (
                 x509.CRLDistributionPoints(
-                    [x509.DistributionPoint(
-                        [x509.UniformResourceIdentifier(f"{base_url}/crl/root.crl")],
-                        None, None, None)]
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(f"{base_url}/crl/root.crl")],
+                            None,
+                            None,
+                            None,
+                        )
+                    ]
                 ),
                 False,
             ),
         ],
     )
     policies = (
-        x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(EXAMPLE_POLICY_ARC), None)]),
+        x509.CertificatePolicies(
+            [x509.PolicyInformation(x509.ObjectIdentifier(EXAMPLE_POLICY_ARC), None)]
+        ),
         False,
     )
     signer_profile = [
@@ -183,19 +200,39 @@ def main() -> int:
         (key_usage(content_commitment=True), True),
         policies,
     ] + end_entity_extensions(base_url)
-    signer = issue(name("Claire Martin", "Centre de sant\u00e9 de Besan\u00e7on"),
-                   keys["signer"], sub, keys["sub"], now, 1095, signer_profile)
-    revoked = issue(name("Paul Revoque"), keys["revoked"], sub, keys["sub"], now, 1095, signer_profile)
+    signer = issue(
+        name("Claire Martin", "Centre de sant\u00e9 de Besan\u00e7on"),
+        keys["signer"],
+        sub,
+        keys["sub"],
+        now,
+        1095,
+        signer_profile,
+    )
+    revoked = issue(
+        name("Paul Revoque"), keys["revoked"], sub, keys["sub"], now, 1095, signer_profile
+    )
     tsa = issue(
-        name("IGC Test TSA unit 1"), keys["tsa"], sub, keys["sub"], now, 1095,
+        name("IGC Test TSA unit 1"),
+        keys["tsa"],
+        sub,
+        keys["sub"],
+        now,
+        1095,
         [
             (x509.BasicConstraints(ca=False, path_length=None), True),
             (key_usage(digital_signature=True, content_commitment=True), True),
             (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
-        ] + end_entity_extensions(base_url),
+        ]
+        + end_entity_extensions(base_url),
     )
     ocsp_signer = issue(
-        name("IGC Test OCSP responder"), keys["ocsp"], sub, keys["sub"], now, 30,
+        name("IGC Test OCSP responder"),
+        keys["ocsp"],
+        sub,
+        keys["sub"],
+        now,
+        30,
         [
             (x509.BasicConstraints(ca=False, path_length=None), True),
             (key_usage(digital_signature=True), True),
@@ -205,15 +242,27 @@ def main() -> int:
     )
     # A root nobody trusts, for the negative trust test.
     other_root = issue(
-        name("Some Other Root"), keys["other_root"], None, keys["other_root"], now, 3650,
+        name("Some Other Root"),
+        keys["other_root"],
+        None,
+        keys["other_root"],
+        now,
+        3650,
         [
             (x509.BasicConstraints(ca=True, path_length=1), True),
             (key_usage(key_cert_sign=True, crl_sign=True), True),
         ],
     )
 
-    for label, cert in (("root", root), ("sub", sub), ("signer", signer), ("revoked", revoked),
-                        ("tsa", tsa), ("ocsp", ocsp_signer), ("other_root", other_root)):
+    for label, cert in (
+        ("root", root),
+        ("sub", sub),
+        ("signer", signer),
+        ("revoked", revoked),
+        ("tsa", tsa),
+        ("ocsp", ocsp_signer),
+        ("other_root", other_root),
+    ):
         write_pem(out / f"{label}.pem", cert)
     for label in ("signer", "revoked", "tsa", "ocsp", "sub"):
         write_key(out / f"{label}.key", keys[label])
@@ -221,9 +270,13 @@ def main() -> int:
     (out / "sub.cer").write_bytes(sub.public_bytes(serialization.Encoding.DER))
     write_pem(out / "chain.pem", sub)
     (out / "root.crl").write_bytes(
-        make_crl(root, keys["root"], [], now, 1).public_bytes(serialization.Encoding.DER))
+        make_crl(root, keys["root"], [], now, 1).public_bytes(serialization.Encoding.DER)
+    )
     (out / "sub.crl").write_bytes(
-        make_crl(sub, keys["sub"], [revoked.serial_number], now, 1).public_bytes(serialization.Encoding.DER))
+        make_crl(sub, keys["sub"], [revoked.serial_number], now, 1).public_bytes(
+            serialization.Encoding.DER
+        )
+    )
     (out / "revoked.json").write_text(json.dumps([revoked.serial_number]))
     (out / "tsaserial").write_text("01\n")
     (out / "tsa.cnf").write_text(

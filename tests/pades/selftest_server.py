@@ -75,9 +75,20 @@ class Handler(BaseHTTPRequestHandler):
             reply_path = Path(tmp) / "r.tsr"
             query_path.write_bytes(query)
             subprocess.run(
-                ["openssl", "ts", "-reply", "-config", str(self.pki / "tsa.cnf"),
-                 "-queryfile", str(query_path), "-out", str(reply_path)],
-                check=True, capture_output=True, timeout=30,
+                [
+                    "openssl",
+                    "ts",
+                    "-reply",
+                    "-config",
+                    str(self.pki / "tsa.cnf"),
+                    "-queryfile",
+                    str(query_path),
+                    "-out",
+                    str(reply_path),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
             return reply_path.read_bytes()
 
@@ -85,10 +96,16 @@ class Handler(BaseHTTPRequestHandler):
         request = ocsp.load_der_ocsp_request(der)
         issuer = x509.load_pem_x509_certificate((self.pki / "sub.pem").read_bytes())
         responder = x509.load_pem_x509_certificate((self.pki / "ocsp.pem").read_bytes())
-        responder_key = serialization.load_pem_private_key((self.pki / "ocsp.key").read_bytes(), None)
+        responder_key = serialization.load_pem_private_key(
+            (self.pki / "ocsp.key").read_bytes(), None
+        )
         revoked = set(json.loads((self.pki / "revoked.json").read_text()))
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-        status = ocsp.OCSPCertStatus.REVOKED if request.serial_number in revoked else ocsp.OCSPCertStatus.GOOD
+        status = (
+            ocsp.OCSPCertStatus.REVOKED
+            if request.serial_number in revoked
+            else ocsp.OCSPCertStatus.GOOD
+        )
         if request.issuer_name_hash != issuer_name_hash(issuer, request.hash_algorithm):
             return ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.UNAUTHORIZED
@@ -102,10 +119,14 @@ class Handler(BaseHTTPRequestHandler):
             cert_status=status,
             this_update=now,
             next_update=now + datetime.timedelta(hours=1),
-            revocation_time=now - datetime.timedelta(minutes=30) if status == ocsp.OCSPCertStatus.REVOKED else None,
+            revocation_time=now - datetime.timedelta(minutes=30)
+            if status == ocsp.OCSPCertStatus.REVOKED
+            else None,
             revocation_reason=None,
         )
-        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder).certificates([responder])
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder).certificates(
+            [responder]
+        )
         for extension in request.extensions:
             if isinstance(extension.value, x509.OCSPNonce):
                 builder = builder.add_extension(extension.value, False)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Make a damaged copy of a signed PDF, for the negative cases of selftest.sh.
 
-    selftest_tamper.py IN OUT --flip            change one letter of the
-                                                signed /Author string in place
-    selftest_tamper.py IN OUT --update-content  append an incremental update
-                                                that replaces page 1's content
+selftest_tamper.py IN OUT --flip            change one letter of the
+                                            signed /Author string in place
+selftest_tamper.py IN OUT --update-content  append an incremental update
+                                            that replaces page 1's content
 """
 
 import argparse
@@ -16,7 +16,7 @@ def flip(data: bytes) -> bytes:
     position = data.find(needle)
     if position < 0:
         raise SystemExit("the signed /Author string is not in the file")
-    return data[:position] + b"Dr Claire Mertin" + data[position + len(needle):]
+    return data[:position] + b"Dr Claire Mertin" + data[position + len(needle) :]
 
 
 def update_content(path: str) -> bytes:
@@ -29,7 +29,9 @@ def update_content(path: str) -> bytes:
         writer = IncrementalPdfFileWriter(io.BytesIO(f.read()))
     page_ref = writer.root["/Pages"].raw_get("/Kids")[0]
     page = page_ref.get_object()
-    forged = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 770 Td (Ordonnance falsifiee) Tj ET\n")
+    forged = generic.StreamObject(
+        stream_data=b"BT /F1 12 Tf 72 770 Td (Ordonnance falsifiee) Tj ET\n"
+    )
     page["/Contents"] = writer.add_object(forged)
     writer.update_container(page)
     out = io.BytesIO()
