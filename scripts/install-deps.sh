@@ -8,7 +8,7 @@ want=${1:-run}
 apt_pkgs=(softhsm2 openssl)
 case "$want" in
   run) ;;
-  test) apt_pkgs+=(postgresql sqlite3 python3-venv chromium chromium-driver curl) ;;
+  test) apt_pkgs+=(postgresql sqlite3 python3-venv chromium chromium-driver curl qpdf) ;;
   bench) apt_pkgs+=(wrk python3-venv) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
@@ -27,14 +27,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# pkilint (PyPI) in a project virtualenv, for the independent lint checks, and
+# pkilint (PyPI) in a project virtualenv, for the independent lint checks,
 # pyhanko-certvalidator, the second opinion on the path-validation corpus
-# (tsa/validation/tests/pathval).
+# (tsa/validation/tests/pathval), and pyHanko, the independent PAdES signer and
+# validator (tests/pades). pyHanko is held to 0.38.x: tests/pades uses its AdES
+# API, which changes between minor versions; it needs no extras (aiohttp, used
+# for time-stamps and revocation fetching, is a core dependency).
 if [ "$want" != run ]; then
   venv=.venv
-  if [ ! -x "$venv/bin/lint_pkix_cert" ] || ! "$venv/bin/python" -c "import pyhanko_certvalidator" 2>/dev/null; then
-    echo "installing pkilint and pyhanko-certvalidator into $venv"
+  if [ ! -x "$venv/bin/lint_pkix_cert" ] || ! "$venv/bin/python" -c "import pyhanko_certvalidator, pyhanko.sign" 2>/dev/null; then
+    echo "installing pkilint, pyhanko-certvalidator and pyhanko into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint pyhanko-certvalidator
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint pyhanko-certvalidator 'pyhanko>=0.38,<0.39'
   fi
 fi
