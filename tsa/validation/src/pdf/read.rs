@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::file::PdfFile;
-use super::object::{Dictionary, Lexer, Object, ObjectId};
+use super::object::{find, Dictionary, Lexer, Object, ObjectId};
 use super::PdfError;
 
 /// What a signature dictionary holds.
@@ -122,6 +122,12 @@ pub enum Change {
     /// What only adds signature fields: widgets, their appearance, `/AcroForm` `/Fields` and
     /// `/SigFlags`, page `/Annots` extended with signature widgets, an empty signature field.
     SignatureAppearance,
+    /// Document metadata: the XMP stream of the catalog's `/Metadata` (when it looks like XMP),
+    /// the trailer's `/Info` dictionary, or the catalog's `/Extensions`, `/Version` or
+    /// `/MarkInfo` written as direct objects. Signers such as pyHanko update these when they
+    /// sign (pyHanko's default policy allows them at its LTA-updates level); whether to allow
+    /// them after a signature is the caller's policy.
+    Metadata { what: String },
     /// Anything else: not allowed after a signature.
     Other { object: ObjectId, what: String },
 }
@@ -133,7 +139,8 @@ impl Change {
             Change::Signature { .. } | Change::DocTimeStamp { .. } => (0, 0, 0),
             Change::Dss => (1, 0, 0),
             Change::SignatureAppearance => (2, 0, 0),
-            Change::Other { object, .. } => (3, object.0, object.1),
+            Change::Metadata { .. } => (3, 0, 0),
+            Change::Other { object, .. } => (4, object.0, object.1),
         }
     }
 }
@@ -565,6 +572,27 @@ impl<'a> PdfFile<'a> {
         if ctx.dss.contains(&id) {
             return Ok(vec![Change::Dss]);
         }
+        if ctx.info == Some(id) && matches!(new, Object::Dictionary(_)) {
+            return Ok(vec![Change::Metadata {
+                what: "document information dictionary (/Info)".into(),
+            }]);
+        }
+        if ctx.metadata == Some(id) {
+            let looks_like_xmp = match &new {
+                Object::Stream { dict, .. } if dict.name(b"Subtype") == Some(b"XML") => {
+                    let data = self.stream_data(&new)?;
+                    find(&data, b"xmpmeta", 0).is_some() && find(&data, b"<!ENTITY", 0).is_none()
+                }
+                _ => false,
+            };
+            return if looks_like_xmp {
+                Ok(vec![Change::Metadata {
+                    what: "XMP metadata stream".into(),
+                }])
+            } else {
+                other("/Metadata that is not an XMP stream".into())
+            };
+        }
         if let Some((name, kind)) = ctx.values.get(&id) {
             if old.is_some() {
                 return other(format!("the signature dictionary of {name} was changed"));
@@ -593,12 +621,34 @@ impl<'a> PdfFile<'a> {
             if !same_except(
                 old.as_ref().and_then(Object::as_dict),
                 new.as_dict(),
-                &[b"DSS", b"AcroForm"],
+                &[
+                    b"DSS",
+                    b"AcroForm",
+                    b"Metadata",
+                    b"Extensions",
+                    b"Version",
+                    b"MarkInfo",
+                ],
             ) {
                 return other("the document catalog".into());
             }
             let mut changes = Vec::new();
             let (old_dict, new_dict) = (old.as_ref().and_then(Object::as_dict), new.as_dict());
+            for key in [&b"Metadata"[..], b"Extensions", b"Version", b"MarkInfo"] {
+                let new_value = new_dict.and_then(|d| d.get(key));
+                if old_dict.and_then(|d| d.get(key)) == new_value {
+                    continue;
+                }
+                // /Metadata is a reference checked as its own object; the others must be
+                // direct so that nothing else can change through them.
+                let direct = key == b"Metadata" || new_value.is_none_or(|v| !holds_reference(v));
+                if !direct {
+                    return other(format!("catalog /{} with references", name_text(key)));
+                }
+                changes.push(Change::Metadata {
+                    what: format!("catalog /{}", name_text(key)),
+                });
+            }
             if old_dict.and_then(|d| d.get(b"DSS")) != new_dict.and_then(|d| d.get(b"DSS")) {
                 changes.push(Change::Dss);
             }
@@ -720,6 +770,18 @@ impl<'a> PdfFile<'a> {
     }
 }
 
+/// Whether a direct object contains a reference anywhere inside (bounded by the parser's depth).
+fn holds_reference(object: &Object) -> bool {
+    match object {
+        Object::Reference(_) => true,
+        Object::Array(items) => items.iter().any(holds_reference),
+        Object::Dictionary(d) | Object::Stream { dict: d, .. } => {
+            d.0.iter().any(|(_, v)| holds_reference(v))
+        }
+        _ => false,
+    }
+}
+
 fn signed(name: &str, kind: SigKind) -> Change {
     match kind {
         SigKind::Signature => Change::Signature {
@@ -769,6 +831,9 @@ fn describe(object: &Object, added: bool) -> String {
 #[derive(Default)]
 struct ChangeContext {
     catalog: Option<ObjectId>,
+    /// The catalog's `/Metadata` and the trailer's `/Info`.
+    metadata: Option<ObjectId>,
+    info: Option<ObjectId>,
     form: Option<ObjectId>,
     fields_array: Option<ObjectId>,
     dss: HashSet<ObjectId>,
@@ -788,6 +853,12 @@ impl ChangeContext {
         let mut ctx = ChangeContext::default();
         let (catalog_id, catalog) = file.catalog(revision)?;
         ctx.catalog = catalog_id;
+        if let Some(Object::Reference(id)) = catalog.get(b"Metadata") {
+            ctx.metadata = Some(*id);
+        }
+        if let Some(Object::Reference(id)) = file.trailer(revision).get(b"Info") {
+            ctx.info = Some(*id);
+        }
         if let Some(Object::Reference(id)) = catalog.get(b"AcroForm") {
             ctx.form = Some(*id);
             if let Some(form) = file.dict_as_of(&Object::Reference(*id), revision)? {

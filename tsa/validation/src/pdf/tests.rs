@@ -515,6 +515,68 @@ fn changed_page_content_or_a_new_annotation_after_a_signature_is_other() {
     assert_eq!(others, 2, "{changes:?}");
 }
 
+#[test]
+fn metadata_updates_are_told_apart_from_other_changes() {
+    let original = document(1, false);
+    let (signed, _) = sign(&original, &request("Sig1"));
+    let end = signed.len();
+    let with_xmp = |xml: &'static [u8]| {
+        update_with(&signed, move |file, update| {
+            let (catalog_id, mut catalog) = file.catalog(1).unwrap();
+            let xmp = update.allocate();
+            let mut dict = super::object::Dictionary::default();
+            dict.set(b"Type", Object::Name(b"Metadata".to_vec()));
+            dict.set(b"Subtype", Object::Name(b"XML".to_vec()));
+            update.put_stream(xmp, dict, xml);
+            catalog.set(b"Metadata", Object::Reference(xmp));
+            catalog.set(b"Version", Object::Name(b"2.0".to_vec()));
+            update.put(catalog_id.unwrap(), &Object::Dictionary(catalog));
+        })
+    };
+    let good = with_xmp(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'></x:xmpmeta>");
+    let changes = parse(&good).unwrap().changes_after(end).unwrap();
+    assert_eq!(
+        changes[0].changes,
+        vec![
+            Change::Metadata {
+                what: "catalog /Metadata".into()
+            },
+            Change::Metadata {
+                what: "catalog /Version".into()
+            },
+            Change::Metadata {
+                what: "XMP metadata stream".into()
+            },
+        ]
+    );
+    let not_xmp = with_xmp(b"BT (hidden) Tj ET");
+    let changes = parse(&not_xmp).unwrap().changes_after(end).unwrap();
+    assert!(
+        changes[0]
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Other { what, .. } if what.contains("not an XMP"))),
+        "{changes:?}"
+    );
+    // The catalog gaining any other key is not metadata.
+    let opened = update_with(&signed, |file, update| {
+        let (catalog_id, mut catalog) = file.catalog(1).unwrap();
+        catalog.set(
+            b"OpenAction",
+            Lexer_object(b"<< /S /JavaScript /JS (app.alert(1)) >>"),
+        );
+        update.put(catalog_id.unwrap(), &Object::Dictionary(catalog));
+    });
+    let changes = parse(&opened).unwrap().changes_after(end).unwrap();
+    assert!(
+        matches!(
+            &changes[0].changes[..],
+            [Change::Other { object: (1, 0), .. }]
+        ),
+        "{changes:?}"
+    );
+}
+
 #[allow(non_snake_case)]
 fn Lexer_object(text: &[u8]) -> Object {
     super::object::Lexer::new(text, 0, 8).object().unwrap()
