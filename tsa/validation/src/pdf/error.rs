@@ -35,7 +35,7 @@ pub enum PdfError {
     Structure(String),
     #[error("stream filter {0} is not supported")]
     UnsupportedFilter(String),
-    #[error("a decoded stream is larger than the limit of {limit} bytes")]
+    #[error("decoded stream data is larger than the limit of {limit} bytes")]
     StreamTooLarge { limit: usize },
     #[error("corrupt compressed stream: {0}")]
     Decode(String),

@@ -1,7 +1,7 @@
 //! The revision structure of a PDF file: the cross-reference chain walked from the last
 //! `startxref` through `/Prev`, and objects resolved lazily as of any revision.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::rc::Rc;
@@ -51,6 +51,9 @@ pub struct PdfFile<'a> {
     /// Offset of the section the last `startxref` points to (the `/Prev` of an update).
     pub(crate) last_xref_offset: usize,
     object_streams: RefCell<HashMap<(u32, usize), Rc<ObjectStream>>>,
+    /// Objects read and bytes decoded since the last public call began (see [`PdfLimits`]).
+    reads: Cell<usize>,
+    decoded: Cell<usize>,
 }
 
 impl<'a> PdfFile<'a> {
@@ -175,6 +178,8 @@ impl<'a> PdfFile<'a> {
             trailers,
             last_xref_offset: last_target,
             object_streams: RefCell::new(HashMap::new()),
+            reads: Cell::new(0),
+            decoded: Cell::new(0),
         })
     }
 
@@ -217,6 +222,14 @@ impl<'a> PdfFile<'a> {
         id: ObjectId,
         revision: usize,
     ) -> Result<Option<Object>, PdfError> {
+        let reads = self.reads.get() + 1;
+        if reads > self.limits.max_object_reads {
+            return Err(PdfError::TooManyObjects {
+                context: "objects read by one call",
+                limit: self.limits.max_object_reads,
+            });
+        }
+        self.reads.set(reads);
         match self.entry(id.0, revision) {
             None | Some((_, XrefEntry::Free)) => Ok(None),
             Some((r, XrefEntry::InUse { offset, generation })) => {
@@ -237,7 +250,14 @@ impl<'a> PdfFile<'a> {
 
     /// The latest version of `id`.
     pub fn object(&self, id: ObjectId) -> Result<Option<Object>, PdfError> {
+        self.start_call();
         self.object_as_of(id, self.last_revision())
+    }
+
+    /// Each public call gets the whole read and decode budgets of [`PdfLimits`].
+    pub(crate) fn start_call(&self) {
+        self.reads.set(0);
+        self.decoded.set(0);
     }
 
     /// Follows references until a direct object, as of `revision`.
@@ -330,8 +350,9 @@ impl<'a> PdfFile<'a> {
                 let decoded = self.load_object_stream(stream, container.1, container.0)?;
                 let decoded = Rc::new(decoded);
                 let mut cache = self.object_streams.borrow_mut();
-                // Bounded: one entry per object stream of the file, each within the stream limit.
-                if cache.len() >= 64 {
+                // The cache holds at most one stream limit's worth of decoded bytes.
+                let held: usize = cache.values().map(|s| s.data.len()).sum();
+                if held + decoded.data.len() > self.limits.max_decoded_stream {
                     cache.clear();
                 }
                 cache.insert((stream, container.1), decoded.clone());
@@ -361,6 +382,7 @@ impl<'a> PdfFile<'a> {
             )));
         };
         let decoded = decode_stream(&dict, &self.bytes[data], self.limits.max_decoded_stream)?;
+        self.count_decoded(decoded.len())?;
         let count = dict
             .integer(b"N")
             .and_then(|n| usize::try_from(n).ok())
@@ -390,6 +412,17 @@ impl<'a> PdfFile<'a> {
         })
     }
 
+    fn count_decoded(&self, len: usize) -> Result<(), PdfError> {
+        let total = self.decoded.get().saturating_add(len);
+        if total > self.limits.max_decoded_total {
+            return Err(PdfError::StreamTooLarge {
+                limit: self.limits.max_decoded_total,
+            });
+        }
+        self.decoded.set(total);
+        Ok(())
+    }
+
     /// The decoded data of a stream object of this file.
     pub(crate) fn stream_data(&self, object: &Object) -> Result<Vec<u8>, PdfError> {
         match object {
@@ -398,7 +431,9 @@ impl<'a> PdfFile<'a> {
                     .bytes
                     .get(data.clone())
                     .ok_or_else(|| PdfError::Structure("stream past the end".into()))?;
-                decode_stream(dict, raw, self.limits.max_decoded_stream)
+                let decoded = decode_stream(dict, raw, self.limits.max_decoded_stream)?;
+                self.count_decoded(decoded.len())?;
+                Ok(decoded)
             }
             _ => Err(PdfError::Structure("a stream was expected".into())),
         }

@@ -52,8 +52,14 @@ pub struct PdfLimits {
     pub max_depth: usize,
     /// Decoded bytes of one signature's `/Contents`.
     pub max_contents: usize,
-    /// Decoded bytes of one stream (cross-reference, object stream, DSS entry).
+    /// Decoded bytes of one stream (cross-reference, object stream, DSS entry); also what the
+    /// cache of decoded object streams may hold.
     pub max_decoded_stream: usize,
+    /// Decoded stream bytes, all streams together, in one call.
+    pub max_decoded_total: usize,
+    /// Objects read (parsed from the file or an object stream) in one call: what bounds the
+    /// time of walks repeated over many revisions.
+    pub max_object_reads: usize,
 }
 
 impl Default for PdfLimits {
@@ -65,6 +71,8 @@ impl Default for PdfLimits {
             max_depth: 64,
             max_contents: 1024 * 1024,
             max_decoded_stream: 64 * 1024 * 1024,
+            max_decoded_total: 256 * 1024 * 1024,
+            max_object_reads: 4_000_000,
         }
     }
 }

@@ -325,6 +325,7 @@ impl<'a> PdfFile<'a> {
 
     /// Every filled signature field (`/FT /Sig` with `/V`), in `/Fields` order.
     pub fn signatures(&self) -> Result<Vec<SignatureField>, PdfError> {
+        self.start_call();
         let last = self.last_revision();
         let mut out = Vec::new();
         for node in self.signature_field_nodes(last)? {
@@ -437,6 +438,7 @@ impl<'a> PdfFile<'a> {
 
     /// The DSS of the last revision, its streams decoded.
     pub fn dss(&self) -> Result<Option<DssContent>, PdfError> {
+        self.start_call();
         let last = self.last_revision();
         let (_, catalog) = self.catalog(last)?;
         let Some(dss) = catalog.get(b"DSS") else {
@@ -502,17 +504,19 @@ impl<'a> PdfFile<'a> {
 
     /// For each revision ending after `offset`, the objects it added or changed, classified.
     pub fn changes_after(&self, offset: usize) -> Result<Vec<RevisionChange>, PdfError> {
+        self.start_call();
         let mut out = Vec::new();
+        // Each revision's context is built once and serves as the next one's previous.
+        let mut previous: Option<ChangeContext> = None;
         for (index, revision) in self.revisions().iter().enumerate() {
             if revision.end <= offset {
                 continue;
             }
+            if previous.is_none() && index > 0 {
+                previous = Some(ChangeContext::build(self, index - 1)?);
+            }
             let mut changes: Vec<Change> = Vec::new();
             let context = ChangeContext::build(self, index)?;
-            let previous = match index.checked_sub(1) {
-                Some(p) => Some(ChangeContext::build(self, p)?),
-                None => None,
-            };
             for id in &revision.objects {
                 for change in self.classify(*id, index, &context, previous.as_ref())? {
                     if !changes.contains(&change) {
@@ -525,6 +529,7 @@ impl<'a> PdfFile<'a> {
                 revision_end: revision.end,
                 changes,
             });
+            previous = Some(context);
         }
         Ok(out)
     }

@@ -870,6 +870,60 @@ fn limits_on_revisions_and_objects_hold() {
     );
 }
 
+#[test]
+fn reads_and_decoded_bytes_are_bounded_per_call() {
+    let mut bytes = document(2, false);
+    for _ in 0..4 {
+        bytes = update_with(&bytes, |_, update| {
+            update.put_stream((5, 0), Default::default(), b"q Q")
+        });
+    }
+    let limits = PdfLimits {
+        max_object_reads: 20,
+        ..PdfLimits::default()
+    };
+    let file = PdfFile::parse(&bytes, &limits).unwrap();
+    assert!(matches!(
+        file.changes_after(0),
+        Err(PdfError::TooManyObjects {
+            context: "objects read by one call",
+            limit: 20
+        })
+    ));
+    // Each call has its own budget: a small call after a refused one still works.
+    assert!(file.signatures().unwrap().is_empty());
+
+    // An object stream that inflates far beyond its size (white space compresses well).
+    let padded = format!("<< /Type /Catalog /Pages 2 0 R {} >>", " ".repeat(2 << 20));
+    let objects = vec![
+        (1, padded.into_bytes()),
+        (2, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec()),
+        (
+            3,
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>".to_vec(),
+        ),
+    ];
+    let bomb = build(&objects, true, &[1, 2, 3]);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let limits = PdfLimits {
+        max_decoded_stream: 1 << 20,
+        ..PdfLimits::default()
+    };
+    let file = PdfFile::parse(&bomb, &limits).unwrap();
+    assert!(
+        matches!(file.signatures(), Err(PdfError::StreamTooLarge { limit }) if limit == 1 << 20)
+    );
+    let limits = PdfLimits {
+        max_decoded_total: 1 << 20,
+        ..PdfLimits::default()
+    };
+    let file = PdfFile::parse(&bomb, &limits).unwrap();
+    assert!(
+        matches!(file.signatures(), Err(PdfError::StreamTooLarge { limit }) if limit == 1 << 20)
+    );
+    assert!(parse(&bomb).unwrap().signatures().unwrap().is_empty());
+}
+
 /// Every truncation and many single-byte corruptions of signed files: errors, never a panic.
 #[test]
 fn corrupted_files_never_panic() {
