@@ -18,6 +18,10 @@ pub struct Revision {
     pub objects: Vec<ObjectId>,
     /// Whether its (main) section is a cross-reference stream.
     pub xref_stream: bool,
+    /// Whether a table of it names a hidden cross-reference stream (`/XRefStm`, a
+    /// hybrid-reference file). Readers of PDF 1.4 and later versions can see different objects
+    /// in such a file; pyHanko refuses to validate signatures in them by default.
+    pub hybrid: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +32,10 @@ pub(crate) enum XrefEntry {
 }
 
 struct Section {
-    offset: usize,
     trailer: Dictionary,
     entries: BTreeMap<u32, XrefEntry>,
     is_stream: bool,
+    hybrid: bool,
 }
 
 /// A decoded object stream: its bytes and where each object starts in them.
@@ -96,6 +100,7 @@ impl<'a> PdfFile<'a> {
             }
             let mut section = read_section(bytes, offset, limits)?;
             if let Some(Object::Integer(stream_offset)) = section.trailer.get(b"XRefStm") {
+                section.hybrid = true;
                 let stream_offset = usize::try_from(*stream_offset)
                     .map_err(|_| broken(offset, "negative /XRefStm"))?;
                 let hidden = read_section(bytes, stream_offset, limits)?;
@@ -143,6 +148,7 @@ impl<'a> PdfFile<'a> {
                     end,
                     objects: Vec::new(),
                     xref_stream: section.is_stream,
+                    hybrid: false,
                 });
                 maps.push(HashMap::new());
                 trailers.push(Dictionary::default());
@@ -155,7 +161,7 @@ impl<'a> PdfFile<'a> {
             // The newer section of a revision (walked first) replaces the trailer and entries.
             *trailer = section.trailer;
             revision.xref_stream = section.is_stream;
-            let _ = section.offset;
+            revision.hybrid |= section.hybrid;
             map.extend(section.entries);
         }
         for (revision, map) in revisions.iter_mut().zip(&maps) {
@@ -618,10 +624,10 @@ fn read_table(
         _ => return Err(broken(offset, "the trailer is not a dictionary")),
     };
     Ok(Section {
-        offset,
         trailer,
         entries,
         is_stream: false,
+        hybrid: false,
     })
 }
 
@@ -749,10 +755,10 @@ fn read_stream_section(
         }
     }
     Ok(Section {
-        offset,
         trailer: dict,
         entries,
         is_stream: true,
+        hybrid: false,
     })
 }
 

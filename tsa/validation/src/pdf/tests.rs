@@ -339,6 +339,111 @@ fn a_visible_signature_on_a_later_page_renders_accents_in_win_ansi() {
     );
 }
 
+/// A hybrid-reference file: a table for the plain objects, `/XRefStm` for those in an object
+/// stream (the catalog and page tree here).
+fn hybrid_document() -> Vec<u8> {
+    let stream_file = document(1, true);
+    let tail_at = (0..stream_file.len())
+        .rev()
+        .find(|i| stream_file[*i..].starts_with(b"startxref"))
+        .unwrap();
+    let mut out = stream_file[..tail_at].to_vec();
+    let offset_of =
+        |num: u32| super::object::find(&out, format!("\n{num} 0 obj").as_bytes(), 0).unwrap() + 1;
+    let (content, object_stream, xref_stream) = (offset_of(5), offset_of(6), offset_of(7));
+    let table_at = out.len();
+    out.extend_from_slice(
+        format!(
+            "xref\n0 1\n0000000000 65535 f\r\n5 2\n{content:010} 00000 n\r\n{object_stream:010} 00000 n\r\ntrailer\n<< /Size 8 /Root 1 0 R /XRefStm {xref_stream} >>\nstartxref\n{table_at}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A linearized layout: a first-page section at the start (with the dummy `startxref 0`) whose
+/// `/Prev` is the main section at the end, which the last `startxref` does not point to.
+fn linearized_document() -> Vec<u8> {
+    let objects = [
+        (1u32, b"<< /Type /Catalog /Pages 2 0 R >>".to_vec()),
+        (2, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec()),
+        (
+            3,
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>".to_vec(),
+        ),
+        (
+            4,
+            stream_body("", b"BT /F1 12 Tf 72 720 Td (Linearized) Tj ET"),
+        ),
+    ];
+    let header = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let linearization = b"5 0 obj\n<< /Linearized 1 >>\nendobj\n".to_vec();
+    let first_page = |lin_at: usize, main_at: usize| {
+        format!(
+            "xref\n5 1\n{lin_at:010} 00000 n\r\ntrailer\n<< /Size 6 /Root 1 0 R /Prev {main_at:010} >>\nstartxref\n0\n%%EOF\n"
+        )
+        .into_bytes()
+    };
+    let lin_at = header.len();
+    let first_page_at = lin_at + linearization.len();
+    let body_at = first_page_at + first_page(0, 0).len();
+    let mut body = Vec::new();
+    let mut offsets = Vec::new();
+    for (num, object) in &objects {
+        offsets.push(body_at + body.len());
+        body.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+        body.extend_from_slice(object);
+        body.extend_from_slice(b"\nendobj\n");
+    }
+    let main_at = body_at + body.len();
+    let mut main = b"xref\n0 5\n0000000000 65535 f\r\n".to_vec();
+    for offset in offsets {
+        main.extend_from_slice(format!("{offset:010} 00000 n\r\n").as_bytes());
+    }
+    main.extend_from_slice(
+        format!("trailer\n<< /Size 5 >>\nstartxref\n{first_page_at}\n%%EOF\n").as_bytes(),
+    );
+    [
+        header,
+        linearization,
+        first_page(lin_at, main_at),
+        body,
+        main,
+    ]
+    .concat()
+}
+
+#[test]
+fn hybrid_and_linearized_files_read_and_sign() {
+    for (label, original) in [
+        ("hybrid", hybrid_document()),
+        ("linearized", linearized_document()),
+    ] {
+        let file = parse(&original).unwrap();
+        assert_eq!(file.revisions().len(), 1, "{label}: one revision");
+        assert_eq!(file.revisions()[0].end, original.len(), "{label}");
+        assert_eq!(file.revisions()[0].hybrid, label == "hybrid");
+        let (_, catalog) = file.catalog(0).unwrap();
+        assert_eq!(file.pages(0, &catalog).unwrap().len(), 1, "{label}");
+        let (signed, prepared) = sign(&original, &request("Sig1"));
+        let file = parse(&signed).unwrap();
+        assert_eq!(file.revisions().len(), 2, "{label}");
+        let sigs = file.signatures().unwrap();
+        assert_eq!(sigs[0].byte_range, prepared.byte_range, "{label}");
+        let changes = file.changes_after(original.len()).unwrap();
+        assert_eq!(
+            changes[0].changes,
+            vec![
+                Change::Signature {
+                    field: "Sig1".into()
+                },
+                Change::SignatureAppearance
+            ],
+            "{label}"
+        );
+    }
+}
+
 #[test]
 fn a_second_signature_is_an_allowed_change_after_the_first() {
     for xref_stream in [false, true] {
