@@ -291,7 +291,8 @@ impl<'a> PdfFile<'a> {
     }
 
     fn object_at(&self, offset: usize, id: ObjectId, revision: usize) -> Result<Object, PdfError> {
-        let mut lexer = Lexer::new(self.bytes, offset, self.limits.max_depth);
+        let mut lexer = Lexer::new(self.bytes, offset, self.limits.max_depth)
+            .with_max_items(self.item_allowance());
         let found = lexer.object_header()?;
         if found != id {
             return Err(PdfError::BrokenXref {
@@ -302,7 +303,7 @@ impl<'a> PdfFile<'a> {
                 ),
             });
         }
-        let object = lexer.object()?;
+        let object = self.counted(lexer.object(), lexer.items)?;
         let Object::Dictionary(dict) = object else {
             return Ok(object);
         };
@@ -373,7 +374,9 @@ impl<'a> PdfFile<'a> {
                 "object stream {stream} holds object {found} where {num} was expected"
             )));
         }
-        Lexer::new(&object_stream.data, start, self.limits.max_depth).object()
+        let mut lexer = Lexer::new(&object_stream.data, start, self.limits.max_depth)
+            .with_max_items(self.item_allowance());
+        self.counted(lexer.object(), lexer.items)
     }
 
     fn load_object_stream(
@@ -418,6 +421,31 @@ impl<'a> PdfFile<'a> {
         })
     }
 
+    /// Values one object may hold: what is left of the call's read budget, at most
+    /// `max_objects`.
+    fn item_allowance(&self) -> usize {
+        self.limits
+            .max_object_reads
+            .saturating_sub(self.reads.get())
+            .min(self.limits.max_objects)
+    }
+
+    /// Adds a parse's values to the call's budget; running out of it is told as such.
+    fn counted(&self, parsed: Result<Object, PdfError>, items: usize) -> Result<Object, PdfError> {
+        self.reads.set(self.reads.get().saturating_add(items));
+        match parsed {
+            Err(PdfError::TooManyObjects { .. })
+                if self.reads.get() >= self.limits.max_object_reads =>
+            {
+                Err(PdfError::TooManyObjects {
+                    context: "objects read by one call",
+                    limit: self.limits.max_object_reads,
+                })
+            }
+            other => other,
+        }
+    }
+
     fn count_decoded(&self, len: usize) -> Result<(), PdfError> {
         let total = self.decoded.get().saturating_add(len);
         if total > self.limits.max_decoded_total {
@@ -452,6 +480,20 @@ impl std::fmt::Debug for PdfFile<'_> {
             .field("len", &self.bytes.len())
             .field("revisions", &self.revisions)
             .finish_non_exhaustive()
+    }
+}
+
+/// Places an error inside a cross-reference section, except the limits, which stay as they are.
+fn in_section(offset: usize) -> impl Fn(PdfError) -> PdfError + Copy {
+    move |e| match e {
+        PdfError::TooManyObjects { .. }
+        | PdfError::Recursion { .. }
+        | PdfError::StreamTooLarge { .. }
+        | PdfError::UnsupportedFilter(_) => e,
+        other => PdfError::BrokenXref {
+            offset: offset as u64,
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -553,7 +595,7 @@ fn read_section(bytes: &[u8], offset: usize, limits: &PdfLimits) -> Result<Secti
     if offset >= bytes.len() {
         return Err(broken(offset, "offset past the end of the file"));
     }
-    let mut lexer = Lexer::new(bytes, offset, limits.max_depth);
+    let mut lexer = Lexer::new(bytes, offset, limits.max_depth).with_max_items(limits.max_objects);
     if lexer.eat_keyword(b"xref") {
         read_table(lexer, offset, limits)
     } else {
@@ -567,10 +609,7 @@ fn read_table(
     limits: &PdfLimits,
 ) -> Result<Section, PdfError> {
     let mut entries = BTreeMap::new();
-    let wrap = |e: PdfError| PdfError::BrokenXref {
-        offset: offset as u64,
-        reason: e.to_string(),
-    };
+    let wrap = in_section(offset);
     loop {
         if lexer.eat_keyword(b"trailer") {
             break;
@@ -636,11 +675,8 @@ fn read_stream_section(
     offset: usize,
     limits: &PdfLimits,
 ) -> Result<Section, PdfError> {
-    let wrap = |e: PdfError| PdfError::BrokenXref {
-        offset: offset as u64,
-        reason: e.to_string(),
-    };
-    let mut lexer = Lexer::new(bytes, offset, limits.max_depth);
+    let wrap = in_section(offset);
+    let mut lexer = Lexer::new(bytes, offset, limits.max_depth).with_max_items(limits.max_objects);
     lexer
         .object_header()
         .map_err(|_| broken(offset, "neither an xref table nor an xref stream"))?;

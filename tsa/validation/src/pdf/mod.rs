@@ -43,12 +43,13 @@ pub use write::{
 pub struct PdfLimits {
     /// Largest accepted file.
     pub max_bytes: u64,
-    /// Cross-reference entries in the whole chain, and nodes visited by one walk of the object
-    /// graph (form fields, pages, DSS, appearance resources).
+    /// Cross-reference entries in the whole chain, nodes visited by one walk of the object
+    /// graph (form fields, pages, DSS, appearance resources), values in one object.
     pub max_objects: usize,
     /// Cross-reference sections (incremental updates plus hybrid and linearized extras).
     pub max_revisions: usize,
-    /// Nesting of arrays and dictionaries, and of references followed one after another.
+    /// Nesting of arrays and dictionaries, and of references followed one after another. The
+    /// parser recurses once per level: keep it to a few hundred.
     pub max_depth: usize,
     /// Decoded bytes of one signature's `/Contents`.
     pub max_contents: usize,
@@ -57,8 +58,8 @@ pub struct PdfLimits {
     pub max_decoded_stream: usize,
     /// Decoded stream bytes, all streams together, in one call.
     pub max_decoded_total: usize,
-    /// Objects read (parsed from the file or an object stream) in one call: what bounds the
-    /// time of walks repeated over many revisions.
+    /// Objects read, and values parsed in them, in one call: what bounds the time of walks
+    /// repeated over many revisions and of huge arrays or dictionaries.
     pub max_object_reads: usize,
 }
 

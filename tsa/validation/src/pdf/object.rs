@@ -91,7 +91,14 @@ pub(crate) struct Lexer<'a> {
     pub buf: &'a [u8],
     pub pos: usize,
     pub max_depth: usize,
+    /// Values parsed so far, and how many one lexer may parse: what bounds the memory of a
+    /// single huge array or dictionary.
+    pub items: usize,
+    pub max_items: usize,
 }
+
+/// Values one lexer parses unless told otherwise.
+const DEFAULT_MAX_ITEMS: usize = 1_000_000;
 
 impl<'a> Lexer<'a> {
     pub fn new(buf: &'a [u8], pos: usize, max_depth: usize) -> Self {
@@ -99,7 +106,14 @@ impl<'a> Lexer<'a> {
             buf,
             pos,
             max_depth,
+            items: 0,
+            max_items: DEFAULT_MAX_ITEMS,
         }
+    }
+
+    pub fn with_max_items(mut self, max_items: usize) -> Self {
+        self.max_items = max_items;
+        self
     }
 
     pub fn error(&self, reason: impl Into<String>) -> PdfError {
@@ -180,6 +194,13 @@ impl<'a> Lexer<'a> {
     }
 
     fn object_at_depth(&mut self, depth: usize) -> Result<Object, PdfError> {
+        self.items += 1;
+        if self.items > self.max_items {
+            return Err(PdfError::TooManyObjects {
+                context: "values parsed in one object",
+                limit: self.max_items,
+            });
+        }
         if depth > self.max_depth {
             return Err(PdfError::Recursion {
                 context: format!("arrays and dictionaries nested at offset {}", self.pos),
@@ -204,6 +225,16 @@ impl<'a> Lexer<'a> {
                     match self.peek() {
                         Some(b'>') if self.buf.get(self.pos + 1) == Some(&b'>') => {
                             self.pos += 2;
+                            // Two values for one key would let readers disagree.
+                            let mut keys: Vec<&[u8]> =
+                                dict.0.iter().map(|(k, _)| k.as_slice()).collect();
+                            keys.sort_unstable();
+                            if let Some(pair) = keys.windows(2).find(|w| w[0] == w[1]) {
+                                return Err(self.error(format!(
+                                    "duplicate key /{} in a dictionary",
+                                    String::from_utf8_lossy(pair[0])
+                                )));
+                            }
                             return Ok(Object::Dictionary(dict));
                         }
                         Some(b'/') => {
@@ -212,7 +243,7 @@ impl<'a> Lexer<'a> {
                             let value = self.object_at_depth(depth + 1)?;
                             // A null value is the same as an absent key (§7.3.7).
                             if value != Object::Null {
-                                dict.set(&key, value);
+                                dict.0.push((key, value));
                             }
                         }
                         _ => return Err(self.error("expected a name key or >> in a dictionary")),
@@ -370,6 +401,12 @@ impl<'a> Lexer<'a> {
     fn number_or_reference(&mut self) -> Result<Object, PdfError> {
         let start = self.pos;
         let word = self.peek_word();
+        if !word
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-'))
+        {
+            return Err(self.error("invalid number"));
+        }
         let text = std::str::from_utf8(word).map_err(|_| self.error("invalid number"))?;
         let is_integer = !text.contains('.');
         if is_integer {
@@ -394,6 +431,12 @@ impl<'a> Lexer<'a> {
                     reason: "invalid real number".into(),
                 })?,
             };
+            if !value.is_finite() {
+                return Err(PdfError::Syntax {
+                    offset: start as u64,
+                    reason: "real number out of range".into(),
+                });
+            }
             self.pos += word.len();
             Ok(Object::Real(value))
         }
@@ -545,6 +588,27 @@ mod tests {
         assert!(matches!(
             parse(text.as_bytes()),
             Err(PdfError::Recursion { limit: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_keys_huge_reals_and_too_many_values_are_errors() {
+        assert!(
+            matches!(parse(b"<< /A 1 /B 2 /A 3 >>"), Err(PdfError::Syntax { reason, .. }) if reason.contains("duplicate key /A"))
+        );
+        let huge = format!("{}.5", "9".repeat(400));
+        assert!(matches!(
+            parse(huge.as_bytes()),
+            Err(PdfError::Syntax { .. })
+        ));
+        assert!(matches!(parse(b"1.5e3"), Err(PdfError::Syntax { .. })));
+        let many = format!("[{}]", "0 ".repeat(100));
+        let result = Lexer::new(many.as_bytes(), 0, 8)
+            .with_max_items(50)
+            .object();
+        assert!(matches!(
+            result,
+            Err(PdfError::TooManyObjects { limit: 50, .. })
         ));
     }
 

@@ -597,7 +597,7 @@ fn changed_page_content_or_a_new_annotation_after_a_signature_is_other() {
     let annotated = update_with(&signed, |file, update| {
         let (_, catalog) = file.catalog(1).unwrap();
         let (page_id, mut page) = file.pages(1, &catalog).unwrap().remove(0);
-        let note = update.allocate();
+        let note = update.allocate().unwrap();
         update.put(
             note,
             &Lexer_object(
@@ -628,7 +628,7 @@ fn metadata_updates_are_told_apart_from_other_changes() {
     let with_xmp = |xml: &'static [u8]| {
         update_with(&signed, move |file, update| {
             let (catalog_id, mut catalog) = file.catalog(1).unwrap();
-            let xmp = update.allocate();
+            let xmp = update.allocate().unwrap();
             let mut dict = super::object::Dictionary::default();
             dict.set(b"Type", Object::Name(b"Metadata".to_vec()));
             dict.set(b"Subtype", Object::Name(b"XML".to_vec()));
@@ -997,6 +997,20 @@ fn reads_and_decoded_bytes_are_bounded_per_call() {
     ));
     // Each call has its own budget: a small call after a refused one still works.
     assert!(file.signatures().unwrap().is_empty());
+
+    // One array of two million values: refused before it takes their memory.
+    let huge = format!(
+        "<< /Type /Catalog /Pages 2 0 R /Junk [{}] >>",
+        "0 ".repeat(2_000_000)
+    );
+    let bytes = build(&[(1, huge.into_bytes())], false, &[]);
+    assert!(matches!(
+        parse(&bytes).unwrap().signatures(),
+        Err(PdfError::TooManyObjects {
+            context: "values parsed in one object",
+            limit: 1_000_000
+        })
+    ));
 
     // An object stream that inflates far beyond its size (white space compresses well).
     let padded = format!("<< /Type /Catalog /Pages 2 0 R {} >>", " ".repeat(2 << 20));

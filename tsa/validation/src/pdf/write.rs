@@ -126,10 +126,12 @@ impl<'f, 'a> Update<'f, 'a> {
         })
     }
 
-    pub(super) fn allocate(&mut self) -> ObjectId {
+    pub(super) fn allocate(&mut self) -> Result<ObjectId, PdfError> {
         let id = (self.next_number, 0);
-        self.next_number += 1;
-        id
+        self.next_number = self.next_number.checked_add(1).ok_or_else(|| {
+            PdfError::Structure("no object number left after the trailer's /Size".into())
+        })?;
+        Ok(id)
     }
 
     pub(super) fn put(&mut self, id: ObjectId, object: &Object) {
@@ -188,7 +190,7 @@ impl<'f, 'a> Update<'f, 'a> {
         trailer.set(b"Prev", Object::Integer(self.file.last_xref_offset as i64));
         let xref_offset = original.len() + out.len();
         if stream_section {
-            let xref_id = self.allocate();
+            let xref_id = self.allocate()?;
             offsets.push((xref_id, xref_offset));
             offsets.sort_unstable();
             let mut rows = Vec::new();
@@ -359,9 +361,9 @@ pub fn prepare_signature_with_limits(
     })?;
 
     let mut update = Update::new(&file)?;
-    let value_id = update.allocate();
-    let field_id = update.allocate();
-    let appearance_id = update.allocate();
+    let value_id = update.allocate()?;
+    let field_id = update.allocate()?;
+    let appearance_id = update.allocate()?;
 
     // The signature dictionary, written by hand to know where the placeholders are.
     let mut value = Vec::new();
@@ -412,7 +414,7 @@ pub fn prepare_signature_with_limits(
     );
     let mut content = Vec::new();
     if let Some(visible) = req.visible.as_ref().filter(|v| !v.lines.is_empty()) {
-        let font_id = update.allocate();
+        let font_id = update.allocate()?;
         let mut font = Dictionary::default();
         font.set(b"Type", name("Font"));
         font.set(b"Subtype", name("Type1"));
@@ -526,7 +528,7 @@ pub fn prepare_signature_with_limits(
             update.put(catalog_id, &Object::Dictionary(catalog));
         }
         _ => {
-            let form_id = update.allocate();
+            let form_id = update.allocate()?;
             let mut form = Dictionary::default();
             extend_form(&mut form, &mut update)?;
             update.put(form_id, &Object::Dictionary(form));
@@ -622,12 +624,12 @@ pub fn append_dss_with_limits(
                           key: &'static [u8],
                           update: &mut Update<'_, '_>,
                           lists: &mut HashMap<&'static [u8], Vec<Object>>|
-     -> ObjectId {
+     -> Result<ObjectId, PdfError> {
         let digest: [u8; 32] = Sha256::digest(data).into();
         let id = match known.get(&digest) {
             Some(id) => *id,
             None => {
-                let id = update.allocate();
+                let id = update.allocate()?;
                 update.put_stream(id, Dictionary::default(), data);
                 known.insert(digest, id);
                 id
@@ -637,7 +639,7 @@ pub fn append_dss_with_limits(
         if !list.contains(&reference(id)) {
             list.push(reference(id));
         }
-        id
+        Ok(id)
     };
     for (data, key) in add
         .certs
@@ -646,7 +648,7 @@ pub fn append_dss_with_limits(
         .chain(add.ocsps.iter().map(|d| (d, &b"OCSPs"[..])))
         .chain(add.crls.iter().map(|d| (d, &b"CRLs"[..])))
     {
-        stream_for(data, key, &mut update, &mut lists);
+        stream_for(data, key, &mut update, &mut lists)?;
     }
     if !add.vri.is_empty() {
         let vri_ref = dss.get(b"VRI").cloned();
@@ -672,7 +674,7 @@ pub fn append_dss_with_limits(
                     None => Vec::new(),
                 };
                 for data in datas {
-                    let id = stream_for(data, list_key, &mut update, &mut lists);
+                    let id = stream_for(data, list_key, &mut update, &mut lists)?;
                     if !items.contains(&reference(id)) {
                         items.push(reference(id));
                     }
@@ -685,7 +687,7 @@ pub fn append_dss_with_limits(
         }
         let vri_id = match vri_ref {
             Some(Object::Reference(id)) => id,
-            _ => update.allocate(),
+            _ => update.allocate()?,
         };
         update.put(vri_id, &Object::Dictionary(vri));
         dss.set(b"VRI", reference(vri_id));
@@ -700,7 +702,7 @@ pub fn append_dss_with_limits(
     match existing_ref {
         Some(Object::Reference(id)) => update.put(id, &Object::Dictionary(dss)),
         _ => {
-            let id = update.allocate();
+            let id = update.allocate()?;
             update.put(id, &Object::Dictionary(dss));
             catalog.set(b"DSS", reference(id));
             update.put(catalog_id, &Object::Dictionary(catalog));
