@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 mod archive_cmd;
+mod augment;
 mod ceremony_cmd;
 mod cert_cmd;
 mod config;
 mod credentials;
 mod dev;
 mod operator;
+mod pades_cmd;
 mod pki;
 mod serve;
 mod sign_cmd;

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::archive_cmd::{read_cas, Augmenter, Level};
+use crate::archive_cmd::read_cas;
+use crate::augment::{Augmenter, Level};
 use crate::operator::write_new;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -61,6 +62,57 @@ pub struct SignArgs {
     /// (LT, LTA).
     #[arg(long)]
     allow_host: Vec<String>,
+    /// cades (a CMS signature file) or pades (the PDF itself, signed in an incremental
+    /// update; --in must be a PDF).
+    #[arg(long, value_enum, default_value = "cades")]
+    format: Format,
+    /// PAdES: the signature field's name (default Signature, Signature2, …).
+    #[arg(long)]
+    field: Option<String>,
+    /// PAdES: the reason shown (/Reason), e.g. "Ordonnance".
+    #[arg(long)]
+    reason: Option<String>,
+    /// PAdES: the place shown (/Location).
+    #[arg(long)]
+    location: Option<String>,
+    /// PAdES: a visible signature on PAGE (1 = first) at x1,y1,x2,y2 (points), naming the
+    /// signer and their profession, e.g. 1,36,36,300,100.
+    #[arg(long, value_name = "PAGE,X1,Y1,X2,Y2")]
+    visible: Option<String>,
+}
+
+/// What `igc sign` produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A CMS signature (CAdES, ETSI EN 319 122).
+    Cades,
+    /// The signed PDF (PAdES, ETSI EN 319 142).
+    Pades,
+}
+
+/// `--visible PAGE,X1,Y1,X2,Y2` (PAGE counted from 1).
+fn parse_visible(v: &str) -> Result<(usize, [f32; 4])> {
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    let [page, x1, y1, x2, y2] = parts.as_slice() else {
+        bail!("--visible {v}: PAGE,X1,Y1,X2,Y2 expected");
+    };
+    let page: usize = page
+        .parse()
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| anyhow!("--visible {v}: the page is counted from 1"))?;
+    let mut rect = [0f32; 4];
+    for (r, t) in rect.iter_mut().zip([x1, y1, x2, y2]) {
+        *r = t
+            .parse()
+            .ok()
+            .filter(|x: &f32| x.is_finite())
+            .ok_or_else(|| anyhow!("--visible {v}: {t} is not a number"))?;
+    }
+    if rect[0] >= rect[2] || rect[1] >= rect[3] {
+        bail!("--visible {v}: x1 < x2 and y1 < y2 expected");
+    }
+    Ok((page - 1, rect))
 }
 
 /// `igc verify`.
@@ -186,6 +238,53 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         std::sync::Arc::new(HsmSigner::new(&token, &args.key_label)?),
         "cms",
     )?;
+    let aug = match &args.tsa_url {
+        Some(url) if level > Level::B => {
+            let mut pool = chain.to_vec();
+            pool.extend(read_cas(&args.ca)?);
+            Some(Augmenter::new(url, &args.allow_host, pool)?)
+        }
+        _ => None,
+    };
+    if args.format == Format::Pades {
+        if args.detached {
+            bail!("--detached: a PAdES signature is inside the PDF");
+        }
+        if !validation::pades::is_pdf(&content) {
+            bail!("{}: not a PDF (--format pades)", args.input.display());
+        }
+        let size = content.len();
+        let request = crate::pades_cmd::PadesSign {
+            original: content,
+            cert,
+            field: args.field.clone(),
+            reason: args.reason.clone(),
+            location: args.location.clone(),
+            visible: args.visible.as_deref().map(parse_visible).transpose()?,
+        };
+        let out = crate::pades_cmd::sign_pdf(request, level, aug.as_ref(), |digest| {
+            Ok(sign::sign_pades_cms::<_, CheckedSignature>(
+                &signer, cert, digest, chain,
+            )?)
+        })
+        .with_context(|| format!("making the PDF signature {}", level.name()))?;
+        write_new(&args.out, &out)?;
+        println!(
+            "{}: PAdES-BASELINE-{} signature of {} ({size} bytes, {} bytes appended)",
+            args.out.display(),
+            level.name(),
+            args.input.display(),
+            out.len() - size
+        );
+        return Ok(());
+    }
+    if args.field.is_some()
+        || args.reason.is_some()
+        || args.location.is_some()
+        || args.visible.is_some()
+    {
+        bail!("--field, --reason, --location and --visible are for --format pades");
+    }
     let cms = sign::sign_cades_b::<_, CheckedSignature>(
         &signer,
         cert,
@@ -197,15 +296,11 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         },
     )
     .context("signing")?;
-    let cms = match (&args.tsa_url, level) {
-        (None, _) | (_, Level::B) => cms,
-        (Some(url), _) => {
-            let mut pool = chain.to_vec();
-            pool.extend(read_cas(&args.ca)?);
-            Augmenter::new(url, &args.allow_host, pool)?
-                .extend(&cms, args.detached.then_some(content.as_slice()), level)
-                .with_context(|| format!("making the signature {}", level.name()))?
-        }
+    let cms = match &aug {
+        None => cms,
+        Some(aug) => aug
+            .extend(&cms, args.detached.then_some(content.as_slice()), level)
+            .with_context(|| format!("making the signature {}", level.name()))?,
     };
     let level = level.name();
     write_new(&args.out, &cms)?;
@@ -256,21 +351,45 @@ pub fn run_verify(args: VerifyArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if validation::pades::is_pdf(&signature) {
+        if content.is_some() {
+            bail!("--content: a PDF carries its own content");
+        }
+        let report = rt.block_on(validator.validate_pdf(&signature, document, at));
+        return print_report(&report, args.json);
+    }
     let report = rt.block_on(validator.validate_signature(SignatureInput {
+        content_ranges: None,
+        pdf: None,
         signature: &signature,
         content: content.as_deref(),
         document,
         validation_time: at,
     }));
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    print_report(&report, args.json)
+}
+
+/// Prints a signature report (and each signature's, for several), then the exit status:
+/// `Ok` only for TOTAL_PASSED.
+fn print_report(report: &validation::SignatureReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
         println!("{}", report.summary);
         if report.signatures.is_empty() {
             print_checks(&report.checks);
         }
         for (i, signature) in report.signatures.iter().enumerate() {
-            println!("signature {}: {}", i + 1, signature.summary);
+            println!(
+                "signature {}{}: {}",
+                i + 1,
+                signature
+                    .field
+                    .as_deref()
+                    .map(|f| format!(" ({f}, {})", signature.signature_format))
+                    .unwrap_or_default(),
+                signature.summary
+            );
             print_checks(&signature.checks);
         }
     }

@@ -60,6 +60,8 @@ async fn measure(v: Arc<Validator>, sig: Arc<Vec<u8>>, tasks: usize, secs: u64) 
             while Instant::now() < deadline {
                 let r = v
                     .validate_signature(SignatureInput {
+                        content_ranges: None,
+                        pdf: None,
                         signature: &sig,
                         content: None,
                         document: DocumentKind::Prescription,

@@ -152,10 +152,22 @@ pub fn single_attribute(
 
 /// Hash algorithms accepted for message digests, signing-certificate-v2 and imprints.
 pub fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, String> {
+    digest_parts(alg, &[data])
+}
+
+/// [`digest`] of the concatenation of `parts`, without making it (a PDF's ByteRange).
+pub fn digest_parts(alg: &ObjectIdentifier, parts: &[&[u8]]) -> Result<Vec<u8>, String> {
+    fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+        let mut h = D::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().to_vec()
+    }
     Ok(match *alg {
-        rfc5912::ID_SHA_256 => Sha256::digest(data).to_vec(),
-        rfc5912::ID_SHA_384 => Sha384::digest(data).to_vec(),
-        rfc5912::ID_SHA_512 => Sha512::digest(data).to_vec(),
+        rfc5912::ID_SHA_256 => run::<Sha256>(parts),
+        rfc5912::ID_SHA_384 => run::<Sha384>(parts),
+        rfc5912::ID_SHA_512 => run::<Sha512>(parts),
         rfc5912::ID_SHA_1 => return Err("SHA-1 is not accepted".into()),
         other => return Err(format!("hash algorithm {other} is not accepted")),
     })
@@ -233,6 +245,11 @@ pub fn check_content_type(si: &SignerInfo, econtent_type: ObjectIdentifier) -> R
 /// message-digest signed attribute = hash of the content with the SignerInfo's digest
 /// algorithm.
 pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> CryptoCheck {
+    check_message_digest_parts(si, &[content])
+}
+
+/// [`check_message_digest`] of content given in several parts, hashed in order.
+pub fn check_message_digest_parts(si: &SignerInfo, content: &[&[u8]]) -> CryptoCheck {
     let v = match single_attribute(si.signed_attrs.as_ref(), rfc5911::ID_MESSAGE_DIGEST) {
         Ok(Some(v)) => v,
         Ok(None) => {
@@ -252,7 +269,7 @@ pub fn check_message_digest(si: &SignerInfo, content: &[u8]) -> CryptoCheck {
     {
         return CryptoCheck::Format("digest algorithm parameters must be absent or NULL".into());
     }
-    let computed = match digest(&si.digest_alg.oid, content) {
+    let computed = match digest_parts(&si.digest_alg.oid, content) {
         Ok(d) => d,
         Err(e) => return CryptoCheck::Policy(e),
     };

@@ -323,8 +323,23 @@ async fn verify_signature(
         .parse::<DocumentKind>()
         .map_err(bad_request)?;
     let validation_time = time_of(req.validation_time.as_deref())?;
+    // A PDF is validated as PAdES: every signature and document time-stamp in it.
+    let pdf = crate::pades::is_pdf(&signature);
+    if pdf && content.is_some() {
+        return Err(bad_request(
+            "content: a PDF carries its own content; send the signed PDF alone",
+        ));
+    }
     let work = move |v: Arc<Validator>, budget: Budget| async move {
+        if pdf {
+            let at = validation_time.unwrap_or_else(OffsetDateTime::now_utc);
+            return v
+                .validate_pdf_within(&signature, document, at, &budget)
+                .await;
+        }
         let input = SignatureInput {
+            content_ranges: None,
+            pdf: None,
             signature: &signature,
             content: content.as_deref(),
             document,

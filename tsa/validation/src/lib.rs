@@ -56,7 +56,9 @@ pub mod http;
 pub mod limits;
 pub mod longterm;
 pub mod ltv;
+pub mod pades;
 pub mod path;
+pub mod pdf;
 pub mod report;
 pub mod revocation;
 pub mod sign;
@@ -176,10 +178,45 @@ pub struct SignatureInput<'a> {
     pub signature: &'a [u8],
     /// The content, for a detached signature.
     pub content: Option<&'a [u8]>,
+    /// The content of a detached signature as byte ranges hashed in order, when `content` is
+    /// `None` (a PDF signature's /ByteRange, not copied).
+    pub content_ranges: Option<&'a [&'a [u8]]>,
     /// The document type, for the profession rule.
     pub document: DocumentKind,
     /// Validation time; now when `None`.
     pub validation_time: Option<OffsetDateTime>,
+    /// A PAdES signature: what the PDF around it carries (`pades`).
+    pub pdf: Option<&'a PdfContext<'a>>,
+}
+
+/// What a PDF carries for one of its signatures (ETSI EN 319 142-1): the validation data of
+/// its DSS, the document time-stamps added after the signature, and the claimed signing time
+/// of the signature dictionary.
+#[derive(Debug, Default)]
+pub struct PdfContext<'a> {
+    /// Certificates of the DSS.
+    pub certificates: Vec<Certificate>,
+    /// OCSP responses of the DSS (DER).
+    pub ocsp: Vec<Vec<u8>>,
+    /// CRLs of the DSS (DER).
+    pub crls: Vec<Vec<u8>>,
+    /// Document time-stamps of later revisions, newest first.
+    pub document_timestamps: Vec<DocumentTimestamp<'a>>,
+    /// /M of the signature dictionary.
+    pub claimed_signing_time: Option<OffsetDateTime>,
+}
+
+/// A document time-stamp (/Type /DocTimeStamp, ETSI.RFC3161) of a later revision.
+#[derive(Debug)]
+pub struct DocumentTimestamp<'a> {
+    /// Its field name.
+    pub field: String,
+    /// The TimeStampToken (ContentInfo).
+    pub token: Any,
+    /// The bytes its ByteRange covers.
+    pub ranges: [&'a [u8]; 2],
+    /// Whether its revision follows a DSS (it then protects validation data: B-LTA).
+    pub covers_dss: bool,
 }
 
 /// The validation service: trust anchors, known CA certificates, revocation source and the
@@ -388,8 +425,13 @@ impl Validator {
         report: &mut SignatureReport,
     ) {
         // --- content
-        let content: &[u8] = match (&parsed.attached, input.content) {
-            (Some(a), Some(c)) if a.as_slice() != c => {
+        let given: Option<Vec<&[u8]>> = match (input.content, input.content_ranges) {
+            (Some(c), _) => Some(vec![c]),
+            (None, Some(ranges)) => Some(ranges.to_vec()),
+            (None, None) => None,
+        };
+        let content: Vec<&[u8]> = match (&parsed.attached, given) {
+            (Some(a), Some(c)) if c.len() != 1 || a.as_slice() != c[0] => {
                 checks.fail(
                     "content",
                     TotalFailed,
@@ -400,7 +442,7 @@ impl Validator {
             }
             (Some(a), _) => {
                 report.detached = false;
-                a
+                vec![a.as_slice()]
             }
             (None, Some(c)) => c,
             (None, None) => {
@@ -422,7 +464,7 @@ impl Validator {
                 } else {
                     "attached"
                 },
-                content.len()
+                content.iter().map(|p| p.len()).sum::<usize>()
             ),
         );
         match cades::check_content_type(si, parsed.econtent_type) {
@@ -438,7 +480,7 @@ impl Validator {
         record_crypto_check(
             checks,
             "message-digest",
-            cades::check_message_digest(si, content),
+            cades::check_message_digest_parts(si, &content),
             SubIndication::HashFailure,
         );
         // --- validation data carried by the signature (B-LT/B-LTA) and in its time-stamps
@@ -464,7 +506,10 @@ impl Validator {
             .collect();
         let mut all_tokens: Vec<&Any> = tokens.clone();
         all_tokens.extend(archive_tokens.iter().flatten());
-        let embedded = longterm::Embedded::gather(&parsed.signed_data, si, &all_tokens);
+        let mut embedded = longterm::Embedded::gather(&parsed.signed_data, si, &all_tokens);
+        if let Some(pdf) = input.pdf {
+            embedded.add_document_data(&pdf.certificates, &pdf.ocsp, &pdf.crls);
+        }
         // Each revocation value may cost a signature check: paid from the budget before.
         let evidence_work =
             u32::try_from(embedded.ocsp.len() + embedded.crls.len()).unwrap_or(u32::MAX);
@@ -531,15 +576,35 @@ impl Validator {
             cades::check_signature(si, &signer_cert),
             SubIndication::SigCryptoFailure,
         );
-        match cades::signing_time(si) {
-            Ok(t) => {
+        match (cades::signing_time(si), input.pdf) {
+            // PAdES (EN 319 142-1 §6.3): the claimed time is /M, the CMS has no signing-time.
+            (Ok(Some(t)), Some(_)) => {
+                report.claimed_signing_time = Some(t);
+                checks.warn(
+                    "signing-time",
+                    format!("the CMS carries a signing-time attribute ({t}); PAdES baseline signatures claim their time in the signature dictionary's /M instead"),
+                );
+            }
+            (Ok(None), Some(pdf)) => {
+                report.claimed_signing_time = pdf.claimed_signing_time;
+                match pdf.claimed_signing_time {
+                    Some(t) => checks.pass(
+                        "signing-time",
+                        format!("claimed signing time {t} (the signature dictionary's /M)"),
+                    ),
+                    None => checks.skip("signing-time", "no /M in the signature dictionary"),
+                }
+            }
+            (Ok(t), None) => {
                 report.claimed_signing_time = t;
                 match t {
                     Some(t) => checks.pass("signing-time", format!("claimed signing time {t}")),
                     None => checks.skip("signing-time", "no signing-time attribute"),
                 }
             }
-            Err(e) => checks.fail("signing-time", TotalFailed, SubIndication::FormatFailure, e),
+            (Err(e), _) => {
+                checks.fail("signing-time", TotalFailed, SubIndication::FormatFailure, e)
+            }
         }
         // --- signature time-stamp (CAdES-T)
         // CAdES (EN 319 122-1 §5.2): signed attributes with content-type, message-digest and
@@ -551,8 +616,77 @@ impl Validator {
         // --- archive time-stamps (B-LTA), newest first. Each valid one proves that everything
         // it covers existed at its time, the older time-stamps included; the newest valid one
         // needs its TSA certificate still valid now (EN 319 102-1 §5.6.2.4).
-        let detached = report.detached.then_some(content);
+        // An archive time-stamp covers the detached content as one octet string: content in
+        // ranges is joined only when there is one to check (PDF signatures have none).
+        let joined: Vec<u8>;
+        let detached: Option<&[u8]> = match (report.detached, content.as_slice()) {
+            (false, _) => None,
+            (true, [one]) => Some(one),
+            (true, parts) => {
+                joined = if archives.is_empty() {
+                    Vec::new()
+                } else {
+                    parts.concat()
+                };
+                Some(joined.as_slice())
+            }
+        };
         let mut archive_poe: Option<OffsetDateTime> = None;
+        // PAdES: the document time-stamps of later revisions (newer than anything inside the
+        // CMS) prove the signature, and the DSS before them, existed at their time.
+        let mut document_poe: Option<OffsetDateTime> = None;
+        let mut archived_by_document = false;
+        for dts in input.pdf.iter().flat_map(|p| p.document_timestamps.iter()) {
+            let name = format!("document time-stamp {}", dts.field);
+            let out = timestamp::verify_imprint_token_within(
+                &dts.token,
+                timestamp::Imprint::HashOfParts(&dts.ranges),
+                &self.anchors,
+                &pool,
+                &self.links,
+                revocation.as_ref(),
+                validation_time,
+                budget,
+            )
+            .await;
+            if budget.exceeded().is_some() {
+                return;
+            }
+            let verdict = judge_timestamp(&out, archive_poe.is_some(), validation_time);
+            let mut info = out.info.clone().unwrap_or_else(|| TimestampInfo {
+                gen_time: validation_time,
+                serial: String::new(),
+                policy: String::new(),
+                valid: false,
+                tsa: None,
+                kind: "document",
+                detail: String::new(),
+            });
+            info.kind = "document";
+            match verdict {
+                Ok(detail) => {
+                    info.valid = true;
+                    info.detail = detail.clone();
+                    checks.pass("document-timestamp", format!("{name}: {detail}"));
+                    if let Some(t) = out.poe {
+                        archive_poe = Some(archive_poe.map_or(t, |a| a.min(t)));
+                        document_poe = Some(document_poe.map_or(t, |a| a.min(t)));
+                    }
+                    archived_by_document |= dts.covers_dss;
+                }
+                Err((sub, e)) => {
+                    info.valid = false;
+                    info.detail = e.clone();
+                    checks.fail(
+                        "document-timestamp",
+                        Indeterminate,
+                        sub,
+                        format!("{name} is not valid, so it proves nothing: {e}"),
+                    );
+                }
+            }
+            report.timestamps.push(info);
+        }
         for (ats, token) in archives.iter().zip(&archive_tokens) {
             let name = format!("archive time-stamp of {}", ats.gen_time);
             let expected = match ltv::ats_v3_imprint(
@@ -729,6 +863,7 @@ impl Validator {
         let reference = poe.unwrap_or(validation_time);
         let established = match (signature_poe, poe) {
             (Some(_), _) => Some("the signature time-stamp"),
+            (None, Some(t)) if document_poe == Some(t) => Some("a document time-stamp"),
             (None, Some(_)) => Some("an archive time-stamp"),
             (None, None) => None,
         };
@@ -770,20 +905,36 @@ impl Validator {
             && report.chain[..report.chain.len() - 1]
                 .iter()
                 .all(|c| carried.contains(&c.sha256));
-        let level = SignatureLevel::of(
-            cades_b,
-            report.claimed_signing_time.is_some(),
-            signature_poe,
-            decided_by_evidence && chain_carried,
-            archive_poe.is_some(),
-        );
-        report.signature_format = level.name().into();
+        let family = if input.pdf.is_some() {
+            Family::Pades
+        } else {
+            Family::Cades
+        };
+        let level = match family {
+            Family::Cades => SignatureLevel::of(
+                cades_b,
+                report.claimed_signing_time.is_some(),
+                signature_poe,
+                decided_by_evidence && chain_carried,
+                archive_poe.is_some(),
+            ),
+            // PAdES-B-T: a signature or a document time-stamp; B-LTA: a document time-stamp
+            // over the DSS (EN 319 142-1 §5.4, §6).
+            Family::Pades => SignatureLevel::of(
+                cades_b,
+                true,
+                signature_poe.or(document_poe),
+                decided_by_evidence && chain_carried,
+                archived_by_document,
+            ),
+        };
+        report.signature_format = level.name(family);
         match level {
             SignatureLevel::ExtendedBes | SignatureLevel::ExtendedT => checks.warn(
                 "signature-level",
                 format!(
                     "no signing-time signed attribute: EN 319 122-1 requires it from CAdES-BASELINE-B on; the signature meets {} (EN 319 122-2)",
-                    level.name()
+                    level.name(family)
                 ),
             ),
             SignatureLevel::Cms => checks.skip(
@@ -792,7 +943,7 @@ impl Validator {
             ),
             _ => checks.pass(
                 "signature-level",
-                format!("the signature meets {}", level.describe()),
+                format!("the signature meets {}", level.describe(family)),
             ),
         }
 
@@ -1340,29 +1491,53 @@ impl SignatureLevel {
         }
     }
 
-    fn name(self) -> &'static str {
-        match self {
-            SignatureLevel::Cms => "CMS",
-            SignatureLevel::ExtendedBes => "CAdES-E-BES",
-            SignatureLevel::ExtendedT => "CAdES-E-T",
-            SignatureLevel::BaselineB => "CAdES-BASELINE-B",
-            SignatureLevel::BaselineT => "CAdES-BASELINE-T",
-            SignatureLevel::BaselineLt => "CAdES-BASELINE-LT",
-            SignatureLevel::BaselineLta => "CAdES-BASELINE-LTA",
-        }
+    fn name(self, family: Family) -> String {
+        let level = match self {
+            SignatureLevel::Cms => return "CMS".into(),
+            SignatureLevel::ExtendedBes => "E-BES",
+            SignatureLevel::ExtendedT => "E-T",
+            SignatureLevel::BaselineB => "BASELINE-B",
+            SignatureLevel::BaselineT => "BASELINE-T",
+            SignatureLevel::BaselineLt => "BASELINE-LT",
+            SignatureLevel::BaselineLta => "BASELINE-LTA",
+        };
+        format!("{}-{level}", family.as_str())
     }
 
-    fn describe(self) -> String {
+    fn describe(self, family: Family) -> String {
         let why = match self {
             SignatureLevel::BaselineLt => {
                 " (its certificates and the revocation evidence of its signer are embedded)"
             }
-            SignatureLevel::BaselineLta => {
-                " (embedded validation data, protected by a valid archive time-stamp)"
-            }
+            SignatureLevel::BaselineLta => match family {
+                Family::Cades => {
+                    " (embedded validation data, protected by a valid archive time-stamp)"
+                }
+                Family::Pades => {
+                    " (validation data in the DSS, protected by a valid document time-stamp)"
+                }
+            },
             _ => "",
         };
-        format!("{}{why}", self.name())
+        format!("{}{why}", self.name(family))
+    }
+}
+
+/// Which baseline family a signature belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// A CMS signature (EN 319 122).
+    Cades,
+    /// A PDF signature (EN 319 142).
+    Pades,
+}
+
+impl Family {
+    fn as_str(self) -> &'static str {
+        match self {
+            Family::Cades => "CAdES",
+            Family::Pades => "PAdES",
+        }
     }
 }
 
@@ -1428,6 +1603,8 @@ fn combine_signatures(mut reports: Vec<SignatureReport>) -> SignatureReport {
             // parse_cms_all never returns a SignedData without SignerInfo.
             let mut r = empty_signature_report(
                 &SignatureInput {
+                    content_ranges: None,
+                    pdf: None,
                     signature: &[],
                     content: None,
                     document: DocumentKind::Generic,
@@ -1521,7 +1698,8 @@ fn empty_signature_report(
         summary: String::new(),
         signature_format: "CMS".into(),
         document_type: input.document.as_str().into(),
-        detached: input.content.is_some(),
+        field: None,
+        detached: input.content.is_some() || input.content_ranges.is_some(),
         validation_time,
         signer: None,
         claimed_signing_time: None,

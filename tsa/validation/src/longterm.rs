@@ -66,6 +66,30 @@ impl Embedded {
         out
     }
 
+    /// Adds the validation data of a PDF's DSS (PAdES): certificates, OCSP responses and
+    /// CRLs (DER). A CRL that does not decode is a problem, not a failure.
+    pub fn add_document_data(
+        &mut self,
+        certificates: &[Certificate],
+        ocsp: &[Vec<u8>],
+        crls: &[Vec<u8>],
+    ) {
+        for c in certificates {
+            self.add_certificate(c.clone());
+        }
+        for o in ocsp {
+            self.add_ocsp(o.clone());
+        }
+        for (i, der) in crls.iter().enumerate() {
+            match <CertificateList as der::Decode>::from_der(der) {
+                Ok(crl) => self.add_crl(crl),
+                Err(e) => self
+                    .problems
+                    .push(format!("CRL {} of the document security store: {e}", i + 1)),
+            }
+        }
+    }
+
     fn add_certificate(&mut self, c: Certificate) {
         if !self.certificates.contains(&c) {
             self.certificates.push(c);

@@ -344,6 +344,9 @@ pub struct SignatureReport {
     pub signature_format: String,
     /// The document type checked (`prescription`, …, `generic`).
     pub document_type: String,
+    /// The PDF signature field, for a signature or document time-stamp of a PDF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// Whether the content was detached (given separately).
     pub detached: bool,
     /// The validation time.

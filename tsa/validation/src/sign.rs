@@ -2,9 +2,9 @@
 //! signer of `hsm-config`, a professional's card), and CAdES-T by adding a signature
 //! time-stamp token obtained from a TSA.
 //!
-//! Signed attributes: content-type, message-digest (SHA-256), signing-time,
-//! signing-certificate-v2 (ESSCertIDv2 of the signer's certificate, SHA-256, with
-//! issuerSerial).
+//! Signed attributes: content-type, message-digest (SHA-256), signing-time (not in the CMS
+//! of a PAdES signature: [`sign_pades_cms`]), signing-certificate-v2 (ESSCertIDv2 of the
+//! signer's certificate, SHA-256, with issuerSerial).
 
 use cms::builder::SignerInfoBuilder;
 use cms::cert::IssuerAndSerialNumber;
@@ -62,6 +62,58 @@ where
     S::VerifyingKey: EncodePublicKey,
     Sig: SignatureBitStringEncoding,
 {
+    let when = options.signing_time.unwrap_or_else(OffsetDateTime::now_utc);
+    let encap = EncapsulatedContentInfo {
+        econtent_type: rfc5911::ID_DATA,
+        econtent: if options.detached {
+            None
+        } else {
+            Some(Any::new(Tag::OctetString, content.to_vec())?)
+        },
+    };
+    let digest: [u8; 32] = Sha256::digest(content).into();
+    signed_data::<S, Sig>(signer, cert, encap, &digest, Some(when), &options.chain)
+}
+
+/// The CMS of a PAdES signature (ETSI EN 319 142-1 §6.3, SubFilter ETSI.CAdES.detached):
+/// detached, over content whose SHA-256 is `content_sha256` (the PDF's ByteRange, hashed by
+/// the caller without copying it), with content-type, message-digest and
+/// signing-certificate-v2 — and no signing-time attribute, which PAdES forbids (the claimed
+/// time is the signature dictionary's /M).
+pub fn sign_pades_cms<S, Sig>(
+    signer: &S,
+    cert: &Certificate,
+    content_sha256: &[u8; 32],
+    chain: &[Certificate],
+) -> Result<Vec<u8>>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+    Sig: SignatureBitStringEncoding,
+{
+    let encap = EncapsulatedContentInfo {
+        econtent_type: rfc5911::ID_DATA,
+        econtent: None,
+    };
+    signed_data::<S, Sig>(signer, cert, encap, content_sha256, None, chain)
+}
+
+/// A SignedData with one SignerInfo by `signer` (certificate `cert`) over content whose
+/// SHA-256 is `digest`: content-type, message-digest, signing-time when given,
+/// signing-certificate-v2; `cert` and `chain` in the certificates.
+fn signed_data<S, Sig>(
+    signer: &S,
+    cert: &Certificate,
+    encap: EncapsulatedContentInfo,
+    digest: &[u8; 32],
+    signing_time: Option<OffsetDateTime>,
+    chain: &[Certificate],
+) -> Result<Vec<u8>>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+    Sig: SignatureBitStringEncoding,
+{
     let tbs = &cert.tbs_certificate;
     let key = signer
         .verifying_key()
@@ -82,40 +134,33 @@ where
         }],
         policies: None,
     };
-    let when = options.signing_time.unwrap_or_else(OffsetDateTime::now_utc);
-    let secs = u64::try_from(when.unix_timestamp())
-        .map_err(|_| Error::Input("signing time before 1970".into()))?;
-    let signing_time = x509_cert::time::Time::UtcTime(UtcTime::from_unix_duration(
-        std::time::Duration::from_secs(secs),
-    )?);
-    let content_digest = Sha256::digest(content).to_vec();
-    let encap = EncapsulatedContentInfo {
-        econtent_type: rfc5911::ID_DATA,
-        econtent: if options.detached {
-            None
-        } else {
-            Some(Any::new(Tag::OctetString, content.to_vec())?)
-        },
-    };
     let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
         issuer: tbs.issuer.clone(),
         serial_number: tbs.serial_number.clone(),
     });
     let cms_err = |e: cms::builder::Error| Error::Signer(format!("CMS: {e}"));
+    // The builder hashes an encapsulated content itself; a detached one is given by digest.
     let mut builder = SignerInfoBuilder::new(
         signer,
         sid,
         sha256_alg(),
         &encap,
-        options.detached.then_some(content_digest.as_slice()),
+        encap.econtent.is_none().then_some(digest.as_slice()),
     )
     .map_err(cms_err)?;
-    builder
-        .add_signed_attribute(Attribute {
-            oid: rfc5911::ID_SIGNING_TIME,
-            values: SetOfVec::try_from(vec![Any::encode_from(&signing_time)?])?,
-        })
-        .map_err(cms_err)?;
+    if let Some(when) = signing_time {
+        let secs = u64::try_from(when.unix_timestamp())
+            .map_err(|_| Error::Input("signing time before 1970".into()))?;
+        let signing_time = x509_cert::time::Time::UtcTime(UtcTime::from_unix_duration(
+            std::time::Duration::from_secs(secs),
+        )?);
+        builder
+            .add_signed_attribute(Attribute {
+                oid: rfc5911::ID_SIGNING_TIME,
+                values: SetOfVec::try_from(vec![Any::encode_from(&signing_time)?])?,
+            })
+            .map_err(cms_err)?;
+    }
     builder
         .add_signed_attribute(Attribute {
             oid: rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
@@ -136,7 +181,7 @@ where
         })?
     };
     let mut certs = vec![cms::cert::CertificateChoices::Certificate(cert.clone())];
-    for c in &options.chain {
+    for c in chain {
         if c.to_der()? != cert_der {
             certs.push(cms::cert::CertificateChoices::Certificate(c.clone()));
         }
@@ -208,6 +253,16 @@ pub fn check_token_over(
     expected_hash: Option<ObjectIdentifier>,
     nonce: &[u8],
 ) -> Result<tsa::asn1::TstInfo> {
+    check_token_over_parts(token, &[data], expected_hash, nonce)
+}
+
+/// [`check_token_over`] for data in parts, hashed in order (a PDF's ByteRange).
+pub fn check_token_over_parts(
+    token: &ContentInfo,
+    data: &[&[u8]],
+    expected_hash: Option<ObjectIdentifier>,
+    nonce: &[u8],
+) -> Result<tsa::asn1::TstInfo> {
     let tparsed = crate::cades::parse_signed_data(&token.content).map_err(Error::Tsa)?;
     let tst = tsa::asn1::TstInfo::from_der(tparsed.attached.as_deref().unwrap_or_default())
         .map_err(|e| Error::Tsa(format!("TSTInfo: {e}")))?;
@@ -219,7 +274,7 @@ pub fn check_token_over(
             crate::cades::hash_name(&expected_hash.unwrap_or(alg))
         )));
     }
-    let expected = crate::cades::digest(&alg, data).map_err(Error::Tsa)?;
+    let expected = crate::cades::digest_parts(&alg, data).map_err(Error::Tsa)?;
     if expected.as_slice() != tst.message_imprint.hashed_message.as_bytes() {
         return Err(Error::Tsa(
             "the token's imprint is not over the data sent".into(),

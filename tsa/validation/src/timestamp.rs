@@ -128,6 +128,9 @@ pub enum Imprint<'a> {
     /// This digest, computed by the caller with the token's algorithm (an
     /// archive-time-stamp-v3 imprint).
     Digest(&'a [u8]),
+    /// The hash, with the token's algorithm, of these parts in order (the ByteRange of a
+    /// PDF document time-stamp).
+    HashOfParts(&'a [&'a [u8]]),
 }
 
 /// Verifies one signature-time-stamp token over `signature_value` within `budget` (the
@@ -231,6 +234,16 @@ pub async fn verify_imprint_token_within(
             Ok(_) => {
                 fail!("the time-stamp token's imprint is not the hash of this signature's value")
             }
+            Err(e) => fail!("time-stamp imprint: {e}"),
+        },
+        Imprint::HashOfParts(parts) => match cades::digest_parts(&imprint_alg, parts) {
+            Ok(h) if h.as_slice() == token_imprint => out.passed.push(format!(
+                "the token's imprint is the {} of the document revision it covers",
+                cades::hash_name(&imprint_alg)
+            )),
+            Ok(_) => fail!(
+                "the time-stamp token's imprint is not the hash of the document revision it covers: the document was altered"
+            ),
             Err(e) => fail!("time-stamp imprint: {e}"),
         },
         Imprint::Digest(d) if d == token_imprint => out.passed.push(format!(

@@ -411,6 +411,8 @@ async fn verification_work_at_the_limit_passes_and_one_unit_less_is_422() {
     let report = probe
         .validate_signature_within(
             SignatureInput {
+                content_ranges: None,
+                pdf: None,
                 signature: &sig,
                 content: None,
                 document: DocumentKind::Prescription,

@@ -394,6 +394,8 @@ pub async fn validate(
     at: Option<time::OffsetDateTime>,
 ) -> SignatureReport {
     v.validate_signature(SignatureInput {
+        content_ranges: None,
+        pdf: None,
         signature: sig,
         content,
         document: doc,
