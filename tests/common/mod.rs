@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod served;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
