@@ -189,8 +189,27 @@ fn our_pades_at_every_level_passes_pyhanko_openssl_and_igc_verify() {
         assert_success(&o, &format!("openssl cms -verify of our {level}"));
     }
 
-    // Tampering, each refused with its reason in French and English.
+    // The same through the validation API: the PDF as the signature, no content.
     let lta = std::fs::read(ctx.path("ordonnance-LTA.pdf")).unwrap();
+    use base64::Engine;
+    let body = serde_json::json!({
+        "signature": base64::engine::general_purpose::STANDARD.encode(&lta),
+        "document_type": "prescription",
+    });
+    let (status, reply, _) = common::http_post(
+        &format!("{}/api/v1/verify", ctx.serve.base),
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(status, 200, "{reply:#}");
+    assert_eq!(reply["indication"], "TOTAL_PASSED", "{reply:#}");
+    assert_eq!(
+        reply["signatures"][0]["signature_format"], "PAdES-BASELINE-LTA",
+        "{reply:#}"
+    );
+
+    // Tampering, each refused with its reason in French and English.
     // One byte inside the first covered range (the page content).
     let mut flipped = lta.clone();
     let at = flipped

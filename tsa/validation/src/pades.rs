@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use crate::limits::{Budget, LimitExceeded};
-use crate::pdf::{Change, PdfFile, PdfLimits, SigKind, SignatureField};
+use crate::pdf::{Change, PdfFile, PdfLimits, RevisionChange, SigKind, SignatureField};
 use crate::report::{Indication, SignatureReport, SubIndication, TimestampInfo};
 use crate::{
     empty_signature_report, finish_signature, timestamp, DocumentKind, DocumentTimestamp,
@@ -227,88 +227,106 @@ impl Validator {
             pdf: None,
         };
         let limits = PdfLimits::default();
-        let pdf = match PdfFile::parse(bytes, &limits) {
-            Ok(p) => p,
-            Err(e) => {
-                return Ok(refused(
-                    &base,
-                    validation_time,
-                    "format",
-                    SubIndication::FormatFailure,
-                    "le fichier n'est pas un PDF lisible",
-                    &format!("not a readable PDF: {e}"),
-                ))
-            }
-        };
-        let fields = match pdf.signatures() {
-            Ok(f) if !f.is_empty() => f,
-            Ok(_) => {
-                return Ok(refused(
-                    &base,
-                    validation_time,
-                    "format",
-                    SubIndication::SignedDataNotFound,
-                    "le PDF ne contient aucune signature",
-                    "the PDF holds no signature",
-                ))
-            }
-            Err(e) => {
-                return Ok(refused(
-                    &base,
-                    validation_time,
-                    "format",
-                    SubIndication::FormatFailure,
-                    "les champs de signature du PDF sont illisibles",
-                    &format!("the PDF's signature fields cannot be read: {e}"),
-                ))
-            }
-        };
-        // The DSS (validation data) and the revision that last changed it.
-        let mut context_problems = Vec::new();
-        let mut dss_certificates = Vec::new();
-        let mut dss_ocsp = Vec::new();
-        let mut dss_crls = Vec::new();
-        match pdf.dss() {
-            Ok(Some(dss)) => {
-                for (i, der) in dss.certs.iter().enumerate() {
-                    match Certificate::from_der(der) {
-                        Ok(c) => dss_certificates.push(c),
-                        Err(e) => {
-                            context_problems.push(format!("certificate {} of the DSS: {e}", i + 1))
+        // Everything needed from the parsed file is read here, in a scope of its own: the
+        // file's caches are not shared between threads and must not live across an await.
+        let (fields, dss_certificates, dss_ocsp, dss_crls, dss_revisions, later, context_problems) = {
+            let pdf = match PdfFile::parse(bytes, &limits) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Ok(refused(
+                        &base,
+                        validation_time,
+                        "format",
+                        SubIndication::FormatFailure,
+                        "le fichier n'est pas un PDF lisible",
+                        &format!("not a readable PDF: {e}"),
+                    ))
+                }
+            };
+            let fields = match pdf.signatures() {
+                Ok(f) if !f.is_empty() => f,
+                Ok(_) => {
+                    return Ok(refused(
+                        &base,
+                        validation_time,
+                        "format",
+                        SubIndication::SignedDataNotFound,
+                        "le PDF ne contient aucune signature",
+                        "the PDF holds no signature",
+                    ))
+                }
+                Err(e) => {
+                    return Ok(refused(
+                        &base,
+                        validation_time,
+                        "format",
+                        SubIndication::FormatFailure,
+                        "les champs de signature du PDF sont illisibles",
+                        &format!("the PDF's signature fields cannot be read: {e}"),
+                    ))
+                }
+            };
+            // The DSS (validation data) and the revision that last changed it.
+            let mut context_problems = Vec::new();
+            let mut dss_certificates = Vec::new();
+            let mut dss_ocsp = Vec::new();
+            let mut dss_crls = Vec::new();
+            match pdf.dss() {
+                Ok(Some(dss)) => {
+                    for (i, der) in dss.certs.iter().enumerate() {
+                        match Certificate::from_der(der) {
+                            Ok(c) => dss_certificates.push(c),
+                            Err(e) => context_problems
+                                .push(format!("certificate {} of the DSS: {e}", i + 1)),
                         }
                     }
+                    dss_ocsp = dss.ocsps;
+                    dss_crls = dss.crls;
                 }
-                dss_ocsp = dss.ocsps;
-                dss_crls = dss.crls;
+                Ok(None) => {}
+                Err(e) => context_problems.push(format!("the DSS cannot be read: {e}")),
             }
-            Ok(None) => {}
-            Err(e) => context_problems.push(format!("the DSS cannot be read: {e}")),
-        }
-        let changes = match pdf.changes_after(0) {
-            Ok(c) => c,
-            Err(e) => {
-                return Ok(refused(
-                    &base,
-                    validation_time,
-                    "format",
-                    SubIndication::FormatFailure,
-                    "les révisions du PDF sont illisibles",
-                    &format!("the PDF's revisions cannot be read: {e}"),
-                ))
-            }
+            let changes = match pdf.changes_after(0) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Ok(refused(
+                        &base,
+                        validation_time,
+                        "format",
+                        SubIndication::FormatFailure,
+                        "les révisions du PDF sont illisibles",
+                        &format!("the PDF's revisions cannot be read: {e}"),
+                    ))
+                }
+            };
+            let dss_revisions: Vec<usize> = changes
+                .iter()
+                .filter(|r| r.changes.iter().any(|c| matches!(c, Change::Dss)))
+                .map(|r| r.revision_end)
+                .collect();
+            // What was added after each field.
+            let later: Vec<Result<Vec<RevisionChange>, String>> = fields
+                .iter()
+                .map(|f| pdf.changes_after(f.revision_end).map_err(|e| e.to_string()))
+                .collect();
+            (
+                fields,
+                dss_certificates,
+                dss_ocsp,
+                dss_crls,
+                dss_revisions,
+                later,
+                context_problems,
+            )
         };
-        let dss_revisions: Vec<usize> = changes
-            .iter()
-            .filter(|r| r.changes.iter().any(|c| matches!(c, Change::Dss)))
-            .map(|r| r.revision_end)
-            .collect();
 
         let mut reports = Vec::new();
-        for field in &fields {
+        for (field, later) in fields.iter().zip(later) {
             let mut report = match field.kind {
                 SigKind::Signature => {
                     self.pdf_signature(
-                        &pdf,
+                        bytes,
+                        later,
                         &fields,
                         field,
                         &dss_revisions,
@@ -354,7 +372,8 @@ impl Validator {
     #[allow(clippy::too_many_arguments)]
     async fn pdf_signature(
         &self,
-        pdf: &PdfFile<'_>,
+        bytes: &[u8],
+        later: Result<Vec<RevisionChange>, String>,
         fields: &[SignatureField],
         field: &SignatureField,
         dss_revisions: &[usize],
@@ -363,7 +382,6 @@ impl Validator {
         validation_time: OffsetDateTime,
         budget: &Budget,
     ) -> Result<SignatureReport, LimitExceeded> {
-        let bytes = pdf.bytes();
         let base = SignatureInput {
             signature: &[],
             content: None,
@@ -462,51 +480,47 @@ impl Validator {
                 "une signature PDF porte un seul signataire / a PDF signature holds one SignerInfo",
             );
         }
-        self.judge_modifications(pdf, field, &mut report);
+        judge_modifications(later, &mut report);
         Ok(report)
     }
+}
 
-    /// The revisions after `field`'s: allowed (later signatures, DSS, document time-stamps)
-    /// or not (anything else).
-    fn judge_modifications(
-        &self,
-        pdf: &PdfFile<'_>,
-        field: &SignatureField,
-        report: &mut SignatureReport,
-    ) {
-        let changes = match pdf.changes_after(field.revision_end) {
-            Ok(c) => c,
-            Err(e) => {
-                report.checks.fail(
+/// The revisions after a signature's: allowed (later signatures, DSS, document time-stamps,
+/// metadata) or not (anything else).
+fn judge_modifications(later: Result<Vec<RevisionChange>, String>, report: &mut SignatureReport) {
+    let changes = match later {
+        Ok(c) => c,
+        Err(e) => {
+            report.checks.fail(
                     "modifications",
                     Indication::Indeterminate,
                     SubIndication::FormatFailure,
                     format!("les révisions ajoutées après la signature sont illisibles / the revisions added after the signature cannot be read: {e}"),
                 );
-                return;
-            }
-        };
-        let mut allowed = Vec::new();
-        let mut refused = Vec::new();
-        for revision in &changes {
-            for c in &revision.changes {
-                match c {
-                    Change::Dss => allowed.push("DSS".to_owned()),
-                    Change::DocTimeStamp { field } => {
-                        allowed.push(format!("document time-stamp {field}"))
-                    }
-                    Change::Signature { field } => allowed.push(format!("signature {field}")),
-                    Change::SignatureAppearance => {}
-                    // Signers (pyHanko among them) update XMP and /Info when they sign.
-                    Change::Metadata { what } => allowed.push(format!("metadata ({what})")),
-                    Change::Other { object, what } => {
-                        refused.push(format!("{what} (objet / object {} {})", object.0, object.1))
-                    }
+            return;
+        }
+    };
+    let mut allowed = Vec::new();
+    let mut refused = Vec::new();
+    for revision in &changes {
+        for c in &revision.changes {
+            match c {
+                Change::Dss => allowed.push("DSS".to_owned()),
+                Change::DocTimeStamp { field } => {
+                    allowed.push(format!("document time-stamp {field}"))
+                }
+                Change::Signature { field } => allowed.push(format!("signature {field}")),
+                Change::SignatureAppearance => {}
+                // Signers (pyHanko among them) update XMP and /Info when they sign.
+                Change::Metadata { what } => allowed.push(format!("metadata ({what})")),
+                Change::Other { object, what } => {
+                    refused.push(format!("{what} (objet / object {} {})", object.0, object.1))
                 }
             }
         }
-        if !refused.is_empty() {
-            report.checks.fail(
+    }
+    if !refused.is_empty() {
+        report.checks.fail(
                 "modifications",
                 Indication::TotalFailed,
                 SubIndication::FormatFailure,
@@ -516,21 +530,22 @@ impl Validator {
                     refused.join("; ")
                 ),
             );
-        } else if allowed.is_empty() {
-            report
-                .checks
-                .pass("modifications", "nothing was added after the signature");
-        } else {
-            report.checks.pass(
-                "modifications",
-                format!(
-                    "allowed additions after the signature: {}",
-                    allowed.join(", ")
-                ),
-            );
-        }
+    } else if allowed.is_empty() {
+        report
+            .checks
+            .pass("modifications", "nothing was added after the signature");
+    } else {
+        report.checks.pass(
+            "modifications",
+            format!(
+                "allowed additions after the signature: {}",
+                allowed.join(", ")
+            ),
+        );
     }
+}
 
+impl Validator {
     /// One document time-stamp field, on its own: its ByteRange, its token over it.
     async fn pdf_document_timestamp(
         &self,
