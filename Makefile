@@ -47,6 +47,7 @@ bench: deps-bench
 	cargo run --release --locked -p tsa --example tsa_bench
 	cargo run --release --locked -p ca --example ocsp_bench
 	cargo run --release --locked -p validation --example validation_bench
+	cargo run --release --locked -p validation --example pades_bench
 	cargo run --release --locked -p pkix --example verify_bench
 
 ## make abuse: the abuse harness of issue 20 at full size (release build): igc serve under
