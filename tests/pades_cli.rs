@@ -272,6 +272,47 @@ fn our_pades_at_every_level_passes_pyhanko_openssl_and_igc_verify() {
     let (o, report) = shrink(1);
     assert_ne!(o.status.code(), Some(0));
     assert_eq!(report["sub_indication"], "HASH_FAILURE", "{report:#}");
+
+    // A second signature whose ByteRange leaves out the first signature's revision: its
+    // ranges rewritten (same width) to start after that revision.
+    let twice = ctx.path("twice.pdf");
+    let o = sign_pades(&ctx, &card, &ctx.path("ordonnance-B.pdf"), &twice, "B");
+    assert_success(&o, "a second PAdES signature");
+    let (o, report) = verify(&ctx, &twice, true);
+    assert_eq!(
+        report["indication"],
+        "TOTAL_PASSED",
+        "{report:#}\n{}",
+        stdout(&o)
+    );
+    assert_eq!(report["signatures"].as_array().unwrap().len(), 2);
+    let first_end = fields(&ctx.path("ordonnance-B.pdf"))[0].revision_end as u64;
+    let bytes = std::fs::read(&twice).unwrap();
+    let second = fields(&twice)
+        .into_iter()
+        .max_by_key(|f| f.revision_end)
+        .unwrap();
+    let open = bytes.windows(10).rposition(|w| w == b"/ByteRange").unwrap()
+        + bytes[bytes.windows(10).rposition(|w| w == b"/ByteRange").unwrap()..]
+            .iter()
+            .position(|&b| b == b'[')
+            .unwrap();
+    let close = open + bytes[open..].iter().position(|&b| b == b']').unwrap();
+    let [_, la, b, lb] = second.byte_range;
+    let mut text = format!("[{first_end} {} {b} {lb}", la - first_end).into_bytes();
+    assert!(
+        text.len() <= close - open,
+        "no room to rewrite the ByteRange"
+    );
+    text.resize(close - open, b' ');
+    let mut cut = bytes.clone();
+    cut[open..close].copy_from_slice(&text);
+    let p = ctx.path("second-skips-first.pdf");
+    std::fs::write(&p, &cut).unwrap();
+    let (o, report) = verify(&ctx, &p, true);
+    assert_ne!(o.status.code(), Some(0), "{report:#}");
+    assert_ne!(report["indication"], "TOTAL_PASSED");
+    assert!(report.to_string().contains("ByteRange"), "{report:#}");
 }
 
 #[test]
