@@ -372,6 +372,107 @@ fn pyhanko_signatures_of_our_ca_are_reported_at_the_level_pyhanko_made() {
     }
 }
 
+/// Runs `igc args…` and samples its peak resident memory (VmHWM) until it exits: the output
+/// and the peak in bytes.
+fn igc_peak_memory(ctx: &Ctx, args: &[&str]) -> (Output, u64) {
+    let mut child = std::process::Command::new(common::IGC)
+        .current_dir(ctx.dir())
+        .env("SOFTHSM2_CONF", ctx.pki.softhsm_conf())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    // Bounded: the command ends well within this.
+    for _ in 0..60_000 {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak = peak.max(kb * 1024);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (child.wait_with_output().unwrap(), peak)
+}
+
+/// "A 50 MB PDF signs and validates without holding several copies in memory": the peak
+/// resident memory of `igc sign` and of `igc verify` stays under twice the file's size.
+#[test]
+fn a_50_mb_pdf_signs_and_validates_without_several_copies_in_memory() {
+    let ctx = Ctx::new();
+    let card = ctx.hsm_signer("dr-pades");
+    let big = ctx.path("big.pdf");
+    let o = py("make_pdf.py", &[s(&big), "--pages", "2", "--size-mb", "50"]);
+    assert_success(&o, "make_pdf.py --size-mb 50");
+    let size = std::fs::metadata(&big).unwrap().len();
+    let out = ctx.path("big-signed.pdf");
+    let url = ctx.tsa_url();
+    let (o, sign_peak) = igc_peak_memory(
+        &ctx,
+        &[
+            "sign",
+            "--format",
+            "pades",
+            "--level",
+            "T",
+            "--key-label",
+            "dr-pades",
+            "--pin-file",
+            "var/hsm/online.pin",
+            "--token",
+            "igc-online",
+            "--cert",
+            s(&card),
+            "--in",
+            s(&big),
+            "--out",
+            s(&out),
+            "--tsa-url",
+            &url,
+        ],
+    );
+    assert_success(&o, "igc sign of a 50 MB PDF");
+    let root = ctx.pki.pki("root.pem");
+    let (o, verify_peak) = igc_peak_memory(
+        &ctx,
+        &[
+            "verify",
+            "--in",
+            s(&out),
+            "--document-type",
+            "prescription",
+            "--anchor",
+            s(&root),
+            "--allow-host",
+            "127.0.0.1",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["indication"], "TOTAL_PASSED", "{report:#}");
+    eprintln!(
+        "50 MB PDF ({size} bytes): peak resident memory of igc sign {} MiB, of igc verify {} MiB",
+        sign_peak >> 20,
+        verify_peak >> 20
+    );
+    for (what, peak) in [("igc sign", sign_peak), ("igc verify", verify_peak)] {
+        assert!(
+            peak < 2 * size,
+            "{what} peaked at {peak} bytes for a {size}-byte PDF: several copies in memory"
+        );
+    }
+}
+
 #[test]
 fn bad_pdfs_are_refused_with_a_reason_never_a_panic() {
     let ctx = Ctx::new();
