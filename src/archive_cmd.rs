@@ -48,7 +48,7 @@ pub struct ExtendArgs {
 pub enum ArchiveCommand {
     /// Add a new archive time-stamp to every CAdES-LTA signature of a folder that needs one.
     #[command(
-        after_help = "Examples:\n  igc archive renew /srv/archives/2026 --tsa-url http://127.0.0.1:8080/tsa --allow-host 127.0.0.1\n  igc archive renew ./signed --tsa-url http://tsa.example/tsa --older-than 180 \\\n    --tsa-expiry-margin 60 --allow-host tsa.example --allow-host ocsp.example --json\n\nFiles ending in .p7s, .p7m or .cms are considered. A detached signature's document is the\nfile of the same name without that extension. Each file is rewritten atomically (temporary\nfile, then rename). Progress goes to stderr; the summary (renewed, fresh, skipped, failed)\nto stdout. Exit status: 0 when none failed, 1 otherwise."
+        after_help = "Examples:\n  igc archive renew /srv/archives/2026 --tsa-url http://127.0.0.1:8080/tsa --allow-host 127.0.0.1\n  igc archive renew ./signed --tsa-url http://tsa.example/tsa --older-than 180 \\\n    --tsa-expiry-margin 60 --allow-host tsa.example --allow-host ocsp.example --json\n\nFiles ending in .p7s, .p7m, .cms or .pdf are considered (a PDF gets a new document\ntime-stamp). A detached signature's document is the file of the same name without that\nextension. Each file is rewritten atomically (temporary\nfile, then rename). Progress goes to stderr; the summary (renewed, fresh, skipped, failed)\nto stdout. Exit status: 0 when none failed, 1 otherwise."
     )]
     Renew(RenewArgs),
 }

@@ -370,6 +370,78 @@ fn pyhanko_signatures_of_our_ca_are_reported_at_the_level_pyhanko_made() {
             .unwrap_or_else(|| panic!("{report:#}"));
         assert_eq!(signature["signature_format"], ours, "{report:#}");
     }
+
+    // igc extend raises pyHanko's B-T to LT, then LTA; pyHanko and we agree on each.
+    for (from, to, level) in [
+        ("pyhanko-B-T.pdf", "LT", "B-LT"),
+        ("extended-LT.pdf", "LTA", "B-LTA"),
+    ] {
+        let out = ctx.path(&format!("extended-{to}.pdf"));
+        let o = igc(
+            ctx.dir(),
+            &[
+                "extend",
+                s(&ctx.path(from)),
+                "--to",
+                to,
+                "--tsa-url",
+                &url,
+                "--allow-host",
+                "127.0.0.1",
+                "--out",
+                s(&out),
+            ],
+        );
+        assert_success(&o, &format!("igc extend {from} --to {to}"));
+        pyhanko_validates(&ctx, &out, level);
+        let (o, report) = verify(&ctx, &out, false);
+        assert_eq!(
+            report["signatures"][0]["signature_format"],
+            format!("PAdES-BASELINE-{to}"),
+            "{report:#}\n{}",
+            stdout(&o)
+        );
+        assert_eq!(report["indication"], "TOTAL_PASSED", "{report:#}");
+    }
+
+    // igc archive renew adds a document time-stamp to a PDF whose last one is old enough.
+    let folder = ctx.path("archive");
+    std::fs::create_dir_all(&folder).unwrap();
+    let archived = folder.join("certificat.pdf");
+    std::fs::copy(ctx.path("extended-LTA.pdf"), &archived).unwrap();
+    let before = std::fs::metadata(&archived).unwrap().len();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let o = igc(
+        ctx.dir(),
+        &[
+            "archive",
+            "renew",
+            s(&folder),
+            "--tsa-url",
+            &url,
+            "--allow-host",
+            "127.0.0.1",
+            "--older-than",
+            "0.00001",
+            "--json",
+        ],
+    );
+    assert_success(&o, "igc archive renew");
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        summary["renewed"].as_array().unwrap().len(),
+        1,
+        "{summary:#}"
+    );
+    assert!(std::fs::metadata(&archived).unwrap().len() > before);
+    let timestamps = fields(&archived)
+        .iter()
+        .filter(|f| f.kind == validation::pdf::SigKind::DocTimeStamp)
+        .count();
+    assert_eq!(timestamps, 2, "the one igc extend added and the renewal's");
+    pyhanko_validates(&ctx, &archived, "B-LTA");
+    let (_, report) = verify(&ctx, &archived, false);
+    assert_eq!(report["indication"], "TOTAL_PASSED", "{report:#}");
 }
 
 /// Runs `igc args…` and samples its peak resident memory (VmHWM) until it exits: the output
