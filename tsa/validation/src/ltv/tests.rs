@@ -24,7 +24,22 @@ fn key_cert(seed: u8, cn: &str) -> (SigningKey, Certificate) {
     let cert = CertificateBuilder::new(
         Profile::Root,
         x509_cert::serial_number::SerialNumber::new(&[seed]).unwrap(),
-        x509_cert::time::Validity::from_now(std::time::Duration::from_secs(3600)).unwrap(),
+        // Fixed dates (2026-05 to 2036-07): a certificate built twice must be the same bytes,
+        // whatever second the test runs in.
+        x509_cert::time::Validity {
+            not_before: x509_cert::time::Time::UtcTime(
+                der::asn1::UtcTime::from_unix_duration(std::time::Duration::from_secs(
+                    1_780_000_000,
+                ))
+                .unwrap(),
+            ),
+            not_after: x509_cert::time::Time::UtcTime(
+                der::asn1::UtcTime::from_unix_duration(std::time::Duration::from_secs(
+                    2_100_000_000,
+                ))
+                .unwrap(),
+            ),
+        },
         format!("CN={cn},C=FR").parse().unwrap(),
         spki,
         &key,
