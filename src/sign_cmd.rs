@@ -393,18 +393,7 @@ fn print_report(report: &validation::SignatureReport, json: bool) -> Result<()> 
             print_checks(&signature.checks);
         }
     }
-    if report.indication == Indication::TotalPassed {
-        Ok(())
-    } else {
-        bail!(
-            "{}{}",
-            report.indication,
-            report
-                .sub_indication
-                .map(|s| format!(" / {s}"))
-                .unwrap_or_default()
-        )
-    }
+    verdict(report.indication, report.sub_indication)
 }
 
 /// CRL files, then (when hosts are allowed) OCSP and CRLs fetched from the certificates'
@@ -575,18 +564,18 @@ pub fn run_verify_cert(args: VerifyCertArgs) -> Result<()> {
         }
         print_checks(&report.checks);
     }
-    if report.indication == Indication::TotalPassed {
-        Ok(())
-    } else {
-        bail!(
-            "{}{}",
-            report.indication,
-            report
-                .sub_indication
-                .map(|s| format!(" / {s}"))
-                .unwrap_or_default()
-        )
+    verdict(report.indication, report.sub_indication)
+}
+
+/// The exit status of a validation: `Ok` only for TOTAL_PASSED, else the indication.
+fn verdict(indication: Indication, sub: Option<validation::SubIndication>) -> Result<()> {
+    if indication == Indication::TotalPassed {
+        return Ok(());
     }
+    bail!(
+        "{indication}{}",
+        sub.map(|s| format!(" / {s}")).unwrap_or_default()
+    )
 }
 
 fn print_checks(checks: &validation::Checks) {

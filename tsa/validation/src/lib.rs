@@ -653,15 +653,10 @@ impl Validator {
                 return;
             }
             let verdict = judge_timestamp(&out, archive_poe.is_some(), validation_time);
-            let mut info = out.info.clone().unwrap_or_else(|| TimestampInfo {
-                gen_time: validation_time,
-                serial: String::new(),
-                policy: String::new(),
-                valid: false,
-                tsa: None,
-                kind: "document",
-                detail: String::new(),
-            });
+            let mut info = out
+                .info
+                .clone()
+                .unwrap_or_else(|| unverified_timestamp(validation_time, "document"));
             info.kind = "document";
             match verdict {
                 Ok(detail) => {
@@ -1544,13 +1539,21 @@ impl Family {
 /// The report entry of an archive time-stamp whose token was not verified.
 fn archive_info(ats: &ltv::ArchiveTimestamp, detail: String) -> TimestampInfo {
     TimestampInfo {
-        gen_time: ats.gen_time,
+        detail,
+        ..unverified_timestamp(ats.gen_time, "archive")
+    }
+}
+
+/// The report entry of a time-stamp of `kind` whose token could not be read, at `time`.
+fn unverified_timestamp(time: OffsetDateTime, kind: &'static str) -> TimestampInfo {
+    TimestampInfo {
+        gen_time: time,
         serial: String::new(),
         policy: String::new(),
         valid: false,
         tsa: None,
-        kind: "archive",
-        detail,
+        kind,
+        detail: String::new(),
     }
 }
 

@@ -17,7 +17,7 @@ use x509_cert::Certificate;
 
 use crate::limits::{Budget, LimitExceeded};
 use crate::pdf::{Change, PdfFile, PdfLimits, RevisionChange, SigKind, SignatureField};
-use crate::report::{Indication, SignatureReport, SubIndication, TimestampInfo};
+use crate::report::{Indication, SignatureReport, SubIndication};
 use crate::{
     empty_signature_report, finish_signature, timestamp, DocumentKind, DocumentTimestamp,
     PdfContext, SignatureInput, Validator,
@@ -109,6 +109,21 @@ fn covered_ranges<'b>(bytes: &'b [u8], field: &SignatureField) -> Result<[&'b [u
     Ok([&bytes[..first_end], &bytes[b..second_end]])
 }
 
+/// A signature input without a signature: what a report about the PDF itself starts from.
+fn bare_input(
+    document: DocumentKind,
+    validation_time: Option<OffsetDateTime>,
+) -> SignatureInput<'static> {
+    SignatureInput {
+        signature: &[],
+        content: None,
+        content_ranges: None,
+        document,
+        validation_time,
+        pdf: None,
+    }
+}
+
 /// The summary of a document time-stamp's entry (a signature's wording would name a signer).
 fn document_timestamp_summary(report: &SignatureReport, field: &str) -> String {
     let tsa = report
@@ -188,14 +203,7 @@ impl Validator {
         validation_time: Option<OffsetDateTime>,
     ) -> SignatureReport {
         let budget = Budget::new(&self.limits, std::time::Instant::now());
-        let input = SignatureInput {
-            signature: &[],
-            content: None,
-            content_ranges: None,
-            document,
-            validation_time,
-            pdf: None,
-        };
+        let input = bare_input(document, validation_time);
         let at = validation_time.unwrap_or_else(OffsetDateTime::now_utc);
         match self.validate_pdf_within(bytes, document, at, &budget).await {
             Ok(r) => r,
@@ -218,14 +226,7 @@ impl Validator {
         validation_time: OffsetDateTime,
         budget: &Budget,
     ) -> Result<SignatureReport, LimitExceeded> {
-        let base = SignatureInput {
-            signature: &[],
-            content: None,
-            content_ranges: None,
-            document,
-            validation_time: Some(validation_time),
-            pdf: None,
-        };
+        let base = bare_input(document, Some(validation_time));
         let limits = PdfLimits::default();
         // Everything needed from the parsed file is read here, in a scope of its own: the
         // file's caches are not shared between threads and must not live across an await.
@@ -382,14 +383,7 @@ impl Validator {
         validation_time: OffsetDateTime,
         budget: &Budget,
     ) -> Result<SignatureReport, LimitExceeded> {
-        let base = SignatureInput {
-            signature: &[],
-            content: None,
-            content_ranges: None,
-            document,
-            validation_time: Some(validation_time),
-            pdf: None,
-        };
+        let base = bare_input(document, Some(validation_time));
         if field.sub_filter != SUB_FILTER_CADES && field.sub_filter != SUB_FILTER_PKCS7 {
             return Ok(refused(
                 &base,
@@ -557,14 +551,7 @@ impl Validator {
         budget: &Budget,
     ) -> Result<SignatureReport, LimitExceeded> {
         let (dss_certificates, dss_ocsp, dss_crls) = dss;
-        let base = SignatureInput {
-            signature: &[],
-            content: None,
-            content_ranges: None,
-            document: DocumentKind::Generic,
-            validation_time: Some(validation_time),
-            pdf: None,
-        };
+        let base = bare_input(DocumentKind::Generic, Some(validation_time));
         let mut report = empty_signature_report(&base, validation_time);
         report.signature_format = "PAdES document time-stamp".into();
         let fail = |report: &mut SignatureReport, check, sub, fr: &str, en: &str| {
@@ -644,15 +631,10 @@ impl Validator {
         if let Some(e) = budget.exceeded() {
             return Err(e);
         }
-        let mut info: TimestampInfo = out.info.clone().unwrap_or(TimestampInfo {
-            gen_time: validation_time,
-            serial: String::new(),
-            policy: String::new(),
-            valid: false,
-            tsa: None,
-            kind: "document",
-            detail: String::new(),
-        });
+        let mut info = out
+            .info
+            .clone()
+            .unwrap_or_else(|| crate::unverified_timestamp(validation_time, "document"));
         info.kind = "document";
         match crate::judge_timestamp(&out, covered, validation_time) {
             Ok(detail) => {
