@@ -93,6 +93,20 @@ pub enum CertCommand {
         #[command(flatten)]
         common: ChangeArgs,
     },
+    /// Suspend every certificate of a professional whose card was lost or stolen (they call
+    /// their Order without their revocation code): a loss declaration that an operator then
+    /// confirms (revocation keyCompromise) or lifts, in the portal or its API.
+    #[command(
+        name = "suspend-all",
+        after_help = "Examples:\n  igc cert suspend-all --idnat 810003456788 --actor clerk-a\n  igc cert suspend-all --idnat 810003456788 --actor clerk-a --actor-credentials-fd 3 --json \\\n      3<clerk-a.credentials\n\nThe actor (a clerk or approver of the professional's Order; the registration office for\nprofessions without an Order) authenticates (see `igc cert revoke --help`). Every\ncertificate still good is suspended at once (certificateHold): OCSP answers it, the CRLs\nare signed again. Exit codes: 0 done (also when nothing was left to suspend), 1 refused or\nfailed (nothing written)."
+    )]
+    SuspendAll {
+        /// IdNat of the professional (8+RPPS, 0+ADELI).
+        #[arg(long)]
+        idnat: String,
+        #[command(flatten)]
+        common: ChangeArgs,
+    },
     /// Lift a suspension: the certificate leaves the next CRLs and OCSP says good again.
     #[command(
         after_help = "Example:\n  igc cert reinstate --serial 5f3a…e1 --actor clerk-a\n\nThe actor authenticates (see `igc cert revoke --help`)."
@@ -299,6 +313,9 @@ fn report_issued(c: &IssuedCertificate, out: &Path, request: RequestId, json: bo
         let mut v = serde_json::to_value(c)?;
         v["request"] = serde_json::json!(request.0);
         v["out"] = serde_json::json!(out.display().to_string());
+        if let Some(code) = &c.revocation_code {
+            v["revocation_code"] = serde_json::json!(code.reveal());
+        }
         println!("{v}");
     } else {
         println!(
@@ -309,6 +326,13 @@ fn report_issued(c: &IssuedCertificate, out: &Path, request: RequestId, json: bo
             c.not_after,
             out.display()
         );
+        if let Some(code) = &c.revocation_code {
+            println!(
+                "revocation code for the professional (shown once; it suspends their \
+                 certificates if the card is lost): {}",
+                code.reveal()
+            );
+        }
     }
     Ok(())
 }
@@ -405,6 +429,7 @@ fn credentials_of(cmd: &CertCommand) -> Result<Vec<Secret>> {
         }
         CertCommand::Revoke { common, .. }
         | CertCommand::Suspend { common, .. }
+        | CertCommand::SuspendAll { common, .. }
         | CertCommand::Reinstate { common, .. } => vec![Secret::read(
             &common.actor.login()?,
             "--actor",
@@ -517,6 +542,37 @@ async fn run_cert(
             let sub_ca = sub_ca_issuer(pki, &serial).await?;
             let o = workflow.suspend(&who, &serial).await?;
             report_change("suspended", &published_by_arl(o, sub_ca), common.json);
+        }
+        CertCommand::SuspendAll { idnat, common } => {
+            let idnat: IdNatPs = idnat
+                .parse()
+                .with_context(|| format!("--idnat {idnat:?} is not a professional's IdNat"))?;
+            let who = operator(0)?.authenticate(&pki.store, policy).await?;
+            let done = workflow.suspend_all(&who, &idnat).await?;
+            let d = &done.declaration;
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "action": "suspended-all",
+                        "declaration": d.id,
+                        "professional": d.professional.to_string(),
+                        "serials": d.serials.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "crl_error": done.outcome.crl_error.as_ref().map(ToString::to_string),
+                    })
+                );
+            } else {
+                println!(
+                    "loss declaration {} for {}: {} certificate(s) suspended{}",
+                    d.id,
+                    d.professional,
+                    d.serials.len(),
+                    match &done.outcome.crl_error {
+                        None => String::new(),
+                        Some(e) => format!(" (CRLs not republished yet: {e})"),
+                    }
+                );
+            }
         }
         CertCommand::Reinstate { serial, common } => {
             let serial: Serial = serial.parse()?;

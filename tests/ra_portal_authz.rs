@@ -203,7 +203,8 @@ async fn authorization_matrix_every_route_every_role() {
                     path = path
                         .replace("{idnat}", &f.idnat.to_string())
                         .replace("{id}", &f.request.to_string())
-                        .replace("{serial}", &f.serial);
+                        .replace("{serial}", &f.serial)
+                        .replace("{declaration}", "1");
                 }
                 path = path.replace("{login}", "cible");
                 let role_ok = role_allows(*role, spec.permission);
@@ -253,6 +254,16 @@ async fn authorization_matrix_every_route_every_role() {
                     assert_api_json(&r, &what);
                 }
                 match spec.permission {
+                    // A holder's declaration of loss: public, and this body names no
+                    // professional.
+                    Permission::Public if spec.path == "/api/v1/loss-declarations" => {
+                        assert_eq!(
+                            r.status,
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "{what}: {}",
+                            r.body
+                        );
+                    }
                     // API logins with wrong credentials (or without a client certificate).
                     Permission::Public if spec.api && spec.method == RouteMethod::Post => {
                         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
@@ -313,6 +324,7 @@ async fn authorization_matrix_every_route_every_role() {
                 .replace("{idnat}", &fixtures[0].0.idnat.to_string())
                 .replace("{id}", &fixtures[0].0.request.to_string())
                 .replace("{serial}", &fixtures[0].0.serial)
+                .replace("{declaration}", "1")
                 .replace("{login}", "cible");
             if spec.api {
                 // No token: 401 JSON; a session cookie is not a credential of the API.
@@ -575,8 +587,13 @@ async fn workflows_four_eyes_and_bad_input() {
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let cert_path = r.location.clone();
+    // The issued certificate's page, with the revocation code shown once.
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"code-revocation\""), "{}", r.body);
+    let link = "id=\"certificat-emis\" href=\"";
+    let start = r.body.find(link).unwrap() + link.len();
+    let end = start + r.body[start..].find('"').unwrap();
+    let cert_path = r.body[start..end].to_owned();
     assert!(cert_path.starts_with("/certificats/"));
     let r = send(app, get(&format!("{cert_path}/pem"), Some(&a))).await;
     assert_eq!(r.status, StatusCode::OK);

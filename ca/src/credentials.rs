@@ -44,6 +44,92 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+// ----- revocation codes of lost or stolen cards -------------------------------------------------
+
+/// Letters and digits that cannot be mistaken for one another when read aloud or copied (no
+/// 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// Symbols in a code (over 79 bits).
+const CODE_SYMBOLS: usize = 16;
+
+/// The code a professional receives when a certificate is issued, to suspend their
+/// certificates alone if the card is lost or stolen. Shown once; stored only as an argon2id
+/// hash. Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RevocationCode(String);
+
+impl RevocationCode {
+    /// A new random code, `XXXX-XXXX-XXXX-XXXX`.
+    pub fn generate() -> Self {
+        let alphabet = CODE_ALPHABET.len();
+        // Bytes at or above the last multiple of the alphabet's size are drawn again, so that
+        // every symbol is equally likely.
+        let limit = 256 - 256 % alphabet;
+        let mut rng = rand::thread_rng();
+        let mut symbols = Vec::with_capacity(CODE_SYMBOLS);
+        while symbols.len() < CODE_SYMBOLS {
+            let b = usize::from(rand::Rng::gen::<u8>(&mut rng));
+            if b < limit {
+                symbols.push(CODE_ALPHABET[b % alphabet]);
+            }
+        }
+        RevocationCode(group(&symbols))
+    }
+
+    /// The code, to show to its holder once.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
+    /// Its argon2id hash, for storage.
+    pub fn hash(&self) -> Result<String> {
+        hash_password(&self.0)
+    }
+}
+
+impl std::fmt::Debug for RevocationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevocationCode(…)")
+    }
+}
+
+fn group(symbols: &[u8]) -> String {
+    symbols
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A code as typed, in the form it was hashed in: upper case, spaces and dashes ignored,
+/// regrouped by four; `None` when it cannot be a code (wrong length or symbols).
+pub fn normalize_revocation_code(typed: &str) -> Option<String> {
+    let symbols: Vec<u8> = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .take(CODE_SYMBOLS + 1)
+        .map(|c| c.to_ascii_uppercase())
+        .filter_map(|c| u8::try_from(c).ok())
+        .collect();
+    (symbols.len() == CODE_SYMBOLS && symbols.iter().all(|b| CODE_ALPHABET.contains(b)))
+        .then(|| group(&symbols))
+}
+
+/// Whether `typed` is the code of one of `hashes`. Always costs one argon2 verification at
+/// least (a dummy one when there is no hash or the input cannot be a code), so that the time
+/// of an answer tells nothing.
+pub fn check_revocation_code(typed: &str, hashes: &[String]) -> bool {
+    let Some(code) = normalize_revocation_code(typed) else {
+        dummy_verify(typed);
+        return false;
+    };
+    if hashes.is_empty() {
+        dummy_verify(&code);
+        return false;
+    }
+    hashes.iter().any(|h| verify_password(&code, h))
+}
+
 // ----- TOTP (RFC 6238 over RFC 4226, HMAC-SHA-1, 6 digits, 30 s) -------------------------------
 
 pub const TOTP_PERIOD: i64 = 30;
@@ -129,6 +215,28 @@ pub fn check_totp(secret_b32: &str, code: &str, unix_now: i64) -> Option<i64> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn revocation_codes_are_read_as_typed_and_never_shown_by_debug() {
+        let code = RevocationCode::generate();
+        let shown = code.reveal();
+        assert_eq!(shown.len(), 19, "{shown}");
+        assert_eq!(normalize_revocation_code(shown).as_deref(), Some(shown));
+        let typed = shown.replace('-', " ").to_lowercase();
+        assert_eq!(normalize_revocation_code(&typed).as_deref(), Some(shown));
+        assert!(!format!("{code:?}").contains(&shown[..4]));
+        assert_ne!(RevocationCode::generate(), code);
+        let hashes = vec![code.hash().unwrap()];
+        assert!(check_revocation_code(&typed, &hashes));
+        assert!(!check_revocation_code(
+            RevocationCode::generate().reveal(),
+            &hashes
+        ));
+        for bad in ["", "ABCD", "0000-0000-0000-0000", &format!("{shown}A"), "É"] {
+            assert_eq!(normalize_revocation_code(bad), None, "{bad}");
+            assert!(!check_revocation_code(bad, &hashes));
+        }
+    }
 
     #[test]
     fn rfc6238_sha1_vectors() {

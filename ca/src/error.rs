@@ -141,6 +141,19 @@ pub enum Error {
     #[error("certificate {serial} is {status}, not on hold")]
     NotOnHold { serial: String, status: CertStatus },
 
+    // ----- lost or stolen cards ----------------------------------------------------------
+    #[error("revocation code refused")]
+    LossCodeRefused,
+    #[error("too many wrong revocation codes: declarations are locked until {until}")]
+    LossDeclarationLocked { until: String },
+    #[error("no loss declaration {id}")]
+    LossDeclarationNotFound { id: i64 },
+    #[error("loss declaration {id} is already closed ({status})")]
+    LossDeclarationClosed {
+        id: i64,
+        status: crate::vocabulary::LossStatus,
+    },
+
     // ----- issuance ----------------------------------------------------------------------
     #[error("malformed certificate request: {reason}")]
     MalformedCsr { reason: String },
@@ -269,6 +282,10 @@ impl Error {
             | Error::AlreadyRevoked { .. }
             | Error::AlreadyOnHold { .. }
             | Error::NotOnHold { .. }
+            | Error::LossCodeRefused
+            | Error::LossDeclarationLocked { .. }
+            | Error::LossDeclarationNotFound { .. }
+            | Error::LossDeclarationClosed { .. }
             | Error::MalformedCsr { .. }
             | Error::UnsupportedKey { .. }
             | Error::CsrProofOfPossession { .. }

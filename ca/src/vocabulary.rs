@@ -307,3 +307,42 @@ mod tests {
         );
     }
 }
+
+// ----- lost or stolen cards -------------------------------------------------------------------
+
+/// How a declaration of loss or theft reached the RA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossChannel {
+    /// The holder, on the portal's public page.
+    HolderPortal,
+    /// The holder, through the JSON API (the Orders' software relaying it).
+    HolderApi,
+    /// An operator of the Order (a telephone call, `igc cert suspend-all`).
+    Operator,
+}
+
+spelled_enum!(LossChannel, "loss declaration channel", {
+    HolderPortal => "holder-portal",
+    HolderApi => "holder-api",
+    Operator => "operator",
+});
+
+/// Where a declaration of loss or theft stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossStatus {
+    /// Its certificates are suspended; an operator has still to decide.
+    Open,
+    /// An operator confirmed it: its certificates were revoked (keyCompromise).
+    Revoked,
+    /// An operator lifted the suspension (the card was found, or the declaration was not the
+    /// holder's).
+    Reinstated,
+}
+
+spelled_enum!(LossStatus, "loss declaration status", {
+    Open => "open",
+    Revoked => "revoked",
+    Reinstated => "reinstated",
+});

@@ -14,9 +14,9 @@ use ca::domain::{
     ProfessionalStatus, Profile, ProofingMode, RequestStatus, RevocationReason, Serial, Structure,
 };
 use ca::storage::{
-    db_precision, CertificateStatus, ChainProblem, InfraOrigin, InfraRecorded, NewAuditAnchor,
-    NewCertificate, NewOperator, NewRequest, OperatorRole, OperatorStatus, Outcome, RequestId,
-    RequestSubject, Store,
+    db_precision, CertificateStatus, ChainProblem, CodeFailure, InfraOrigin, InfraRecorded,
+    LossChannel, LossStatus, NewAuditAnchor, NewCertificate, NewOperator, NewRequest, OperatorRole,
+    OperatorStatus, Outcome, RequestId, RequestSubject, Store,
 };
 use ca::Error;
 use serde_json::json;
@@ -135,6 +135,7 @@ on_both_backends!(
     administration_needs_two_administrators,
     totp_secrets_are_sealed,
     infrastructure_certificates_recorded_once,
+    loss_declarations_suspend_then_decide,
 );
 
 fn in_a_day() -> OffsetDateTime {
@@ -1735,6 +1736,147 @@ mod scenarios {
             .await,
             Err(Error::CertificateNotFound { .. })
         ));
+    }
+
+    /// Lost cards: the codes' hashes of the certificates still valid, wrong codes counted up
+    /// to a lock, a declaration that suspends everything good (and clears the count), its
+    /// decision once — revocation keyCompromise or reinstatement — each with its journal.
+    pub async fn loss_declarations_suspend_then_decide(db: &Db) {
+        let s = &db.store;
+        let idnat = rpps(1_000_000_077);
+        register(s, &idnat, "Perdu").await;
+        let unknown = s
+            .loss_code_state(&rpps(1_000_000_078), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert!(!unknown.known && unknown.hashes.is_empty());
+        let mut serials = Vec::new();
+        for profile in [Profile::Auth, Profile::Sign] {
+            let id = approved_request(s, &idnat, profile).await;
+            let hash = ca::credentials::RevocationCode::generate().hash().unwrap();
+            s.record_revocation_code(id, &idnat, &hash, &clerk("clerk-b"))
+                .await
+                .unwrap();
+            // Issued again after a failure: the new code replaces the old one.
+            s.record_revocation_code(id, &idnat, &hash, &clerk("clerk-b"))
+                .await
+                .unwrap();
+            let serial = Serial::random();
+            s.record_issued_certificate(
+                &new_cert(&serial, &idnat, profile, 0),
+                Some(id),
+                &ca_actor(),
+            )
+            .await
+            .unwrap();
+            serials.push(serial);
+        }
+        serials.sort();
+        let state = s
+            .loss_code_state(&idnat, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert!(state.known);
+        assert_eq!(state.hashes.len(), 2);
+        assert_eq!((state.failures, state.locked_until), (0, None));
+
+        let holder = Actor::new("titulaire-test", "revocation-code").unwrap();
+        let until = in_a_day();
+        let details = json!({ "channel": "holder-portal" });
+        for expected in [
+            CodeFailure::Counted { failures: 1 },
+            CodeFailure::Counted { failures: 2 },
+            CodeFailure::Locked { until },
+        ] {
+            let got = s
+                .record_loss_code_failure(&idnat, 3, until, &holder, &details)
+                .await
+                .unwrap();
+            assert_eq!(got, expected);
+        }
+        let state = s
+            .loss_code_state(&idnat, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(state.failures, 3);
+        assert_eq!(state.locked_until, Some(db_precision(until)));
+        assert_eq!(last_actions(s, 3).await, vec!["loss.declare"; 3]);
+
+        let d = s
+            .declare_loss(&idnat, LossChannel::HolderPortal, &holder, &details)
+            .await
+            .unwrap();
+        assert_eq!(d.serials, serials);
+        assert_eq!(d.status, LossStatus::Open);
+        for serial in &serials {
+            assert!(matches!(
+                s.certificate_status(serial).await.unwrap(),
+                Some(CertificateStatus::OnHold { .. })
+            ));
+        }
+        let state = s
+            .loss_code_state(&idnat, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!((state.failures, state.locked_until), (0, None));
+        assert_eq!(
+            last_actions(s, 3).await,
+            vec!["certificate.hold", "certificate.hold", "loss.declare"]
+        );
+        assert_eq!(s.open_loss_declarations().await.unwrap(), vec![d.clone()]);
+
+        let b = clerk("clerk-b");
+        let revoked = s.close_loss_declaration(d.id, true, &b).await.unwrap();
+        assert_eq!(revoked, serials);
+        for serial in &serials {
+            assert!(matches!(
+                s.certificate_status(serial).await.unwrap(),
+                Some(CertificateStatus::Revoked {
+                    reason: RevocationReason::KeyCompromise,
+                    ..
+                })
+            ));
+        }
+        assert!(matches!(
+            s.close_loss_declaration(d.id, false, &b).await,
+            Err(Error::LossDeclarationClosed {
+                status: LossStatus::Revoked,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.close_loss_declaration(d.id + 1000, true, &b).await,
+            Err(Error::LossDeclarationNotFound { .. })
+        ));
+        assert!(s.open_loss_declarations().await.unwrap().is_empty());
+        // Revoked certificates no longer count: their codes are not checked any more.
+        let state = s
+            .loss_code_state(&idnat, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert!(state.hashes.is_empty());
+
+        // A new certificate, suspended by an operator, then reinstated.
+        let serial = issue(s, &idnat, Profile::Conf, 0).await;
+        let d2 = s
+            .declare_loss(&idnat, LossChannel::Operator, &b, &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(d2.serials, vec![serial.clone()]);
+        assert_eq!(
+            s.close_loss_declaration(d2.id, false, &b).await.unwrap(),
+            vec![serial.clone()]
+        );
+        assert_eq!(
+            s.certificate_status(&serial).await.unwrap(),
+            Some(CertificateStatus::Good)
+        );
+        let all = s.loss_declarations_of(&idnat).await.unwrap();
+        assert_eq!(
+            all.iter().map(|d| (d.id, d.status)).collect::<Vec<_>>(),
+            vec![(d2.id, LossStatus::Reinstated), (d.id, LossStatus::Revoked)]
+        );
+        assert_eq!(all[0].closed_by.as_deref(), Some("clerk-b"));
     }
 
     pub async fn hold_reinstate_good(db: &Db) {

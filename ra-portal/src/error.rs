@@ -52,7 +52,10 @@ impl From<ca::Error> for PortalError {
             | E::StructureNotFound { .. }
             | E::RequestNotFound { .. }
             | E::CertificateNotFound { .. }
+            | E::LossDeclarationNotFound { .. }
             | E::ImportJobNotFound { .. } => PortalError::NotFound(msg),
+            E::LossCodeRefused => PortalError::Forbidden(msg),
+            E::LossDeclarationLocked { .. } => PortalError::TooManyRequests(msg),
             E::SelfApproval { .. } | E::SelfConfirmation { .. } => PortalError::FourEyes(msg),
             E::NotPermitted { .. } => PortalError::Forbidden(msg),
             E::AuthenticationRefused { .. } => PortalError::Unauthenticated,
@@ -65,6 +68,7 @@ impl From<ca::Error> for PortalError {
             | E::LastAdministrators { .. }
             | E::RequestStale { .. }
             | E::RevokedNotRenewable { .. }
+            | E::LossDeclarationClosed { .. }
             | E::OwnAccount { .. } => PortalError::Conflict(msg),
             E::Signer(_) | E::Task(_) | E::NoIssuer { .. } => PortalError::Unavailable(msg),
             E::Database(_) | E::Migration(_) | E::CorruptRow { .. } => {

@@ -15,7 +15,7 @@
 //!
 //! Modules point one way: `config`, `messages`, `views`, `cookies` at the bottom; `error`,
 //! `auth`, `login_guard`, `certauth`, `tls`; `state`; `login`, `forms`, `approval`,
-//! `import`; `handlers` and `api`; `routes` on top.
+//! `import`, `loss`; `handlers` and `api`; `routes` on top.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -30,6 +30,7 @@ mod handlers;
 mod import;
 mod login;
 mod login_guard;
+mod loss;
 mod messages;
 mod routes;
 mod state;

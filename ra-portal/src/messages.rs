@@ -123,6 +123,19 @@ pub fn french(e: &Error) -> String {
             "Vous ne pouvez pas réinitialiser votre propre compte.".to_owned()
         }
         Error::ImportJobNotFound { .. } => "Importation introuvable.".to_owned(),
+        Error::LossCodeRefused => "Code de révocation incorrect, ou identifiant inconnu. \
+             Vérifiez l'identifiant (IdNat ou RPPS) et le code remis avec votre carte."
+            .to_owned(),
+        Error::LossDeclarationLocked { .. } => "Trop de codes de révocation erronés : la \
+             déclaration en ligne est bloquée pour ce professionnel pendant 24 heures. Appelez \
+             votre Ordre : un agent peut suspendre vos certificats après avoir vérifié votre \
+             identité."
+            .to_owned(),
+        Error::LossDeclarationNotFound { id } => format!("Aucune déclaration de perte n° {id}."),
+        Error::LossDeclarationClosed { id, status } => format!(
+            "La déclaration n° {id} a déjà été traitée ({}).",
+            loss_status(*status)
+        ),
         Error::NotPermitted { .. } => {
             "Votre rôle ou votre Ordre ne permet pas cette opération sur cette demande.".to_owned()
         }
@@ -178,3 +191,21 @@ pub const REVOCATION_REASONS: [ca::domain::RevocationReason; 6] = [
     ca::domain::RevocationReason::PrivilegeWithdrawn,
     ca::domain::RevocationReason::Unspecified,
 ];
+
+pub fn loss_status(s: ca::storage::LossStatus) -> &'static str {
+    use ca::storage::LossStatus as S;
+    match s {
+        S::Open => "certificats suspendus, décision à prendre",
+        S::Revoked => "révocation confirmée",
+        S::Reinstated => "suspension levée",
+    }
+}
+
+pub fn loss_channel(c: ca::storage::LossChannel) -> &'static str {
+    use ca::storage::LossChannel as C;
+    match c {
+        C::HolderPortal => "le titulaire, en ligne",
+        C::HolderApi => "le titulaire, par le logiciel de l'Ordre",
+        C::Operator => "un agent de l'Ordre",
+    }
+}

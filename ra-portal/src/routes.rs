@@ -17,13 +17,13 @@ use ca::workflow::{AuthenticatedOperator, Located, Object};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::api::{self, certificates as api_certs, professionals as api_pros};
+use crate::api::{self, certificates as api_certs, loss as api_loss, professionals as api_pros};
 use crate::api::{requests as api_requests, sessions as api_sessions};
 use crate::auth::{constant_time_eq, role_allows, sha256_hex, Permission, AUTH_CLIENT_CERT};
 use crate::cookies::{bearer, cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::{PortalError, PortalResult};
 use crate::handlers::{
-    certificates, imports, journal, operators, professionals, requests, session,
+    certificates, imports, journal, loss, operators, professionals, requests, session,
 };
 use crate::state::{Ctx, PortalState};
 
@@ -149,6 +149,14 @@ fn routes() -> Vec<Route> {
         route(Post, "/operateurs/{login}/activation", P::ManageOperators, operators::enable_operator),
         route(Post, "/operateurs/{login}/reinitialisation", P::ManageOperators, operators::reset_operator),
         route(Post, "/operateurs/{login}/confirmation", P::ManageOperators, operators::confirm_operator),
+        // ----- lost or stolen cards (issue 25) -----
+        route(Get, "/perte-ou-vol", P::Public, loss::declaration_page),
+        route(Post, "/perte-ou-vol", P::Public, loss::declare_page),
+        route(Get, "/pertes", P::ViewProfessionals, loss::queue),
+        route(Post, "/professionnels/{idnat}/suspension", P::ManageCertificates, loss::suspend_all),
+        route(Get, "/professionnels/{idnat}/pertes/{declaration}", P::ViewProfessionals, loss::declaration),
+        route(Post, "/professionnels/{idnat}/pertes/{declaration}/revocation", P::ManageCertificates, loss::confirm),
+        route(Post, "/professionnels/{idnat}/pertes/{declaration}/reactivation", P::ManageCertificates, loss::reinstate),
         // ----- JSON API for the Orders' software (OpenAPI at /api/docs) -----
         route(Get, "/api/docs", P::Public, api::docs),
         route(Post, "/api/v1/sessions", P::Public, api_sessions::create_session),
@@ -165,6 +173,12 @@ fn routes() -> Vec<Route> {
         route(Post, "/api/v1/certificates/{serial}/suspend", P::ManageCertificates, api_certs::suspend),
         route(Post, "/api/v1/certificates/{serial}/reinstate", P::ManageCertificates, api_certs::reinstate),
         route(Post, "/api/v1/certificates/{serial}/revoke", P::ManageCertificates, api_certs::revoke),
+        route(Post, "/api/v1/loss-declarations", P::Public, api_loss::declare_loss),
+        route(Get, "/api/v1/loss-declarations", P::ViewProfessionals, api_loss::open_declarations),
+        route(Post, "/api/v1/professionals/{idnat}/suspend-all", P::ManageCertificates, api_loss::suspend_all),
+        route(Get, "/api/v1/professionals/{idnat}/loss-declarations/{declaration}", P::ViewProfessionals, api_loss::declaration),
+        route(Post, "/api/v1/professionals/{idnat}/loss-declarations/{declaration}/revoke", P::ManageCertificates, api_loss::revoke),
+        route(Post, "/api/v1/professionals/{idnat}/loss-declarations/{declaration}/reinstate", P::ManageCertificates, api_loss::reinstate),
     ]
 }
 

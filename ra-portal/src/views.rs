@@ -282,3 +282,66 @@ pub struct ImportJobPage {
     /// Registered lines carry "enregistré" as their message here.
     pub rows: Vec<ca::storage::ImportRow>,
 }
+
+// ----- lost or stolen cards ------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "loss_form.html")]
+pub struct LossFormPage {
+    pub layout: Layout,
+    pub idnat: String,
+    pub idnat_error: String,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "loss_done.html")]
+pub struct LossDonePage {
+    pub layout: Layout,
+    pub id: i64,
+    pub declared_at: String,
+    pub suspended: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LossRow {
+    pub id: i64,
+    pub idnat: String,
+    pub name: String,
+    pub declared_at: String,
+    pub channel: String,
+    pub certificates: usize,
+}
+
+#[derive(Template)]
+#[template(path = "losses.html")]
+pub struct LossesPage {
+    pub layout: Layout,
+    pub declarations: Vec<LossRow>,
+}
+
+#[derive(Template)]
+#[template(path = "loss.html")]
+pub struct LossPage {
+    pub layout: Layout,
+    pub d: LossRow,
+    pub status: String,
+    /// Who decided, and when (empty while open).
+    pub closed: String,
+    pub open: bool,
+    pub can_manage: bool,
+    pub certificates: Vec<CertRow>,
+    pub notice: String,
+}
+
+/// The page after an issuance: the certificate and, for a professional's, the revocation
+/// code shown this once.
+#[derive(Template)]
+#[template(path = "issued.html")]
+pub struct IssuedPage {
+    pub layout: Layout,
+    pub serial: String,
+    pub profile: String,
+    pub subject: String,
+    pub revocation_code: String,
+}

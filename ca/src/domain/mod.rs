@@ -46,7 +46,9 @@ mod identifiers;
 mod people;
 mod professions;
 
-pub use crate::vocabulary::{CertStatus, Profile, RequestStatus, RevocationReason, SubjectKind};
+pub use crate::vocabulary::{
+    CertStatus, LossChannel, LossStatus, Profile, RequestStatus, RevocationReason, SubjectKind,
+};
 pub use certificates::Serial;
 pub use identifiers::{Adeli, Departement, Finess, IdNatPs, IdNatStruct, Rpps, Siren, Siret};
 pub use people::{

@@ -76,6 +76,10 @@ pub struct IssuedCertificate {
     /// DER.
     #[serde(skip)]
     pub der: Vec<u8>,
+    /// A professional's certificate issued through the workflow: the code that suspends it
+    /// if the card is lost, to give to the holder now (it is never shown again).
+    #[serde(skip)]
+    pub revocation_code: Option<crate::credentials::RevocationCode>,
 }
 
 impl IssuedCertificate {
@@ -535,6 +539,7 @@ impl CertificateAuthority {
             crl_url,
             supersedes: req.renewal_of,
             der,
+            revocation_code: None,
         })
     }
 

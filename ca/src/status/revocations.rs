@@ -132,6 +132,16 @@ impl Revocations {
         let _ = self.sink.status_changed(&change).await;
     }
 
+    /// Tells the sink of a change of `serials` committed elsewhere in the crate (a loss
+    /// declaration and its decision change several certificates in their own transaction).
+    pub(crate) async fn announce(
+        &self,
+        kind: ChangeKind,
+        serials: Vec<Serial>,
+    ) -> RevocationOutcome {
+        self.changed(kind, serials).await
+    }
+
     /// Tells the sink of a committed change of `serials`, with the CRL partitions that list
     /// them.
     async fn changed(&self, kind: ChangeKind, serials: Vec<Serial>) -> RevocationOutcome {

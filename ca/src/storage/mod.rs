@@ -36,6 +36,7 @@ mod certificates;
 mod crl;
 pub mod crl_store;
 mod imports;
+mod loss;
 pub mod ocsp;
 mod operator_auth;
 mod operators;
@@ -60,6 +61,7 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
 
+pub use crate::domain::{LossChannel, LossStatus};
 pub use audit::{
     AuditAnchor, AuditEntry, AuditVerification, BrokenEntry, ChainProblem, NewAuditAnchor, Outcome,
 };
@@ -69,6 +71,7 @@ pub use certificates::{
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
 pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
+pub use loss::{CodeFailure, LossCodeState, LossDeclaration, MAX_CODES_CHECKED};
 pub use operators::{
     NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,
     SealedCredentials, SessionRecord, SessionStage, MIN_ACTIVE_ADMINISTRATORS,

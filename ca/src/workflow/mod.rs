@@ -27,6 +27,7 @@
 
 mod administration;
 mod certificates;
+mod loss;
 mod operator;
 mod professionals;
 mod requests;
@@ -40,6 +41,7 @@ use crate::issuance::CertificateAuthority;
 use crate::status::{Revocations, StatusSink};
 use crate::storage::{CertificateRecord, CertificateRequest, RequestId, RequestSubject, Store};
 
+pub use loss::{CodeCheck, LossCodes, LossDeclared, LossPolicy};
 pub use operator::{AuthenticatedOperator, LockoutPolicy};
 pub use professionals::{Dossier, Located, Object, Search};
 pub use requests::{IssueOptions, Renewal, RequestDossier};

@@ -72,7 +72,7 @@ const JOURNAL_PER_OBJECT: u32 = 500;
 
 impl Workflow {
     /// Whether `who` sees `p`: their scope covers its profession.
-    fn sees(&self, who: &AuthenticatedOperator, p: &Professional) -> bool {
+    pub(super) fn sees(&self, who: &AuthenticatedOperator, p: &Professional) -> bool {
         self.professions()
             .registration_authority(&p.profession)
             .is_ok_and(|a| who.scope().covers(a))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::rules::{allow, check_distinct, Duty};
 use super::{AuthenticatedOperator, Object, Workflow};
+use crate::credentials::RevocationCode;
 use crate::domain::{CaName, IdentityProofing, Professional, Profile, RequestStatus, Serial};
 use crate::error::{Error, Result};
 use crate::issuance::{CertificateAuthority, IssuancePreview, IssueRequest, IssuedCertificate};
@@ -239,16 +240,34 @@ impl Workflow {
             Some(s) => Some(s),
             None => self.store().renewal_of(id).await?,
         };
-        let issued = ca
+        let actor = who.actor()?;
+        // A professional's certificate comes with the code that suspends it if the card is
+        // lost; its hash is stored before the certificate is signed.
+        let code = match &r.subject {
+            RequestSubject::Professional(idnat) => {
+                let code = RevocationCode::generate();
+                let hashed = code.clone();
+                let hash = tokio::task::spawn_blocking(move || hashed.hash())
+                    .await
+                    .map_err(|e| Error::Task(format!("revocation code hashing: {e}")))??;
+                self.store()
+                    .record_revocation_code(id, idnat, &hash, &actor)
+                    .await?;
+                Some(code)
+            }
+            RequestSubject::Structure(_) | RequestSubject::Operator(_) => None,
+        };
+        let mut issued = ca
             .issue(
                 IssueRequest {
                     request: id,
                     dns_names: options.dns_names,
                     renewal_of,
                 },
-                &who.actor()?,
+                &actor,
             )
             .await?;
+        issued.revocation_code = code;
         self.inner.revocations.issued(&issued.serial).await;
         Ok(issued)
     }

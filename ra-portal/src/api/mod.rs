@@ -11,6 +11,7 @@
 
 pub mod certificates;
 mod json;
+pub mod loss;
 pub mod professionals;
 pub mod requests;
 pub mod sessions;

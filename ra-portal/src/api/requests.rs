@@ -113,7 +113,12 @@ pub async fn approve(Acting { state, ctx }: Acting) -> ApiResult {
         .workflow()
         .certificate(ctx.me()?, &issued.serial)
         .await?;
-    ok(StatusCode::CREATED, certificate_json(&c, true))
+    let mut v = certificate_json(&c, true);
+    // Given once, for the professional: the API never shows it again.
+    if let Some(code) = &issued.revocation_code {
+        v["revocation_code"] = json!(code.reveal());
+    }
+    ok(StatusCode::CREATED, v)
 }
 
 /// POST /api/v1/requests/{id}/reject {reason}

@@ -6,6 +6,7 @@
 pub mod certificates;
 pub mod imports;
 pub mod journal;
+pub mod loss;
 pub mod operators;
 pub mod professionals;
 pub mod requests;
@@ -49,6 +50,7 @@ pub(crate) fn layout(ctx: &Ctx, title: &str) -> Layout {
         nav.push(("/professionnels/nouveau".into(), "Enregistrer".into()));
         nav.push(("/importations".into(), "Importer (CSV)".into()));
         nav.push(("/demandes".into(), "Demandes".into()));
+        nav.push(("/pertes".into(), "Pertes et vols".into()));
     }
     if allow(Permission::ReadJournal) {
         nav.push(("/journal".into(), "Journal".into()));

@@ -5,6 +5,7 @@ use axum::extract::Multipart;
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use ca::domain::RequestStatus;
+use ca::issuance::IssuedCertificate;
 use ca::storage::{CertificateRecord, NewRequest, RequestSubject};
 use ca::workflow::IssueOptions;
 
@@ -17,7 +18,7 @@ use crate::forms::{checked_csr_der, request_profile, ReasonForm, REJECT_REASON_M
 use crate::messages::{self, french};
 use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{
-    DashboardPage, FieldErrors, FileRequestPage, RequestPage, RequestRow, RequestsPage,
+    DashboardPage, FieldErrors, FileRequestPage, IssuedPage, RequestPage, RequestRow, RequestsPage,
 };
 
 async fn pending_rows(state: &PortalState, ctx: &Ctx) -> PortalResult<Vec<RequestRow>> {
@@ -182,10 +183,24 @@ pub async fn request(Acting { state, ctx }: Acting) -> Page {
     })
 }
 
+/// The page after an issuance, with the revocation code shown this once.
+fn issued_page(ctx: &Ctx, issued: &IssuedCertificate) -> Page {
+    html(&IssuedPage {
+        layout: layout(ctx, "Certificat émis"),
+        serial: issued.serial.to_string(),
+        profile: messages::profile_label(issued.profile).to_owned(),
+        subject: issued.subject.clone(),
+        revocation_code: issued
+            .revocation_code
+            .as_ref()
+            .map_or(String::new(), |c| c.reveal().to_owned()),
+    })
+}
+
 /// Approves a request filed by someone else and issues its certificate.
 pub async fn approve(Acting { state, ctx }: Acting) -> Page {
     let issued = approval::approve_and_issue(&state, &ctx).await?;
-    Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
+    issued_page(&ctx, &issued)
 }
 
 /// Issues a request approved earlier (when its issuance failed, e.g. HSM unavailable).
@@ -195,7 +210,7 @@ pub async fn issue(Acting { state, ctx }: Acting) -> Page {
         .workflow()
         .issue(ctx.me()?, id, IssueOptions::default())
         .await?;
-    Ok(Redirect::to(&format!("/certificats/{}", issued.serial)).into_response())
+    issued_page(&ctx, &issued)
 }
 
 pub async fn reject(Acting { state, ctx }: Acting, Form(form): Form<ReasonForm>) -> Page {
