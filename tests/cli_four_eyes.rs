@@ -548,6 +548,75 @@ fn cli_register_and_revoke_need_the_order() {
     );
 }
 
+/// A holder who calls their Order without the revocation code: `igc cert suspend-all` by the
+/// Order's clerk suspends every certificate still good, as a loss declaration; another Order's
+/// approver may not. `igc cert issue` gave the code once (and the journal never holds it).
+#[test]
+fn cli_suspend_all_for_a_lost_card() {
+    let s = Scene::new();
+    let d = s.pki.dir.path();
+    let out = s.issue(
+        "clerk-a",
+        "approb-b",
+        [s.clerk.credentials(), s.approver.credentials()],
+        "issued.pem",
+    );
+    assert_success(&out, "cert issue");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let serial = report["serial"].as_str().unwrap().to_owned();
+    let code = report["revocation_code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 19, "{report}");
+    let suspend_all = |who: &CliOperator| {
+        igc_with_credentials(
+            d,
+            &[
+                "cert",
+                "suspend-all",
+                "--idnat",
+                &s.idnat,
+                "--json",
+                "--actor",
+                &who.login,
+                "--actor-credentials-fd",
+                "3",
+            ],
+            &[who.credentials()],
+        )
+    };
+    let before = s.written();
+    let out = suspend_all(&s.pharmacist_approver);
+    s.assert_refused(
+        &out,
+        "outside the operator's scope",
+        "suspend-all by another Order",
+    );
+    assert_eq!(s.written(), before);
+
+    let out = suspend_all(&s.clerk);
+    assert_success(&out, "cert suspend-all");
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["serials"], serde_json::json!([serial]), "{done}");
+    assert!(done["declaration"].as_i64().is_some(), "{done}");
+    let out = igc(d, &["cert", "show", "--serial", &serial, "--json"]);
+    assert_success(&out, "cert show");
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"]["status"], "on-hold", "{shown}");
+    let journal = s.journal_after(before.journal_head);
+    assert!(journal.iter().any(|e| e.2 == "loss.declare"), "{journal:?}");
+    assert!(
+        !format!("{journal:?}").contains(&code),
+        "the journal holds the revocation code"
+    );
+    // Nothing left to suspend: a declaration all the same, with no certificate.
+    let out = suspend_all(&s.clerk);
+    assert_success(&out, "cert suspend-all again");
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["serials"], serde_json::json!([]), "{again}");
+    let out = igc(d, &["cert", "suspend-all", "--help"]);
+    assert_success(&out, "suspend-all --help");
+    assert!(stdout(&out).contains("Examples:"));
+}
+
 /// A disabled operator, an operator who never enrolled TOTP, and an account locked after
 /// repeated failures are refused, as on the portal.
 #[test]
