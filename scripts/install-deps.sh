@@ -8,7 +8,11 @@ want=${1:-run}
 apt_pkgs=(softhsm2 openssl)
 case "$want" in
   run) ;;
-  test) apt_pkgs+=(postgresql sqlite3 python3-venv chromium chromium-driver curl qpdf) ;;
+  test)
+    apt_pkgs+=(postgresql sqlite3 python3-venv chromium chromium-driver curl qpdf)
+    # npm fetches the accessibility auditor (below); a Node.js that bundles npm will do.
+    command -v npm >/dev/null || apt_pkgs+=(nodejs npm)
+    ;;
   bench) apt_pkgs+=(wrk python3-venv) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
@@ -39,5 +43,18 @@ if [ "$want" != run ]; then
     echo "installing pkilint, pyhanko-certvalidator and pyhanko into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint pyhanko-certvalidator 'pyhanko>=0.38,<0.39'
+  fi
+fi
+
+# axe-core (npm), the accessibility auditor that tests/ra_portal_a11y.rs injects into
+# headless Chromium, at the version pinned by tests/a11y/package-lock.json (npm ci checks
+# the tarball's sha512 from the lockfile).
+if [ "$want" = test ]; then
+  a11y=tests/a11y
+  pinned=$(sed -n 's/.*"axe-core": "\([^"]*\)".*/\1/p' "$a11y/package.json")
+  installed=$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$a11y/node_modules/axe-core/package.json" 2>/dev/null || true)
+  if [ "$installed" != "$pinned" ] || [ ! -f "$a11y/node_modules/axe-core/axe.min.js" ]; then
+    echo "installing axe-core $pinned into $a11y/node_modules"
+    npm ci --prefix "$a11y" --no-audit --no-fund --loglevel=error
   fi
 fi
