@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod served;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
