@@ -3,18 +3,22 @@
 //!
 //! `igc dev-setup` and `igc serve` as in `ra_portal_e2e`; the ceremony's administrators (over
 //! curl) create one operator of each role, and a clerk and an approver of the Ordre des
-//! médecins make the objects the pages show: a registered médecin, a filed request, an issued
-//! certificate, a CSV import. Then, in Chromium, each new operator logs in for the first time
-//! (the enrolment page is audited) and visits every GET route of `ra_portal::route_table()`
-//! that is an HTML page, its path parameters filled with those objects; pages the role may
-//! not see are audited too (their error pages are pages a user sees). axe-core (pinned by
-//! `tests/a11y/package-lock.json`, installed by `scripts/install-deps.sh test`) is injected
-//! through WebDriver, which runs scripts outside the page's Content-Security-Policy: the
-//! portal's `default-src 'none'` stays as it is.
+//! médecins make the objects the pages show: a registered médecin, certificates (one valid,
+//! one held by a loss declaration), a pending request, a CSV import. In Chromium, an anonymous
+//! visitor opens the public pages; each new operator logs in for the first time (the enrolment
+//! page is audited) and visits every GET route of `ra_portal::route_table()` that is an HTML
+//! page, its path parameters filled with those objects; pages the role may not see are audited
+//! too (their error pages are pages a user sees). Two answers to forms are audited as well: the
+//! approval (the revocation code shown once) and the holder's loss declaration.
 //!
-//! Fails on any violation of impact serious or critical, and on a route whose path parameter
-//! this test cannot fill (add a fixture for it). All results, moderate and minor included:
-//! target/artifacts/a11y/report.json.
+//! axe-core (pinned by `tests/a11y/package-lock.json`, installed by `scripts/install-deps.sh
+//! test`) is injected through WebDriver, whose scripts run outside the page's
+//! Content-Security-Policy: the portal's `default-src 'none'` stays as it is. Each page is then
+//! walked with the Tab key alone: every focusable element must be reached and show its focus.
+//!
+//! Fails on any finding of impact serious or critical, and on a route whose path parameter this
+//! test cannot fill (add a fixture for it). A faulty test page shows that the audit can fail.
+//! All results, moderate and minor included: target/artifacts/a11y/report.json.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant};
 use common::browser::{self as curl, csrf_of, openssl_csr, PASSWORD};
 use common::webdriver::{first_login_with, logout, Browser};
 use common::{find_tool, repo, rpps, wait_until, DevPki, PortalServer};
-use ra_portal::{route_table, RouteMethod};
+use ra_portal::{route_table, Permission, RouteMethod};
 use serde_json::{json, Value};
 
 /// axe-core as `npm ci --prefix tests/a11y` installs it.
@@ -36,7 +40,7 @@ const AXE: &str = "tests/a11y/node_modules/axe-core/axe.min.js";
 const FAILING_IMPACTS: [&str; 2] = ["serious", "critical"];
 
 /// The path parameters this test knows how to fill.
-const KNOWN_PARAMETERS: [&str; 4] = ["idnat", "id", "serial", "job"];
+const KNOWN_PARAMETERS: [&str; 5] = ["idnat", "id", "serial", "job", "declaration"];
 
 /// Runs axe-core on the page once it is loaded; the answer keeps what the report needs.
 const RUN_AXE: &str = r#"
@@ -298,11 +302,40 @@ fn import_job(clerk: &curl::Browser, dir: &std::path::Path, portal: &str) -> Str
     job
 }
 
+/// The clerk files a request for `idnat` with a CSR made by OpenSSL, the approver approves it
+/// and the certificate is issued: (request path, serial, the revocation code shown once).
+fn issue(
+    clerk: &curl::Browser,
+    approver: &curl::Browser,
+    dir: &std::path::Path,
+    idnat: &str,
+    profile: &str,
+) -> (String, String, String) {
+    let (_, csr) = openssl_csr(dir, profile);
+    let request = clerk.file_request(idnat, profile, &csr);
+    let r = approver.submit_from(&request, &format!("{request}/approbation"), &[]);
+    let shown = |marker: &str, end: char| {
+        let i = r.body.find(marker).map(|i| i + marker.len());
+        let value = i.and_then(|i| Some(&r.body[i..i + r.body[i..].find(end)?]));
+        value
+            .unwrap_or_else(|| panic!("approval of {request}: {} {}", r.status, r.body))
+            .to_owned()
+    };
+    let serial = shown("id=\"certificat-emis\" href=\"/certificats/", '"');
+    let code = shown("id=\"code-revocation\">", '<');
+    (request, serial, code)
+}
+
 #[test]
 fn every_page_for_every_role_passes_axe() {
     let started = Instant::now();
     // A route whose parameter has no fixture fails here, before anything is started.
     let routes = html_routes();
+    let public: Vec<&str> = route_table()
+        .into_iter()
+        .filter(|r| r.permission == Permission::Public)
+        .map(|r| r.path)
+        .collect();
     let unknown: Vec<String> = routes
         .iter()
         .flat_map(|r| {
@@ -333,30 +366,27 @@ fn every_page_for_every_role_passes_axe() {
     let admin_b = curl::Browser::new(&dir, "admin-b", &portal);
     let idnat = format!("8{}", rpps(1_234_567_890));
     clerk.register_medecin(&idnat, "DUPONT", "Jeanne");
-    let (_, csr) = openssl_csr(&dir, "issued");
-    let issued_request = clerk.file_request(&idnat, "sign", &csr);
-    let r = approver.submit_from(
-        &issued_request,
-        &format!("{issued_request}/approbation"),
-        &[],
-    );
-    let serial = r
+    let (issued_request, held_serial, _) = issue(&clerk, &approver, &dir, &idnat, "sign");
+    // The Order suspends the médecin's certificates: a loss declaration, the certificate held.
+    let professional = format!("/professionnels/{idnat}");
+    let r = approver.submit_from(&professional, &format!("{professional}/suspension"), &[]);
+    let declaration = r
         .location
-        .strip_prefix("/certificats/")
-        .unwrap_or_else(|| panic!("approval of {issued_request}: {} {}", r.status, r.body))
+        .strip_prefix(&format!("{professional}/pertes/"))
+        .unwrap_or_else(|| panic!("suspension of {idnat}: {} {}", r.status, r.body))
         .to_owned();
+    let (_, valid_serial, valid_code) = issue(&clerk, &approver, &dir, &idnat, "auth");
     let (_, csr) = openssl_csr(&dir, "pending");
-    let pending_request = clerk.file_request(&idnat, "auth", &csr);
+    let pending_request = clerk.file_request(&idnat, "conf", &csr);
     let job = import_job(&clerk, &dir, &portal);
     let request_id = |p: &str| p.strip_prefix("/demandes/").unwrap().to_owned();
+    let pending_id = request_id(&pending_request);
     let fixtures: BTreeMap<&str, Vec<String>> = BTreeMap::from([
         ("idnat", vec![idnat.clone()]),
-        (
-            "id",
-            vec![request_id(&pending_request), request_id(&issued_request)],
-        ),
-        ("serial", vec![serial]),
+        ("id", vec![pending_id.clone(), request_id(&issued_request)]),
+        ("serial", vec![valid_serial, held_serial]),
         ("job", vec![job]),
+        ("declaration", vec![declaration]),
     ]);
 
     // One operator of each role, made as the RA does: A creates, B confirms.
@@ -392,14 +422,11 @@ fn every_page_for_every_role_passes_axe() {
         "the audit missed faults of the test page: {canary}"
     );
     let mut audited = vec![];
-    audited.push(audit(
-        &mut b,
-        &axe,
-        &portal,
-        "anonyme",
-        "/connexion",
-        "/connexion",
-    ));
+    for route in routes.iter().filter(|r| public.contains(*r)) {
+        for path in fill(route, &fixtures) {
+            audited.push(audit(&mut b, &axe, &portal, "anonyme", route, &path));
+        }
+    }
     for (role, login, otp) in &operators {
         first_login_with(&mut b, &portal, login, otp, PASSWORD, |b| {
             let role = format!("{role} (enrôlement)");
@@ -410,9 +437,31 @@ fn every_page_for_every_role_passes_axe() {
                 audited.push(audit(&mut b, &axe, &portal, role, route, &path));
             }
         }
+        if *role == "approver" {
+            // The page after an approval (a POST's answer), with the revocation code.
+            b.goto(&format!("{portal}/demandes/{pending_id}"));
+            b.click("#approuver");
+            b.find("#code-revocation");
+            let route = "/demandes/{id}/approbation";
+            let path = format!("/demandes/{pending_id}/approbation");
+            audited.push(audit_current(&mut b, &axe, role, route, &path));
+        }
         b.goto(&format!("{portal}/"));
         logout(&b);
     }
+    // The holder declares the card lost with the code given at issuance (a POST's answer).
+    b.goto(&format!("{portal}/perte-ou-vol"));
+    b.fill("#idnat", &idnat);
+    b.fill("#code", &valid_code);
+    b.click("#declarer");
+    b.find("#declaration-enregistree");
+    audited.push(audit_current(
+        &mut b,
+        &axe,
+        "anonyme",
+        "/perte-ou-vol",
+        "/perte-ou-vol (déclaration enregistrée)",
+    ));
     drop(b);
     drop(srv);
 
