@@ -114,7 +114,7 @@ fn clerk_and_approver_in_headless_chromium() {
     b.screenshot("professionnel-enregistre");
 
     // 3b. Imports a CSV file: a new médecin, and the one just registered (refused as a
-    // duplicate); the job page refreshes itself until its report is complete.
+    // duplicate); the clerk reloads the job's page until its report is complete.
     let imported = common::rpps(1_234_567_891);
     std::fs::write(
         w("lot.csv"),
@@ -137,6 +137,9 @@ fn clerk_and_approver_in_headless_chromium() {
         p.strip_prefix("/importations/")
             .is_some_and(|id| id.len() == 32)
     });
+    // The page does not refresh itself (a timed refresh disorients screen-reader users,
+    // WCAG 2.2.1): the clerk reloads it.
+    let job_url = b.url();
     let end = Instant::now() + Duration::from_secs(30);
     while !b.page_text().contains("Importation terminée") {
         assert!(
@@ -145,6 +148,7 @@ fn clerk_and_approver_in_headless_chromium() {
             b.page_text()
         );
         std::thread::sleep(Duration::from_millis(200));
+        b.goto(&job_url);
     }
     let report = b.text("#bilan");
     assert!(
@@ -188,6 +192,11 @@ fn clerk_and_approver_in_headless_chromium() {
     b.find("#approuver");
     b.screenshot("demande-a-approuver");
     b.click("#approuver");
+    // The issued certificate, with the professional's revocation code shown this once.
+    let revocation_code = b.text("#code-revocation");
+    assert_eq!(revocation_code.len(), 19, "{revocation_code}");
+    b.screenshot("certificat-emis-code-de-revocation");
+    b.click("#certificat-emis");
     let cert_path = b.wait_path("the certificate's page", |p| p.starts_with("/certificats/"));
     let serial = b.text("#serial");
     assert_eq!(cert_path, format!("/certificats/{serial}"));
