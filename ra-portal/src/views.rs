@@ -68,14 +68,6 @@ pub struct EnrolmentPage {
     pub errors: FieldErrors,
 }
 
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-pub struct DashboardPage {
-    pub layout: Layout,
-    pub pending: Vec<RequestRow>,
-    pub can_decide: bool,
-}
-
 #[derive(Debug, Clone)]
 pub struct ProfessionalRow {
     pub idnat: String,
@@ -93,6 +85,7 @@ pub struct SearchPage {
     pub results: Vec<ProfessionalRow>,
     pub error: String,
     pub searched: bool,
+    pub pager: Pager,
 }
 
 /// A registration as typed: read from the HTML form, a JSON body or a CSV row (a field left
@@ -189,13 +182,6 @@ pub struct RequestPage {
 }
 
 #[derive(Template)]
-#[template(path = "requests.html")]
-pub struct RequestsPage {
-    pub layout: Layout,
-    pub pending: Vec<RequestRow>,
-}
-
-#[derive(Template)]
 #[template(path = "certificate.html")]
 pub struct CertificatePage {
     pub layout: Layout,
@@ -281,4 +267,116 @@ pub struct ImportJobPage {
     pub interrupted: bool,
     /// Registered lines carry "enregistré" as their message here.
     pub rows: Vec<ca::storage::ImportRow>,
+}
+
+// ----- daily work (issue 25) -----------------------------------------------------------------
+
+/// A request in a listing, with its professional's name and its age.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub id: i64,
+    pub profile: String,
+    pub idnat: String,
+    pub name: String,
+    pub status: String,
+    pub filed_by: String,
+    pub filed_at: String,
+    /// How long ago it was filed ("il y a 3 jours").
+    pub age: String,
+    pub rejected: bool,
+    /// The reason of a rejection.
+    pub note: String,
+}
+
+/// Links to the previous and next pages of a listing (empty when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub page: u32,
+    pub previous: String,
+    pub next: String,
+}
+
+/// The anchoring of the journal, as the auditor's home page says it.
+#[derive(Debug, Clone, Default)]
+pub struct AnchoringView {
+    pub head: u64,
+    /// Empty when the journal was never anchored.
+    pub last_anchor: String,
+    pub unanchored: u64,
+}
+
+/// An operator account in the administrator's lists.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub login: String,
+    pub name: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct HomePage {
+    pub layout: Layout,
+    pub can_decide: bool,
+    pub pending_count: u64,
+    pub pending: Vec<SummaryRow>,
+    pub more_pending: bool,
+    pub can_file: bool,
+    pub mine: Vec<SummaryRow>,
+    pub more_mine: bool,
+    pub auditor: bool,
+    pub entries: Vec<AuditRow>,
+    pub anchoring: AnchoringView,
+    pub administrator: bool,
+    pub awaiting: Vec<AccountRow>,
+    pub locked: Vec<AccountRow>,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+pub struct RequestsPage {
+    pub layout: Layout,
+    pub count: u64,
+    pub rows: Vec<SummaryRow>,
+    pub pager: Pager,
+}
+
+/// A certificate about to expire.
+#[derive(Debug, Clone)]
+pub struct ExpiringRow {
+    pub serial: String,
+    pub profile: String,
+    pub idnat: String,
+    pub name: String,
+    pub profession: String,
+    pub not_after: String,
+    pub on_hold: bool,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "expiring.html")]
+pub struct ExpiringPage {
+    pub layout: Layout,
+    /// The horizon as typed (shown again on error).
+    pub days: String,
+    pub error: String,
+    pub rows: Vec<ExpiringRow>,
+    pub pager: Pager,
+    pub csv: String,
+}
+
+#[derive(Template)]
+#[template(path = "revoke_confirm.html")]
+pub struct RevokeConfirmPage {
+    pub layout: Layout,
+    pub c: CertRow,
+    pub idnat: String,
+    pub subject: String,
+    pub revoked: bool,
+    pub reasons: Vec<(String, String)>,
+    /// The reason chosen on the certificate's page (its value), if any.
+    pub reason: String,
+    pub reason_label: String,
+    pub error: String,
 }

@@ -27,6 +27,7 @@
 
 mod administration;
 mod certificates;
+mod listings;
 mod operator;
 mod professionals;
 mod requests;
@@ -40,6 +41,9 @@ use crate::issuance::CertificateAuthority;
 use crate::status::{Revocations, StatusSink};
 use crate::storage::{CertificateRecord, CertificateRequest, RequestId, RequestSubject, Store};
 
+pub use listings::{
+    AccountsToAttend, JournalOverview, Listing, EXPIRY_DAYS, EXPORT_LIMIT, PAGE_SIZE,
+};
 pub use operator::{AuthenticatedOperator, LockoutPolicy};
 pub use professionals::{Dossier, Located, Object, Search};
 pub use requests::{IssueOptions, Renewal, RequestDossier};

@@ -1,6 +1,7 @@
 //! Certificates: the certificate's page and downloads; suspension, reinstatement,
 //! revocation (the workflow tells the CRLs and OCSP).
 
+use axum::extract::Query;
 use axum::{Extension, Form};
 use ca::status::RevocationOutcome;
 use ca::storage::{CertificateRecord, CertificateStatus};
@@ -11,7 +12,15 @@ use crate::error::PortalError;
 use crate::forms::{revocation_reason, ReasonForm, UNKNOWN_REVOCATION_REASON};
 use crate::messages;
 use crate::state::{Acting, Ctx, PortalState};
-use crate::views::CertificatePage;
+use crate::views::{CertificatePage, RevokeConfirmPage};
+
+/// The revocation reasons an operator chooses from: (value, French label).
+fn reason_choices() -> Vec<(String, String)> {
+    messages::REVOCATION_REASONS
+        .iter()
+        .map(|r| (r.as_str().to_owned(), messages::reason_label(*r).to_owned()))
+        .collect()
+}
 
 fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
     let pem = pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone()));
@@ -28,10 +37,7 @@ fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
         good: matches!(c.status, CertificateStatus::Good),
         on_hold: matches!(c.status, CertificateStatus::OnHold { .. }),
         revoked: matches!(c.status, CertificateStatus::Revoked { .. }),
-        reasons: messages::REVOCATION_REASONS
-            .iter()
-            .map(|r| (r.as_str().to_owned(), messages::reason_label(*r).to_owned()))
-            .collect(),
+        reasons: reason_choices(),
         notice,
         c: cert_row(c),
     })
@@ -84,6 +90,35 @@ pub async fn reinstate(Acting { state, ctx }: Acting) -> Page {
     let serial = &ctx.certificate()?.serial;
     let outcome = state.workflow().reinstate(ctx.me()?, serial).await?;
     changed(&state, &ctx, &outcome, "Suspension levée.").await
+}
+
+/// The confirmation page of a revocation: the certificate and the reason chosen on its page
+/// (`?reason=`); only its button revokes.
+pub async fn revoke_confirmation(
+    Acting { state: _, ctx }: Acting,
+    Query(query): Query<ReasonForm>,
+) -> Page {
+    let c = ctx.certificate()?;
+    let chosen = revocation_reason(&query.reason);
+    let error = if query.reason.trim().is_empty() || chosen.is_some() {
+        String::new()
+    } else {
+        UNKNOWN_REVOCATION_REASON.to_owned()
+    };
+    html(&RevokeConfirmPage {
+        layout: layout(&ctx, "Confirmer la révocation"),
+        idnat: c
+            .professional
+            .as_ref()
+            .map_or(String::new(), ToString::to_string),
+        subject: c.subject.clone(),
+        revoked: matches!(c.status, CertificateStatus::Revoked { .. }),
+        reasons: reason_choices(),
+        reason: chosen.map_or(String::new(), |r| r.as_str().to_owned()),
+        reason_label: chosen.map_or(String::new(), |r| messages::reason_label(r).to_owned()),
+        error,
+        c: cert_row(c),
+    })
 }
 
 pub async fn revoke(Acting { state, ctx }: Acting, Form(form): Form<ReasonForm>) -> Page {

@@ -4,6 +4,8 @@
 //! the route's role and CSRF token and found the route's object in the operator's scope.
 
 pub mod certificates;
+pub mod expiring;
+pub mod home;
 pub mod imports;
 pub mod journal;
 pub mod operators;
@@ -18,8 +20,8 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::auth::{self, Permission};
 use crate::error::PortalResult;
-use crate::state::Ctx;
-use crate::views::{FieldErrors, Layout};
+use crate::state::{Ctx, PortalState};
+use crate::views::{FieldErrors, Layout, Pager};
 
 pub(crate) type Page = PortalResult<Response>;
 
@@ -40,7 +42,27 @@ fn form_status(errors: &FieldErrors) -> StatusCode {
     }
 }
 
+/// [`layout`] with the number of requests waiting for a decision in the menu
+/// ("Demandes (3)"), for the roles that see them.
+pub(crate) async fn layout_counted(
+    state: &PortalState,
+    ctx: &Ctx,
+    title: &str,
+) -> PortalResult<Layout> {
+    let count = if auth::role_allows(ctx.operator.role, Permission::ViewProfessionals) {
+        Some(state.workflow().pending_count(ctx.me()?).await?)
+    } else {
+        None
+    };
+    Ok(layout_with(ctx, title, count))
+}
+
 pub(crate) fn layout(ctx: &Ctx, title: &str) -> Layout {
+    layout_with(ctx, title, None)
+}
+
+/// The layout; `pending`: the count of requests waiting, when known.
+fn layout_with(ctx: &Ctx, title: &str, pending: Option<u64>) -> Layout {
     let role = ctx.operator.role;
     let mut nav = vec![("/".to_owned(), "Accueil".to_owned())];
     let allow = |p| auth::role_allows(role, p);
@@ -48,7 +70,12 @@ pub(crate) fn layout(ctx: &Ctx, title: &str) -> Layout {
         nav.push(("/professionnels".into(), "Rechercher".into()));
         nav.push(("/professionnels/nouveau".into(), "Enregistrer".into()));
         nav.push(("/importations".into(), "Importer (CSV)".into()));
-        nav.push(("/demandes".into(), "Demandes".into()));
+        let requests = match pending {
+            Some(n) => format!("Demandes ({n})"),
+            None => "Demandes".into(),
+        };
+        nav.push(("/demandes".into(), requests));
+        nav.push(("/echeances".into(), "Échéances".into()));
     }
     if allow(Permission::ReadJournal) {
         nav.push(("/journal".into(), "Journal".into()));
@@ -80,4 +107,31 @@ fn download(body: Vec<u8>, content_type: &'static str, file: String) -> Response
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     (headers, body).into_response()
+}
+
+/// Links to the pages around `page` of the listing at `path` with `params` (the query kept
+/// from page to page).
+fn pager(path: &str, params: &[(&str, &str)], page: u32, has_next: bool) -> Pager {
+    let href = |n: u32| {
+        let n = n.to_string();
+        let mut query: Vec<(&str, &str)> = params.to_vec();
+        query.push(("page", &n));
+        match serde_urlencoded::to_string(&query) {
+            Ok(q) => format!("{path}?{q}"),
+            Err(_) => path.to_owned(),
+        }
+    };
+    Pager {
+        page,
+        previous: if page > 1 {
+            href(page - 1)
+        } else {
+            String::new()
+        },
+        next: if has_next {
+            href(page + 1)
+        } else {
+            String::new()
+        },
+    }
 }

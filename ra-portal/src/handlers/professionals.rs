@@ -4,47 +4,59 @@ use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use ca::workflow::Search;
-use serde::Deserialize;
 
 use super::rows::{cert_row, professional_row, proofing_rows, request_row};
-use super::{form_status, html, html_status, layout, Page};
-use crate::forms::{parse_idnat, validate_registration};
+use super::{form_status, html, html_status, layout, layout_counted, pager, Page};
+use crate::forms::{search_input, validate_registration, ListingQuery, SearchInput};
 use crate::messages::french;
 use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{FieldErrors, ProfessionalPage, RegisterForm, RegisterPage, SearchPage};
 
-#[derive(Debug, Deserialize)]
-pub struct SearchQuery {
-    #[serde(default)]
-    q: String,
-}
-
-/// An IdNat or RPPS when the query starts with a digit, a surname otherwise; only the
-/// professionals of the operator's scope are shown.
-pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<SearchQuery>) -> Page {
+/// A search by part of a name (accents and case ignored), RPPS or IdNat_PS, or certificate
+/// serial, page by page; only the professionals of the operator's scope are shown.
+pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<ListingQuery>) -> Page {
     let q = query.q.trim().to_owned();
-    let (mut error, mut found) = (String::new(), Vec::new());
-    if q.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        match parse_idnat(&q) {
-            Ok(id) => {
-                found = state
-                    .workflow()
-                    .search(ctx.me()?, Search::IdNat(&id))
-                    .await?
+    let (mut error, mut results, mut listing_page, mut has_next) =
+        (String::new(), Vec::new(), query.page(), false);
+    if !q.is_empty() {
+        let (workflow, me) = (state.workflow(), ctx.me()?);
+        let found = match search_input(&q) {
+            Ok(SearchInput::IdNat(id)) => Some(
+                workflow
+                    .search_page(me, Search::IdNat(&id), query.page())
+                    .await?,
+            ),
+            Ok(SearchInput::Serial(serial)) => Some(
+                workflow
+                    .search_page(me, Search::Serial(&serial), query.page())
+                    .await?,
+            ),
+            Ok(SearchInput::NamePart(part)) => Some(
+                workflow
+                    .search_page(me, Search::NamePart(&part), query.page())
+                    .await?,
+            ),
+            Err(e) => {
+                error = e;
+                None
             }
-            Err(e) => error = french(&e),
+        };
+        if let Some(found) = found {
+            let professions = workflow.professions();
+            results = found
+                .items
+                .iter()
+                .map(|p| professional_row(professions, p))
+                .collect();
+            listing_page = found.page;
+            has_next = found.has_next;
         }
-    } else if !q.is_empty() {
-        found = state.workflow().search(ctx.me()?, Search::Name(&q)).await?;
     }
-    let professions = state.workflow().professions();
     html(&SearchPage {
-        layout: layout(&ctx, "Rechercher un professionnel"),
-        searched: !q.is_empty(),
-        results: found
-            .iter()
-            .map(|p| professional_row(professions, p))
-            .collect(),
+        layout: layout_counted(&state, &ctx, "Rechercher un professionnel").await?,
+        searched: !q.is_empty() && error.is_empty(),
+        results,
+        pager: pager("/professionnels", &[("q", &q)], listing_page, has_next),
         q,
         error,
     })

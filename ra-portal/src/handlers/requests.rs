@@ -1,48 +1,44 @@
 //! Certificate requests: the pending ones, filing, renewal, the request's page, approval
 //! (four eyes), rejection, issuance.
 
-use axum::extract::Multipart;
+use axum::extract::{Multipart, Query};
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use ca::domain::RequestStatus;
 use ca::storage::{CertificateRecord, NewRequest, RequestSubject};
 use ca::workflow::IssueOptions;
+use time::OffsetDateTime;
 
-use super::rows::{professional_row, proofing_rows, request_row};
-use super::{form_status, html, html_status, layout, Page};
+use super::rows::{professional_row, proofing_rows, request_row, summary_row};
+use super::{form_status, html, html_status, layout, layout_counted, pager, Page};
 use crate::approval;
 use crate::auth::{self, Permission};
 use crate::error::{PortalError, PortalResult};
-use crate::forms::{checked_csr_der, request_profile, ReasonForm, REJECT_REASON_MISSING};
+use crate::forms::{
+    checked_csr_der, request_profile, ListingQuery, ReasonForm, REJECT_REASON_MISSING,
+};
 use crate::messages::{self, french};
 use crate::state::{Acting, Ctx, PortalState};
-use crate::views::{
-    DashboardPage, FieldErrors, FileRequestPage, RequestPage, RequestRow, RequestsPage,
-};
+use crate::views::{FieldErrors, FileRequestPage, RequestPage, RequestsPage};
 
-async fn pending_rows(state: &PortalState, ctx: &Ctx) -> PortalResult<Vec<RequestRow>> {
-    let pending = state.workflow().pending(ctx.me()?).await?;
-    Ok(pending.iter().map(request_row).collect())
+/// The home page of the operator's role ([`super::home`]).
+pub async fn dashboard(acting: Acting) -> Page {
+    super::home::home(acting).await
 }
 
-pub async fn dashboard(Acting { state, ctx }: Acting) -> Page {
-    let can_decide = auth::role_allows(ctx.operator.role, Permission::Decide);
-    let pending = if can_decide {
-        pending_rows(&state, &ctx).await?
-    } else {
-        Vec::new()
-    };
-    html(&DashboardPage {
-        layout: layout(&ctx, "Accueil"),
-        pending,
-        can_decide,
-    })
-}
-
-pub async fn pending_requests(Acting { state, ctx }: Acting) -> Page {
+/// The requests of the operator's scope waiting for a decision, oldest first, page by page.
+pub async fn pending_requests(
+    Acting { state, ctx }: Acting,
+    Query(query): Query<ListingQuery>,
+) -> Page {
+    let (workflow, me) = (state.workflow(), ctx.me()?);
+    let listing = workflow.pending_requests(me, query.page()).await?;
+    let now = OffsetDateTime::now_utc();
     html(&RequestsPage {
-        layout: layout(&ctx, "Demandes en attente"),
-        pending: pending_rows(&state, &ctx).await?,
+        layout: layout_counted(&state, &ctx, "Demandes en attente").await?,
+        count: workflow.pending_count(me).await?,
+        rows: listing.items.iter().map(|r| summary_row(r, now)).collect(),
+        pager: pager("/demandes", &[], listing.page, listing.has_next),
     })
 }
 
