@@ -215,8 +215,8 @@ impl Store {
         self.fetch_rows(q, professional_from_row).await
     }
 
-    /// Requests waiting for a decision about professionals of `professions`, oldest first,
-    /// `limit` from `offset`.
+    /// Requests waiting for a decision about professionals of `professions`, oldest first
+    /// (identifiers are allocated in filing order), `limit` from `offset`.
     pub async fn filed_requests(
         &self,
         professions: &[ProfessionCode],
@@ -229,7 +229,7 @@ impl Store {
         let n = professions.len();
         let sql = format!(
             "{REQUEST_SUMMARY} WHERE r.status = 'filed' AND p.profession IN ({}) \
-             ORDER BY r.filed_at, r.id LIMIT ${} OFFSET ${}",
+             ORDER BY r.id LIMIT ${} OFFSET ${}",
             placeholders(1, n),
             n + 1,
             n + 2
