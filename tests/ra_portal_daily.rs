@@ -472,3 +472,90 @@ async fn revocation_goes_through_a_confirmation_page() {
     assert!(after.body.contains("id=\"deja-revoque\""));
     assert!(!after.body.contains("id=\"confirmer-revocation\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_keep_values_and_describe_errors() {
+    let w = world().await;
+    let store = w.env.store();
+    let clerk_med = operator(
+        &w.app,
+        store,
+        "clerk-med",
+        OperatorRole::Clerk,
+        Some(Order::Medecins),
+    )
+    .await;
+    let medecin = idnat(1_000_000_001);
+    register(store, &medecin, "Martin", "Jeanne", "10", None).await;
+
+    // A request whose CSR is unreadable: the profile and the text kept, the error described.
+    let r = send(
+        &w.app,
+        post_multipart(
+            &format!("/professionnels/{medecin}/demandes"),
+            &clerk_med,
+            &[
+                ("csrf", &clerk_med.csrf),
+                ("profile", "sign"),
+                ("csr_pem", "pas une CSR"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("<option value=\"sign\" selected>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(">pas une CSR</textarea>"));
+    assert!(r
+        .body
+        .contains("aria-invalid=\"true\" aria-describedby=\"erreur-csr\""));
+    assert!(!r.body.contains("aria-describedby=\"erreur-profile\""));
+
+    // A registration with a bad RPPS: the values kept, the field marked.
+    let r = send(
+        &w.app,
+        post_form(
+            "/professionnels",
+            Some(&clerk_med),
+            &[
+                ("csrf", &clerk_med.csrf),
+                ("idnat", "123"),
+                ("surname", "Lefèvre"),
+                ("given_names", "Hugo"),
+                ("profession", "10"),
+                ("document_type", "cni"),
+                ("document_number", "X4RT12AB"),
+                ("mode", "face-to-face"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("value=\"Lefèvre\""));
+    assert!(r.body.contains(
+        "value=\"123\" required aria-invalid=\"true\" aria-describedby=\"erreur-idnat\""
+    ));
+    assert!(!r.body.contains("aria-describedby=\"erreur-surname\""));
+
+    // Dates in French, Paris time.
+    let p = page(&w, &format!("/professionnels/{medecin}"), &clerk_med).await;
+    assert!(!p.body.contains(" UTC<"), "{}", p.body);
+    let months = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    assert!(months.iter().any(|m| p.body.contains(&format!(" {m} 20"))));
+}

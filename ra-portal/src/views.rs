@@ -41,6 +41,10 @@ impl FieldErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// Whether `field` has an error (its input is then `aria-invalid` and described by it).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, _)| f == field)
+    }
 }
 
 #[derive(Template)]
@@ -159,6 +163,9 @@ pub struct FileRequestPage {
     pub action: String,
     pub renewal_of: String,
     pub fixed_profile: String,
+    /// The profile chosen and the PEM text pasted, kept when the form comes back with errors.
+    pub profile: String,
+    pub csr_pem: String,
     pub errors: FieldErrors,
 }
 

@@ -7,7 +7,7 @@ use ca::status::RevocationOutcome;
 use ca::storage::{CertificateRecord, CertificateStatus};
 
 use super::rows::{cert_row, fmt_time};
-use super::{download, html, layout, Page};
+use super::{download, html, layout_counted, Page};
 use crate::error::PortalError;
 use crate::forms::{revocation_reason, ReasonForm, UNKNOWN_REVOCATION_REASON};
 use crate::messages;
@@ -22,10 +22,15 @@ fn reason_choices() -> Vec<(String, String)> {
         .collect()
 }
 
-fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
+async fn certificate_view(
+    state: &PortalState,
+    ctx: &Ctx,
+    c: &CertificateRecord,
+    notice: String,
+) -> Page {
     let pem = pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone()));
     html(&CertificatePage {
-        layout: layout(ctx, "Certificat"),
+        layout: layout_counted(state, ctx, "Certificat").await?,
         idnat: c
             .professional
             .as_ref()
@@ -43,8 +48,8 @@ fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
     })
 }
 
-pub async fn certificate(Extension(ctx): Extension<Ctx>) -> Page {
-    certificate_view(&ctx, ctx.certificate()?, String::new())
+pub async fn certificate(Acting { state, ctx }: Acting) -> Page {
+    certificate_view(&state, &ctx, ctx.certificate()?, String::new()).await
 }
 
 pub async fn certificate_pem(Extension(ctx): Extension<Ctx>) -> Page {
@@ -77,7 +82,7 @@ async fn changed(state: &PortalState, ctx: &Ctx, outcome: &RevocationOutcome, do
     };
     let serial = &ctx.certificate()?.serial;
     let c = state.workflow().certificate(ctx.me()?, serial).await?;
-    certificate_view(ctx, &c, notice)
+    certificate_view(state, ctx, &c, notice).await
 }
 
 pub async fn suspend(Acting { state, ctx }: Acting) -> Page {
@@ -95,7 +100,7 @@ pub async fn reinstate(Acting { state, ctx }: Acting) -> Page {
 /// The confirmation page of a revocation: the certificate and the reason chosen on its page
 /// (`?reason=`); only its button revokes.
 pub async fn revoke_confirmation(
-    Acting { state: _, ctx }: Acting,
+    Acting { state, ctx }: Acting,
     Query(query): Query<ReasonForm>,
 ) -> Page {
     let c = ctx.certificate()?;
@@ -106,7 +111,7 @@ pub async fn revoke_confirmation(
         UNKNOWN_REVOCATION_REASON.to_owned()
     };
     html(&RevokeConfirmPage {
-        layout: layout(&ctx, "Confirmer la révocation"),
+        layout: layout_counted(&state, &ctx, "Confirmer la révocation").await?,
         idnat: c
             .professional
             .as_ref()

@@ -116,7 +116,7 @@ pub async fn professional(Acting { state, ctx }: Acting) -> Page {
     let d = state.workflow().dossier(ctx.me()?, idnat).await?;
     let p = &d.professional;
     html(&ProfessionalPage {
-        layout: layout(&ctx, &format!("{} {}", p.given_names, p.surname)),
+        layout: layout_counted(&state, &ctx, &format!("{} {}", p.given_names, p.surname)).await?,
         p: professional_row(state.workflow().professions(), p),
         proofings: proofing_rows(&d.proofings),
         pending: d.requests.iter().map(request_row).collect(),
