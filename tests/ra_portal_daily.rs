@@ -400,6 +400,13 @@ async fn expiring_certificates_and_csv_export() {
         other.body.split("\r\n").filter(|l| !l.is_empty()).count(),
         1
     );
+    // A horizon out of bounds: refused, no file.
+    let bad = send(
+        app,
+        get("/echeances/export.csv?jours=4000", Some(&clerk_med)),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 use super::rows::{expiring_row, fmt_date_iso};
 use super::{download, html_status, layout_counted, pager, Page};
-use crate::forms::{csv_line, expiry_days, ListingQuery, DEFAULT_EXPIRY_DAYS};
+use crate::error::PortalError;
+use crate::forms::{csv_line, expiry_days, ListingQuery};
 use crate::state::Acting;
 use crate::views::{ExpiringPage, Pager};
 
@@ -57,7 +58,7 @@ pub async fn expiring_csv(
     Acting { state, ctx }: Acting,
     Query(query): Query<ListingQuery>,
 ) -> Page {
-    let days = expiry_days(query.jours.as_deref()).unwrap_or(DEFAULT_EXPIRY_DAYS);
+    let days = expiry_days(query.jours.as_deref()).map_err(PortalError::BadRequest)?;
     let workflow = state.workflow();
     let certificates = workflow.expiring_export(ctx.me()?, days).await?;
     let mut body = String::from("\u{feff}");
