@@ -258,6 +258,17 @@ pub(crate) enum SearchInput {
     NamePart(String),
 }
 
+impl SearchInput {
+    /// What the workflow looks for.
+    pub(crate) fn as_search(&self) -> ca::workflow::Search<'_> {
+        match self {
+            SearchInput::IdNat(id) => ca::workflow::Search::IdNat(id),
+            SearchInput::Serial(serial) => ca::workflow::Search::Serial(serial),
+            SearchInput::NamePart(part) => ca::workflow::Search::NamePart(part),
+        }
+    }
+}
+
 /// Reads the search box: an RPPS or IdNat_PS, else a certificate serial (hex, `:` allowed)
 /// when it holds a digit, else part of a name. Names hold no digit; a text with digits that
 /// is neither identifier is the IdNat's error.

@@ -3,11 +3,10 @@
 use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
-use ca::workflow::Search;
 
 use super::rows::{cert_row, professional_row, proofing_rows, request_row};
-use super::{form_status, html, html_status, layout, layout_counted, pager, Page};
-use crate::forms::{search_input, validate_registration, ListingQuery, SearchInput};
+use super::{form_status, html, html_status, layout_counted, pager, Page};
+use crate::forms::{search_input, validate_registration, ListingQuery};
 use crate::messages::french;
 use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{FieldErrors, ProfessionalPage, RegisterForm, RegisterPage, SearchPage};
@@ -19,37 +18,22 @@ pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<ListingQu
     let (mut error, mut results, mut listing_page, mut has_next) =
         (String::new(), Vec::new(), query.page(), false);
     if !q.is_empty() {
-        let (workflow, me) = (state.workflow(), ctx.me()?);
-        let found = match search_input(&q) {
-            Ok(SearchInput::IdNat(id)) => Some(
-                workflow
-                    .search_page(me, Search::IdNat(&id), query.page())
-                    .await?,
-            ),
-            Ok(SearchInput::Serial(serial)) => Some(
-                workflow
-                    .search_page(me, Search::Serial(&serial), query.page())
-                    .await?,
-            ),
-            Ok(SearchInput::NamePart(part)) => Some(
-                workflow
-                    .search_page(me, Search::NamePart(&part), query.page())
-                    .await?,
-            ),
-            Err(e) => {
-                error = e;
-                None
+        match search_input(&q) {
+            Ok(input) => {
+                let workflow = state.workflow();
+                let found = workflow
+                    .search_page(ctx.me()?, input.as_search(), query.page())
+                    .await?;
+                let professions = workflow.professions();
+                results = found
+                    .items
+                    .iter()
+                    .map(|p| professional_row(professions, p))
+                    .collect();
+                listing_page = found.page;
+                has_next = found.has_next;
             }
-        };
-        if let Some(found) = found {
-            let professions = workflow.professions();
-            results = found
-                .items
-                .iter()
-                .map(|p| professional_row(professions, p))
-                .collect();
-            listing_page = found.page;
-            has_next = found.has_next;
+            Err(e) => error = e,
         }
     }
     html(&SearchPage {
@@ -62,7 +46,7 @@ pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<ListingQu
     })
 }
 
-fn register_page_of(
+async fn register_page_of(
     state: &PortalState,
     ctx: &Ctx,
     form: RegisterForm,
@@ -74,7 +58,7 @@ fn register_page_of(
         .map(|p| (p.code.to_string(), p.label.clone()))
         .collect();
     let page = RegisterPage {
-        layout: layout(ctx, "Enregistrer un professionnel"),
+        layout: layout_counted(state, ctx, "Enregistrer un professionnel").await?,
         professions,
         form,
         errors,
@@ -89,13 +73,14 @@ pub async fn register_page(Acting { state, ctx }: Acting) -> Page {
         RegisterForm::default(),
         FieldErrors::default(),
     )
+    .await
 }
 
 pub async fn register(Acting { state, ctx }: Acting, Form(form): Form<RegisterForm>) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let (professional, proofing) = match validate_registration(workflow, me, &form) {
         Ok(v) => v,
-        Err(errors) => return register_page_of(&state, &ctx, form, errors),
+        Err(errors) => return register_page_of(&state, &ctx, form, errors).await,
     };
     match workflow.register(me, &professional, &proofing).await {
         Ok(()) => {
@@ -105,7 +90,7 @@ pub async fn register(Acting { state, ctx }: Acting, Form(form): Form<RegisterFo
         Err(e @ ca::Error::AlreadyRegistered { .. }) => {
             let mut errors = FieldErrors::default();
             errors.add("idnat", french(&e));
-            register_page_of(&state, &ctx, form, errors)
+            register_page_of(&state, &ctx, form, errors).await
         }
         Err(e) => Err(e.into()),
     }
