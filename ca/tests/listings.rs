@@ -446,6 +446,13 @@ mod scenarios {
         assert!(wf.expiring(&clerk, 0, 1).await.is_err());
         assert!(wf.expiring(&clerk, 3651, 1).await.is_err());
         assert_eq!(wf.expiring_export(&clerk, 60).await.unwrap().len(), 3);
+        // The export is journaled, with who, the horizon and the number of rows.
+        let (head, _) = store.audit_head().await.unwrap();
+        let last = store.audit_entries(head - 1, 1).await.unwrap();
+        assert_eq!(last[0].action, "certificate.export-expiring");
+        assert_eq!(last[0].actor, "clerk-med");
+        assert_eq!(last[0].details["days"], 60);
+        assert_eq!(last[0].details["rows"], 3);
         let bureau = operator("bureau", OperatorRole::RegistrationOffice, None);
         assert!(wf.expiring(&bureau, 60, 1).await.unwrap().items.is_empty());
     }

@@ -3,6 +3,7 @@
 //! administrator, the journal's latest entries and anchoring. Each checks the operator's role
 //! and hands the professions of their scope to the store, which applies them in SQL.
 
+use serde_json::json;
 use time::OffsetDateTime;
 
 use super::professionals::Search;
@@ -11,7 +12,8 @@ use super::{AuthenticatedOperator, Workflow};
 use crate::domain::{ProfessionCode, Professional};
 use crate::error::{Error, Result};
 use crate::storage::{
-    AuditEntry, ExpiringCertificate, LockedOperator, Operator, ProfessionalKey, RequestSummary,
+    AuditEntry, ExpiringCertificate, LockedOperator, Operator, Outcome, ProfessionalKey,
+    RequestSummary,
 };
 
 /// Rows on one page of a listing.
@@ -190,7 +192,8 @@ impl Workflow {
     }
 
     /// The certificates of [`expiring`](Self::expiring), all pages (at most
-    /// [`EXPORT_LIMIT`]), for an export.
+    /// [`EXPORT_LIMIT`]), for an export. A list of professionals leaving the RA is journaled
+    /// (`certificate.export-expiring`, with the horizon and the number of rows).
     pub async fn expiring_export(
         &self,
         who: &AuthenticatedOperator,
@@ -198,9 +201,20 @@ impl Workflow {
     ) -> Result<Vec<ExpiringCertificate>> {
         allow_role(who, Duty::View)?;
         let (from, until) = Self::expiry_window(days, OffsetDateTime::now_utc())?;
-        self.store()
+        let store = self.store();
+        let rows = store
             .expiring_certificates(&self.scope_professions(who), from, until, 0, EXPORT_LIMIT)
-            .await
+            .await?;
+        store
+            .record_event(
+                &who.actor()?,
+                "certificate.export-expiring",
+                &format!("scope:{}", who.scope().label()),
+                Outcome::Success,
+                &json!({ "days": days, "rows": rows.len() }),
+            )
+            .await?;
+        Ok(rows)
     }
 
     /// Accounts waiting for a second administrator's confirmation, and locked accounts.
