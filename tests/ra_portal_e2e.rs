@@ -264,6 +264,11 @@ fn clerk_and_approver_in_headless_chromium() {
     b.click("#reason option[value=\"keyCompromise\"]");
     b.screenshot("revocation-saisie");
     b.click("#revoquer");
+    // The confirmation page shows the certificate and the reason; only its button revokes.
+    b.wait_path("the revocation's confirmation page", |p| {
+        p.starts_with(&format!("/certificats/{serial}/revocation?"))
+    });
+    b.click("#confirmer-revocation");
     let end = Instant::now() + Duration::from_secs(15);
     while !b.text("#etat").starts_with("révoqué") {
         assert!(Instant::now() < end, "not revoked: {}", b.page_text());

@@ -23,7 +23,7 @@ use crate::auth::{constant_time_eq, role_allows, sha256_hex, Permission, AUTH_CL
 use crate::cookies::{bearer, cookie, PRELOGIN_COOKIE, SESSION_COOKIE};
 use crate::error::{PortalError, PortalResult};
 use crate::handlers::{
-    certificates, imports, journal, loss, operators, professionals, requests, session,
+    certificates, expiring, imports, journal, loss, operators, professionals, requests, session,
 };
 use crate::state::{Ctx, PortalState};
 
@@ -149,6 +149,10 @@ fn routes() -> Vec<Route> {
         route(Post, "/operateurs/{login}/activation", P::ManageOperators, operators::enable_operator),
         route(Post, "/operateurs/{login}/reinitialisation", P::ManageOperators, operators::reset_operator),
         route(Post, "/operateurs/{login}/confirmation", P::ManageOperators, operators::confirm_operator),
+        // ----- daily work (issue 25) -----
+        route(Get, "/echeances", P::ViewProfessionals, expiring::expiring),
+        route(Get, "/echeances/export.csv", P::ViewProfessionals, expiring::expiring_csv),
+        route(Get, "/certificats/{serial}/revocation", P::ManageCertificates, certificates::revoke_confirmation),
         // ----- lost or stolen cards (issue 25) -----
         route(Get, "/perte-ou-vol", P::Public, loss::declaration_page),
         route(Post, "/perte-ou-vol", P::Public, loss::declare_page),

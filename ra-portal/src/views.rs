@@ -41,6 +41,10 @@ impl FieldErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// Whether `field` has an error (its input is then `aria-invalid` and described by it).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, _)| f == field)
+    }
 }
 
 #[derive(Template)]
@@ -68,14 +72,6 @@ pub struct EnrolmentPage {
     pub errors: FieldErrors,
 }
 
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-pub struct DashboardPage {
-    pub layout: Layout,
-    pub pending: Vec<RequestRow>,
-    pub can_decide: bool,
-}
-
 #[derive(Debug, Clone)]
 pub struct ProfessionalRow {
     pub idnat: String,
@@ -93,6 +89,7 @@ pub struct SearchPage {
     pub results: Vec<ProfessionalRow>,
     pub error: String,
     pub searched: bool,
+    pub pager: Pager,
 }
 
 /// A registration as typed: read from the HTML form, a JSON body or a CSV row (a field left
@@ -156,6 +153,10 @@ pub struct ProfessionalPage {
     pub proofings: Vec<ProofingRow>,
     pub pending: Vec<RequestRow>,
     pub certificates: Vec<CertRow>,
+    /// Whether the operator may suspend all of the professional's certificates.
+    pub can_manage: bool,
+    /// The professional's loss declarations, newest first (channel and state in `channel`).
+    pub losses: Vec<LossRow>,
 }
 
 #[derive(Template)]
@@ -166,6 +167,9 @@ pub struct FileRequestPage {
     pub action: String,
     pub renewal_of: String,
     pub fixed_profile: String,
+    /// The profile chosen and the PEM text pasted, kept when the form comes back with errors.
+    pub profile: String,
+    pub csr_pem: String,
     pub errors: FieldErrors,
 }
 
@@ -186,13 +190,6 @@ pub struct RequestPage {
     pub own_request: bool,
     pub certificate: String,
     pub renewal_of: String,
-}
-
-#[derive(Template)]
-#[template(path = "requests.html")]
-pub struct RequestsPage {
-    pub layout: Layout,
-    pub pending: Vec<RequestRow>,
 }
 
 #[derive(Template)]
@@ -344,4 +341,119 @@ pub struct IssuedPage {
     pub profile: String,
     pub subject: String,
     pub revocation_code: String,
+}
+
+// ----- daily work (issue 25) -----------------------------------------------------------------
+
+/// A request in a listing, with its professional's name and its age.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub id: i64,
+    pub profile: String,
+    pub idnat: String,
+    pub name: String,
+    pub status: String,
+    pub filed_by: String,
+    pub filed_at: String,
+    /// How long ago it was filed ("il y a 3 jours").
+    pub age: String,
+    pub rejected: bool,
+    /// The reason of a rejection.
+    pub note: String,
+}
+
+/// Links to the previous and next pages of a listing (empty when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub page: u32,
+    pub previous: String,
+    pub next: String,
+}
+
+/// The anchoring of the journal, as the auditor's home page says it.
+#[derive(Debug, Clone, Default)]
+pub struct AnchoringView {
+    pub head: u64,
+    /// Empty when the journal was never anchored.
+    pub last_anchor: String,
+    pub unanchored: u64,
+}
+
+/// An operator account in the administrator's lists.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub login: String,
+    pub name: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct HomePage {
+    pub layout: Layout,
+    /// Whether the operator sees the lost cards of their scope, and those still open.
+    pub sees_losses: bool,
+    pub losses: Vec<LossRow>,
+    pub can_decide: bool,
+    pub pending_count: u64,
+    pub pending: Vec<SummaryRow>,
+    pub more_pending: bool,
+    pub can_file: bool,
+    pub mine: Vec<SummaryRow>,
+    pub more_mine: bool,
+    pub auditor: bool,
+    pub entries: Vec<AuditRow>,
+    pub anchoring: AnchoringView,
+    pub administrator: bool,
+    pub awaiting: Vec<AccountRow>,
+    pub locked: Vec<AccountRow>,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+pub struct RequestsPage {
+    pub layout: Layout,
+    pub count: u64,
+    pub rows: Vec<SummaryRow>,
+    pub pager: Pager,
+}
+
+/// A certificate about to expire.
+#[derive(Debug, Clone)]
+pub struct ExpiringRow {
+    pub serial: String,
+    pub profile: String,
+    pub idnat: String,
+    pub name: String,
+    pub profession: String,
+    pub not_after: String,
+    pub on_hold: bool,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "expiring.html")]
+pub struct ExpiringPage {
+    pub layout: Layout,
+    /// The horizon as typed (shown again on error).
+    pub days: String,
+    pub error: String,
+    pub rows: Vec<ExpiringRow>,
+    pub pager: Pager,
+    pub csv: String,
+}
+
+#[derive(Template)]
+#[template(path = "revoke_confirm.html")]
+pub struct RevokeConfirmPage {
+    pub layout: Layout,
+    pub c: CertRow,
+    pub idnat: String,
+    pub subject: String,
+    pub revoked: bool,
+    pub reasons: Vec<(String, String)>,
+    /// The reason chosen on the certificate's page (its value), if any.
+    pub reason: String,
+    pub reason_label: String,
+    pub error: String,
 }

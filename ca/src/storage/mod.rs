@@ -36,6 +36,7 @@ mod certificates;
 mod crl;
 pub mod crl_store;
 mod imports;
+mod listings;
 mod loss;
 pub mod ocsp;
 mod operator_auth;
@@ -71,6 +72,7 @@ pub use certificates::{
 pub use crl::{RevokedEntries, RevokedEntry};
 pub use crl_store::CrlNumbers;
 pub use imports::{ImportJobRecord, ImportRow, NewImportJob, IMPORT_JOBS_KEPT_PER_OPERATOR};
+pub use listings::{ExpiringCertificate, LockedOperator, ProfessionalKey, RequestSummary};
 pub use loss::{CodeFailure, LossCodeState, LossDeclaration, MAX_CODES_CHECKED};
 pub use operators::{
     NewOperator, NewSession, Operator, OperatorCredentials, OperatorRole, OperatorStatus,

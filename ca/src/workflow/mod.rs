@@ -27,6 +27,7 @@
 
 mod administration;
 mod certificates;
+mod listings;
 mod loss;
 mod operator;
 mod professionals;
@@ -41,6 +42,9 @@ use crate::issuance::CertificateAuthority;
 use crate::status::{Revocations, StatusSink};
 use crate::storage::{CertificateRecord, CertificateRequest, RequestId, RequestSubject, Store};
 
+pub use listings::{
+    AccountsToAttend, JournalOverview, Listing, EXPIRY_DAYS, EXPORT_LIMIT, PAGE_SIZE,
+};
 pub use loss::{CodeCheck, LossCodes, LossDeclared, LossPolicy};
 pub use operator::{AuthenticatedOperator, LockoutPolicy};
 pub use professionals::{Dossier, Located, Object, Search};

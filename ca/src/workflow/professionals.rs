@@ -5,9 +5,7 @@ use time::OffsetDateTime;
 
 use super::rules::{allow, allow_role, Duty};
 use super::{AuthenticatedOperator, Workflow};
-use crate::domain::{
-    IdNatPs, IdentityProofing, Profession, ProfessionCode, Professional, RequestStatus, Serial,
-};
+use crate::domain::{IdNatPs, IdentityProofing, Profession, ProfessionCode, Professional, Serial};
 use crate::error::{Error, Result};
 use crate::storage::{
     AuditEntry, CertificateRecord, CertificateRequest, ImportJobRecord, ImportRow, NewImportJob,
@@ -51,8 +49,12 @@ pub struct Located {
 #[derive(Debug, Clone, Copy)]
 pub enum Search<'a> {
     IdNat(&'a IdNatPs),
-    /// A surname (case and accents ignored).
+    /// A whole surname (case and accents ignored).
     Name(&'a str),
+    /// Part of a surname (case and accents ignored), or of the given names.
+    NamePart(&'a str),
+    /// The professional a certificate (by serial) was issued to.
+    Serial(&'a Serial),
 }
 
 /// Everything known of a professional: identity checks (oldest first), requests,
@@ -65,7 +67,7 @@ pub struct Dossier {
     pub certificates: Vec<CertificateRecord>,
 }
 
-/// Most professionals a search by name returns (before the scope filter).
+/// Most professionals [`Workflow::search`] returns.
 const SEARCH_LIMIT: u32 = 100;
 /// Most journal entries shown per object of a professional.
 const JOURNAL_PER_OBJECT: u32 = 500;
@@ -111,27 +113,14 @@ impl Workflow {
         })
     }
 
-    /// The professionals found, in the operator's scope only.
+    /// The professionals found, in the operator's scope only (the first ones, in IdNat
+    /// order; [`search_page`](Self::search_page) reads them page by page).
     pub async fn search(
         &self,
         who: &AuthenticatedOperator,
         search: Search<'_>,
     ) -> Result<Vec<Professional>> {
-        allow_role(who, Duty::View)?;
-        let found = match search {
-            Search::IdNat(idnat) => self
-                .store()
-                .find_professional(idnat)
-                .await?
-                .into_iter()
-                .collect(),
-            Search::Name(name) => {
-                self.store()
-                    .find_professionals_by_name(name, SEARCH_LIMIT)
-                    .await?
-            }
-        };
-        Ok(found.into_iter().filter(|p| self.sees(who, p)).collect())
+        self.search_in_scope(who, search, SEARCH_LIMIT).await
     }
 
     /// The professions `who` registers (their scope's).
@@ -281,36 +270,5 @@ impl Workflow {
             return Err(not_found());
         }
         Ok(job)
-    }
-
-    // ----- requests of professionals ----------------------------------------------------------
-
-    /// Filed requests about professionals of `who`'s scope, by id (at least the first 500 of
-    /// them).
-    pub async fn pending(&self, who: &AuthenticatedOperator) -> Result<Vec<CertificateRequest>> {
-        allow_role(who, Duty::View)?;
-        let store = self.store();
-        let mut pending = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .requests_with_status(RequestStatus::Filed, after, 200)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for r in page {
-                if let RequestSubject::Professional(id) = &r.subject {
-                    if let Some(p) = store.find_professional(id).await? {
-                        if self.sees(who, &p) {
-                            pending.push(r);
-                        }
-                    }
-                }
-            }
-            if pending.len() >= 500 {
-                break;
-            }
-        }
-        Ok(pending)
     }
 }

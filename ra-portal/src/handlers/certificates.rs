@@ -1,22 +1,36 @@
 //! Certificates: the certificate's page and downloads; suspension, reinstatement,
 //! revocation (the workflow tells the CRLs and OCSP).
 
+use axum::extract::Query;
 use axum::{Extension, Form};
 use ca::status::RevocationOutcome;
 use ca::storage::{CertificateRecord, CertificateStatus};
 
 use super::rows::{cert_row, fmt_time};
-use super::{download, html, layout, Page};
+use super::{download, html, layout_counted, Page};
 use crate::error::PortalError;
 use crate::forms::{revocation_reason, ReasonForm, UNKNOWN_REVOCATION_REASON};
 use crate::messages;
 use crate::state::{Acting, Ctx, PortalState};
-use crate::views::CertificatePage;
+use crate::views::{CertificatePage, RevokeConfirmPage};
 
-fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
+/// The revocation reasons an operator chooses from: (value, French label).
+fn reason_choices() -> Vec<(String, String)> {
+    messages::REVOCATION_REASONS
+        .iter()
+        .map(|r| (r.as_str().to_owned(), messages::reason_label(*r).to_owned()))
+        .collect()
+}
+
+async fn certificate_view(
+    state: &PortalState,
+    ctx: &Ctx,
+    c: &CertificateRecord,
+    notice: String,
+) -> Page {
     let pem = pem::encode(&pem::Pem::new("CERTIFICATE", c.der.clone()));
     html(&CertificatePage {
-        layout: layout(ctx, "Certificat"),
+        layout: layout_counted(state, ctx, "Certificat").await?,
         idnat: c
             .professional
             .as_ref()
@@ -28,17 +42,14 @@ fn certificate_view(ctx: &Ctx, c: &CertificateRecord, notice: String) -> Page {
         good: matches!(c.status, CertificateStatus::Good),
         on_hold: matches!(c.status, CertificateStatus::OnHold { .. }),
         revoked: matches!(c.status, CertificateStatus::Revoked { .. }),
-        reasons: messages::REVOCATION_REASONS
-            .iter()
-            .map(|r| (r.as_str().to_owned(), messages::reason_label(*r).to_owned()))
-            .collect(),
+        reasons: reason_choices(),
         notice,
         c: cert_row(c),
     })
 }
 
-pub async fn certificate(Extension(ctx): Extension<Ctx>) -> Page {
-    certificate_view(&ctx, ctx.certificate()?, String::new())
+pub async fn certificate(Acting { state, ctx }: Acting) -> Page {
+    certificate_view(&state, &ctx, ctx.certificate()?, String::new()).await
 }
 
 pub async fn certificate_pem(Extension(ctx): Extension<Ctx>) -> Page {
@@ -71,7 +82,7 @@ async fn changed(state: &PortalState, ctx: &Ctx, outcome: &RevocationOutcome, do
     };
     let serial = &ctx.certificate()?.serial;
     let c = state.workflow().certificate(ctx.me()?, serial).await?;
-    certificate_view(ctx, &c, notice)
+    certificate_view(state, ctx, &c, notice).await
 }
 
 pub async fn suspend(Acting { state, ctx }: Acting) -> Page {
@@ -84,6 +95,35 @@ pub async fn reinstate(Acting { state, ctx }: Acting) -> Page {
     let serial = &ctx.certificate()?.serial;
     let outcome = state.workflow().reinstate(ctx.me()?, serial).await?;
     changed(&state, &ctx, &outcome, "Suspension levée.").await
+}
+
+/// The confirmation page of a revocation: the certificate and the reason chosen on its page
+/// (`?reason=`); only its button revokes.
+pub async fn revoke_confirmation(
+    Acting { state, ctx }: Acting,
+    Query(query): Query<ReasonForm>,
+) -> Page {
+    let c = ctx.certificate()?;
+    let chosen = revocation_reason(&query.reason);
+    let error = if query.reason.trim().is_empty() || chosen.is_some() {
+        String::new()
+    } else {
+        UNKNOWN_REVOCATION_REASON.to_owned()
+    };
+    html(&RevokeConfirmPage {
+        layout: layout_counted(&state, &ctx, "Confirmer la révocation").await?,
+        idnat: c
+            .professional
+            .as_ref()
+            .map_or(String::new(), ToString::to_string),
+        subject: c.subject.clone(),
+        revoked: matches!(c.status, CertificateStatus::Revoked { .. }),
+        reasons: reason_choices(),
+        reason: chosen.map_or(String::new(), |r| r.as_str().to_owned()),
+        reason_label: chosen.map_or(String::new(), |r| messages::reason_label(r).to_owned()),
+        error,
+        c: cert_row(c),
+    })
 }
 
 pub async fn revoke(Acting { state, ctx }: Acting, Form(form): Form<ReasonForm>) -> Page {

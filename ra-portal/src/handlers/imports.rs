@@ -2,27 +2,26 @@
 
 use axum::extract::{Multipart, Path};
 use axum::response::{IntoResponse, Redirect};
-use axum::Extension;
 use ca::storage::ImportRow;
 use time::OffsetDateTime;
 
-use super::{form_status, html, html_status, layout, Page};
+use super::{form_status, html, html_status, layout_counted, Page};
 use crate::error::PortalError;
 use crate::import::{self, job_state, JobState, MAX_ROWS};
-use crate::state::{Acting, Ctx};
+use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{FieldErrors, ImportJobPage, ImportPage};
 
-fn import_view(ctx: &Ctx, errors: FieldErrors) -> Page {
+async fn import_view(state: &PortalState, ctx: &Ctx, errors: FieldErrors) -> Page {
     let page = ImportPage {
-        layout: layout(ctx, "Importer des professionnels (CSV)"),
+        layout: layout_counted(state, ctx, "Importer des professionnels (CSV)").await?,
         errors,
         max_rows: MAX_ROWS,
     };
     html_status(form_status(&page.errors), &page)
 }
 
-pub async fn import_page(Extension(ctx): Extension<Ctx>) -> Page {
-    import_view(&ctx, FieldErrors::default())
+pub async fn import_page(Acting { state, ctx }: Acting) -> Page {
+    import_view(&state, &ctx, FieldErrors::default()).await
 }
 
 /// The `csv_file` field of the upload form and its file name.
@@ -45,7 +44,7 @@ pub async fn import(Acting { state, ctx }: Acting, mp: Multipart) -> Page {
         Err(message) => {
             let mut errors = FieldErrors::default();
             errors.add("csv_file", message);
-            import_view(&ctx, errors)
+            import_view(&state, &ctx, errors).await
         }
     }
 }
@@ -61,7 +60,7 @@ pub async fn import_job(Acting { state, ctx }: Acting, Path(id): Path<String>) -
     let imported = job.rows.iter().filter(|r| r.ok).count();
     let done = job.rows.len();
     html(&ImportJobPage {
-        layout: layout(&ctx, "Importation CSV"),
+        layout: layout_counted(&state, &ctx, "Importation CSV").await?,
         file_name: job.file_name,
         total: usize::try_from(job.total_rows).unwrap_or(usize::MAX),
         done,

@@ -1,7 +1,7 @@
 //! The journal: all of it (auditors), or a professional's (their Order's operators).
 
 use super::rows::audit_row;
-use super::{html, layout, Page};
+use super::{html, layout, layout_counted, Page};
 use crate::state::Acting;
 use crate::views::JournalPage;
 
@@ -32,7 +32,7 @@ pub async fn professional_journal(Acting { state, ctx }: Acting) -> Page {
     let p = ctx.professional()?;
     let entries = state.workflow().journal_of(ctx.me()?, &p.idnat).await?;
     html(&JournalPage {
-        layout: layout(&ctx, "Journal du professionnel"),
+        layout: layout_counted(&state, &ctx, "Journal du professionnel").await?,
         heading: format!("{} {} ({})", p.given_names, p.surname, p.idnat),
         entries: entries.iter().map(audit_row).collect(),
         chain: String::new(),

@@ -13,7 +13,7 @@ use ca::storage::{LossChannel, LossDeclaration, LossStatus};
 use serde::Deserialize;
 
 use super::rows::{cert_row, fmt_time};
-use super::{html, html_status, layout, Page};
+use super::{html, html_status, layout_counted, Page};
 use crate::auth::{self, Permission};
 use crate::cookies::{set_cookie, PRELOGIN_COOKIE};
 use crate::error::{PortalError, PortalResult};
@@ -107,7 +107,8 @@ pub async fn declare_page(
     }
 }
 
-async fn row(state: &PortalState, d: &LossDeclaration) -> PortalResult<LossRow> {
+/// A declaration as the queue and the home page list it.
+pub(super) async fn row(state: &PortalState, d: &LossDeclaration) -> PortalResult<LossRow> {
     let name = match state.store().find_professional(&d.professional).await? {
         Some(p) => format!("{} {}", p.surname, p.given_names),
         None => String::new(),
@@ -129,7 +130,7 @@ pub async fn queue(Acting { state, ctx }: Acting) -> Page {
         declarations.push(row(&state, &d).await?);
     }
     html(&LossesPage {
-        layout: layout(&ctx, "Pertes et vols de cartes"),
+        layout: layout_counted(&state, &ctx, "Pertes et vols de cartes").await?,
         declarations,
     })
 }
@@ -155,7 +156,12 @@ async fn declaration_view(state: &PortalState, ctx: &Ctx, id: i64, notice: Strin
         _ => String::new(),
     };
     html(&LossPage {
-        layout: layout(ctx, &format!("Déclaration de perte ou de vol n° {}", d.id)),
+        layout: layout_counted(
+            state,
+            ctx,
+            &format!("Déclaration de perte ou de vol n° {}", d.id),
+        )
+        .await?,
         status: loss_status(d.status).to_owned(),
         closed,
         open: d.status == LossStatus::Open,

@@ -3,54 +3,51 @@
 use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
-use ca::workflow::Search;
-use serde::Deserialize;
 
 use super::rows::{cert_row, professional_row, proofing_rows, request_row};
-use super::{form_status, html, html_status, layout, Page};
-use crate::forms::{parse_idnat, validate_registration};
-use crate::messages::french;
+use super::{form_status, html, html_status, layout_counted, pager, Page};
+use crate::auth::{self, Permission};
+use crate::forms::{search_input, validate_registration, ListingQuery};
+use crate::messages::{french, loss_status};
 use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{FieldErrors, ProfessionalPage, RegisterForm, RegisterPage, SearchPage};
 
-#[derive(Debug, Deserialize)]
-pub struct SearchQuery {
-    #[serde(default)]
-    q: String,
-}
-
-/// An IdNat or RPPS when the query starts with a digit, a surname otherwise; only the
-/// professionals of the operator's scope are shown.
-pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<SearchQuery>) -> Page {
+/// A search by part of a name (accents and case ignored), RPPS or IdNat_PS, or certificate
+/// serial, page by page; only the professionals of the operator's scope are shown.
+pub async fn search(Acting { state, ctx }: Acting, Query(query): Query<ListingQuery>) -> Page {
     let q = query.q.trim().to_owned();
-    let (mut error, mut found) = (String::new(), Vec::new());
-    if q.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        match parse_idnat(&q) {
-            Ok(id) => {
-                found = state
-                    .workflow()
-                    .search(ctx.me()?, Search::IdNat(&id))
-                    .await?
+    let (mut error, mut results, mut listing_page, mut has_next) =
+        (String::new(), Vec::new(), query.page(), false);
+    if !q.is_empty() {
+        match search_input(&q) {
+            Ok(input) => {
+                let workflow = state.workflow();
+                let found = workflow
+                    .search_page(ctx.me()?, input.as_search(), query.page())
+                    .await?;
+                let professions = workflow.professions();
+                results = found
+                    .items
+                    .iter()
+                    .map(|p| professional_row(professions, p))
+                    .collect();
+                listing_page = found.page;
+                has_next = found.has_next;
             }
-            Err(e) => error = french(&e),
+            Err(e) => error = e,
         }
-    } else if !q.is_empty() {
-        found = state.workflow().search(ctx.me()?, Search::Name(&q)).await?;
     }
-    let professions = state.workflow().professions();
     html(&SearchPage {
-        layout: layout(&ctx, "Rechercher un professionnel"),
-        searched: !q.is_empty(),
-        results: found
-            .iter()
-            .map(|p| professional_row(professions, p))
-            .collect(),
+        layout: layout_counted(&state, &ctx, "Rechercher un professionnel").await?,
+        searched: !q.is_empty() && error.is_empty(),
+        results,
+        pager: pager("/professionnels", &[("q", &q)], listing_page, has_next),
         q,
         error,
     })
 }
 
-fn register_page_of(
+async fn register_page_of(
     state: &PortalState,
     ctx: &Ctx,
     form: RegisterForm,
@@ -62,7 +59,7 @@ fn register_page_of(
         .map(|p| (p.code.to_string(), p.label.clone()))
         .collect();
     let page = RegisterPage {
-        layout: layout(ctx, "Enregistrer un professionnel"),
+        layout: layout_counted(state, ctx, "Enregistrer un professionnel").await?,
         professions,
         form,
         errors,
@@ -77,13 +74,14 @@ pub async fn register_page(Acting { state, ctx }: Acting) -> Page {
         RegisterForm::default(),
         FieldErrors::default(),
     )
+    .await
 }
 
 pub async fn register(Acting { state, ctx }: Acting, Form(form): Form<RegisterForm>) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let (professional, proofing) = match validate_registration(workflow, me, &form) {
         Ok(v) => v,
-        Err(errors) => return register_page_of(&state, &ctx, form, errors),
+        Err(errors) => return register_page_of(&state, &ctx, form, errors).await,
     };
     match workflow.register(me, &professional, &proofing).await {
         Ok(()) => {
@@ -93,7 +91,7 @@ pub async fn register(Acting { state, ctx }: Acting, Form(form): Form<RegisterFo
         Err(e @ ca::Error::AlreadyRegistered { .. }) => {
             let mut errors = FieldErrors::default();
             errors.add("idnat", french(&e));
-            register_page_of(&state, &ctx, form, errors)
+            register_page_of(&state, &ctx, form, errors).await
         }
         Err(e) => Err(e.into()),
     }
@@ -103,11 +101,23 @@ pub async fn professional(Acting { state, ctx }: Acting) -> Page {
     let idnat = &ctx.professional()?.idnat;
     let d = state.workflow().dossier(ctx.me()?, idnat).await?;
     let p = &d.professional;
+    let mut losses = Vec::new();
+    for l in state
+        .workflow()
+        .loss_declarations_of(ctx.me()?, idnat)
+        .await?
+    {
+        let mut row = super::loss::row(&state, &l).await?;
+        row.channel = format!("{} — {}", row.channel, loss_status(l.status));
+        losses.push(row);
+    }
     html(&ProfessionalPage {
-        layout: layout(&ctx, &format!("{} {}", p.given_names, p.surname)),
+        layout: layout_counted(&state, &ctx, &format!("{} {}", p.given_names, p.surname)).await?,
         p: professional_row(state.workflow().professions(), p),
         proofings: proofing_rows(&d.proofings),
         pending: d.requests.iter().map(request_row).collect(),
         certificates: d.certificates.iter().map(cert_row).collect(),
+        can_manage: auth::role_allows(ctx.operator.role, Permission::ManageCertificates),
+        losses,
     })
 }

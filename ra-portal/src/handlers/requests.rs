@@ -1,56 +1,60 @@
 //! Certificate requests: the pending ones, filing, renewal, the request's page, approval
 //! (four eyes), rejection, issuance.
 
-use axum::extract::Multipart;
+use axum::extract::{Multipart, Query};
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use ca::domain::RequestStatus;
 use ca::issuance::IssuedCertificate;
 use ca::storage::{CertificateRecord, NewRequest, RequestSubject};
 use ca::workflow::IssueOptions;
+use time::OffsetDateTime;
 
-use super::rows::{professional_row, proofing_rows, request_row};
-use super::{form_status, html, html_status, layout, Page};
+use super::rows::{professional_row, proofing_rows, request_row, summary_row};
+use super::{form_status, html, html_status, layout_counted, pager, Page};
 use crate::approval;
 use crate::auth::{self, Permission};
 use crate::error::{PortalError, PortalResult};
-use crate::forms::{checked_csr_der, request_profile, ReasonForm, REJECT_REASON_MISSING};
+use crate::forms::{
+    checked_csr_der, request_profile, ListingQuery, ReasonForm, REJECT_REASON_MISSING,
+};
 use crate::messages::{self, french};
 use crate::state::{Acting, Ctx, PortalState};
-use crate::views::{
-    DashboardPage, FieldErrors, FileRequestPage, IssuedPage, RequestPage, RequestRow, RequestsPage,
-};
+use crate::views::{FieldErrors, FileRequestPage, IssuedPage, RequestPage, RequestsPage};
 
-async fn pending_rows(state: &PortalState, ctx: &Ctx) -> PortalResult<Vec<RequestRow>> {
-    let pending = state.workflow().pending(ctx.me()?).await?;
-    Ok(pending.iter().map(request_row).collect())
+/// The home page of the operator's role ([`super::home`]).
+pub async fn dashboard(acting: Acting) -> Page {
+    super::home::home(acting).await
 }
 
-pub async fn dashboard(Acting { state, ctx }: Acting) -> Page {
-    let can_decide = auth::role_allows(ctx.operator.role, Permission::Decide);
-    let pending = if can_decide {
-        pending_rows(&state, &ctx).await?
-    } else {
-        Vec::new()
-    };
-    html(&DashboardPage {
-        layout: layout(&ctx, "Accueil"),
-        pending,
-        can_decide,
-    })
-}
-
-pub async fn pending_requests(Acting { state, ctx }: Acting) -> Page {
+/// The requests of the operator's scope waiting for a decision, oldest first, page by page.
+pub async fn pending_requests(
+    Acting { state, ctx }: Acting,
+    Query(query): Query<ListingQuery>,
+) -> Page {
+    let (workflow, me) = (state.workflow(), ctx.me()?);
+    let listing = workflow.pending_requests(me, query.page()).await?;
+    let now = OffsetDateTime::now_utc();
     html(&RequestsPage {
-        layout: layout(&ctx, "Demandes en attente"),
-        pending: pending_rows(&state, &ctx).await?,
+        layout: layout_counted(&state, &ctx, "Demandes en attente").await?,
+        count: workflow.pending_count(me).await?,
+        rows: listing.items.iter().map(|r| summary_row(r, now)).collect(),
+        pager: pager("/demandes", &[], listing.page, listing.has_next),
     })
+}
+
+/// A request form as sent: the profile, the CSR (file or PEM text) and the PEM text as typed
+/// (shown again when the form has errors).
+#[derive(Debug, Default)]
+struct RequestForm {
+    profile: Option<String>,
+    csr: Vec<u8>,
+    csr_pem: String,
 }
 
 /// Reads the CSR of a multipart form (file or PEM text) and the other fields.
-async fn read_request_form(mut mp: Multipart) -> PortalResult<(Option<String>, Vec<u8>)> {
-    let mut profile = None;
-    let mut csr = Vec::new();
+async fn read_request_form(mut mp: Multipart) -> PortalResult<RequestForm> {
+    let mut form = RequestForm::default();
     while let Some(field) = mp
         .next_field()
         .await
@@ -61,24 +65,28 @@ async fn read_request_form(mut mp: Multipart) -> PortalResult<(Option<String>, V
             .bytes()
             .await
             .map_err(|_| PortalError::BadRequest("Formulaire illisible.".into()))?;
+        if name == "csr_pem" {
+            form.csr_pem = String::from_utf8_lossy(&bytes).into_owned();
+        }
         match name.as_str() {
-            "profile" => profile = Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
+            "profile" => form.profile = Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
             "csr_file" | "csr_pem"
-                if csr.is_empty() && !bytes.iter().all(u8::is_ascii_whitespace) =>
+                if form.csr.is_empty() && !bytes.iter().all(u8::is_ascii_whitespace) =>
             {
-                csr = bytes.to_vec();
+                form.csr = bytes.to_vec();
             }
             _ => {}
         }
     }
-    Ok((profile, csr))
+    Ok(form)
 }
 
 /// The form of a new request, or of the renewal of `renewal`.
-fn file_request_view(
+async fn file_request_view(
     state: &PortalState,
     ctx: &Ctx,
     renewal: Option<&CertificateRecord>,
+    kept: RequestForm,
     errors: FieldErrors,
 ) -> Page {
     let p = ctx.professional()?;
@@ -95,7 +103,9 @@ fn file_request_view(
         ),
     };
     let page = FileRequestPage {
-        layout: layout(ctx, "Demande de certificat"),
+        layout: layout_counted(state, ctx, "Demande de certificat").await?,
+        profile: kept.profile.unwrap_or_default(),
+        csr_pem: kept.csr_pem,
         p: professional_row(state.workflow().professions(), p),
         action,
         renewal_of,
@@ -106,19 +116,28 @@ fn file_request_view(
 }
 
 pub async fn file_request_page(Acting { state, ctx }: Acting) -> Page {
-    file_request_view(&state, &ctx, None, FieldErrors::default())
+    file_request_view(
+        &state,
+        &ctx,
+        None,
+        RequestForm::default(),
+        FieldErrors::default(),
+    )
+    .await
 }
 
 pub async fn file_request(Acting { state, ctx }: Acting, mp: Multipart) -> Page {
     let idnat = ctx.professional()?.idnat.clone();
-    let (profile, csr) = read_request_form(mp).await?;
+    let form = read_request_form(mp).await?;
     let mut errors = FieldErrors::default();
-    let profile = request_profile(profile.as_deref())
+    let profile = request_profile(form.profile.as_deref())
         .map_err(|m| errors.add("profile", m))
         .ok();
-    let der = checked_csr_der(&csr).map_err(|m| errors.add("csr", m)).ok();
+    let der = checked_csr_der(&form.csr)
+        .map_err(|m| errors.add("csr", m))
+        .ok();
     let (Some(profile), Some(csr_der)) = (profile, der) else {
-        return file_request_view(&state, &ctx, None, errors);
+        return file_request_view(&state, &ctx, None, form, errors).await;
     };
     let subject = RequestSubject::Professional(idnat);
     let request = NewRequest {
@@ -135,20 +154,23 @@ pub async fn renew_page(Acting { state, ctx }: Acting) -> Page {
         &state,
         &ctx,
         Some(ctx.certificate()?),
+        RequestForm::default(),
         FieldErrors::default(),
     )
+    .await
 }
 
 pub async fn renew(Acting { state, ctx }: Acting, mp: Multipart) -> Page {
     let (workflow, me) = (state.workflow(), ctx.me()?);
     let renewal = workflow.renewable(me, &ctx.certificate()?.serial).await?;
-    let (_, csr) = read_request_form(mp).await?;
-    let der = match checked_csr_der(&csr) {
+    let form = read_request_form(mp).await?;
+    let der = match checked_csr_der(&form.csr) {
         Ok(d) => d,
         Err(m) => {
             let mut errors = FieldErrors::default();
             errors.add("csr", m);
-            return file_request_view(&state, &ctx, Some(renewal.certificate()), errors);
+            return file_request_view(&state, &ctx, Some(renewal.certificate()), form, errors)
+                .await;
         }
     };
     let id = workflow.renew(me, renewal, der).await?;
@@ -169,7 +191,7 @@ pub async fn request(Acting { state, ctx }: Acting) -> Page {
     };
     let shown = |s: Option<&ca::domain::Serial>| s.map_or(String::new(), ToString::to_string);
     html(&RequestPage {
-        layout: layout(&ctx, &format!("Demande n° {}", r.id)),
+        layout: layout_counted(&state, &ctx, &format!("Demande n° {}", r.id)).await?,
         preview,
         preview_error,
         proofings: proofing_rows(&d.proofings),
@@ -184,9 +206,9 @@ pub async fn request(Acting { state, ctx }: Acting) -> Page {
 }
 
 /// The page after an issuance, with the revocation code shown this once.
-fn issued_page(ctx: &Ctx, issued: &IssuedCertificate) -> Page {
+async fn issued_page(state: &PortalState, ctx: &Ctx, issued: &IssuedCertificate) -> Page {
     html(&IssuedPage {
-        layout: layout(ctx, "Certificat émis"),
+        layout: layout_counted(state, ctx, "Certificat émis").await?,
         serial: issued.serial.to_string(),
         profile: messages::profile_label(issued.profile).to_owned(),
         subject: issued.subject.clone(),
@@ -200,7 +222,7 @@ fn issued_page(ctx: &Ctx, issued: &IssuedCertificate) -> Page {
 /// Approves a request filed by someone else and issues its certificate.
 pub async fn approve(Acting { state, ctx }: Acting) -> Page {
     let issued = approval::approve_and_issue(&state, &ctx).await?;
-    issued_page(&ctx, &issued)
+    issued_page(&state, &ctx, &issued).await
 }
 
 /// Issues a request approved earlier (when its issuance failed, e.g. HSM unavailable).
@@ -210,7 +232,7 @@ pub async fn issue(Acting { state, ctx }: Acting) -> Page {
         .workflow()
         .issue(ctx.me()?, id, IssueOptions::default())
         .await?;
-    issued_page(&ctx, &issued)
+    issued_page(&state, &ctx, &issued).await
 }
 
 pub async fn reject(Acting { state, ctx }: Acting, Form(form): Form<ReasonForm>) -> Page {
