@@ -1,13 +1,17 @@
-//! RA portal, end to end in a real browser (issue 6 acceptance): `igc dev-setup`, `igc serve`
+//! RA portal, end to end in a real browser (issues 6 and 25): `igc dev-setup`, `igc serve`
 //! with the portal on a free port, headless Chromium driven through chromedriver's W3C
 //! WebDriver HTTP API. The first administrator logs in with the one-time password printed by
 //! the `ra-administrators` ceremony of `igc dev-setup`, enrols TOTP and creates a clerk and an
-//! approver of the Ordre des médecins, which the second administrator confirms; the
-//! clerk registers a médecin and files a SIGN request with a CSR made by `openssl req`; the
-//! approver approves; the certificate is downloaded and `openssl verify` accepts it; it is
-//! revoked in the portal, and the CRL and OCSP served by `igc serve` say so. On the way, the
-//! clerk imports a CSV file of two médecins, one of them already registered, and reads the
-//! job's report.
+//! approver of the Ordre des médecins, which the second administrator confirms; the clerk
+//! registers a médecin, imports a CSV file of two médecins (one already registered) and reads
+//! the job's report, and files a SIGN request with a CSR made by `openssl req`; the approver
+//! finds it in the queue of their home page and approves it: the certificate comes with the
+//! professional's revocation code; it is downloaded and `openssl verify` accepts it. The clerk
+//! lists the certificates nearing their end and files its renewal, which the approver
+//! approves. At night the professional declares the card lost on the public page with the
+//! revocation code: OCSP says certificateHold within 2 s; the clerk confirms the declaration
+//! from their home page, and the CRL and OCSP served by `igc serve` say revoked
+//! (keyCompromise).
 //! Screenshots of each step: target/artifacts/ra-portal/NN-step.png.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -186,9 +190,15 @@ fn clerk_and_approver_in_headless_chromium() {
     b.screenshot("demande-deposee");
     logout(&b);
 
-    // 5. Approver B: enrols, approves; the CA issues.
-    let _totp_b = first_login(&mut b, &portal, "approb.b", &otp_b, "approb-b-mot-de-passe");
-    b.goto(&format!("{portal}{request_path}"));
+    // 5. Approver B: enrols; their home page lists the request the clerk filed, oldest
+    // first; approves it from there; the CA issues.
+    let mut totp_b = first_login(&mut b, &portal, "approb.b", &otp_b, "approb-b-mot-de-passe");
+    let queued = format!("#a-decider a[href=\"{request_path}\"]");
+    b.find(&queued);
+    assert!(b.text("#a-decider").contains(&idnat), "{}", b.page_text());
+    b.screenshot("file-d-attente-approbateur");
+    b.click(&queued);
+    b.wait_path("the request's page", |p| p == request_path);
     b.find("#approuver");
     b.screenshot("demande-a-approuver");
     b.click("#approuver");
@@ -259,22 +269,134 @@ fn clerk_and_approver_in_headless_chromium() {
         text.contains("Response verify OK") && text.contains(&format!("cert.pem: {expect}"))
     };
     assert!(ocsp("good"), "OCSP says good before the revocation");
+    // OCSP's status for the certificate and the reason it gives.
+    let ocsp_says = |status: &str, reason: &str| {
+        let (_, text) = openssl(&[
+            "ocsp",
+            "-issuer",
+            personnes,
+            "-cert",
+            &w("cert.pem"),
+            "-url",
+            &format!("{}/ocsp", srv.server.base),
+            "-CAfile",
+            &w("chain.pem"),
+            "-timeout",
+            "20",
+        ]);
+        text.contains("Response verify OK")
+            && text.contains(&format!("cert.pem: {status}"))
+            && text.contains(&format!("Reason: {reason}"))
+    };
 
-    // 7. Revokes it in the portal.
-    b.click("#reason option[value=\"keyCompromise\"]");
-    b.screenshot("revocation-saisie");
-    b.click("#revoquer");
-    // The confirmation page shows the certificate and the reason; only its button revokes.
-    b.wait_path("the revocation's confirmation page", |p| {
-        p.starts_with(&format!("/certificats/{serial}/revocation?"))
+    // 6b. Clerk A lists the Order's certificates expiring within the horizon they choose
+    // (this one ends in three years) and files its renewal with the professional's new CSR;
+    // approver B approves it from the queue.
+    logout(&b);
+    login(&mut b, &portal, "agent.a", pw_a, &totp_a.next());
+    b.wait_path("the dashboard", |p| p == "/");
+    b.goto(&format!("{portal}/echeances?jours=1200"));
+    let renew = format!("#echeances a[href=\"/certificats/{serial}/renouvellement\"]");
+    b.find(&renew);
+    b.screenshot("echeances");
+    b.click(&renew);
+    b.wait_path("the renewal form", |p| p.ends_with("/renouvellement"));
+    let (ok, text) = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &w("key2.pem"),
+        "-out",
+        &w("csr2.pem"),
+        "-subj",
+        "/CN=carte renouvelee",
+    ]);
+    assert!(ok, "openssl req: {text}");
+    b.fill("#csr_pem", &std::fs::read_to_string(w("csr2.pem")).unwrap());
+    b.screenshot("renouvellement-saisie");
+    b.click("#deposer");
+    let renewal_path = b.wait_path("the renewal request's page", |p| {
+        p.starts_with("/demandes/") && p != request_path
     });
-    b.click("#confirmer-revocation");
-    let end = Instant::now() + Duration::from_secs(15);
-    while !b.text("#etat").starts_with("révoqué") {
-        assert!(Instant::now() < end, "not revoked: {}", b.page_text());
-        std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(b.text("#etat"), "en attente d'approbation");
+    logout(&b);
+    login(
+        &mut b,
+        &portal,
+        "approb.b",
+        "approb-b-mot-de-passe",
+        &totp_b.next(),
+    );
+    let queued = format!("#a-decider a[href=\"{renewal_path}\"]");
+    b.click(&queued);
+    b.wait_path("the renewal request's page", |p| p == renewal_path);
+    b.click("#approuver");
+    let renewal_code = b.text("#code-revocation");
+    assert_ne!(renewal_code, revocation_code);
+    b.screenshot("renouvellement-emis");
+    logout(&b);
+
+    // 7. The professional loses the card at night: on the public page, their IdNat and the
+    // revocation code given at the first issuance suspend every certificate at once, and OCSP
+    // says so within 2 s.
+    b.goto(&format!("{portal}/connexion"));
+    b.click("#perte-ou-vol");
+    b.wait_path("the lost-card page", |p| p == "/perte-ou-vol");
+    b.fill("#idnat", &idnat);
+    b.fill("#code", &revocation_code.to_lowercase());
+    b.screenshot("perte-ou-vol-saisie");
+    b.click("#declarer");
+    b.find("#declaration-enregistree");
+    let declared = Instant::now();
+    assert!(
+        b.text("#certificats-suspendus").contains(&serial),
+        "{}",
+        b.page_text()
+    );
+    b.screenshot("perte-ou-vol-enregistree");
+    let mut held = false;
+    while !held && declared.elapsed() < Duration::from_secs(2) {
+        held = ocsp_says("revoked", "certificateHold");
     }
-    b.screenshot("certificat-revoque");
+    assert!(
+        held,
+        "OCSP does not say certificateHold within 2 s of the declaration"
+    );
+    eprintln!(
+        "OCSP said certificateHold {:.2} s after the declaration",
+        declared.elapsed().as_secs_f64()
+    );
+
+    // 7b. Clerk A finds the declaration on their home page, reads it and confirms it: the
+    // certificates are revoked (keyCompromise).
+    login(&mut b, &portal, "agent.a", pw_a, &totp_a.next());
+    b.wait_path("the dashboard", |p| p == "/");
+    b.find("#pertes-a-traiter");
+    b.screenshot("accueil-pertes-a-traiter");
+    b.click("#pertes-a-traiter a");
+    b.wait_path("the declaration's page", |p| p.contains("/pertes/"));
+    b.screenshot("declaration-de-perte");
+    b.click("#confirmer");
+    b.click("#confirmer-revocation");
+    b.find("#notice");
+    assert!(
+        b.text("#notice").contains("2 certificat(s) révoqué(s)"),
+        "{}",
+        b.page_text()
+    );
+    b.screenshot("declaration-confirmee");
+    assert!(
+        common::wait_until(Duration::from_secs(10), || ocsp_says(
+            "revoked",
+            "keyCompromise"
+        )),
+        "OCSP does not say revoked (keyCompromise)"
+    );
 
     // 8. The CRL at the certificate's CDP path, served by igc serve, lists it.
     let (ok, text) = openssl(&[

@@ -358,10 +358,14 @@ impl Totp {
     }
 
     /// The code of the current step, or of the next one when the current one was used
-    /// (the portal accepts ±1 step).
+    /// (the portal accepts ±1 step); when that one was used too, waits for the next step
+    /// (30 s at most).
     pub fn next(&mut self) -> String {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let step = ra_portal::current_step(now).max(self.last + 1);
+        let now_step = || ra_portal::current_step(time::OffsetDateTime::now_utc().unix_timestamp());
+        while self.last + 1 > now_step() + 1 {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        let step = now_step().max(self.last + 1);
         self.last = step;
         ra_portal::totp_code(&self.secret, step)
     }
