@@ -1801,6 +1801,29 @@ mod scenarios {
         assert_eq!(state.failures, 3);
         assert_eq!(state.locked_until, Some(db_precision(until)));
         assert_eq!(last_actions(s, 3).await, vec!["loss.declare"; 3]);
+        // Once the lock has run out, the count starts again (and locks again at the limit).
+        let raw = db.raw().await;
+        sqlx::query("UPDATE loss_code_failures SET locked_until = '2000-01-01T00:00:00.000000Z'")
+            .execute(&raw)
+            .await
+            .unwrap();
+        raw.close().await;
+        assert_eq!(
+            s.record_loss_code_failure(&idnat, 3, until, &holder, &details)
+                .await
+                .unwrap(),
+            CodeFailure::Counted { failures: 1 }
+        );
+        for expected in [
+            CodeFailure::Counted { failures: 2 },
+            CodeFailure::Locked { until },
+        ] {
+            let got = s
+                .record_loss_code_failure(&idnat, 3, until, &holder, &details)
+                .await
+                .unwrap();
+            assert_eq!(got, expected);
+        }
 
         let d = s
             .declare_loss(&idnat, LossChannel::HolderPortal, &holder, &details)

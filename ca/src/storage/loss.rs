@@ -172,7 +172,8 @@ impl Store {
     }
 
     /// Counts a wrong code for `idnat` (registered) and journals the attempt; at
-    /// `max_failures` in a row, declarations are locked until `lock_until`.
+    /// `max_failures` in a row, declarations are locked until `lock_until`. Once a lock has
+    /// run out, the count starts again.
     pub async fn record_loss_code_failure(
         &self,
         idnat: &IdNatPs,
@@ -184,10 +185,15 @@ impl Store {
         let id = idnat.to_string();
         let at = db_time(now())?;
         let mut tx = self.begin_write().await?;
+        // A lock that has run out starts the count again.
         sqlx::query(
             "INSERT INTO loss_code_failures (professional, failures, last_failed_at) \
              VALUES ($1, 1, $2) ON CONFLICT (professional) DO UPDATE \
-             SET failures = loss_code_failures.failures + 1, last_failed_at = $2",
+             SET failures = CASE WHEN loss_code_failures.locked_until <= $2 THEN 1 \
+                                 ELSE loss_code_failures.failures + 1 END, \
+                 locked_until = CASE WHEN loss_code_failures.locked_until <= $2 THEN NULL \
+                                     ELSE loss_code_failures.locked_until END, \
+                 last_failed_at = $2",
         )
         .bind(&id)
         .bind(&at)
