@@ -18,6 +18,11 @@ pub struct HsmConfig {
     /// Path of the PKCS#11 module (shared library).
     #[serde(default = "default_module")]
     pub module: PathBuf,
+    /// The module's own initialisation string, handed to `C_Initialize` in `pReserved`
+    /// (NSS softoken: `configdir='sql:/path' certPrefix='' keyPrefix='' secmod='secmod.db'`;
+    /// kryoptic: `kryoptic_conf=/path/kryoptic.toml`). Most modules take none.
+    #[serde(default)]
+    pub init_args: Option<String>,
     /// Label of the token holding the online keys.
     pub token_label: String,
     /// File holding the user PIN (mode 0600, never world-readable).
@@ -64,6 +69,7 @@ impl HsmConfig {
     pub fn new(token_label: impl Into<String>, pin_file: impl Into<PathBuf>) -> Self {
         HsmConfig {
             module: default_module(),
+            init_args: None,
             token_label: token_label.into(),
             pin_file: pin_file.into(),
             max_sessions: default_max_sessions(),

@@ -16,6 +16,7 @@
 //! Operations must not nest another HSM operation inside their closure.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct Module {
     path: PathBuf,
+    /// The module's own initialisation string, passed in `pReserved` at every
+    /// `C_Initialize` (NSS softoken needs its database there).
+    init_string: Option<CString>,
     lib: Pkcs11,
     ctx: RwLock<Ctx>,
     tokens: Mutex<Vec<Weak<TokenInner>>>,
@@ -60,28 +64,56 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn init_args() -> CInitializeArgs {
-    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
+/// `C_Initialize` with OS locking, and the module's initialisation string in `pReserved`
+/// when there is one.
+fn initialize(lib: &Pkcs11, init_string: Option<&CString>) -> std::result::Result<(), CkError> {
+    let flags = CInitializeFlags::OS_LOCKING_OK;
+    let Some(init_string) = init_string else {
+        return lib.initialize(CInitializeArgs::new(flags));
+    };
+    let reserved = std::ptr::NonNull::from(init_string.as_bytes_with_nul()).cast::<std::ffi::c_void>();
+    #[allow(unsafe_code)]
+    // SAFETY: `reserved` points to a NUL-terminated string that `init_string` keeps alive
+    // for the whole call; PKCS#11 modules that read pReserved (NSS softoken, kryoptic) read
+    // it during C_Initialize only and never write through it.
+    let args = unsafe { CInitializeArgs::new_with_reserved(flags, reserved) };
+    lib.initialize(args)
 }
 
 impl Module {
     /// Loads (or reuses) the library at `path` and initialises it.
     pub fn load(path: &Path) -> Result<Arc<Module>> {
+        Module::load_with(path, None)
+    }
+
+    /// Loads (or reuses) the library at `path` and initialises it with the module-specific
+    /// string `init_string` in `C_Initialize`'s `pReserved` (when given). A library already
+    /// loaded by this process is reused only with the same string.
+    pub fn load_with(path: &Path, init_string: Option<&str>) -> Result<Arc<Module>> {
+        let module_err = |reason: String| Error::Module {
+            path: path.to_owned(),
+            reason,
+        };
+        let init_string = init_string
+            .map(|s| CString::new(s).map_err(|_| module_err("init_args contains a NUL byte".into())))
+            .transpose()?;
         let mut reg = lock(registry());
         if let Some(m) = reg.get(path).and_then(Weak::upgrade) {
+            if m.init_string != init_string {
+                return Err(module_err(
+                    "already loaded by this process with other initialisation arguments".into(),
+                ));
+            }
             return Ok(m);
         }
-        let module_err = |e: CkError| Error::Module {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        };
-        let lib = Pkcs11::new(path).map_err(module_err)?;
-        match lib.initialize(init_args()) {
+        let lib = Pkcs11::new(path).map_err(|e| module_err(e.to_string()))?;
+        match initialize(&lib, init_string.as_ref()) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(module_err(e)),
+            Err(e) => return Err(module_err(e.to_string())),
         }
         let m = Arc::new(Module {
             path: path.to_owned(),
+            init_string,
             lib,
             ctx: RwLock::new(Ctx {
                 initialized: true,
@@ -183,7 +215,7 @@ impl Module {
         let _ = self.lib.clone().finalize();
         ctx.initialized = false;
         ctx.generation += 1;
-        match self.lib.initialize(init_args()) {
+        match initialize(&self.lib, self.init_string.as_ref()) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
                 ctx.initialized = true;
                 ctx.last_error.clear();
@@ -329,7 +361,7 @@ impl Token {
     pub fn from_config(cfg: &HsmConfig) -> Result<Token> {
         cfg.validate()?;
         let pin = read_pin_file(&cfg.pin_file)?;
-        let module = Module::load(&cfg.module)?;
+        let module = Module::load_with(&cfg.module, cfg.init_args.as_deref())?;
         Token::open(
             module,
             &cfg.token_label,

@@ -1,5 +1,5 @@
-//! The HSM layer against a real SoftHSM2 token: key generation, attributes,
-//! signing through both adapters, PIN handling.
+//! The HSM layer against a real token (SoftHSM2 by default, kryoptic or NSS softoken with
+//! `IGC_TEST_TOKEN`): key generation, attributes, signing through both adapters, PIN handling.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -74,9 +74,15 @@ fn every_key_type_generates_in_token_and_signs() {
     let attrs = token
         .with_session(|s| {
             let mut out = vec![];
-            for h in s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])? {
+            for spec in ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] {
+                let label = format!("k-{spec}").into_bytes();
+                let found = s.find_objects(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Label(label),
+                ])?;
+                assert_eq!(found.len(), 1, "one private key labelled k-{spec}");
                 out.push(s.get_attributes(
-                    h,
+                    found[0],
                     &[
                         AttributeType::Token,
                         AttributeType::Sensitive,
@@ -150,7 +156,7 @@ fn wrong_pin_is_reported_and_never_retried() {
     let m = common::module();
     let err = Token::open(
         m.clone(),
-        "pin-check",
+        common::token_label("pin-check"),
         AuthPin::from("wrong-pin".to_owned()),
         PoolOptions::default(),
     )
