@@ -167,12 +167,16 @@ impl SecretSealer for HsmSealer {
     fn seal(&self, plaintext: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, SealError> {
         let mut iv = [0u8; IV_LEN];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut iv);
+        let module = self.token.module();
         let sealed = self
             .token
             .with_object(ObjectClass::SECRET_KEY, &self.label, |s, h| {
                 let mut iv = iv;
                 let params = GcmParams::new(&mut iv, aad, TAG_BITS.into())?;
-                s.encrypt(&Mechanism::AesGcm(params), h, plaintext)
+                s.encrypt_init(&Mechanism::AesGcm(params), h)?;
+                // No length query: NSS softoken's omits the tag (and then refuses a buffer
+                // of the size it gave).
+                module.encrypt_into(s, plaintext, plaintext.len() + TAG_LEN)
             })
             .map_err(seal_error)?;
         if sealed.len() != plaintext.len() + TAG_LEN {

@@ -39,6 +39,9 @@ pub struct Module {
     /// `C_Initialize` (NSS softoken needs its database there).
     init_string: Option<CString>,
     lib: Pkcs11,
+    /// The same library's raw entry points, for the one call cryptoki cannot make: a
+    /// single-part `C_Encrypt` into a buffer the caller sizes (see [`Module::encrypt_into`]).
+    raw: RawModule,
     ctx: RwLock<Ctx>,
     tokens: Mutex<Vec<Weak<TokenInner>>>,
     /// Serialises token initialisation: two at once would pick the same slot.
@@ -62,6 +65,46 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock means a thread panicked while holding it; the data it
     // guards (pools of sessions) stays structurally valid, so keep going.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The library loaded a second time through cryptoki-sys (the loader returns the same
+/// instance, kept loaded here) and its `C_Encrypt` from `C_GetFunctionList` (NSS softoken
+/// exports no `C_*` symbol but that one).
+struct RawModule {
+    _lib: cryptoki_sys::Pkcs11,
+    encrypt: unsafe extern "C" fn(
+        cryptoki_sys::CK_SESSION_HANDLE,
+        *mut cryptoki_sys::CK_BYTE,
+        cryptoki_sys::CK_ULONG,
+        *mut cryptoki_sys::CK_BYTE,
+        *mut cryptoki_sys::CK_ULONG,
+    ) -> cryptoki_sys::CK_RV,
+}
+
+impl RawModule {
+    #[allow(unsafe_code)]
+    fn load(path: &Path) -> std::result::Result<RawModule, String> {
+        // SAFETY: the same library `Pkcs11::new` loaded from this path; loading it again runs
+        // no constructor twice (the loader reference-counts it). C_GetFunctionList fills a
+        // pointer to a table the module owns for as long as it stays loaded, which `_lib`
+        // ensures; C_Encrypt is only called on sessions that `Module::lib` opened.
+        unsafe {
+            let lib = cryptoki_sys::Pkcs11::new(path).map_err(|e| e.to_string())?;
+            let mut list: *mut cryptoki_sys::CK_FUNCTION_LIST = std::ptr::null_mut();
+            let rv = lib.C_GetFunctionList(&mut list);
+            if rv != cryptoki_sys::CKR_OK || list.is_null() {
+                return Err(format!("C_GetFunctionList returned {rv:#x}"));
+            }
+            let encrypt = (*list).C_Encrypt.ok_or("the module has no C_Encrypt")?;
+            Ok(RawModule { _lib: lib, encrypt })
+        }
+    }
+}
+
+impl std::fmt::Debug for RawModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawModule")
+    }
 }
 
 /// `C_Initialize` with OS locking, and the module's initialisation string in `pReserved`
@@ -107,6 +150,7 @@ impl Module {
             return Ok(m);
         }
         let lib = Pkcs11::new(path).map_err(|e| module_err(e.to_string()))?;
+        let raw = RawModule::load(path).map_err(module_err)?;
         match initialize(&lib, init_string.as_ref()) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => return Err(module_err(e.to_string())),
@@ -115,6 +159,7 @@ impl Module {
             path: path.to_owned(),
             init_string,
             lib,
+            raw,
             ctx: RwLock::new(Ctx {
                 initialized: true,
                 generation: 1,
@@ -137,6 +182,51 @@ impl Module {
     /// (`C_InitToken`). Callers must not finalise it.
     pub(crate) fn pkcs11(&self) -> &Pkcs11 {
         &self.lib
+    }
+
+    /// Finishes the single-part encryption that `session.encrypt_init` started, into a buffer
+    /// of `capacity` bytes, and returns what the module wrote. Some modules (NSS softoken with
+    /// AES-GCM) answer cryptoki's length query without the tag and then refuse the buffer of
+    /// that size: the caller knows the real size, so no length query is made. A module that
+    /// still asks for more gets one more call with the size it named.
+    pub(crate) fn encrypt_into(
+        &self,
+        session: &Session,
+        data: &[u8],
+        capacity: usize,
+    ) -> std::result::Result<Vec<u8>, CkError> {
+        use cryptoki::context::Function;
+        use cryptoki::error::Rv;
+        let data_len = cryptoki_sys::CK_ULONG::try_from(data.len())?;
+        let mut out = vec![0u8; capacity];
+        for _ in 0..2 {
+            let mut out_len = cryptoki_sys::CK_ULONG::try_from(out.len())?;
+            #[allow(unsafe_code)]
+            // SAFETY: `data` and `out` are valid for the lengths passed, and `out_len` holds
+            // `out`'s length: the module writes at most that many bytes (PKCS#11 §5.2).
+            let rv = unsafe {
+                (self.raw.encrypt)(
+                    session.handle(),
+                    data.as_ptr().cast_mut(),
+                    data_len,
+                    out.as_mut_ptr(),
+                    &mut out_len,
+                )
+            };
+            let needed = usize::try_from(out_len)?;
+            match Rv::from(rv).into_result(Function::Encrypt) {
+                Ok(()) => {
+                    out.truncate(needed.min(out.len()));
+                    return Ok(out);
+                }
+                // The operation stays active after CKR_BUFFER_TOO_SMALL (PKCS#11 §5.2).
+                Err(CkError::Pkcs11(RvError::BufferTooSmall, _)) if needed > out.len() => {
+                    out.resize(needed, 0);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CkError::Pkcs11(RvError::BufferTooSmall, Function::Encrypt))
     }
 
     /// Finds the slot holding an initialised token with this label.
