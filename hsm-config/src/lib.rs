@@ -22,7 +22,7 @@ pub use config::HsmConfig;
 pub use error::{Error, Result};
 pub use keys::{KeyInfo, KeySpec};
 pub use sealer::HsmSealer;
-pub use signer::{HsmSignature, HsmSigner, SignatureScheme};
+pub use signer::{HsmSignature, HsmSigner, SignMechanism, SignatureScheme};
 pub use token::{Module, PoolOptions, Token};
 
 /// Re-exported so that tests and tools can name PKCS#11 types without a

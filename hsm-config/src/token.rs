@@ -540,6 +540,12 @@ impl Token {
         })
     }
 
+    /// The mechanisms the token offers (`C_GetMechanismList` of its slot).
+    pub fn mechanisms(&self) -> Result<Vec<cryptoki::mechanism::MechanismType>> {
+        let lib = self.inner.module.pkcs11();
+        self.with_session(|s| lib.get_mechanism_list(s.get_session_info()?.slot_id()))
+    }
+
     /// Drops every cached key handle (after keys were created or deleted).
     pub fn forget_objects(&self) {
         lock(&self.inner.pool).keys.clear();

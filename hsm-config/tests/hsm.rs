@@ -316,3 +316,48 @@ fn sealing_key_seals_and_refuses_what_was_changed() {
         "{err}"
     );
 }
+
+/// The mechanism is chosen from the token's list (the token's own hashing first), and every
+/// way the token offers for a scheme signs what software verifies: on SoftHSM the software
+/// hash for ECDSA, on kryoptic and NSS CKM_ECDSA_SHA256 and CKM_ECDSA alike.
+#[test]
+fn signing_mechanism_follows_the_token() {
+    use hsm_config::SignMechanism;
+    let token = common::token("mechanisms", PoolOptions::default());
+    let offered = token.mechanisms().unwrap();
+    let schemes = [
+        (KeySpec::EcP256, SignatureScheme::EcdsaSha256),
+        (KeySpec::EcP384, SignatureScheme::EcdsaSha384),
+        (KeySpec::Rsa2048, SignatureScheme::RsaPkcs1Sha256),
+        (KeySpec::Rsa2048, SignatureScheme::RsaPssSha256),
+    ];
+    let mut tried = 0;
+    for (spec, scheme) in schemes {
+        let label = format!("mech-{spec}");
+        if public_key(&token, &label).is_err() {
+            generate_key(&token, spec, &label).unwrap();
+        }
+        let chosen = HsmSigner::with_scheme(&token, &label, scheme).unwrap();
+        let combined = scheme.mechanism_type(SignMechanism::TokenHashes);
+        let expected = if offered.contains(&combined) {
+            SignMechanism::TokenHashes
+        } else {
+            SignMechanism::SoftwareHash
+        };
+        assert_eq!(chosen.mechanism(), expected, "{scheme:?}");
+        for how in [SignMechanism::TokenHashes, SignMechanism::SoftwareHash] {
+            let signer = match HsmSigner::with_mechanism(&token, &label, scheme, how) {
+                Ok(s) => s,
+                Err(e) => {
+                    assert!(!offered.contains(&scheme.mechanism_type(how)), "{e}");
+                    continue;
+                }
+            };
+            let msg = format!("{scheme:?} by {how:?}");
+            let sig = signer.sign(msg.as_bytes()).unwrap();
+            verify_sw(&signer, msg.as_bytes(), &sig);
+            tried += 1;
+        }
+    }
+    assert!(tried >= schemes.len(), "at least one way per scheme");
+}
