@@ -361,3 +361,41 @@ fn signing_mechanism_follows_the_token() {
     }
     assert!(tried >= schemes.len(), "at least one way per scheme");
 }
+
+/// Generated keys read back as asked (token, private, sensitive, never extractable), and a
+/// private key made weaker by another tool is refused, naming what is wrong.
+#[test]
+fn private_key_attributes_are_read_back() {
+    use hsm_config::cryptoki::mechanism::Mechanism;
+    use hsm_config::keys::check_private_key;
+    let token = common::token("attributes", PoolOptions::default());
+    generate_key(&token, KeySpec::EcP256, "attr-good").unwrap();
+    check_private_key(&token, "attr-good").unwrap();
+
+    let curve = der::Encode::to_der(&const_oid::db::rfc5912::SECP_256_R_1).unwrap();
+    token
+        .with_session(|s| {
+            s.generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::EcParams(curve.clone()),
+                    Attribute::Label(b"attr-weak".to_vec()),
+                ],
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                    Attribute::Sign(true),
+                    Attribute::Label(b"attr-weak".to_vec()),
+                ],
+            )
+        })
+        .unwrap();
+    let err = check_private_key(&token, "attr-weak").unwrap_err().to_string();
+    assert!(
+        err.contains("CKA_EXTRACTABLE") && err.contains("CKA_SENSITIVE"),
+        "{err}"
+    );
+}
