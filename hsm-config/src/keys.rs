@@ -116,6 +116,11 @@ pub(crate) fn new_key_id(token: &Token, label: &str) -> Result<[u8; 16]> {
     if label.is_empty() || label.len() > 64 {
         return Err(Error::Config("key label must be 1 to 64 bytes".into()));
     }
+    if label.starts_with(crate::token::KEY_ID_PREFIX) {
+        return Err(Error::Config(format!(
+            "key label {label:?} would read as a CKA_ID reference"
+        )));
+    }
     let exists = token.with_session(|s| {
         s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
             .map(|v| !v.is_empty())
@@ -309,6 +314,18 @@ pub fn public_key(token: &Token, label: &str) -> Result<KeyInfo> {
         spec,
         spki_der,
     })
+}
+
+/// The `CKA_ID` of the private key `reference` names (a label, or `id:` and hex), or `None`
+/// when the key has none: kryoptic leaves the attribute absent rather than empty.
+pub fn key_id(token: &Token, reference: &str) -> Result<Option<Vec<u8>>> {
+    let attrs = token.with_object(ObjectClass::PRIVATE_KEY, reference, |s, h| {
+        s.get_attributes(h, &[AttributeType::Id])
+    })?;
+    Ok(attrs.into_iter().find_map(|a| match a {
+        Attribute::Id(id) if !id.is_empty() => Some(id),
+        _ => None,
+    }))
 }
 
 /// Determines the key spec of a SubjectPublicKeyInfo (for keys outside the

@@ -337,6 +337,22 @@ fn find_slot(lib: &Pkcs11, label: &str) -> Result<Slot> {
     Err(Error::TokenNotFound(label.to_owned()))
 }
 
+/// Prefix of a key reference that names the key by `CKA_ID` (in hex) instead of its label.
+pub const KEY_ID_PREFIX: &str = "id:";
+
+/// The search template of the object of class `class` that `reference` names: its
+/// `CKA_LABEL`, or with [`KEY_ID_PREFIX`] its `CKA_ID` (for keys another tool made, whose
+/// labels may be absent or shared). Keys without a `CKA_ID` are found by label.
+pub(crate) fn object_template(class: ObjectClass, reference: &str) -> Result<Vec<Attribute>> {
+    let by = match reference.strip_prefix(KEY_ID_PREFIX) {
+        Some(id) => Attribute::Id(hex::decode(id).map_err(|e| {
+            Error::Config(format!("key reference {reference:?}: CKA_ID is not hex: {e}"))
+        })?),
+        None => Attribute::Label(reference.as_bytes().to_vec()),
+    };
+    Ok(vec![Attribute::Class(class), by])
+}
+
 /// Errors that mean "the token or module is gone" become `Unavailable`.
 fn classify_fatal(e: CkError) -> Error {
     match failure_kind(&e) {
@@ -756,10 +772,7 @@ impl Token {
         }
         let key = (class.to_string(), label.to_owned());
         let found = session
-            .find_objects(&[
-                Attribute::Class(class),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ])
+            .find_objects(&object_template(class, label)?)
             .map_err(Error::Pkcs11)?;
         match found.as_slice() {
             [h] => {

@@ -399,3 +399,53 @@ fn private_key_attributes_are_read_back() {
         "{err}"
     );
 }
+
+/// Keys are named by label or by `id:` and their CKA_ID; a key made without CKA_ID (absent
+/// on kryoptic, empty on SoftHSM) still signs by its label.
+#[test]
+fn keys_are_found_by_label_or_id() {
+    use hsm_config::cryptoki::mechanism::Mechanism;
+    use hsm_config::keys::key_id;
+    let token = common::token("key-ids", PoolOptions::default());
+    let info = generate_key(&token, KeySpec::EcP256, "by-id").unwrap();
+    let id = key_id(&token, "by-id").unwrap().expect("generated keys have a CKA_ID");
+    let reference = format!("id:{}", hex::encode(&id));
+    assert_eq!(public_key(&token, &reference).unwrap().spki_der, info.spki_der);
+    let signer = HsmSigner::new(&token, &reference).unwrap();
+    let sig = signer.sign(b"by id").unwrap();
+    verify_sw(&signer, b"by id", &sig);
+    assert!(matches!(
+        HsmSigner::new(&token, "id:not-hex"),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        generate_key(&token, KeySpec::EcP256, "id:00"),
+        Err(Error::Config(_))
+    ));
+
+    let curve = der::Encode::to_der(&const_oid::db::rfc5912::SECP_256_R_1).unwrap();
+    token
+        .with_session(|s| {
+            s.generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::EcParams(curve.clone()),
+                    Attribute::Label(b"no-id".to_vec()),
+                ],
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                    Attribute::Label(b"no-id".to_vec()),
+                ],
+            )
+        })
+        .unwrap();
+    assert_eq!(key_id(&token, "no-id").unwrap(), None);
+    let signer = HsmSigner::new(&token, "no-id").unwrap();
+    let sig = signer.sign(b"no id").unwrap();
+    verify_sw(&signer, b"no id", &sig);
+}
