@@ -99,9 +99,10 @@ impl SignatureScheme {
             SignatureScheme::RsaPkcs1Sha256 => {
                 [MechanismType::SHA256_RSA_PKCS, MechanismType::RSA_PKCS]
             }
-            SignatureScheme::RsaPssSha256 => {
-                [MechanismType::SHA256_RSA_PKCS_PSS, MechanismType::RSA_PKCS_PSS]
-            }
+            SignatureScheme::RsaPssSha256 => [
+                MechanismType::SHA256_RSA_PKCS_PSS,
+                MechanismType::RSA_PKCS_PSS,
+            ],
         }
     }
 
@@ -126,8 +127,8 @@ impl SignatureScheme {
 /// DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256 (RFC 8017 §9.2, note 1): what
 /// CKM_RSA_PKCS signs ahead of the digest when the token does not hash.
 const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-    0x05, 0x00, 0x04, 0x20,
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
 ];
 
 /// A private key in the token, ready to sign. Cheap to clone; thread-safe.

@@ -114,7 +114,8 @@ fn initialize(lib: &Pkcs11, init_string: Option<&CString>) -> std::result::Resul
     let Some(init_string) = init_string else {
         return lib.initialize(CInitializeArgs::new(flags));
     };
-    let reserved = std::ptr::NonNull::from(init_string.as_bytes_with_nul()).cast::<std::ffi::c_void>();
+    let reserved =
+        std::ptr::NonNull::from(init_string.as_bytes_with_nul()).cast::<std::ffi::c_void>();
     #[allow(unsafe_code)]
     // SAFETY: `reserved` points to a NUL-terminated string that `init_string` keeps alive
     // for the whole call; PKCS#11 modules that read pReserved (NSS softoken, kryoptic) read
@@ -138,7 +139,9 @@ impl Module {
             reason,
         };
         let init_string = init_string
-            .map(|s| CString::new(s).map_err(|_| module_err("init_args contains a NUL byte".into())))
+            .map(|s| {
+                CString::new(s).map_err(|_| module_err("init_args contains a NUL byte".into()))
+            })
             .transpose()?;
         let mut reg = lock(registry());
         if let Some(m) = reg.get(path).and_then(Weak::upgrade) {
@@ -346,7 +349,9 @@ pub const KEY_ID_PREFIX: &str = "id:";
 pub(crate) fn object_template(class: ObjectClass, reference: &str) -> Result<Vec<Attribute>> {
     let by = match reference.strip_prefix(KEY_ID_PREFIX) {
         Some(id) => Attribute::Id(hex::decode(id).map_err(|e| {
-            Error::Config(format!("key reference {reference:?}: CKA_ID is not hex: {e}"))
+            Error::Config(format!(
+                "key reference {reference:?}: CKA_ID is not hex: {e}"
+            ))
         })?),
         None => Attribute::Label(reference.as_bytes().to_vec()),
     };

@@ -393,7 +393,9 @@ fn private_key_attributes_are_read_back() {
             )
         })
         .unwrap();
-    let err = check_private_key(&token, "attr-weak").unwrap_err().to_string();
+    let err = check_private_key(&token, "attr-weak")
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("CKA_EXTRACTABLE") && err.contains("CKA_SENSITIVE"),
         "{err}"
@@ -408,9 +410,14 @@ fn keys_are_found_by_label_or_id() {
     use hsm_config::keys::key_id;
     let token = common::token("key-ids", PoolOptions::default());
     let info = generate_key(&token, KeySpec::EcP256, "by-id").unwrap();
-    let id = key_id(&token, "by-id").unwrap().expect("generated keys have a CKA_ID");
+    let id = key_id(&token, "by-id")
+        .unwrap()
+        .expect("generated keys have a CKA_ID");
     let reference = format!("id:{}", hex::encode(&id));
-    assert_eq!(public_key(&token, &reference).unwrap().spki_der, info.spki_der);
+    assert_eq!(
+        public_key(&token, &reference).unwrap().spki_der,
+        info.spki_der
+    );
     let signer = HsmSigner::new(&token, &reference).unwrap();
     let sig = signer.sign(b"by id").unwrap();
     verify_sw(&signer, b"by id", &sig);
