@@ -173,7 +173,27 @@ impl Module {
             admin: Mutex::new(()),
         });
         reg.insert(path.to_owned(), Arc::downgrade(&m));
+        match m.description() {
+            Ok(d) => {
+                tracing::info!(module = %path.display(), library = %d, "PKCS#11 module loaded")
+            }
+            Err(e) => {
+                tracing::warn!(module = %path.display(), error = %e, "PKCS#11 module loaded; C_GetInfo failed")
+            }
+        }
         Ok(m)
+    }
+
+    /// Who made the library and what it calls itself (`C_GetInfo`), e.g. for the log line
+    /// that tells which module a service runs on.
+    pub fn description(&self) -> Result<String> {
+        let info = self.lib.get_library_info().map_err(classify_fatal)?;
+        Ok(format!(
+            "{} {} {}",
+            info.manufacturer_id().trim_end(),
+            info.library_description().trim_end(),
+            info.library_version()
+        ))
     }
 
     /// Path of the library.

@@ -456,3 +456,15 @@ fn keys_are_found_by_label_or_id() {
     let sig = signer.sign(b"no id").unwrap();
     verify_sw(&signer, b"no id", &sig);
 }
+
+/// The suite runs on the module IGC_TEST_TOKEN names, not on SoftHSM by accident.
+#[test]
+fn the_module_is_the_one_asked_for() {
+    let description = common::module().description().unwrap().to_lowercase();
+    let expected = match common::kind() {
+        common::Kind::SoftHsm => "softhsm",
+        common::Kind::Kryoptic => "kryoptic",
+        common::Kind::Nss => "nss",
+    };
+    assert!(description.contains(expected), "{description}");
+}
