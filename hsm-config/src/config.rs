@@ -184,5 +184,14 @@ mod tests {
         let cfg: HsmConfig = toml::from_str(good).unwrap();
         assert_eq!(cfg.module, PathBuf::from(SOFTHSM_MODULE));
         cfg.validate().unwrap();
+        assert_eq!(cfg.init_args, None);
+        let nss = "module = \"/usr/lib/x86_64-linux-gnu/libsoftokn3.so\"\n\
+                   init_args = \"configdir='sql:/var/nss' certPrefix='' keyPrefix='' secmod='secmod.db'\"\n\
+                   token_label = \"NSS Certificate DB\"\npin_file = \"p\"\n";
+        let cfg: HsmConfig = toml::from_str(nss).unwrap();
+        assert_eq!(
+            cfg.init_args.as_deref(),
+            Some("configdir='sql:/var/nss' certPrefix='' keyPrefix='' secmod='secmod.db'")
+        );
     }
 }

@@ -50,7 +50,17 @@ pub fn generate_sealing_key(token: &Token, label: &str) -> Result<()> {
     ];
     token.with_session(|s| s.generate_key(&Mechanism::AesKeyGen, &template))?;
     token.forget_objects();
-    check_sealing_key(token, label)
+    if let Err(problem) = check_sealing_key(token, label) {
+        // A key the token made weaker than asked is never left behind.
+        let destroyed =
+            token.with_object(ObjectClass::SECRET_KEY, label, |s, h| s.destroy_object(h));
+        token.forget_objects();
+        if let Err(e) = destroyed {
+            tracing::error!(key = label, error = %e, "could not destroy a sealing key that failed its checks");
+        }
+        return Err(problem);
+    }
+    Ok(())
 }
 
 /// Checks that `label` names an AES-256 secret key of the token that is sensitive, has never
