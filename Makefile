@@ -35,6 +35,9 @@ test: deps-test lint
 	@# The HSM suite once more on kryoptic (issue 26), with the workspace's features so that
 	@# nothing is rebuilt; bounded in time.
 	set -o pipefail; IGC_TEST_TOKEN=kryoptic timeout 300 cargo test --workspace --locked --test hsm --test hsm_recovery 2>&1 | tee -a target/test.log
+	@# And the development PKI end to end on kryoptic (ceremonies, CRL, OCSP, TSA checked by
+	@# OpenSSL), with the igc binary the suite just built.
+	timeout 120 scripts/e2e-kryoptic.sh target/debug/igc
 	@# One closing line for the whole suite (cargo prints one per test binary).
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$i ~ /^passed;?$$/) p += $$(i-1); if ($$i ~ /^failed;?$$/) f += $$(i-1); if ($$i ~ /^ignored;?$$/) s += $$(i-1) } } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test.log
 
