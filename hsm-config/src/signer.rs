@@ -400,3 +400,52 @@ impl signature::Signer<HsmSignature> for HsmSigner {
 pub fn hsm_error_of(e: &signature::Error) -> Option<&Error> {
     std::error::Error::source(e).and_then(|s| s.downcast_ref::<Error>())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mechanism_follows_what_the_token_offers() {
+        use MechanismType as M;
+        let ec = SignatureScheme::EcdsaSha256;
+        // SoftHSM: no CKM_ECDSA_SHA256.
+        assert_eq!(
+            ec.choose_mechanism(&[M::ECDSA, M::SHA256_RSA_PKCS]),
+            Some(SignMechanism::SoftwareHash)
+        );
+        // kryoptic, NSS: both; the token's own hashing wins.
+        assert_eq!(
+            ec.choose_mechanism(&[M::ECDSA, M::ECDSA_SHA256]),
+            Some(SignMechanism::TokenHashes)
+        );
+        // opencryptoki 3.8 without EC: nothing to sign with.
+        assert_eq!(
+            ec.choose_mechanism(&[M::RSA_PKCS, M::SHA256_RSA_PKCS]),
+            None
+        );
+        let pkcs1 = SignatureScheme::RsaPkcs1Sha256;
+        assert_eq!(
+            pkcs1.choose_mechanism(&[M::RSA_PKCS]),
+            Some(SignMechanism::SoftwareHash)
+        );
+        let pss = SignatureScheme::RsaPssSha256;
+        assert_eq!(
+            pss.choose_mechanism(&[M::RSA_PKCS, M::RSA_PKCS_PSS]),
+            Some(SignMechanism::SoftwareHash)
+        );
+        assert_eq!(
+            SignatureScheme::EcdsaSha384.mechanism_type(SignMechanism::TokenHashes),
+            M::ECDSA_SHA384
+        );
+    }
+
+    #[test]
+    fn digest_info_prefix_is_sha256s() {
+        // RFC 8017 §9.2 note 1: the DER of DigestInfo{sha256, NULL} ahead of a 32-byte digest.
+        let algorithm =
+            der::Encode::to_der(&const_oid::db::rfc5912::ID_SHA_256).unwrap_or_default();
+        assert_eq!(&SHA256_DIGEST_INFO_PREFIX[4..15], algorithm.as_slice());
+        assert_eq!(SHA256_DIGEST_INFO_PREFIX[1] as usize, 17 + 32);
+    }
+}
