@@ -49,7 +49,8 @@ lint:
 ## make test-hsm-matrix: the HSM suite (hsm-config/tests) on SoftHSM2, kryoptic and NSS
 ## softoken in turn (issue 26); scripts/tokens.sh builds kryoptic once.
 HSM_TOKENS ?= softhsm kryoptic nss
-test-hsm-matrix: deps-test
+test-hsm-matrix: deps-run
+	scripts/tokens.sh install
 	@set -e; for t in $(HSM_TOKENS); do \
 	  echo "== HSM suite on $$t"; \
 	  IGC_TEST_TOKEN=$$t cargo test --locked -p hsm-config --test hsm --test hsm_recovery; \
