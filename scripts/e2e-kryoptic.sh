@@ -8,7 +8,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-igc=${1:-$root/target/debug/igc}
+igc=$(realpath -m "${1:-$root/target/debug/igc}")
 [ -x "$igc" ] || cargo build --locked --manifest-path "$root/Cargo.toml" --bin igc
 "$root/scripts/tokens.sh" install >/dev/null
 module=$root/target/tokens/kryoptic/libkryoptic_pkcs11.so
