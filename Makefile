@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
 # Tests and tools find SoftHSM's development configuration here.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test bench abuse fuzz deps-run deps-test deps-bench build-release lint unit
+.PHONY: run test bench abuse fuzz deps-run deps-test deps-bench build-release lint unit test-hsm-matrix
 
 deps-run:
 	@scripts/install-deps.sh run
@@ -32,6 +32,12 @@ run: deps-run build-release
 test: deps-test lint
 	@mkdir -p target
 	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test.log
+	@# The HSM suite once more on kryoptic (issue 26), with the workspace's features so that
+	@# nothing is rebuilt; bounded in time.
+	set -o pipefail; IGC_TEST_TOKEN=kryoptic timeout 300 cargo test --workspace --locked --test hsm --test hsm_recovery 2>&1 | tee -a target/test.log
+	@# And the development PKI end to end on kryoptic (ceremonies, CRL, OCSP, TSA checked by
+	@# OpenSSL), with the igc binary the suite just built.
+	timeout 120 scripts/e2e-kryoptic.sh target/debug/igc
 	@# One closing line for the whole suite (cargo prints one per test binary).
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$i ~ /^passed;?$$/) p += $$(i-1); if ($$i ~ /^failed;?$$/) f += $$(i-1); if ($$i ~ /^ignored;?$$/) s += $$(i-1) } } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test.log
 
@@ -39,6 +45,16 @@ lint:
 	cargo fmt --all -- --check
 	python3 scripts/check-architecture.py --cycles
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## make test-hsm-matrix: the HSM suite (hsm-config/tests) on SoftHSM2, kryoptic and NSS
+## softoken in turn (issue 26); scripts/tokens.sh builds kryoptic once.
+HSM_TOKENS ?= softhsm kryoptic nss
+test-hsm-matrix: deps-run
+	scripts/tokens.sh install
+	@set -e; for t in $(HSM_TOKENS); do \
+	  echo "== HSM suite on $$t"; \
+	  IGC_TEST_TOKEN=$$t cargo test --locked -p hsm-config --test hsm --test hsm_recovery; \
+	done
 
 ## make bench: hot-path benchmarks side by side with their reference peers.
 bench: deps-bench

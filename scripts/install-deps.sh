@@ -58,3 +58,9 @@ if [ "$want" = test ]; then
     npm ci --prefix "$a11y" --no-audit --no-fund --loglevel=error
   fi
 fi
+
+# The PKCS#11 tokens besides SoftHSM (issue 26): kryoptic built from crates.io under
+# target/tokens (once), NSS softoken and certutil from Debian.
+if [ "$want" != run ]; then
+  scripts/tokens.sh install
+fi

@@ -18,6 +18,11 @@ pub struct HsmConfig {
     /// Path of the PKCS#11 module (shared library).
     #[serde(default = "default_module")]
     pub module: PathBuf,
+    /// The module's own initialisation string, handed to `C_Initialize` in `pReserved`
+    /// (NSS softoken: `configdir='sql:/path' certPrefix='' keyPrefix='' secmod='secmod.db'`;
+    /// kryoptic: `kryoptic_conf=/path/kryoptic.toml`). Most modules take none.
+    #[serde(default)]
+    pub init_args: Option<String>,
     /// Label of the token holding the online keys.
     pub token_label: String,
     /// File holding the user PIN (mode 0600, never world-readable).
@@ -64,6 +69,7 @@ impl HsmConfig {
     pub fn new(token_label: impl Into<String>, pin_file: impl Into<PathBuf>) -> Self {
         HsmConfig {
             module: default_module(),
+            init_args: None,
             token_label: token_label.into(),
             pin_file: pin_file.into(),
             max_sessions: default_max_sessions(),
@@ -178,5 +184,14 @@ mod tests {
         let cfg: HsmConfig = toml::from_str(good).unwrap();
         assert_eq!(cfg.module, PathBuf::from(SOFTHSM_MODULE));
         cfg.validate().unwrap();
+        assert_eq!(cfg.init_args, None);
+        let nss = "module = \"/usr/lib/x86_64-linux-gnu/libsoftokn3.so\"\n\
+                   init_args = \"configdir='sql:/var/nss' certPrefix='' keyPrefix='' secmod='secmod.db'\"\n\
+                   token_label = \"NSS Certificate DB\"\npin_file = \"p\"\n";
+        let cfg: HsmConfig = toml::from_str(nss).unwrap();
+        assert_eq!(
+            cfg.init_args.as_deref(),
+            Some("configdir='sql:/var/nss' certPrefix='' keyPrefix='' secmod='secmod.db'")
+        );
     }
 }

@@ -116,6 +116,11 @@ pub(crate) fn new_key_id(token: &Token, label: &str) -> Result<[u8; 16]> {
     if label.is_empty() || label.len() > 64 {
         return Err(Error::Config("key label must be 1 to 64 bytes".into()));
     }
+    if label.starts_with(crate::token::KEY_ID_PREFIX) {
+        return Err(Error::Config(format!(
+            "key label {label:?} would read as a CKA_ID reference"
+        )));
+    }
     let exists = token.with_session(|s| {
         s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
             .map(|v| !v.is_empty())
@@ -161,9 +166,76 @@ pub fn generate_key(token: &Token, spec: KeySpec, label: &str) -> Result<KeyInfo
         public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
         Mechanism::RsaPkcsKeyPairGen
     };
-    token.with_session(|s| s.generate_key_pair(&mechanism, &public, &private))?;
+    let problems = token.with_session(|s| {
+        let (public_handle, private_handle) = s.generate_key_pair(&mechanism, &public, &private)?;
+        let problems = private_key_problems(s, private_handle)?;
+        if !problems.is_empty() {
+            // A key the token made weaker than asked is never left behind.
+            s.destroy_object(private_handle)?;
+            s.destroy_object(public_handle)?;
+        }
+        Ok(problems)
+    })?;
     token.forget_objects();
+    if !problems.is_empty() {
+        return Err(Error::UnsupportedKey(format!(
+            "the token created key {label:?} with {} (destroyed)",
+            problems.join(", ")
+        )));
+    }
     public_key(token, label)
+}
+
+/// What a private key of this layer must read back as: a token object, private, sensitive
+/// and never extractable, for signing. Returns the attributes that differ.
+pub(crate) fn private_key_problems(
+    s: &cryptoki::session::Session,
+    key: cryptoki::object::ObjectHandle,
+) -> std::result::Result<Vec<String>, cryptoki::error::Error> {
+    let wanted = [
+        (AttributeType::Token, true),
+        (AttributeType::Private, true),
+        (AttributeType::Sensitive, true),
+        (AttributeType::Extractable, false),
+        (AttributeType::AlwaysSensitive, true),
+        (AttributeType::NeverExtractable, true),
+        (AttributeType::Sign, true),
+    ];
+    let types: Vec<AttributeType> = wanted.iter().map(|(t, _)| *t).collect();
+    let read = s.get_attributes(key, &types)?;
+    let mut problems = Vec::new();
+    for (attribute_type, want) in wanted {
+        let got = read.iter().find_map(|a| match (attribute_type, a) {
+            (AttributeType::Token, Attribute::Token(v))
+            | (AttributeType::Private, Attribute::Private(v))
+            | (AttributeType::Sensitive, Attribute::Sensitive(v))
+            | (AttributeType::Extractable, Attribute::Extractable(v))
+            | (AttributeType::AlwaysSensitive, Attribute::AlwaysSensitive(v))
+            | (AttributeType::NeverExtractable, Attribute::NeverExtractable(v))
+            | (AttributeType::Sign, Attribute::Sign(v)) => Some(*v),
+            _ => None,
+        });
+        match got {
+            Some(v) if v == want => {}
+            Some(v) => problems.push(format!("{attribute_type} {v}")),
+            None => problems.push(format!("{attribute_type} unreadable")),
+        }
+    }
+    Ok(problems)
+}
+
+/// Checks that the private key labelled `label` is a token object, private, sensitive and
+/// never extractable (a key imported or made by another tool may not be).
+pub fn check_private_key(token: &Token, label: &str) -> Result<()> {
+    let problems = token.with_object(ObjectClass::PRIVATE_KEY, label, private_key_problems)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedKey(format!(
+            "private key {label:?}: {}",
+            problems.join(", ")
+        )))
+    }
 }
 
 /// Reads the public key labelled `label` and returns it as SPKI.
@@ -242,6 +314,18 @@ pub fn public_key(token: &Token, label: &str) -> Result<KeyInfo> {
         spec,
         spki_der,
     })
+}
+
+/// The `CKA_ID` of the private key `reference` names (a label, or `id:` and hex), or `None`
+/// when the key has none: kryoptic leaves the attribute absent rather than empty.
+pub fn key_id(token: &Token, reference: &str) -> Result<Option<Vec<u8>>> {
+    let attrs = token.with_object(ObjectClass::PRIVATE_KEY, reference, |s, h| {
+        s.get_attributes(h, &[AttributeType::Id])
+    })?;
+    Ok(attrs.into_iter().find_map(|a| match a {
+        Attribute::Id(id) if !id.is_empty() => Some(id),
+        _ => None,
+    }))
 }
 
 /// Determines the key spec of a SubjectPublicKeyInfo (for keys outside the

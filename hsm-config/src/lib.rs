@@ -6,7 +6,9 @@
 //! - [`sealer`]: AES-256-GCM sealing with a key that never leaves the token;
 //! - [`signer`]: one signer adapter for rcgen and the RustCrypto builders;
 //! - [`ceremony`]: the key-ceremony engine (one YAML file per ceremony).
-#![forbid(unsafe_code)]
+// One audited `unsafe` block: passing the module's initialisation string to C_Initialize
+// (token.rs); everything else stays safe.
+#![deny(unsafe_code)]
 
 pub mod ceremony;
 pub mod config;
@@ -20,7 +22,7 @@ pub use config::HsmConfig;
 pub use error::{Error, Result};
 pub use keys::{KeyInfo, KeySpec};
 pub use sealer::HsmSealer;
-pub use signer::{HsmSignature, HsmSigner, SignatureScheme};
+pub use signer::{HsmSignature, HsmSigner, SignMechanism, SignatureScheme};
 pub use token::{Module, PoolOptions, Token};
 
 /// Re-exported so that tests and tools can name PKCS#11 types without a

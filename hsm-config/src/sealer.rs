@@ -50,7 +50,17 @@ pub fn generate_sealing_key(token: &Token, label: &str) -> Result<()> {
     ];
     token.with_session(|s| s.generate_key(&Mechanism::AesKeyGen, &template))?;
     token.forget_objects();
-    check_sealing_key(token, label)
+    if let Err(problem) = check_sealing_key(token, label) {
+        // A key the token made weaker than asked is never left behind.
+        let destroyed =
+            token.with_object(ObjectClass::SECRET_KEY, label, |s, h| s.destroy_object(h));
+        token.forget_objects();
+        if let Err(e) = destroyed {
+            tracing::error!(key = label, error = %e, "could not destroy a sealing key that failed its checks");
+        }
+        return Err(problem);
+    }
+    Ok(())
 }
 
 /// Checks that `label` names an AES-256 secret key of the token that is sensitive, has never
@@ -167,12 +177,16 @@ impl SecretSealer for HsmSealer {
     fn seal(&self, plaintext: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, SealError> {
         let mut iv = [0u8; IV_LEN];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut iv);
+        let module = self.token.module();
         let sealed = self
             .token
             .with_object(ObjectClass::SECRET_KEY, &self.label, |s, h| {
                 let mut iv = iv;
                 let params = GcmParams::new(&mut iv, aad, TAG_BITS.into())?;
-                s.encrypt(&Mechanism::AesGcm(params), h, plaintext)
+                s.encrypt_init(&Mechanism::AesGcm(params), h)?;
+                // No length query: NSS softoken's omits the tag (and then refuses a buffer
+                // of the size it gave).
+                module.encrypt_into(s, plaintext, plaintext.len() + TAG_LEN)
             })
             .map_err(seal_error)?;
         if sealed.len() != plaintext.len() + TAG_LEN {

@@ -1,10 +1,12 @@
 //! One signer adapter for HSM keys, usable through `rcgen` and through the
 //! RustCrypto builders (`x509-cert`, `cms`, `x509-ocsp`).
 //!
-//! This is the only place that knows both trait families. SoftHSM has no
-//! CKM_ECDSA_SHA256: ECDSA hashes in software, signs the digest with
-//! CKM_ECDSA and converts the raw `r‖s` to DER. RSA uses CKM_SHA256_RSA_PKCS
-//! or CKM_SHA256_RSA_PKCS_PSS.
+//! This is the only place that knows both trait families. The PKCS#11 mechanism is chosen
+//! from what the token offers ([`SignMechanism`]): the token hashes itself when it has the
+//! combined mechanism (CKM_ECDSA_SHA256, CKM_SHA256_RSA_PKCS, …); otherwise (SoftHSM has no
+//! CKM_ECDSA_SHA256) the message is hashed in software and the token signs the digest with
+//! CKM_ECDSA, CKM_RSA_PKCS (over a DigestInfo built here) or CKM_RSA_PKCS_PSS. ECDSA's raw
+//! `r‖s` is converted to DER.
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -75,12 +77,67 @@ impl SignatureScheme {
     }
 }
 
+/// How the token is asked for a signature of a [`SignatureScheme`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignMechanism {
+    /// The token hashes and signs in one mechanism (CKM_ECDSA_SHA256, CKM_ECDSA_SHA384,
+    /// CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS).
+    TokenHashes,
+    /// The message is hashed here; the token signs the digest (CKM_ECDSA, CKM_RSA_PKCS over
+    /// a DigestInfo, CKM_RSA_PKCS_PSS).
+    SoftwareHash,
+}
+
+impl SignatureScheme {
+    /// The mechanism for [`SignMechanism::TokenHashes`] and the one for
+    /// [`SignMechanism::SoftwareHash`].
+    fn mechanism_types(self) -> [MechanismType; 2] {
+        match self {
+            SignatureScheme::EcdsaSha256 => [MechanismType::ECDSA_SHA256, MechanismType::ECDSA],
+            SignatureScheme::EcdsaSha384 => [MechanismType::ECDSA_SHA384, MechanismType::ECDSA],
+            SignatureScheme::RsaPkcs1Sha256 => {
+                [MechanismType::SHA256_RSA_PKCS, MechanismType::RSA_PKCS]
+            }
+            SignatureScheme::RsaPssSha256 => [
+                MechanismType::SHA256_RSA_PKCS_PSS,
+                MechanismType::RSA_PKCS_PSS,
+            ],
+        }
+    }
+
+    /// The PKCS#11 mechanism type `how` uses for this scheme.
+    pub fn mechanism_type(self, how: SignMechanism) -> MechanismType {
+        let [combined, raw] = self.mechanism_types();
+        match how {
+            SignMechanism::TokenHashes => combined,
+            SignMechanism::SoftwareHash => raw,
+        }
+    }
+
+    /// The way to sign with this scheme on a token offering `offered`: the token's own
+    /// hashing when it has it, else a software hash; `None` when it offers neither.
+    pub fn choose_mechanism(self, offered: &[MechanismType]) -> Option<SignMechanism> {
+        [SignMechanism::TokenHashes, SignMechanism::SoftwareHash]
+            .into_iter()
+            .find(|how| offered.contains(&self.mechanism_type(*how)))
+    }
+}
+
+/// DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256 (RFC 8017 §9.2, note 1): what
+/// CKM_RSA_PKCS signs ahead of the digest when the token does not hash.
+const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+
 /// A private key in the token, ready to sign. Cheap to clone; thread-safe.
 #[derive(Debug, Clone)]
 pub struct HsmSigner {
     token: Token,
     key: KeyInfo,
     scheme: SignatureScheme,
+    mechanism: SignMechanism,
     /// The subjectPublicKey bits: what rcgen calls the key's `der_bytes`.
     public_bits: Vec<u8>,
     spki: SubjectPublicKeyInfoOwned,
@@ -105,6 +162,26 @@ impl HsmSigner {
         Self::from_parts(token, key, scheme)
     }
 
+    /// Signer with an explicit scheme and mechanism (tests, `igc hsm check`); fails when the
+    /// token does not offer that mechanism.
+    pub fn with_mechanism(
+        token: &Token,
+        label: &str,
+        scheme: SignatureScheme,
+        mechanism: SignMechanism,
+    ) -> Result<Self> {
+        let mut signer = Self::with_scheme(token, label, scheme)?;
+        let wanted = scheme.mechanism_type(mechanism);
+        if !token.mechanisms()?.contains(&wanted) {
+            return Err(Error::UnsupportedKey(format!(
+                "token {:?} does not offer {wanted}",
+                token.label()
+            )));
+        }
+        signer.mechanism = mechanism;
+        Ok(signer)
+    }
+
     fn from_parts(token: &Token, key: KeyInfo, scheme: SignatureScheme) -> Result<Self> {
         if !scheme.fits(key.spec) {
             return Err(Error::UnsupportedKey(format!(
@@ -112,6 +189,22 @@ impl HsmSigner {
                 key.spec
             )));
         }
+        let offered = token.mechanisms()?;
+        let mechanism = scheme.choose_mechanism(&offered).ok_or_else(|| {
+            let [a, b] = scheme.mechanism_types();
+            Error::UnsupportedKey(format!(
+                "token {:?} offers neither {a} nor {b} for {scheme:?}",
+                token.label()
+            ))
+        })?;
+        tracing::info!(
+            token = token.label(),
+            key = %key.label,
+            ?scheme,
+            ?mechanism,
+            pkcs11_mechanism = %scheme.mechanism_type(mechanism),
+            "signing mechanism chosen from the token's list"
+        );
         let spki = SubjectPublicKeyInfoOwned::from_der(&key.spki_der)?;
         let public_bits = spki
             .subject_public_key
@@ -123,6 +216,7 @@ impl HsmSigner {
             alg_id: scheme.algorithm_identifier()?,
             key,
             scheme,
+            mechanism,
             public_bits,
             spki,
         })
@@ -153,45 +247,61 @@ impl HsmSigner {
         &self.alg_id
     }
 
-    /// The raw ECDSA signature (`r || s`) of `digest` by the token (CKM_ECDSA hashes nothing).
-    fn sign_ecdsa_digest(&self, digest: &[u8]) -> Result<Vec<u8>> {
+    /// How the token is asked for signatures.
+    pub fn mechanism(&self) -> SignMechanism {
+        self.mechanism
+    }
+
+    /// What the token signs with `mechanism`: the message itself or its digest (ECDSA,
+    /// PSS), or a DigestInfo (PKCS#1 v1.5).
+    fn token_signs(&self, mechanism: &Mechanism<'_>, data: &[u8]) -> Result<Vec<u8>> {
         self.token
             .with_object(ObjectClass::PRIVATE_KEY, &self.key.label, |s, h| {
-                s.sign(&Mechanism::Ecdsa, h, digest)
+                s.sign(mechanism, h, data)
             })
     }
 
     /// Signs `msg`; returns a DER ECDSA-Sig-Value or the raw RSA signature,
     /// i.e. the bytes that go into an X.509/CMS signature field.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
-        let label = &self.key.label;
+        let token_hashes = self.mechanism == SignMechanism::TokenHashes;
+        let pss = PkcsPssParams {
+            hash_alg: MechanismType::SHA256,
+            mgf: PkcsMgfType::MGF1_SHA256,
+            s_len: 32u64.into(),
+        };
         match self.scheme {
             SignatureScheme::EcdsaSha256 => {
-                let raw = self.sign_ecdsa_digest(&sha2::Sha256::digest(msg))?;
+                let raw = if token_hashes {
+                    self.token_signs(&Mechanism::EcdsaSha256, msg)?
+                } else {
+                    self.token_signs(&Mechanism::Ecdsa, &sha2::Sha256::digest(msg))?
+                };
                 let sig = p256::ecdsa::Signature::from_slice(&raw).map_err(bad_ecdsa)?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             SignatureScheme::EcdsaSha384 => {
-                let raw = self.sign_ecdsa_digest(&sha2::Sha384::digest(msg))?;
+                let raw = if token_hashes {
+                    self.token_signs(&Mechanism::EcdsaSha384, msg)?
+                } else {
+                    self.token_signs(&Mechanism::Ecdsa, &sha2::Sha384::digest(msg))?
+                };
                 let sig = p384::ecdsa::Signature::from_slice(&raw).map_err(bad_ecdsa)?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
+            SignatureScheme::RsaPkcs1Sha256 if token_hashes => {
+                self.token_signs(&Mechanism::Sha256RsaPkcs, msg)
+            }
             SignatureScheme::RsaPkcs1Sha256 => {
-                self.token
-                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                        s.sign(&Mechanism::Sha256RsaPkcs, h, msg)
-                    })
+                let mut digest_info = SHA256_DIGEST_INFO_PREFIX.to_vec();
+                digest_info.extend_from_slice(&sha2::Sha256::digest(msg));
+                self.token_signs(&Mechanism::RsaPkcs, &digest_info)
+            }
+            SignatureScheme::RsaPssSha256 if token_hashes => {
+                self.token_signs(&Mechanism::Sha256RsaPkcsPss(pss), msg)
             }
             SignatureScheme::RsaPssSha256 => {
-                let params = PkcsPssParams {
-                    hash_alg: MechanismType::SHA256,
-                    mgf: PkcsMgfType::MGF1_SHA256,
-                    s_len: 32u64.into(),
-                };
-                self.token
-                    .with_object(ObjectClass::PRIVATE_KEY, label, |s, h| {
-                        s.sign(&Mechanism::Sha256RsaPkcsPss(params), h, msg)
-                    })
+                self.token_signs(&Mechanism::RsaPkcsPss(pss), &sha2::Sha256::digest(msg))
             }
         }
     }
@@ -289,4 +399,53 @@ impl signature::Signer<HsmSignature> for HsmSigner {
 /// builders, so callers can tell "HSM unavailable" from other failures.
 pub fn hsm_error_of(e: &signature::Error) -> Option<&Error> {
     std::error::Error::source(e).and_then(|s| s.downcast_ref::<Error>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mechanism_follows_what_the_token_offers() {
+        use MechanismType as M;
+        let ec = SignatureScheme::EcdsaSha256;
+        // SoftHSM: no CKM_ECDSA_SHA256.
+        assert_eq!(
+            ec.choose_mechanism(&[M::ECDSA, M::SHA256_RSA_PKCS]),
+            Some(SignMechanism::SoftwareHash)
+        );
+        // kryoptic, NSS: both; the token's own hashing wins.
+        assert_eq!(
+            ec.choose_mechanism(&[M::ECDSA, M::ECDSA_SHA256]),
+            Some(SignMechanism::TokenHashes)
+        );
+        // opencryptoki 3.8 without EC: nothing to sign with.
+        assert_eq!(
+            ec.choose_mechanism(&[M::RSA_PKCS, M::SHA256_RSA_PKCS]),
+            None
+        );
+        let pkcs1 = SignatureScheme::RsaPkcs1Sha256;
+        assert_eq!(
+            pkcs1.choose_mechanism(&[M::RSA_PKCS]),
+            Some(SignMechanism::SoftwareHash)
+        );
+        let pss = SignatureScheme::RsaPssSha256;
+        assert_eq!(
+            pss.choose_mechanism(&[M::RSA_PKCS, M::RSA_PKCS_PSS]),
+            Some(SignMechanism::SoftwareHash)
+        );
+        assert_eq!(
+            SignatureScheme::EcdsaSha384.mechanism_type(SignMechanism::TokenHashes),
+            M::ECDSA_SHA384
+        );
+    }
+
+    #[test]
+    fn digest_info_prefix_is_sha256s() {
+        // RFC 8017 §9.2 note 1: the DER of DigestInfo{sha256, NULL} ahead of a 32-byte digest.
+        let algorithm =
+            der::Encode::to_der(&const_oid::db::rfc5912::ID_SHA_256).unwrap_or_default();
+        assert_eq!(&SHA256_DIGEST_INFO_PREFIX[4..15], algorithm.as_slice());
+        assert_eq!(SHA256_DIGEST_INFO_PREFIX[1] as usize, 17 + 32);
+    }
 }

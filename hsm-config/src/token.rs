@@ -16,6 +16,7 @@
 //! Operations must not nest another HSM operation inside their closure.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -34,7 +35,13 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct Module {
     path: PathBuf,
+    /// The module's own initialisation string, passed in `pReserved` at every
+    /// `C_Initialize` (NSS softoken needs its database there).
+    init_string: Option<CString>,
     lib: Pkcs11,
+    /// The same library's raw entry points, for the one call cryptoki cannot make: a
+    /// single-part `C_Encrypt` into a buffer the caller sizes (see [`Module::encrypt_into`]).
+    raw: RawModule,
     ctx: RwLock<Ctx>,
     tokens: Mutex<Vec<Weak<TokenInner>>>,
     /// Serialises token initialisation: two at once would pick the same slot.
@@ -60,29 +67,102 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn init_args() -> CInitializeArgs {
-    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
+/// The library loaded a second time through cryptoki-sys (the loader returns the same
+/// instance, kept loaded here) and its `C_Encrypt` from `C_GetFunctionList` (NSS softoken
+/// exports no `C_*` symbol but that one).
+struct RawModule {
+    _lib: cryptoki_sys::Pkcs11,
+    encrypt: unsafe extern "C" fn(
+        cryptoki_sys::CK_SESSION_HANDLE,
+        *mut cryptoki_sys::CK_BYTE,
+        cryptoki_sys::CK_ULONG,
+        *mut cryptoki_sys::CK_BYTE,
+        *mut cryptoki_sys::CK_ULONG,
+    ) -> cryptoki_sys::CK_RV,
+}
+
+impl RawModule {
+    #[allow(unsafe_code)]
+    fn load(path: &Path) -> std::result::Result<RawModule, String> {
+        // SAFETY: the same library `Pkcs11::new` loaded from this path; loading it again runs
+        // no constructor twice (the loader reference-counts it). C_GetFunctionList fills a
+        // pointer to a table the module owns for as long as it stays loaded, which `_lib`
+        // ensures; C_Encrypt is only called on sessions that `Module::lib` opened.
+        unsafe {
+            let lib = cryptoki_sys::Pkcs11::new(path).map_err(|e| e.to_string())?;
+            let mut list: *mut cryptoki_sys::CK_FUNCTION_LIST = std::ptr::null_mut();
+            let rv = lib.C_GetFunctionList(&mut list);
+            if rv != cryptoki_sys::CKR_OK || list.is_null() {
+                return Err(format!("C_GetFunctionList returned {rv:#x}"));
+            }
+            let encrypt = (*list).C_Encrypt.ok_or("the module has no C_Encrypt")?;
+            Ok(RawModule { _lib: lib, encrypt })
+        }
+    }
+}
+
+impl std::fmt::Debug for RawModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawModule")
+    }
+}
+
+/// `C_Initialize` with OS locking, and the module's initialisation string in `pReserved`
+/// when there is one.
+fn initialize(lib: &Pkcs11, init_string: Option<&CString>) -> std::result::Result<(), CkError> {
+    let flags = CInitializeFlags::OS_LOCKING_OK;
+    let Some(init_string) = init_string else {
+        return lib.initialize(CInitializeArgs::new(flags));
+    };
+    let reserved =
+        std::ptr::NonNull::from(init_string.as_bytes_with_nul()).cast::<std::ffi::c_void>();
+    #[allow(unsafe_code)]
+    // SAFETY: `reserved` points to a NUL-terminated string that `init_string` keeps alive
+    // for the whole call; PKCS#11 modules that read pReserved (NSS softoken, kryoptic) read
+    // it during C_Initialize only and never write through it.
+    let args = unsafe { CInitializeArgs::new_with_reserved(flags, reserved) };
+    lib.initialize(args)
 }
 
 impl Module {
     /// Loads (or reuses) the library at `path` and initialises it.
     pub fn load(path: &Path) -> Result<Arc<Module>> {
+        Module::load_with(path, None)
+    }
+
+    /// Loads (or reuses) the library at `path` and initialises it with the module-specific
+    /// string `init_string` in `C_Initialize`'s `pReserved` (when given). A library already
+    /// loaded by this process is reused only with the same string.
+    pub fn load_with(path: &Path, init_string: Option<&str>) -> Result<Arc<Module>> {
+        let module_err = |reason: String| Error::Module {
+            path: path.to_owned(),
+            reason,
+        };
+        let init_string = init_string
+            .map(|s| {
+                CString::new(s).map_err(|_| module_err("init_args contains a NUL byte".into()))
+            })
+            .transpose()?;
         let mut reg = lock(registry());
         if let Some(m) = reg.get(path).and_then(Weak::upgrade) {
+            if m.init_string != init_string {
+                return Err(module_err(
+                    "already loaded by this process with other initialisation arguments".into(),
+                ));
+            }
             return Ok(m);
         }
-        let module_err = |e: CkError| Error::Module {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        };
-        let lib = Pkcs11::new(path).map_err(module_err)?;
-        match lib.initialize(init_args()) {
+        let lib = Pkcs11::new(path).map_err(|e| module_err(e.to_string()))?;
+        let raw = RawModule::load(path).map_err(module_err)?;
+        match initialize(&lib, init_string.as_ref()) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(module_err(e)),
+            Err(e) => return Err(module_err(e.to_string())),
         }
         let m = Arc::new(Module {
             path: path.to_owned(),
+            init_string,
             lib,
+            raw,
             ctx: RwLock::new(Ctx {
                 initialized: true,
                 generation: 1,
@@ -93,7 +173,27 @@ impl Module {
             admin: Mutex::new(()),
         });
         reg.insert(path.to_owned(), Arc::downgrade(&m));
+        match m.description() {
+            Ok(d) => {
+                tracing::info!(module = %path.display(), library = %d, "PKCS#11 module loaded")
+            }
+            Err(e) => {
+                tracing::warn!(module = %path.display(), error = %e, "PKCS#11 module loaded; C_GetInfo failed")
+            }
+        }
         Ok(m)
+    }
+
+    /// Who made the library and what it calls itself (`C_GetInfo`), e.g. for the log line
+    /// that tells which module a service runs on.
+    pub fn description(&self) -> Result<String> {
+        let info = self.lib.get_library_info().map_err(classify_fatal)?;
+        Ok(format!(
+            "{} {} {}",
+            info.manufacturer_id().trim_end(),
+            info.library_description().trim_end(),
+            info.library_version()
+        ))
     }
 
     /// Path of the library.
@@ -105,6 +205,51 @@ impl Module {
     /// (`C_InitToken`). Callers must not finalise it.
     pub(crate) fn pkcs11(&self) -> &Pkcs11 {
         &self.lib
+    }
+
+    /// Finishes the single-part encryption that `session.encrypt_init` started, into a buffer
+    /// of `capacity` bytes, and returns what the module wrote. Some modules (NSS softoken with
+    /// AES-GCM) answer cryptoki's length query without the tag and then refuse the buffer of
+    /// that size: the caller knows the real size, so no length query is made. A module that
+    /// still asks for more gets one more call with the size it named.
+    pub(crate) fn encrypt_into(
+        &self,
+        session: &Session,
+        data: &[u8],
+        capacity: usize,
+    ) -> std::result::Result<Vec<u8>, CkError> {
+        use cryptoki::context::Function;
+        use cryptoki::error::Rv;
+        let data_len = cryptoki_sys::CK_ULONG::try_from(data.len())?;
+        let mut out = vec![0u8; capacity];
+        for _ in 0..2 {
+            let mut out_len = cryptoki_sys::CK_ULONG::try_from(out.len())?;
+            #[allow(unsafe_code)]
+            // SAFETY: `data` and `out` are valid for the lengths passed, and `out_len` holds
+            // `out`'s length: the module writes at most that many bytes (PKCS#11 §5.2).
+            let rv = unsafe {
+                (self.raw.encrypt)(
+                    session.handle(),
+                    data.as_ptr().cast_mut(),
+                    data_len,
+                    out.as_mut_ptr(),
+                    &mut out_len,
+                )
+            };
+            let needed = usize::try_from(out_len)?;
+            match Rv::from(rv).into_result(Function::Encrypt) {
+                Ok(()) => {
+                    out.truncate(needed.min(out.len()));
+                    return Ok(out);
+                }
+                // The operation stays active after CKR_BUFFER_TOO_SMALL (PKCS#11 §5.2).
+                Err(CkError::Pkcs11(RvError::BufferTooSmall, _)) if needed > out.len() => {
+                    out.resize(needed, 0);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CkError::Pkcs11(RvError::BufferTooSmall, Function::Encrypt))
     }
 
     /// Finds the slot holding an initialised token with this label.
@@ -183,7 +328,7 @@ impl Module {
         let _ = self.lib.clone().finalize();
         ctx.initialized = false;
         ctx.generation += 1;
-        match self.lib.initialize(init_args()) {
+        match initialize(&self.lib, self.init_string.as_ref()) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
                 ctx.initialized = true;
                 ctx.last_error.clear();
@@ -213,6 +358,24 @@ fn find_slot(lib: &Pkcs11, label: &str) -> Result<Slot> {
         }
     }
     Err(Error::TokenNotFound(label.to_owned()))
+}
+
+/// Prefix of a key reference that names the key by `CKA_ID` (in hex) instead of its label.
+pub const KEY_ID_PREFIX: &str = "id:";
+
+/// The search template of the object of class `class` that `reference` names: its
+/// `CKA_LABEL`, or with [`KEY_ID_PREFIX`] its `CKA_ID` (for keys another tool made, whose
+/// labels may be absent or shared). Keys without a `CKA_ID` are found by label.
+pub(crate) fn object_template(class: ObjectClass, reference: &str) -> Result<Vec<Attribute>> {
+    let by = match reference.strip_prefix(KEY_ID_PREFIX) {
+        Some(id) => Attribute::Id(hex::decode(id).map_err(|e| {
+            Error::Config(format!(
+                "key reference {reference:?}: CKA_ID is not hex: {e}"
+            ))
+        })?),
+        None => Attribute::Label(reference.as_bytes().to_vec()),
+    };
+    Ok(vec![Attribute::Class(class), by])
 }
 
 /// Errors that mean "the token or module is gone" become `Unavailable`.
@@ -329,7 +492,7 @@ impl Token {
     pub fn from_config(cfg: &HsmConfig) -> Result<Token> {
         cfg.validate()?;
         let pin = read_pin_file(&cfg.pin_file)?;
-        let module = Module::load(&cfg.module)?;
+        let module = Module::load_with(&cfg.module, cfg.init_args.as_deref())?;
         Token::open(
             module,
             &cfg.token_label,
@@ -416,6 +579,12 @@ impl Token {
             // run() always resolves the handle when a key is asked for.
             None => Err(CkError::InvalidValue),
         })
+    }
+
+    /// The mechanisms the token offers (`C_GetMechanismList` of its slot).
+    pub fn mechanisms(&self) -> Result<Vec<cryptoki::mechanism::MechanismType>> {
+        let lib = self.inner.module.pkcs11();
+        self.with_session(|s| lib.get_mechanism_list(s.get_session_info()?.slot_id()))
     }
 
     /// Drops every cached key handle (after keys were created or deleted).
@@ -628,10 +797,7 @@ impl Token {
         }
         let key = (class.to_string(), label.to_owned());
         let found = session
-            .find_objects(&[
-                Attribute::Class(class),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ])
+            .find_objects(&object_template(class, label)?)
             .map_err(Error::Pkcs11)?;
         match found.as_slice() {
             [h] => {
