@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ceremony;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod keys;
