@@ -198,6 +198,9 @@ impl Rows {
     fn ok(&mut self, check: &str, detail: impl Into<String>) {
         self.push(check, Outcome::Ok, true, detail);
     }
+    fn optional_ok(&mut self, check: &str, detail: impl Into<String>) {
+        self.push(check, Outcome::Ok, false, detail);
+    }
     fn failed(&mut self, check: &str, detail: impl Into<String>) {
         self.push(check, Outcome::Failed, true, detail);
     }
@@ -224,9 +227,10 @@ fn run_into(opts: &CheckOptions, rows: &mut Rows) {
     let Some(lib) = load(opts, rows) else {
         return;
     };
-    if let Some(slot) = examine_token(&lib, opts, rows) {
-        check_mechanisms(&lib, slot, opts.needs, rows);
-        match &opts.pin {
+    match examine_token(&lib, opts, rows) {
+        Found::Token(slot) => {
+            check_mechanisms(&lib, slot, opts.needs, rows);
+            match &opts.pin {
             Some(pin) => live_test(&lib, slot, pin, opts.needs, rows),
             None => rows.push(
                 "live test",
@@ -234,7 +238,11 @@ fn run_into(opts: &CheckOptions, rows: &mut Rows) {
                 false,
                 "no PIN given (--pin-file or --pin-fd): attributes, signing and sealing not tried",
             ),
+            }
         }
+        // What else the token lacks is worth knowing even though it cannot be used.
+        Found::Unreadable(slot) => check_mechanisms(&lib, slot, opts.needs, rows),
+        Found::Nothing => {}
     }
     // The module may refuse to finalise (it was never fully usable): nothing
     // is left to clean up in that case.
@@ -305,17 +313,28 @@ fn load_error(e: &CkError) -> String {
     }
 }
 
+/// What [`examine_token`] found.
+enum Found {
+    /// The token with the label.
+    Token(Slot),
+    /// No label matched, and the only other token's information could not be
+    /// read: its mechanisms are still listed.
+    Unreadable(Slot),
+    Nothing,
+}
+
 /// Finds the token by label and reports its identity, flags and session limits.
-fn examine_token(lib: &Pkcs11, opts: &CheckOptions, rows: &mut Rows) -> Option<Slot> {
+fn examine_token(lib: &Pkcs11, opts: &CheckOptions, rows: &mut Rows) -> Found {
     const CHECK: &str = "token";
     let slots = match lib.get_slots_with_token() {
         Ok(s) => s,
         Err(e) => {
             rows.failed(CHECK, format!("C_GetSlotList failed: {e}"));
-            return None;
+            return Found::Nothing;
         }
     };
     let mut seen = Vec::new();
+    let mut unreadable = Vec::new();
     let mut found = None;
     for slot in slots {
         match lib.get_token_info(slot) {
@@ -324,7 +343,14 @@ fn examine_token(lib: &Pkcs11, opts: &CheckOptions, rows: &mut Rows) -> Option<S
                 break;
             }
             Ok(info) => seen.push(format!("{:?}", info.label().trim_end())),
-            Err(e) => seen.push(format!("slot {slot}: {e}")),
+            // igc finds tokens by label through the same call: a token whose
+            // information cannot be read cannot be used.
+            Err(e) => {
+                seen.push(format!(
+                    "slot {slot} whose C_GetTokenInfo answer cannot be read ({e})"
+                ));
+                unreadable.push(slot);
+            }
         }
     }
     let Some((slot, info)) = found else {
@@ -337,7 +363,10 @@ fn examine_token(lib: &Pkcs11, opts: &CheckOptions, rows: &mut Rows) -> Option<S
             CHECK,
             format!("no token labelled {:?}; {present}", opts.token_label),
         );
-        return None;
+        return match unreadable.as_slice() {
+            [only] if seen.len() == 1 => Found::Unreadable(*only),
+            _ => Found::Nothing,
+        };
     };
     rows.ok(
         CHECK,
@@ -374,7 +403,7 @@ fn examine_token(lib: &Pkcs11, opts: &CheckOptions, rows: &mut Rows) -> Option<S
         rows.ok("token initialised", notes.join(", "));
     }
     if info.rng() {
-        rows.ok("random generator", "CKF_RNG set");
+        rows.optional_ok("random generator", "CKF_RNG set");
     } else {
         rows.push(
             "random generator",
@@ -385,7 +414,7 @@ fn examine_token(lib: &Pkcs11, opts: &CheckOptions, rows: &mut Rows) -> Option<S
     }
 
     check_sessions(&info, opts.pool_size, rows);
-    Some(slot)
+    Found::Token(slot)
 }
 
 fn check_sessions(info: &cryptoki::slot::TokenInfo, pool: usize, rows: &mut Rows) {
@@ -471,7 +500,7 @@ fn check_mechanisms(lib: &Pkcs11, slot: Slot, needs: Needs, rows: &mut Rows) {
             ("ECDSA with SHA-384", MechanismType::ECDSA_SHA384),
         ] {
             if has(m) {
-                rows.ok(name, format!("{m} offered: used when present"));
+                rows.optional_ok(name, format!("{m} offered: used when present"));
             } else {
                 rows.push(
                     name,
@@ -523,13 +552,18 @@ fn check_mechanisms(lib: &Pkcs11, slot: Slot, needs: Needs, rows: &mut Rows) {
             );
         }
         if has(MechanismType::SHA256_RSA_PKCS_PSS) {
-            rows.ok("RSA-PSS SHA-256", "CKM_SHA256_RSA_PKCS_PSS");
+            rows.optional_ok("RSA-PSS SHA-256", "CKM_SHA256_RSA_PKCS_PSS");
+        } else if has(MechanismType::RSA_PKCS_PSS) {
+            rows.optional_ok(
+                "RSA-PSS SHA-256",
+                "CKM_SHA256_RSA_PKCS_PSS not offered: software hash + CKM_RSA_PKCS_PSS",
+            );
         } else {
             rows.push(
                 "RSA-PSS SHA-256",
                 Outcome::Warning,
                 false,
-                "CKM_SHA256_RSA_PKCS_PSS not offered: RSA keys sign with PKCS#1 v1.5 only",
+                "neither CKM_SHA256_RSA_PKCS_PSS nor CKM_RSA_PKCS_PSS offered: RSA keys sign with PKCS#1 v1.5 only",
             );
         }
     }
@@ -829,7 +863,7 @@ fn ec_live_test(created: &mut Created<'_>, tag: &str, rows: &mut Rows) {
                     ),
                 );
             } else {
-                rows.ok(
+                rows.optional_ok(
                     "default key attributes",
                     format!("when not told: {}", flags.describe()),
                 );
