@@ -79,6 +79,17 @@ fn run_check(config: &Path, args: CheckArgs) -> Result<()> {
     let from_config = match &args.module {
         Some(_) => None,
         None => {
+            if !config.exists() {
+                // Nothing says which module to examine: a usage error (exit 2).
+                clap::Error::raw(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    format!(
+                        "--module and --token are required when the configuration {} does not exist\n",
+                        config.display()
+                    ),
+                )
+                .exit();
+            }
             let cfg = crate::config::IgcConfig::load(config)
                 .context("no --module given, and the configuration cannot be read")?;
             cfg.export_softhsm_conf();
