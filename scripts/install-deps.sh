@@ -10,6 +10,8 @@ case "$want" in
   run) ;;
   test)
     apt_pkgs+=(postgresql sqlite3 python3-venv chromium chromium-driver curl qpdf)
+    # A PKCS#11 module without EC or AES-GCM, which `igc hsm check` must refuse.
+    apt_pkgs+=(opencryptoki)
     # npm fetches the accessibility auditor (below); a Node.js that bundles npm will do.
     command -v npm >/dev/null || apt_pkgs+=(nodejs npm)
     ;;

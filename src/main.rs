@@ -11,6 +11,7 @@ mod cert_cmd;
 mod config;
 mod credentials;
 mod dev;
+mod hsm_cmd;
 mod operator;
 mod pades_cmd;
 mod pki;
@@ -89,6 +90,9 @@ enum Command {
     /// Validate a certificate's path to trust anchors per RFC 5280 §6.1 (exit 0 only when
     /// valid), like `openssl verify` with this PKI's rules and report.
     VerifyCert(sign_cmd::VerifyCertArgs),
+    /// Qualify a PKCS#11 module and token: mechanisms, attributes, sessions, live test.
+    #[command(subcommand)]
+    Hsm(hsm_cmd::HsmCommand),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::VerifyCert(args) => sign_cmd::run_verify_cert(args),
         Command::Extend(args) => archive_cmd::run_extend(args),
         Command::Archive(c) => archive_cmd::run_archive(c),
+        Command::Hsm(c) => hsm_cmd::run(&cli.config, c),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod ceremony;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod keys;
