@@ -12,8 +12,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
@@ -24,6 +25,9 @@ use cryptoki::types::AuthPin;
 use der::asn1::OctetString;
 use der::{Decode, Encode};
 use serde::Serialize;
+
+use crate::error::Error;
+use crate::token::Module;
 
 /// Families of keys the configuration uses; each brings its mechanisms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -224,14 +228,15 @@ pub fn run(opts: &CheckOptions) -> Report {
 }
 
 fn run_into(opts: &CheckOptions, rows: &mut Rows) {
-    let Some(lib) = load(opts, rows) else {
+    let Some(module) = load(opts, rows) else {
         return;
     };
-    match examine_token(&lib, opts, rows) {
+    let lib = module.pkcs11();
+    match examine_token(lib, opts, rows) {
         Found::Token(slot) => {
-            check_mechanisms(&lib, slot, opts.needs, rows);
+            check_mechanisms(lib, slot, opts.needs, rows);
             match &opts.pin {
-            Some(pin) => live_test(&lib, slot, pin, opts.needs, rows),
+            Some(pin) => live_test(&module, slot, pin, opts.needs, rows),
             None => rows.push(
                 "live test",
                 Outcome::Skipped,
@@ -241,55 +246,37 @@ fn run_into(opts: &CheckOptions, rows: &mut Rows) {
             }
         }
         // What else the token lacks is worth knowing even though it cannot be used.
-        Found::Unreadable(slot) => check_mechanisms(&lib, slot, opts.needs, rows),
+        Found::Unreadable(slot) => check_mechanisms(lib, slot, opts.needs, rows),
         Found::Nothing => {}
-    }
-    // The module may refuse to finalise (it was never fully usable): nothing
-    // is left to clean up in that case.
-    if let Err(e) = lib.finalize() {
-        tracing::debug!(error = %e, "C_Finalize failed");
     }
 }
 
-/// Loads and initialises the module; one row either way.
-fn load(opts: &CheckOptions, rows: &mut Rows) -> Option<Pkcs11> {
+/// Loads and initialises the module the way `igc serve` does (same
+/// `C_Initialize`, same init string); one row either way.
+fn load(opts: &CheckOptions, rows: &mut Rows) -> Option<Arc<Module>> {
     const CHECK: &str = "module";
     if !opts.module.exists() {
         rows.failed(CHECK, format!("{} does not exist", opts.module.display()));
         return None;
     }
-    let lib = match Pkcs11::new(&opts.module) {
-        Ok(lib) => lib,
-        Err(e) => {
+    let module = match Module::load_with(&opts.module, opts.init_string.as_deref()) {
+        Ok(m) => m,
+        Err(Error::Module { reason, .. }) => {
             rows.failed(
                 CHECK,
                 format!(
-                    "{} is not a PKCS#11 module: {}",
-                    opts.module.display(),
-                    load_error(&e)
+                    "{} cannot be loaded as a PKCS#11 module: {reason}",
+                    opts.module.display()
                 ),
             );
             return None;
         }
-    };
-    if opts.init_string.is_some() {
-        // C_Initialize with pReserved needs an unsafe pointer hand-over that
-        // this crate does not allow yet; refuse rather than initialise
-        // the module in a way the configuration would not.
-        rows.failed(
-            CHECK,
-            "an init string is not supported by this build (C_Initialize pReserved)",
-        );
-        return None;
-    }
-    match lib.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(e) => {
-            rows.failed(CHECK, format!("C_Initialize failed: {e}"));
+            rows.failed(CHECK, e.to_string());
             return None;
         }
-    }
-    match lib.get_library_info() {
+    };
+    match module.pkcs11().get_library_info() {
         Ok(info) => rows.ok(
             CHECK,
             format!(
@@ -302,15 +289,7 @@ fn load(opts: &CheckOptions, rows: &mut Rows) -> Option<Pkcs11> {
         ),
         Err(e) => rows.failed(CHECK, format!("C_GetInfo failed: {e}")),
     }
-    Some(lib)
-}
-
-/// A loader error without the library's whole search path.
-fn load_error(e: &CkError) -> String {
-    match e {
-        CkError::MissingSymbol(sym) => format!("no {sym} symbol"),
-        other => other.to_string(),
-    }
+    Some(module)
 }
 
 /// What [`examine_token`] found.
@@ -634,8 +613,8 @@ impl Created<'_> {
     }
 }
 
-fn live_test(lib: &Pkcs11, slot: Slot, pin: &AuthPin, needs: Needs, rows: &mut Rows) {
-    let session = match lib.open_rw_session(slot) {
+fn live_test(module: &Module, slot: Slot, pin: &AuthPin, needs: Needs, rows: &mut Rows) {
+    let session = match module.pkcs11().open_rw_session(slot) {
         Ok(s) => s,
         Err(e) => {
             rows.failed("login", format!("C_OpenSession (read-write) failed: {e}"));
@@ -656,7 +635,7 @@ fn live_test(lib: &Pkcs11, slot: Slot, pin: &AuthPin, needs: Needs, rows: &mut R
         ec_live_test(&mut created, &tag, rows);
     }
     if needs.aes {
-        aes_live_test(&mut created, rows);
+        aes_live_test(module, &mut created, rows);
     }
     match created.destroy_all() {
         Ok(n) => rows.ok("cleanup", format!("{n} test objects destroyed")),
@@ -943,7 +922,7 @@ fn sign_and_verify(
     ))
 }
 
-fn aes_live_test(created: &mut Created<'_>, rows: &mut Rows) {
+fn aes_live_test(module: &Module, created: &mut Created<'_>, rows: &mut Rows) {
     const CHECK: &str = "AES-GCM seal/open";
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
@@ -967,13 +946,13 @@ fn aes_live_test(created: &mut Created<'_>, rows: &mut Rows) {
         }
     };
     created.handles.push(key);
-    match seal_and_open(created.session, key) {
+    match seal_and_open(module, created.session, key) {
         Ok(detail) => rows.ok(CHECK, detail),
         Err(e) => rows.failed(CHECK, e),
     }
 }
 
-fn seal_and_open(session: &Session, key: ObjectHandle) -> Result<String, String> {
+fn seal_and_open(module: &Module, session: &Session, key: ObjectHandle) -> Result<String, String> {
     const TAG_BYTES: usize = 16;
     let plaintext = b"igc hsm check: TOTP secret stand-in";
     let aad = b"igc hsm check aad";
@@ -982,8 +961,10 @@ fn seal_and_open(session: &Session, key: ObjectHandle) -> Result<String, String>
 
     let mut seal_iv = iv;
     let params = GcmParams::new(&mut seal_iv, aad, 128.into()).map_err(|e| e.to_string())?;
+    // As the sealer does: no length query (NSS softoken's omits the tag).
     let sealed = session
-        .encrypt(&Mechanism::AesGcm(params), key, plaintext)
+        .encrypt_init(&Mechanism::AesGcm(params), key)
+        .and_then(|()| module.encrypt_into(session, plaintext, plaintext.len() + TAG_BYTES))
         .map_err(|e| format!("C_Encrypt (CKM_AES_GCM) failed: {e}"))?;
     if sealed.len() != plaintext.len() + TAG_BYTES {
         return Err(format!(
