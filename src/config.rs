@@ -549,6 +549,8 @@ mod tests {
                 "login_attempts_per_login_per_minute = 10",
                 "login_attempts_per_login_per_minute = 0",
             ),
+            ("loss_max_failed_codes = 10", "loss_max_failed_codes = 0"),
+            ("loss_lock_secs = 86400", "loss_lock_secs = 1"),
         ] {
             assert!(dev.contains(from), "{from}");
             let text = dev.replacen(from, to, 1);

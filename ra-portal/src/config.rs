@@ -53,6 +53,11 @@ pub struct PortalConfig {
     /// Period of the aggregated journal entries of refused unknown logins and of attempts
     /// refused by these limits (seconds).
     pub login_refusals_journal_secs: u64,
+    /// Wrong revocation codes in a row that lock a professional's online declarations of
+    /// loss or theft.
+    pub loss_max_failed_codes: u32,
+    /// How long those declarations stay locked (seconds); the Order can still suspend.
+    pub loss_lock_secs: u64,
 }
 
 /// Bounds of the login limits: beyond them a setting is a typo or disables the protection.
@@ -63,6 +68,8 @@ const CONCURRENT_HASHES: std::ops::RangeInclusive<usize> = 1..=64;
 const WAITING_HASHES: std::ops::RangeInclusive<usize> = 0..=10_000;
 const HASH_WAIT_MS: std::ops::RangeInclusive<u64> = 1..=60_000;
 const REFUSALS_JOURNAL_SECS: std::ops::RangeInclusive<u64> = 1..=3_600;
+const LOSS_FAILED_CODES: std::ops::RangeInclusive<u32> = 1..=100;
+const LOSS_LOCK_SECS: std::ops::RangeInclusive<u64> = 60..=30 * 86_400;
 
 /// A `[portal]` setting out of its range.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +119,8 @@ impl Default for PortalConfig {
             login_max_waiting_hashes: 32,
             login_hash_wait_ms: 2_000,
             login_refusals_journal_secs: 60,
+            loss_max_failed_codes: 10,
+            loss_lock_secs: 24 * 3600,
         }
     }
 }
@@ -146,7 +155,21 @@ impl PortalConfig {
             self.login_refusals_journal_secs,
             &REFUSALS_JOURNAL_SECS,
         )?;
+        check(
+            "loss_max_failed_codes",
+            self.loss_max_failed_codes,
+            &LOSS_FAILED_CODES,
+        )?;
+        check("loss_lock_secs", self.loss_lock_secs, &LOSS_LOCK_SECS)?;
         Ok(())
+    }
+
+    /// What locks a professional's online declarations of loss.
+    pub fn loss_policy(&self) -> ca::workflow::LossPolicy {
+        ca::workflow::LossPolicy {
+            max_failures: self.loss_max_failed_codes,
+            lock: Duration::from_secs(self.loss_lock_secs),
+        }
     }
 
     pub fn idle_timeout(&self) -> Duration {

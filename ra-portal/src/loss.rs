@@ -6,7 +6,7 @@
 
 use ca::domain::IdNatPs;
 use ca::storage::LossChannel;
-use ca::workflow::{LossDeclared, LossPolicy};
+use ca::workflow::LossDeclared;
 
 use crate::error::PortalResult;
 use crate::forms::parse_idnat;
@@ -78,7 +78,12 @@ pub(crate) async fn declare(
     };
     let address = address.map(|a| a.to_string());
     match workflow
-        .declare_loss(check, channel, address.as_deref(), &LossPolicy::default())
+        .declare_loss(
+            check,
+            channel,
+            address.as_deref(),
+            &state.config().loss_policy(),
+        )
         .await
     {
         Ok(declared) => Ok(Ok(declared)),

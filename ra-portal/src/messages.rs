@@ -126,11 +126,11 @@ pub fn french(e: &Error) -> String {
         Error::LossCodeRefused => "Code de révocation incorrect, ou identifiant inconnu. \
              Vérifiez l'identifiant (IdNat ou RPPS) et le code remis avec votre carte."
             .to_owned(),
-        Error::LossDeclarationLocked { .. } => "Trop de codes de révocation erronés : la \
-             déclaration en ligne est bloquée pour ce professionnel pendant 24 heures. Appelez \
-             votre Ordre : un agent peut suspendre vos certificats après avoir vérifié votre \
-             identité."
-            .to_owned(),
+        Error::LossDeclarationLocked { until } => format!(
+            "Trop de codes de révocation erronés : la déclaration en ligne est bloquée pour ce \
+             professionnel jusqu'au {until}. Appelez votre Ordre : un agent peut \
+             suspendre vos certificats après avoir vérifié votre identité."
+        ),
         Error::LossDeclarationNotFound { id } => format!("Aucune déclaration de perte n° {id}."),
         Error::LossDeclarationClosed { id, status } => format!(
             "La déclaration n° {id} a déjà été traitée ({}).",

@@ -85,6 +85,19 @@ pub struct LossDeclared {
     pub outcome: RevocationOutcome,
 }
 
+/// A lock's end as the refusal says it (UTC, to the minute).
+fn shown(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// The journal's actor of a holder's declaration.
 fn holder(idnat: &IdNatPs) -> Result<Actor> {
     Actor::new(&format!("titulaire-{idnat}"), "revocation-code")
@@ -143,7 +156,7 @@ impl Workflow {
                 )
                 .await?;
             return Err(Error::LossDeclarationLocked {
-                until: until.to_string(),
+                until: shown(until),
             });
         }
         if !check.matched {
@@ -157,7 +170,7 @@ impl Workflow {
             {
                 CodeFailure::Counted { .. } => Err(Error::LossCodeRefused),
                 CodeFailure::Locked { until } => Err(Error::LossDeclarationLocked {
-                    until: until.to_string(),
+                    until: shown(until),
                 }),
             };
         }
