@@ -8,7 +8,7 @@ use ca::domain::IdNatPs;
 use ca::storage::LossChannel;
 use ca::workflow::LossDeclared;
 
-use crate::error::PortalResult;
+use crate::error::{PortalError, PortalResult};
 use crate::forms::parse_idnat;
 use crate::login::{login_busy_message, login_throttled_message, retry_after_secs};
 use crate::login_guard::{self, Throttle};
@@ -91,4 +91,14 @@ pub(crate) async fn declare(
         Err(e @ ca::Error::LossDeclarationLocked { .. }) => Ok(Err(Refusal::Locked(french(&e)))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The `{declaration}` of a route's path (a page or the API); not a number: not found.
+pub(crate) fn declaration_id(
+    params: &std::collections::HashMap<String, String>,
+) -> PortalResult<i64> {
+    params
+        .get("declaration")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| PortalError::NotFound("Déclaration introuvable.".into()))
 }

@@ -177,15 +177,7 @@ impl Workflow {
         let declaration = store
             .declare_loss(&check.idnat, channel, &actor, &details)
             .await?;
-        let outcome = self
-            .inner
-            .revocations
-            .announce(ChangeKind::Suspended, declaration.serials.clone())
-            .await;
-        Ok(LossDeclared {
-            declaration,
-            outcome,
-        })
+        Ok(self.announce_declared(declaration).await)
     }
 
     /// An operator of the professional's Order suspends all their certificates (a holder who
@@ -209,15 +201,20 @@ impl Workflow {
                 &json!({ "channel": LossChannel::Operator.as_str() }),
             )
             .await?;
+        Ok(self.announce_declared(declaration).await)
+    }
+
+    /// Tells the status sink (OCSP, CRLs) of the suspensions a declaration just committed.
+    async fn announce_declared(&self, declaration: LossDeclaration) -> LossDeclared {
         let outcome = self
             .inner
             .revocations
             .announce(ChangeKind::Suspended, declaration.serials.clone())
             .await;
-        Ok(LossDeclared {
+        LossDeclared {
             declaration,
             outcome,
-        })
+        }
     }
 
     /// The declarations still open that `who` may see, oldest first.

@@ -14,9 +14,8 @@ use serde_json::{json, Value};
 
 use super::json::ts;
 use super::{json_body, ok, ApiError, ApiResult, Body};
-use crate::error::PortalError;
 use crate::login::{peer_address, Peer};
-use crate::loss::{declare, Refusal};
+use crate::loss::{declaration_id, declare, Refusal};
 use crate::state::{Acting, Ctx, PortalState};
 
 fn declaration_json(d: &LossDeclaration) -> Value {
@@ -89,13 +88,6 @@ pub async fn open_declarations(Acting { state, ctx }: Acting) -> ApiResult {
     )
 }
 
-fn declaration_id(params: &HashMap<String, String>) -> Result<i64, ApiError> {
-    params
-        .get("declaration")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| PortalError::NotFound("Déclaration introuvable.".into()).into())
-}
-
 async fn declaration_now(state: &PortalState, ctx: &Ctx, id: i64) -> Result<Value, ApiError> {
     let idnat = &ctx.professional()?.idnat;
     let d = state
@@ -110,7 +102,7 @@ pub async fn declaration(
     Acting { state, ctx }: Acting,
     Path(params): Path<HashMap<String, String>>,
 ) -> ApiResult {
-    let id = declaration_id(&params)?;
+    let id = declaration_id(&params).map_err(ApiError::from)?;
     ok(StatusCode::OK, declaration_now(&state, &ctx, id).await?)
 }
 
@@ -136,7 +128,7 @@ pub async fn revoke(
     Acting { state, ctx }: Acting,
     Path(params): Path<HashMap<String, String>>,
 ) -> ApiResult {
-    let id = declaration_id(&params)?;
+    let id = declaration_id(&params).map_err(ApiError::from)?;
     let idnat = ctx.professional()?.idnat.clone();
     let outcome = state.workflow().confirm_loss(ctx.me()?, &idnat, id).await?;
     decided(&state, &ctx, id, &outcome).await
@@ -147,7 +139,7 @@ pub async fn reinstate(
     Acting { state, ctx }: Acting,
     Path(params): Path<HashMap<String, String>>,
 ) -> ApiResult {
-    let id = declaration_id(&params)?;
+    let id = declaration_id(&params).map_err(ApiError::from)?;
     let idnat = ctx.professional()?.idnat.clone();
     let outcome = state
         .workflow()

@@ -18,7 +18,7 @@ use crate::auth::{self, Permission};
 use crate::cookies::{set_cookie, PRELOGIN_COOKIE};
 use crate::error::{PortalError, PortalResult};
 use crate::login::{peer_address, Peer};
-use crate::loss::{declare, Refusal};
+use crate::loss::{declaration_id, declare, Refusal};
 use crate::messages::{loss_channel, loss_status};
 use crate::state::{Acting, Ctx, PortalState};
 use crate::views::{Layout, LossDonePage, LossFormPage, LossPage, LossRow, LossesPage};
@@ -133,14 +133,6 @@ pub async fn queue(Acting { state, ctx }: Acting) -> Page {
         layout: layout_counted(&state, &ctx, "Pertes et vols de cartes").await?,
         declarations,
     })
-}
-
-/// The `{declaration}` of the path.
-fn declaration_id(params: &HashMap<String, String>) -> PortalResult<i64> {
-    params
-        .get("declaration")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| PortalError::NotFound("Déclaration introuvable.".into()))
 }
 
 async fn declaration_view(state: &PortalState, ctx: &Ctx, id: i64, notice: String) -> Page {
