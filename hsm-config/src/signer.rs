@@ -172,7 +172,7 @@ impl HsmSigner {
     ) -> Result<Self> {
         let mut signer = Self::with_scheme(token, label, scheme)?;
         let wanted = scheme.mechanism_type(mechanism);
-        if !token.mechanisms()?.contains(&wanted) {
+        if !token.offers(wanted)? {
             return Err(Error::UnsupportedKey(format!(
                 "token {:?} does not offer {wanted}",
                 token.label()
@@ -189,7 +189,12 @@ impl HsmSigner {
                 key.spec
             )));
         }
-        let offered = token.mechanisms()?;
+        let mut offered = vec![];
+        for candidate in scheme.mechanism_types() {
+            if token.offers(candidate)? {
+                offered.push(candidate);
+            }
+        }
         let mechanism = scheme.choose_mechanism(&offered).ok_or_else(|| {
             let [a, b] = scheme.mechanism_types();
             Error::UnsupportedKey(format!(

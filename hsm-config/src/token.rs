@@ -581,6 +581,20 @@ impl Token {
         })
     }
 
+    /// Whether the token offers `mechanism` (`C_GetMechanismInfo` of its slot). Signers ask
+    /// this rather than [`mechanisms`](Self::mechanisms): listing makes cryptoki log an error
+    /// for every vendor mechanism it has no name for.
+    pub fn offers(&self, mechanism: cryptoki::mechanism::MechanismType) -> Result<bool> {
+        let lib = self.inner.module.pkcs11();
+        self.with_session(|s| {
+            match lib.get_mechanism_info(s.get_session_info()?.slot_id(), mechanism) {
+                Ok(_) => Ok(true),
+                Err(CkError::Pkcs11(RvError::MechanismInvalid, _)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     /// The mechanisms the token offers (`C_GetMechanismList` of its slot).
     pub fn mechanisms(&self) -> Result<Vec<cryptoki::mechanism::MechanismType>> {
         let lib = self.inner.module.pkcs11();
