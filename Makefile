@@ -32,12 +32,10 @@ run: deps-run build-release
 test: deps-test lint
 	@mkdir -p target
 	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test.log
-	@# The HSM suite once more on kryoptic (issue 26), with the workspace's features so that
-	@# nothing is rebuilt; bounded in time.
-	set -o pipefail; IGC_TEST_TOKEN=kryoptic timeout 300 cargo test --workspace --locked --test hsm --test hsm_recovery 2>&1 | tee -a target/test.log
-	@# And the development PKI end to end on kryoptic (ceremonies, CRL, OCSP, TSA checked by
-	@# OpenSSL), with the igc binary the suite just built.
-	timeout 120 scripts/e2e-kryoptic.sh target/debug/igc
+	@# The HSM suite once more on kryoptic (issue 26), and the development PKI end to end on
+	@# it (ceremonies, issuance, OCSP, CRL and TSA checked by OpenSSL); the workspace's
+	@# features, so that nothing is rebuilt; bounded in time.
+	set -o pipefail; IGC_TEST_TOKEN=kryoptic timeout 400 cargo test --workspace --locked --test hsm --test hsm_recovery --test token_e2e 2>&1 | tee -a target/test.log
 	@# One closing line for the whole suite (cargo prints one per test binary).
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$i ~ /^passed;?$$/) p += $$(i-1); if ($$i ~ /^failed;?$$/) f += $$(i-1); if ($$i ~ /^ignored;?$$/) s += $$(i-1) } } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test.log
 
@@ -46,14 +44,15 @@ lint:
 	python3 scripts/check-architecture.py --cycles
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## make test-hsm-matrix: the HSM suite (hsm-config/tests) on SoftHSM2, kryoptic and NSS
-## softoken in turn (issue 26); scripts/tokens.sh builds kryoptic once.
+## make test-hsm-matrix: on SoftHSM2, kryoptic and NSS softoken in turn (issue 26), the HSM
+## suite (hsm-config/tests) and the development PKI end to end (tests/token_e2e.rs);
+## scripts/tokens.sh builds kryoptic once.
 HSM_TOKENS ?= softhsm kryoptic nss
 test-hsm-matrix: deps-run
 	scripts/tokens.sh install
 	@set -e; for t in $(HSM_TOKENS); do \
-	  echo "== HSM suite on $$t"; \
-	  IGC_TEST_TOKEN=$$t cargo test --locked -p hsm-config --test hsm --test hsm_recovery; \
+	  echo "== HSM suite and end to end on $$t"; \
+	  IGC_TEST_TOKEN=$$t cargo test --locked --workspace --test hsm --test hsm_recovery --test token_e2e; \
 	done
 
 ## make bench: hot-path benchmarks side by side with their reference peers.

@@ -26,6 +26,7 @@ use ca::storage::{InfraOrigin, InfraRecorded, NewCertificate, Outcome, Store};
 use clap::{Args, Subcommand};
 use der::Encode;
 use hsm_config::ceremony::Ceremony;
+use hsm_config::ModuleLocation;
 use pkix::profiles::InfraProfile;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -68,11 +69,12 @@ pub struct FileArgs {
     pub json: bool,
 }
 
-/// Module used when neither the ceremony file nor the configuration names one.
-fn default_module(config: &Path) -> PathBuf {
+/// Module used when the ceremony file names none: the configuration's (with its
+/// initialisation string), else SoftHSM2.
+pub fn default_module(config: &Path) -> ModuleLocation {
     crate::config::IgcConfig::load(config)
-        .map(|c| c.hsm.module)
-        .unwrap_or_else(|_| PathBuf::from(hsm_config::config::SOFTHSM_MODULE))
+        .map(|c| c.hsm.module_location())
+        .unwrap_or_else(|_| ModuleLocation::softhsm())
 }
 
 pub fn run(config: &Path, cmd: CeremonyCommand) -> Result<()> {
@@ -375,7 +377,7 @@ fn journal_after_run(config: &Path, transcript: &Path) {
 /// transcript and where it was written.
 pub fn run_file(
     file: &Path,
-    module: &Path,
+    module: &ModuleLocation,
     config: &Path,
 ) -> Result<(hsm_config::ceremony::Transcript, PathBuf)> {
     let c = Ceremony::load(file)?;

@@ -1,7 +1,8 @@
 //! `igc dev-setup`: an unattended development ceremony into `var/`.
 //!
 //! Runs the reviewed ceremony files of `hsm-config/ceremonies/dev/` in order
-//! against a SoftHSM token directory under `var/hsm/`. A ceremony whose
+//! against a SoftHSM token directory under `var/hsm/`, or against the module that
+//! `--module` (or an existing `var/igc.toml`) names. A ceremony whose
 //! transcript exists already is reused, never run again, so the hierarchy is
 //! created once and kept; if `var/` is inconsistent (transcripts without
 //! tokens), it stops and says so instead of regenerating anything silently.
@@ -11,15 +12,21 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hsm_config::ceremony::Ceremony;
+use hsm_config::ModuleLocation;
 
 #[derive(Debug, Args)]
 pub struct DevSetupArgs {
     /// Directory of the development ceremony files (run in name order).
     #[arg(long, default_value = "hsm-config/ceremonies/dev")]
     pub ceremonies: PathBuf,
-    /// PKCS#11 module (SoftHSM2).
-    #[arg(long, default_value = hsm_config::config::SOFTHSM_MODULE)]
-    pub module: PathBuf,
+    /// PKCS#11 module; default: `[hsm] module` of an existing configuration, else SoftHSM2
+    /// (whose tokens go to var/hsm/tokens). A configuration written by this command names it.
+    #[arg(long)]
+    pub module: Option<PathBuf>,
+    /// The module's C_Initialize string (NSS softoken's parameters, kryoptic's
+    /// `kryoptic_conf=…`); only with --module. See docs/HSM.md.
+    #[arg(long, requires = "module")]
+    pub init_args: Option<String>,
 }
 
 const VAR: &str = "var";
@@ -57,12 +64,22 @@ pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
         bail!("no ceremony file in {}", args.ceremonies.display());
     }
     // Written first: the ra-administrators ceremony creates its accounts in its database.
+    let module = match &args.module {
+        Some(path) => ModuleLocation {
+            path: path.clone(),
+            init_args: args.init_args.clone(),
+        },
+        None => crate::ceremony_cmd::default_module(config),
+    };
     if !config.exists() {
-        std::fs::write(config, DEV_CONFIG)
+        std::fs::write(config, dev_config(&module)?)
             .with_context(|| format!("writing {}", config.display()))?;
         eprintln!("wrote {}", config.display());
     }
-    let has_tokens = std::fs::read_dir(&token_dir)?.next().is_some();
+    // Only SoftHSM keeps its tokens in var/hsm/tokens; other modules are asked by the
+    // ceremonies themselves (a missing token is an error there).
+    let has_tokens = module.path != Path::new(hsm_config::config::SOFTHSM_MODULE)
+        || std::fs::read_dir(&token_dir)?.next().is_some();
     let (mut ran, mut reused) = (0, 0);
     for (i, file) in files.iter().enumerate() {
         let c = Ceremony::load(file)?;
@@ -80,7 +97,7 @@ pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
             continue;
         }
         eprintln!("[{}/{}] {}", i + 1, files.len(), file.display());
-        crate::ceremony_cmd::run_file(file, &args.module, config)?;
+        crate::ceremony_cmd::run_file(file, &module, config)?;
         ran += 1;
     }
     journal_transcripts(config, &files)?;
@@ -129,3 +146,45 @@ fn restrict(dir: &Path) -> Result<()> {
 /// The configuration matching the development ceremonies (paths relative
 /// to `var/`).
 const DEV_CONFIG: &str = include_str!("dev-igc.toml");
+
+/// [`DEV_CONFIG`] naming `module` (and its initialisation string) in `[hsm]`.
+fn dev_config(module: &ModuleLocation) -> Result<String> {
+    let softhsm = format!("module = \"{}\"\n", hsm_config::config::SOFTHSM_MODULE);
+    if module == &ModuleLocation::softhsm() {
+        return Ok(DEV_CONFIG.to_owned());
+    }
+    let mut line = format!(
+        "module = {}\n",
+        toml_string(&module.path.display().to_string())
+    );
+    if let Some(args) = &module.init_args {
+        line.push_str(&format!("init_args = {}\n", toml_string(args)));
+    }
+    if !DEV_CONFIG.contains(&softhsm) {
+        bail!("internal: the development configuration names no SoftHSM module to replace");
+    }
+    Ok(DEV_CONFIG.replacen(&softhsm, &line, 1))
+}
+
+/// `s` as a TOML string (escaped by the toml crate).
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_configuration_names_the_module_and_its_string() {
+        assert_eq!(dev_config(&ModuleLocation::softhsm()).unwrap(), DEV_CONFIG);
+        let nss = ModuleLocation {
+            path: PathBuf::from("/usr/lib/x86_64-linux-gnu/libsoftokn3.so"),
+            init_args: Some("configdir='sql:/a \"b\"' tokens=<0x10=[x]>".into()),
+        };
+        let text = dev_config(&nss).unwrap();
+        let parsed: crate::config::IgcConfig = toml::from_str(&text).unwrap();
+        assert_eq!(parsed.hsm.module_location(), nss);
+    }
+}

@@ -10,7 +10,7 @@ use crate::augment::{Augmenter, Level};
 use crate::operator::write_new;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use hsm_config::{HsmSigner, Module, PoolOptions, Token};
+use hsm_config::{HsmSigner, Module, ModuleLocation, PoolOptions, Token};
 use pkix::key::{CheckedKey, CheckedSignature};
 use time::OffsetDateTime;
 use validation::{
@@ -33,6 +33,10 @@ pub struct SignArgs {
     /// PKCS#11 module; default: [hsm] module of the configuration, else SoftHSM2.
     #[arg(long)]
     module: Option<PathBuf>,
+    /// The module's C_Initialize string (NSS softoken, kryoptic); default: [hsm] init_args
+    /// of the configuration when --module is not given either.
+    #[arg(long)]
+    init_args: Option<String>,
     /// Token label; default: [hsm] token_label of the configuration.
     #[arg(long)]
     token: Option<String>,
@@ -167,14 +171,21 @@ fn policy_oids(oids: &[String]) -> Result<Vec<der::asn1::ObjectIdentifier>> {
         .collect()
 }
 
-/// The `[hsm]` module and token label of the configuration file, when it has them (a
-/// missing or unreadable configuration is not an error: `--module`/`--token` suffice).
-fn hsm_defaults(config: &Path) -> (Option<PathBuf>, Option<String>) {
+/// What the `[hsm]` table of the configuration file says, when it says it (a missing or
+/// unreadable configuration is not an error: `--module`/`--token` suffice).
+#[derive(Default)]
+struct HsmDefaults {
+    module: Option<PathBuf>,
+    init_args: Option<String>,
+    token: Option<String>,
+}
+
+fn hsm_defaults(config: &Path) -> HsmDefaults {
     let Ok(text) = std::fs::read_to_string(config) else {
-        return (None, None);
+        return HsmDefaults::default();
     };
     let Ok(value) = text.parse::<toml::Table>() else {
-        return (None, None);
+        return HsmDefaults::default();
     };
     let hsm = value.get("hsm").and_then(|h| h.as_table());
     // As `[hsm] softhsm2_conf` does for the server: exported before the module loads, unless
@@ -187,14 +198,12 @@ fn hsm_defaults(config: &Path) -> (Option<PathBuf>, Option<String>) {
             std::env::set_var("SOFTHSM2_CONF", conf);
         }
     }
-    (
-        hsm.and_then(|h| h.get("module"))
-            .and_then(|m| m.as_str())
-            .map(PathBuf::from),
-        hsm.and_then(|h| h.get("token_label"))
-            .and_then(|t| t.as_str())
-            .map(str::to_owned),
-    )
+    let text_of = |key: &str| hsm.and_then(|h| h.get(key)).and_then(|v| v.as_str());
+    HsmDefaults {
+        module: text_of("module").map(PathBuf::from),
+        init_args: text_of("init_args").map(str::to_owned),
+        token: text_of("token_label").map(str::to_owned),
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -216,12 +225,23 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
             }
         );
     }
-    let (cfg_module, cfg_token) = hsm_defaults(config);
-    let module_path = args
-        .module
-        .or(cfg_module)
-        .unwrap_or_else(|| PathBuf::from(hsm_config::config::SOFTHSM_MODULE));
-    let token_label = args.token.or(cfg_token).ok_or_else(|| {
+    let defaults = hsm_defaults(config);
+    // The configuration's string goes with the configuration's module only.
+    let module = match (args.module, defaults.module) {
+        (Some(path), _) => ModuleLocation {
+            path,
+            init_args: args.init_args,
+        },
+        (None, Some(path)) => ModuleLocation {
+            path,
+            init_args: args.init_args.or(defaults.init_args),
+        },
+        (None, None) => ModuleLocation {
+            init_args: args.init_args,
+            ..ModuleLocation::softhsm()
+        },
+    };
+    let token_label = args.token.or(defaults.token).ok_or_else(|| {
         anyhow!("no token: give --token or set [hsm] token_label in the configuration")
     })?;
     let certs = parse_certificates(&read(&args.cert)?)
@@ -231,7 +251,7 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         .ok_or_else(|| anyhow!("{}: no certificate", args.cert.display()))?;
     let content = read(&args.input)?;
     let pin = hsm_config::config::read_pin_file(&args.pin_file)?;
-    let module = Module::load(&module_path)?;
+    let module = Module::load_location(&module)?;
     let token = Token::open(module, &token_label, pin, PoolOptions::default())?;
     // Through the signing seam: a signature the card gets wrong never reaches the file.
     let signer = CheckedKey::new(

@@ -201,3 +201,61 @@ fn refusals_happen_before_the_hsm_and_a_good_file_runs() {
     let again = igc(d, &["ceremony", "run", &f]);
     assert_eq!(again.status.code(), Some(1));
 }
+
+/// `init-token` with `existing_token` (a token initialised by the HSM's tool): a PIN file
+/// others can read is refused before the HSM; a wrong first PIN is refused by the token and
+/// writes nothing (no share, no PIN file, no transcript), and the token keeps its PIN.
+#[test]
+fn taking_over_a_token_with_the_wrong_first_pin_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+    let take_over = |pin_file: &str, extra: &str| {
+        format!(
+            "ceremony: init-token\ndescription: Take over the online token\n\
+             operators: [alice, bob]\ntranscript: var/ceremonies/take-over.json\n{extra}\
+             token_label: igc-online\nshares:\n  threshold: 2\n  custodians: [alice, bob, carol]\n  \
+             output_dir: var/shares/take-over\nuser_pin_file: var/hsm/taken-over.pin\n\
+             existing_token:\n  initial_pin_file: {pin_file}\n"
+        )
+    };
+    std::fs::create_dir_all(d.join("var/shares/take-over")).unwrap();
+    std::fs::write(d.join("open.pin"), "not-the-pin\n").unwrap();
+    std::fs::set_permissions(d.join("open.pin"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = write(d, "open.yaml", &take_over("open.pin", NO_MODULE));
+    refused(&pki, &f, "accessible to other users");
+
+    std::fs::set_permissions(d.join("open.pin"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let f = write(d, "wrong.yaml", &take_over("open.pin", ""));
+    let out = igc(d, &["ceremony", "run", &f]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rejected the PIN (initial PIN"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(d.join("var/shares/take-over"))
+            .unwrap()
+            .count(),
+        0,
+        "shares written"
+    );
+    assert!(!d.join("var/hsm/taken-over.pin").exists());
+    assert!(!d.join("var/ceremonies/take-over.json").exists());
+    // The online token still opens with its PIN: `igc hsm check`'s live test logs in.
+    let out = igc(
+        d,
+        &[
+            "hsm",
+            "check",
+            "--config",
+            "var/igc.toml",
+            "--pin-file",
+            "var/hsm/online.pin",
+            "--needs",
+            "ec",
+        ],
+    );
+    assert_success(&out, "igc hsm check after the refused take-over");
+}

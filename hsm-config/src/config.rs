@@ -99,6 +99,41 @@ impl HsmConfig {
     }
 }
 
+/// Which PKCS#11 module to load, and with which initialisation string: what `[hsm]`, the
+/// ceremony files and the commands that open a token have in common.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleLocation {
+    /// Path of the module (shared library).
+    pub path: PathBuf,
+    /// The module's own `C_Initialize` string (`pReserved`), for those that need one.
+    pub init_args: Option<String>,
+}
+
+impl ModuleLocation {
+    /// A module that takes no initialisation string.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ModuleLocation {
+            path: path.into(),
+            init_args: None,
+        }
+    }
+
+    /// Debian's SoftHSM2, the default everywhere a module is not named.
+    pub fn softhsm() -> Self {
+        ModuleLocation::new(SOFTHSM_MODULE)
+    }
+}
+
+impl HsmConfig {
+    /// The module this configuration names, with its initialisation string.
+    pub fn module_location(&self) -> ModuleLocation {
+        ModuleLocation {
+            path: self.module.clone(),
+            init_args: self.init_args.clone(),
+        }
+    }
+}
+
 /// Reads a PIN from a file: one line, trailing newline ignored.
 ///
 /// The file must not be readable by other users, so that a PIN never sits in a

@@ -19,7 +19,7 @@ pub mod sealer;
 pub mod signer;
 pub mod token;
 
-pub use config::HsmConfig;
+pub use config::{HsmConfig, ModuleLocation};
 pub use error::{Error, Result};
 pub use keys::{KeyInfo, KeySpec};
 pub use sealer::HsmSealer;

@@ -28,7 +28,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
-use crate::config::{read_pin_file, HsmConfig};
+use crate::config::{read_pin_file, HsmConfig, ModuleLocation};
 use crate::error::{Error, Result};
 
 /// One loaded PKCS#11 library, shared by every token of this process.
@@ -128,6 +128,11 @@ impl Module {
     /// Loads (or reuses) the library at `path` and initialises it.
     pub fn load(path: &Path) -> Result<Arc<Module>> {
         Module::load_with(path, None)
+    }
+
+    /// Loads (or reuses) the module `location` names, initialised with its string.
+    pub fn load_location(location: &ModuleLocation) -> Result<Arc<Module>> {
+        Module::load_with(&location.path, location.init_args.as_deref())
     }
 
     /// Loads (or reuses) the library at `path` and initialises it with the module-specific
@@ -291,6 +296,51 @@ impl Module {
         let session = self.lib.open_rw_session(slot)?;
         session.login(UserType::So, Some(so_pin))?;
         session.init_pin(user_pin)?;
+        session.logout()?;
+        Ok(())
+    }
+
+    /// Takes over a token initialised by the HSM's own tool (a partition, an NSS database):
+    /// logs in with the PIN it was given there and replaces it by `user_pin`. The token must
+    /// exist, be initialised and have a user PIN; its objects and SO PIN are left as they are.
+    pub fn take_over_token(
+        &self,
+        label: &str,
+        initial_pin: &AuthPin,
+        user_pin: &AuthPin,
+    ) -> Result<()> {
+        let _admin = lock(&self.admin);
+        let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner());
+        if !ctx.initialized {
+            return Err(Error::Unavailable(ctx.last_error.clone()));
+        }
+        let slot = find_slot(&self.lib, label)?;
+        let info = self.lib.get_token_info(slot).map_err(classify_fatal)?;
+        if !info.token_initialized() || !info.user_pin_initialized() {
+            return Err(Error::Config(format!(
+                "token {label:?} exists but is not initialised with a user PIN: initialise it \
+                 with the HSM's tool first, or let the ceremony initialise a free slot \
+                 (no existing_token)"
+            )));
+        }
+        let session = self.lib.open_rw_session(slot)?;
+        session
+            .login(UserType::User, Some(initial_pin))
+            .map_err(|e| match e {
+                CkError::Pkcs11(
+                    rv @ (RvError::PinIncorrect
+                    | RvError::PinLocked
+                    | RvError::PinExpired
+                    | RvError::PinInvalid
+                    | RvError::PinLenRange),
+                    _,
+                ) => Error::PinRejected {
+                    token: label.to_owned(),
+                    detail: format!("initial PIN: {rv}"),
+                },
+                e => Error::from(e),
+            })?;
+        session.set_pin(initial_pin, user_pin)?;
         session.logout()?;
         Ok(())
     }

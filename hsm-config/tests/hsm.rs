@@ -468,3 +468,64 @@ fn the_module_is_the_one_asked_for() {
     };
     assert!(description.contains(expected), "{description}");
 }
+
+/// A token initialised by the HSM's own tool (`init-token` with `existing_token`): its first
+/// PIN is replaced, then refused; a wrong first PIN or an unknown token changes nothing.
+#[test]
+fn a_token_made_elsewhere_is_taken_over() {
+    if !common::kind().has_many_tokens() {
+        // The one NSS database is shared by every test of this process: changing its PIN
+        // would log them out. tests/token_e2e.rs takes NSS databases over, on their own.
+        eprintln!("skipped on NSS: one shared token (see tests/token_e2e.rs)");
+        return;
+    }
+    let m = common::module();
+    let pin = |s: &str| AuthPin::from(s.to_owned());
+    m.init_token(
+        "made-elsewhere",
+        &pin(common::SO_PIN),
+        &pin("vendor-first-pin"),
+    )
+    .unwrap();
+    let err = m
+        .take_over_token(
+            "made-elsewhere",
+            &pin("not-the-first-pin"),
+            &pin("new-pin-0001"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PinRejected { .. }), "{err}");
+    let err = m
+        .take_over_token(
+            "no-such-token",
+            &pin("vendor-first-pin"),
+            &pin("new-pin-0001"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::TokenNotFound(_)), "{err}");
+
+    m.take_over_token(
+        "made-elsewhere",
+        &pin("vendor-first-pin"),
+        &pin("new-pin-0001"),
+    )
+    .unwrap();
+    let old = Token::open(
+        m.clone(),
+        "made-elsewhere",
+        pin("vendor-first-pin"),
+        PoolOptions::default(),
+    );
+    assert!(
+        matches!(old, Err(Error::PinRejected { .. })),
+        "{:?}",
+        old.err()
+    );
+    Token::open(
+        m,
+        "made-elsewhere",
+        pin("new-pin-0001"),
+        PoolOptions::default(),
+    )
+    .unwrap();
+}

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod served;
+pub mod tokens;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

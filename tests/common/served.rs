@@ -11,7 +11,7 @@ use sha2::Digest;
 
 use super::{
     assert_success, cli_operators, configure_clock, dev_ceremonies, igc, igc_with_credentials,
-    ready, repo, rpps, stderr, stdout, tool, wait_until, CliOperator, DevPki, Sntp, IGC,
+    ready, rpps, stderr, stdout, tool, wait_until, CliOperator, DevPki, Sntp, IGC,
 };
 
 /// A free loopback port (released before use; the hierarchy's URLs must name it up front).
@@ -27,7 +27,13 @@ pub fn free_port() -> u16 {
 /// moved to `port`, so that the certificates' OCSP, CRL and caIssuers URLs reach the
 /// `igc serve` of this test.
 pub fn dev_pki_on(port: u16) -> DevPki {
+    dev_pki_on_token(port, super::tokens::Kind::SoftHsm)
+}
+
+/// [`dev_pki_on`] with the tokens on the module `kind` names (issue 26).
+pub fn dev_pki_on_token(port: u16, kind: super::tokens::Kind) -> DevPki {
     let dir = tempfile::tempdir().unwrap();
+    let token = super::tokens::DevToken::prepare(kind, dir.path());
     let here = format!("127.0.0.1:{port}");
     let ceremonies = dir.path().join("ceremonies");
     std::fs::create_dir_all(&ceremonies).unwrap();
@@ -37,21 +43,26 @@ pub fn dev_pki_on(port: u16) -> DevPki {
             let text = std::fs::read_to_string(&p).unwrap();
             std::fs::write(
                 ceremonies.join(p.file_name().unwrap()),
-                text.replace("127.0.0.1:8080", &here),
+                token.edit_ceremony(&text.replace("127.0.0.1:8080", &here)),
             )
             .unwrap();
         }
     }
-    let config = std::fs::read_to_string(repo().join("src/dev-igc.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", &here);
-    std::fs::create_dir_all(dir.path().join("var")).unwrap();
-    std::fs::write(dir.path().join("var/igc.toml"), config).unwrap();
-    let out = igc(
-        dir.path(),
-        &["dev-setup", "--ceremonies", ceremonies.to_str().unwrap()],
-    );
+    // dev-setup writes the configuration (naming the module), then it is moved to `port`.
+    let mut args = vec!["dev-setup", "--ceremonies", ceremonies.to_str().unwrap()];
+    let module = token.module.display().to_string();
+    if kind != super::tokens::Kind::SoftHsm {
+        args.extend(["--module", &module]);
+        if let Some(init_args) = &token.init_args {
+            args.extend(["--init-args", init_args]);
+        }
+    }
+    let out = igc(dir.path(), &args);
     assert_success(&out, "igc dev-setup");
+    let config = dir.path().join("var/igc.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("127.0.0.1:8080"));
+    std::fs::write(&config, text.replace("127.0.0.1:8080", &here)).unwrap();
     let first_logins = stdout(&out)
         .lines()
         .filter_map(|l| {
@@ -84,7 +95,10 @@ impl Drop for Serve {
     }
 }
 
+/// `igc serve` on `port`; its log goes to `serve.log` in `d` (read by tests that check what
+/// it logs at start).
 pub fn serve_on(d: &Path, port: u16) -> Serve {
+    let log = std::fs::File::create(d.join("serve.log")).unwrap();
     let child = Command::new(IGC)
         .current_dir(d)
         .env("SOFTHSM2_CONF", d.join("var/hsm/softhsm2.conf"))
@@ -99,8 +113,9 @@ pub fn serve_on(d: &Path, port: u16) -> Serve {
             "--tsa-listen",
             "127.0.0.1:0",
         ])
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap();
     let serve = Serve {
@@ -112,7 +127,11 @@ pub fn serve_on(d: &Path, port: u16) -> Serve {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             && super::http_get(&format!("{}/readyz", serve.base)).0 == 200
     });
-    assert!(ready, "igc serve on {port} never ready");
+    assert!(
+        ready,
+        "igc serve on {port} never ready:\n{}",
+        std::fs::read_to_string(d.join("serve.log")).unwrap_or_default()
+    );
     serve
 }
 
@@ -127,8 +146,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new() -> Ctx {
+        Ctx::on_token(super::tokens::Kind::SoftHsm)
+    }
+
+    /// [`Ctx::new`] with the hierarchy's tokens on the module `kind` names.
+    pub fn on_token(kind: super::tokens::Kind) -> Ctx {
         let port = free_port();
-        let pki = dev_pki_on(port);
+        let pki = dev_pki_on_token(port, kind);
         let (a, b) = (Sntp::start(0), Sntp::start(0));
         configure_clock(&pki, &a, &b);
         let serve = serve_on(pki.dir.path(), port);

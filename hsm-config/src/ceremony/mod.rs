@@ -30,7 +30,7 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::name::Name;
 use x509_cert::Certificate;
 
-use crate::config::{read_pin_file, write_secret_file};
+use crate::config::{read_pin_file, write_secret_file, ModuleLocation};
 use crate::error::{Error, Result};
 use crate::keys::{generate_key, public_key, KeyInfo};
 use crate::sealer::generate_sealing_key;
@@ -115,7 +115,11 @@ impl Ceremony {
                     &s.shares.output_dir,
                 ));
                 outputs.extend(s.user_pin_file.iter().cloned());
-                Plan::InitToken
+                let initial_pin = match &s.existing_token {
+                    Some(t) => Some(read_pin_file(&t.initial_pin_file)?),
+                    None => None,
+                };
+                Plan::InitToken { initial_pin }
             }
             CeremonySpec::Root(s) => {
                 check_label("key.label", &s.key.label)?;
@@ -357,7 +361,10 @@ pub struct Prepared {
 
 #[derive(Debug)]
 enum Plan {
-    InitToken,
+    InitToken {
+        /// The PIN of a token initialised by the HSM's tool (`existing_token`).
+        initial_pin: Option<AuthPin>,
+    },
     Root {
         pin: AuthPin,
         subject: Name,
@@ -526,6 +533,9 @@ pub struct Transcript {
     pub operators: Vec<String>,
     /// PKCS#11 module used.
     pub module: String,
+    /// Its initialisation string, when it took one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_args: Option<String>,
     /// Host the ceremony ran on.
     pub host: String,
     /// Start (RFC 3339).
@@ -685,7 +695,11 @@ impl Recorder<'_> {
 impl Prepared {
     /// Runs the ceremony. `default_module` is used when the file names none;
     /// `progress` receives one line per step.
-    pub fn run(self, default_module: &Path, progress: &mut dyn FnMut(&str)) -> Result<Transcript> {
+    pub fn run(
+        self,
+        default_module: &ModuleLocation,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Transcript> {
         self.run_with(default_module, progress, None)
     }
 
@@ -693,7 +707,7 @@ impl Prepared {
     /// (and is refused without one).
     pub fn run_with(
         self,
-        default_module: &Path,
+        default_module: &ModuleLocation,
         progress: &mut dyn FnMut(&str),
         registry: Option<&mut dyn AdministratorRegistry>,
     ) -> Result<Transcript> {
@@ -706,7 +720,7 @@ impl Prepared {
     /// [`RevocationRegistry`]).
     pub fn run_recording(
         self,
-        default_module: &Path,
+        default_module: &ModuleLocation,
         progress: &mut dyn FnMut(&str),
         registry: Option<&mut dyn AdministratorRegistry>,
         certificates: Option<&mut dyn CertificateRegistry>,
@@ -715,9 +729,21 @@ impl Prepared {
         let started = OffsetDateTime::now_utc();
         let spec = &self.ceremony.spec;
         let common = spec.common();
-        let module_path = common.module.unwrap_or(default_module).to_owned();
+        let location = match (common.module, common.init_args) {
+            // A module named by the file takes only the file's string.
+            (Some(path), init_args) => ModuleLocation {
+                path: path.to_owned(),
+                init_args: init_args.map(str::to_owned),
+            },
+            (None, Some(init_args)) => ModuleLocation {
+                path: default_module.path.clone(),
+                init_args: Some(init_args.to_owned()),
+            },
+            (None, None) => default_module.clone(),
+        };
+        let module_path = location.path.clone();
         progress(&format!("loading PKCS#11 module {}", module_path.display()));
-        let module = Module::load(&module_path)?;
+        let module = Module::load_location(&location)?;
         let mut rec = Recorder {
             keys: vec![],
             signed: vec![],
@@ -726,10 +752,22 @@ impl Prepared {
         };
         let mut accounts = vec![];
         match (spec, self.plan) {
-            (CeremonySpec::InitToken(s), Plan::InitToken) => {
+            (CeremonySpec::InitToken(s), Plan::InitToken { initial_pin }) => {
                 let secret = TokenSecret::generate();
-                progress(&format!("initialising token {:?}", s.token_label));
-                module.init_token(&s.token_label, &secret.so_pin(), &secret.user_pin())?;
+                match &initial_pin {
+                    Some(initial) => {
+                        progress(&format!(
+                            "taking over token {:?}: its initial user PIN replaced by the \
+                             custodians' (the SO PIN stays with the HSM's tool)",
+                            s.token_label
+                        ));
+                        module.take_over_token(&s.token_label, initial, &secret.user_pin())?;
+                    }
+                    None => {
+                        progress(&format!("initialising token {:?}", s.token_label));
+                        module.init_token(&s.token_label, &secret.so_pin(), &secret.user_pin())?;
+                    }
+                }
                 let paths = secret.write_shares(
                     &s.token_label,
                     &s.shares.custodians,
@@ -942,6 +980,7 @@ impl Prepared {
             description: common.description.to_owned(),
             operators: common.operators.to_vec(),
             module: module_path.display().to_string(),
+            init_args: location.init_args.clone(),
             host: std::fs::read_to_string("/etc/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_default(),

@@ -74,6 +74,8 @@ pub struct Common<'a> {
     pub transcript: &'a Path,
     /// PKCS#11 module, when the file names one.
     pub module: Option<&'a Path>,
+    /// The module's `C_Initialize` string, when the file gives one.
+    pub init_args: Option<&'a str>,
 }
 
 /// Defines a ceremony struct with the common fields at its top level
@@ -93,6 +95,11 @@ macro_rules! ceremony_struct {
             /// PKCS#11 module; default: the configuration's, or SoftHSM2.
             #[serde(default)]
             pub module: Option<PathBuf>,
+            /// The module's `C_Initialize` string (`pReserved`: NSS softoken's parameters,
+            /// kryoptic's configuration); default: the configuration's when `module` is not
+            /// given either.
+            #[serde(default)]
+            pub init_args: Option<String>,
             $($body)*
         }
 
@@ -104,6 +111,7 @@ macro_rules! ceremony_struct {
                     operators: &self.operators,
                     transcript: &self.transcript,
                     module: self.module.as_deref(),
+                    init_args: self.init_args.as_deref(),
                 }
             }
         }
@@ -169,7 +177,21 @@ ceremony_struct! {
         /// unattended by `igc serve`. Omit it for the root token.
         #[serde(default)]
         pub user_pin_file: Option<PathBuf>,
+        /// The token exists already, initialised by the HSM's own tool (a network HSM's
+        /// partition, an NSS database): instead of `C_InitToken`, the ceremony changes its
+        /// user PIN to the new one. Its SO PIN stays the vendor tool's business.
+        #[serde(default)]
+        pub existing_token: Option<ExistingToken>,
     }
+}
+
+/// A token initialised outside the ceremony, and the PIN it was given there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExistingToken {
+    /// File (mode 0600) holding the user PIN the token was initialised with; useless once
+    /// the ceremony has replaced that PIN.
+    pub initial_pin_file: PathBuf,
 }
 
 /// How the token secret is split.
