@@ -32,6 +32,32 @@ pub struct DevSetupArgs {
 const VAR: &str = "var";
 
 pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
+    let module = match &args.module {
+        Some(path) => ModuleLocation {
+            path: path.clone(),
+            init_args: args.init_args.clone(),
+        },
+        None => crate::ceremony_cmd::default_module(config),
+    };
+    // The ceremonies and `igc serve` must use the same module: an existing configuration
+    // that names another one is not silently contradicted.
+    if args.module.is_some() && config.exists() {
+        let configured = crate::config::IgcConfig::load(config)?
+            .hsm
+            .module_location();
+        if configured != module {
+            bail!(
+                "{} names the module {} (init_args {:?}), not {} (init_args {:?}): remove \
+                 var/ to start a development hierarchy on another module, or drop --module. \
+                 Nothing was done",
+                config.display(),
+                configured.path.display(),
+                configured.init_args,
+                module.path.display(),
+                module.init_args,
+            );
+        }
+    }
     let var = Path::new(VAR);
     for d in ["hsm/tokens", "shares", "pki", "ceremonies"] {
         std::fs::create_dir_all(var.join(d)).with_context(|| format!("creating {VAR}/{d}"))?;
@@ -64,13 +90,6 @@ pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
         bail!("no ceremony file in {}", args.ceremonies.display());
     }
     // Written first: the ra-administrators ceremony creates its accounts in its database.
-    let module = match &args.module {
-        Some(path) => ModuleLocation {
-            path: path.clone(),
-            init_args: args.init_args.clone(),
-        },
-        None => crate::ceremony_cmd::default_module(config),
-    };
     if !config.exists() {
         std::fs::write(config, dev_config(&module)?)
             .with_context(|| format!("writing {}", config.display()))?;

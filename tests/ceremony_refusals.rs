@@ -259,3 +259,34 @@ fn taking_over_a_token_with_the_wrong_first_pin_writes_nothing() {
     );
     assert_success(&out, "igc hsm check after the refused take-over");
 }
+
+/// `igc dev-setup --module` where `var/igc.toml` names another module: the ceremonies would
+/// put the keys where `igc serve` never looks. Refused before anything is made.
+#[test]
+fn dev_setup_refuses_a_module_the_configuration_does_not_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("var")).unwrap();
+    std::fs::copy(
+        common::repo().join("src/dev-igc.toml"),
+        d.join("var/igc.toml"),
+    )
+    .unwrap();
+    let out = igc(
+        d,
+        &[
+            "dev-setup",
+            "--ceremonies",
+            common::dev_ceremonies().to_str().unwrap(),
+            "--module",
+            "/usr/lib/x86_64-linux-gnu/libsoftokn3.so",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("names the module /usr/lib/softhsm/libsofthsm2.so"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!d.join("var/ceremonies").exists(), "something was made");
+}
