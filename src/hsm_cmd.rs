@@ -44,9 +44,10 @@ pub struct CheckArgs {
     /// Label of the token; default: `hsm.token_label` of --config.
     #[arg(long)]
     token: Option<String>,
-    /// String passed to C_Initialize in pReserved (NSS softoken's parameters).
-    #[arg(long)]
-    init_string: Option<String>,
+    /// String passed to C_Initialize in pReserved (NSS softoken's parameters, kryoptic's
+    /// `kryoptic_conf=…`); default: `hsm.init_args` of --config when --module is not given.
+    #[arg(long = "init-args", alias = "init-string")]
+    init_args: Option<String>,
     /// File holding the user PIN (mode 0600); enables the live test.
     #[arg(long, conflicts_with = "pin_fd")]
     pin_file: Option<PathBuf>,
@@ -96,9 +97,10 @@ fn run_check(config: &Path, args: CheckArgs) -> Result<()> {
             Some(cfg.hsm)
         }
     };
-    let module = match (&args.module, &from_config) {
-        (Some(m), _) => m.clone(),
-        (None, Some(h)) => h.module.clone(),
+    // The configuration's string goes with the configuration's module only.
+    let (module, init_args) = match (&args.module, &from_config) {
+        (Some(m), _) => (m.clone(), args.init_args),
+        (None, Some(h)) => (h.module.clone(), args.init_args.or(h.init_args.clone())),
         (None, None) => bail!("--module is required without a configuration"),
     };
     let token_label = match (&args.token, &from_config) {
@@ -120,7 +122,7 @@ fn run_check(config: &Path, args: CheckArgs) -> Result<()> {
     let report = check::run(&CheckOptions {
         module,
         token_label,
-        init_string: args.init_string,
+        init_string: init_args,
         pin,
         pool_size,
         needs: args.needs,

@@ -225,6 +225,56 @@ fn without_module_the_hsm_section_of_the_configuration_is_used() {
     );
 }
 
+/// A configuration whose module needs its initialisation string (NSS softoken, two databases
+/// made by certutil): `igc hsm check --config` passes it, as `igc serve` does.
+#[test]
+fn the_configuration_s_init_args_reach_the_module() {
+    use common::tokens::{DevToken, Kind};
+    let dir = tempfile::tempdir().unwrap();
+    let token = DevToken::prepare(Kind::Nss, dir.path());
+    let dev = std::fs::read_to_string(common::repo().join("src/dev-igc.toml")).unwrap();
+    let softhsm = format!("module = \"{SOFTHSM}\"\n");
+    assert!(dev.contains(&softhsm));
+    let config = dev.replacen(
+        &softhsm,
+        &format!(
+            "module = \"{}\"\ninit_args = \"{}\"\n",
+            token.module.display(),
+            token.init_args.as_deref().unwrap()
+        ),
+        1,
+    );
+    std::fs::write(dir.path().join("var/igc.toml"), config).unwrap();
+    // The PIN certutil gave the databases.
+    std::fs::copy(
+        dir.path().join("var/hsm/initial.pin"),
+        dir.path().join("var/hsm/online.pin"),
+    )
+    .unwrap();
+    let out = igc(
+        dir.path(),
+        &[
+            "hsm",
+            "check",
+            "--config",
+            "var/igc.toml",
+            "--needs",
+            "ec,aes",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report = rows(&out);
+    assert_eq!(report["token"], "igc-online");
+    assert_eq!(result_of(&report, "ECDSA sign/verify"), "ok");
+}
+
 #[test]
 fn without_a_pin_the_live_test_is_skipped_not_failed() {
     let t = fresh_token();
