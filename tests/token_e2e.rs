@@ -75,6 +75,32 @@ fn ceremonies_issuance_ocsp_crl_and_tsa_on_the_configured_token() {
         "the root's transcript does not name {module}: {transcript}"
     );
 
+    if kind == Kind::Nss {
+        // The databases' first PIN (certutil's) was replaced by the custodians': a new
+        // process logging in with it is refused (`igc hsm check`'s live test).
+        let out = common::igc(
+            d,
+            &[
+                "hsm",
+                "check",
+                "--config",
+                "var/igc.toml",
+                "--pin-file",
+                "var/hsm/initial.pin",
+                "--needs",
+                "ec",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(
+            stdout(&out)
+                .lines()
+                .any(|l| l.starts_with("login ") && l.contains("failed")),
+            "{}",
+            stdout(&out)
+        );
+    }
+
     // Each signer's mechanism is chosen from the token's list and logged at start; a healthy
     // start logs no error.
     let log = std::fs::read_to_string(d.join("serve.log")).unwrap();
