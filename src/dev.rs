@@ -32,13 +32,11 @@ pub struct DevSetupArgs {
 const VAR: &str = "var";
 
 pub fn run(config: &Path, args: DevSetupArgs) -> Result<()> {
-    let module = match &args.module {
-        Some(path) => ModuleLocation {
-            path: path.clone(),
-            init_args: args.init_args.clone(),
-        },
-        None => crate::ceremony_cmd::default_module(config),
-    };
+    let module = ModuleLocation::chosen(
+        args.module.clone(),
+        args.init_args.clone(),
+        crate::ceremony_cmd::default_module(config),
+    );
     // The ceremonies and `igc serve` must use the same module: an existing configuration
     // that names another one is not silently contradicted.
     if args.module.is_some() && config.exists() {

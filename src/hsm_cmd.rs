@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use hsm_config::check::{self, CheckOptions, Needs};
 use hsm_config::cryptoki::types::AuthPin;
+use hsm_config::ModuleLocation;
 use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
@@ -97,11 +98,17 @@ fn run_check(config: &Path, args: CheckArgs) -> Result<()> {
             Some(cfg.hsm)
         }
     };
-    // The configuration's string goes with the configuration's module only.
-    let (module, init_args) = match (&args.module, &from_config) {
-        (Some(m), _) => (m.clone(), args.init_args),
-        (None, Some(h)) => (h.module.clone(), args.init_args.or(h.init_args.clone())),
+    let ModuleLocation {
+        path: module,
+        init_args,
+    } = match (&args.module, &from_config) {
         (None, None) => bail!("--module is required without a configuration"),
+        (_, Some(h)) => {
+            ModuleLocation::chosen(args.module.clone(), args.init_args, h.module_location())
+        }
+        (Some(m), None) => {
+            ModuleLocation::chosen(Some(m.clone()), args.init_args, ModuleLocation::softhsm())
+        }
     };
     let token_label = match (&args.token, &from_config) {
         (Some(t), _) => t.clone(),

@@ -226,21 +226,14 @@ pub fn run_sign(config: &Path, args: SignArgs) -> Result<()> {
         );
     }
     let defaults = hsm_defaults(config);
-    // The configuration's string goes with the configuration's module only.
-    let module = match (args.module, defaults.module) {
-        (Some(path), _) => ModuleLocation {
+    let configured = match defaults.module {
+        Some(path) => ModuleLocation {
             path,
-            init_args: args.init_args,
+            init_args: defaults.init_args,
         },
-        (None, Some(path)) => ModuleLocation {
-            path,
-            init_args: args.init_args.or(defaults.init_args),
-        },
-        (None, None) => ModuleLocation {
-            init_args: args.init_args,
-            ..ModuleLocation::softhsm()
-        },
+        None => ModuleLocation::softhsm(),
     };
+    let module = ModuleLocation::chosen(args.module, args.init_args, configured);
     let token_label = args.token.or(defaults.token).ok_or_else(|| {
         anyhow!("no token: give --token or set [hsm] token_label in the configuration")
     })?;

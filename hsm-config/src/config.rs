@@ -122,6 +122,19 @@ impl ModuleLocation {
     pub fn softhsm() -> Self {
         ModuleLocation::new(SOFTHSM_MODULE)
     }
+
+    /// The module asked for (a command's flags, a ceremony file's fields) over `default`
+    /// (the configuration's): a module named explicitly takes only the string given with it;
+    /// otherwise the default module, with the string given or else the default's.
+    pub fn chosen(path: Option<PathBuf>, init_args: Option<String>, default: Self) -> Self {
+        match path {
+            Some(path) => ModuleLocation { path, init_args },
+            None => ModuleLocation {
+                init_args: init_args.or(default.init_args),
+                path: default.path,
+            },
+        }
+    }
 }
 
 impl HsmConfig {

@@ -729,18 +729,11 @@ impl Prepared {
         let started = OffsetDateTime::now_utc();
         let spec = &self.ceremony.spec;
         let common = spec.common();
-        let location = match (common.module, common.init_args) {
-            // A module named by the file takes only the file's string.
-            (Some(path), init_args) => ModuleLocation {
-                path: path.to_owned(),
-                init_args: init_args.map(str::to_owned),
-            },
-            (None, Some(init_args)) => ModuleLocation {
-                path: default_module.path.clone(),
-                init_args: Some(init_args.to_owned()),
-            },
-            (None, None) => default_module.clone(),
-        };
+        let location = ModuleLocation::chosen(
+            common.module.map(Path::to_owned),
+            common.init_args.map(str::to_owned),
+            default_module.clone(),
+        );
         let module_path = location.path.clone();
         progress(&format!("loading PKCS#11 module {}", module_path.display()));
         let module = Module::load_location(&location)?;
