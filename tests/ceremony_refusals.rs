@@ -290,3 +290,46 @@ fn dev_setup_refuses_a_module_the_configuration_does_not_name() {
     );
     assert!(!d.join("var/ceremonies").exists(), "something was made");
 }
+
+/// A ceremony file whose `init_args` the module cannot take (NSS given garbage, or a string
+/// with a NUL byte): a clear error naming the module, and nothing written.
+#[test]
+fn init_args_the_module_refuses_write_nothing() {
+    let pki = DevPki::new();
+    let d = pki.dir.path();
+    std::fs::create_dir_all(d.join("var/shares/bad-args")).unwrap();
+    for (name, args, expect) in [
+        (
+            "garbage",
+            "\"configdir='sql:/nonexistent/db' tokens=<<<[[[\"",
+            "Function::Initialize",
+        ),
+        ("nul", "\"configdir=\\0x\"", "NUL byte"),
+    ] {
+        let f = write(
+            d,
+            &format!("{name}.yaml"),
+            &format!(
+                "ceremony: init-token\ndescription: Bad module arguments\n\
+                 operators: [alice, bob]\ntranscript: var/ceremonies/{name}.json\n\
+                 module: /usr/lib/x86_64-linux-gnu/libsoftokn3.so\ninit_args: {args}\n\
+                 token_label: igc-bad\nshares:\n  threshold: 2\n  custodians: [alice, bob, carol]\n  \
+                 output_dir: var/shares/bad-args\n"
+            ),
+        );
+        let out = igc(d, &["ceremony", "run", &f]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(expect) && err.contains("libsoftokn3.so"),
+            "{name}: expected {expect:?} in:\n{err}"
+        );
+        assert!(!d.join(format!("var/ceremonies/{name}.json")).exists());
+    }
+    assert_eq!(
+        std::fs::read_dir(d.join("var/shares/bad-args"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
